@@ -1,0 +1,9 @@
+//! The `distkv` command line front end.
+//!
+//! Top of the distkv-rs stack: argument parsing, configuration files and
+//! output formatting. It owns no protocol or storage logic; the binary
+//! (`src/main.rs`) calls `distkv-server` and `distkv-client`.
+
+pub mod literal;
+pub mod repr;
+pub mod yaml;

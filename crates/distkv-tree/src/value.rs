@@ -1,0 +1,229 @@
+//! Stored values: any msgpack value.
+
+use std::fmt;
+
+/// A stored value: anything msgpack can carry.
+///
+/// Byte strings stay bytes (`Bytes`), text stays text (`Str`), maps keep
+/// their insertion order and may have keys of any type. Equality is
+/// structural; floats compare by bit pattern so that `Value` is `Eq`.
+#[derive(Clone, Debug, Default)]
+pub enum Value {
+    /// msgpack nil (Python `None`).
+    #[default]
+    Nil,
+    /// A boolean.
+    Bool(bool),
+    /// A signed integer (all msgpack integers that fit `i64`).
+    Int(i64),
+    /// An unsigned integer above `i64::MAX`.
+    UInt(u64),
+    /// A 64-bit float (32-bit floats are widened on input).
+    Float(f64),
+    /// A UTF-8 text string.
+    Str(String),
+    /// A byte string.
+    Bytes(Vec<u8>),
+    /// An array (Python list or tuple).
+    Array(Vec<Value>),
+    /// A map with keys of any type, in insertion order.
+    Map(Vec<(Value, Value)>),
+    /// A msgpack extension value (type tag, payload).
+    Ext(i8, Vec<u8>),
+}
+
+impl Value {
+    /// Builds an integer value, picking `Int` or `UInt` as needed.
+    pub fn from_u64(v: u64) -> Value {
+        match i64::try_from(v) {
+            Ok(i) => Value::Int(i),
+            Err(_) => Value::UInt(v),
+        }
+    }
+
+    /// Whether this is nil.
+    pub fn is_nil(&self) -> bool {
+        matches!(self, Value::Nil)
+    }
+
+    /// The text, if this is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The boolean, if this is one.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// The integer as `i64`, if it is an integer that fits.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The integer as `u64`, if it is a non-negative integer.
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Value::Int(i) => u64::try_from(*i).ok(),
+            Value::UInt(u) => Some(*u),
+            _ => None,
+        }
+    }
+
+    /// The entries, if this is a map.
+    pub fn as_map(&self) -> Option<&[(Value, Value)]> {
+        match self {
+            Value::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The items, if this is an array.
+    pub fn as_array(&self) -> Option<&[Value]> {
+        match self {
+            Value::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// Looks up a string key in a map value (first match).
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
+    }
+
+    /// An approximation of the heap bytes this value owns (for accounting).
+    pub fn heap_size(&self) -> usize {
+        match self {
+            Value::Str(s) => s.capacity(),
+            Value::Bytes(b) | Value::Ext(_, b) => b.capacity(),
+            Value::Array(a) => {
+                a.capacity() * std::mem::size_of::<Value>()
+                    + a.iter().map(Value::heap_size).sum::<usize>()
+            }
+            Value::Map(m) => {
+                m.capacity() * std::mem::size_of::<(Value, Value)>()
+                    + m.iter()
+                        .map(|(k, v)| k.heap_size() + v.heap_size())
+                        .sum::<usize>()
+            }
+            _ => 0,
+        }
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        use Value::*;
+        match (self, other) {
+            (Nil, Nil) => true,
+            (Bool(a), Bool(b)) => a == b,
+            (Int(a), Int(b)) => a == b,
+            (UInt(a), UInt(b)) => a == b,
+            (Float(a), Float(b)) => a.to_bits() == b.to_bits(),
+            (Str(a), Str(b)) => a == b,
+            (Bytes(a), Bytes(b)) => a == b,
+            (Array(a), Array(b)) => a == b,
+            (Map(a), Map(b)) => a == b,
+            (Ext(t, a), Ext(u, b)) => t == u && a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Value {}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::Str(s.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::Str(s)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Value {
+        Value::Int(i)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Value {
+        Value::Bool(b)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(f: f64) -> Value {
+        Value::Float(f)
+    }
+}
+
+impl From<Vec<u8>> for Value {
+    fn from(b: Vec<u8>) -> Value {
+        Value::Bytes(b)
+    }
+}
+
+impl fmt::Display for Value {
+    /// A compact, Python-like rendering used in error texts and logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Nil => f.write_str("None"),
+            Value::Bool(true) => f.write_str("True"),
+            Value::Bool(false) => f.write_str("False"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::UInt(u) => write!(f, "{u}"),
+            Value::Float(x) => write!(f, "{x:?}"),
+            Value::Str(s) => write!(f, "{s:?}"),
+            Value::Bytes(b) => {
+                f.write_str("b'")?;
+                for &c in b {
+                    match c {
+                        b'\\' => f.write_str("\\\\")?,
+                        b'\'' => f.write_str("\\'")?,
+                        0x20..=0x7e => write!(f, "{}", c as char)?,
+                        _ => write!(f, "\\x{c:02x}")?,
+                    }
+                }
+                f.write_str("'")
+            }
+            Value::Array(a) => {
+                f.write_str("[")?;
+                for (i, v) in a.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                f.write_str("]")
+            }
+            Value::Map(m) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in m.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k}: {v}")?;
+                }
+                f.write_str("}")
+            }
+            Value::Ext(t, b) => write!(f, "ExtType({t}, {} bytes)", b.len()),
+        }
+    }
+}
