@@ -16,3 +16,16 @@ pub mod value;
 
 pub use path::{Path, PathElem, PathError};
 pub use value::Value;
+pub mod chain;
+pub mod clock;
+pub mod node;
+pub mod range;
+pub mod tree;
+
+pub use chain::{Chain, ChainError, NodeEvent, NodeName};
+pub use clock::TockClock;
+pub use node::NodeState;
+pub use range::RangeSet;
+pub use tree::{
+    ApplyOutcome, ChangeError, Entry, LocalChange, Precondition, Tree, UpdateEvent, WalkOpts,
+};

@@ -1,0 +1,810 @@
+//! The entry tree: local changes, remote updates with the merge rules,
+//! and walks.
+
+use std::collections::HashMap;
+
+use indexmap::IndexMap;
+
+use crate::chain::{Chain, NodeEvent, NodeName};
+use crate::clock::TockClock;
+use crate::node::NodeState;
+use crate::path::{Path, PathElem};
+use crate::value::Value;
+
+/// The longest path the tree accepts. Bounds recursion in walks and drops.
+pub const MAX_PATH_LEN: usize = 256;
+
+/// One position in the tree.
+#[derive(Debug, Default)]
+pub struct Entry {
+    data: Option<Value>,
+    chain: Option<Chain>,
+    tock: u64,
+    children: Option<Box<IndexMap<PathElem, Entry>>>,
+}
+
+impl Entry {
+    /// The stored value; `None` for interior entries and tombstones.
+    pub fn data(&self) -> Option<&Value> {
+        self.data.as_ref()
+    }
+
+    /// The chain of the last change; `None` if never written.
+    pub fn chain(&self) -> Option<&Chain> {
+        self.chain.as_ref()
+    }
+
+    /// The tock of the last change.
+    pub fn tock(&self) -> u64 {
+        self.tock
+    }
+
+    /// The children in creation order.
+    pub fn children(&self) -> impl Iterator<Item = (&PathElem, &Entry)> {
+        self.children.iter().flat_map(|c| c.iter())
+    }
+
+    /// The child named `name`.
+    pub fn child(&self, name: &PathElem) -> Option<&Entry> {
+        self.children.as_ref()?.get(name)
+    }
+
+    /// Number of children.
+    pub fn child_count(&self) -> usize {
+        self.children.as_ref().map_or(0, |c| c.len())
+    }
+
+    fn child_mut_or_create(&mut self, name: &PathElem) -> &mut Entry {
+        let tock = self.tock;
+        self.children
+            .get_or_insert_with(Default::default)
+            .entry(name.clone())
+            .or_insert_with(|| Entry {
+                tock,
+                ..Entry::default()
+            })
+    }
+}
+
+/// A change as it is broadcast, logged and replayed: the entry at `path`
+/// was set to `value` (or deleted, if `None`) by `chain` at `tock`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpdateEvent {
+    /// Where.
+    pub path: Path,
+    /// Who: the new chain of the entry.
+    pub chain: Chain,
+    /// The new value; `None` for a deletion.
+    pub value: Option<Value>,
+    /// When.
+    pub tock: u64,
+}
+
+/// Preconditions of a client write.
+#[derive(Clone, Debug, Default)]
+pub struct Precondition {
+    /// `Some(None)`: the entry must not have data. `Some(Some(ev))`: the
+    /// entry must have data and its chain head must be `ev`.
+    pub chain: Option<Option<NodeEvent>>,
+    /// The current value must equal this.
+    pub prev: Option<Value>,
+}
+
+/// Why a local change was refused. The texts are part of the protocol.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChangeError {
+    /// `chain: null` given, but the entry has data.
+    #[error("This entry already exists")]
+    Exists,
+    /// A chain given, but the entry has no data.
+    #[error("This entry is new")]
+    New,
+    /// The chain head differs.
+    #[error("Chain is {0}")]
+    Chain(String),
+    /// The current value differs from `prev`.
+    #[error("Data is {0}")]
+    Data(String),
+    /// The server has no data yet (its own tick is unknown).
+    #[error("This server is not yet ready")]
+    NotReady,
+    /// Too many path elements.
+    #[error("Path too long: {0} elements (at most {MAX_PATH_LEN})")]
+    PathTooLong(usize),
+    /// `delete_tree` on the root.
+    #[error("You can't delete the root node")]
+    DeleteRoot,
+}
+
+/// The result of a successful local change.
+#[derive(Clone, Debug)]
+pub struct LocalChange {
+    /// The event to broadcast.
+    pub event: UpdateEvent,
+    /// The value before the change.
+    pub old: Option<Value>,
+}
+
+impl LocalChange {
+    /// Whether the value changed (`old != new`).
+    pub fn changed(&self) -> bool {
+        self.old != self.event.value
+    }
+}
+
+/// What applying a remote update did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    /// The update was applied; `conflict` is true if it won against a
+    /// concurrent change (the "inconsistency" case).
+    Applied {
+        /// The value before.
+        old: Option<Value>,
+        /// Whether a concurrent change was overwritten.
+        conflict: bool,
+    },
+    /// The entry already has exactly this change.
+    Duplicate,
+    /// The entry has a newer change.
+    Stale,
+    /// A concurrent change with a higher tock is kept.
+    ConflictLost,
+    /// The path is unusable (too long).
+    Rejected,
+}
+
+/// Options of a walk.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WalkOpts {
+    /// Skip entries less deep than this (0 = include the start entry).
+    pub min_depth: usize,
+    /// Do not go deeper than this (`None` = unlimited; 0 = only the start).
+    pub max_depth: Option<usize>,
+}
+
+/// The whole replicated state of one server: the entry tree plus the tick
+/// bookkeeping of every node.
+#[derive(Debug)]
+pub struct Tree {
+    root: Entry,
+    nodes: IndexMap<NodeName, NodeState>,
+    own: NodeName,
+    max_chain: usize,
+    entries: usize,
+}
+
+impl Tree {
+    /// An empty tree for the server named `own`, writing chains of at most
+    /// `max_chain` links (the spec's `server.change.length`, default 5).
+    pub fn new(own: impl Into<NodeName>, max_chain: usize) -> Tree {
+        let own = own.into();
+        let mut nodes = IndexMap::new();
+        nodes.insert(own.clone(), NodeState::default());
+        Tree {
+            root: Entry::default(),
+            nodes,
+            own,
+            max_chain: max_chain.max(1),
+            entries: 0,
+        }
+    }
+
+    /// This server's node name.
+    pub fn own_name(&self) -> &NodeName {
+        &self.own
+    }
+
+    /// This server's current tick (`None` until it has data).
+    pub fn own_tick(&self) -> Option<u64> {
+        self.nodes.get(&self.own).and_then(|n| n.tick)
+    }
+
+    /// Marks this server as having data (own tick becomes 0 if unknown).
+    pub fn mark_ready(&mut self) {
+        let n = self.node_mut(&self.own.clone());
+        if n.tick.is_none() {
+            n.tick = Some(0);
+        }
+    }
+
+    /// The root entry.
+    pub fn root(&self) -> &Entry {
+        &self.root
+    }
+
+    /// Number of entries that hold data.
+    pub fn len(&self) -> usize {
+        self.entries
+    }
+
+    /// Whether no entry holds data.
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    /// The entry at `path`, if it exists.
+    pub fn get(&self, path: &Path) -> Option<&Entry> {
+        let mut e = &self.root;
+        for p in path.elems() {
+            e = e.child(p)?;
+        }
+        Some(e)
+    }
+
+    fn get_mut_or_create(&mut self, path: &Path) -> &mut Entry {
+        let mut e = &mut self.root;
+        for p in path.elems() {
+            e = e.child_mut_or_create(p);
+        }
+        e
+    }
+
+    /// Creates the entry at `path` (and its ancestors) if missing, as `watch`
+    /// does.
+    pub fn ensure(&mut self, path: &Path) -> Result<(), ChangeError> {
+        check_len(path)?;
+        self.get_mut_or_create(path);
+        Ok(())
+    }
+
+    /// All nodes with their bookkeeping, in the order they were first seen.
+    pub fn nodes(&self) -> impl Iterator<Item = (&NodeName, &NodeState)> {
+        self.nodes.iter()
+    }
+
+    /// One node's bookkeeping.
+    pub fn node(&self, name: &str) -> Option<&NodeState> {
+        self.nodes.get(name)
+    }
+
+    fn node_mut(&mut self, name: &NodeName) -> &mut NodeState {
+        if !self.nodes.contains_key(name) {
+            self.nodes.insert(name.clone(), NodeState::default());
+        }
+        // Just inserted if it was missing.
+        self.nodes.entry(name.clone()).or_default()
+    }
+
+    /// Interns a node name: returns the shared name if known.
+    pub fn intern(&self, name: &str) -> NodeName {
+        match self.nodes.get_key_value(name) {
+            Some((k, _)) => k.clone(),
+            None => NodeName::from(name),
+        }
+    }
+
+    fn record_chain(&mut self, chain: &Chain) {
+        for l in chain.links() {
+            self.node_mut(&l.node).seen(l.tick);
+        }
+    }
+
+    /// Applies a change originated here: checks `pre`, allocates the next own
+    /// tick and tock, builds the new chain and stores `value` (`None`
+    /// deletes). Deleting an entry without data is a no-op (no tick used);
+    /// it returns `Ok(None)`.
+    pub fn local_change(
+        &mut self,
+        path: &Path,
+        value: Option<Value>,
+        pre: &Precondition,
+        clock: &TockClock,
+    ) -> Result<Option<LocalChange>, ChangeError> {
+        check_len(path)?;
+        let tick = self.own_tick().ok_or(ChangeError::NotReady)?;
+        let current = self.get(path);
+        let (cur_data, cur_chain) = match current {
+            Some(e) => (e.data.as_ref(), e.chain.as_ref()),
+            None => (None, None),
+        };
+        if let Some(prev) = &pre.prev {
+            if cur_data != Some(prev) {
+                let shown = cur_data.map_or_else(|| "None".to_owned(), |d| d.to_string());
+                return Err(ChangeError::Data(shown));
+            }
+        }
+        match &pre.chain {
+            None => {}
+            Some(None) => {
+                if cur_data.is_some() {
+                    return Err(ChangeError::Exists);
+                }
+            }
+            Some(Some(head)) => {
+                if cur_data.is_none() {
+                    return Err(ChangeError::New);
+                }
+                match cur_chain {
+                    Some(c) if c.head() == head => {}
+                    Some(c) => return Err(ChangeError::Chain(c.to_string())),
+                    None => return Err(ChangeError::Chain("None".to_owned())),
+                }
+            }
+        }
+        if value.is_none() && cur_data.is_none() {
+            return Ok(None);
+        }
+        let tick = tick + 1;
+        let ev = NodeEvent::new(self.own.clone(), tick);
+        let chain = match cur_chain {
+            Some(c) => c.advance(ev, self.max_chain).0,
+            None => Chain::single(ev),
+        };
+        let tock = clock.next();
+        let event = UpdateEvent {
+            path: path.clone(),
+            chain,
+            value,
+            tock,
+        };
+        self.record_chain(&event.chain);
+        let old = self.store(&event);
+        clock.next();
+        Ok(Some(LocalChange { event, old }))
+    }
+
+    /// Stores an accepted update; returns the old value.
+    fn store(&mut self, ev: &UpdateEvent) -> Option<Value> {
+        if ev.value.is_none() {
+            for l in ev.chain.links() {
+                self.node_mut(&l.node).deleted.insert(l.tick);
+            }
+        }
+        let e = self.get_mut_or_create(&ev.path);
+        let old = std::mem::replace(&mut e.data, ev.value.clone());
+        e.chain = Some(ev.chain.clone());
+        e.tock = ev.tock;
+        match (old.is_some(), ev.value.is_some()) {
+            (false, true) => self.entries += 1,
+            (true, false) => self.entries -= 1,
+            _ => {}
+        }
+        old
+    }
+
+    /// Applies an update from another server with the merge rules of the
+    /// data model (§4): duplicates and stale updates are ignored; for
+    /// concurrent changes the higher tock wins (ties: see `incoming_wins`).
+    pub fn apply_remote(&mut self, ev: &UpdateEvent, clock: &TockClock) -> ApplyOutcome {
+        if check_len(&ev.path).is_err() {
+            return ApplyOutcome::Rejected;
+        }
+        clock.seen(ev.tock);
+        self.record_chain(&ev.chain);
+        let mut conflict = false;
+        if let Some(e) = self.get(&ev.path) {
+            if let Some(c) = &e.chain {
+                if c.same_head(&ev.chain) {
+                    return ApplyOutcome::Duplicate;
+                }
+                if c.is_newer_than(&ev.chain) {
+                    return ApplyOutcome::Stale;
+                }
+                // Concurrent changes. Tombstones take part too (the original
+                // only resolved conflicts against live data, which lets the
+                // arrival order decide between a delete and a concurrent set).
+                if !c.is_older_than(&ev.chain) {
+                    if !incoming_wins(e.tock, c, ev.tock, &ev.chain) {
+                        return ApplyOutcome::ConflictLost;
+                    }
+                    conflict = true;
+                }
+            }
+        }
+        let old = self.store(ev);
+        ApplyOutcome::Applied { old, conflict }
+    }
+
+    /// Walks the subtree at `start` depth-first, pre-order, children in
+    /// creation order, calling `visit(full_path, depth, entry)` for every
+    /// entry within the depth window (with or without data). Returns false
+    /// if `start` does not exist.
+    pub fn walk(
+        &self,
+        start: &Path,
+        opts: WalkOpts,
+        visit: &mut dyn FnMut(&Path, usize, &Entry),
+    ) -> bool {
+        let Some(e) = self.get(start) else {
+            return false;
+        };
+        let mut path = start.clone();
+        walk_rec(e, &mut path, 0, opts, visit);
+        true
+    }
+
+    /// Deletes every value in the subtree at `path` (the root excluded) as
+    /// local changes. Returns the changes made, in walk order.
+    pub fn delete_tree(
+        &mut self,
+        path: &Path,
+        clock: &TockClock,
+    ) -> Result<Vec<LocalChange>, ChangeError> {
+        if path.is_empty() {
+            return Err(ChangeError::DeleteRoot);
+        }
+        let mut targets = Vec::new();
+        self.walk(path, WalkOpts::default(), &mut |p, _, e| {
+            if e.data.is_some() {
+                targets.push(p.clone());
+            }
+        });
+        let mut out = Vec::with_capacity(targets.len());
+        for p in targets {
+            if let Some(ch) = self.local_change(&p, None, &Precondition::default(), clock)? {
+                out.push(ch);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The entry whose current chain contains `ev`, with its path.
+    pub fn find_event(&self, ev: &NodeEvent) -> Option<(Path, &Entry)> {
+        let mut found: Option<Path> = None;
+        self.walk(&Path::root(), WalkOpts::default(), &mut |p, _, e| {
+            if found.is_none() && e.chain.as_ref().is_some_and(|c| c.contains(ev)) {
+                found = Some(p.clone());
+            }
+        });
+        let p = found?;
+        let e = self.get(&p)?;
+        Some((p, e))
+    }
+
+    /// Counts, per node, how many live chain links point at it (diagnostics).
+    pub fn chain_census(&self) -> HashMap<NodeName, usize> {
+        let mut m = HashMap::new();
+        self.walk(&Path::root(), WalkOpts::default(), &mut |_, _, e| {
+            if let Some(c) = &e.chain {
+                for l in c.links() {
+                    *m.entry(l.node.clone()).or_insert(0) += 1;
+                }
+            }
+        });
+        m
+    }
+}
+
+/// The conflict rule for concurrent changes: the higher tock wins. On a
+/// tie the chain head with the greater (node, tick) wins, so that every
+/// server picks the same winner whatever the arrival order (the original
+/// let the incoming change win, which is order dependent).
+fn incoming_wins(cur_tock: u64, cur: &Chain, new_tock: u64, new: &Chain) -> bool {
+    match new_tock.cmp(&cur_tock) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Equal => {
+            let (a, b) = (new.head(), cur.head());
+            (&*a.node, a.tick) > (&*b.node, b.tick)
+        }
+    }
+}
+
+fn check_len(path: &Path) -> Result<(), ChangeError> {
+    if path.len() > MAX_PATH_LEN {
+        Err(ChangeError::PathTooLong(path.len()))
+    } else {
+        Ok(())
+    }
+}
+
+fn walk_rec(
+    e: &Entry,
+    path: &mut Path,
+    depth: usize,
+    opts: WalkOpts,
+    visit: &mut dyn FnMut(&Path, usize, &Entry),
+) {
+    if depth >= opts.min_depth {
+        visit(path, depth, e);
+    }
+    if opts.max_depth.is_some_and(|m| depth >= m) {
+        return;
+    }
+    for (name, child) in e.children() {
+        path.0.push(name.clone());
+        walk_rec(child, path, depth + 1, opts, visit);
+        path.0.pop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn p(words: &[&str]) -> Path {
+        Path::from_strs(words)
+    }
+
+    fn ready(name: &str) -> (Tree, TockClock) {
+        let mut t = Tree::new(name, 5);
+        t.mark_ready();
+        (t, TockClock::default())
+    }
+
+    fn set(t: &mut Tree, c: &TockClock, path: &Path, v: i64) -> LocalChange {
+        t.local_change(path, Some(Value::Int(v)), &Precondition::default(), c)
+            .expect("change accepted")
+            .expect("a change")
+    }
+
+    #[test]
+    fn local_changes_tick_and_chain() {
+        let (mut t, c) = ready("a");
+        assert_eq!(t.own_tick(), Some(0));
+        let ch = set(&mut t, &c, &p(&["x"]), 1);
+        assert!(ch.changed());
+        assert_eq!(ch.event.chain.head(), &NodeEvent::new("a", 1));
+        assert_eq!(ch.event.tock, 1);
+        assert_eq!(c.current(), 2);
+        let ch = set(&mut t, &c, &p(&["x"]), 1);
+        assert!(!ch.changed());
+        assert_eq!(ch.old, Some(Value::Int(1)));
+        assert_eq!(ch.event.chain.links().len(), 1);
+        assert_eq!(t.own_tick(), Some(2));
+        assert_eq!(t.len(), 1);
+        // tick 1 is superseded but still known: nothing is missing
+        assert!(t.node("a").expect("own node").missing().is_empty());
+    }
+
+    #[test]
+    fn not_ready_refuses() {
+        let mut t = Tree::new("a", 5);
+        let c = TockClock::default();
+        let r = t.local_change(&p(&["x"]), Some(Value::Nil), &Precondition::default(), &c);
+        assert_eq!(r.err(), Some(ChangeError::NotReady));
+    }
+
+    #[test]
+    fn preconditions() {
+        let (mut t, c) = ready("a");
+        let new_only = Precondition {
+            chain: Some(None),
+            prev: None,
+        };
+        let x = p(&["x"]);
+        let first = t
+            .local_change(&x, Some(Value::Int(1)), &new_only, &c)
+            .expect("new entry")
+            .expect("change");
+        assert_eq!(
+            t.local_change(&x, Some(Value::Int(2)), &new_only, &c).err(),
+            Some(ChangeError::Exists)
+        );
+        let on_head = Precondition {
+            chain: Some(Some(first.event.chain.head().clone())),
+            prev: None,
+        };
+        assert_eq!(
+            t.local_change(&p(&["y"]), Some(Value::Int(2)), &on_head, &c).err(),
+            Some(ChangeError::New)
+        );
+        t.local_change(&x, Some(Value::Int(2)), &on_head, &c)
+            .expect("head matches");
+        assert!(matches!(
+            t.local_change(&x, Some(Value::Int(3)), &on_head, &c),
+            Err(ChangeError::Chain(_))
+        ));
+        let prev = Precondition {
+            chain: None,
+            prev: Some(Value::Int(7)),
+        };
+        assert_eq!(
+            t.local_change(&x, Some(Value::Int(3)), &prev, &c).err(),
+            Some(ChangeError::Data("2".into()))
+        );
+    }
+
+    #[test]
+    fn delete_keeps_tombstone_and_children() {
+        let (mut t, c) = ready("a");
+        set(&mut t, &c, &p(&["x"]), 1);
+        set(&mut t, &c, &p(&["x", "y"]), 2);
+        let d = t
+            .local_change(&p(&["x"]), None, &Precondition::default(), &c)
+            .expect("ok")
+            .expect("a change");
+        assert!(d.changed());
+        let e = t.get(&p(&["x"])).expect("tombstone");
+        assert!(e.data().is_none() && e.chain().is_some());
+        assert_eq!(
+            t.get(&p(&["x", "y"])).and_then(Entry::data),
+            Some(&Value::Int(2))
+        );
+        assert!(t.node("a").expect("own").deleted.contains(3));
+        // deleting again is a no-op without a tick
+        let again = t.local_change(&p(&["x"]), None, &Precondition::default(), &c);
+        assert!(matches!(again, Ok(None)));
+        assert_eq!(t.own_tick(), Some(3));
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn delete_tree_and_root() {
+        let (mut t, c) = ready("a");
+        set(&mut t, &c, &p(&["x"]), 1);
+        set(&mut t, &c, &p(&["x", "y", "z"]), 2);
+        set(&mut t, &c, &p(&["w"]), 3);
+        assert_eq!(
+            t.delete_tree(&Path::root(), &c).err(),
+            Some(ChangeError::DeleteRoot)
+        );
+        let d = t.delete_tree(&p(&["x"]), &c).expect("deleted");
+        assert_eq!(d.len(), 2);
+        assert_eq!(t.len(), 1);
+        assert!(t.delete_tree(&p(&["nope"]), &c).expect("ok").is_empty());
+    }
+
+    #[test]
+    fn walk_order_and_depth() {
+        let (mut t, c) = ready("a");
+        for (path, v) in [
+            (&["t"][..], 1),
+            (&["t", "foo"][..], 2),
+            (&["t", "foo", "bap"][..], 3),
+            (&["t", "foo", "bar", "baz"][..], 4),
+            (&["t", "abc"][..], 5),
+        ] {
+            set(&mut t, &c, &p(path), v);
+        }
+        let mut seen = Vec::new();
+        t.walk(&p(&["t"]), WalkOpts::default(), &mut |path, d, e| {
+            seen.push((path.to_string(), d, e.data().cloned()))
+        });
+        let names: Vec<_> = seen.iter().map(|(s, _, _)| s.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "('t',)",
+                "('t', 'foo')",
+                "('t', 'foo', 'bap')",
+                "('t', 'foo', 'bar')",
+                "('t', 'foo', 'bar', 'baz')",
+                "('t', 'abc')"
+            ]
+        );
+        let mut n = 0;
+        let opts = WalkOpts {
+            min_depth: 1,
+            max_depth: Some(1),
+        };
+        assert!(t.walk(&p(&["t"]), opts, &mut |_, d, _| {
+            assert_eq!(d, 1);
+            n += 1
+        }));
+        assert_eq!(n, 2);
+        assert!(!t.walk(&p(&["missing"]), opts, &mut |_, _, _| {}));
+    }
+
+    #[test]
+    fn remote_rules() {
+        let (mut a, ca) = ready("a");
+        let (mut b, cb) = ready("b");
+        let x = p(&["x"]);
+        let u1 = set(&mut a, &ca, &x, 1).event;
+        assert!(matches!(
+            b.apply_remote(&u1, &cb),
+            ApplyOutcome::Applied { conflict: false, .. }
+        ));
+        assert_eq!(b.apply_remote(&u1, &cb), ApplyOutcome::Duplicate);
+        let u2 = set(&mut b, &cb, &x, 2).event;
+        assert_eq!(u2.chain.links().len(), 2);
+        assert!(cb.current() > u1.tock, "tock_seen raised the clock");
+        assert!(matches!(a.apply_remote(&u2, &ca), ApplyOutcome::Applied { .. }));
+        assert_eq!(a.apply_remote(&u1, &ca), ApplyOutcome::Stale);
+        // concurrent: both change on top of u2
+        let ua = set(&mut a, &ca, &x, 10).event;
+        let ub = set(&mut b, &cb, &x, 20).event;
+        let ra = a.apply_remote(&ub, &ca);
+        let rb = b.apply_remote(&ua, &cb);
+        let va = a.get(&x).and_then(Entry::data).cloned();
+        let vb = b.get(&x).and_then(Entry::data).cloned();
+        assert_eq!(va, vb, "conflict resolved the same way: {ra:?} {rb:?}");
+        // a chain mentioned in an update raises node ticks and fills known
+        assert_eq!(a.node("b").and_then(|n| n.tick), b.own_tick());
+    }
+
+    #[test]
+    fn missing_ticks_are_reported() {
+        let (mut a, ca) = ready("a");
+        let (mut b, cb) = ready("b");
+        let evs: Vec<_> = (0..5)
+            .map(|i| set(&mut a, &ca, &p(&[&format!("k{i}")]), i).event)
+            .collect();
+        for (i, e) in evs.iter().enumerate() {
+            if i != 2 {
+                b.apply_remote(e, &cb);
+            }
+        }
+        assert_eq!(b.node("a").expect("a known").missing().ranges(), &[(3, 4)]);
+    }
+
+    #[test]
+    fn long_paths_are_refused() {
+        let (mut t, c) = ready("a");
+        let long = Path((0..=MAX_PATH_LEN as i64).map(PathElem::Int).collect());
+        assert!(matches!(
+            t.local_change(&long, Some(Value::Nil), &Precondition::default(), &c),
+            Err(ChangeError::PathTooLong(_))
+        ));
+    }
+
+    /// A random history: (node index, key index, value, which earlier events
+    /// that node has received before making its change).
+    fn history() -> impl Strategy<Value = Vec<(usize, usize, i64, Vec<bool>)>> {
+        proptest::collection::vec(
+            (
+                0usize..3,
+                0usize..3,
+                any::<i64>(),
+                proptest::collection::vec(any::<bool>(), 24),
+            ),
+            1..24,
+        )
+    }
+
+    fn final_state(t: &Tree) -> Vec<(String, Option<Value>, Option<NodeEvent>)> {
+        let mut out = Vec::new();
+        t.walk(&Path::root(), WalkOpts::default(), &mut |p, _, e| {
+            out.push((
+                p.to_string(),
+                e.data().cloned(),
+                e.chain().map(|c| c.head().clone()),
+            ))
+        });
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    proptest! {
+        /// Every server that receives the same set of updates ends up with
+        /// the same tree, whatever the order they arrive in.
+        #[test]
+        fn merge_is_order_independent(hist in history(), seed in any::<u64>()) {
+            let names = ["a", "b", "c"];
+            let mut trees: Vec<(Tree, TockClock)> = names.iter().map(|n| ready(n)).collect();
+            let mut events: Vec<UpdateEvent> = Vec::new();
+            for (node, key, v, recv) in hist {
+                let (t, c) = &mut trees[node];
+                for (i, e) in events.iter().enumerate() {
+                    if recv.get(i).copied().unwrap_or(true) {
+                        t.apply_remote(e, c);
+                    }
+                }
+                let path = Path::from_strs(&[format!("k{key}")]);
+                let value = if v % 5 == 0 { None } else { Some(Value::Int(v)) };
+                if let Ok(Some(ch)) = t.local_change(&path, value, &Precondition::default(), c) {
+                    events.push(ch.event);
+                }
+            }
+            // Deliver everything to fresh observers in two different orders.
+            let mut order: Vec<usize> = (0..events.len()).collect();
+            let mut reversed = order.clone();
+            reversed.reverse();
+            let mut s = seed;
+            for i in (1..order.len()).rev() {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                order.swap(i, (s >> 33) as usize % (i + 1));
+            }
+            let mut results = Vec::new();
+            for ord in [order, reversed] {
+                let (mut obs, c) = ready("obs");
+                for i in ord {
+                    obs.apply_remote(&events[i], &c);
+                }
+                results.push(final_state(&obs));
+            }
+            // And to the writers themselves, which converge too.
+            for (t, c) in &mut trees {
+                for e in &events {
+                    t.apply_remote(e, c);
+                }
+                results.push(final_state(t));
+            }
+            for r in &results[1..] {
+                prop_assert_eq!(&results[0], r);
+            }
+        }
+    }
+}
