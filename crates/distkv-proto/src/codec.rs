@@ -1,1 +1,220 @@
-//! TODO
+//! A `tokio-util` codec for streams of msgpack objects.
+//!
+//! The stream is a plain concatenation of msgpack objects without any
+//! length prefix. Every incoming frame is bounded by the codec's
+//! [`Limits`]: an oversized or too deeply nested frame is reported as soon
+//! as its header arrives, so the read buffer never grows beyond
+//! `max_frame` plus one read chunk. Any decode error is final; the caller
+//! is expected to close the connection.
+
+use bytes::BytesMut;
+use distkv_tree::Value;
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::msgpack::{self, DecodeError, FrameScanner, Limits};
+
+/// Why the codec failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// Reading from or writing to the transport failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The peer sent bytes that are not an acceptable msgpack object.
+    #[error("bad msgpack frame: {0}")]
+    Decode(#[from] DecodeError),
+}
+
+/// Decodes and encodes a stream of concatenated msgpack [`Value`]s.
+///
+/// Partial frames are scanned incrementally: when a large frame arrives in
+/// small pieces, only the new bytes are examined on each call.
+#[derive(Debug, Clone, Default)]
+pub struct MsgpackCodec {
+    limits: Limits,
+    /// Progress on the frame at the start of the read buffer.
+    scanner: FrameScanner,
+}
+
+impl MsgpackCodec {
+    /// A codec that enforces `limits` on every incoming frame.
+    pub fn new(limits: Limits) -> MsgpackCodec {
+        MsgpackCodec {
+            limits,
+            scanner: FrameScanner::default(),
+        }
+    }
+}
+
+impl Decoder for MsgpackCodec {
+    type Item = Value;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Value>, CodecError> {
+        let scanned = self.scanner.scan(src, &self.limits);
+        if !matches!(scanned, Ok(None)) {
+            // A frame was found or the stream is broken: start afresh.
+            self.scanner.reset();
+        }
+        let Some(len) = scanned? else {
+            return Ok(None);
+        };
+        if len > src.len() {
+            // The scanner only reports frames inside `src`.
+            return Err(DecodeError::Truncated.into());
+        }
+        let frame = src.split_to(len);
+        Ok(Some(msgpack::decode_frame(&frame)?))
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Value>, CodecError> {
+        match self.decode(src)? {
+            Some(v) => Ok(Some(v)),
+            None if src.is_empty() => Ok(None),
+            None => {
+                self.scanner.reset();
+                Err(DecodeError::Truncated.into())
+            }
+        }
+    }
+}
+
+impl Encoder<&Value> for MsgpackCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, item: &Value, dst: &mut BytesMut) -> Result<(), CodecError> {
+        let bytes = msgpack::to_vec(item);
+        dst.extend_from_slice(&bytes);
+        Ok(())
+    }
+}
+
+impl Encoder<Value> for MsgpackCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, item: Value, dst: &mut BytesMut) -> Result<(), CodecError> {
+        self.encode(&item, dst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> [Value; 2] {
+        [
+            Value::Map(vec![
+                (Value::from("seq"), Value::Int(1)),
+                (Value::from("data"), Value::Bytes(vec![7; 300])),
+                (
+                    Value::Int(-5),
+                    Value::Array(vec![Value::Nil, Value::Float(0.5)]),
+                ),
+            ]),
+            Value::from("second"),
+        ]
+    }
+
+    fn encoded(values: &[Value]) -> Result<BytesMut, CodecError> {
+        let mut codec = MsgpackCodec::default();
+        let mut buf = BytesMut::new();
+        for v in values {
+            codec.encode(v, &mut buf)?;
+        }
+        Ok(buf)
+    }
+
+    /// Decodes every complete frame currently in `buf`.
+    fn drain(codec: &mut MsgpackCodec, buf: &mut BytesMut) -> Result<Vec<Value>, CodecError> {
+        let mut out = Vec::new();
+        while let Some(v) = codec.decode(buf)? {
+            out.push(v);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn two_frames_split_at_every_boundary() -> Result<(), CodecError> {
+        let values = sample();
+        let stream = encoded(&values)?;
+        for cut in 0..=stream.len() {
+            let (head, tail) = stream.split_at(cut);
+            let mut codec = MsgpackCodec::default();
+            let mut buf = BytesMut::new();
+            buf.extend_from_slice(head);
+            let mut got = drain(&mut codec, &mut buf)?;
+            buf.extend_from_slice(tail);
+            got.extend(drain(&mut codec, &mut buf)?);
+            assert_eq!(codec.decode_eof(&mut buf)?, None, "cut at {cut}");
+            assert_eq!(got, values, "cut at {cut}");
+            assert!(buf.is_empty());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn byte_by_byte() -> Result<(), CodecError> {
+        let values = sample();
+        let stream = encoded(&values)?;
+        let mut codec = MsgpackCodec::default();
+        let mut buf = BytesMut::new();
+        let mut got = Vec::new();
+        for b in stream.iter() {
+            buf.extend_from_slice(&[*b]);
+            got.extend(drain(&mut codec, &mut buf)?);
+        }
+        assert_eq!(got, values);
+        Ok(())
+    }
+
+    #[test]
+    fn owned_and_borrowed_encoders_agree() -> Result<(), CodecError> {
+        let mut codec = MsgpackCodec::default();
+        let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+        let v = Value::Array(vec![Value::Int(1), Value::from("x")]);
+        codec.encode(&v, &mut a)?;
+        codec.encode(v.clone(), &mut b)?;
+        assert_eq!(a, b);
+        assert_eq!(&a[..], &msgpack::to_vec(&v)[..]);
+        Ok(())
+    }
+
+    #[test]
+    fn eof_inside_a_frame_is_truncated() -> Result<(), CodecError> {
+        let stream = encoded(&sample())?;
+        let mut codec = MsgpackCodec::default();
+        let mut buf = BytesMut::from(&stream[..stream.len() - 1]);
+        assert_eq!(codec.decode_eof(&mut buf)?, Some(sample()[0].clone()));
+        assert!(matches!(
+            codec.decode_eof(&mut buf),
+            Err(CodecError::Decode(DecodeError::Truncated))
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn oversized_frame_fails_on_its_header() {
+        let mut codec = MsgpackCodec::new(Limits {
+            max_frame: 1024,
+            max_depth: 8,
+        });
+        let mut buf = BytesMut::from(&[0xc5, 0x04, 0x00][..]);
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(CodecError::Decode(DecodeError::TooLarge {
+                declared: 1027,
+                max: 1024
+            }))
+        ));
+    }
+
+    #[test]
+    fn garbage_fails() {
+        let mut codec = MsgpackCodec::default();
+        let mut buf = BytesMut::from(&[0x01, 0xc1][..]);
+        assert!(matches!(codec.decode(&mut buf), Ok(Some(Value::Int(1)))));
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(CodecError::Decode(DecodeError::InvalidMarker(0xc1)))
+        ));
+    }
+}

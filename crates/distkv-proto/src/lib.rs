@@ -7,4 +7,11 @@
 
 pub mod codec;
 pub mod msgpack;
+pub mod request;
 pub mod shorten;
+pub mod value_map;
+pub mod wire;
+
+pub use codec::{CodecError, MsgpackCodec};
+pub use msgpack::{DecodeError, Limits};
+pub use shorten::{PathLengthener, PathShortener, ShortenError};

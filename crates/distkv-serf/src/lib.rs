@@ -1,1 +1,99 @@
-//! placeholder
+//! The distkv gossip layer.
+//!
+//! Third layer of the distkv-rs stack, above `distkv-proto`. Servers
+//! broadcast their changes and coordination messages as named user events
+//! through a [`Gossip`] backend and receive everybody's events through
+//! [`Subscription`]s. The server does not know which backend it has.
+//!
+//! Backends:
+//! * [`local::LocalGossip`]: in-process, for a single node (standalone
+//!   servers and unit tests);
+//! * the HashiCorp Serf agent RPC client (multi-server networks).
+//!
+//! Gossip is unreliable by contract: events may be lost, duplicated or
+//! reordered. The server's tick bookkeeping repairs that.
+
+pub mod local;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+/// One user event as received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GossipEvent {
+    /// The event name (for distkv: `<root>.update`, `<root>.ping`, …).
+    pub name: String,
+    /// The payload (a msgpack message for distkv's own events).
+    pub payload: Bytes,
+}
+
+/// What can go wrong when talking to the gossip layer.
+#[derive(Debug, thiserror::Error)]
+pub enum GossipError {
+    /// The backend is gone (agent connection lost, shut down).
+    #[error("gossip backend closed: {0}")]
+    Closed(String),
+    /// Name plus payload exceed what one event may carry.
+    #[error("event too large: {size} bytes, at most {max}")]
+    TooLarge {
+        /// Bytes of name and payload.
+        size: usize,
+        /// The backend's limit.
+        max: usize,
+    },
+    /// The backend reported an error.
+    #[error("gossip backend error: {0}")]
+    Backend(String),
+    /// I/O with the backend failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// A stream of received events of one name.
+///
+/// Backed by a bounded queue: when the consumer falls behind, the backend
+/// drops events (gossip is lossy by contract) and counts them in
+/// [`Subscription::dropped`].
+#[derive(Debug)]
+pub struct Subscription {
+    rx: mpsc::Receiver<GossipEvent>,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Subscription {
+    /// Wraps a receiver and its drop counter (for backends).
+    pub fn new(
+        rx: mpsc::Receiver<GossipEvent>,
+        dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> Subscription {
+        Subscription { rx, dropped }
+    }
+
+    /// The next event; `None` once the backend is closed.
+    pub async fn recv(&mut self) -> Option<GossipEvent> {
+        self.rx.recv().await
+    }
+
+    /// How many events were dropped because this subscriber was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// A broadcast medium between servers.
+#[async_trait]
+pub trait Gossip: Send + Sync + 'static {
+    /// Broadcasts one user event to every member (this one included).
+    async fn broadcast(&self, name: &str, payload: Bytes) -> Result<(), GossipError>;
+
+    /// Receives the user events named `name`.
+    async fn subscribe(&self, name: &str) -> Result<Subscription, GossipError>;
+
+    /// The most bytes of name plus payload one event may carry; larger
+    /// messages must be split by the caller.
+    fn max_event_size(&self) -> usize;
+
+    /// A short name of the backend for logs (`local`, `serf`).
+    fn kind(&self) -> &'static str;
+}

@@ -109,10 +109,7 @@ impl Chain {
 
     /// The tick of `node` in this chain, if it appears.
     pub fn tick_of(&self, node: &str) -> Option<u64> {
-        self.links
-            .iter()
-            .find(|l| &*l.node == node)
-            .map(|l| l.tick)
+        self.links.iter().find(|l| &*l.node == node).map(|l| l.tick)
     }
 
     /// Whether `(node, tick)` is a link of this chain.

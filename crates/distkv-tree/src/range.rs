@@ -166,7 +166,10 @@ mod tests {
 
     fn invariant(s: &RangeSet) {
         for w in s.ranges().windows(2) {
-            assert!(w[0].1 < w[1].0, "ranges must be disjoint and non-adjacent: {s:?}");
+            assert!(
+                w[0].1 < w[1].0,
+                "ranges must be disjoint and non-adjacent: {s:?}"
+            );
         }
         for &(a, b) in s.ranges() {
             assert!(a < b);

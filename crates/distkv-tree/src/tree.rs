@@ -153,6 +153,19 @@ pub enum ApplyOutcome {
     Rejected,
 }
 
+/// Where a chunked walk stopped: the child indices leading to the next
+/// entry to visit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalkCursor(Vec<usize>);
+
+/// Why a walk could not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WalkError {
+    /// The start entry does not exist.
+    #[error("no such entry")]
+    NotFound,
+}
+
 /// Options of a walk.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WalkOpts {
@@ -305,11 +318,8 @@ impl Tree {
         }
         match &pre.chain {
             None => {}
-            Some(None) => {
-                if cur_data.is_some() {
-                    return Err(ChangeError::Exists);
-                }
-            }
+            Some(None) if cur_data.is_some() => return Err(ChangeError::Exists),
+            Some(None) => {}
             Some(Some(head)) => {
                 if cur_data.is_none() {
                     return Err(ChangeError::New);
@@ -413,6 +423,76 @@ impl Tree {
         true
     }
 
+    /// Walks like [`Tree::walk`], but stops after `limit` visited entries and
+    /// returns a cursor to resume from, so that a long walk can release the
+    /// lock between chunks. Pass `None` to start; `Ok(None)` means the walk
+    /// is complete. Entries added meanwhile may or may not be seen.
+    pub fn walk_chunk(
+        &self,
+        start: &Path,
+        opts: WalkOpts,
+        cursor: Option<WalkCursor>,
+        limit: usize,
+        visit: &mut dyn FnMut(&Path, usize, &Entry),
+    ) -> Result<Option<WalkCursor>, WalkError> {
+        let first = self.get(start).ok_or(WalkError::NotFound)?;
+        let limit = limit.max(1);
+        let mut path = start.clone();
+        let base = start.len();
+        // `ents[k]` is the entry at depth k along the current position;
+        // `idx[k]` the index of `ents[k + 1]` among the children of `ents[k]`.
+        let mut ents: Vec<&Entry> = vec![first];
+        let mut idx: Vec<usize> = Vec::new();
+        if let Some(c) = cursor {
+            for &i in &c.0 {
+                let Some(parent) = ents.last() else { break };
+                match parent.children.as_ref().and_then(|ch| ch.get_index(i)) {
+                    Some((name, child)) => {
+                        path.0.push(name.clone());
+                        ents.push(child);
+                        idx.push(i);
+                    }
+                    // The tree changed under the cursor: continue after it.
+                    None => {
+                        idx.push(i);
+                        if !advance(&mut ents, &mut idx, &mut path, base) {
+                            return Ok(None);
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        let mut visited = 0;
+        loop {
+            let depth = idx.len();
+            let Some(&cur) = ents.last() else {
+                return Ok(None);
+            };
+            if depth >= opts.min_depth {
+                visit(&path, depth, cur);
+                visited += 1;
+            }
+            let may_descend = opts.max_depth.is_none_or(|m| depth < m);
+            let first_child = cur.children.as_ref().and_then(|ch| ch.get_index(0));
+            match first_child {
+                Some((name, child)) if may_descend => {
+                    path.0.push(name.clone());
+                    ents.push(child);
+                    idx.push(0);
+                }
+                _ => {
+                    if !advance(&mut ents, &mut idx, &mut path, base) {
+                        return Ok(None);
+                    }
+                }
+            }
+            if visited >= limit {
+                return Ok(Some(WalkCursor(idx)));
+            }
+        }
+    }
+
     /// Deletes every value in the subtree at `path` (the root excluded) as
     /// local changes. Returns the changes made, in walk order.
     pub fn delete_tree(
@@ -462,6 +542,28 @@ impl Tree {
             }
         });
         m
+    }
+}
+
+/// Moves to the next sibling of the current position, or of the nearest
+/// ancestor that has one. `path` is the start path (`base` elements) plus
+/// one element per index in `idx`. Returns false when the walk is complete.
+fn advance(ents: &mut Vec<&Entry>, idx: &mut Vec<usize>, path: &mut Path, base: usize) -> bool {
+    loop {
+        let Some(i) = idx.pop() else {
+            return false;
+        };
+        ents.truncate(idx.len() + 1);
+        path.0.truncate(base + idx.len());
+        let Some(&parent) = ents.last() else {
+            return false;
+        };
+        if let Some((name, child)) = parent.children.as_ref().and_then(|c| c.get_index(i + 1)) {
+            path.0.push(name.clone());
+            ents.push(child);
+            idx.push(i + 1);
+            return true;
+        }
     }
 }
 
@@ -577,7 +679,8 @@ mod tests {
             prev: None,
         };
         assert_eq!(
-            t.local_change(&p(&["y"]), Some(Value::Int(2)), &on_head, &c).err(),
+            t.local_change(&p(&["y"]), Some(Value::Int(2)), &on_head, &c)
+                .err(),
             Some(ChangeError::New)
         );
         t.local_change(&x, Some(Value::Int(2)), &on_head, &c)
@@ -678,6 +781,66 @@ mod tests {
     }
 
     #[test]
+    fn chunked_walk_matches_full_walk() {
+        let (mut t, c) = ready("a");
+        let mut n = 0;
+        for a in 0..4 {
+            set(&mut t, &c, &p(&["r", &format!("a{a}")]), n);
+            n += 1;
+            for b in 0..3 {
+                set(
+                    &mut t,
+                    &c,
+                    &p(&["r", &format!("a{a}"), &format!("b{b}")]),
+                    n,
+                );
+                n += 1;
+            }
+        }
+        for opts in [
+            WalkOpts::default(),
+            WalkOpts {
+                min_depth: 1,
+                max_depth: Some(1),
+            },
+            WalkOpts {
+                min_depth: 2,
+                max_depth: None,
+            },
+        ] {
+            let mut full = Vec::new();
+            t.walk(&p(&["r"]), opts, &mut |path, d, _| {
+                full.push((path.clone(), d))
+            });
+            for limit in [1, 2, 3, 7, 100] {
+                let mut chunked = Vec::new();
+                let mut cursor = None;
+                loop {
+                    cursor = t
+                        .walk_chunk(&p(&["r"]), opts, cursor, limit, &mut |path, d, _| {
+                            chunked.push((path.clone(), d))
+                        })
+                        .expect("start exists");
+                    if cursor.is_none() {
+                        break;
+                    }
+                }
+                assert_eq!(chunked, full, "limit {limit} {opts:?}");
+            }
+        }
+        assert_eq!(
+            t.walk_chunk(
+                &p(&["nope"]),
+                WalkOpts::default(),
+                None,
+                5,
+                &mut |_, _, _| {}
+            ),
+            Err(WalkError::NotFound)
+        );
+    }
+
+    #[test]
     fn remote_rules() {
         let (mut a, ca) = ready("a");
         let (mut b, cb) = ready("b");
@@ -685,13 +848,19 @@ mod tests {
         let u1 = set(&mut a, &ca, &x, 1).event;
         assert!(matches!(
             b.apply_remote(&u1, &cb),
-            ApplyOutcome::Applied { conflict: false, .. }
+            ApplyOutcome::Applied {
+                conflict: false,
+                ..
+            }
         ));
         assert_eq!(b.apply_remote(&u1, &cb), ApplyOutcome::Duplicate);
         let u2 = set(&mut b, &cb, &x, 2).event;
         assert_eq!(u2.chain.links().len(), 2);
         assert!(cb.current() > u1.tock, "tock_seen raised the clock");
-        assert!(matches!(a.apply_remote(&u2, &ca), ApplyOutcome::Applied { .. }));
+        assert!(matches!(
+            a.apply_remote(&u2, &ca),
+            ApplyOutcome::Applied { .. }
+        ));
         assert_eq!(a.apply_remote(&u1, &ca), ApplyOutcome::Stale);
         // concurrent: both change on top of u2
         let ua = set(&mut a, &ca, &x, 10).event;

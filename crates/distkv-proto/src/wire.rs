@@ -1,0 +1,268 @@
+//! Wire forms of the data model: chains, update events, range sets, paths.
+
+use distkv_tree::{Chain, NodeEvent, NodeName, Path, RangeSet, UpdateEvent, Value};
+
+use crate::value_map::{MapBuilder, MapExt};
+
+/// A message field could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// A required field is missing.
+    #[error("missing field '{0}'")]
+    Missing(&'static str),
+    /// A field has the wrong type or an invalid value.
+    #[error("bad field '{field}': {why}")]
+    Bad {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+fn bad(field: &'static str, why: impl Into<String>) -> WireError {
+    WireError::Bad {
+        field,
+        why: why.into(),
+    }
+}
+
+/// The most chain links read from the wire.
+const MAX_WIRE_LINKS: usize = 64;
+
+/// Encodes a chain as nested `{node, tick, prev}` maps with at most `n`
+/// links (`n` < 0: all). Returns `None` for `n` = 0.
+pub fn chain_to_value(chain: &Chain, n: i64) -> Option<Value> {
+    if n == 0 {
+        return None;
+    }
+    let links = chain.links();
+    let count = if n < 0 {
+        links.len()
+    } else {
+        links.len().min(usize::try_from(n).unwrap_or(usize::MAX))
+    };
+    let cut = count < links.len() || !chain.is_complete();
+    let mut tail: Option<Value> = if cut { None } else { Some(Value::Nil) };
+    for l in links[..count].iter().rev() {
+        let mut m = MapBuilder::new()
+            .set("node", l.node.as_ref())
+            .set("tick", Value::from_u64(l.tick));
+        if let Some(t) = tail.take() {
+            m.push("prev", t);
+        }
+        tail = Some(m.build());
+    }
+    tail
+}
+
+/// Reads one `{node, tick}` link.
+pub fn event_from_value(v: &Value) -> Result<NodeEvent, WireError> {
+    let node = v
+        .field("node")
+        .ok_or(WireError::Missing("node"))?
+        .as_str()
+        .ok_or_else(|| bad("node", "not a string"))?;
+    let tick = v
+        .field("tick")
+        .ok_or(WireError::Missing("tick"))?
+        .as_u64()
+        .ok_or_else(|| bad("tick", "not a non-negative integer"))?;
+    Ok(NodeEvent::new(node, tick))
+}
+
+/// Reads a chain from nested `{node, tick, prev}` maps; `v` may also be an
+/// update message with the chain flattened into it. Node names are passed
+/// through `intern` so that equal names share one allocation.
+pub fn chain_from_value(v: &Value, intern: &dyn Fn(&str) -> NodeName) -> Result<Chain, WireError> {
+    let mut links = Vec::new();
+    let mut cur = v;
+    let complete = loop {
+        let ev = event_from_value(cur)?;
+        links.push(NodeEvent {
+            node: intern(&ev.node),
+            tick: ev.tick,
+        });
+        if links.len() > MAX_WIRE_LINKS {
+            return Err(bad("chain", "too many links"));
+        }
+        match cur.field("prev") {
+            None => break false,
+            Some(Value::Nil) => break true,
+            Some(p @ Value::Map(_)) => cur = p,
+            Some(_) => return Err(bad("prev", "not a map")),
+        }
+    };
+    Chain::new(links, complete).map_err(|e| bad("chain", e.to_string()))
+}
+
+/// Reads a `path` value: an array of scalars (or an ext-3 packed path).
+pub fn path_from_value(v: Value) -> Result<Path, WireError> {
+    match v {
+        Value::Ext(3, data) => {
+            let limits = crate::msgpack::Limits::default();
+            let mut elems = Vec::new();
+            let mut rest = &data[..];
+            while !rest.is_empty() {
+                let (item, used) = crate::msgpack::decode(rest, &limits)
+                    .map_err(|e| bad("path", e.to_string()))?
+                    .ok_or_else(|| bad("path", "truncated packed path"))?;
+                elems.push(item);
+                rest = rest.get(used..).unwrap_or(&[]);
+            }
+            Path::from_value(Value::Array(elems)).map_err(|e| bad("path", e.to_string()))
+        }
+        v => Path::from_value(v).map_err(|e| bad("path", e.to_string())),
+    }
+}
+
+/// Encodes an update event in the flattened form
+/// `{path, value?, node, tick, prev, tock}` (at most `max_links` links).
+pub fn update_to_value(ev: &UpdateEvent, max_links: usize) -> Value {
+    let mut m = MapBuilder::new().set("path", ev.path.to_value());
+    if let Some(v) = &ev.value {
+        m.push("value", v.clone());
+    }
+    let n = i64::try_from(max_links).unwrap_or(i64::MAX);
+    if let Some(Value::Map(chain)) = chain_to_value(&ev.chain, n) {
+        for (k, v) in chain {
+            if let Some(k) = k.as_str() {
+                m.push(k, v);
+            }
+        }
+    }
+    m.set("tock", Value::from_u64(ev.tock)).build()
+}
+
+/// Reads an update event in either form (`chain` key or flattened).
+pub fn update_from_value(
+    mut v: Value,
+    intern: &dyn Fn(&str) -> NodeName,
+) -> Result<UpdateEvent, WireError> {
+    let chain = match v.field("chain") {
+        Some(c) => chain_from_value(c, intern)?,
+        None => chain_from_value(&v, intern)?,
+    };
+    let path = path_from_value(v.take_field("path").ok_or(WireError::Missing("path"))?)?;
+    let tock = v
+        .field("tock")
+        .ok_or(WireError::Missing("tock"))?
+        .as_u64()
+        .ok_or_else(|| bad("tock", "not a non-negative integer"))?;
+    Ok(UpdateEvent {
+        path,
+        chain,
+        value: v.take_field("value"),
+        tock,
+    })
+}
+
+/// Encodes a range set: ints for single ticks, `[a, b]` for ranges.
+pub fn ranges_to_value(r: &RangeSet) -> Value {
+    Value::Array(
+        r.ranges()
+            .iter()
+            .map(|&(a, b)| {
+                if b - a == 1 {
+                    Value::from_u64(a)
+                } else {
+                    Value::Array(vec![Value::from_u64(a), Value::from_u64(b)])
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Reads a range set in either item form.
+pub fn ranges_from_value(v: &Value) -> Result<RangeSet, WireError> {
+    let items = v.as_array().ok_or_else(|| bad("ranges", "not an array"))?;
+    let mut r = RangeSet::new();
+    for it in items {
+        match it {
+            Value::Array(ab) => match ab.as_slice() {
+                [a, b] => {
+                    let a = a.as_u64().ok_or_else(|| bad("ranges", "bad start"))?;
+                    let b = b.as_u64().ok_or_else(|| bad("ranges", "bad end"))?;
+                    r.insert_range(a, b);
+                }
+                _ => return Err(bad("ranges", "a range needs two items")),
+            },
+            t => r.insert(t.as_u64().ok_or_else(|| bad("ranges", "bad tick"))?),
+        }
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn intern(s: &str) -> NodeName {
+        NodeName::from(s)
+    }
+
+    #[test]
+    fn chain_wire_forms() {
+        let c =
+            Chain::new(vec![NodeEvent::new("a", 5), NodeEvent::new("b", 9)], true).expect("chain");
+        let full = chain_to_value(&c, -1).expect("some");
+        assert_eq!(
+            full.to_string(),
+            r#"{"node": "a", "tick": 5, "prev": {"node": "b", "tick": 9, "prev": None}}"#
+        );
+        assert_eq!(chain_from_value(&full, &intern).expect("parse"), c);
+        let one = chain_to_value(&c, 1).expect("some");
+        assert_eq!(one.to_string(), r#"{"node": "a", "tick": 5}"#);
+        let back = chain_from_value(&one, &intern).expect("parse");
+        assert!(!back.is_complete());
+        assert!(chain_to_value(&c, 0).is_none());
+    }
+
+    #[test]
+    fn update_round_trip() {
+        let ev = UpdateEvent {
+            path: Path::from_strs(&["x", "y"]),
+            chain: Chain::single(NodeEvent::new("a", 1)),
+            value: Some(Value::Int(3)),
+            tock: 12,
+        };
+        let v = update_to_value(&ev, 5);
+        assert_eq!(update_from_value(v, &intern).expect("parse"), ev);
+        let del = UpdateEvent { value: None, ..ev };
+        let v = update_to_value(&del, 5);
+        assert!(v.get("value").is_none());
+        assert_eq!(update_from_value(v, &intern).expect("parse"), del);
+    }
+
+    #[test]
+    fn ranges_round_trip() {
+        let r: RangeSet = [1, 2, 3, 7].into_iter().collect();
+        let v = ranges_to_value(&r);
+        assert_eq!(v.to_string(), "[[1, 4], 7]");
+        assert_eq!(ranges_from_value(&v).expect("parse"), r);
+        assert!(ranges_from_value(&Value::Int(3)).is_err());
+    }
+
+    #[test]
+    fn hostile_chains_are_errors() {
+        let mut v = Value::Nil;
+        for i in 0..100 {
+            v = MapBuilder::new()
+                .set("node", format!("n{i}"))
+                .set("tick", 1)
+                .set("prev", v)
+                .build();
+        }
+        assert!(chain_from_value(&v, &intern).is_err());
+        let dup = MapBuilder::new()
+            .set("node", "a")
+            .set("tick", 1)
+            .set(
+                "prev",
+                MapBuilder::new().set("node", "a").set("tick", 2).build(),
+            )
+            .build();
+        assert!(chain_from_value(&dup, &intern).is_err());
+        assert!(chain_from_value(&Value::Str("x".into()), &intern).is_err());
+    }
+}
