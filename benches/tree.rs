@@ -1,1 +1,82 @@
-fn main() {}
+//! Criterion benchmarks of the data model: local writes, reads, remote
+//! merges and walks on trees of realistic shape.
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use distkv_tree::{Path, PathElem, Precondition, TockClock, Tree, Value, WalkOpts};
+use std::hint::black_box;
+
+fn key(i: u64) -> Path {
+    Path(vec![
+        PathElem::Str("bench".into()),
+        PathElem::Str(format!("g{}", i % 100)),
+        PathElem::Str(format!("k{i}")),
+    ])
+}
+
+fn filled(n: u64) -> (Tree, TockClock) {
+    let mut t = Tree::new("a", 5);
+    t.mark_ready();
+    let c = TockClock::default();
+    for i in 0..n {
+        let _ = t.local_change(&key(i), Some(Value::Int(i as i64)), &Precondition::default(), &c);
+    }
+    (t, c)
+}
+
+fn bench(c: &mut Criterion) {
+    c.bench_function("local_set_10k", |b| {
+        b.iter_batched(
+            || filled(0),
+            |(mut t, c)| {
+                for i in 0..10_000 {
+                    let _ = t.local_change(&key(i), Some(Value::Int(1)), &Precondition::default(), &c);
+                }
+                t
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    let (t, _) = filled(100_000);
+    c.bench_function("get_100k_tree", |b| {
+        let mut i = 0u64;
+        b.iter(|| {
+            i = (i + 7919) % 100_000;
+            black_box(t.get(&key(i)).and_then(|e| e.data()).cloned())
+        })
+    });
+    c.bench_function("walk_100k", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            t.walk(&Path::root(), WalkOpts::default(), &mut |_, _, e| {
+                if e.data().is_some() {
+                    n += 1;
+                }
+            });
+            black_box(n)
+        })
+    });
+    let (mut src, sc) = filled(0);
+    let events: Vec<_> = (0..10_000)
+        .filter_map(|i| {
+            src.local_change(&key(i), Some(Value::Int(2)), &Precondition::default(), &sc)
+                .ok()
+                .flatten()
+                .map(|c| c.event)
+        })
+        .collect();
+    c.bench_function("apply_remote_10k", |b| {
+        b.iter_batched(
+            || filled(0),
+            |(mut t, c)| {
+                for e in &events {
+                    black_box(t.apply_remote(e, &c));
+                }
+                t
+            },
+            BatchSize::LargeInput,
+        )
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

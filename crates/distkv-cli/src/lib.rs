@@ -4,6 +4,8 @@
 //! output formatting. It owns no protocol or storage logic; the binary
 //! (`src/main.rs`) calls `distkv-server` and `distkv-client`.
 
+pub mod config;
 pub mod literal;
+pub mod render;
 pub mod repr;
 pub mod yaml;

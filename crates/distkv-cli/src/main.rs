@@ -1,1 +1,132 @@
-fn main() {}
+//! The `distkv` binary: parses the command line, builds the configuration
+//! and hands over to the server or the client library.
+
+mod args;
+mod data;
+mod output;
+mod server;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use distkv_cli::config::Config;
+
+use args::{Cli, ClientCommand, Command};
+
+/// A failed command: the text is printed to stderr (unless empty) and the
+/// process exits with `code`.
+#[derive(Debug)]
+pub struct Failure {
+    /// What to print.
+    pub text: String,
+    /// The exit status: 1 for errors, 2 for usage errors.
+    pub code: u8,
+}
+
+impl Failure {
+    /// An error (exit status 1).
+    pub fn error(text: impl Into<String>) -> Failure {
+        Failure {
+            text: text.into(),
+            code: 1,
+        }
+    }
+
+    /// A usage error (exit status 2).
+    pub fn usage(text: impl Into<String>) -> Failure {
+        Failure {
+            text: format!("UsageError: {}", text.into()),
+            code: 2,
+        }
+    }
+
+    /// Exit status 1 with nothing more to say.
+    pub fn silent() -> Failure {
+        Failure {
+            text: String::new(),
+            code: 1,
+        }
+    }
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure::error(e.to_string())
+    }
+}
+
+/// Settings of the front end itself.
+#[derive(Clone, Copy, Debug)]
+pub struct Ui {
+    /// Informational messages on stderr when ≥ 1.
+    pub debug: i32,
+}
+
+fn init_logging(cli: &Cli) {
+    let level = match cli.verbose {
+        0 => "error",
+        1 => "warn",
+        2 => "info",
+        _ => "debug",
+    };
+    let mut directives = vec![level.to_owned()];
+    directives.extend(cli.log.iter().cloned());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(directives.join(",")))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn load_config(cli: &Cli) -> Result<Config, Failure> {
+    let mut cfg = Config::new();
+    if let Some(f) = &cli.cfg {
+        cfg.merge_file(f)?;
+    }
+    for c in &cli.conf {
+        cfg.apply_override(c)?;
+    }
+    Ok(cfg)
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let ui = Ui {
+        debug: (i32::from(cli.verbose) - i32::from(cli.quiet) + 1).max(0),
+    };
+    let cfg = load_config(&cli)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.cmd {
+        Command::Dumpcfg => {
+            output::print_raw(&cfg.to_yaml());
+            Ok(())
+        }
+        Command::Server(args) => rt.block_on(server::run(&cfg, args)),
+        Command::Client(args) => {
+            let opts = data::connect_options(&cfg, &args)?;
+            if args.auth.is_some() {
+                tracing::info!("login parameters given; this server build does not use them yet");
+            }
+            match args.cmd {
+                ClientCommand::Data { cmd } => rt.block_on(data::run(ui, opts, cmd)),
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure { text, code }) => {
+            if !text.is_empty() {
+                output::print_error(&text);
+            }
+            ExitCode::from(code)
+        }
+    }
+}

@@ -1,1 +1,319 @@
-//! placeholder
+//! The distkv client library.
+//!
+//! Seventh layer of the distkv-rs stack: it speaks the client protocol
+//! (`distkv-proto`) to a distkv server over TCP. It does not depend on the
+//! server crate. One [`Client`] is one connection; it is cheap to clone and
+//! every clone can send requests concurrently: requests are pipelined and
+//! replies are matched to them by `seq`.
+//!
+//! ```no_run
+//! use distkv_client::Client;
+//! use distkv_tree::{Path, Value};
+//! use futures_util::StreamExt;
+//!
+//! # async fn demo() -> Result<(), distkv_client::ClientError> {
+//! let client = Client::connect("127.0.0.1", 27586).await?;
+//! let path = Path::from_strs(&["one", "two", "three"]);
+//! client.set(&path, Value::Int(123)).await?;
+//! assert_eq!(client.get(&path).await?, Some(Value::Int(123)));
+//!
+//! let mut tree = client.get_tree(&Path::from_strs(&["one"]), &Default::default()).await?;
+//! while let Some(item) = tree.next().await {
+//!     let item = item?;
+//!     println!("{}: {:?}", item.path, item.value);
+//! }
+//! # Ok(()) }
+//! ```
+
+mod conn;
+pub mod error;
+pub mod stream;
+pub mod types;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use distkv_proto::request::StateFlags;
+use distkv_proto::value_map::MapBuilder;
+use distkv_proto::{Limits, MsgpackCodec};
+use distkv_tree::{Path, PathElem, Value};
+use futures_util::StreamExt;
+use tokio::net::TcpStream;
+use tokio_util::codec::FramedRead;
+
+use conn::Conn;
+pub use error::{ClientError, ServerError};
+pub use stream::{ReplyStream, TreeStream, WatchStream};
+pub use types::{
+    EntryReply, Greeting, StateReply, TreeItem, TreeOptions, WatchItem, WriteOptions, WriteReply,
+};
+
+/// The default server port.
+pub const DEFAULT_PORT: u16 = 27586;
+
+/// How to connect.
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    /// Server host name or address.
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// Time allowed for connecting and reading the greeting.
+    pub init_timeout: Duration,
+    /// Largest accepted reply in bytes.
+    pub max_frame: usize,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> ConnectOptions {
+        ConnectOptions {
+            host: "localhost".into(),
+            port: DEFAULT_PORT,
+            init_timeout: Duration::from_secs(5),
+            max_frame: 64 << 20,
+        }
+    }
+}
+
+/// A connection to a distkv server.
+#[derive(Clone)]
+pub struct Client {
+    conn: Arc<Conn>,
+    greeting: Arc<Greeting>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("server", &self.greeting.node)
+            .finish_non_exhaustive()
+    }
+}
+
+fn parse_greeting(v: &Value) -> Result<Greeting, ClientError> {
+    if v.get("seq").and_then(Value::as_u64) != Some(0) {
+        return Err(ClientError::Protocol(
+            "the first message is not a greeting".into(),
+        ));
+    }
+    Ok(Greeting {
+        node: v
+            .get("node")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
+        tick: v.get("tick").and_then(Value::as_u64),
+        tock: v.get("tock").and_then(Value::as_u64).unwrap_or(0),
+        version: v
+            .get("version")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_i64).collect())
+            .unwrap_or_default(),
+        auth: v
+            .get("auth")
+            .and_then(Value::as_array)
+            .map(<[Value]>::to_vec),
+    })
+}
+
+fn path_msg(action: &str, path: &Path) -> MapBuilder {
+    MapBuilder::new()
+        .set("action", action)
+        .set("path", path.to_value())
+}
+
+impl Client {
+    /// Connects to `host:port` with default options.
+    pub async fn connect(host: &str, port: u16) -> Result<Client, ClientError> {
+        Client::connect_with(&ConnectOptions {
+            host: host.to_owned(),
+            port,
+            ..ConnectOptions::default()
+        })
+        .await
+    }
+
+    /// Connects and reads the greeting.
+    pub async fn connect_with(opts: &ConnectOptions) -> Result<Client, ClientError> {
+        let setup = async {
+            let stream = TcpStream::connect((opts.host.as_str(), opts.port)).await?;
+            let _ = stream.set_nodelay(true);
+            let (rd, wr) = stream.into_split();
+            let limits = Limits {
+                max_frame: opts.max_frame,
+                ..Limits::default()
+            };
+            let mut frames = FramedRead::new(rd, MsgpackCodec::new(limits));
+            let first = frames.next().await.ok_or(ClientError::Closed)??;
+            let greeting = parse_greeting(&first)?;
+            if let Some(Some(method)) = greeting.auth.as_ref().map(|a| a.first()) {
+                if !method.is_nil() {
+                    let name = method.as_str().unwrap_or("?").to_owned();
+                    return Err(ClientError::AuthRequired(name));
+                }
+            }
+            Ok::<_, ClientError>((Conn::start(frames, wr, limits), greeting))
+        };
+        let (conn, greeting) = tokio::time::timeout(opts.init_timeout, setup)
+            .await
+            .map_err(|_| ClientError::Timeout("no greeting from the server"))??;
+        Ok(Client {
+            conn: Arc::new(conn),
+            greeting: Arc::new(greeting),
+        })
+    }
+
+    /// The server's greeting.
+    pub fn greeting(&self) -> &Greeting {
+        &self.greeting
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.conn.is_closed()
+    }
+
+    /// Sends a raw request (a map with `action` and its fields; `seq` is
+    /// added) and returns the single reply. A reply with `error` becomes
+    /// [`ClientError::Server`].
+    pub async fn request(&self, msg: MapBuilder) -> Result<Value, ClientError> {
+        self.conn.request(msg).await
+    }
+
+    /// Sends a raw request answered by a stream.
+    pub async fn request_stream(&self, msg: MapBuilder) -> Result<ReplyStream, ClientError> {
+        let (seq, rx) = self.conn.request_stream(msg).await?;
+        Ok(ReplyStream::new(seq, rx, Arc::downgrade(&self.conn)))
+    }
+
+    /// The value at `path` (`None` if there is none).
+    pub async fn get(&self, path: &Path) -> Result<Option<Value>, ClientError> {
+        Ok(self.get_entry(path, 0).await?.value)
+    }
+
+    /// The entry at `path` with up to `nchain` chain links.
+    pub async fn get_entry(&self, path: &Path, nchain: i64) -> Result<EntryReply, ClientError> {
+        let r = self
+            .request(path_msg("get_value", path).set("nchain", nchain))
+            .await?;
+        EntryReply::from_reply(&r)
+    }
+
+    /// Stores `value` at `path`.
+    pub async fn set(&self, path: &Path, value: Value) -> Result<WriteReply, ClientError> {
+        self.set_with(path, Some(value), &WriteOptions::default())
+            .await
+    }
+
+    /// Writes (`Some`) or deletes (`None`) with preconditions.
+    pub async fn set_with(
+        &self,
+        path: &Path,
+        value: Option<Value>,
+        opts: &WriteOptions,
+    ) -> Result<WriteReply, ClientError> {
+        let mut m = match value {
+            Some(v) => path_msg("set_value", path).set("value", v),
+            None => path_msg("delete_value", path),
+        };
+        if let Some(n) = opts.nchain {
+            m.push("nchain", n);
+        }
+        match &opts.chain {
+            None => {}
+            Some(None) => m.push("chain", Value::Nil),
+            Some(Some(ev)) => m.push(
+                "chain",
+                MapBuilder::new()
+                    .set("node", ev.node.as_ref())
+                    .set("tick", ev.tick)
+                    .build(),
+            ),
+        }
+        if let Some(p) = &opts.prev {
+            m.push("prev", p.clone());
+        }
+        if opts.idem {
+            m.push("idem", true);
+        }
+        WriteReply::from_reply(&self.request(m).await?)
+    }
+
+    /// Deletes the value at `path` (children stay).
+    pub async fn delete(&self, path: &Path) -> Result<WriteReply, ClientError> {
+        self.set_with(path, None, &WriteOptions::default()).await
+    }
+
+    /// Deletes every value at and below `path`; returns how many.
+    pub async fn delete_tree(&self, path: &Path) -> Result<u64, ClientError> {
+        let r = self.request(path_msg("delete_tree", path)).await?;
+        Ok(r.get("changed").and_then(Value::as_u64).unwrap_or(0))
+    }
+
+    /// The names of the children of `path` that hold data.
+    pub async fn enumerate(&self, path: &Path) -> Result<Vec<PathElem>, ClientError> {
+        let r = self.request(path_msg("enumerate", path)).await?;
+        r.get("result")
+            .and_then(Value::as_array)
+            .unwrap_or(&[])
+            .iter()
+            .map(|v| {
+                PathElem::from_value(v.clone()).map_err(|e| ClientError::Protocol(e.to_string()))
+            })
+            .collect()
+    }
+
+    fn walk_msg(action: &str, path: &Path, opts: &TreeOptions) -> MapBuilder {
+        let mut m = path_msg(action, path).set("nchain", opts.nchain);
+        if let Some(d) = opts.min_depth {
+            m.push("min_depth", d);
+        }
+        if let Some(d) = opts.max_depth {
+            m.push("max_depth", d);
+        }
+        if opts.empty {
+            m.push("empty", true);
+        }
+        m
+    }
+
+    /// Streams the entries of the subtree at `path` (depth first, children
+    /// in creation order).
+    pub async fn get_tree(
+        &self,
+        path: &Path,
+        opts: &TreeOptions,
+    ) -> Result<TreeStream, ClientError> {
+        let s = self
+            .request_stream(Self::walk_msg("get_tree", path, opts))
+            .await?;
+        Ok(TreeStream::new(s, path.clone()))
+    }
+
+    /// Watches the subtree at `path`: with `fetch`, first its current
+    /// entries and [`WatchItem::UpToDate`], then every change.
+    pub async fn watch(
+        &self,
+        path: &Path,
+        fetch: bool,
+        opts: &TreeOptions,
+    ) -> Result<WatchStream, ClientError> {
+        let m = Self::walk_msg("watch", path, opts).set("fetch", fetch);
+        let s = self.request_stream(m).await?;
+        Ok(WatchStream::new(s, path.clone()))
+    }
+
+    /// The server's tick bookkeeping.
+    pub async fn get_state(&self, flags: &StateFlags) -> Result<StateReply, ClientError> {
+        let m = MapBuilder::new()
+            .set("action", "get_state")
+            .set("nodes", flags.nodes)
+            .set("known", flags.known)
+            .set("deleted", flags.deleted)
+            .set("missing", flags.missing)
+            .set("remote_missing", flags.remote_missing);
+        StateReply::from_reply(self.request(m).await?)
+    }
+}
+
+pub use distkv_proto::request::StateFlags as StateQuery;

@@ -96,4 +96,10 @@ pub trait Gossip: Send + Sync + 'static {
 
     /// A short name of the backend for logs (`local`, `serf`).
     fn kind(&self) -> &'static str;
+
+    /// Whether other servers can be reached at all. A single-node backend
+    /// returns false, and the server then skips replication entirely.
+    fn has_peers(&self) -> bool {
+        true
+    }
 }

@@ -94,6 +94,10 @@ impl Gossip for LocalGossip {
     fn kind(&self) -> &'static str {
         "local"
     }
+
+    fn has_peers(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

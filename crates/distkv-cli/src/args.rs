@@ -1,0 +1,220 @@
+//! The command line grammar.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+/// distkv: a distributed, masterless key-value store.
+#[derive(Parser, Debug)]
+#[command(name = "distkv", version, about, disable_help_subcommand = true)]
+pub struct Cli {
+    /// More log output (repeatable): -v warnings, -vv info, -vvv debug.
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count, global = false)]
+    pub verbose: u8,
+    /// Fewer informational messages (repeatable).
+    #[arg(short = 'q', long = "quiet", action = ArgAction::Count)]
+    pub quiet: u8,
+    /// Per-module log level, SOURCE=LEVEL (repeatable).
+    #[arg(short = 'l', long = "log", value_name = "SOURCE=LEVEL")]
+    pub log: Vec<String>,
+    /// Insecure speed-ups for testing.
+    #[arg(short = 'D', long = "debug")]
+    pub debug: bool,
+    /// A YAML configuration file, merged over the defaults.
+    #[arg(short = 'c', long = "cfg", value_name = "FILE")]
+    pub cfg: Option<PathBuf>,
+    /// Override one configuration value (KEY=VALUE; KEY alone deletes).
+    #[arg(short = 'C', long = "conf", value_name = "KEY=VALUE")]
+    pub conf: Vec<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub cmd: Command,
+}
+
+/// The top-level commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a distkv server.
+    Server(ServerArgs),
+    /// Talk to a distkv server.
+    Client(ClientArgs),
+    /// Print the effective configuration as YAML.
+    Dumpcfg,
+}
+
+/// `distkv server`.
+#[derive(Args, Debug)]
+#[command(disable_help_flag = true)]
+pub struct ServerArgs {
+    /// Serf agent host (server.serf.host).
+    #[arg(short = 'h', long = "host")]
+    pub host: Option<String>,
+    /// Serf agent RPC port (server.serf.port).
+    #[arg(short = 'p', long = "port")]
+    pub port: Option<u16>,
+    /// Create a NEW network with this root value ('-' stores None).
+    #[arg(short = 'i', long = "init", allow_hyphen_values = true)]
+    pub init: Option<String>,
+    /// Evaluate the -i value as a Python literal.
+    #[arg(short = 'e', long = "eval")]
+    pub eval: bool,
+    /// Run a single node without a Serf agent (server.backend=local).
+    #[arg(long = "standalone")]
+    pub standalone: bool,
+    /// Print help.
+    #[arg(long = "help", action = ArgAction::Help)]
+    pub help: Option<bool>,
+    /// This server's unique node name.
+    pub name: String,
+}
+
+/// `distkv client`.
+#[derive(Args, Debug)]
+#[command(disable_help_flag = true)]
+pub struct ClientArgs {
+    /// Server host (connect.host).
+    #[arg(short = 'h', long = "host")]
+    pub host: Option<String>,
+    /// Server port (connect.port).
+    #[arg(short = 'p', long = "port")]
+    pub port: Option<u16>,
+    /// Login parameters: "METHOD key=value …".
+    #[arg(short = 'a', long = "auth")]
+    pub auth: Option<String>,
+    /// Print help.
+    #[arg(long = "help", action = ArgAction::Help)]
+    pub help: Option<bool>,
+    /// The client command.
+    #[command(subcommand)]
+    pub cmd: ClientCommand,
+}
+
+/// `distkv client …`.
+#[derive(Subcommand, Debug)]
+pub enum ClientCommand {
+    /// Read and write data.
+    Data {
+        /// The data command.
+        #[command(subcommand)]
+        cmd: DataCommand,
+    },
+}
+
+/// `distkv client data …`.
+#[derive(Subcommand, Debug)]
+pub enum DataCommand {
+    /// Read a value, or a whole subtree with -r.
+    Get(GetArgs),
+    /// Store a value.
+    Set(SetArgs),
+    /// Delete a value, or a whole subtree with -r.
+    Delete(DeleteArgs),
+    /// List the names below a path that hold data.
+    List(ListArgs),
+    /// Print changes below a path as they happen.
+    Watch(WatchArgs),
+}
+
+/// `data get`.
+#[derive(Args, Debug)]
+pub struct GetArgs {
+    /// The whole subtree.
+    #[arg(short = 'r', long = "recursive")]
+    pub recursive: bool,
+    /// YAML output.
+    #[arg(short = 'y', long = "yaml")]
+    pub yaml: bool,
+    /// With -r: one nested map, values stored under KEY (usually '_').
+    #[arg(short = 'd', long = "as-dict", value_name = "KEY")]
+    pub as_dict: Option<String>,
+    /// Print the complete reply.
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+    /// Include N chain links.
+    #[arg(short = 'c', long = "chain", value_name = "N", default_value_t = 0)]
+    pub chain: i64,
+    /// With -r: maximum depth.
+    #[arg(short = 'm', long = "maxdepth", value_name = "N")]
+    pub maxdepth: Option<usize>,
+    /// With -r: minimum depth.
+    #[arg(short = 'M', long = "mindepth", value_name = "N")]
+    pub mindepth: Option<usize>,
+    /// The path, as words.
+    pub path: Vec<String>,
+}
+
+/// `data set`.
+#[derive(Args, Debug)]
+pub struct SetArgs {
+    /// The value (a string unless -e).
+    #[arg(short = 'v', long = "value", allow_hyphen_values = true)]
+    pub value: Option<String>,
+    /// Evaluate VALUE and PREV as Python literals.
+    #[arg(short = 'e', long = "eval")]
+    pub eval: bool,
+    /// Only if the entry has no value yet.
+    #[arg(short = 'n', long = "new", conflicts_with_all = ["last", "prev"])]
+    pub new: bool,
+    /// Only if the last change was NODE's TICK.
+    #[arg(short = 'l', long = "last", num_args = 2, value_names = ["NODE", "TICK"])]
+    pub last: Option<Vec<String>>,
+    /// Only if the current value is PREV.
+    #[arg(short = 'p', long = "prev", allow_hyphen_values = true)]
+    pub prev: Option<String>,
+    /// Return N chain links (and print the reply).
+    #[arg(short = 'c', long = "chain", value_name = "N")]
+    pub chain: Option<i64>,
+    /// Print the reply as YAML.
+    #[arg(short = 'y', long = "yaml")]
+    pub yaml: bool,
+    /// The path, as words.
+    pub path: Vec<String>,
+}
+
+/// `data delete`.
+#[derive(Args, Debug)]
+pub struct DeleteArgs {
+    /// The whole subtree.
+    #[arg(short = 'r', long = "recursive", conflicts_with_all = ["last", "prev"])]
+    pub recursive: bool,
+    /// Only if the last change was NODE's TICK.
+    #[arg(short = 'l', long = "last", num_args = 2, value_names = ["NODE", "TICK"])]
+    pub last: Option<Vec<String>>,
+    /// Only if the current value is PREV.
+    #[arg(short = 'p', long = "prev", allow_hyphen_values = true)]
+    pub prev: Option<String>,
+    /// Evaluate PREV as a Python literal.
+    #[arg(short = 'e', long = "eval")]
+    pub eval: bool,
+    /// Return N chain links.
+    #[arg(short = 'c', long = "chain", value_name = "N")]
+    pub chain: Option<i64>,
+    /// The path, as words.
+    pub path: Vec<String>,
+}
+
+/// `data list`.
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// YAML output.
+    #[arg(short = 'y', long = "yaml")]
+    pub yaml: bool,
+    /// The path, as words.
+    pub path: Vec<String>,
+}
+
+/// `data watch`.
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// Send the current state first.
+    #[arg(short = 's', long = "state")]
+    pub state: bool,
+    /// Include N chain links.
+    #[arg(short = 'c', long = "chain", value_name = "N", default_value_t = 0)]
+    pub chain: i64,
+    /// YAML output.
+    #[arg(short = 'y', long = "yaml")]
+    pub yaml: bool,
+    /// The path, as words.
+    pub path: Vec<String>,
+}

@@ -1,0 +1,367 @@
+//! Configuration layers: built-in defaults, a YAML file (`-c`), and
+//! `-C KEY=VALUE` overrides, in that order.
+
+use std::path::Path as FsPath;
+
+use distkv_tree::Value;
+use serde_yaml_ng::{Mapping, Value as Yaml};
+
+use crate::literal;
+
+/// The built-in defaults (spec cli.md §6, plus `server.backend`).
+pub const DEFAULTS: &str = r#"
+connect:
+  host: localhost
+  port: 27586
+  ssl: false
+  init_timeout: 5
+  auth: null
+server:
+  backend: serf
+  serf:
+    host: localhost
+    port: 7373
+  root: ":distkv"
+  paranoia: false
+  bind:
+  - {}
+  bind_default:
+    host: localhost
+    port: 27586
+    ssl: false
+  change:
+    length: 5
+  ping:
+    cycle: 5
+    gap: 2
+  delete:
+    cycle: 5
+    gap: 2
+  max_frame: 16777216
+  watch_queue: 1024
+paranoia: false
+domain: null
+hostmap: {}
+errors:
+  prefix: [".distkv", "error"]
+codes:
+  prefix: [".distkv", "code", "proc"]
+modules:
+  prefix: [".distkv", "code", "module"]
+"#;
+
+/// Why the configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML.
+    #[error("{path}: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: serde_yaml_ng::Error,
+    },
+    /// The file's top level is not a map.
+    #[error("{0}: the configuration must be a map")]
+    NotAMap(String),
+    /// A `-C` key is empty or malformed.
+    #[error("bad configuration key '{0}'")]
+    BadKey(String),
+    /// A setting has the wrong type.
+    #[error("configuration '{key}': {why}")]
+    BadValue {
+        /// The dotted key.
+        key: String,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// The effective configuration, a YAML tree.
+#[derive(Clone, Debug)]
+pub struct Config(Yaml);
+
+impl Default for Config {
+    fn default() -> Config {
+        Config::new()
+    }
+}
+
+/// Merges `over` into `base`: maps recursively, everything else replaced.
+fn merge(base: &mut Yaml, over: Yaml) {
+    match (base, over) {
+        (Yaml::Mapping(b), Yaml::Mapping(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+/// Converts a stored value into YAML (bytes become text, lossily).
+pub fn value_to_yaml(v: &Value) -> Yaml {
+    match v {
+        Value::Nil => Yaml::Null,
+        Value::Bool(b) => Yaml::Bool(*b),
+        Value::Int(i) => Yaml::Number((*i).into()),
+        Value::UInt(u) => Yaml::Number((*u).into()),
+        Value::Float(f) => Yaml::Number((*f).into()),
+        Value::Str(s) => Yaml::String(s.clone()),
+        Value::Bytes(b) | Value::Ext(_, b) => Yaml::String(String::from_utf8_lossy(b).into_owned()),
+        Value::Array(a) => Yaml::Sequence(a.iter().map(value_to_yaml).collect()),
+        Value::Map(m) => Yaml::Mapping(
+            m.iter()
+                .map(|(k, v)| (value_to_yaml(k), value_to_yaml(v)))
+                .collect::<Mapping>(),
+        ),
+    }
+}
+
+impl Config {
+    /// The built-in defaults.
+    pub fn new() -> Config {
+        // The defaults are a constant that the tests parse; fall back to an
+        // empty map rather than panic.
+        Config(serde_yaml_ng::from_str(DEFAULTS).unwrap_or(Yaml::Mapping(Mapping::new())))
+    }
+
+    /// Merges a YAML file over the current settings.
+    pub fn merge_file(&mut self, path: &FsPath) -> Result<(), ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let y: Yaml = serde_yaml_ng::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: shown.clone(),
+            source,
+        })?;
+        match y {
+            Yaml::Mapping(_) => {
+                merge(&mut self.0, y);
+                Ok(())
+            }
+            Yaml::Null => Ok(()),
+            _ => Err(ConfigError::NotAMap(shown)),
+        }
+    }
+
+    /// Applies one `-C` override: `a.b.c=VALUE` sets (VALUE is a Python
+    /// literal if it parses, else a string), `a.b.c` alone deletes.
+    pub fn apply_override(&mut self, spec: &str) -> Result<(), ConfigError> {
+        let (key, value) = match spec.split_once('=') {
+            Some((k, v)) => (k, Some(value_to_yaml(&literal::parse_or_string(v)))),
+            None => (spec, None),
+        };
+        let parts: Vec<&str> = key.split('.').collect();
+        if parts.iter().any(|p| p.is_empty()) {
+            return Err(ConfigError::BadKey(key.to_owned()));
+        }
+        let Some((last, parents)) = parts.split_last() else {
+            return Err(ConfigError::BadKey(key.to_owned()));
+        };
+        let mut cur = &mut self.0;
+        for p in parents {
+            let map = match cur {
+                Yaml::Mapping(m) => m,
+                other => {
+                    *other = Yaml::Mapping(Mapping::new());
+                    match other {
+                        Yaml::Mapping(m) => m,
+                        _ => return Err(ConfigError::BadKey(key.to_owned())),
+                    }
+                }
+            };
+            let k = Yaml::String((*p).to_owned());
+            if !map.contains_key(&k) {
+                map.insert(k.clone(), Yaml::Mapping(Mapping::new()));
+            }
+            cur = match map.get_mut(&k) {
+                Some(v) => v,
+                None => return Err(ConfigError::BadKey(key.to_owned())),
+            };
+        }
+        if !matches!(cur, Yaml::Mapping(_)) {
+            *cur = Yaml::Mapping(Mapping::new());
+        }
+        if let Yaml::Mapping(m) = cur {
+            let k = Yaml::String((*last).to_owned());
+            match value {
+                Some(v) => {
+                    m.insert(k, v);
+                }
+                None => {
+                    m.remove(&k);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The setting at a dotted key.
+    pub fn get(&self, key: &str) -> Option<&Yaml> {
+        let mut cur = &self.0;
+        for p in key.split('.') {
+            cur = cur.as_mapping()?.get(Yaml::String(p.to_owned()))?;
+        }
+        Some(cur)
+    }
+
+    /// A string setting (numbers are turned into text).
+    pub fn get_str(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        match self.get(key) {
+            None | Some(Yaml::Null) => Ok(None),
+            Some(Yaml::String(s)) => Ok(Some(s.clone())),
+            Some(Yaml::Number(n)) => Ok(Some(n.to_string())),
+            Some(Yaml::Bool(b)) => Ok(Some(b.to_string())),
+            Some(_) => Err(ConfigError::BadValue {
+                key: key.to_owned(),
+                why: "not a string".into(),
+            }),
+        }
+    }
+
+    /// An unsigned integer setting.
+    pub fn get_u64(&self, key: &str) -> Result<Option<u64>, ConfigError> {
+        match self.get(key) {
+            None | Some(Yaml::Null) => Ok(None),
+            Some(Yaml::Number(n)) => n.as_u64().map(Some).ok_or_else(|| ConfigError::BadValue {
+                key: key.to_owned(),
+                why: "not a non-negative integer".into(),
+            }),
+            Some(Yaml::String(s)) => s.parse().map(Some).map_err(|_| ConfigError::BadValue {
+                key: key.to_owned(),
+                why: format!("'{s}' is not a non-negative integer"),
+            }),
+            Some(_) => Err(ConfigError::BadValue {
+                key: key.to_owned(),
+                why: "not a number".into(),
+            }),
+        }
+    }
+
+    /// A port number setting.
+    pub fn get_port(&self, key: &str) -> Result<Option<u16>, ConfigError> {
+        match self.get_u64(key)? {
+            None => Ok(None),
+            Some(p) => u16::try_from(p)
+                .map(Some)
+                .map_err(|_| ConfigError::BadValue {
+                    key: key.to_owned(),
+                    why: format!("{p} is not a port number"),
+                }),
+        }
+    }
+
+    /// The listeners: every `server.bind` item merged over
+    /// `server.bind_default`, as `(host, port)`.
+    pub fn listeners(&self) -> Result<Vec<(String, u16)>, ConfigError> {
+        let default = self
+            .get("server.bind_default")
+            .cloned()
+            .unwrap_or(Yaml::Mapping(Mapping::new()));
+        let items = match self.get("server.bind") {
+            Some(Yaml::Sequence(s)) if !s.is_empty() => s.clone(),
+            _ => vec![Yaml::Mapping(Mapping::new())],
+        };
+        let mut out = Vec::new();
+        for item in items {
+            let mut merged = default.clone();
+            merge(&mut merged, item);
+            let sub = Config(Yaml::Mapping(
+                [(Yaml::String("l".into()), merged)].into_iter().collect(),
+            ));
+            let host = sub.get_str("l.host")?.unwrap_or_else(|| "localhost".into());
+            let port = sub.get_port("l.port")?.unwrap_or(27586);
+            out.push((host, port));
+        }
+        Ok(out)
+    }
+
+    /// The configuration as YAML text (`dumpcfg`).
+    pub fn to_yaml(&self) -> String {
+        serde_yaml_ng::to_string(&self.0).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse() {
+        let c = Config::new();
+        assert_eq!(c.get_port("connect.port").expect("ok"), Some(27586));
+        assert_eq!(
+            c.get_str("server.root").expect("ok").as_deref(),
+            Some(":distkv")
+        );
+        assert_eq!(
+            c.get_str("server.backend").expect("ok").as_deref(),
+            Some("serf")
+        );
+        assert_eq!(
+            c.listeners().expect("ok"),
+            vec![("localhost".to_owned(), 27586)]
+        );
+    }
+
+    #[test]
+    fn overrides() {
+        let mut c = Config::new();
+        c.apply_override("server.serf.host=my-serfer").expect("ok");
+        c.apply_override("connect.auth=_test name=joe").expect("ok");
+        c.apply_override("server.bind_default.port=1234")
+            .expect("ok");
+        c.apply_override("new.deep.key=[1, 2]").expect("ok");
+        assert_eq!(
+            c.get_str("server.serf.host").expect("ok").as_deref(),
+            Some("my-serfer")
+        );
+        assert_eq!(
+            c.get_str("connect.auth").expect("ok").as_deref(),
+            Some("_test name=joe")
+        );
+        assert_eq!(c.listeners().expect("ok")[0].1, 1234);
+        assert!(matches!(c.get("new.deep.key"), Some(Yaml::Sequence(_))));
+        c.apply_override("connect.auth").expect("ok");
+        assert!(c.get("connect.auth").is_none());
+        assert!(c.apply_override("a..b=1").is_err());
+        c.apply_override("connect.port=99999").expect("stored");
+        assert!(c.get_port("connect.port").is_err());
+    }
+
+    #[test]
+    fn file_layer() {
+        let dir = std::env::temp_dir().join(format!("distkv-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        let f = dir.join("c.yaml");
+        std::fs::write(&f, "connect:\n  host: 127.0.0.1\n").expect("write");
+        let mut c = Config::new();
+        c.merge_file(&f).expect("merge");
+        assert_eq!(
+            c.get_str("connect.host").expect("ok").as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(c.get_port("connect.port").expect("ok"), Some(27586));
+        std::fs::write(&f, "- a\n").expect("write");
+        assert!(matches!(c.merge_file(&f), Err(ConfigError::NotAMap(_))));
+        std::fs::write(&f, "a: [\n").expect("write");
+        assert!(matches!(c.merge_file(&f), Err(ConfigError::Parse { .. })));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

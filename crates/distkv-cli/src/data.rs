@@ -1,0 +1,405 @@
+//! `distkv client data …`.
+
+use std::time::Duration;
+
+use distkv_cli::config::Config;
+use distkv_cli::literal;
+use distkv_cli::render::{DictBuilder, path_words};
+use distkv_cli::repr;
+use distkv_client::{Client, ClientError, ConnectOptions, TreeOptions, WatchItem, WriteOptions};
+use distkv_proto::value_map::MapBuilder;
+use distkv_tree::{NodeEvent, Path, Value};
+use futures_util::StreamExt;
+
+use crate::args::{ClientArgs, DataCommand, DeleteArgs, GetArgs, ListArgs, SetArgs, WatchArgs};
+use crate::output;
+use crate::{Failure, Ui};
+
+/// Connection settings from the configuration and `client` options.
+pub fn connect_options(cfg: &Config, args: &ClientArgs) -> Result<ConnectOptions, Failure> {
+    let mut o = ConnectOptions::default();
+    if let Some(h) = cfg.get_str("connect.host")? {
+        o.host = h;
+    }
+    if let Some(p) = cfg.get_port("connect.port")? {
+        o.port = p;
+    }
+    if let Some(t) = cfg.get_u64("connect.init_timeout")? {
+        o.init_timeout = Duration::from_secs(t.max(1));
+    }
+    if let Some(h) = &args.host {
+        o.host = h.clone();
+    }
+    if let Some(p) = args.port {
+        o.port = p;
+    }
+    Ok(o)
+}
+
+/// Describes a client error the way the original CLI did.
+fn client_failure(e: ClientError, opts: &ConnectOptions) -> Failure {
+    match e {
+        ClientError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            Failure::error(format!(
+                "ConnectionRefusedError: {} Connect call failed ('{}', {})",
+                io.raw_os_error().unwrap_or(111),
+                opts.host,
+                opts.port
+            ))
+        }
+        ClientError::Io(io) => Failure::error(format!("OSError: {io}")),
+        other => Failure::error(other.to_string()),
+    }
+}
+
+/// How a data command fails.
+enum CmdError {
+    /// The client library reported an error.
+    Client(ClientError),
+    /// Already described (or nothing to say): exit with this failure.
+    Done(Failure),
+}
+
+impl From<ClientError> for CmdError {
+    fn from(e: ClientError) -> CmdError {
+        CmdError::Client(e)
+    }
+}
+
+impl From<Failure> for CmdError {
+    fn from(f: Failure) -> CmdError {
+        CmdError::Done(f)
+    }
+}
+
+fn words_to_path(words: &[String]) -> Path {
+    Path::from_strs(words)
+}
+
+fn value_arg(text: &str, eval: bool) -> Result<Value, Failure> {
+    if eval {
+        Ok(literal::parse(text)?)
+    } else {
+        Ok(Value::Str(text.to_owned()))
+    }
+}
+
+fn last_arg(last: &Option<Vec<String>>) -> Result<Option<NodeEvent>, Failure> {
+    match last.as_deref() {
+        None => Ok(None),
+        Some([node, tick]) => {
+            let tick: u64 = tick
+                .parse()
+                .map_err(|_| Failure::usage(format!("'{tick}' is not a tick number")))?;
+            Ok(Some(NodeEvent::new(node.as_str(), tick)))
+        }
+        Some(_) => Err(Failure::usage("--last needs NODE and TICK")),
+    }
+}
+
+/// Runs one data command.
+pub async fn run(ui: Ui, opts: ConnectOptions, cmd: DataCommand) -> Result<(), Failure> {
+    // Check arguments before connecting.
+    if let DataCommand::Get(a) = &cmd {
+        if !a.recursive && (a.mindepth.is_some() || a.maxdepth.is_some()) {
+            return Err(Failure::usage(
+                "'mindepth' and 'maxdepth' only work with 'recursive'",
+            ));
+        }
+    }
+    if let DataCommand::Set(a) = &cmd {
+        let Some(text) = &a.value else {
+            return Err(Failure::usage("You need to provide a value (-v VALUE)"));
+        };
+        value_arg(text, a.eval)?;
+        a.prev
+            .as_deref()
+            .map(|p| value_arg(p, a.eval))
+            .transpose()?;
+        last_arg(&a.last)?;
+    }
+    if let DataCommand::Delete(a) = &cmd {
+        if a.eval && a.prev.is_none() {
+            return Err(Failure::usage(
+                "You need to add a value that can be evaluated",
+            ));
+        }
+    }
+    let client = Client::connect_with(&opts)
+        .await
+        .map_err(|e| client_failure(e, &opts))?;
+    let r = match cmd {
+        DataCommand::Get(a) if a.recursive => get_tree(&client, a).await,
+        DataCommand::Get(a) => get(ui, &client, a).await,
+        DataCommand::Set(a) => set(&client, a).await,
+        DataCommand::Delete(a) => delete(&client, a).await,
+        DataCommand::List(a) => list(&client, a).await,
+        DataCommand::Watch(a) => watch(&client, a).await,
+    };
+    r.map_err(|e| match e {
+        CmdError::Client(e) => client_failure(e, &opts),
+        CmdError::Done(f) => f,
+    })
+}
+
+type CmdResult = Result<(), CmdError>;
+
+fn without_seq(mut v: Value) -> Value {
+    if let Value::Map(m) = &mut v {
+        m.retain(|(k, _)| k.as_str() != Some("seq"));
+    }
+    v
+}
+
+async fn get(ui: Ui, client: &Client, a: GetArgs) -> CmdResult {
+    let path = words_to_path(&a.path);
+    let reply = client
+        .request(
+            MapBuilder::new()
+                .set("action", "get_value")
+                .set("path", path.to_value())
+                .set("nchain", a.chain),
+        )
+        .await?;
+    if a.verbose {
+        print_value(&reply, a.yaml);
+        return Ok(());
+    }
+    match reply.get("value") {
+        None => {
+            if ui.debug >= 1 {
+                output::info(&format!("No data at {path}"));
+            }
+            Err(Failure::silent().into())
+        }
+        Some(v) if a.yaml => {
+            output::print_yaml(v);
+            Ok(())
+        }
+        Some(v) => {
+            output::print_line(&repr::top_level(v));
+            Ok(())
+        }
+    }
+}
+
+fn print_value(v: &Value, yaml: bool) {
+    if yaml {
+        output::print_yaml(v);
+    } else {
+        output::print_repr(v);
+    }
+}
+
+async fn get_tree(client: &Client, a: GetArgs) -> CmdResult {
+    let path = words_to_path(&a.path);
+    let opts = TreeOptions {
+        nchain: a.chain,
+        min_depth: a.mindepth,
+        max_depth: a.maxdepth,
+        empty: false,
+    };
+    let mut stream = client.get_tree(&path, &opts).await?;
+    let mut dict = a.as_dict.as_ref().map(|_| DictBuilder::new());
+    let mut list = Vec::new();
+    while let Some(item) = stream.next().await {
+        let item = item?;
+        if let (Some(d), Some(key)) = (dict.as_mut(), a.as_dict.as_ref()) {
+            let mut fields = Vec::new();
+            if let Some(v) = &item.value {
+                fields.push((Value::Str(key.clone()), v.clone()));
+            }
+            if a.verbose {
+                for (k, v) in item.raw.as_map().unwrap_or(&[]) {
+                    let name = k.as_str().unwrap_or("");
+                    if !matches!(name, "value" | "path" | "depth" | "seq") {
+                        fields.push((k.clone(), v.clone()));
+                    }
+                }
+            } else if let Some(c) = item.raw.get("chain") {
+                fields.push((Value::Str("chain".into()), c.clone()));
+            }
+            d.add(&item.path, fields);
+            continue;
+        }
+        let Some(value) = &item.value else { continue };
+        if a.yaml {
+            let shown = if a.verbose {
+                without_seq(item.raw.clone())
+            } else {
+                value.clone()
+            };
+            list.push(Value::Map(vec![(
+                Value::Str(path_words(&item.path)),
+                shown,
+            )]));
+        } else if a.verbose {
+            let mut raw = without_seq(item.raw.clone());
+            if let Value::Map(m) = &mut raw {
+                for (k, v) in m.iter_mut() {
+                    if k.as_str() == Some("path") {
+                        *v = item.path.to_value();
+                    }
+                }
+                m.retain(|(k, _)| k.as_str() != Some("depth"));
+            }
+            output::print_repr(&raw);
+        } else {
+            output::print_line(&format!(
+                "{}: {}",
+                path_words(&item.path),
+                repr::repr(value)
+            ));
+        }
+    }
+    if let Some(d) = dict {
+        print_value(&d.build(), a.yaml);
+    } else if a.yaml {
+        output::print_yaml(&Value::Array(list));
+    }
+    Ok(())
+}
+
+fn write_options(
+    chain: Option<i64>,
+    new: bool,
+    last: Option<NodeEvent>,
+    prev: Option<Value>,
+) -> WriteOptions {
+    WriteOptions {
+        chain: if new { Some(None) } else { last.map(Some) },
+        prev,
+        nchain: Some(chain.unwrap_or(0)),
+        idem: false,
+    }
+}
+
+fn write_msg(action: &str, path: &Path, value: Option<Value>, o: &WriteOptions) -> MapBuilder {
+    let mut m = MapBuilder::new()
+        .set("action", action)
+        .set("path", path.to_value());
+    if let Some(v) = value {
+        m.push("value", v);
+    }
+    if let Some(n) = o.nchain {
+        m.push("nchain", n);
+    }
+    match &o.chain {
+        None => {}
+        Some(None) => m.push("chain", Value::Nil),
+        Some(Some(ev)) => m.push(
+            "chain",
+            MapBuilder::new()
+                .set("node", ev.node.as_ref())
+                .set("tick", ev.tick)
+                .build(),
+        ),
+    }
+    if let Some(p) = &o.prev {
+        m.push("prev", p.clone());
+    }
+    m
+}
+
+async fn set(client: &Client, a: SetArgs) -> CmdResult {
+    let Some(text) = &a.value else {
+        return Err(Failure::usage("You need to provide a value (-v VALUE)").into());
+    };
+    let value = value_arg(text, a.eval)?;
+    let prev = a
+        .prev
+        .as_deref()
+        .map(|p| value_arg(p, a.eval))
+        .transpose()?;
+    let last = last_arg(&a.last)?;
+    let opts = write_options(a.chain, a.new, last, prev);
+    let reply = client
+        .request(write_msg(
+            "set_value",
+            &words_to_path(&a.path),
+            Some(value),
+            &opts,
+        ))
+        .await?;
+    if a.yaml {
+        output::print_yaml(&reply);
+    } else if a.chain.is_some() {
+        output::print_repr(&reply);
+    }
+    Ok(())
+}
+
+async fn delete(client: &Client, a: DeleteArgs) -> CmdResult {
+    let path = words_to_path(&a.path);
+    if a.recursive {
+        let nchain = a.chain.unwrap_or(0);
+        let msg = MapBuilder::new()
+            .set("action", "delete_tree")
+            .set("path", path.to_value())
+            .set("nchain", nchain);
+        if nchain == 0 {
+            output::print_repr(&client.request(msg).await?);
+        } else {
+            let mut s = client.request_stream(msg).await?;
+            while let Some(item) = s.next().await {
+                output::print_repr(&item?);
+            }
+        }
+        return Ok(());
+    }
+    let prev = a
+        .prev
+        .as_deref()
+        .map(|p| value_arg(p, a.eval))
+        .transpose()?;
+    let last = last_arg(&a.last)?;
+    let opts = write_options(a.chain, false, last, prev);
+    let reply = client
+        .request(write_msg("delete_value", &path, None, &opts))
+        .await?;
+    output::print_repr(&reply);
+    Ok(())
+}
+
+async fn list(client: &Client, a: ListArgs) -> CmdResult {
+    let names = client.enumerate(&words_to_path(&a.path)).await?;
+    if a.yaml {
+        output::print_yaml(&Value::Array(names.iter().map(|n| n.to_value()).collect()));
+    } else {
+        for n in names {
+            match n.as_str() {
+                Some(s) => output::print_line(s),
+                None => output::print_line(&n.to_string()),
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn watch(client: &Client, a: WatchArgs) -> CmdResult {
+    let path = words_to_path(&a.path);
+    let opts = TreeOptions {
+        nchain: a.chain,
+        ..TreeOptions::default()
+    };
+    let mut s = client.watch(&path, a.state, &opts).await?;
+    while let Some(item) = s.next().await {
+        let shown = match item? {
+            WatchItem::UpToDate => MapBuilder::new().set("state", "uptodate").build(),
+            WatchItem::Entry(e) => {
+                let mut raw = without_seq(e.raw);
+                if let Value::Map(m) = &mut raw {
+                    m.retain(|(k, _)| !matches!(k.as_str(), Some("depth")));
+                    for (k, v) in m.iter_mut() {
+                        if k.as_str() == Some("path") {
+                            *v = e.path.to_value();
+                        }
+                    }
+                }
+                raw
+            }
+        };
+        print_value(&shown, a.yaml);
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! `distkv server`.
+
+use std::sync::Arc;
+
+use distkv_cli::config::Config;
+use distkv_cli::literal;
+use distkv_serf::Gossip;
+use distkv_server::{Server, ServerConfig};
+use distkv_tree::Value;
+
+use crate::Failure;
+use crate::args::ServerArgs;
+use crate::output;
+
+fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failure> {
+    let mut sc = ServerConfig::new(args.name.clone());
+    sc.bind = cfg.listeners()?;
+    if let Some(root) = cfg.get_str("server.root")? {
+        sc.root = root;
+    }
+    if let Some(n) = cfg.get_u64("server.change.length")? {
+        sc.chain_length = usize::try_from(n).unwrap_or(5).clamp(1, 16);
+    }
+    if let Some(n) = cfg.get_u64("server.max_frame")? {
+        sc.max_frame = usize::try_from(n).unwrap_or(sc.max_frame);
+    }
+    if let Some(n) = cfg.get_u64("server.watch_queue")? {
+        sc.watch_queue = usize::try_from(n).unwrap_or(sc.watch_queue).max(1);
+    }
+    sc.init = match &args.init {
+        None => None,
+        Some(v) if v == "-" => Some(Value::Nil),
+        Some(v) if args.eval => Some(literal::parse(v)?),
+        Some(v) => Some(Value::Str(v.clone())),
+    };
+    if args.eval && args.init.is_none() {
+        return Err(Failure::usage("-e only works together with -i"));
+    }
+    Ok(sc)
+}
+
+fn gossip(cfg: &Config, args: &ServerArgs) -> Result<(Arc<dyn Gossip>, bool), Failure> {
+    let backend = if args.standalone {
+        "local".to_owned()
+    } else {
+        cfg.get_str("server.backend")?
+            .unwrap_or_else(|| "serf".into())
+    };
+    match backend.as_str() {
+        "local" => Ok((Arc::new(distkv_serf::local::LocalGossip::default()), true)),
+        "serf" => {
+            let host = match &args.host {
+                Some(h) => h.clone(),
+                None => cfg
+                    .get_str("server.serf.host")?
+                    .unwrap_or_else(|| "localhost".into()),
+            };
+            let port = match args.port {
+                Some(p) => p,
+                None => cfg.get_port("server.serf.port")?.unwrap_or(7373),
+            };
+            Err(Failure::error(format!(
+                "BackendError: the Serf backend (agent at {host}:{port}) is not available in this \
+                 build yet; run a single node with --standalone or -C server.backend=local"
+            )))
+        }
+        other => Err(Failure::error(format!(
+            "BackendError: unknown server.backend '{other}' (use 'serf' or 'local')"
+        ))),
+    }
+}
+
+/// Runs the server until it is stopped by a signal.
+pub async fn run(cfg: &Config, args: ServerArgs) -> Result<(), Failure> {
+    let mut sc = server_config(cfg, &args)?;
+    let (gossip, standalone) = gossip(cfg, &args)?;
+    sc.standalone = standalone;
+    let server = Server::start(sc, gossip).await?;
+    output::print_line("Running.");
+    let stop = async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = term.recv() => {},
+                        _ = tokio::signal::ctrl_c() => {},
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    };
+    stop.await;
+    tracing::info!("stopping");
+    server.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,44 @@
+//! Client errors.
+
+use distkv_proto::CodecError;
+
+/// An error the server reported for a request; the text is the server's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ServerError(pub String);
+
+/// Everything that can go wrong on the client side.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Connecting or talking to the server failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The server did not answer in time (connect, greeting).
+    #[error("TimeoutError: {0}")]
+    Timeout(&'static str),
+    /// The server sent something that is not valid protocol.
+    #[error("ProtocolError: {0}")]
+    Protocol(String),
+    /// The byte stream could not be decoded.
+    #[error("ProtocolError: {0}")]
+    Codec(#[from] CodecError),
+    /// The server answered the request with an error.
+    #[error("ServerError: {0}")]
+    Server(#[from] ServerError),
+    /// The connection is closed.
+    #[error("ConnectionClosed: the connection to the server is closed")]
+    Closed,
+    /// The server requires a login the client cannot provide.
+    #[error("ClientAuthRequiredError: You need to log in using: {0}")]
+    AuthRequired(String),
+}
+
+impl ClientError {
+    /// The server's text, if this is a server-side error.
+    pub fn server_text(&self) -> Option<&str> {
+        match self {
+            ClientError::Server(ServerError(t)) => Some(t),
+            _ => None,
+        }
+    }
+}

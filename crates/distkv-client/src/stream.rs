@@ -1,0 +1,165 @@
+//! Reply streams (`get_tree`, `watch`) as `futures::Stream`s.
+
+use std::pin::Pin;
+use std::sync::Weak;
+use std::task::{Context, Poll};
+
+use distkv_proto::PathLengthener;
+use distkv_proto::value_map::MapBuilder;
+use distkv_tree::{Path, Value};
+use futures_util::Stream;
+use tokio::sync::mpsc;
+
+use crate::conn::{Conn, Reply};
+use crate::error::ClientError;
+use crate::types::{TreeItem, WatchItem, chain_of, tock_of};
+
+/// The raw messages of one streamed request. Dropping it before the end
+/// cancels the request on the server.
+pub struct ReplyStream {
+    seq: u64,
+    rx: mpsc::Receiver<Reply>,
+    conn: Weak<Conn>,
+    done: bool,
+}
+
+impl ReplyStream {
+    pub(crate) fn new(seq: u64, rx: mpsc::Receiver<Reply>, conn: Weak<Conn>) -> ReplyStream {
+        ReplyStream {
+            seq,
+            rx,
+            conn,
+            done: false,
+        }
+    }
+
+    /// The request's seq.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
+impl Stream for ReplyStream {
+    type Item = Result<Value, ClientError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let r = self.rx.poll_recv(cx);
+        if let Poll::Ready(None) = r {
+            self.done = true;
+        }
+        r
+    }
+}
+
+impl Drop for ReplyStream {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let Some(conn) = self.conn.upgrade() else {
+            return;
+        };
+        conn.forget(self.seq);
+        let seq = self.seq;
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let msg = MapBuilder::new().set("action", "stop").set("task", seq);
+                let _ = conn.request(msg).await;
+            });
+        }
+    }
+}
+
+/// Rebuilds full paths from the shortened paths of a stream.
+pub(crate) fn tree_item(
+    lengthener: &mut PathLengthener,
+    mut v: Value,
+) -> Result<TreeItem, ClientError> {
+    let depth = v
+        .get("depth")
+        .and_then(Value::as_u64)
+        .and_then(|d| usize::try_from(d).ok())
+        .unwrap_or(0);
+    let rest = match v.get("path") {
+        Some(p) => Path::from_value(p.clone()).map_err(|e| ClientError::Protocol(e.to_string()))?,
+        None => Path::root(),
+    };
+    let path = lengthener
+        .lengthen(depth, &rest)
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+    if let Value::Map(m) = &mut v {
+        m.retain(|(k, _)| k.as_str() != Some("seq"));
+    }
+    Ok(TreeItem {
+        path,
+        value: v.get("value").cloned(),
+        chain: chain_of(&v)?,
+        tock: tock_of(&v),
+        raw: v,
+    })
+}
+
+/// The entries of a `get_tree` request, with full paths.
+pub struct TreeStream {
+    inner: ReplyStream,
+    lengthener: PathLengthener,
+}
+
+impl TreeStream {
+    pub(crate) fn new(inner: ReplyStream, prefix: Path) -> TreeStream {
+        TreeStream {
+            inner,
+            lengthener: PathLengthener::new(prefix),
+        }
+    }
+}
+
+impl Stream for TreeStream {
+    type Item = Result<TreeItem, ClientError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(v))) => Poll::Ready(Some(tree_item(&mut this.lengthener, v))),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// The messages of a `watch` request. Dropping it cancels the watch.
+pub struct WatchStream {
+    inner: ReplyStream,
+    lengthener: PathLengthener,
+}
+
+impl WatchStream {
+    pub(crate) fn new(inner: ReplyStream, prefix: Path) -> WatchStream {
+        WatchStream {
+            inner,
+            lengthener: PathLengthener::new(prefix),
+        }
+    }
+}
+
+impl Stream for WatchStream {
+    type Item = Result<WatchItem, ClientError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(v))) => {
+                if v.get("state").and_then(Value::as_str) == Some("uptodate") {
+                    return Poll::Ready(Some(Ok(WatchItem::UpToDate)));
+                }
+                Poll::Ready(Some(
+                    tree_item(&mut this.lengthener, v).map(WatchItem::Entry),
+                ))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Typed replies and request options.
+
+use std::collections::BTreeMap;
+
+use distkv_proto::wire::{chain_from_value, ranges_from_value};
+use distkv_tree::{Chain, NodeEvent, NodeName, Path, RangeSet, Value};
+
+use crate::error::ClientError;
+
+pub(crate) fn chain_of(v: &Value) -> Result<Option<Chain>, ClientError> {
+    match v.get("chain") {
+        None | Some(Value::Nil) => Ok(None),
+        Some(c) => chain_from_value(c, &|n| NodeName::from(n))
+            .map(Some)
+            .map_err(|e| ClientError::Protocol(e.to_string())),
+    }
+}
+
+pub(crate) fn tock_of(v: &Value) -> u64 {
+    v.get("tock").and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// The server's greeting.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Greeting {
+    /// The server's node name.
+    pub node: String,
+    /// The server's own tick (`None` while it has no data).
+    pub tick: Option<u64>,
+    /// The server's tock when it greeted.
+    pub tock: u64,
+    /// The server's version.
+    pub version: Vec<i64>,
+    /// `auth`: the active method first (nil if none), then the others.
+    pub auth: Option<Vec<Value>>,
+}
+
+/// One entry as the server shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EntryReply {
+    /// The value; `None` if the entry has none (or does not exist).
+    pub value: Option<Value>,
+    /// The chain, if requested and present.
+    pub chain: Option<Chain>,
+    /// The tock of the entry's last change (or a fresh tock if missing).
+    pub tock: u64,
+}
+
+impl EntryReply {
+    pub(crate) fn from_reply(v: &Value) -> Result<EntryReply, ClientError> {
+        Ok(EntryReply {
+            value: v.get("value").cloned(),
+            chain: chain_of(v)?,
+            tock: tock_of(v),
+        })
+    }
+}
+
+/// The answer to a write or delete.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WriteReply {
+    /// Whether the value changed.
+    pub changed: bool,
+    /// The previous value (only without preconditions).
+    pub prev: Option<Value>,
+    /// The entry's new chain (if requested).
+    pub chain: Option<Chain>,
+    /// The tock of the change.
+    pub tock: u64,
+}
+
+impl WriteReply {
+    pub(crate) fn from_reply(v: &Value) -> Result<WriteReply, ClientError> {
+        Ok(WriteReply {
+            changed: v.get("changed").and_then(Value::as_bool).unwrap_or(false),
+            prev: v.get("prev").cloned(),
+            chain: chain_of(v)?,
+            tock: tock_of(v),
+        })
+    }
+}
+
+/// Preconditions and options of a write.
+#[derive(Clone, Debug, Default)]
+pub struct WriteOptions {
+    /// `Some(None)`: the entry must be new. `Some(Some(ev))`: its chain
+    /// head must be `ev`.
+    pub chain: Option<Option<NodeEvent>>,
+    /// The current value must equal this.
+    pub prev: Option<Value>,
+    /// Chain links wanted in the reply (the server's default is 1).
+    pub nchain: Option<i64>,
+    /// Skip the write if the value is unchanged.
+    pub idem: bool,
+}
+
+/// Options of `get_tree` and `watch`.
+#[derive(Clone, Debug, Default)]
+pub struct TreeOptions {
+    /// Chain links per entry.
+    pub nchain: i64,
+    /// Skip entries less deep than this.
+    pub min_depth: Option<usize>,
+    /// Do not go deeper than this.
+    pub max_depth: Option<usize>,
+    /// Also entries without data.
+    pub empty: bool,
+}
+
+/// One entry of a `get_tree` or `watch` stream, with its full path.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TreeItem {
+    /// The full path (the request's path plus the relative one).
+    pub path: Path,
+    /// The value (`None`: deleted, or no data).
+    pub value: Option<Value>,
+    /// The chain, if requested.
+    pub chain: Option<Chain>,
+    /// The tock of the entry's last change.
+    pub tock: u64,
+    /// The whole message as received (minus `seq`), for verbose output.
+    pub raw: Value,
+}
+
+/// A message of a watch stream.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WatchItem {
+    /// An entry (from the initial dump or a change).
+    Entry(TreeItem),
+    /// The initial dump is complete.
+    UpToDate,
+}
+
+/// What `get_state` returned.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StateReply {
+    /// The server's name.
+    pub node: String,
+    /// Every known node and its tick.
+    pub nodes: BTreeMap<String, Option<u64>>,
+    /// Seen ticks per node.
+    pub known: BTreeMap<String, RangeSet>,
+    /// Deleted (not purged) ticks per node.
+    pub deleted: BTreeMap<String, RangeSet>,
+    /// Ticks never seen per node.
+    pub missing: BTreeMap<String, RangeSet>,
+    /// Ticks others reported missing.
+    pub remote_missing: BTreeMap<String, RangeSet>,
+    /// The whole reply.
+    pub raw: Value,
+}
+
+fn node_sets(v: Option<&Value>) -> Result<BTreeMap<String, RangeSet>, ClientError> {
+    let mut out = BTreeMap::new();
+    for (k, r) in v.and_then(Value::as_map).unwrap_or(&[]) {
+        let name = k
+            .as_str()
+            .ok_or_else(|| ClientError::Protocol("node name".into()))?;
+        let set = ranges_from_value(r).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        out.insert(name.to_owned(), set);
+    }
+    Ok(out)
+}
+
+impl StateReply {
+    pub(crate) fn from_reply(v: Value) -> Result<StateReply, ClientError> {
+        let mut nodes = BTreeMap::new();
+        for (k, t) in v.get("nodes").and_then(Value::as_map).unwrap_or(&[]) {
+            if let Some(name) = k.as_str() {
+                nodes.insert(name.to_owned(), t.as_u64());
+            }
+        }
+        Ok(StateReply {
+            node: v
+                .get("node")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            nodes,
+            known: node_sets(v.get("known"))?,
+            deleted: node_sets(v.get("deleted"))?,
+            missing: node_sets(v.get("missing"))?,
+            remote_missing: node_sets(v.get("remote_missing"))?,
+            raw: v,
+        })
+    }
+}

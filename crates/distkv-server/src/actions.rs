@@ -1,0 +1,204 @@
+//! The single-reply actions.
+
+use distkv_proto::request::{Action, ChainCheck, StateFlags};
+use distkv_proto::value_map::MapBuilder;
+use distkv_proto::wire::{chain_to_value, ranges_to_value, update_to_value};
+use distkv_tree::{NodeEvent, Path, Precondition, RangeSet, Value};
+
+use crate::snapshot::{entry_map, push_entry};
+use crate::state::Shared;
+
+/// A failed action: the text goes to the client as `error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionError(pub String);
+
+impl<E: std::fmt::Display> From<E> for ActionError {
+    fn from(e: E) -> ActionError {
+        ActionError(e.to_string())
+    }
+}
+
+/// What a single-reply action produced: one reply map, or (for
+/// `delete_tree` with chains) a list of stream items.
+pub enum Outcome {
+    /// One reply.
+    Reply(MapBuilder),
+    /// A `start`, items, `end` sequence.
+    Stream(Vec<MapBuilder>),
+}
+
+/// `None` in a path: allowed as the first element of reads, anywhere in
+/// writes (every connection is privileged until auth exists).
+pub fn check_read_path(path: &Path) -> Result<(), ActionError> {
+    if path.elems().iter().skip(1).any(|e| e.is_nil()) {
+        return Err(ActionError("Null path element".into()));
+    }
+    Ok(())
+}
+
+/// Runs a single-reply action.
+pub async fn run(shared: &Shared, action: Action) -> Result<Outcome, ActionError> {
+    Ok(match action {
+        Action::GetValue { path, nchain } => {
+            check_read_path(&path)?;
+            let core = shared.lock();
+            match core.tree.get(&path) {
+                Some(e) => Outcome::Reply(entry_map(e, nchain)),
+                None if nchain != 0 => Outcome::Reply(MapBuilder::new().set("chain", Value::Nil)),
+                None => Outcome::Reply(MapBuilder::new()),
+            }
+        }
+        Action::GetByEvent { event, nchain } => {
+            let core = shared.lock();
+            let ev = NodeEvent::new(core.tree.intern(&event.node), event.tick);
+            let (path, e) = core
+                .tree
+                .find_event(&ev)
+                .ok_or_else(|| ActionError(ev.tick.to_string()))?;
+            let mut m = entry_map(e, nchain);
+            m.push("path", path.to_value());
+            Outcome::Reply(m)
+        }
+        Action::SetValue {
+            path,
+            value,
+            chain,
+            prev,
+            nchain,
+            idem,
+        } => Outcome::Reply(set_value(shared, path, value, chain, prev, nchain, idem).await?),
+        Action::DeleteTree { path, nchain } => {
+            let changes = shared.delete_tree(&path).await?;
+            if nchain == 0 {
+                Outcome::Reply(MapBuilder::new().set("changed", changes.len()))
+            } else {
+                let links = usize::try_from(nchain).unwrap_or(usize::MAX);
+                let items = changes
+                    .into_iter()
+                    .map(|c| {
+                        let mut m = MapBuilder::new();
+                        if let Value::Map(kv) = update_to_value(&c.event, links) {
+                            for (k, v) in kv {
+                                if let Some(k) = k.as_str() {
+                                    m.push(k, v);
+                                }
+                            }
+                        }
+                        if let Some(old) = c.old {
+                            m.push("old_value", old);
+                        }
+                        m
+                    })
+                    .collect();
+                Outcome::Stream(items)
+            }
+        }
+        Action::Enumerate { path, empty } => {
+            check_read_path(&path)?;
+            let core = shared.lock();
+            let names: Vec<Value> = core
+                .tree
+                .get(&path)
+                .map(|e| {
+                    e.children()
+                        .filter(|(_, c)| empty || c.data().is_some())
+                        .map(|(n, _)| n.to_value())
+                        .collect()
+                })
+                .unwrap_or_default();
+            Outcome::Reply(MapBuilder::new().set("result", Value::Array(names)))
+        }
+        Action::GetState(flags) => Outcome::Reply(get_state(shared, &flags)),
+        Action::GetTock => Outcome::Reply(MapBuilder::new()),
+        Action::Unknown(name) => return Err(ActionError(format!("Unknown action: {name}"))),
+        Action::GetTree { .. } | Action::Watch { .. } | Action::Stop { .. } => {
+            return Err(ActionError(
+                "internal error: stream action dispatched as single".into(),
+            ));
+        }
+    })
+}
+
+async fn set_value(
+    shared: &Shared,
+    path: Path,
+    value: Option<Value>,
+    chain: Option<ChainCheck>,
+    prev: Option<Value>,
+    nchain: i64,
+    idem: bool,
+) -> Result<MapBuilder, ActionError> {
+    let had_precondition = chain.is_some() || prev.is_some();
+    if idem {
+        let core = shared.lock();
+        if let Some(e) = core.tree.get(&path) {
+            if e.data().is_some() && e.data() == value.as_ref() {
+                let mut m = MapBuilder::new().set("changed", false);
+                if let Some(c) = e.chain().and_then(|c| chain_to_value(c, nchain)) {
+                    m.push("chain", c);
+                }
+                return Ok(m);
+            }
+        }
+    }
+    let pre = Precondition {
+        chain: chain.map(|c| match c {
+            ChainCheck::New => None,
+            ChainCheck::Head(ev) => Some(ev),
+        }),
+        prev,
+    };
+    let change = shared.local_change(&path, value, &pre).await?;
+    let mut m = MapBuilder::new();
+    match change {
+        None => m.push("changed", false),
+        Some(c) => {
+            m.push("changed", c.changed());
+            if !had_precondition {
+                if let Some(old) = &c.old {
+                    m.push("prev", old.clone());
+                }
+            }
+            push_entry(&mut m, None, Some(&c.event.chain), c.event.tock, nchain);
+        }
+    }
+    Ok(m)
+}
+
+fn node_sets(shared: &Shared, pick: impl Fn(&distkv_tree::NodeState) -> RangeSet) -> Value {
+    let core = shared.lock();
+    let mut m = MapBuilder::new();
+    for (name, st) in core.tree.nodes() {
+        let r = pick(st);
+        if !r.is_empty() {
+            m.push(name, ranges_to_value(&r));
+        }
+    }
+    m.build()
+}
+
+fn get_state(shared: &Shared, f: &StateFlags) -> MapBuilder {
+    let mut m = MapBuilder::new();
+    if f.nodes {
+        let core = shared.lock();
+        let mut n = MapBuilder::new();
+        for (name, st) in core.tree.nodes() {
+            n.push(name, st.tick.map_or(Value::Nil, Value::from_u64));
+        }
+        m.push("nodes", n.build());
+    }
+    if f.known || f.superseded {
+        m.push("known", node_sets(shared, |s| s.known.clone()));
+    }
+    if f.deleted {
+        m.push("deleted", node_sets(shared, |s| s.deleted.clone()));
+    }
+    if f.missing {
+        m.push("missing", node_sets(shared, |s| s.missing()));
+    }
+    if f.remote_missing {
+        m.push("remote_missing", node_sets(shared, |s| s.reported.clone()));
+    }
+    m.push("node", shared.config.name.as_str());
+    m
+}

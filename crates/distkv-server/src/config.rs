@@ -1,0 +1,50 @@
+//! Server settings.
+
+use distkv_tree::Value;
+
+/// Everything a server needs to start. The CLI fills this from its
+/// configuration layers; embedders build it directly.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// This server's node name (unique in the network).
+    pub name: String,
+    /// Where to listen for clients: `(host, port)` pairs; each host may
+    /// resolve to several addresses (IPv4 and IPv6).
+    pub bind: Vec<(String, u16)>,
+    /// Start a new network with this root value (`-i`). `None`: join.
+    pub init: Option<Value>,
+    /// Start a new, empty network if there is nobody to join (standalone).
+    pub standalone: bool,
+    /// Serf event prefix (`server.root`), keeping networks apart.
+    pub root: String,
+    /// Chain links kept and sent (`server.change.length`).
+    pub chain_length: usize,
+    /// Largest accepted client message in bytes.
+    pub max_frame: usize,
+    /// Replies queued per connection before the handlers wait for the
+    /// socket (back-pressure on that client only).
+    pub reply_queue: usize,
+    /// Changes queued per watcher; a watcher that falls further behind gets
+    /// an error and must resync.
+    pub watch_queue: usize,
+    /// Entries walked per lock hold in `get_tree` and `watch` dumps.
+    pub walk_chunk: usize,
+}
+
+impl ServerConfig {
+    /// Defaults for a server named `name` listening on localhost:27586.
+    pub fn new(name: impl Into<String>) -> ServerConfig {
+        ServerConfig {
+            name: name.into(),
+            bind: vec![("localhost".to_owned(), crate::DEFAULT_PORT)],
+            init: None,
+            standalone: false,
+            root: ":distkv".to_owned(),
+            chain_length: 5,
+            max_frame: 16 << 20,
+            reply_queue: 256,
+            watch_queue: 1024,
+            walk_chunk: 500,
+        }
+    }
+}

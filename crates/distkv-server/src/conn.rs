@@ -1,0 +1,237 @@
+//! One client connection: greeting, request dispatch, reply writing.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use distkv_proto::request::{Action, Request, RequestErrorKind, parse_request};
+use distkv_proto::value_map::MapBuilder;
+use distkv_proto::{Limits, MsgpackCodec};
+use distkv_tree::{Path, PathElem, Value};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::sync::CancellationToken;
+
+use crate::actions::{self, Outcome};
+use crate::state::Shared;
+use crate::streams;
+
+/// The reply side of a connection: a bounded queue to the writer task.
+/// Sending waits while the queue is full, which slows down this client's
+/// requests only.
+#[derive(Clone)]
+pub struct Replies {
+    tx: mpsc::Sender<Value>,
+    shared: Arc<Shared>,
+}
+
+impl Replies {
+    /// Sends a reply for `seq`, adding a fresh `tock` if it has none.
+    /// Returns false once the connection is gone.
+    pub async fn send(&self, seq: u64, mut m: MapBuilder) -> bool {
+        if !m.has("tock") {
+            m.push("tock", self.shared.clock.next());
+        }
+        m.push("seq", seq);
+        self.tx.send(m.build()).await.is_ok()
+    }
+
+    /// Sends a message without `seq` (fatal errors before closing).
+    async fn send_raw(&self, m: MapBuilder) {
+        let m = m.set("tock", self.shared.clock.next());
+        let _ = self.tx.send(m.build()).await;
+    }
+}
+
+type Tasks = Arc<Mutex<HashMap<u64, CancellationToken>>>;
+
+fn lock_tasks(t: &Tasks) -> std::sync::MutexGuard<'_, HashMap<u64, CancellationToken>> {
+    t.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Serves one connection until the client closes it, sends garbage, or the
+/// server shuts down.
+pub async fn serve<S>(shared: Arc<Shared>, stream: S, peer: String, shutdown: CancellationToken)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (rd, wr) = tokio::io::split(stream);
+    let limits = Limits {
+        max_frame: shared.config.max_frame,
+        ..Limits::default()
+    };
+    let mut frames = FramedRead::new(rd, MsgpackCodec::new(limits));
+    let (tx, rx) = mpsc::channel(shared.config.reply_queue.max(1));
+    let writer = tokio::spawn(write_replies(
+        FramedWrite::new(wr, MsgpackCodec::new(limits)),
+        rx,
+    ));
+    let out = Replies {
+        tx,
+        shared: shared.clone(),
+    };
+    let tasks: Tasks = Arc::default();
+
+    greet(&shared, &out).await;
+    let mut last_seq = 0u64;
+    loop {
+        let frame = tokio::select! {
+            f = frames.next() => f,
+            _ = shutdown.cancelled() => break,
+        };
+        let msg = match frame {
+            None => break,
+            Some(Ok(m)) => m,
+            Some(Err(e)) => {
+                tracing::info!(%peer, error = %e, "closing connection: bad input");
+                out.send_raw(MapBuilder::new().set("error", format!("ProtocolError: {e}")))
+                    .await;
+                break;
+            }
+        };
+        match parse_request(msg) {
+            Ok(req) if req.seq <= last_seq => {
+                let text = format!("Channel closed? Sequence error: {last_seq} < {}", req.seq);
+                out.send(req.seq, MapBuilder::new().set("error", text))
+                    .await;
+            }
+            Ok(req) => {
+                last_seq = req.seq;
+                dispatch(&shared, &out, &tasks, req).await;
+            }
+            Err(e) => match (e.seq, &e.error) {
+                // A follow-up message of a running request: nothing reads
+                // client streams yet, so it is ignored.
+                (Some(seq), RequestErrorKind::NoAction)
+                    if lock_tasks(&tasks).contains_key(&seq) => {}
+                (Some(seq), _) => {
+                    out.send(seq, MapBuilder::new().set("error", e.to_string()))
+                        .await;
+                }
+                (None, _) => {
+                    tracing::info!(%peer, error = %e, "closing connection: bad request");
+                    out.send_raw(MapBuilder::new().set("error", e.to_string()))
+                        .await;
+                    break;
+                }
+            },
+        }
+    }
+    for (_, t) in lock_tasks(&tasks).drain() {
+        t.cancel();
+    }
+    drop(out);
+    let _ = writer.await;
+    tracing::debug!(%peer, "connection closed");
+}
+
+async fn greet(shared: &Shared, out: &Replies) {
+    let (tick, has_auth) = {
+        let mut core = shared.lock();
+        let meta = Path(vec![PathElem::Nil]);
+        // The system subtree exists from the first connection on.
+        let _ = core.tree.ensure(&meta);
+        let auth = meta.child(PathElem::Str("auth".into()));
+        (core.tree.own_tick(), core.tree.get(&auth).is_some())
+    };
+    let version: Vec<Value> = env!("CARGO_PKG_VERSION")
+        .split('.')
+        .filter_map(|p| p.parse::<i64>().ok())
+        .map(Value::Int)
+        .collect();
+    let mut m = MapBuilder::new()
+        .set("version", Value::Array(version))
+        .set("node", shared.config.name.as_str())
+        .set("tick", tick.map_or(Value::Nil, Value::from_u64));
+    if has_auth {
+        // Auth methods come with the auth actions; until then none is active.
+        m.push("auth", Value::Array(vec![Value::Nil]));
+    }
+    out.send(0, m).await;
+}
+
+async fn dispatch(shared: &Arc<Shared>, out: &Replies, tasks: &Tasks, req: Request) {
+    let seq = req.seq;
+    match req.action {
+        Action::Stop { task } => {
+            let found = lock_tasks(tasks).remove(&task);
+            if let Some(t) = &found {
+                t.cancel();
+            }
+            out.send(seq, MapBuilder::new().set("result", found.is_some()))
+                .await;
+        }
+        Action::GetTree { path, walk } => {
+            if let Err(e) = actions::check_read_path(&path) {
+                stream_error(out, seq, e.0).await;
+                return;
+            }
+            let cancel = register(tasks, seq);
+            let (shared, out, tasks) = (shared.clone(), out.clone(), tasks.clone());
+            tokio::spawn(async move {
+                streams::get_tree(shared, out, seq, path, walk, cancel).await;
+                lock_tasks(&tasks).remove(&seq);
+            });
+        }
+        Action::Watch { path, fetch, walk } => {
+            if let Err(e) = actions::check_read_path(&path) {
+                stream_error(out, seq, e.0).await;
+                return;
+            }
+            let cancel = register(tasks, seq);
+            let (shared, out, tasks) = (shared.clone(), out.clone(), tasks.clone());
+            tokio::spawn(async move {
+                streams::watch(shared, out, seq, path, fetch, walk, cancel).await;
+                lock_tasks(&tasks).remove(&seq);
+            });
+        }
+        action => match actions::run(shared, action).await {
+            Ok(Outcome::Reply(m)) => {
+                out.send(seq, m).await;
+            }
+            Ok(Outcome::Stream(items)) => {
+                out.send(seq, MapBuilder::new().set("state", "start")).await;
+                for m in items {
+                    out.send(seq, m).await;
+                }
+                out.send(seq, MapBuilder::new().set("state", "end")).await;
+            }
+            Err(e) => {
+                out.send(seq, MapBuilder::new().set("error", e.0)).await;
+            }
+        },
+    }
+}
+
+fn register(tasks: &Tasks, seq: u64) -> CancellationToken {
+    let t = CancellationToken::new();
+    lock_tasks(tasks).insert(seq, t.clone());
+    t
+}
+
+async fn stream_error(out: &Replies, seq: u64, text: String) {
+    out.send(seq, MapBuilder::new().set("state", "start")).await;
+    out.send(seq, MapBuilder::new().set("error", text)).await;
+    out.send(seq, MapBuilder::new().set("state", "end")).await;
+}
+
+/// Writes queued replies, flushing whenever the queue runs empty.
+async fn write_replies<W>(mut sink: FramedWrite<W, MsgpackCodec>, mut rx: mpsc::Receiver<Value>)
+where
+    W: AsyncWrite + Unpin,
+{
+    while let Some(v) = rx.recv().await {
+        if SinkExt::<Value>::feed(&mut sink, v).await.is_err() {
+            return;
+        }
+        while let Ok(v) = rx.try_recv() {
+            if SinkExt::<Value>::feed(&mut sink, v).await.is_err() {
+                return;
+            }
+        }
+        if SinkExt::<Value>::flush(&mut sink).await.is_err() {
+            return;
+        }
+    }
+}

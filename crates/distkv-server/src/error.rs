@@ -1,0 +1,34 @@
+//! Server errors.
+
+/// Why the server could not start or keep running.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// No listener could be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address tried.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The host of a listener did not resolve.
+    #[error("cannot resolve {host}: {source}")]
+    Resolve {
+        /// The host name.
+        host: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// No listener configured.
+    #[error("no listen address configured")]
+    NoListener,
+    /// The gossip backend failed.
+    #[error(transparent)]
+    Gossip(#[from] distkv_serf::GossipError),
+    /// The initial value could not be stored.
+    #[error("cannot initialise the tree: {0}")]
+    Init(#[from] distkv_tree::ChangeError),
+    /// Joining a network is not possible with this backend.
+    #[error("{0}")]
+    CannotJoin(String),
+}

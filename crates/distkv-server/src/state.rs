@@ -1,0 +1,205 @@
+//! The state shared by all connections of a server.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use distkv_proto::wire::{update_from_value, update_to_value};
+use distkv_serf::Gossip;
+use distkv_tree::{
+    ApplyOutcome, ChangeError, LocalChange, Path, Precondition, TockClock, Tree, UpdateEvent, Value,
+};
+use tokio::sync::mpsc;
+
+use crate::config::ServerConfig;
+use crate::watch::{WatchEvent, Watchers};
+
+/// The tree and its watchers, under one lock.
+#[derive(Debug)]
+pub struct Core {
+    /// The replicated data.
+    pub tree: Tree,
+    /// Registered watchers.
+    pub watchers: Watchers,
+}
+
+impl Core {
+    /// Tells the watchers about the current state of `path`.
+    pub fn notify(&mut self, path: &Path) {
+        if self.watchers.is_empty() {
+            return;
+        }
+        let Some(e) = self.tree.get(path) else {
+            return;
+        };
+        let ev = WatchEvent {
+            path: path.clone(),
+            value: e.data().cloned(),
+            chain: e.chain().cloned(),
+            tock: e.tock(),
+        };
+        self.watchers.notify(&ev);
+    }
+}
+
+/// Everything the connections of one server share.
+pub struct Shared {
+    /// Settings.
+    pub config: ServerConfig,
+    /// The tock clock (outside the lock: replies read it all the time).
+    pub clock: TockClock,
+    core: Mutex<Core>,
+    gossip: Arc<dyn Gossip>,
+    replicate: Option<mpsc::Sender<UpdateEvent>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("name", &self.config.name)
+            .field("gossip", &self.gossip.kind())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// Builds the shared state; `replicate` receives every local change.
+    pub fn new(
+        config: ServerConfig,
+        gossip: Arc<dyn Gossip>,
+        replicate: Option<mpsc::Sender<UpdateEvent>>,
+    ) -> Shared {
+        let tree = Tree::new(config.name.as_str(), config.chain_length);
+        Shared {
+            config,
+            clock: TockClock::default(),
+            core: Mutex::new(Core {
+                tree,
+                watchers: Watchers::default(),
+            }),
+            gossip,
+            replicate,
+        }
+    }
+
+    /// Locks the tree. Never hold the guard across an `.await`.
+    pub fn lock(&self) -> MutexGuard<'_, Core> {
+        // A panic while holding the lock would be a bug in a tree function;
+        // the data is still consistent enough to keep serving.
+        self.core.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The gossip backend.
+    pub fn gossip(&self) -> &Arc<dyn Gossip> {
+        &self.gossip
+    }
+
+    /// The name of the update event.
+    pub fn update_topic(&self) -> String {
+        format!("{}.update", self.config.root)
+    }
+
+    /// Makes a local change, tells the watchers and queues it for
+    /// replication. `Ok(None)`: nothing to do (deleting a missing value).
+    pub async fn local_change(
+        &self,
+        path: &Path,
+        value: Option<Value>,
+        pre: &Precondition,
+    ) -> Result<Option<LocalChange>, ChangeError> {
+        let change = {
+            let mut core = self.lock();
+            let change = core.tree.local_change(path, value, pre, &self.clock)?;
+            if change.is_some() {
+                core.notify(path);
+            }
+            change
+        };
+        if let Some(c) = &change {
+            self.replicate(&c.event).await;
+        }
+        Ok(change)
+    }
+
+    /// Deletes a subtree as local changes.
+    pub async fn delete_tree(&self, path: &Path) -> Result<Vec<LocalChange>, ChangeError> {
+        let changes = {
+            let mut core = self.lock();
+            let changes = core.tree.delete_tree(path, &self.clock)?;
+            for c in &changes {
+                core.notify(&c.event.path);
+            }
+            changes
+        };
+        for c in &changes {
+            self.replicate(&c.event).await;
+        }
+        Ok(changes)
+    }
+
+    /// Queues a local change for broadcasting (waits if the queue is full).
+    async fn replicate(&self, ev: &UpdateEvent) {
+        if let Some(tx) = &self.replicate {
+            if tx.send(ev.clone()).await.is_err() {
+                tracing::warn!(
+                    "replication stopped; change {} not broadcast",
+                    ev.chain.head()
+                );
+            }
+        }
+    }
+
+    /// Applies an update received from another server.
+    pub fn apply_remote(&self, ev: &UpdateEvent) -> ApplyOutcome {
+        let mut core = self.lock();
+        let out = core.tree.apply_remote(ev, &self.clock);
+        if let ApplyOutcome::Applied { conflict, .. } = &out {
+            if *conflict {
+                tracing::warn!(path = %ev.path, chain = %ev.chain, "*** inconsistency *** resolved by tock");
+            }
+            core.notify(&ev.path);
+        }
+        out
+    }
+}
+
+/// Broadcasts queued local changes until the queue closes.
+pub async fn run_replicator(shared: Arc<Shared>, mut rx: mpsc::Receiver<UpdateEvent>) {
+    let topic = shared.update_topic();
+    let links = shared.config.chain_length;
+    while let Some(ev) = rx.recv().await {
+        let payload = Bytes::from(distkv_proto::msgpack::to_vec(&update_to_value(&ev, links)));
+        if let Err(e) = shared.gossip().broadcast(&topic, payload).await {
+            tracing::warn!(error = %e, change = %ev.chain.head(), "broadcast failed");
+        }
+    }
+}
+
+/// Applies the updates other servers broadcast until the backend closes.
+pub async fn run_receiver(shared: Arc<Shared>, mut sub: distkv_serf::Subscription) {
+    let limits = distkv_proto::Limits {
+        max_frame: shared.config.max_frame,
+        ..Default::default()
+    };
+    let own = shared.config.name.clone();
+    while let Some(msg) = sub.recv().await {
+        let value = match distkv_proto::msgpack::decode_one(&msg.payload, &limits) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(event = %msg.name, error = %e, "dropping undecodable update");
+                continue;
+            }
+        };
+        let ev = {
+            let core = shared.lock();
+            update_from_value(value, &|n| core.tree.intern(n))
+        };
+        match ev {
+            Ok(ev) if *ev.chain.head().node == *own => {}
+            Ok(ev) => {
+                let out = shared.apply_remote(&ev);
+                tracing::trace!(path = %ev.path, ?out, "remote update");
+            }
+            Err(e) => tracing::warn!(event = %msg.name, error = %e, "dropping malformed update"),
+        }
+    }
+}

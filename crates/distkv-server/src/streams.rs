@@ -1,0 +1,214 @@
+//! The streaming actions: `get_tree` and `watch`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use distkv_proto::PathShortener;
+use distkv_proto::request::WalkParams;
+use distkv_proto::value_map::MapBuilder;
+use distkv_tree::{Path, Value, WalkCursor, WalkOpts};
+use tokio_util::sync::CancellationToken;
+
+use crate::conn::Replies;
+use crate::snapshot::push_entry;
+use crate::state::Shared;
+use crate::watch::WatchEvent;
+
+fn opts(w: &WalkParams) -> WalkOpts {
+    WalkOpts {
+        min_depth: w.min_depth,
+        max_depth: w.max_depth,
+    }
+}
+
+/// One walked entry, copied out of the tree.
+struct Item {
+    path: Path,
+    value: Option<Value>,
+    chain: Option<distkv_tree::Chain>,
+    tock: u64,
+}
+
+/// Copies the next chunk of a walk out of the tree (under the lock).
+/// `Err(())`: the start entry does not exist.
+fn next_chunk(
+    shared: &Shared,
+    path: &Path,
+    walk: &WalkParams,
+    cursor: Option<WalkCursor>,
+    keep: &dyn Fn(&distkv_tree::Entry) -> bool,
+) -> Result<(Vec<Item>, Option<WalkCursor>), ()> {
+    let mut items = Vec::new();
+    let core = shared.lock();
+    let next = core
+        .tree
+        .walk_chunk(
+            path,
+            opts(walk),
+            cursor,
+            shared.config.walk_chunk,
+            &mut |p, _, e| {
+                if keep(e) {
+                    items.push(Item {
+                        path: p.clone(),
+                        value: e.data().cloned(),
+                        chain: e.chain().cloned(),
+                        tock: e.tock(),
+                    });
+                }
+            },
+        )
+        .map_err(|_| ())?;
+    Ok((items, next))
+}
+
+/// Sends one entry with its path shortened relative to the request.
+async fn send_item(
+    out: &Replies,
+    seq: u64,
+    short: &mut PathShortener,
+    item: &Item,
+    nchain: i64,
+) -> bool {
+    let Some((depth, rest)) = short.shorten(&item.path) else {
+        return true;
+    };
+    let mut m = MapBuilder::new();
+    push_entry(
+        &mut m,
+        item.value.as_ref(),
+        item.chain.as_ref(),
+        item.tock,
+        nchain,
+    );
+    m.push("path", rest.to_value());
+    m.push("depth", depth);
+    out.send(seq, m).await
+}
+
+/// `get_tree`: streams the subtree, a chunk per lock hold.
+pub async fn get_tree(
+    shared: Arc<Shared>,
+    out: Replies,
+    seq: u64,
+    path: Path,
+    walk: WalkParams,
+    cancel: CancellationToken,
+) {
+    out.send(seq, MapBuilder::new().set("state", "start")).await;
+    let mut short = PathShortener::new(&path);
+    let mut cursor = None;
+    let keep = |e: &distkv_tree::Entry| walk.empty || e.data().is_some();
+    loop {
+        let (items, next) = match next_chunk(&shared, &path, &walk, cursor, &keep) {
+            Ok(x) => x,
+            Err(()) => {
+                let text = format!("KeyError({path})");
+                out.send(seq, MapBuilder::new().set("error", text)).await;
+                break;
+            }
+        };
+        for it in &items {
+            if cancel.is_cancelled() || !send_item(&out, seq, &mut short, it, walk.nchain).await {
+                break;
+            }
+        }
+        cursor = next;
+        if cursor.is_none() || cancel.is_cancelled() {
+            break;
+        }
+    }
+    out.send(seq, MapBuilder::new().set("state", "end")).await;
+}
+
+fn event_item(ev: WatchEvent) -> Item {
+    Item {
+        path: ev.path,
+        value: ev.value,
+        chain: ev.chain,
+        tock: ev.tock,
+    }
+}
+
+/// `watch`: registers, optionally dumps the current subtree, then streams
+/// every change until cancelled.
+pub async fn watch(
+    shared: Arc<Shared>,
+    out: Replies,
+    seq: u64,
+    path: Path,
+    fetch: bool,
+    walk: WalkParams,
+    cancel: CancellationToken,
+) {
+    let registered = {
+        let mut core = shared.lock();
+        match core.tree.ensure(&path) {
+            Ok(()) => {
+                let h = core.watchers.add(
+                    path.clone(),
+                    walk.min_depth,
+                    walk.max_depth,
+                    shared.config.watch_queue,
+                );
+                Ok((h, shared.clock.next()))
+            }
+            Err(e) => Err(e),
+        }
+    };
+    out.send(seq, MapBuilder::new().set("state", "start")).await;
+    let (mut handle, t0) = match registered {
+        Ok(x) => x,
+        Err(e) => {
+            out.send(seq, MapBuilder::new().set("error", e.to_string()))
+                .await;
+            out.send(seq, MapBuilder::new().set("state", "end")).await;
+            return;
+        }
+    };
+    let mut short = PathShortener::new(&path);
+    let mut alive = true;
+    if fetch {
+        let mut cursor = None;
+        let keep = |e: &distkv_tree::Entry| e.tock() < t0 && (walk.empty || e.data().is_some());
+        while let Ok((items, next)) = next_chunk(&shared, &path, &walk, cursor, &keep) {
+            for it in &items {
+                alive = alive && send_item(&out, seq, &mut short, it, walk.nchain).await;
+            }
+            // Changes made meanwhile go out between chunks, so that the
+            // watcher's queue does not fill during a long dump.
+            while let Ok(ev) = handle.rx.try_recv() {
+                alive =
+                    alive && send_item(&out, seq, &mut short, &event_item(ev), walk.nchain).await;
+            }
+            cursor = next;
+            if cursor.is_none() || !alive || cancel.is_cancelled() {
+                break;
+            }
+        }
+        if alive {
+            alive = out
+                .send(seq, MapBuilder::new().set("state", "uptodate"))
+                .await;
+        }
+    }
+    while alive {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            ev = handle.rx.recv() => match ev {
+                Some(ev) => {
+                    alive = send_item(&out, seq, &mut short, &event_item(ev), walk.nchain).await;
+                }
+                None => {
+                    if handle.overflowed.load(Ordering::Acquire) {
+                        let text = "WatchOverflowError: the client fell behind; changes were lost, resync";
+                        out.send(seq, MapBuilder::new().set("error", text)).await;
+                    }
+                    break;
+                }
+            },
+        }
+    }
+    shared.lock().watchers.remove(handle.id);
+    out.send(seq, MapBuilder::new().set("state", "end")).await;
+}
