@@ -18,7 +18,12 @@ fn filled(n: u64) -> (Tree, TockClock) {
     t.mark_ready();
     let c = TockClock::default();
     for i in 0..n {
-        let _ = t.local_change(&key(i), Some(Value::Int(i as i64)), &Precondition::default(), &c);
+        let _ = t.local_change(
+            &key(i),
+            Some(Value::Int(i as i64)),
+            &Precondition::default(),
+            &c,
+        );
     }
     (t, c)
 }
@@ -29,7 +34,8 @@ fn bench(c: &mut Criterion) {
             || filled(0),
             |(mut t, c)| {
                 for i in 0..10_000 {
-                    let _ = t.local_change(&key(i), Some(Value::Int(1)), &Precondition::default(), &c);
+                    let _ =
+                        t.local_change(&key(i), Some(Value::Int(1)), &Precondition::default(), &c);
                 }
                 t
             },

@@ -187,8 +187,8 @@ fn push_str_char(out: &mut String, c: char, quote: char) {
 /// (`str.isprintable`): everything except control and format characters,
 /// separators other than the space, private-use and unassigned code points.
 ///
-/// Unassigned code points are only approximated (noncharacters and the
-/// unassigned planes 4 to 13 and most of plane 14).
+/// Unassigned code points are only approximated (noncharacters, the
+/// unassigned ends of planes 2 and 3, planes 4 to 13, most of plane 14).
 fn is_printable(c: char) -> bool {
     let code = c as u32;
     let not_printable = matches!(
@@ -217,7 +217,8 @@ fn is_printable(c: char) -> bool {
             | 0x13430..=0x1343f
             | 0x1bca0..=0x1bca3
             | 0x1d173..=0x1d17a
-            | 0x40000..=0xe00ff
+            | 0x2fa20..=0x2ffff
+            | 0x323b0..=0xe00ff
             | 0xe01f0..=0x10ffff
     );
     !not_printable && (code & 0xfffe) != 0xfffe

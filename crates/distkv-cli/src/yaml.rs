@@ -1390,24 +1390,3 @@ one:
         assert!(to_yaml(&v).contains("'...'"));
     }
 }
-
-#[cfg(test)]
-mod difftest_tmp {
-    #[test]
-    fn difftest_tmp() {
-        let Ok(cases) = std::fs::read_to_string("/tmp/diff/cases.txt") else {
-            return;
-        };
-        let mut out = String::new();
-        for line in cases.lines() {
-            let v = crate::literal::parse(line)
-                .unwrap_or_else(|e| distkv_tree::Value::Str(format!("PARSE ERROR {e}")));
-            out.push_str(&format!(
-                "[{}, {}]\n",
-                crate::repr::json_str(&super::to_yaml(&v)),
-                crate::repr::json_str(&crate::repr::repr(&v))
-            ));
-        }
-        let _ = std::fs::write("/tmp/diff/out.json", out);
-    }
-}

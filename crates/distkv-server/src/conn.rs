@@ -180,9 +180,16 @@ async fn dispatch(shared: &Arc<Shared>, out: &Replies, tasks: &Tasks, req: Reque
                 return;
             }
             let cancel = register(tasks, seq);
+            let registered = streams::register_watch(shared, &path, &walk);
+            let task = streams::WatchTask {
+                seq,
+                path,
+                fetch,
+                walk,
+            };
             let (shared, out, tasks) = (shared.clone(), out.clone(), tasks.clone());
             tokio::spawn(async move {
-                streams::watch(shared, out, seq, path, fetch, walk, cancel).await;
+                streams::watch(shared, out, task, registered, cancel).await;
                 lock_tasks(&tasks).remove(&seq);
             });
         }

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::conn::Replies;
 use crate::snapshot::push_entry;
 use crate::state::Shared;
-use crate::watch::WatchEvent;
+use crate::watch::{WatchEvent, WatchHandle};
 
 fn opts(w: &WalkParams) -> WalkOpts {
     WalkOpts {
@@ -130,32 +130,53 @@ fn event_item(ev: WatchEvent) -> Item {
     }
 }
 
-/// `watch`: registers, optionally dumps the current subtree, then streams
-/// every change until cancelled.
+/// Registers a watcher for `path` (creating the path) and returns it with
+/// the tock that separates the initial dump from live changes. Called in
+/// the connection's reader, before later requests run, so that a change
+/// requested after the watch is always seen by it.
+pub fn register_watch(
+    shared: &Shared,
+    path: &Path,
+    walk: &WalkParams,
+) -> Result<(WatchHandle, u64), distkv_tree::ChangeError> {
+    let mut core = shared.lock();
+    core.tree.ensure(path)?;
+    let h = core.watchers.add(
+        path.clone(),
+        walk.min_depth,
+        walk.max_depth,
+        shared.config.watch_queue,
+    );
+    Ok((h, shared.clock.next()))
+}
+
+/// The arguments of a running watch.
+pub struct WatchTask {
+    /// The request's seq.
+    pub seq: u64,
+    /// The watched path.
+    pub path: Path,
+    /// Send the current subtree first.
+    pub fetch: bool,
+    /// Walk options.
+    pub walk: WalkParams,
+}
+
+/// `watch`: optionally dumps the current subtree, then streams every change
+/// until cancelled.
 pub async fn watch(
     shared: Arc<Shared>,
     out: Replies,
-    seq: u64,
-    path: Path,
-    fetch: bool,
-    walk: WalkParams,
+    task: WatchTask,
+    registered: Result<(WatchHandle, u64), distkv_tree::ChangeError>,
     cancel: CancellationToken,
 ) {
-    let registered = {
-        let mut core = shared.lock();
-        match core.tree.ensure(&path) {
-            Ok(()) => {
-                let h = core.watchers.add(
-                    path.clone(),
-                    walk.min_depth,
-                    walk.max_depth,
-                    shared.config.watch_queue,
-                );
-                Ok((h, shared.clock.next()))
-            }
-            Err(e) => Err(e),
-        }
-    };
+    let WatchTask {
+        seq,
+        path,
+        fetch,
+        walk,
+    } = task;
     out.send(seq, MapBuilder::new().set("state", "start")).await;
     let (mut handle, t0) = match registered {
         Ok(x) => x,

@@ -112,6 +112,24 @@ impl PathElem {
     }
 }
 
+impl From<&str> for PathElem {
+    fn from(s: &str) -> PathElem {
+        PathElem::Str(s.to_owned())
+    }
+}
+
+impl From<String> for PathElem {
+    fn from(s: String) -> PathElem {
+        PathElem::Str(s)
+    }
+}
+
+impl From<i64> for PathElem {
+    fn from(i: i64) -> PathElem {
+        PathElem::Int(i)
+    }
+}
+
 impl PartialEq for PathElem {
     fn eq(&self, other: &PathElem) -> bool {
         self.cmp(other) == Ordering::Equal

@@ -1,0 +1,519 @@
+//! The client library against a real server process: every action,
+//! pipelining, and watches under concurrent load.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::ServerProc;
+use distkv_client::{ClientError, StateQuery, TreeOptions, WatchItem, WriteOptions};
+use distkv_proto::value_map::MapBuilder;
+use distkv_tree::{NodeEvent, Path, PathElem, Value};
+use futures_util::StreamExt;
+use futures_util::future::join_all;
+
+fn p(words: &[&str]) -> Path {
+    Path::from_strs(words)
+}
+
+#[tokio::test]
+async fn greeting_get_set_delete() {
+    let s = ServerProc::standalone("alpha", Some("Root"), &[]);
+    let c = s.connect().await;
+    assert_eq!(c.greeting().node, "alpha");
+    assert_eq!(c.greeting().tick, Some(1));
+    assert!(c.greeting().auth.is_none());
+    assert_eq!(
+        c.get(&Path::root()).await.expect("get"),
+        Some("Root".into())
+    );
+
+    let r = c.set(&p(&["a", "b"]), Value::Int(5)).await.expect("set");
+    assert!(r.changed);
+    assert_eq!(r.prev, None);
+    let head = r.chain.expect("nchain defaults to 1").head().clone();
+    assert_eq!(head, NodeEvent::new("alpha", 2));
+
+    let r = c
+        .set(&p(&["a", "b"]), Value::Int(5))
+        .await
+        .expect("set same");
+    assert!(!r.changed, "same value: not changed");
+    assert_eq!(r.prev, Some(Value::Int(5)));
+
+    // bytes and str stay distinct, maps keep non-string keys
+    let v = Value::Map(vec![
+        (Value::Int(1), Value::Bytes(b"x".to_vec())),
+        (Value::Str("1".into()), Value::Str("x".into())),
+    ]);
+    c.set(&p(&["m"]), v.clone()).await.expect("set map");
+    assert_eq!(c.get(&p(&["m"])).await.expect("get"), Some(v));
+
+    // non-string path elements
+    let odd = Path(vec![
+        PathElem::Int(7),
+        PathElem::Bool(true),
+        PathElem::Bytes(b"k".to_vec()),
+    ]);
+    c.set(&odd, Value::Nil).await.expect("set nil at odd path");
+    let e = c.get_entry(&odd, 1).await.expect("get");
+    assert_eq!(e.value, Some(Value::Nil), "nil is a value, not absence");
+
+    let d = c.delete(&p(&["a", "b"])).await.expect("delete");
+    assert!(d.changed);
+    assert_eq!(d.prev, Some(Value::Int(5)));
+    let e = c
+        .get_entry(&p(&["a", "b"]), 1)
+        .await
+        .expect("get tombstone");
+    assert_eq!(e.value, None);
+    assert!(e.chain.is_some(), "a tombstone keeps its chain");
+    let d = c.delete(&p(&["a", "b"])).await.expect("delete again");
+    assert!(!d.changed);
+    let missing = c.get_entry(&p(&["zz"]), 0).await.expect("get missing");
+    assert_eq!(missing.value, None);
+}
+
+#[tokio::test]
+async fn preconditions_have_the_protocol_texts() {
+    let s = ServerProc::standalone("alpha", Some("Root"), &[]);
+    let c = s.connect().await;
+    let new = WriteOptions {
+        chain: Some(None),
+        nchain: Some(2),
+        ..WriteOptions::default()
+    };
+    let r = c
+        .set_with(&p(&["t"]), Some(Value::Int(1234)), &new)
+        .await
+        .expect("new");
+    let head = r.chain.expect("chain").head().clone();
+    let e = c
+        .set_with(&p(&["t"]), Some(Value::Int(1)), &new)
+        .await
+        .expect_err("exists");
+    assert_eq!(e.server_text(), Some("This entry already exists"));
+    let on_head = WriteOptions {
+        chain: Some(Some(head.clone())),
+        ..WriteOptions::default()
+    };
+    let e = c
+        .set_with(&p(&["u"]), Some(Value::Int(1)), &on_head)
+        .await
+        .expect_err("new entry");
+    assert_eq!(e.server_text(), Some("This entry is new"));
+    let r = c
+        .set_with(&p(&["t"]), Some(Value::Int(123)), &on_head)
+        .await
+        .expect("head matches");
+    assert!(r.changed && r.prev.is_none(), "no prev with a precondition");
+    let e = c
+        .set_with(&p(&["t"]), Some(Value::Int(9)), &on_head)
+        .await
+        .expect_err("stale head");
+    assert!(e.server_text().is_some_and(|t| t.starts_with("Chain is")));
+    let prev = WriteOptions {
+        prev: Some(Value::Int(5)),
+        ..WriteOptions::default()
+    };
+    let e = c
+        .set_with(&p(&["t"]), Some(Value::Int(9)), &prev)
+        .await
+        .expect_err("prev differs");
+    assert_eq!(e.server_text(), Some("Data is 123"));
+
+    // raw protocol errors
+    let e = c
+        .request(
+            MapBuilder::new()
+                .set("action", "set_value")
+                .set("path", p(&["t"]).to_value()),
+        )
+        .await
+        .expect_err("no value");
+    assert_eq!(
+        e.server_text(),
+        Some("Call 'delete_value' if you want to clear the value")
+    );
+    let e = c
+        .request(
+            MapBuilder::new()
+                .set("action", "delete_value")
+                .set("path", p(&["t"]).to_value())
+                .set("value", 1),
+        )
+        .await
+        .expect_err("value on delete");
+    assert_eq!(e.server_text(), Some("A deleted entry can't have a value"));
+    let e = c
+        .request(
+            MapBuilder::new()
+                .set("action", "get_value")
+                .set("path", Value::Array(vec!["a".into(), Value::Nil])),
+        )
+        .await
+        .expect_err("nil inside a path");
+    assert_eq!(e.server_text(), Some("Null path element"));
+    let e = c.delete_tree(&Path::root()).await.expect_err("root");
+    assert_eq!(e.server_text(), Some("You can't delete the root node"));
+}
+
+#[tokio::test]
+async fn get_tree_depths_chains_and_paths() {
+    let s = ServerProc::standalone("alpha", Some("Root"), &[]);
+    let c = s.connect().await;
+    for (path, v) in [
+        (&["test"][..], 1234),
+        (&["test", "foo"][..], 123),
+        (&["test", "foo", "bap"][..], 12),
+        (&["test", "foo", "bar", "baz"][..], 1),
+        (&["test", "zip"][..], 7),
+        (&["other"][..], 0),
+    ] {
+        c.set(&p(path), Value::Int(v)).await.expect("set");
+    }
+    let collect = |opts: TreeOptions| {
+        let c = c.clone();
+        async move {
+            let mut s = c.get_tree(&p(&["test"]), &opts).await.expect("get_tree");
+            let mut out = Vec::new();
+            while let Some(it) = s.next().await {
+                let it = it.expect("item");
+                out.push((it.path, it.value, it.chain));
+            }
+            out
+        }
+    };
+    let all = collect(TreeOptions::default()).await;
+    let paths: Vec<_> = all.iter().map(|(p, _, _)| p.to_string()).collect();
+    assert_eq!(
+        paths,
+        [
+            "('test',)",
+            "('test', 'foo')",
+            "('test', 'foo', 'bap')",
+            "('test', 'foo', 'bar', 'baz')",
+            "('test', 'zip')"
+        ]
+    );
+    assert!(
+        all.iter().all(|(_, _, c)| c.is_none()),
+        "nchain 0: no chains"
+    );
+    let window = collect(TreeOptions {
+        min_depth: Some(1),
+        max_depth: Some(2),
+        nchain: 1,
+        ..TreeOptions::default()
+    })
+    .await;
+    let paths: Vec<_> = window.iter().map(|(p, _, _)| p.to_string()).collect();
+    assert_eq!(
+        paths,
+        [
+            "('test', 'foo')",
+            "('test', 'foo', 'bap')",
+            "('test', 'zip')"
+        ]
+    );
+    assert!(window.iter().all(|(_, _, c)| c.is_some()));
+    let empty = collect(TreeOptions {
+        empty: true,
+        ..TreeOptions::default()
+    })
+    .await;
+    assert_eq!(empty.len(), 6, "the data-less 'bar' is included");
+
+    // the wire form is shortened relative to the previous path
+    let mut raw = c
+        .request_stream(
+            MapBuilder::new()
+                .set("action", "get_tree")
+                .set("path", p(&["test"]).to_value())
+                .set("nchain", 0),
+        )
+        .await
+        .expect("raw stream");
+    let mut shapes = Vec::new();
+    while let Some(m) = raw.next().await {
+        let m = m.expect("item");
+        shapes.push((
+            m.get("depth").and_then(Value::as_u64).expect("depth"),
+            m.get("path").expect("path").to_string(),
+        ));
+    }
+    assert_eq!(
+        shapes,
+        [
+            (0, "[]".to_owned()),
+            (0, "[\"foo\"]".to_owned()),
+            (1, "[\"bap\"]".to_owned()),
+            (1, "[\"bar\", \"baz\"]".to_owned()),
+            (0, "[\"zip\"]".to_owned()),
+        ]
+    );
+
+    let mut missing = c
+        .get_tree(&p(&["nope"]), &TreeOptions::default())
+        .await
+        .expect("stream");
+    let first = missing.next().await.expect("an item");
+    assert!(matches!(first, Err(ClientError::Server(_))), "{first:?}");
+
+    assert_eq!(
+        c.delete_tree(&p(&["test", "foo"]))
+            .await
+            .expect("delete_tree"),
+        3
+    );
+    let names = c.enumerate(&p(&["test"])).await.expect("enumerate");
+    assert_eq!(names, vec![PathElem::Str("zip".into())]);
+}
+
+#[tokio::test]
+async fn state_tock_stop_and_event_lookup() {
+    let s = ServerProc::standalone("alpha", Some("Root"), &[]);
+    let c = s.connect().await;
+    for i in 0..5 {
+        c.set(&p(&["k", &i.to_string()]), Value::Int(i))
+            .await
+            .expect("set");
+    }
+    c.delete(&p(&["k", "0"])).await.expect("delete");
+    let st = c
+        .get_state(&StateQuery {
+            nodes: true,
+            known: true,
+            deleted: true,
+            missing: true,
+            remote_missing: true,
+            ..StateQuery::default()
+        })
+        .await
+        .expect("state");
+    assert_eq!(st.node, "alpha");
+    assert_eq!(st.nodes.get("alpha"), Some(&Some(7)));
+    assert_eq!(
+        st.known.get("alpha").map(|r| r.ranges().to_vec()),
+        Some(vec![(1, 8)])
+    );
+    assert!(st.deleted.get("alpha").is_some_and(|r| r.contains(7)));
+    assert!(st.missing.is_empty() && st.remote_missing.is_empty());
+
+    let t1 = c
+        .request(MapBuilder::new().set("action", "get_tock"))
+        .await
+        .expect("tock");
+    let t2 = c
+        .request(MapBuilder::new().set("action", "get_tock"))
+        .await
+        .expect("tock");
+    let tock = |v: &Value| v.get("tock").and_then(Value::as_u64).expect("tock");
+    assert!(tock(&t2) > tock(&t1), "tocks are never reused");
+
+    let by_event = c
+        .request(
+            MapBuilder::new()
+                .set("action", "get_value")
+                .set("node", "alpha")
+                .set("tick", 3)
+                .set("nchain", 1),
+        )
+        .await
+        .expect("by event");
+    assert_eq!(by_event.get("value"), Some(&Value::Int(1)));
+    assert_eq!(by_event.get("path"), Some(&p(&["k", "1"]).to_value()));
+    let e = c
+        .request(
+            MapBuilder::new()
+                .set("action", "get_value")
+                .set("node", "alpha")
+                .set("tick", 99),
+        )
+        .await
+        .expect_err("unknown tick");
+    assert_eq!(e.server_text(), Some("99"));
+
+    // stop cancels a running watch; the stream then ends
+    let mut w = c
+        .watch(&p(&["k"]), false, &TreeOptions::default())
+        .await
+        .expect("watch");
+    let seq = {
+        // the watch was the last request sent before this one
+        let r = c
+            .request(MapBuilder::new().set("action", "get_tock"))
+            .await
+            .expect("tock");
+        r.get("seq").and_then(Value::as_u64).expect("seq") - 1
+    };
+    let r = c
+        .request(MapBuilder::new().set("action", "stop").set("task", seq))
+        .await
+        .expect("stop");
+    assert_eq!(r.get("result"), Some(&Value::Bool(true)));
+    let end = tokio::time::timeout(Duration::from_secs(5), w.next())
+        .await
+        .expect("ends");
+    assert!(end.is_none(), "{end:?}");
+    let r = c
+        .request(MapBuilder::new().set("action", "stop").set("task", 12345))
+        .await
+        .expect("stop");
+    assert_eq!(r.get("result"), Some(&Value::Bool(false)));
+}
+
+#[tokio::test]
+async fn pipelining_a_thousand_requests_on_one_connection() {
+    let s = ServerProc::standalone("alpha", Some("Root"), &[]);
+    let c = s.connect().await;
+    let sets = (0..1000).map(|i| {
+        let c = c.clone();
+        async move {
+            c.set(&p(&["pipe", &format!("{i:04}")]), Value::Int(i))
+                .await
+        }
+    });
+    let replies = join_all(sets).await;
+    assert!(replies.iter().all(|r| r.as_ref().is_ok_and(|r| r.changed)));
+    let gets = (0..1000).map(|i| {
+        let c = c.clone();
+        async move { (i, c.get(&p(&["pipe", &format!("{i:04}")])).await) }
+    });
+    for (i, r) in join_all(gets).await {
+        assert_eq!(r.expect("get"), Some(Value::Int(i)));
+    }
+    let st = c
+        .get_state(&StateQuery {
+            nodes: true,
+            ..StateQuery::default()
+        })
+        .await
+        .expect("state");
+    assert_eq!(
+        st.nodes.get("alpha"),
+        Some(&Some(1001)),
+        "one tick per write"
+    );
+}
+
+#[tokio::test]
+async fn watch_sees_every_concurrent_update_exactly_once() {
+    const N: usize = 10_000;
+    const WRITERS: usize = 4;
+    let s = ServerProc::standalone("alpha", Some("Root"), &[]);
+    let watcher = s.connect().await;
+    // An entry from before the watch, delivered by the fetch.
+    watcher
+        .set(&p(&["w", "old"]), Value::Int(-1))
+        .await
+        .expect("set");
+    let mut w = watcher
+        .watch(&p(&["w"]), true, &TreeOptions::default())
+        .await
+        .expect("watch");
+    let first = w.next().await.expect("item").expect("ok");
+    assert!(
+        matches!(&first, WatchItem::Entry(e) if e.path == p(&["w", "old"])),
+        "{first:?}"
+    );
+    assert_eq!(
+        w.next().await.expect("item").expect("ok"),
+        WatchItem::UpToDate
+    );
+
+    let mut writers = Vec::new();
+    for wr in 0..WRITERS {
+        let c = s.connect().await;
+        writers.push(tokio::spawn(async move {
+            let sets = (0..N / WRITERS).map(|i| {
+                let c = c.clone();
+                async move {
+                    c.set(&p(&["w", &format!("{wr}-{i}")]), Value::Int(i as i64))
+                        .await
+                }
+            });
+            join_all(sets)
+                .await
+                .into_iter()
+                .filter(Result::is_ok)
+                .count()
+        }));
+    }
+    let mut seen: HashMap<Path, usize> = HashMap::new();
+    while seen.values().sum::<usize>() < N {
+        let item = tokio::time::timeout(Duration::from_secs(30), w.next())
+            .await
+            .expect("watch keeps delivering")
+            .expect("stream open")
+            .expect("no overflow");
+        match item {
+            WatchItem::Entry(e) => *seen.entry(e.path).or_default() += 1,
+            WatchItem::UpToDate => panic!("a second uptodate"),
+        }
+    }
+    let mut ok = 0;
+    for wr in writers {
+        ok += wr.await.expect("writer");
+    }
+    assert_eq!(ok, N);
+    assert_eq!(seen.len(), N, "every update seen");
+    assert!(seen.values().all(|&n| n == 1), "each exactly once");
+    // nothing more arrives
+    let extra = tokio::time::timeout(Duration::from_millis(300), w.next()).await;
+    assert!(extra.is_err(), "unexpected extra item {extra:?}");
+}
+
+#[tokio::test]
+async fn watch_reports_deletions_and_respects_depth() {
+    let s = ServerProc::standalone("alpha", Some("Root"), &[]);
+    let c = s.connect().await;
+    let opts = TreeOptions {
+        max_depth: Some(1),
+        nchain: 1,
+        ..TreeOptions::default()
+    };
+    let mut w = c.watch(&p(&["d"]), false, &opts).await.expect("watch");
+    c.set(&p(&["d", "x", "deep"]), Value::Int(1))
+        .await
+        .expect("set deep");
+    c.set(&p(&["d", "x"]), Value::Int(2)).await.expect("set");
+    c.delete(&p(&["d", "x"])).await.expect("delete");
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        match w.next().await.expect("item").expect("ok") {
+            WatchItem::Entry(e) => got.push((e.path, e.value, e.chain.is_some())),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        got,
+        vec![
+            (p(&["d", "x"]), Some(Value::Int(2)), true),
+            (p(&["d", "x"]), None, true),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn slow_watcher_does_not_stall_other_clients() {
+    let s = ServerProc::standalone("alpha", Some("Root"), &["-C", "server.watch_queue=16"]);
+    let lazy = s.connect().await;
+    // watches but never reads
+    let w = lazy
+        .watch(&p(&["s"]), false, &TreeOptions::default())
+        .await
+        .expect("watch");
+    let busy = s.connect().await;
+    for i in 0..3000 {
+        busy.set(&p(&["s", &i.to_string()]), Value::Int(i))
+            .await
+            .expect("writes go on");
+    }
+    assert_eq!(
+        busy.get(&p(&["s", "2999"])).await.expect("get"),
+        Some(Value::Int(2999))
+    );
+    drop(w);
+}
