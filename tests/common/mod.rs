@@ -39,8 +39,20 @@ pub fn distkv_bin() -> PathBuf {
     .clone()
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago. It is taken below Linux's
+/// ephemeral range (32768 and up), so that outgoing connections of other
+/// tests cannot grab it before the server binds it.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let offset = (std::process::id() % 500) * 24;
+    for _ in 0..2000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (20_000 + (offset + n * 7) % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -58,8 +70,18 @@ pub struct ServerProc {
 
 impl ServerProc {
     /// Starts a standalone server; `init` is the `-i` value, `extra` more
-    /// global options (e.g. `-C key=value`). Waits for `Running.`.
+    /// global options (e.g. `-C key=value`). Waits for `Running.`. Tries
+    /// again on another port if the chosen one was taken meanwhile.
     pub fn standalone(name: &str, init: Option<&str>, extra: &[&str]) -> ServerProc {
+        for _ in 0..5 {
+            if let Some(s) = Self::try_standalone(name, init, extra) {
+                return s;
+            }
+        }
+        panic!("could not start a server on a free port");
+    }
+
+    fn try_standalone(name: &str, init: Option<&str>, extra: &[&str]) -> Option<ServerProc> {
         let port = free_port();
         let mut cmd = Command::new(distkv_bin());
         cmd.arg("-C")
@@ -83,14 +105,20 @@ impl ServerProc {
             }
             for _ in lines {}
         });
-        let first = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server printed nothing within 30 s");
-        assert_eq!(first, "Running.");
-        ServerProc {
+        let first = rx.recv_timeout(Duration::from_secs(30));
+        let mut server = ServerProc {
             child,
             port,
             name: name.to_owned(),
+        };
+        match first {
+            Ok(line) => {
+                assert_eq!(line, "Running.");
+                Some(server)
+            }
+            // Exited without a word: most likely the port was taken.
+            Err(_) if !server.is_running() => None,
+            Err(e) => panic!("server printed nothing within 30 s: {e}"),
         }
     }
 
