@@ -6,7 +6,9 @@ use distkv_cli::config::Config;
 use distkv_cli::literal;
 use distkv_cli::render::{DictBuilder, path_words};
 use distkv_cli::repr;
-use distkv_client::{Client, ClientError, ConnectOptions, TreeOptions, WatchItem, WriteOptions};
+use distkv_client::{
+    Client, ClientError, ConnectOptions, TreeOptions, WatchItem, WriteOptions, write_message,
+};
 use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{NodeEvent, Path, Value};
 use futures_util::StreamExt;
@@ -97,6 +99,16 @@ fn last_arg(last: &Option<Vec<String>>) -> Result<Option<NodeEvent>, Failure> {
     }
 }
 
+/// The `-p PREV` and `-l NODE TICK` preconditions.
+fn preconditions(
+    prev: Option<&str>,
+    eval: bool,
+    last: &Option<Vec<String>>,
+) -> Result<(Option<Value>, Option<NodeEvent>), Failure> {
+    let prev = prev.map(|p| value_arg(p, eval)).transpose()?;
+    Ok((prev, last_arg(last)?))
+}
+
 /// Runs one data command.
 pub async fn run(ui: Ui, opts: ConnectOptions, cmd: DataCommand) -> Result<(), Failure> {
     // Check arguments before connecting.
@@ -124,6 +136,7 @@ pub async fn run(ui: Ui, opts: ConnectOptions, cmd: DataCommand) -> Result<(), F
                 "You need to add a value that can be evaluated",
             ));
         }
+        preconditions(a.prev.as_deref(), a.eval, &a.last)?;
     }
     let client = Client::connect_with(&opts)
         .await
@@ -274,53 +287,15 @@ fn write_options(
     }
 }
 
-fn write_msg(action: &str, path: &Path, value: Option<Value>, o: &WriteOptions) -> MapBuilder {
-    let mut m = MapBuilder::new()
-        .set("action", action)
-        .set("path", path.to_value());
-    if let Some(v) = value {
-        m.push("value", v);
-    }
-    if let Some(n) = o.nchain {
-        m.push("nchain", n);
-    }
-    match &o.chain {
-        None => {}
-        Some(None) => m.push("chain", Value::Nil),
-        Some(Some(ev)) => m.push(
-            "chain",
-            MapBuilder::new()
-                .set("node", ev.node.as_ref())
-                .set("tick", ev.tick)
-                .build(),
-        ),
-    }
-    if let Some(p) = &o.prev {
-        m.push("prev", p.clone());
-    }
-    m
-}
-
 async fn set(client: &Client, a: SetArgs) -> CmdResult {
     let Some(text) = &a.value else {
         return Err(Failure::usage("You need to provide a value (-v VALUE)").into());
     };
     let value = value_arg(text, a.eval)?;
-    let prev = a
-        .prev
-        .as_deref()
-        .map(|p| value_arg(p, a.eval))
-        .transpose()?;
-    let last = last_arg(&a.last)?;
+    let (prev, last) = preconditions(a.prev.as_deref(), a.eval, &a.last)?;
     let opts = write_options(a.chain, a.new, last, prev);
-    let reply = client
-        .request(write_msg(
-            "set_value",
-            &words_to_path(&a.path),
-            Some(value),
-            &opts,
-        ))
-        .await?;
+    let msg = write_message(&words_to_path(&a.path), Some(value), &opts);
+    let reply = client.request(msg).await?;
     if a.yaml {
         output::print_yaml(&reply);
     } else if a.chain.is_some() {
@@ -347,16 +322,9 @@ async fn delete(client: &Client, a: DeleteArgs) -> CmdResult {
         }
         return Ok(());
     }
-    let prev = a
-        .prev
-        .as_deref()
-        .map(|p| value_arg(p, a.eval))
-        .transpose()?;
-    let last = last_arg(&a.last)?;
+    let (prev, last) = preconditions(a.prev.as_deref(), a.eval, &a.last)?;
     let opts = write_options(a.chain, false, last, prev);
-    let reply = client
-        .request(write_msg("delete_value", &path, None, &opts))
-        .await?;
+    let reply = client.request(write_message(&path, None, &opts)).await?;
     output::print_repr(&reply);
     Ok(())
 }

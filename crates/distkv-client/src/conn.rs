@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use distkv_proto::value_map::MapBuilder;
 use distkv_proto::{Limits, MsgpackCodec};
 use distkv_tree::Value;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{FramedRead, FramedWrite};
@@ -52,7 +52,7 @@ impl Conn {
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let (tx, rx) = mpsc::channel::<Value>(256);
-        tokio::spawn(write_requests(
+        tokio::spawn(distkv_proto::codec::write_frames(
             FramedWrite::new(wr, MsgpackCodec::new(limits)),
             rx,
         ));
@@ -104,25 +104,6 @@ impl Conn {
     /// Whether the reader task has ended (the connection is closed).
     pub(crate) fn is_closed(&self) -> bool {
         self.reader.is_finished()
-    }
-}
-
-async fn write_requests<W: AsyncWrite + Unpin>(
-    mut sink: FramedWrite<W, MsgpackCodec>,
-    mut rx: mpsc::Receiver<Value>,
-) {
-    while let Some(v) = rx.recv().await {
-        if SinkExt::<Value>::feed(&mut sink, v).await.is_err() {
-            return;
-        }
-        while let Ok(v) = rx.try_recv() {
-            if SinkExt::<Value>::feed(&mut sink, v).await.is_err() {
-                return;
-            }
-        }
-        if SinkExt::<Value>::flush(&mut sink).await.is_err() {
-            return;
-        }
     }
 }
 

@@ -116,6 +116,36 @@ fn parse_greeting(v: &Value) -> Result<Greeting, ClientError> {
     })
 }
 
+/// The `set_value` (or, without a value, `delete_value`) request for a
+/// write with these options, for callers that want the raw reply.
+pub fn write_message(path: &Path, value: Option<Value>, opts: &WriteOptions) -> MapBuilder {
+    let mut m = match value {
+        Some(v) => path_msg("set_value", path).set("value", v),
+        None => path_msg("delete_value", path),
+    };
+    if let Some(n) = opts.nchain {
+        m.push("nchain", n);
+    }
+    match &opts.chain {
+        None => {}
+        Some(None) => m.push("chain", Value::Nil),
+        Some(Some(ev)) => m.push(
+            "chain",
+            MapBuilder::new()
+                .set("node", ev.node.as_ref())
+                .set("tick", ev.tick)
+                .build(),
+        ),
+    }
+    if let Some(p) = &opts.prev {
+        m.push("prev", p.clone());
+    }
+    if opts.idem {
+        m.push("idem", true);
+    }
+    m
+}
+
 fn path_msg(action: &str, path: &Path) -> MapBuilder {
     MapBuilder::new()
         .set("action", action)
@@ -212,31 +242,7 @@ impl Client {
         value: Option<Value>,
         opts: &WriteOptions,
     ) -> Result<WriteReply, ClientError> {
-        let mut m = match value {
-            Some(v) => path_msg("set_value", path).set("value", v),
-            None => path_msg("delete_value", path),
-        };
-        if let Some(n) = opts.nchain {
-            m.push("nchain", n);
-        }
-        match &opts.chain {
-            None => {}
-            Some(None) => m.push("chain", Value::Nil),
-            Some(Some(ev)) => m.push(
-                "chain",
-                MapBuilder::new()
-                    .set("node", ev.node.as_ref())
-                    .set("tick", ev.tick)
-                    .build(),
-            ),
-        }
-        if let Some(p) = &opts.prev {
-            m.push("prev", p.clone());
-        }
-        if opts.idem {
-            m.push("idem", true);
-        }
-        WriteReply::from_reply(&self.request(m).await?)
+        WriteReply::from_reply(&self.request(write_message(path, value, opts)).await?)
     }
 
     /// Deletes the value at `path` (children stay).

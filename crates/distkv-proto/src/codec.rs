@@ -96,6 +96,31 @@ impl Encoder<Value> for MsgpackCodec {
     }
 }
 
+/// Writes the values arriving on `rx` to `sink`, batching whatever is
+/// queued and flushing whenever the queue runs empty. Ends when the queue
+/// closes or writing fails.
+pub async fn write_frames<W>(
+    mut sink: tokio_util::codec::FramedWrite<W, MsgpackCodec>,
+    mut rx: tokio::sync::mpsc::Receiver<Value>,
+) where
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use futures_util::SinkExt;
+    while let Some(v) = rx.recv().await {
+        if SinkExt::<Value>::feed(&mut sink, v).await.is_err() {
+            return;
+        }
+        while let Ok(v) = rx.try_recv() {
+            if SinkExt::<Value>::feed(&mut sink, v).await.is_err() {
+                return;
+            }
+        }
+        if SinkExt::<Value>::flush(&mut sink).await.is_err() {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use distkv_proto::request::{Action, Request, RequestErrorKind, parse_request};
 use distkv_proto::value_map::MapBuilder;
 use distkv_proto::{Limits, MsgpackCodec};
 use distkv_tree::{Path, PathElem, Value};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite};
@@ -63,7 +63,7 @@ where
     };
     let mut frames = FramedRead::new(rd, MsgpackCodec::new(limits));
     let (tx, rx) = mpsc::channel(shared.config.reply_queue.max(1));
-    let writer = tokio::spawn(write_replies(
+    let writer = tokio::spawn(distkv_proto::codec::write_frames(
         FramedWrite::new(wr, MsgpackCodec::new(limits)),
         rx,
     ));
@@ -221,24 +221,4 @@ async fn stream_error(out: &Replies, seq: u64, text: String) {
     out.send(seq, MapBuilder::new().set("state", "start")).await;
     out.send(seq, MapBuilder::new().set("error", text)).await;
     out.send(seq, MapBuilder::new().set("state", "end")).await;
-}
-
-/// Writes queued replies, flushing whenever the queue runs empty.
-async fn write_replies<W>(mut sink: FramedWrite<W, MsgpackCodec>, mut rx: mpsc::Receiver<Value>)
-where
-    W: AsyncWrite + Unpin,
-{
-    while let Some(v) = rx.recv().await {
-        if SinkExt::<Value>::feed(&mut sink, v).await.is_err() {
-            return;
-        }
-        while let Ok(v) = rx.try_recv() {
-            if SinkExt::<Value>::feed(&mut sink, v).await.is_err() {
-                return;
-            }
-        }
-        if SinkExt::<Value>::flush(&mut sink).await.is_err() {
-            return;
-        }
-    }
 }
