@@ -9,6 +9,7 @@ pub mod codec;
 pub mod msgpack;
 pub mod request;
 pub mod shorten;
+pub mod split;
 pub mod value_map;
 pub mod wire;
 

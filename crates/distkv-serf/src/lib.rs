@@ -8,12 +8,15 @@
 //! Backends:
 //! * [`local::LocalGossip`]: in-process, for a single node (standalone
 //!   servers and unit tests);
-//! * the HashiCorp Serf agent RPC client (multi-server networks).
+//! * [`agent::SerfGossip`]: the HashiCorp Serf agent, through the RPC
+//!   client in [`rpc`] (multi-server networks).
 //!
 //! Gossip is unreliable by contract: events may be lost, duplicated or
 //! reordered. The server's tick bookkeeping repairs that.
 
+pub mod agent;
 pub mod local;
+pub mod rpc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -102,4 +105,33 @@ pub trait Gossip: Send + Sync + 'static {
     fn has_peers(&self) -> bool {
         true
     }
+
+    /// Publishes `key=value` tags for this member (for instance its client
+    /// address), so that other members can find it.
+    async fn set_tags(&self, _tags: &[(String, String)]) -> Result<(), GossipError> {
+        Ok(())
+    }
+
+    /// The members of the gossip network, with their tags.
+    async fn peers(&self) -> Result<Vec<Peer>, GossipError> {
+        Ok(Vec::new())
+    }
+
+    /// A counter that increases whenever the backend reconnected after an
+    /// outage (events may have been lost meanwhile). `None` if the backend
+    /// cannot lose its connection.
+    fn generation(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+}
+
+/// A member of the gossip network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// The member's name in the gossip layer.
+    pub name: String,
+    /// Whether it is currently reachable.
+    pub alive: bool,
+    /// Its tags.
+    pub tags: Vec<(String, String)>,
 }
