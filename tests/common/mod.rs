@@ -73,23 +73,50 @@ impl ServerProc {
     /// global options (e.g. `-C key=value`). Waits for `Running.`. Tries
     /// again on another port if the chosen one was taken meanwhile.
     pub fn standalone(name: &str, init: Option<&str>, extra: &[&str]) -> ServerProc {
+        Self::start(name, init, extra, None)
+    }
+
+    /// Starts a server on a Serf agent, pinging every 0.5 s.
+    pub fn on_serf(
+        name: &str,
+        agent: &SerfAgent,
+        init: Option<&str>,
+        extra: &[&str],
+    ) -> ServerProc {
+        Self::start(name, init, extra, Some(agent.rpc_port))
+    }
+
+    fn start(name: &str, init: Option<&str>, extra: &[&str], serf: Option<u16>) -> ServerProc {
         for _ in 0..5 {
-            if let Some(s) = Self::try_standalone(name, init, extra) {
+            if let Some(s) = Self::try_start(name, init, extra, serf) {
                 return s;
             }
         }
         panic!("could not start a server on a free port");
     }
 
-    fn try_standalone(name: &str, init: Option<&str>, extra: &[&str]) -> Option<ServerProc> {
+    fn try_start(
+        name: &str,
+        init: Option<&str>,
+        extra: &[&str],
+        serf: Option<u16>,
+    ) -> Option<ServerProc> {
         let port = free_port();
         let mut cmd = Command::new(distkv_bin());
         cmd.arg("-C")
             .arg("server.bind_default.host=127.0.0.1")
             .arg("-C")
             .arg(format!("server.bind_default.port={port}"));
+        if let Some(rpc) = serf {
+            cmd.args(["-C", "server.serf.host=127.0.0.1", "-C"])
+                .arg(format!("server.serf.port={rpc}"))
+                .args(["-C", "server.ping.cycle=0.5"]);
+        }
         cmd.args(extra);
-        cmd.arg("server").arg("--standalone");
+        cmd.arg("server");
+        if serf.is_none() {
+            cmd.arg("--standalone");
+        }
         if let Some(v) = init {
             cmd.arg("-i").arg(v);
         }
@@ -105,7 +132,7 @@ impl ServerProc {
             }
             for _ in lines {}
         });
-        let first = rx.recv_timeout(Duration::from_secs(30));
+        let first = rx.recv_timeout(Duration::from_secs(60));
         let mut server = ServerProc {
             child,
             port,
@@ -118,7 +145,7 @@ impl ServerProc {
             }
             // Exited without a word: most likely the port was taken.
             Err(_) if !server.is_running() => None,
-            Err(e) => panic!("server printed nothing within 30 s: {e}"),
+            Err(e) => panic!("server printed nothing within 60 s: {e}"),
         }
     }
 
@@ -193,4 +220,99 @@ pub fn distkv(args: &[&str]) -> Output {
     let mut cmd = Command::new(distkv_bin());
     cmd.args(args);
     run_with_timeout(cmd, Duration::from_secs(30))
+}
+
+/// A real `serf agent` process on loopback ports, killed on drop.
+pub struct SerfAgent {
+    child: Option<Child>,
+    /// The agent's node name.
+    pub name: String,
+    /// Gossip port (TCP and UDP).
+    pub bind_port: u16,
+    /// RPC port.
+    pub rpc_port: u16,
+    join: Option<u16>,
+}
+
+impl SerfAgent {
+    /// Starts an agent; with `join`, it joins that agent's cluster.
+    pub fn start(name: &str, join: Option<&SerfAgent>) -> SerfAgent {
+        let mut a = SerfAgent {
+            child: None,
+            name: name.to_owned(),
+            bind_port: free_port(),
+            rpc_port: free_port(),
+            join: join.map(|j| j.bind_port),
+        };
+        a.launch();
+        a
+    }
+
+    fn launch(&mut self) {
+        let mut cmd = Command::new("serf");
+        cmd.arg("agent")
+            .arg(format!("-node={}", self.name))
+            .arg(format!("-bind=127.0.0.1:{}", self.bind_port))
+            .arg(format!("-rpc-addr=127.0.0.1:{}", self.rpc_port))
+            .arg("-log-level=warn");
+        if let Some(j) = self.join {
+            cmd.arg(format!("-join=127.0.0.1:{j}"));
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => panic!(
+                "cannot start `serf agent` ({e}): install it with `apt-get install -y serf` \
+                 (.ci/run does this)"
+            ),
+        };
+        self.child = Some(child);
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.rpc_port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "serf agent {} did not open its RPC port",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills the agent (by PID).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the agent again on the same ports, joining `join`.
+    pub fn restart(&mut self, join: Option<&SerfAgent>) {
+        self.kill();
+        if let Some(j) = join {
+            self.join = Some(j.bind_port);
+        }
+        self.launch();
+    }
+}
+
+impl Drop for SerfAgent {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Retries `check` every 100 ms until it returns `Some`, or panics after
+/// `limit` with `what`.
+pub fn eventually<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out after {limit:?}: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

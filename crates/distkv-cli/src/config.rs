@@ -292,6 +292,39 @@ impl Config {
         Ok(out)
     }
 
+    /// The `hostmap` section: server name → `[host, port]`, `"host"` or
+    /// `"host:port"`, as `(name, host, port)`.
+    pub fn hostmap(&self) -> Result<Vec<(String, String, u16)>, ConfigError> {
+        let default_port = self.get_port("connect.port")?.unwrap_or(27586);
+        let Some(Yaml::Mapping(m)) = self.get("hostmap") else {
+            return Ok(Vec::new());
+        };
+        let bad = |name: &str, why: &str| ConfigError::BadValue {
+            key: format!("hostmap.{name}"),
+            why: why.to_owned(),
+        };
+        let mut out = Vec::new();
+        for (k, v) in m {
+            let Some(name) = k.as_str() else { continue };
+            let (host, port) = match v {
+                Yaml::Sequence(s) => match s.as_slice() {
+                    [Yaml::String(h), Yaml::Number(p)] => {
+                        let p = p.as_u64().and_then(|p| u16::try_from(p).ok());
+                        (h.clone(), p.ok_or_else(|| bad(name, "bad port"))?)
+                    }
+                    _ => return Err(bad(name, "expected [host, port]")),
+                },
+                Yaml::String(s) => match s.rsplit_once(':') {
+                    Some((h, p)) => (h.to_owned(), p.parse().map_err(|_| bad(name, "bad port"))?),
+                    None => (s.clone(), default_port),
+                },
+                _ => return Err(bad(name, "expected [host, port] or \"host:port\"")),
+            };
+            out.push((name.to_owned(), host, port));
+        }
+        Ok(out)
+    }
+
     /// The configuration as YAML text (`dumpcfg`).
     pub fn to_yaml(&self) -> String {
         serde_yaml_ng::to_string(&self.0).unwrap_or_default()

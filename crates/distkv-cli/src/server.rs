@@ -5,6 +5,7 @@ use std::sync::Arc;
 use distkv_cli::config::Config;
 use distkv_cli::literal;
 use distkv_serf::Gossip;
+use distkv_serf::agent::{SerfConfig, SerfGossip};
 use distkv_server::{Server, ServerConfig};
 use distkv_tree::Value;
 
@@ -27,6 +28,24 @@ fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failur
     if let Some(n) = cfg.get_u64("server.watch_queue")? {
         sc.watch_queue = usize::try_from(n).unwrap_or(sc.watch_queue).max(1);
     }
+    if let Some(c) = cfg
+        .get("server.ping.cycle")
+        .and_then(serde_yaml_ng::Value::as_f64)
+    {
+        if c > 0.0 && c.is_finite() {
+            sc.ping_cycle = std::time::Duration::from_secs_f64(c.clamp(0.1, 3600.0));
+        }
+    }
+    if let Some(p) = cfg.get_port("connect.port")? {
+        sc.connect_port = p;
+    }
+    if let Some(d) = cfg
+        .get("server.test_drop_updates")
+        .and_then(serde_yaml_ng::Value::as_f64)
+    {
+        sc.drop_updates = d.clamp(0.0, 1.0);
+    }
+    sc.hostmap = cfg.hostmap()?;
     sc.init = match &args.init {
         None => None,
         Some(v) if v == "-" => Some(Value::Nil),
@@ -39,7 +58,7 @@ fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failur
     Ok(sc)
 }
 
-fn gossip(cfg: &Config, args: &ServerArgs) -> Result<(Arc<dyn Gossip>, bool), Failure> {
+async fn gossip(cfg: &Config, args: &ServerArgs) -> Result<(Arc<dyn Gossip>, bool), Failure> {
     let backend = if args.standalone {
         "local".to_owned()
     } else {
@@ -59,10 +78,23 @@ fn gossip(cfg: &Config, args: &ServerArgs) -> Result<(Arc<dyn Gossip>, bool), Fa
                 Some(p) => p,
                 None => cfg.get_port("server.serf.port")?.unwrap_or(7373),
             };
-            Err(Failure::error(format!(
-                "BackendError: the Serf backend (agent at {host}:{port}) is not available in this \
-                 build yet; run a single node with --standalone or -C server.backend=local"
-            )))
+            let cfg = SerfConfig {
+                host: host.clone(),
+                port,
+                auth_key: cfg.get_str("server.serf.rpc_auth")?,
+                event_size_limit: cfg
+                    .get_u64("server.serf.event_size_limit")?
+                    .and_then(|n| usize::try_from(n).ok())
+                    .unwrap_or(512),
+                ..SerfConfig::default()
+            };
+            let g = SerfGossip::connect(cfg).await.map_err(|e| {
+                Failure::error(format!(
+                    "SerfError: cannot use the Serf agent at {host}:{port}: {e} \
+                     (start `serf agent`, or run a single node with --standalone)"
+                ))
+            })?;
+            Ok((Arc::new(g), false))
         }
         other => Err(Failure::error(format!(
             "BackendError: unknown server.backend '{other}' (use 'serf' or 'local')"
@@ -73,7 +105,7 @@ fn gossip(cfg: &Config, args: &ServerArgs) -> Result<(Arc<dyn Gossip>, bool), Fa
 /// Runs the server until it is stopped by a signal.
 pub async fn run(cfg: &Config, args: ServerArgs) -> Result<(), Failure> {
     let mut sc = server_config(cfg, &args)?;
-    let (gossip, standalone) = gossip(cfg, &args)?;
+    let (gossip, standalone) = gossip(cfg, &args).await?;
     sc.standalone = standalone;
     let server = Server::start(sc, gossip).await?;
     output::print_line("Running.");

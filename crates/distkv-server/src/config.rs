@@ -1,5 +1,7 @@
 //! Server settings.
 
+use std::time::Duration;
+
 use distkv_tree::Value;
 
 /// Everything a server needs to start. The CLI fills this from its
@@ -29,6 +31,24 @@ pub struct ServerConfig {
     pub watch_queue: usize,
     /// Entries walked per lock hold in `get_tree` and `watch` dumps.
     pub walk_chunk: usize,
+    /// How often a server pings (`server.ping.cycle`).
+    pub ping_cycle: Duration,
+    /// Fixed client addresses of other servers (`hostmap`), overriding
+    /// what they publish through the gossip layer.
+    pub hostmap: Vec<(String, String, u16)>,
+    /// The client port of peers whose address is not otherwise known
+    /// (`connect.port`).
+    pub connect_port: u16,
+    /// The client address to publish to peers; `None`: the first bound
+    /// listener's address.
+    pub advertise: Option<(String, u16)>,
+    /// Updates whose message is larger than this are not split into many
+    /// gossip events: a small notice is broadcast instead, and the peers
+    /// fetch the entry over the client protocol.
+    pub fetch_above: usize,
+    /// Test hook: drop this share (0.0–1.0) of incoming updates, to prove
+    /// that the missing-tick protocol repairs lost gossip.
+    pub drop_updates: f64,
 }
 
 impl ServerConfig {
@@ -45,6 +65,12 @@ impl ServerConfig {
             reply_queue: 256,
             watch_queue: 1024,
             walk_chunk: 500,
+            ping_cycle: Duration::from_secs(5),
+            hostmap: Vec::new(),
+            connect_port: crate::DEFAULT_PORT,
+            advertise: None,
+            drop_updates: 0.0,
+            fetch_above: 16 << 10,
         }
     }
 }

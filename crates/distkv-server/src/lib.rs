@@ -25,17 +25,24 @@
 //! ```
 
 mod actions;
+mod broadcast;
+pub mod cluster;
 pub mod config;
 mod conn;
 pub mod error;
+pub mod peers;
+mod rand;
 mod snapshot;
 pub mod state;
 mod streams;
+pub mod sync;
 pub mod watch;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use broadcast::{Broadcaster, Receiver, Topic};
+use cluster::Cluster;
 use distkv_serf::Gossip;
 use distkv_tree::{Path, Precondition};
 use tokio::net::TcpListener;
@@ -72,41 +79,82 @@ impl Server {
         gossip: Arc<dyn Gossip>,
     ) -> Result<RunningServer, ServerError> {
         let mut tasks = JoinSet::new();
-        let replicate = if gossip.has_peers() {
+        let networked = gossip.has_peers();
+        let (repl_tx, repl_rx) = if networked {
             let (tx, rx) = mpsc::channel(1024);
-            Some((tx, rx))
+            (Some(tx), Some(rx))
         } else {
-            None
-        };
-        let (repl_tx, repl_rx) = match replicate {
-            Some((tx, rx)) => (Some(tx), Some(rx)),
-            None => (None, None),
+            (None, None)
         };
         let init = config.init.clone();
         let standalone = config.standalone;
         let shared = Arc::new(Shared::new(config, gossip.clone(), repl_tx));
 
-        if let Some(rx) = repl_rx {
-            let sub = gossip.subscribe(&shared.update_topic()).await?;
-            tasks.spawn(state::run_receiver(shared.clone(), sub));
-            tasks.spawn(state::run_replicator(shared.clone(), rx));
-        }
+        let (good_tx, mut good_rx) = mpsc::channel(16);
+        let cluster = match repl_rx {
+            Some(rx) => {
+                let name = shared.config.name.clone();
+                let out = Broadcaster::new(gossip.clone(), &shared.config.root, &name);
+                let c = Arc::new(Cluster::new(shared.clone(), out, Some(good_tx)));
+                let max = shared.config.max_frame;
+                let sub = |t| {
+                    let topic = c.out.topic(t);
+                    let gossip = gossip.clone();
+                    async move { gossip.subscribe(&topic).await }
+                };
+                let updates = Receiver::new(sub(Topic::Update).await?, max);
+                let info = Receiver::new(sub(Topic::Info).await?, max);
+                let pings = Receiver::new(sub(Topic::Ping).await?, max);
+                tasks.spawn(c.clone().run_updates(updates));
+                tasks.spawn(c.clone().run_info(info));
+                tasks.spawn(c.clone().run_pings(pings));
+                tasks.spawn(c.clone().run_replicator(rx));
+                tasks.spawn(c.clone().run_pinger());
+                tasks.spawn(c.clone().run_resender());
+                tasks.spawn(c.clone().run_reconnect_watch());
+                Some(c)
+            }
+            None => None,
+        };
 
-        match init {
-            Some(value) => {
+        match (init, &cluster) {
+            (Some(value), _) => {
                 shared.lock().tree.mark_ready();
                 shared
                     .local_change(&Path::root(), Some(value), &Precondition::default())
                     .await?;
             }
-            None if standalone || !gossip.has_peers() => shared.lock().tree.mark_ready(),
-            None => {
-                return Err(ServerError::CannotJoin(
-                    "joining an existing network is not supported yet: start a new one with \
-                     `-i VALUE`, or run standalone"
-                        .into(),
-                ));
+            (None, None) => shared.lock().tree.mark_ready(),
+            (None, Some(_)) if standalone => shared.lock().tree.mark_ready(),
+            (None, Some(c)) => {
+                tracing::info!("waiting for a server with data to copy from");
+                loop {
+                    let Some(node) = good_rx.recv().await else {
+                        return Err(ServerError::CannotJoin(
+                            "gossip closed while waiting for a peer".into(),
+                        ));
+                    };
+                    let (host, port) = peers::resolve(&shared, gossip.as_ref(), &node).await;
+                    match sync::sync_from(&shared, &host, port).await {
+                        Ok(n) => {
+                            tracing::info!(peer = %node, entries = n, "copied the state of a peer");
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::warn!(peer = %node, %host, port, error = %e, "initial sync failed");
+                        }
+                    }
+                }
+                if !c.fetch_missing(8).await {
+                    tracing::warn!(
+                        "some changes are still missing; serving anyway, they will be fetched"
+                    );
+                }
+                shared.lock().tree.mark_ready();
             }
+        }
+        if let Some(c) = &cluster {
+            c.stop_good_nodes();
         }
 
         let shutdown = CancellationToken::new();
@@ -147,6 +195,19 @@ impl Server {
         }
         if addrs.is_empty() {
             return Err(ServerError::NoListener);
+        }
+        if cluster.is_some() {
+            let advertise = match &shared.config.advertise {
+                Some((h, p)) => format!("{h}:{p}"),
+                None => addrs[0].to_string(),
+            };
+            let tags = [
+                (peers::TAG_NODE.to_owned(), shared.config.name.clone()),
+                (peers::TAG_ADDR.to_owned(), advertise),
+            ];
+            if let Err(e) = gossip.set_tags(&tags).await {
+                tracing::warn!(error = %e, "could not publish the client address");
+            }
         }
         tracing::info!(name = %shared.config.name, ?addrs, gossip = gossip.kind(), "server running");
         Ok(RunningServer {

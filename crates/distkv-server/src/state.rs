@@ -2,8 +2,6 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::Bytes;
-use distkv_proto::wire::{update_from_value, update_to_value};
 use distkv_serf::Gossip;
 use distkv_tree::{
     ApplyOutcome, ChangeError, LocalChange, Path, Precondition, TockClock, Tree, UpdateEvent, Value,
@@ -93,11 +91,6 @@ impl Shared {
         &self.gossip
     }
 
-    /// The name of the update event.
-    pub fn update_topic(&self) -> String {
-        format!("{}.update", self.config.root)
-    }
-
     /// Makes a local change, tells the watchers and queues it for
     /// replication. `Ok(None)`: nothing to do (deleting a missing value).
     pub async fn local_change(
@@ -159,47 +152,5 @@ impl Shared {
             core.notify(&ev.path);
         }
         out
-    }
-}
-
-/// Broadcasts queued local changes until the queue closes.
-pub async fn run_replicator(shared: Arc<Shared>, mut rx: mpsc::Receiver<UpdateEvent>) {
-    let topic = shared.update_topic();
-    let links = shared.config.chain_length;
-    while let Some(ev) = rx.recv().await {
-        let payload = Bytes::from(distkv_proto::msgpack::to_vec(&update_to_value(&ev, links)));
-        if let Err(e) = shared.gossip().broadcast(&topic, payload).await {
-            tracing::warn!(error = %e, change = %ev.chain.head(), "broadcast failed");
-        }
-    }
-}
-
-/// Applies the updates other servers broadcast until the backend closes.
-pub async fn run_receiver(shared: Arc<Shared>, mut sub: distkv_serf::Subscription) {
-    let limits = distkv_proto::Limits {
-        max_frame: shared.config.max_frame,
-        ..Default::default()
-    };
-    let own = shared.config.name.clone();
-    while let Some(msg) = sub.recv().await {
-        let value = match distkv_proto::msgpack::decode_one(&msg.payload, &limits) {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!(event = %msg.name, error = %e, "dropping undecodable update");
-                continue;
-            }
-        };
-        let ev = {
-            let core = shared.lock();
-            update_from_value(value, &|n| core.tree.intern(n))
-        };
-        match ev {
-            Ok(ev) if *ev.chain.head().node == *own => {}
-            Ok(ev) => {
-                let out = shared.apply_remote(&ev);
-                tracing::trace!(path = %ev.path, ?out, "remote update");
-            }
-            Err(e) => tracing::warn!(event = %msg.name, error = %e, "dropping malformed update"),
-        }
     }
 }

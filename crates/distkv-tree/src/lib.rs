@@ -27,6 +27,6 @@ pub use clock::TockClock;
 pub use node::NodeState;
 pub use range::RangeSet;
 pub use tree::{
-    ApplyOutcome, ChangeError, Entry, LocalChange, Precondition, Tree, UpdateEvent, WalkCursor,
-    WalkError, WalkOpts,
+    ApplyOutcome, ChangeError, Entry, LocalChange, Precondition, Resend, Tree, UpdateEvent,
+    WalkCursor, WalkError, WalkOpts,
 };

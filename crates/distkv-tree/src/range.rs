@@ -117,6 +117,26 @@ impl RangeSet {
         }
     }
 
+    /// The ticks in both sets.
+    pub fn intersection(&self, other: &RangeSet) -> RangeSet {
+        let mut out = RangeSet::new();
+        let (mut i, mut j) = (0, 0);
+        while i < self.ranges.len() && j < other.ranges.len() {
+            let (a1, b1) = self.ranges[i];
+            let (a2, b2) = other.ranges[j];
+            let (a, b) = (a1.max(a2), b1.min(b2));
+            if a < b {
+                out.ranges.push((a, b));
+            }
+            if b1 < b2 {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        out
+    }
+
     /// The ticks of `[a, b)` that are not in the set.
     pub fn missing_in(&self, a: u64, b: u64) -> RangeSet {
         let mut out = RangeSet::new();
@@ -212,6 +232,10 @@ mod tests {
                 prop_assert_eq!(s.contains(t), model.contains(&t));
             }
             prop_assert_eq!(s.len(), model.len() as u64);
+            let other: RangeSet = (0..70).filter(|t| t % 3 != 0).collect();
+            let both: Vec<u64> = s.intersection(&other).iter().collect();
+            let want: Vec<u64> = model.iter().copied().filter(|t| t % 3 != 0).collect();
+            prop_assert_eq!(both, want);
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::chain::{Chain, NodeEvent, NodeName};
 use crate::clock::TockClock;
 use crate::node::NodeState;
 use crate::path::{Path, PathElem};
+use crate::range::RangeSet;
 use crate::value::Value;
 
 /// The longest path the tree accepts. Bounds recursion in walks and drops.
@@ -164,6 +165,17 @@ pub enum WalkError {
     /// The start entry does not exist.
     #[error("no such entry")]
     NotFound,
+}
+
+/// What to send in answer to reported missing ticks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Resend {
+    /// Entries to re-broadcast as updates.
+    pub updates: Vec<UpdateEvent>,
+    /// Per node: reported ticks known here but no longer in any chain.
+    pub known: Vec<(NodeName, RangeSet)>,
+    /// Per node: reported ticks that were deletions.
+    pub deleted: Vec<(NodeName, RangeSet)>,
 }
 
 /// Options of a walk.
@@ -531,6 +543,122 @@ impl Tree {
         Some((p, e))
     }
 
+    /// Raises a node's known tick (from pings and `info` messages).
+    pub fn raise_tick(&mut self, node: &str, tick: u64) {
+        let name = self.intern(node);
+        self.node_mut(&name).raise_tick(tick);
+    }
+
+    /// Another server says these ticks of `node` are superseded or were
+    /// never live: they are no longer missing here.
+    pub fn report_known(&mut self, node: &str, ticks: &RangeSet) {
+        let name = self.intern(node);
+        let n = self.node_mut(&name);
+        if let Some(&(_, end)) = ticks.ranges().last() {
+            n.raise_tick(end.saturating_sub(1));
+        }
+        n.known.union_with(ticks);
+        n.reported.subtract(ticks);
+    }
+
+    /// Another server misses these ticks of `node`: candidates for
+    /// re-sending.
+    pub fn report_missing(&mut self, node: &str, ticks: &RangeSet) {
+        let name = self.intern(node);
+        let n = self.node_mut(&name);
+        if let Some(&(_, end)) = ticks.ranges().last() {
+            n.raise_tick(end.saturating_sub(1));
+        }
+        n.reported.union_with(ticks);
+    }
+
+    /// Another server says these ticks of `node` were deletions: they count
+    /// as seen, and a live entry still holding one of them loses its value
+    /// (it becomes a tombstone). Returns the paths that changed.
+    pub fn report_deleted(&mut self, node: &str, ticks: &RangeSet) -> Vec<Path> {
+        let name = self.intern(node);
+        {
+            let n = self.node_mut(&name);
+            if let Some(&(_, end)) = ticks.ranges().last() {
+                n.raise_tick(end.saturating_sub(1));
+            }
+            n.deleted.union_with(ticks);
+            n.known.union_with(ticks);
+            n.reported.subtract(ticks);
+        }
+        let mut hit = Vec::new();
+        self.walk(&Path::root(), WalkOpts::default(), &mut |p, _, e| {
+            // Only an entry whose latest change is the deletion loses its
+            // value; a later change on top of it stands.
+            let head = e.chain.as_ref().map(Chain::head);
+            if e.data.is_some() && head.is_some_and(|h| h.node == name && ticks.contains(h.tick)) {
+                hit.push(p.clone());
+            }
+        });
+        for p in &hit {
+            let e = self.get_mut_or_create(p);
+            if e.data.take().is_some() {
+                self.entries -= 1;
+            }
+        }
+        hit
+    }
+
+    /// Answers the ticks other servers reported missing: the live entries
+    /// (and tombstones) whose chains hold one of them, to be re-sent as
+    /// updates, and per node the reported ticks that are known here but no
+    /// longer in any chain (superseded) or deleted. Clears the reports.
+    pub fn take_resend(&mut self) -> Resend {
+        let wanted: Vec<(NodeName, RangeSet)> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| !n.reported.is_empty())
+            .map(|(k, n)| (k.clone(), n.reported.clone()))
+            .collect();
+        let mut out = Resend::default();
+        if wanted.is_empty() {
+            return out;
+        }
+        let mut found: HashMap<NodeName, RangeSet> = HashMap::new();
+        self.walk(&Path::root(), WalkOpts::default(), &mut |p, _, e| {
+            let Some(c) = &e.chain else { return };
+            let mut hit = false;
+            for l in c.links() {
+                if let Some((_, r)) = wanted.iter().find(|(n, _)| *n == l.node) {
+                    if r.contains(l.tick) {
+                        found.entry(l.node.clone()).or_default().insert(l.tick);
+                        hit = true;
+                    }
+                }
+            }
+            if hit {
+                out.updates.push(UpdateEvent {
+                    path: p.clone(),
+                    chain: c.clone(),
+                    value: e.data.clone(),
+                    tock: e.tock,
+                });
+            }
+        });
+        for (name, mut r) in wanted {
+            if let Some(f) = found.get(&name) {
+                r.subtract(f);
+            }
+            let n = self.node_mut(&name);
+            n.reported = RangeSet::new();
+            let deleted = r.intersection(&n.deleted);
+            r.subtract(&deleted);
+            let known = r.intersection(&n.known);
+            if !deleted.is_empty() {
+                out.deleted.push((name.clone(), deleted));
+            }
+            if !known.is_empty() {
+                out.known.push((name, known));
+            }
+        }
+        out
+    }
+
     /// Counts, per node, how many live chain links point at it (diagnostics).
     pub fn chain_census(&self) -> HashMap<NodeName, usize> {
         let mut m = HashMap::new();
@@ -887,6 +1015,79 @@ mod tests {
             }
         }
         assert_eq!(b.node("a").expect("a known").missing().ranges(), &[(3, 4)]);
+    }
+
+    #[test]
+    fn missing_ticks_are_healed_by_resend() {
+        let (mut a, ca) = ready("a");
+        let (mut b, cb) = ready("b");
+        set(&mut a, &ca, &p(&["x"]), 1); // a1, superseded by a2
+        set(&mut a, &ca, &p(&["x"]), 2); // a2
+        set(&mut a, &ca, &p(&["y"]), 3); // a3
+        a.local_change(&p(&["y"]), None, &Precondition::default(), &ca)
+            .expect("delete"); // a4 deletes y
+        set(&mut a, &ca, &p(&["z"]), 5); // a5, the only one b receives
+        let z = a
+            .get(&p(&["z"]))
+            .and_then(Entry::chain)
+            .cloned()
+            .expect("chain");
+        b.apply_remote(
+            &UpdateEvent {
+                path: p(&["z"]),
+                chain: z,
+                value: Some(Value::Int(5)),
+                tock: 100,
+            },
+            &cb,
+        );
+        let missing = b.node("a").expect("a").missing();
+        assert_eq!(missing.ranges(), &[(1, 5)]);
+        a.report_missing("a", &missing);
+        let r = a.take_resend();
+        assert!(a.node("a").expect("a").reported.is_empty());
+        assert_eq!(r.updates.len(), 2, "x (a2) and the tombstone y (a4)");
+        for u in &r.updates {
+            b.apply_remote(u, &cb);
+        }
+        for (n, k) in &r.known {
+            b.report_known(n, k);
+        }
+        for (n, d) in &r.deleted {
+            b.report_deleted(n, d);
+        }
+        assert!(
+            b.node("a").expect("a").missing().is_empty(),
+            "{:?}",
+            b.node("a")
+        );
+        assert_eq!(
+            b.get(&p(&["x"])).and_then(Entry::data),
+            Some(&Value::Int(2))
+        );
+        assert_eq!(b.get(&p(&["y"])).and_then(Entry::data), None);
+    }
+
+    #[test]
+    fn reported_deletions_remove_live_values() {
+        let (mut a, ca) = ready("a");
+        let (mut b, cb) = ready("b");
+        let ev = set(&mut a, &ca, &p(&["x"]), 1).event;
+        b.apply_remote(&ev, &cb);
+        // a's tick 1 is reported as a deletion: b drops the value
+        let changed = b.report_deleted("a", &[1].into_iter().collect());
+        assert_eq!(changed, vec![p(&["x"])]);
+        assert_eq!(b.get(&p(&["x"])).and_then(Entry::data), None);
+        assert_eq!(b.len(), 0);
+        // but not when a later change stands on top of it
+        let ev = set(&mut a, &ca, &p(&["w"]), 1).event;
+        b.apply_remote(&ev, &cb);
+        set(&mut b, &cb, &p(&["w"]), 2);
+        assert!(b.report_deleted("a", &[2].into_iter().collect()).is_empty());
+        assert_eq!(
+            b.get(&p(&["w"])).and_then(Entry::data),
+            Some(&Value::Int(2))
+        );
     }
 
     #[test]

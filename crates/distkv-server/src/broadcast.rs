@@ -1,0 +1,136 @@
+//! Sending server messages through the gossip layer, split into
+//! event-sized pieces, and receiving them back in one piece.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use distkv_proto::msgpack::{Limits, decode_one};
+use distkv_proto::split::{Reassembler, Splitter};
+use distkv_serf::{Gossip, Subscription};
+use distkv_tree::Value;
+
+/// The kinds of server messages, each its own event name `<root>.<kind>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Topic {
+    /// A change.
+    Update,
+    /// Tick bookkeeping: ticks, missing, known, deleted.
+    Info,
+    /// The ping actor.
+    Ping,
+}
+
+impl Topic {
+    fn suffix(self) -> &'static str {
+        match self {
+            Topic::Update => "update",
+            Topic::Info => "info",
+            Topic::Ping => "ping",
+        }
+    }
+}
+
+/// Sends messages, splitting those too large for one event.
+pub struct Broadcaster {
+    gossip: Arc<dyn Gossip>,
+    root: String,
+    splitter: Mutex<Splitter>,
+}
+
+impl std::fmt::Debug for Broadcaster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broadcaster")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Broadcaster {
+    /// A broadcaster for server `node` with event prefix `root`.
+    pub fn new(gossip: Arc<dyn Gossip>, root: &str, node: &str) -> Broadcaster {
+        Broadcaster {
+            gossip,
+            root: root.to_owned(),
+            splitter: Mutex::new(Splitter::new(node)),
+        }
+    }
+
+    /// The event name of a topic.
+    pub fn topic(&self, t: Topic) -> String {
+        format!("{}.{}", self.root, t.suffix())
+    }
+
+    /// Sends one message (in pieces if needed). Failures are logged: gossip
+    /// is unreliable anyway, and the tick bookkeeping repairs losses.
+    pub async fn send(&self, t: Topic, msg: Value) -> bool {
+        let parts = {
+            let mut s = self.splitter.lock().unwrap_or_else(|e| e.into_inner());
+            s.split(msg)
+        };
+        let name = self.topic(t);
+        for p in parts {
+            if let Err(e) = self.gossip.broadcast(&name, Bytes::from(p)).await {
+                tracing::warn!(event = %name, error = %e, "broadcast failed");
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The gossip backend.
+    pub fn gossip(&self) -> &Arc<dyn Gossip> {
+        &self.gossip
+    }
+}
+
+/// Receives the messages of one topic: decodes each event, puts split
+/// messages back together, and drops (with a log line) anything malformed.
+pub struct Receiver {
+    sub: Subscription,
+    reasm: Reassembler,
+    limits: Limits,
+}
+
+impl Receiver {
+    /// Wraps a subscription; messages may be at most `max_message` bytes.
+    pub fn new(sub: Subscription, max_message: usize) -> Receiver {
+        Receiver {
+            sub,
+            reasm: Reassembler::new(
+                max_message,
+                max_message.saturating_mul(4),
+                Duration::from_secs(60),
+            ),
+            limits: Limits::default(),
+        }
+    }
+
+    /// The next complete message; `None` when the backend is closed.
+    pub async fn next(&mut self) -> Option<Value> {
+        loop {
+            let ev = self.sub.recv().await?;
+            let msg = match decode_one(&ev.payload, &self.limits) {
+                Ok(m @ Value::Map(_)) => m,
+                Ok(_) => {
+                    tracing::warn!(event = %ev.name, "dropping a message that is not a map");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(event = %ev.name, error = %e, "dropping an undecodable message");
+                    continue;
+                }
+            };
+            match self.reasm.receive(msg, Instant::now()) {
+                Ok(Some(m)) => return Some(m),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(event = %ev.name, error = %e, "dropping a fragment"),
+            }
+        }
+    }
+
+    /// Events the gossip backend dropped because this receiver was behind.
+    pub fn dropped(&self) -> u64 {
+        self.sub.dropped()
+    }
+}

@@ -1,0 +1,453 @@
+//! Working with the other servers: applying their updates, the ping
+//! messages by which servers find each other, the tick bookkeeping
+//! (`info`) that detects and repairs lost updates and healed splits.
+//!
+//! The ping protocol here is a simplified version of the original actor:
+//! every server pings once per cycle (with jitter) carrying `[tock, tick]`;
+//! the ready server with the smallest name among those heard from in the
+//! last three cycles is the housekeeper and broadcasts everybody's ticks
+//! once per cycle. Every server that then finds ticks missing asks for them
+//! (`info {missing}`); whoever holds them re-sends the entries, or says the
+//! ticks are superseded (`known`) or deleted. This repairs lost events,
+//! agent outages and healed splits alike.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use distkv_proto::value_map::MapBuilder;
+use distkv_proto::wire::{ranges_from_value, ranges_to_value, update_from_value, update_to_value};
+use distkv_tree::{ApplyOutcome, RangeSet, Value};
+use tokio::sync::{Notify, mpsc};
+
+use crate::broadcast::{Broadcaster, Receiver, Topic};
+use crate::rand;
+use crate::state::Shared;
+
+/// What is known about another server from its pings.
+#[derive(Clone, Debug)]
+pub struct PeerInfo {
+    /// When it last pinged.
+    pub last_seen: Instant,
+    /// Whether it has data (its ping value was not nil).
+    pub ready: bool,
+}
+
+/// The cluster side of a server.
+pub struct Cluster {
+    /// The server state.
+    pub shared: Arc<Shared>,
+    /// Sends server messages.
+    pub out: Broadcaster,
+    peers: Mutex<HashMap<String, PeerInfo>>,
+    resend: Notify,
+    ping_now: Notify,
+    good_nodes: Mutex<Option<mpsc::Sender<String>>>,
+    fetches: tokio::sync::Semaphore,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn node_sets(v: Option<&Value>) -> Vec<(String, RangeSet)> {
+    let Some(m) = v.and_then(Value::as_map) else {
+        return Vec::new();
+    };
+    m.iter()
+        .filter_map(|(k, r)| Some((k.as_str()?.to_owned(), ranges_from_value(r).ok()?)))
+        .collect()
+}
+
+fn node_sets_value(sets: &[(impl AsRef<str>, RangeSet)]) -> Value {
+    let mut m = MapBuilder::new();
+    for (n, r) in sets {
+        m.push(n.as_ref(), ranges_to_value(r));
+    }
+    m.build()
+}
+
+impl Cluster {
+    /// Builds the cluster side; `good_nodes` receives the names of servers
+    /// that have data while this one has none.
+    pub fn new(
+        shared: Arc<Shared>,
+        out: Broadcaster,
+        good_nodes: Option<mpsc::Sender<String>>,
+    ) -> Cluster {
+        Cluster {
+            shared,
+            out,
+            peers: Mutex::new(HashMap::new()),
+            resend: Notify::new(),
+            ping_now: Notify::new(),
+            good_nodes: Mutex::new(good_nodes),
+            fetches: tokio::sync::Semaphore::new(4),
+        }
+    }
+
+    fn own(&self) -> &str {
+        &self.shared.config.name
+    }
+
+    fn cycle(&self) -> Duration {
+        self.shared.config.ping_cycle
+    }
+
+    /// Servers heard from in the last three cycles.
+    pub fn live_peers(&self) -> Vec<(String, PeerInfo)> {
+        let horizon = self.cycle() * 3;
+        lock(&self.peers)
+            .iter()
+            .filter(|(_, p)| p.last_seen.elapsed() < horizon)
+            .map(|(n, p)| (n.clone(), p.clone()))
+            .collect()
+    }
+
+    /// Stops reporting servers with data (the server is ready).
+    pub fn stop_good_nodes(&self) {
+        *lock(&self.good_nodes) = None;
+    }
+
+    /// Whether this server is the housekeeper now.
+    fn is_housekeeper(&self) -> bool {
+        let own = self.own();
+        !self
+            .live_peers()
+            .iter()
+            .any(|(n, p)| p.ready && n.as_str() < own)
+    }
+
+    fn should_drop(&self) -> bool {
+        let share = self.shared.config.drop_updates;
+        if share <= 0.0 {
+            return false;
+        }
+        rand::unit() < share
+    }
+
+    /// Applies the updates other servers broadcast.
+    pub async fn run_updates(self: Arc<Self>, mut rx: Receiver) {
+        while let Some(msg) = rx.next().await {
+            let fetch_notice = msg.get("_fetch").and_then(Value::as_bool) == Some(true);
+            let ev = {
+                let core = self.shared.lock();
+                update_from_value(msg, &|n| core.tree.intern(n))
+            };
+            let ev = match ev {
+                Ok(ev) => ev,
+                Err(e) => {
+                    tracing::warn!(error = %e, "dropping a malformed update");
+                    continue;
+                }
+            };
+            if fetch_notice {
+                let head = ev.chain.head().clone();
+                if *head.node != *self.own() && !self.own_has(&ev) {
+                    tokio::spawn(self.clone().fetch_large(head.node.to_string(), head.tick));
+                }
+                continue;
+            }
+            if *ev.chain.head().node == *self.own() && self.own_has(&ev) {
+                continue;
+            }
+            if self.should_drop() {
+                tracing::debug!(path = %ev.path, "test hook: dropping an update");
+                continue;
+            }
+            let out = self.shared.apply_remote(&ev);
+            if matches!(out, ApplyOutcome::Rejected) {
+                tracing::warn!(path = %ev.path, "rejected an update");
+            }
+        }
+    }
+
+    /// Whether this server already holds the change (own echoes).
+    fn own_has(&self, ev: &distkv_tree::UpdateEvent) -> bool {
+        let core = self.shared.lock();
+        core.tree
+            .get(&ev.path)
+            .and_then(|e| e.chain())
+            .is_some_and(|c| c.same_head(&ev.chain) || c.is_newer_than(&ev.chain))
+    }
+
+    /// Handles `info` messages.
+    pub async fn run_info(self: Arc<Self>, mut rx: Receiver) {
+        while let Some(msg) = rx.next().await {
+            let from = msg.get("node").and_then(Value::as_str).unwrap_or("");
+            if from == self.own() {
+                continue;
+            }
+            if let Some(t) = msg.get("tock").and_then(Value::as_u64) {
+                self.shared.clock.seen(t);
+            }
+            let mut wake = false;
+            let mut changed = Vec::new();
+            {
+                let mut core = self.shared.lock();
+                if let Some(ticks) = msg.get("ticks").and_then(Value::as_map) {
+                    for (n, t) in ticks {
+                        if let (Some(n), Some(t)) = (n.as_str(), t.as_u64()) {
+                            core.tree.raise_tick(n, t);
+                        }
+                    }
+                }
+                for (n, r) in node_sets(msg.get("missing")) {
+                    core.tree.report_missing(&n, &r);
+                    wake = true;
+                }
+                let known = msg.get("superseded").or_else(|| msg.get("known"));
+                for (n, r) in node_sets(known) {
+                    core.tree.report_known(&n, &r);
+                }
+                for (n, r) in node_sets(msg.get("deleted")) {
+                    changed.extend(core.tree.report_deleted(&n, &r));
+                }
+                for p in &changed {
+                    core.notify(p);
+                }
+            }
+            if wake {
+                self.resend.notify_one();
+            }
+        }
+    }
+
+    /// Handles ping messages.
+    pub async fn run_pings(self: Arc<Self>, mut rx: Receiver) {
+        while let Some(msg) = rx.next().await {
+            let Some(from) = msg.get("node").and_then(Value::as_str).map(str::to_owned) else {
+                continue;
+            };
+            if from == self.own() {
+                continue;
+            }
+            let value = msg.get("value").and_then(Value::as_array);
+            let ready = value.is_some();
+            if let Some([tock, tick]) = value {
+                if let Some(t) = tock.as_u64() {
+                    self.shared.clock.seen(t);
+                }
+                if let Some(t) = tick.as_u64() {
+                    self.shared.lock().tree.raise_tick(&from, t);
+                }
+            }
+            lock(&self.peers).insert(
+                from.clone(),
+                PeerInfo {
+                    last_seen: Instant::now(),
+                    ready,
+                },
+            );
+            if ready {
+                let tx = lock(&self.good_nodes).clone();
+                if let Some(tx) = tx {
+                    let _ = tx.try_send(from);
+                }
+            } else if self.shared.lock().tree.own_tick().is_some() {
+                // A server without data is looking for a peer: answer
+                // without waiting for the next cycle.
+                self.ping_now.notify_one();
+            }
+        }
+    }
+
+    /// The ping message of this server.
+    fn ping_message(&self) -> Value {
+        let tick = self.shared.lock().tree.own_tick();
+        let value = tick.map_or(Value::Nil, |t| {
+            Value::Array(vec![
+                Value::from_u64(self.shared.clock.next()),
+                Value::from_u64(t),
+            ])
+        });
+        let mut history = vec![Value::Str(self.own().to_owned())];
+        let mut live = self.live_peers();
+        live.sort_by_key(|p| std::cmp::Reverse(p.1.last_seen));
+        history.extend(live.into_iter().take(4).map(|(n, _)| Value::Str(n)));
+        MapBuilder::new()
+            .set("node", self.own())
+            .set("value", value)
+            .set("history", Value::Array(history))
+            .build()
+    }
+
+    /// An `info` message with the standard fields added.
+    fn info(&self, m: MapBuilder) -> Value {
+        let tick = self.shared.lock().tree.own_tick();
+        m.set("node", self.own())
+            .set("tick", tick.map_or(Value::Nil, Value::from_u64))
+            .set("tock", self.shared.clock.next())
+            .build()
+    }
+
+    /// Broadcasts the ticks of every known node.
+    pub async fn send_ticks(&self) {
+        let ticks = {
+            let core = self.shared.lock();
+            let mut m = MapBuilder::new();
+            for (n, st) in core.tree.nodes() {
+                if let Some(t) = st.tick {
+                    m.push(n, Value::from_u64(t));
+                }
+            }
+            m.build()
+        };
+        let msg = self.info(MapBuilder::new().set("ticks", ticks));
+        self.out.send(Topic::Info, msg).await;
+    }
+
+    /// Broadcasts the ticks this server misses, if any.
+    pub async fn send_missing(&self) -> bool {
+        let missing: Vec<(String, RangeSet)> = {
+            let core = self.shared.lock();
+            core.tree
+                .nodes()
+                .map(|(n, st)| (n.to_string(), st.missing()))
+                .filter(|(_, r)| !r.is_empty())
+                .collect()
+        };
+        if missing.is_empty() {
+            return false;
+        }
+        tracing::debug!(?missing, "asking for missing ticks");
+        let msg = self.info(MapBuilder::new().set("missing", node_sets_value(&missing)));
+        self.out.send(Topic::Info, msg).await;
+        true
+    }
+
+    /// Pings once per cycle, and keeps the tick bookkeeping in shape.
+    pub async fn run_pinger(self: Arc<Self>) {
+        // The first ping goes out at once, so that joining servers find a
+        // peer quickly.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        loop {
+            self.out.send(Topic::Ping, self.ping_message()).await;
+            let ready = self.shared.lock().tree.own_tick().is_some();
+            if ready {
+                if self.is_housekeeper() {
+                    self.send_ticks().await;
+                }
+                self.send_missing().await;
+            }
+            let jitter = 0.8 + rand::unit() * 0.4;
+            tokio::select! {
+                _ = tokio::time::sleep(self.cycle().mul_f64(jitter)) => {}
+                _ = self.ping_now.notified() => {
+                    tokio::time::sleep(Duration::from_millis(20 + (rand::unit() * 80.0) as u64)).await;
+                }
+            }
+        }
+    }
+
+    /// Broadcasts the local changes queued by the request handlers. A
+    /// change too large for a handful of gossip events goes out as a notice
+    /// without the value (`_fetch: true`); peers fetch it directly.
+    pub async fn run_replicator(self: Arc<Self>, mut rx: mpsc::Receiver<distkv_tree::UpdateEvent>) {
+        let links = self.shared.config.chain_length;
+        while let Some(ev) = rx.recv().await {
+            let mut msg = update_to_value(&ev, links);
+            if distkv_proto::msgpack::to_vec(&msg).len() > self.shared.config.fetch_above {
+                if let Value::Map(m) = &mut msg {
+                    m.retain(|(k, _)| k.as_str() != Some("value"));
+                    m.push((Value::Str("_fetch".into()), Value::Bool(true)));
+                }
+            }
+            self.out.send(Topic::Update, msg).await;
+        }
+    }
+
+    /// Fetches a large change announced by a notice, then applies it.
+    async fn fetch_large(self: Arc<Self>, node: String, tick: u64) {
+        let Ok(_permit) = self.fetches.acquire().await else {
+            return;
+        };
+        let (host, port) =
+            crate::peers::resolve(&self.shared, self.out.gossip().as_ref(), &node).await;
+        let max = self.shared.config.max_frame;
+        match crate::sync::fetch_event(&host, port, &node, tick, max).await {
+            Ok(reply) => {
+                let ev = {
+                    let core = self.shared.lock();
+                    update_from_value(reply, &|n| core.tree.intern(n))
+                };
+                match ev {
+                    Ok(ev) => {
+                        self.shared.apply_remote(&ev);
+                    }
+                    Err(e) => tracing::warn!(%node, tick, error = %e, "fetched entry is malformed"),
+                }
+            }
+            // Superseded meanwhile, or the peer is gone: the missing-tick
+            // bookkeeping sorts it out.
+            Err(e) => {
+                tracing::info!(%node, tick, %host, port, error = %e, "could not fetch a large change")
+            }
+        }
+    }
+
+    /// Asks for missing ticks until nothing is missing, for at most
+    /// `rounds` cycles. Returns whether everything arrived.
+    pub async fn fetch_missing(&self, rounds: u32) -> bool {
+        let mut delay = self.cycle().mul_f64(0.2);
+        for _ in 0..rounds {
+            if !self.send_missing().await {
+                return true;
+            }
+            tokio::time::sleep(delay).await;
+            delay = delay.mul_f64(1.0 + rand::unit() / 2.0).min(self.cycle());
+        }
+        !self.send_missing().await
+    }
+
+    /// Re-sends what others reported missing, shortly after they asked
+    /// (the delay lets several requests, and other senders, coalesce).
+    pub async fn run_resender(self: Arc<Self>) {
+        loop {
+            self.resend.notified().await;
+            let delay = self.cycle().mul_f64(0.05 + rand::unit() * 0.1);
+            tokio::time::sleep(delay).await;
+            let r = self.shared.lock().tree.take_resend();
+            let links = self.shared.config.chain_length;
+            for u in &r.updates {
+                self.out
+                    .send(Topic::Update, update_to_value(u, links))
+                    .await;
+            }
+            if !r.known.is_empty() || !r.deleted.is_empty() {
+                let mut m = MapBuilder::new();
+                if !r.known.is_empty() {
+                    m.push("known", node_sets_value(&r.known));
+                }
+                if !r.deleted.is_empty() {
+                    m.push("deleted", node_sets_value(&r.deleted));
+                }
+                let msg = self.info(m);
+                self.out.send(Topic::Info, msg).await;
+            }
+            if !r.updates.is_empty() {
+                tracing::info!(count = r.updates.len(), "re-sent entries others missed");
+            }
+        }
+    }
+
+    /// After the gossip backend reconnected: tell everybody where we are
+    /// and ask for what we missed.
+    pub async fn run_reconnect_watch(self: Arc<Self>) {
+        let Some(mut generation) = self.out.gossip().generation() else {
+            return;
+        };
+        while generation.changed().await.is_ok() {
+            tracing::warn!("gossip reconnected: resyncing");
+            self.out.send(Topic::Ping, self.ping_message()).await;
+            self.send_ticks().await;
+            self.send_missing().await;
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Initial sync: a server without data copies the whole tree and the node
+//! state from a peer over the client protocol.
+
+use std::time::Duration;
+
+use distkv_proto::request::RequestErrorKind;
+use distkv_proto::value_map::MapBuilder;
+use distkv_proto::wire::{ranges_from_value, update_from_value};
+use distkv_proto::{Limits, MsgpackCodec, PathLengthener};
+use distkv_tree::{Path, Value};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_util::codec::Framed;
+
+use crate::state::Shared;
+
+/// Why a sync attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// Network trouble.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The peer sent garbage.
+    #[error("bad data from the peer: {0}")]
+    Protocol(String),
+    /// The peer reported an error.
+    #[error("the peer said: {0}")]
+    Remote(String),
+    /// The peer took too long.
+    #[error("the peer did not answer in time")]
+    Timeout,
+}
+
+impl From<distkv_proto::CodecError> for SyncError {
+    fn from(e: distkv_proto::CodecError) -> SyncError {
+        SyncError::Protocol(e.to_string())
+    }
+}
+
+impl From<RequestErrorKind> for SyncError {
+    fn from(e: RequestErrorKind) -> SyncError {
+        SyncError::Protocol(e.to_string())
+    }
+}
+
+type Conn = Framed<TcpStream, MsgpackCodec>;
+
+async fn next(conn: &mut Conn) -> Result<Value, SyncError> {
+    let v = tokio::time::timeout(Duration::from_secs(30), conn.next())
+        .await
+        .map_err(|_| SyncError::Timeout)?
+        .ok_or_else(|| SyncError::Protocol("connection closed".into()))??;
+    if let Some(e) = v.get("error") {
+        return Err(SyncError::Remote(e.to_string()));
+    }
+    Ok(v)
+}
+
+/// Copies everything from the server at `host:port`. Returns the number of
+/// entries received.
+pub async fn sync_from(shared: &Shared, host: &str, port: u16) -> Result<u64, SyncError> {
+    let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| SyncError::Timeout)??;
+    let _ = stream.set_nodelay(true);
+    let limits = Limits {
+        max_frame: shared.config.max_frame.max(64 << 20),
+        ..Limits::default()
+    };
+    let mut conn = Framed::new(stream, MsgpackCodec::new(limits));
+    let greeting = next(&mut conn).await?;
+    if greeting
+        .get("auth")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.first().is_some_and(|m| !m.is_nil()))
+    {
+        return Err(SyncError::Remote("the peer requires a login".into()));
+    }
+    let own = shared.config.name.as_str();
+    let tree_req = MapBuilder::new()
+        .set("seq", 1)
+        .set("action", "get_tree")
+        .set("path", Value::Array(vec![]))
+        .set("nchain", -1)
+        .set("empty", true)
+        .set("from_server", own)
+        .build();
+    SinkExt::<Value>::send(&mut conn, tree_req).await?;
+    let mut len = PathLengthener::new(Path::root());
+    let mut count = 0u64;
+    let mut batch = Vec::with_capacity(1000);
+    loop {
+        let msg = next(&mut conn).await?;
+        match msg.get("state").and_then(Value::as_str) {
+            Some("start") => continue,
+            Some("end") => {
+                if let Some(t) = msg.get("tock").and_then(Value::as_u64) {
+                    shared.clock.seen(t);
+                }
+                break;
+            }
+            _ => {}
+        }
+        let depth = msg
+            .get("depth")
+            .and_then(Value::as_u64)
+            .and_then(|d| usize::try_from(d).ok())
+            .unwrap_or(0);
+        let rest = match msg.get("path") {
+            Some(p) => {
+                Path::from_value(p.clone()).map_err(|e| SyncError::Protocol(e.to_string()))?
+            }
+            None => Path::root(),
+        };
+        let full = len
+            .lengthen(depth, &rest)
+            .map_err(|e| SyncError::Protocol(e.to_string()))?;
+        if msg.get("chain").is_none() {
+            // an interior entry without data or history
+            continue;
+        }
+        let mut m = msg;
+        if let Value::Map(kv) = &mut m {
+            for (k, v) in kv.iter_mut() {
+                if k.as_str() == Some("path") {
+                    *v = full.to_value();
+                }
+            }
+        }
+        batch.push(m);
+        if batch.len() >= 1000 {
+            count += apply(shared, &mut batch)?;
+        }
+    }
+    count += apply(shared, &mut batch)?;
+
+    let state_req = MapBuilder::new()
+        .set("seq", 2)
+        .set("action", "get_state")
+        .set("nodes", true)
+        .set("known", true)
+        .set("deleted", true)
+        .build();
+    SinkExt::<Value>::send(&mut conn, state_req).await?;
+    let st = next(&mut conn).await?;
+    let mut core = shared.lock();
+    for (n, t) in st.get("nodes").and_then(Value::as_map).unwrap_or(&[]) {
+        if let (Some(n), Some(t)) = (n.as_str(), t.as_u64()) {
+            core.tree.raise_tick(n, t);
+        }
+    }
+    for (n, r) in st.get("known").and_then(Value::as_map).unwrap_or(&[]) {
+        if let (Some(n), Ok(r)) = (n.as_str(), ranges_from_value(r)) {
+            core.tree.report_known(n, &r);
+        }
+    }
+    for (n, r) in st.get("deleted").and_then(Value::as_map).unwrap_or(&[]) {
+        if let (Some(n), Ok(r)) = (n.as_str(), ranges_from_value(r)) {
+            let changed = core.tree.report_deleted(n, &r);
+            for p in &changed {
+                core.notify(p);
+            }
+        }
+    }
+    Ok(count)
+}
+
+fn apply(shared: &Shared, batch: &mut Vec<Value>) -> Result<u64, SyncError> {
+    let mut n = 0;
+    let mut core = shared.lock();
+    for m in batch.drain(..) {
+        let ev = update_from_value(m, &|x| core.tree.intern(x))
+            .map_err(|e| SyncError::Protocol(e.to_string()))?;
+        core.tree.apply_remote(&ev, &shared.clock);
+        core.notify(&ev.path);
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Fetches the entry whose current chain holds `(node, tick)` from the
+/// server at `host:port`: the reply carries `value`, `chain`, `tock` and
+/// `path`, the form of an update.
+pub async fn fetch_event(
+    host: &str,
+    port: u16,
+    node: &str,
+    tick: u64,
+    max_frame: usize,
+) -> Result<Value, SyncError> {
+    let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| SyncError::Timeout)??;
+    let limits = Limits {
+        max_frame,
+        ..Limits::default()
+    };
+    let mut conn = Framed::new(stream, MsgpackCodec::new(limits));
+    next(&mut conn).await?;
+    let req = MapBuilder::new()
+        .set("seq", 1)
+        .set("action", "get_value")
+        .set("node", node)
+        .set("tick", tick)
+        .set("nchain", -1)
+        .build();
+    SinkExt::<Value>::send(&mut conn, req).await?;
+    next(&mut conn).await
+}

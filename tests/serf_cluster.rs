@@ -1,0 +1,330 @@
+//! Several servers on real Serf agents: joining, replication, large
+//! values, lost events, agent outages and healed splits.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{SerfAgent, ServerProc, eventually};
+use distkv_client::{Client, StateQuery, TreeOptions};
+use distkv_serf::Gossip;
+use distkv_serf::agent::{SerfConfig, SerfGossip};
+use distkv_tree::{Chain, Path, Value};
+use futures_util::StreamExt;
+
+type Dump = Vec<(Path, Option<Value>, Option<Chain>)>;
+
+async fn dump(c: &Client) -> Dump {
+    let opts = TreeOptions {
+        nchain: -1,
+        empty: true,
+        ..TreeOptions::default()
+    };
+    let mut s = c.get_tree(&Path::root(), &opts).await.expect("get_tree");
+    let mut out = Vec::new();
+    while let Some(it) = s.next().await {
+        let it = it.expect("item");
+        if it.chain.is_some() {
+            out.push((it.path, it.value, it.chain));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+async fn missing(c: &Client) -> usize {
+    let st = c
+        .get_state(&StateQuery {
+            missing: true,
+            ..StateQuery::default()
+        })
+        .await
+        .expect("state");
+    st.missing.values().map(|r| r.len() as usize).sum()
+}
+
+/// Polls until all servers hold identical trees (with chains) and miss
+/// nothing.
+async fn converged(servers: &[&ServerProc], limit: Duration) -> Dump {
+    let start = Instant::now();
+    loop {
+        let mut dumps = Vec::new();
+        let mut gaps = 0;
+        for s in servers {
+            let c = s.connect().await;
+            dumps.push(dump(&c).await);
+            gaps += missing(&c).await;
+        }
+        if gaps == 0 && dumps.windows(2).all(|w| w[0] == w[1]) {
+            return dumps.swap_remove(0);
+        }
+        assert!(
+            start.elapsed() < limit,
+            "no convergence after {limit:?}: {} missing; sizes {:?}",
+            gaps,
+            dumps.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn p(words: &[&str]) -> Path {
+    Path::from_strs(words)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serf_rpc_client_broadcasts_and_lists_members() {
+    let a = SerfAgent::start("rpc-a", None);
+    let b = SerfAgent::start("rpc-b", Some(&a));
+    let cfg = |port| SerfConfig {
+        host: "127.0.0.1".into(),
+        port,
+        ..SerfConfig::default()
+    };
+    let ga = SerfGossip::connect(cfg(a.rpc_port))
+        .await
+        .expect("connect a");
+    let gb = SerfGossip::connect(cfg(b.rpc_port))
+        .await
+        .expect("connect b");
+    let mut sub = gb.subscribe("test.event").await.expect("subscribe");
+    let members = eventually(
+        Duration::from_secs(10),
+        "both agents see each other",
+        || {
+            let m = futures_executor_block(ga.members()).ok()?;
+            (m.len() == 2).then_some(m)
+        },
+    );
+    assert!(members.iter().all(|m| m.status == "alive"));
+    ga.set_tags(&[("distkv-node".into(), "x".into())])
+        .await
+        .expect("tags");
+    ga.broadcast("test.event", bytes::Bytes::from_static(b"\x81\xa1a\x01"))
+        .await
+        .expect("broadcast");
+    let ev = tokio::time::timeout(Duration::from_secs(10), sub.recv())
+        .await
+        .expect("event arrives")
+        .expect("open");
+    assert_eq!(&ev.payload[..], b"\x81\xa1a\x01");
+    let big = bytes::Bytes::from(vec![0u8; 600]);
+    assert!(
+        ga.broadcast("test.event", big).await.is_err(),
+        "over the event size limit"
+    );
+    let peers = gb.peers().await.expect("peers");
+    let tagged = peers.iter().find(|p| p.name == "rpc-a").expect("a listed");
+    assert!(tagged.tags.contains(&("distkv-node".into(), "x".into())));
+}
+
+/// Runs a future to completion from synchronous test code inside a tokio
+/// test (the polling helper is synchronous).
+fn futures_executor_block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tutorial_two_servers_and_a_restart() {
+    let a = SerfAgent::start("tut-a", None);
+    let b = SerfAgent::start("tut-b", Some(&a));
+    let one = ServerProc::on_serf("one", &a, Some("Root"), &[]);
+    let two = ServerProc::on_serf("two", &b, None, &[]);
+    assert_eq!(two.ok(&["data", "get"]), "\"Root\"\n");
+    one.ok(&["data", "set", "-ev", "123", "one", "two", "three"]);
+    eventually(Duration::from_secs(10), "two sees the write", || {
+        let out = two.client(&["data", "get", "one", "two", "three"]);
+        (out.stdout == b"123\n").then_some(())
+    });
+    // kill one, write on two meanwhile, restart one without -i
+    drop(one);
+    two.ok(&["data", "set", "-v", "while away", "later"]);
+    let one = ServerProc::on_serf("one", &a, None, &[]);
+    assert_eq!(one.ok(&["data", "get", "later"]), "\"while away\"\n");
+    assert_eq!(one.ok(&["data", "get", "one", "two", "three"]), "123\n");
+    // the restarted server continues its own tick numbering
+    one.ok(&["data", "set", "-v", "back", "again"]);
+    converged(&[&one, &two], Duration::from_secs(20)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_servers_with_concurrent_writers_converge() {
+    let a = SerfAgent::start("c3-a", None);
+    let b = SerfAgent::start("c3-b", Some(&a));
+    let c = SerfAgent::start("c3-c", Some(&a));
+    let s1 = ServerProc::on_serf("s1", &a, Some("Root"), &[]);
+    let s2 = ServerProc::on_serf("s2", &b, None, &[]);
+    let s3 = ServerProc::on_serf("s3", &c, None, &[]);
+    let mut writers = Vec::new();
+    for (i, s) in [&s1, &s2, &s3].into_iter().enumerate() {
+        let client = s.connect().await;
+        writers.push(tokio::spawn(async move {
+            for k in 0..150 {
+                // shared keys: concurrent changes of the same entries
+                client
+                    .set(
+                        &p(&["shared", &format!("k{}", k % 20)]),
+                        Value::Int((i * 1000 + k) as i64),
+                    )
+                    .await
+                    .expect("set shared");
+                client
+                    .set(
+                        &p(&["own", &format!("s{i}"), &format!("k{k}")]),
+                        Value::Int(k as i64),
+                    )
+                    .await
+                    .expect("set own");
+                if k % 10 == 0 {
+                    client
+                        .delete(&p(&["own", &format!("s{i}"), &format!("k{}", k / 2)]))
+                        .await
+                        .expect("delete");
+                }
+            }
+        }));
+    }
+    for w in writers {
+        w.await.expect("writer");
+    }
+    let tree = converged(&[&s1, &s2, &s3], Duration::from_secs(60)).await;
+    let own = tree
+        .iter()
+        .filter(|(p, v, _)| p.len() == 3 && p.0[0] == "own".into() && v.is_some())
+        .count();
+    assert_eq!(
+        own,
+        3 * (150 - 15),
+        "every server's own keys, minus its deletions"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_value_replicates() {
+    let a = SerfAgent::start("big-a", None);
+    let b = SerfAgent::start("big-b", Some(&a));
+    let one = ServerProc::on_serf("one", &a, Some("Root"), &[]);
+    let two = ServerProc::on_serf("two", &b, None, &[]);
+    let big: Vec<u8> = (0..(1u32 << 20))
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let c1 = one.connect().await;
+    let c2 = two.connect().await;
+    let start = Instant::now();
+    c1.set(&p(&["big"]), Value::Bytes(big.clone()))
+        .await
+        .expect("set 1 MiB");
+    loop {
+        if c2.get(&p(&["big"])).await.expect("get") == Some(Value::Bytes(big.clone())) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "1 MiB value did not arrive"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_updates_are_repaired() {
+    let a = SerfAgent::start("lost-a", None);
+    let b = SerfAgent::start("lost-b", Some(&a));
+    let one = ServerProc::on_serf("one", &a, Some("Root"), &[]);
+    let two = ServerProc::on_serf("two", &b, None, &["-C", "server.test_drop_updates=0.5"]);
+    let c1 = one.connect().await;
+    for k in 0..200 {
+        c1.set(&p(&["lossy", &k.to_string()]), Value::Int(k))
+            .await
+            .expect("set");
+    }
+    for k in (0..200).step_by(7) {
+        c1.set(&p(&["lossy", &k.to_string()]), Value::Int(-k))
+            .await
+            .expect("overwrite");
+    }
+    let tree = converged(&[&one, &two], Duration::from_secs(60)).await;
+    assert_eq!(tree.iter().filter(|(p, _, _)| p.len() == 2).count(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_survives_its_agent_restarting() {
+    let a = SerfAgent::start("rs-a", None);
+    let mut b = SerfAgent::start("rs-b", Some(&a));
+    let one = ServerProc::on_serf("one", &a, Some("Root"), &[]);
+    let two = ServerProc::on_serf("two", &b, None, &[]);
+    b.kill();
+    // two keeps serving its local clients
+    two.ok(&["data", "set", "-v", "local", "during", "outage", "two"]);
+    assert_eq!(
+        two.ok(&["data", "get", "during", "outage", "two"]),
+        "\"local\"\n"
+    );
+    one.ok(&["data", "set", "-v", "remote", "during", "outage", "one"]);
+    std::thread::sleep(Duration::from_secs(1));
+    b.restart(Some(&a));
+    let tree = converged(&[&one, &two], Duration::from_secs(60)).await;
+    assert!(
+        tree.iter()
+            .any(|(p, _, _)| *p == Path::from_strs(&["during", "outage", "one"]))
+    );
+    assert!(
+        tree.iter()
+            .any(|(p, _, _)| *p == Path::from_strs(&["during", "outage", "two"]))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healed_split_converges_by_the_conflict_rule() {
+    let a = SerfAgent::start("sp-a", None);
+    let b = SerfAgent::start("sp-b", Some(&a));
+    let mut c = SerfAgent::start("sp-c", Some(&a));
+    let s1 = ServerProc::on_serf("s1", &a, Some("Root"), &[]);
+    let s2 = ServerProc::on_serf("s2", &b, None, &[]);
+    let s3 = ServerProc::on_serf("s3", &c, None, &[]);
+    s1.ok(&["data", "set", "-v", "before", "conflict"]);
+    converged(&[&s1, &s2, &s3], Duration::from_secs(20)).await;
+    // split: s3's agent goes away; both sides keep writing
+    c.kill();
+    s3.ok(&["data", "set", "-v", "side-b", "conflict"]);
+    s3.ok(&["data", "set", "-v", "only-b", "island", "b"]);
+    std::thread::sleep(Duration::from_millis(300));
+    s1.ok(&["data", "set", "-v", "side-a", "conflict"]);
+    s2.ok(&["data", "set", "-v", "only-a", "island", "a"]);
+    let t1 = s1
+        .connect()
+        .await
+        .get_entry(&p(&["conflict"]), 1)
+        .await
+        .expect("get")
+        .tock;
+    let t3 = s3
+        .connect()
+        .await
+        .get_entry(&p(&["conflict"]), 1)
+        .await
+        .expect("get")
+        .tock;
+    // heal
+    c.restart(Some(&a));
+    let tree = converged(&[&s1, &s2, &s3], Duration::from_secs(60)).await;
+    let winner = tree
+        .iter()
+        .find(|(p, _, _)| *p == Path::from_strs(&["conflict"]))
+        .and_then(|(_, v, _)| v.clone())
+        .expect("conflict entry");
+    let expected = if t1 >= t3 { "side-a" } else { "side-b" };
+    assert_eq!(
+        winner,
+        Value::Str(expected.into()),
+        "tocks: side-a {t1}, side-b {t3}"
+    );
+    assert!(
+        tree.iter()
+            .any(|(p, _, _)| *p == Path::from_strs(&["island", "a"]))
+    );
+    assert!(
+        tree.iter()
+            .any(|(p, _, _)| *p == Path::from_strs(&["island", "b"]))
+    );
+}
