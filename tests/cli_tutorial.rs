@@ -233,10 +233,22 @@ fn connection_refused_is_reported() {
 #[test]
 fn a_missing_serf_agent_is_reported() {
     let port = common::free_port().to_string();
-    let o = distkv(&["server", "-h", "127.0.0.1", "-p", &port, "-i", "Root", "one"]);
+    let o = distkv(&[
+        "server",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-i",
+        "Root",
+        "one",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let text = stderr(&o);
-    assert!(text.starts_with("SerfError: cannot use the Serf agent at 127.0.0.1:"), "{text}");
+    assert!(
+        text.starts_with("SerfError: cannot use the Serf agent at 127.0.0.1:"),
+        "{text}"
+    );
     assert!(text.contains("--standalone"), "{text}");
 }
 

@@ -517,3 +517,53 @@ async fn slow_watcher_does_not_stall_other_clients() {
     );
     drop(w);
 }
+
+#[tokio::test]
+async fn messages_pass_through() {
+    let s = ServerProc::standalone("alpha", Some("Root"), &[]);
+    let listener = s.connect().await;
+    let sender = s.connect().await;
+    let mut mon = listener.msg_monitor("run.any").await.expect("monitor");
+    // requests on one connection run in order: once this is answered, the
+    // monitor is registered
+    listener
+        .request(MapBuilder::new().set("action", "get_tock"))
+        .await
+        .expect("tock");
+    sender
+        .msg_send("run.any", Value::Map(vec![("x".into(), Value::Int(1))]))
+        .await
+        .expect("send");
+    sender
+        .request(
+            MapBuilder::new()
+                .set("action", "serfsend")
+                .set("type", "run.any")
+                .set("raw", Value::Bytes(vec![0xc1])),
+        )
+        .await
+        .expect("send raw");
+    let first = tokio::time::timeout(Duration::from_secs(5), mon.next())
+        .await
+        .expect("arrives")
+        .expect("open")
+        .expect("ok");
+    assert_eq!(
+        first.get("topic"),
+        Some(&Value::Str("run.any".into())),
+        "{first}"
+    );
+    assert_eq!(
+        first.get("data"),
+        Some(&Value::Map(vec![("x".into(), Value::Int(1))])),
+        "{first}"
+    );
+    let second = mon.next().await.expect("open").expect("ok");
+    assert_eq!(second.get("raw"), Some(&Value::Bytes(vec![0xc1])));
+    assert!(second.get("decode_error").is_some());
+    let e = sender
+        .msg_send(":distkv.update", Value::Nil)
+        .await
+        .expect_err("colon");
+    assert_eq!(e.server_text(), Some("Types may not start with a colon"));
+}

@@ -328,3 +328,43 @@ async fn a_healed_split_converges_by_the_conflict_rule() {
             .any(|(p, _, _)| *p == Path::from_strs(&["island", "b"]))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_and_separate_networks() {
+    let a = SerfAgent::start("net-a", None);
+    let b = SerfAgent::start("net-b", Some(&a));
+    let one = ServerProc::on_serf("one", &a, Some("Root"), &[]);
+    let two = ServerProc::on_serf("two", &b, None, &[]);
+    // a second network on the same agents, kept apart by server.root
+    let other = ["-C", "server.root=:other"];
+    let x1 = ServerProc::on_serf("x1", &a, Some("Other"), &other);
+    let x2 = ServerProc::on_serf("x2", &b, None, &other);
+    assert_eq!(x2.ok(&["data", "get"]), "\"Other\"\n");
+    assert_eq!(two.ok(&["data", "get"]), "\"Root\"\n");
+    one.ok(&["data", "set", "-v", "main", "which"]);
+    x1.ok(&["data", "set", "-v", "other", "which"]);
+    converged(&[&one, &two], Duration::from_secs(20)).await;
+    converged(&[&x1, &x2], Duration::from_secs(20)).await;
+    assert_eq!(two.ok(&["data", "get", "which"]), "\"main\"\n");
+    assert_eq!(x2.ok(&["data", "get", "which"]), "\"other\"\n");
+
+    // client messages travel between servers
+    let listener = two.connect().await;
+    let mut mon = listener.msg_monitor("app.chat").await.expect("monitor");
+    // answered after the monitor is registered (one connection, in order)
+    listener
+        .request(distkv_proto::value_map::MapBuilder::new().set("action", "get_tock"))
+        .await
+        .expect("tock");
+    one.connect()
+        .await
+        .msg_send("app.chat", Value::Str("hello".into()))
+        .await
+        .expect("send");
+    let got = tokio::time::timeout(Duration::from_secs(10), mon.next())
+        .await
+        .expect("arrives")
+        .expect("open")
+        .expect("ok");
+    assert_eq!(got.get("data"), Some(&Value::Str("hello".into())));
+}

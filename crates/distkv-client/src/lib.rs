@@ -309,6 +309,24 @@ impl Client {
         Ok(WatchStream::new(s, path.clone()))
     }
 
+    /// Broadcasts `data` to every server's monitors of `topic`.
+    pub async fn msg_send(&self, topic: &str, data: Value) -> Result<(), ClientError> {
+        let m = MapBuilder::new()
+            .set("action", "msg_send")
+            .set("topic", topic)
+            .set("data", data);
+        self.request(m).await.map(|_| ())
+    }
+
+    /// Streams the messages sent to `topic` (through any server), as the
+    /// raw reply maps: `{topic, data}`, or `{topic, raw, decode_error}`.
+    pub async fn msg_monitor(&self, topic: &str) -> Result<ReplyStream, ClientError> {
+        let m = MapBuilder::new()
+            .set("action", "msg_monitor")
+            .set("topic", topic);
+        self.request_stream(m).await
+    }
+
     /// The server's tick bookkeeping.
     pub async fn get_state(&self, flags: &StateFlags) -> Result<StateReply, ClientError> {
         let m = MapBuilder::new()

@@ -110,8 +110,34 @@ pub enum Action {
         /// The seq to cancel.
         task: u64,
     },
+    /// Broadcast a message to every server's monitors (`serfsend` /
+    /// `msg_send`).
+    MsgSend {
+        /// The event name.
+        topic: String,
+        /// The payload: a value (msgpack-encoded) or raw bytes.
+        payload: MsgPayload,
+    },
+    /// Stream the messages sent to a topic (`serfmon` / `msg_monitor`).
+    MsgMonitor {
+        /// The event name.
+        topic: String,
+        /// Deliver the raw bytes instead of decoding them.
+        raw: bool,
+        /// The reply field naming the topic: `type` (a) or `topic` (b).
+        field: &'static str,
+    },
     /// An action this server does not know (or does not implement yet).
     Unknown(String),
+}
+
+/// What a client broadcasts with `msg_send`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MsgPayload {
+    /// Any value, sent msgpack-encoded.
+    Data(Value),
+    /// Bytes, sent as they are.
+    Raw(Vec<u8>),
 }
 
 /// A parsed request.
@@ -157,6 +183,9 @@ pub enum RequestErrorKind {
     /// `delete_value` with a value.
     #[error("A deleted entry can't have a value")]
     ValueOnDelete,
+    /// A message topic in the servers' own namespace.
+    #[error("Types may not start with a colon")]
+    ColonTopic,
 }
 
 /// The `*_internal` actions work below the system subtree (`None`).
@@ -207,6 +236,46 @@ fn chain_check(m: &Value) -> Result<Option<ChainCheck>, WireError> {
         Some(Value::Nil) => Ok(Some(ChainCheck::New)),
         Some(c) => Ok(Some(ChainCheck::Head(event_from_value(c)?))),
     }
+}
+
+/// The topic of `msg_send` / `msg_monitor`: `type` (a string) or `topic`
+/// (a string, or a path whose elements are joined with `.`).
+fn topic_field(m: &Value) -> Result<(String, &'static str), RequestErrorKind> {
+    let (v, field) = match (m.field("topic"), m.field("type")) {
+        (Some(t), _) => (t, "topic"),
+        (None, Some(t)) => (t, "type"),
+        (None, None) => return Err(WireError::Missing("type").into()),
+    };
+    let topic = match v {
+        Value::Str(s) => s.clone(),
+        Value::Array(parts) => {
+            let words: Option<Vec<&str>> = parts.iter().map(Value::as_str).collect();
+            words
+                .ok_or(WireError::Bad {
+                    field: "topic",
+                    why: "not a list of strings".into(),
+                })?
+                .join(".")
+        }
+        _ => {
+            return Err(WireError::Bad {
+                field: "topic",
+                why: "not a string".into(),
+            }
+            .into());
+        }
+    };
+    if topic.is_empty() || topic.len() > 128 {
+        return Err(WireError::Bad {
+            field: "topic",
+            why: "must have 1 to 128 bytes".into(),
+        }
+        .into());
+    }
+    if topic.starts_with(':') {
+        return Err(RequestErrorKind::ColonTopic);
+    }
+    Ok((topic, field))
 }
 
 fn walk_params(m: &Value) -> Result<WalkParams, WireError> {
@@ -329,6 +398,31 @@ fn parse_action(name: &str, m: &mut Value) -> Result<Action, RequestErrorKind> {
                 .and_then(Value::as_u64)
                 .ok_or(WireError::Missing("task"))?,
         },
+        "serfsend" | "msg_send" if !is_internal => {
+            let (topic, _) = topic_field(m)?;
+            let payload = match (m.take_field("raw"), m.take_field("data")) {
+                (Some(Value::Bytes(b)), _) => MsgPayload::Raw(b),
+                (Some(Value::Str(s)), _) => MsgPayload::Raw(s.into_bytes()),
+                (Some(_), _) => {
+                    return Err(WireError::Bad {
+                        field: "raw",
+                        why: "not bytes".into(),
+                    }
+                    .into());
+                }
+                (None, Some(d)) => MsgPayload::Data(d),
+                (None, None) => return Err(WireError::Missing("data").into()),
+            };
+            Action::MsgSend { topic, payload }
+        }
+        "serfmon" | "msg_monitor" if !is_internal => {
+            let (topic, field) = topic_field(m)?;
+            Action::MsgMonitor {
+                topic,
+                raw: bool_field(m, "raw"),
+                field,
+            }
+        }
         _ => Action::Unknown(name.to_owned()),
     })
 }

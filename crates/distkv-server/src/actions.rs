@@ -1,6 +1,6 @@
 //! The single-reply actions.
 
-use distkv_proto::request::{Action, ChainCheck, StateFlags};
+use distkv_proto::request::{Action, ChainCheck, MsgPayload, StateFlags};
 use distkv_proto::value_map::MapBuilder;
 use distkv_proto::wire::{chain_to_value, ranges_to_value, update_to_value};
 use distkv_tree::{NodeEvent, Path, Precondition, RangeSet, Value};
@@ -110,8 +110,22 @@ pub async fn run(shared: &Shared, action: Action) -> Result<Outcome, ActionError
         }
         Action::GetState(flags) => Outcome::Reply(get_state(shared, &flags)),
         Action::GetTock => Outcome::Reply(MapBuilder::new()),
+        Action::MsgSend { topic, payload } => {
+            let bytes = match payload {
+                MsgPayload::Raw(b) => b,
+                MsgPayload::Data(v) => distkv_proto::msgpack::to_vec(&v),
+            };
+            shared
+                .gossip()
+                .broadcast(&topic, bytes::Bytes::from(bytes))
+                .await?;
+            Outcome::Reply(MapBuilder::new())
+        }
         Action::Unknown(name) => return Err(ActionError(format!("Unknown action: {name}"))),
-        Action::GetTree { .. } | Action::Watch { .. } | Action::Stop { .. } => {
+        Action::GetTree { .. }
+        | Action::Watch { .. }
+        | Action::Stop { .. }
+        | Action::MsgMonitor { .. } => {
             return Err(ActionError(
                 "internal error: stream action dispatched as single".into(),
             ));

@@ -193,6 +193,21 @@ async fn dispatch(shared: &Arc<Shared>, out: &Replies, tasks: &Tasks, req: Reque
                 lock_tasks(&tasks).remove(&seq);
             });
         }
+        Action::MsgMonitor { topic, raw, field } => {
+            let sub = match shared.gossip().subscribe(&topic).await {
+                Ok(s) => s,
+                Err(e) => {
+                    stream_error(out, seq, e.to_string()).await;
+                    return;
+                }
+            };
+            let cancel = register(tasks, seq);
+            let (out, tasks) = (out.clone(), tasks.clone());
+            tokio::spawn(async move {
+                streams::monitor(out, seq, sub, raw, field, cancel).await;
+                lock_tasks(&tasks).remove(&seq);
+            });
+        }
         action => match actions::run(shared, action).await {
             Ok(Outcome::Reply(m)) => {
                 out.send(seq, m).await;

@@ -233,3 +233,41 @@ pub async fn watch(
     shared.lock().watchers.remove(handle.id);
     out.send(seq, MapBuilder::new().set("state", "end")).await;
 }
+
+/// `msg_monitor`: streams the messages sent to a topic until cancelled.
+pub async fn monitor(
+    out: Replies,
+    seq: u64,
+    mut sub: distkv_serf::Subscription,
+    raw: bool,
+    field: &'static str,
+    cancel: CancellationToken,
+) {
+    out.send(seq, MapBuilder::new().set("state", "start")).await;
+    let limits = distkv_proto::Limits::default();
+    loop {
+        let ev = tokio::select! {
+            _ = cancel.cancelled() => break,
+            ev = sub.recv() => ev,
+        };
+        let Some(ev) = ev else { break };
+        let mut m = MapBuilder::new().set(field, ev.name.as_str());
+        if raw {
+            m.push("raw", Value::Bytes(ev.payload.to_vec()));
+        } else {
+            match distkv_proto::msgpack::decode_one(&ev.payload, &limits) {
+                Ok(v) => m.push("data", v),
+                // Reported in the item as `decode_error`: an `error` field
+                // would end the client's stream.
+                Err(e) => {
+                    m.push("raw", Value::Bytes(ev.payload.to_vec()));
+                    m.push("decode_error", format!("{e:?}"));
+                }
+            }
+        }
+        if !out.send(seq, m).await {
+            break;
+        }
+    }
+    out.send(seq, MapBuilder::new().set("state", "end")).await;
+}
