@@ -368,3 +368,79 @@ async fn messages_and_separate_networks() {
         .expect("ok");
     assert_eq!(got.get("data"), Some(&Value::Str("hello".into())));
 }
+
+async fn has_tombstone(s: &ServerProc, path: &Path) -> bool {
+    let e = s.connect().await.get_entry(path, 1).await.expect("get");
+    e.value.is_none() && e.chain.is_some()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tombstones_are_purged_only_with_every_deleter_online() {
+    let a = SerfAgent::start("del-a", None);
+    let b = SerfAgent::start("del-b", Some(&a));
+    let mut c = SerfAgent::start("del-c", Some(&a));
+    let s1 = ServerProc::on_serf("s1", &a, Some("Root"), &[]);
+    let s2 = ServerProc::on_serf("s2", &b, None, &[]);
+    let s3 = ServerProc::on_serf("s3", &c, None, &[]);
+    let c1 = s1.connect().await;
+    let deleters = Value::Map(vec![(
+        "nodes".into(),
+        Value::Array(vec!["s1".into(), "s2".into(), "s3".into()]),
+    )]);
+    c1.request(
+        distkv_proto::value_map::MapBuilder::new()
+            .set("action", "set_internal")
+            .set("path", p(&["actor", "del"]).to_value())
+            .set("value", deleters),
+    )
+    .await
+    .expect("configure the deleters");
+    c1.set(&p(&["t", "one"]), Value::Int(1)).await.expect("set");
+    c1.delete(&p(&["t", "one"])).await.expect("delete");
+    let one = p(&["t", "one"]);
+    let start = Instant::now();
+    loop {
+        let mut purged = 0;
+        for s in [&s1, &s2, &s3] {
+            if !has_tombstone(s, &one).await {
+                purged += 1;
+            }
+        }
+        if purged == 3 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "tombstone not purged everywhere"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // a late copy of the creation does not bring it back
+    assert_eq!(s2.connect().await.get(&one).await.expect("get"), None);
+
+    // with a deleter offline, nothing is purged
+    c.kill();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    c1.set(&p(&["t", "two"]), Value::Int(2)).await.expect("set");
+    c1.delete(&p(&["t", "two"])).await.expect("delete");
+    let two = p(&["t", "two"]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        has_tombstone(&s1, &two).await,
+        "purged although s3 is offline"
+    );
+    assert!(
+        has_tombstone(&s2, &two).await,
+        "purged although s3 is offline"
+    );
+    c.restart(Some(&a));
+    let start = Instant::now();
+    while has_tombstone(&s1, &two).await || has_tombstone(&s2, &two).await {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "not purged after s3 came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    converged(&[&s1, &s2, &s3], Duration::from_secs(30)).await;
+}

@@ -31,6 +31,8 @@ pub struct PeerInfo {
     pub last_seen: Instant,
     /// Whether it has data (its ping value was not nil).
     pub ready: bool,
+    /// Per node, the tick up to which it has seen everything.
+    pub seen: HashMap<String, u64>,
 }
 
 /// The cluster side of a server.
@@ -238,11 +240,19 @@ impl Cluster {
                     self.shared.lock().tree.raise_tick(&from, t);
                 }
             }
+            let seen = msg
+                .get("seen")
+                .and_then(Value::as_map)
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.as_u64()?)))
+                .collect();
             lock(&self.peers).insert(
                 from.clone(),
                 PeerInfo {
                     last_seen: Instant::now(),
                     ready,
+                    seen,
                 },
             );
             if ready {
@@ -258,9 +268,18 @@ impl Cluster {
         }
     }
 
-    /// The ping message of this server.
+    /// The ping message of this server. Besides the original's `node`,
+    /// `value` and `history` it carries `seen`: per node the tick up to
+    /// which this server has seen everything (for tombstone purging).
     fn ping_message(&self) -> Value {
-        let tick = self.shared.lock().tree.own_tick();
+        let (tick, marks) = {
+            let core = self.shared.lock();
+            (core.tree.own_tick(), core.tree.watermarks())
+        };
+        let mut seen = MapBuilder::new();
+        for (n, wm) in marks {
+            seen.push(&n, wm);
+        }
         let value = tick.map_or(Value::Nil, |t| {
             Value::Array(vec![
                 Value::from_u64(self.shared.clock.next()),
@@ -275,7 +294,65 @@ impl Cluster {
             .set("node", self.own())
             .set("value", value)
             .set("history", Value::Array(history))
+            .set("seen", seen.build())
             .build()
+    }
+
+    /// The deleter group (`None actor del` = `{nodes: [...]}`).
+    fn deleters(&self) -> Vec<String> {
+        let path = distkv_tree::Path(vec![
+            distkv_tree::PathElem::Nil,
+            "actor".into(),
+            "del".into(),
+        ]);
+        let core = self.shared.lock();
+        core.tree
+            .get(&path)
+            .and_then(|e| e.data())
+            .and_then(|v| v.get("nodes"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|n| n.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Purges the tombstones every deleter has seen, if every deleter is
+    /// online. Without a deleter group nothing is ever purged.
+    pub fn purge(&self) -> usize {
+        let deleters = self.deleters();
+        if deleters.is_empty() {
+            return 0;
+        }
+        let own = self.shared.lock().tree.watermarks();
+        let own: HashMap<String, u64> = own.into_iter().map(|(n, w)| (n.to_string(), w)).collect();
+        let live: HashMap<String, PeerInfo> = self.live_peers().into_iter().collect();
+        let mut marks = Vec::new();
+        for d in &deleters {
+            if d == self.own() {
+                marks.push(own.clone());
+            } else {
+                match live.get(d) {
+                    Some(p) if p.ready => marks.push(p.seen.clone()),
+                    // a deleter is offline: purge nothing
+                    _ => return 0,
+                }
+            }
+        }
+        let limit = |node: &str| {
+            marks
+                .iter()
+                .map(|m| m.get(node).copied().unwrap_or(0))
+                .min()
+                .unwrap_or(0)
+        };
+        let n = self.shared.lock().tree.purge_tombstones(&limit);
+        if n > 0 {
+            tracing::info!(count = n, "purged tombstones");
+        }
+        n
     }
 
     /// An `info` message with the standard fields added.
@@ -335,6 +412,7 @@ impl Cluster {
                     self.send_ticks().await;
                 }
                 self.send_missing().await;
+                self.purge();
             }
             let jitter = 0.8 + rand::unit() * 0.4;
             tokio::select! {

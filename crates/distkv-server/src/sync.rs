@@ -76,9 +76,21 @@ pub async fn sync_from(shared: &Shared, host: &str, port: u16) -> Result<u64, Sy
     {
         return Err(SyncError::Remote("the peer requires a login".into()));
     }
+    // The node state first: every tick in it belongs to a change made
+    // before the walk, which the walk then delivers (or its successor).
+    // Merged after the walk, it cannot hide entries the walk did not see.
+    let state_req = MapBuilder::new()
+        .set("seq", 1)
+        .set("action", "get_state")
+        .set("nodes", true)
+        .set("known", true)
+        .set("deleted", true)
+        .build();
+    SinkExt::<Value>::send(&mut conn, state_req).await?;
+    let st = next(&mut conn).await?;
     let own = shared.config.name.as_str();
     let tree_req = MapBuilder::new()
-        .set("seq", 1)
+        .set("seq", 2)
         .set("action", "get_tree")
         .set("path", Value::Array(vec![]))
         .set("nchain", -1)
@@ -134,15 +146,6 @@ pub async fn sync_from(shared: &Shared, host: &str, port: u16) -> Result<u64, Sy
     }
     count += apply(shared, &mut batch)?;
 
-    let state_req = MapBuilder::new()
-        .set("seq", 2)
-        .set("action", "get_state")
-        .set("nodes", true)
-        .set("known", true)
-        .set("deleted", true)
-        .build();
-    SinkExt::<Value>::send(&mut conn, state_req).await?;
-    let st = next(&mut conn).await?;
     let mut core = shared.lock();
     for (n, t) in st.get("nodes").and_then(Value::as_map).unwrap_or(&[]) {
         if let (Some(n), Some(t)) = (n.as_str(), t.as_u64()) {

@@ -392,6 +392,17 @@ impl Tree {
             return ApplyOutcome::Rejected;
         }
         clock.seen(ev.tock);
+        let head = ev.chain.head();
+        let unwritten = self.get(&ev.path).is_none_or(|e| e.chain.is_none());
+        let head_seen = self
+            .nodes
+            .get(&head.node)
+            .is_some_and(|n| n.known.contains(head.tick));
+        if unwritten && head_seen {
+            // This change was seen before, and its entry has been purged
+            // since: a late duplicate must not bring it back.
+            return ApplyOutcome::Stale;
+        }
         self.record_chain(&ev.chain);
         let mut conflict = false;
         if let Some(e) = self.get(&ev.path) {
@@ -657,6 +668,97 @@ impl Tree {
             }
         }
         out
+    }
+
+    /// Per node, the highest tick up to which every tick has been seen here
+    /// (present, superseded or deleted): nothing at or below it is missing.
+    pub fn watermarks(&self) -> Vec<(NodeName, u64)> {
+        self.nodes
+            .iter()
+            .map(|(name, n)| {
+                let mut seen = n.known.clone();
+                seen.union_with(&n.deleted);
+                let wm = match seen.ranges().first() {
+                    Some(&(1, end)) => end - 1,
+                    _ => 0,
+                };
+                (name.clone(), wm)
+            })
+            .filter(|(_, wm)| *wm > 0)
+            .collect()
+    }
+
+    /// Removes the tombstones whose deletion every deleter has seen:
+    /// `limit(node)` is the lowest watermark of that node among the
+    /// deleters. The deletion ticks stay recorded as deleted, so a late copy
+    /// of an older change cannot bring a purged entry back. Entries left
+    /// without value, history and children are removed too (never the root
+    /// or the system subtree). Returns the number of tombstones purged.
+    pub fn purge_tombstones(&mut self, limit: &dyn Fn(&str) -> u64) -> usize {
+        let mut victims: Vec<Path> = Vec::new();
+        self.walk(&Path::root(), WalkOpts::default(), &mut |p, _, e| {
+            if e.data.is_none() && !p.is_empty() {
+                if let Some(c) = &e.chain {
+                    let h = c.head();
+                    if h.tick <= limit(&h.node) {
+                        victims.push(p.clone());
+                    }
+                }
+            }
+        });
+        for p in &victims {
+            if let Some(e) = self.get_mut(p) {
+                e.chain = None;
+            }
+        }
+        let purged = victims.len();
+        // Prune bare entries bottom-up (longest paths first), then their
+        // ancestors if they became bare.
+        let mut todo = victims;
+        todo.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        let mut i = 0;
+        while i < todo.len() {
+            let p = todo[i].clone();
+            i += 1;
+            if self.prune_if_bare(&p) && p.len() > 1 {
+                todo.push(Path(p.0[..p.len() - 1].to_vec()));
+            }
+        }
+        purged
+    }
+
+    fn get_mut(&mut self, path: &Path) -> Option<&mut Entry> {
+        let mut e = &mut self.root;
+        for p in path.elems() {
+            e = e.children.as_mut()?.get_mut(p)?;
+        }
+        Some(e)
+    }
+
+    /// Removes the entry at `path` if it has no value, chain or children.
+    fn prune_if_bare(&mut self, path: &Path) -> bool {
+        let Some((last, parent)) = path.0.split_last() else {
+            return false;
+        };
+        if parent.is_empty() && last.is_nil() {
+            return false;
+        }
+        let Some(pe) = self.get_mut(&Path(parent.to_vec())) else {
+            return false;
+        };
+        let Some(children) = pe.children.as_mut() else {
+            return false;
+        };
+        let bare = children
+            .get(last)
+            .is_some_and(|e| e.data.is_none() && e.chain.is_none() && e.child_count() == 0);
+        if bare {
+            children.shift_remove(last);
+            if children.is_empty() {
+                pe.children = None;
+            }
+        }
+        bare
     }
 
     /// Counts, per node, how many live chain links point at it (diagnostics).
@@ -1088,6 +1190,47 @@ mod tests {
             b.get(&p(&["w"])).and_then(Entry::data),
             Some(&Value::Int(2))
         );
+    }
+
+    #[test]
+    fn tombstones_are_purged_below_the_watermark() {
+        let (mut a, ca) = ready("a");
+        set(&mut a, &ca, &p(&["keep"]), 1); // a1
+        set(&mut a, &ca, &p(&["gone", "deep", "x"]), 2); // a2
+        set(&mut a, &ca, &p(&["parent"]), 3); // a3
+        set(&mut a, &ca, &p(&["parent", "child"]), 4); // a4
+        for path in [&["gone", "deep", "x"][..], &["parent"][..]] {
+            a.local_change(&p(path), None, &Precondition::default(), &ca)
+                .expect("delete"); // a5, a6
+        }
+        assert_eq!(a.watermarks(), vec![(NodeName::from("a"), 6)]);
+        // a deleter has only seen up to a5: the a6 tombstone stays
+        assert_eq!(a.purge_tombstones(&|n| if n == "a" { 5 } else { 0 }), 1);
+        assert!(a.get(&p(&["gone"])).is_none(), "bare ancestors are pruned");
+        assert!(a.get(&p(&["parent"])).and_then(Entry::chain).is_some());
+        assert_eq!(a.purge_tombstones(&|_| 6), 1);
+        let parent = a.get(&p(&["parent"])).expect("kept for its child");
+        assert!(parent.chain().is_none() && parent.data().is_none());
+        assert_eq!(
+            a.get(&p(&["parent", "child"])).and_then(Entry::data),
+            Some(&Value::Int(4))
+        );
+        assert!(a.node("a").expect("a").deleted.contains(5));
+
+        // a late copy of the purged entry's creation does not resurrect it
+        let (mut b, cb) = ready("b");
+        let old = UpdateEvent {
+            path: p(&["gone", "deep", "x"]),
+            chain: Chain::single(NodeEvent::new("a", 2)),
+            value: Some(Value::Int(2)),
+            tock: 3,
+        };
+        assert!(matches!(
+            b.apply_remote(&old, &cb),
+            ApplyOutcome::Applied { .. }
+        ));
+        assert_eq!(a.apply_remote(&old, &ca), ApplyOutcome::Stale);
+        assert!(a.get(&p(&["gone"])).is_none());
     }
 
     #[test]
