@@ -227,11 +227,22 @@ async fn a_large_value_replicates() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lost_updates_are_repaired() {
-    let a = SerfAgent::start("lost-a", None);
-    let b = SerfAgent::start("lost-b", Some(&a));
-    let one = ServerProc::on_serf("one", &a, Some("Root"), &[]);
-    let two = ServerProc::on_serf("two", &b, None, &["-C", "server.test_drop_updates=0.5"]);
+async fn lost_updates_are_repaired_through_gossip() {
+    lost_updates_are_repaired("gossip", &["-C", "server.pull_repair=False"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_updates_are_repaired_by_pulling() {
+    lost_updates_are_repaired("pull", &[]).await;
+}
+
+async fn lost_updates_are_repaired(tag: &str, extra: &[&str]) {
+    let a = SerfAgent::start(&format!("lost-{tag}-a"), None);
+    let b = SerfAgent::start(&format!("lost-{tag}-b"), Some(&a));
+    let one = ServerProc::on_serf("one", &a, Some("Root"), extra);
+    let mut opts = vec!["-C", "server.test_drop_updates=0.5"];
+    opts.extend_from_slice(extra);
+    let two = ServerProc::on_serf("two", &b, None, &opts);
     let c1 = one.connect().await;
     for k in 0..200 {
         c1.set(&p(&["lossy", &k.to_string()]), Value::Int(k))

@@ -46,6 +46,12 @@ fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failur
         sc.drop_updates = d.clamp(0.0, 1.0);
     }
     sc.hostmap = cfg.hostmap()?;
+    if let Some(serde_yaml_ng::Value::Bool(b)) = cfg.get("server.pull_repair") {
+        sc.pull_repair = *b;
+    }
+    if let Some(n) = cfg.get_u64("server.fetch_above")? {
+        sc.fetch_above = usize::try_from(n).unwrap_or(sc.fetch_above);
+    }
     sc.init = match &args.init {
         None => None,
         Some(v) if v == "-" => Some(Value::Nil),

@@ -37,6 +37,7 @@ pub struct StateFlags {
     pub deleted: bool,
     pub missing: bool,
     pub remote_missing: bool,
+    pub stats: bool,
 }
 
 /// A parsed client action.
@@ -126,6 +127,13 @@ pub enum Action {
         raw: bool,
         /// The reply field naming the topic: `type` (a) or `topic` (b).
         field: &'static str,
+    },
+    /// Server to server: the entries holding these ticks, and which of the
+    /// others are superseded or deleted (a distkv-rs extension used to
+    /// repair lost updates in bulk).
+    FetchTicks {
+        /// Per node, the ticks wanted.
+        nodes: Vec<(String, distkv_tree::RangeSet)>,
     },
     /// An action this server does not know (or does not implement yet).
     Unknown(String),
@@ -390,6 +398,7 @@ fn parse_action(name: &str, m: &mut Value) -> Result<Action, RequestErrorKind> {
             deleted: bool_field(m, "deleted"),
             missing: bool_field(m, "missing"),
             remote_missing: bool_field(m, "remote_missing"),
+            stats: bool_field(m, "stats"),
         }),
         "get_tock" if !is_internal => Action::GetTock,
         "stop" if !is_internal => Action::Stop {
@@ -422,6 +431,21 @@ fn parse_action(name: &str, m: &mut Value) -> Result<Action, RequestErrorKind> {
                 raw: bool_field(m, "raw"),
                 field,
             }
+        }
+        "fetch_ticks" if !is_internal => {
+            let mut nodes = Vec::new();
+            let sets = m
+                .field("nodes")
+                .and_then(Value::as_map)
+                .ok_or(WireError::Missing("nodes"))?;
+            for (k, v) in sets {
+                let name = k.as_str().ok_or(WireError::Bad {
+                    field: "nodes",
+                    why: "a node name is not a string".into(),
+                })?;
+                nodes.push((name.to_owned(), crate::wire::ranges_from_value(v)?));
+            }
+            Action::FetchTicks { nodes }
         }
         _ => Action::Unknown(name.to_owned()),
     })

@@ -121,6 +121,38 @@ pub async fn run(shared: &Shared, action: Action) -> Result<Outcome, ActionError
                 .await?;
             Outcome::Reply(MapBuilder::new())
         }
+        Action::FetchTicks { nodes } => {
+            let r = {
+                let core = shared.lock();
+                let wanted: Vec<_> = nodes
+                    .iter()
+                    .map(|(n, r)| (core.tree.intern(n), r.clone()))
+                    .collect();
+                core.tree.lookup_ticks(&wanted)
+            };
+            let mut items: Vec<MapBuilder> = r
+                .updates
+                .iter()
+                .map(|u| {
+                    let mut m = MapBuilder::new().set("path", u.path.to_value());
+                    push_entry(&mut m, u.value.as_ref(), Some(&u.chain), u.tock, -1);
+                    m
+                })
+                .collect();
+            let sets = |v: &[(distkv_tree::NodeName, RangeSet)]| {
+                let mut m = MapBuilder::new();
+                for (n, r) in v {
+                    m.push(n, ranges_to_value(r));
+                }
+                m.build()
+            };
+            items.push(
+                MapBuilder::new()
+                    .set("known", sets(&r.known))
+                    .set("deleted", sets(&r.deleted)),
+            );
+            Outcome::Stream(items)
+        }
         Action::Unknown(name) => return Err(ActionError(format!("Unknown action: {name}"))),
         Action::GetTree { .. }
         | Action::Watch { .. }
@@ -212,6 +244,18 @@ fn get_state(shared: &Shared, f: &StateFlags) -> MapBuilder {
     }
     if f.remote_missing {
         m.push("remote_missing", node_sets(shared, |s| s.reported.clone()));
+    }
+    if f.stats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let st = &shared.stats;
+        m.push(
+            "stats",
+            MapBuilder::new()
+                .set("gossip_updates", st.gossip_updates.load(Relaxed))
+                .set("pulled", st.pulled.load(Relaxed))
+                .set("entries", shared.lock().tree.len())
+                .build(),
+        );
     }
     m.push("node", shared.config.name.as_str());
     m

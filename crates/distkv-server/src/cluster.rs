@@ -163,6 +163,10 @@ impl Cluster {
                 tracing::debug!(path = %ev.path, "test hook: dropping an update");
                 continue;
             }
+            self.shared
+                .stats
+                .gossip_updates
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let out = self.shared.apply_remote(&ev);
             if matches!(out, ApplyOutcome::Rejected) {
                 tracing::warn!(path = %ev.path, "rejected an update");
@@ -399,6 +403,67 @@ impl Cluster {
         true
     }
 
+    /// The ticks this server misses, per node.
+    fn missing_sets(&self) -> Vec<(String, RangeSet)> {
+        let core = self.shared.lock();
+        core.tree
+            .nodes()
+            .map(|(n, st)| (n.to_string(), st.missing()))
+            .filter(|(_, r)| !r.is_empty())
+            .collect()
+    }
+
+    /// Fetches missing ticks directly from live peers over the client
+    /// protocol (much faster than asking through gossip, whose throughput
+    /// is a few hundred small events per second). A node's own ticks are
+    /// asked of that node if it is live, the rest of the lowest-named live
+    /// peer. Returns false if something is still missing.
+    pub async fn pull_missing(&self) -> bool {
+        let missing = self.missing_sets();
+        if missing.is_empty() {
+            return true;
+        }
+        if !self.shared.config.pull_repair {
+            return false;
+        }
+        let mut live: Vec<String> = self
+            .live_peers()
+            .into_iter()
+            .filter(|(_, p)| p.ready)
+            .map(|(n, _)| n)
+            .collect();
+        live.sort();
+        let Some(fallback) = live.first().cloned() else {
+            return false;
+        };
+        let mut by_source: HashMap<String, Vec<(String, RangeSet)>> = HashMap::new();
+        for (n, r) in missing {
+            let src = if live.contains(&n) {
+                n.clone()
+            } else {
+                fallback.clone()
+            };
+            by_source.entry(src).or_default().push((n, r));
+        }
+        for (src, sets) in by_source {
+            let (host, port) =
+                crate::peers::resolve(&self.shared, self.out.gossip().as_ref(), &src).await;
+            match crate::sync::pull_ticks(&self.shared, &host, port, &sets).await {
+                Ok(n) => {
+                    self.shared
+                        .stats
+                        .pulled
+                        .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                    tracing::debug!(peer = %src, entries = n, "pulled missing changes");
+                }
+                Err(e) => {
+                    tracing::info!(peer = %src, %host, port, error = %e, "could not pull missing changes")
+                }
+            }
+        }
+        self.missing_sets().is_empty()
+    }
+
     /// Pings once per cycle, and keeps the tick bookkeeping in shape.
     pub async fn run_pinger(self: Arc<Self>) {
         // The first ping goes out at once, so that joining servers find a
@@ -411,7 +476,9 @@ impl Cluster {
                 if self.is_housekeeper() {
                     self.send_ticks().await;
                 }
-                self.send_missing().await;
+                if !self.pull_missing().await {
+                    self.send_missing().await;
+                }
                 self.purge();
             }
             let jitter = 0.8 + rand::unit() * 0.4;
@@ -475,7 +542,7 @@ impl Cluster {
     pub async fn fetch_missing(&self, rounds: u32) -> bool {
         let mut delay = self.cycle().mul_f64(0.2);
         for _ in 0..rounds {
-            if !self.send_missing().await {
+            if self.pull_missing().await || !self.send_missing().await {
                 return true;
             }
             tokio::time::sleep(delay).await;

@@ -46,6 +46,10 @@ pub struct ServerConfig {
     /// gossip events: a small notice is broadcast instead, and the peers
     /// fetch the entry over the client protocol.
     pub fetch_above: usize,
+    /// Fill gaps by fetching from peers over the client protocol
+    /// (`server.pull_repair`); when off, or when no peer is reachable,
+    /// missing ticks are requested through gossip (`info {missing}`).
+    pub pull_repair: bool,
     /// Test hook: drop this share (0.0–1.0) of incoming updates, to prove
     /// that the missing-tick protocol repairs lost gossip.
     pub drop_updates: f64,
@@ -71,6 +75,7 @@ impl ServerConfig {
             advertise: None,
             drop_updates: 0.0,
             fetch_above: 16 << 10,
+            pull_repair: true,
         }
     }
 }

@@ -39,8 +39,19 @@ impl Core {
     }
 }
 
+/// Counters for diagnostics and benchmarks (`get_state` with `stats`).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Updates of other servers received through gossip.
+    pub gossip_updates: std::sync::atomic::AtomicU64,
+    /// Entries fetched directly from peers to fill gaps.
+    pub pulled: std::sync::atomic::AtomicU64,
+}
+
 /// Everything the connections of one server share.
 pub struct Shared {
+    /// Counters.
+    pub stats: Stats,
     /// Settings.
     pub config: ServerConfig,
     /// The tock clock (outside the lock: replies read it all the time).
@@ -68,6 +79,7 @@ impl Shared {
     ) -> Shared {
         let tree = Tree::new(config.name.as_str(), config.chain_length);
         Shared {
+            stats: Stats::default(),
             config,
             clock: TockClock::default(),
             core: Mutex::new(Core {

@@ -210,3 +210,70 @@ pub async fn fetch_event(
     SinkExt::<Value>::send(&mut conn, req).await?;
     next(&mut conn).await
 }
+
+/// Asks the server at `host:port` for the entries holding the `missing`
+/// ticks (the `fetch_ticks` action) and applies what it sends: entries,
+/// and the ticks it knows as superseded or deleted. Returns the number of
+/// entries received.
+pub async fn pull_ticks(
+    shared: &Shared,
+    host: &str,
+    port: u16,
+    missing: &[(String, distkv_tree::RangeSet)],
+) -> Result<u64, SyncError> {
+    let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| SyncError::Timeout)??;
+    let _ = stream.set_nodelay(true);
+    let limits = Limits {
+        max_frame: shared.config.max_frame.max(64 << 20),
+        ..Limits::default()
+    };
+    let mut conn = Framed::new(stream, MsgpackCodec::new(limits));
+    next(&mut conn).await?;
+    let mut sets = MapBuilder::new();
+    for (n, r) in missing {
+        sets.push(n, distkv_proto::wire::ranges_to_value(r));
+    }
+    let req = MapBuilder::new()
+        .set("seq", 1)
+        .set("action", "fetch_ticks")
+        .set("nodes", sets.build())
+        .set("from_server", shared.config.name.as_str())
+        .build();
+    SinkExt::<Value>::send(&mut conn, req).await?;
+    let mut batch = Vec::new();
+    let mut count = 0;
+    loop {
+        let msg = next(&mut conn).await?;
+        match msg.get("state").and_then(Value::as_str) {
+            Some("start") => continue,
+            Some("end") => break,
+            _ => {}
+        }
+        if msg.get("path").is_some() {
+            batch.push(msg);
+            if batch.len() >= 1000 {
+                count += apply(shared, &mut batch)?;
+            }
+            continue;
+        }
+        count += apply(shared, &mut batch)?;
+        let mut core = shared.lock();
+        for (n, r) in msg.get("known").and_then(Value::as_map).unwrap_or(&[]) {
+            if let (Some(n), Ok(r)) = (n.as_str(), ranges_from_value(r)) {
+                core.tree.report_known(n, &r);
+            }
+        }
+        for (n, r) in msg.get("deleted").and_then(Value::as_map).unwrap_or(&[]) {
+            if let (Some(n), Ok(r)) = (n.as_str(), ranges_from_value(r)) {
+                let changed = core.tree.report_deleted(n, &r);
+                for p in &changed {
+                    core.notify(p);
+                }
+            }
+        }
+    }
+    count += apply(shared, &mut batch)?;
+    Ok(count)
+}

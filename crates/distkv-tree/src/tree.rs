@@ -615,10 +615,8 @@ impl Tree {
         hit
     }
 
-    /// Answers the ticks other servers reported missing: the live entries
-    /// (and tombstones) whose chains hold one of them, to be re-sent as
-    /// updates, and per node the reported ticks that are known here but no
-    /// longer in any chain (superseded) or deleted. Clears the reports.
+    /// Answers the ticks other servers reported missing (see
+    /// [`Tree::lookup_ticks`]) and clears the reports.
     pub fn take_resend(&mut self) -> Resend {
         let wanted: Vec<(NodeName, RangeSet)> = self
             .nodes
@@ -626,6 +624,18 @@ impl Tree {
             .filter(|(_, n)| !n.reported.is_empty())
             .map(|(k, n)| (k.clone(), n.reported.clone()))
             .collect();
+        for (name, _) in &wanted {
+            self.node_mut(name).reported = RangeSet::new();
+        }
+        self.lookup_ticks(&wanted)
+    }
+
+    /// What this server can say about the ticks in `wanted`: the entries
+    /// (live or tombstones) whose chains hold one of them, and per node the
+    /// other ticks that are known here but in no chain any more
+    /// (superseded) or that were deletions. Ticks never seen here are left
+    /// out. One walk of the tree, whatever the number of ticks.
+    pub fn lookup_ticks(&self, wanted: &[(NodeName, RangeSet)]) -> Resend {
         let mut out = Resend::default();
         if wanted.is_empty() {
             return out;
@@ -651,12 +661,14 @@ impl Tree {
                 });
             }
         });
-        for (name, mut r) in wanted {
-            if let Some(f) = found.get(&name) {
+        for (name, r) in wanted {
+            let Some(n) = self.nodes.get(name) else {
+                continue;
+            };
+            let mut r = r.clone();
+            if let Some(f) = found.get(name) {
                 r.subtract(f);
             }
-            let n = self.node_mut(&name);
-            n.reported = RangeSet::new();
             let deleted = r.intersection(&n.deleted);
             r.subtract(&deleted);
             let known = r.intersection(&n.known);
@@ -664,7 +676,7 @@ impl Tree {
                 out.deleted.push((name.clone(), deleted));
             }
             if !known.is_empty() {
-                out.known.push((name, known));
+                out.known.push((name.clone(), known));
             }
         }
         out

@@ -1,0 +1,192 @@
+//! Measures a running network of distkv servers on Serf agents.
+//!
+//! ```text
+//! cargo run --release --example cluster_bench -- propagation A_PORT B_PORT [N]
+//! cargo run --release --example cluster_bench -- fill PORT N
+//! cargo run --release --example cluster_bench -- sustained RATE SECS A_PORT B_PORT [C_PORT…]
+//! ```
+//!
+//! * `propagation`: N writes on server A (default 1000), one at a time;
+//!   reports how long each took to show up in a watch on server B.
+//! * `fill`: writes N small entries to one server, pipelined.
+//! * `sustained`: writes RATE entries per second on A for SECS seconds and
+//!   reports how far behind the other servers were when the writes ended
+//!   and how long they took to hold everything.
+//!
+//! `benches/cluster.sh` starts agents and servers and runs all of these.
+//! Everything talks to 127.0.0.1 only; all loops are bounded.
+
+#![allow(clippy::print_stdout)] // a measuring program prints its results
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use distkv_client::{Client, StateQuery, TreeOptions, WatchItem};
+use distkv_tree::{Path, PathElem, Value};
+use futures_util::StreamExt;
+use futures_util::future::join_all;
+
+async fn connect(port: &str) -> anyhow::Result<Client> {
+    let port: u16 = port.parse().context("port")?;
+    Ok(Client::connect("127.0.0.1", port).await?)
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted
+        .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default()
+}
+
+async fn propagation(a: &Client, b: &Client, n: usize) -> anyhow::Result<()> {
+    let base = Path::from_strs(&["bench", "prop"]);
+    let mut w = b.watch(&base, false, &TreeOptions::default()).await?;
+    let mut delays = Vec::with_capacity(n);
+    for i in 0..n {
+        let key = base.child(PathElem::Int(i as i64));
+        let t0 = Instant::now();
+        a.set(&key, Value::Int(i as i64)).await?;
+        loop {
+            let item = tokio::time::timeout(Duration::from_secs(30), w.next())
+                .await
+                .context("no update within 30 s")?
+                .context("watch ended")??;
+            if let WatchItem::Entry(e) = item {
+                if e.path == key {
+                    break;
+                }
+            }
+        }
+        delays.push(t0.elapsed());
+    }
+    delays.sort();
+    println!(
+        "propagation over {n} writes: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        pct(&delays, 0.5).as_secs_f64() * 1e3,
+        pct(&delays, 0.99).as_secs_f64() * 1e3,
+        delays.last().copied().unwrap_or_default().as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+fn fill_key(i: u64) -> Path {
+    Path(vec![
+        PathElem::Str("fill".into()),
+        PathElem::Int((i % 1000) as i64),
+        PathElem::Int((i / 1000) as i64),
+    ])
+}
+
+async fn fill(c: &Client, n: u64) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let mut next = 0u64;
+    while next < n {
+        let batch: Vec<u64> = (next..(next + 2000).min(n)).collect();
+        next += batch.len() as u64;
+        let sets = batch.into_iter().map(|i| {
+            let c = c.clone();
+            async move { c.set(&fill_key(i), Value::Int(i as i64)).await }
+        });
+        for r in join_all(sets).await {
+            r?;
+        }
+    }
+    println!("filled {n} entries in {:.2} s", t0.elapsed().as_secs_f64());
+    Ok(())
+}
+
+async fn count(c: &Client, path: &Path) -> anyhow::Result<u64> {
+    let mut s = c.get_tree(path, &TreeOptions::default()).await?;
+    let mut n = 0;
+    while let Some(it) = s.next().await {
+        if it?.value.is_some() {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+async fn missing(c: &Client) -> anyhow::Result<u64> {
+    let st = c
+        .get_state(&StateQuery {
+            missing: true,
+            ..StateQuery::default()
+        })
+        .await?;
+    Ok(st.missing.values().map(|r| r.len()).sum())
+}
+
+async fn sustained(rate: u64, secs: u64, a: &Client, others: &[Client]) -> anyhow::Result<()> {
+    let base = Path::from_strs(&["bench", "rate"]);
+    let total = rate * secs;
+    let t0 = Instant::now();
+    let mut sent = 0u64;
+    let mut pending = Vec::new();
+    while sent < total {
+        let due = (t0.elapsed().as_secs_f64() * rate as f64) as u64;
+        while sent < due.min(total) {
+            let c = a.clone();
+            let key = base.child(PathElem::Int(sent as i64));
+            pending.push(tokio::spawn(
+                async move { c.set(&key, Value::Int(1)).await },
+            ));
+            sent += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for p in pending {
+        p.await??;
+    }
+    let wrote = t0.elapsed();
+    let mut behind = Vec::new();
+    for o in others {
+        behind.push(total.saturating_sub(count(o, &base).await?));
+    }
+    println!(
+        "wrote {total} entries at {:.0}/s; behind when done: {behind:?}",
+        total as f64 / wrote.as_secs_f64()
+    );
+    let limit = Instant::now() + Duration::from_secs(120);
+    for (i, o) in others.iter().enumerate() {
+        loop {
+            if count(o, &base).await? == total && missing(o).await? == 0 {
+                break;
+            }
+            anyhow::ensure!(
+                Instant::now() < limit,
+                "peer {i} did not catch up within 120 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    println!(
+        "all peers complete {:.2} s after the last write",
+        (t0.elapsed() - wrote).as_secs_f64()
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["propagation", a, b, rest @ ..] => {
+            let n = rest.first().map_or(Ok(1000), |n| n.parse())?;
+            propagation(&connect(a).await?, &connect(b).await?, n).await
+        }
+        ["fill", port, n] => fill(&connect(port).await?, n.parse()?).await,
+        ["sustained", rate, secs, a, others @ ..] => {
+            let mut clients = Vec::new();
+            for o in others {
+                clients.push(connect(o).await?);
+            }
+            sustained(rate.parse()?, secs.parse()?, &connect(a).await?, &clients).await
+        }
+        _ => anyhow::bail!("usage: see the doc comment of examples/cluster_bench.rs"),
+    }
+}
