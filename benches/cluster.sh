@@ -32,7 +32,7 @@ server() { # name agent-index client-port [init]
         server "${init[@]}" "$1" >"$WORK/$1.out" 2>"$WORK/$1.err" &
     PIDS+=($!)
     local pid=$!
-    for _ in $(seq 600); do grep -q Running. "$WORK/$1.out" 2>/dev/null && return 0; sleep 0.01; done
+    for _ in $(seq 12000); do grep -q Running. "$WORK/$1.out" 2>/dev/null && return 0; sleep 0.01; done
     echo "server $1 did not start"; cat "$WORK/$1.err"; exit 1
 }
 
@@ -49,7 +49,8 @@ echo "serf agents dropped events: $(cat "$WORK"/serf-*.log | grep -c 'Dropping e
 for n in "${@:-100000 1000000}"; do
     for m in $n; do
         agent "j$m" 3 0 2>/dev/null || true
-        $BENCH fill $pa "$m" >/dev/null
+        $BENCH fill $pa "$m"
+        $BENCH settle $pa $pb $pc
         start=$(date +%s.%N)
         server "join$m" 3 $((base + 103))
         end=$(date +%s.%N)

@@ -9,6 +9,8 @@
 //! * `propagation`: N writes on server A (default 1000), one at a time;
 //!   reports how long each took to show up in a watch on server B.
 //! * `fill`: writes N small entries to one server, pipelined.
+//! * `dump`: times a full `get_tree` with chains.
+//! * `settle`: waits until the servers hold the same entries.
 //! * `sustained`: writes RATE entries per second on A for SECS seconds and
 //!   reports how far behind the other servers were when the writes ended
 //!   and how long they took to hold everything.
@@ -166,6 +168,46 @@ async fn sustained(rate: u64, secs: u64, a: &Client, others: &[Client]) -> anyho
     Ok(())
 }
 
+/// Waits until all servers hold the same number of entries and miss
+/// nothing (at most 300 s).
+async fn settle(servers: &[Client]) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    loop {
+        let mut counts = Vec::new();
+        let mut gaps = 0;
+        for s in servers {
+            let st = s
+                .get_state(&StateQuery {
+                    missing: true,
+                    stats: true,
+                    ..StateQuery::default()
+                })
+                .await?;
+            gaps += st.missing.values().map(|r| r.len()).sum::<u64>();
+            counts.push(
+                st.raw
+                    .get("stats")
+                    .and_then(|s| s.get("entries"))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0),
+            );
+        }
+        if gaps == 0 && counts.windows(2).all(|w| w[0] == w[1]) {
+            println!(
+                "settled at {} entries after {:.1} s",
+                counts[0],
+                t0.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
+        anyhow::ensure!(
+            t0.elapsed() < Duration::from_secs(300),
+            "servers did not settle: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -186,6 +228,30 @@ async fn main() -> anyhow::Result<()> {
                 clients.push(connect(o).await?);
             }
             sustained(rate.parse()?, secs.parse()?, &connect(a).await?, &clients).await
+        }
+        ["dump", port] => {
+            let c = connect(port).await?;
+            let t0 = Instant::now();
+            let opts = TreeOptions {
+                nchain: -1,
+                empty: true,
+                ..TreeOptions::default()
+            };
+            let mut s = c.get_tree(&Path::root(), &opts).await?;
+            let mut n = 0u64;
+            while let Some(it) = s.next().await {
+                it?;
+                n += 1;
+            }
+            println!("dumped {n} entries in {:.2} s", t0.elapsed().as_secs_f64());
+            Ok(())
+        }
+        ["settle", ports @ ..] => {
+            let mut clients = Vec::new();
+            for p in ports {
+                clients.push(connect(p).await?);
+            }
+            settle(&clients).await
         }
         _ => anyhow::bail!("usage: see the doc comment of examples/cluster_bench.rs"),
     }

@@ -49,6 +49,12 @@ fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failur
     if let Some(serde_yaml_ng::Value::Bool(b)) = cfg.get("server.pull_repair") {
         sc.pull_repair = *b;
     }
+    if let Some(n) = cfg.get_u64("server.gossip_rate")? {
+        sc.gossip_rate = u32::try_from(n).unwrap_or(u32::MAX).max(1);
+    }
+    if let Some(n) = cfg.get_u64("server.gossip_backlog")? {
+        sc.gossip_backlog = n;
+    }
     if let Some(n) = cfg.get_u64("server.fetch_above")? {
         sc.fetch_above = usize::try_from(n).unwrap_or(sc.fetch_above);
     }

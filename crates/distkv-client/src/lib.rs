@@ -335,7 +335,8 @@ impl Client {
             .set("known", flags.known)
             .set("deleted", flags.deleted)
             .set("missing", flags.missing)
-            .set("remote_missing", flags.remote_missing);
+            .set("remote_missing", flags.remote_missing)
+            .set("stats", flags.stats);
         StateReply::from_reply(self.request(m).await?)
     }
 }

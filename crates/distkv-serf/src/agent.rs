@@ -48,6 +48,7 @@ struct Inner {
     conn: Mutex<Option<Arc<SerfRpc>>>,
     tags: Mutex<Vec<(String, String)>>,
     generation: watch::Sender<u64>,
+    backlog: AtomicU64,
 }
 
 /// A [`Gossip`] backend on a HashiCorp Serf agent.
@@ -141,6 +142,19 @@ async fn supervise(inner: Arc<Inner>, first: Arc<SerfRpc>) {
     }
 }
 
+/// Polls the agent's queue of outgoing user events four times a second.
+async fn watch_backlog(inner: std::sync::Weak<Inner>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let Some(inner) = inner.upgrade() else { return };
+        if let Ok(rpc) = inner.current() {
+            if let Ok(q) = rpc.event_queue().await {
+                inner.backlog.store(q, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 impl SerfGossip {
     /// Connects to the agent (failing if it cannot be reached now) and
     /// starts the reconnecting supervisor.
@@ -152,10 +166,12 @@ impl SerfGossip {
             conn: Mutex::new(None),
             tags: Mutex::new(Vec::new()),
             generation,
+            backlog: AtomicU64::new(0),
         });
         let rpc = inner.open().await?;
         *lock(&inner.conn) = Some(rpc.clone());
         tokio::spawn(supervise(inner.clone(), rpc));
+        tokio::spawn(watch_backlog(Arc::downgrade(&inner)));
         Ok(SerfGossip { inner })
     }
 
@@ -232,5 +248,9 @@ impl Gossip for SerfGossip {
 
     fn generation(&self) -> Option<watch::Receiver<u64>> {
         Some(self.inner.generation.subscribe())
+    }
+
+    fn backlog(&self) -> Option<u64> {
+        Some(self.inner.backlog.load(Ordering::Relaxed))
     }
 }

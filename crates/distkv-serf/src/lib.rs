@@ -123,6 +123,13 @@ pub trait Gossip: Send + Sync + 'static {
     fn generation(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         None
     }
+
+    /// How many events wait in the backend to be spread (Serf's
+    /// `event_queue`), if it can tell. Senders hold back while it is long,
+    /// so that urgent messages (pings) are not stuck behind bulk updates.
+    fn backlog(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A member of the gossip network.

@@ -286,6 +286,18 @@ impl SerfRpc {
         Ok(r.get("Num").and_then(Value::as_u64).unwrap_or(0))
     }
 
+    /// How many user events the agent has queued for broadcasting
+    /// (`stats` → `serf.event_queue`).
+    pub async fn event_queue(&self) -> Result<u64, GossipError> {
+        let body = self.call("stats", None, true).await?.unwrap_or_default();
+        let q = body.get("serf").and_then(|s| s.get("event_queue"));
+        Ok(match q {
+            Some(Value::Str(s)) => s.parse().unwrap_or(0),
+            Some(v) => v.as_u64().unwrap_or(0),
+            None => 0,
+        })
+    }
+
     /// Sets (and deletes) tags of the local agent.
     pub async fn tags(
         &self,

@@ -253,6 +253,7 @@ fn get_state(shared: &Shared, f: &StateFlags) -> MapBuilder {
             MapBuilder::new()
                 .set("gossip_updates", st.gossip_updates.load(Relaxed))
                 .set("pulled", st.pulled.load(Relaxed))
+                .set("not_broadcast", st.not_broadcast.load(Relaxed))
                 .set("entries", shared.lock().tree.len())
                 .build(),
         );

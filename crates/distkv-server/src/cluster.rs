@@ -496,7 +496,31 @@ impl Cluster {
     /// without the value (`_fetch: true`); peers fetch it directly.
     pub async fn run_replicator(self: Arc<Self>, mut rx: mpsc::Receiver<distkv_tree::UpdateEvent>) {
         let links = self.shared.config.chain_length;
+        // Several broadcasts in flight: each is a round trip to the agent.
+        let window = Arc::new(tokio::sync::Semaphore::new(32));
+        let interval =
+            Duration::from_secs_f64(1.0 / f64::from(self.shared.config.gossip_rate.max(1)));
+        let burst = Duration::from_millis(200);
+        let mut next = Instant::now();
         while let Some(ev) = rx.recv().await {
+            // Keep to the rate (with a short burst allowance); meanwhile the
+            // queue fills and further changes are left to gap repair.
+            let now = Instant::now();
+            if next + burst < now {
+                next = now - burst;
+            }
+            if next > now {
+                tokio::time::sleep_until(next.into()).await;
+            }
+            next += interval;
+            let backlog = self.out.gossip().backlog().unwrap_or(0);
+            if backlog > self.shared.config.gossip_backlog {
+                self.shared
+                    .stats
+                    .not_broadcast
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                continue;
+            }
             let mut msg = update_to_value(&ev, links);
             if distkv_proto::msgpack::to_vec(&msg).len() > self.shared.config.fetch_above {
                 if let Value::Map(m) = &mut msg {
@@ -504,7 +528,14 @@ impl Cluster {
                     m.push((Value::Str("_fetch".into()), Value::Bool(true)));
                 }
             }
-            self.out.send(Topic::Update, msg).await;
+            let Ok(permit) = window.clone().acquire_owned().await else {
+                return;
+            };
+            let me = self.clone();
+            tokio::spawn(async move {
+                me.out.send(Topic::Update, msg).await;
+                drop(permit);
+            });
         }
     }
 

@@ -46,6 +46,14 @@ pub struct ServerConfig {
     /// gossip events: a small notice is broadcast instead, and the peers
     /// fetch the entry over the client protocol.
     pub fetch_above: usize,
+    /// At most this many update events per second go to the gossip layer
+    /// (`server.gossip_rate`); Serf cannot spread more anyway, and the
+    /// changes beyond it reach the peers through gap repair.
+    pub gossip_rate: u32,
+    /// No updates are handed to the gossip layer while it has more than
+    /// this many events queued (`server.gossip_backlog`); they reach the
+    /// peers through gap repair instead.
+    pub gossip_backlog: u64,
     /// Fill gaps by fetching from peers over the client protocol
     /// (`server.pull_repair`); when off, or when no peer is reachable,
     /// missing ticks are requested through gossip (`info {missing}`).
@@ -76,6 +84,8 @@ impl ServerConfig {
             drop_updates: 0.0,
             fetch_above: 16 << 10,
             pull_repair: true,
+            gossip_rate: 1000,
+            gossip_backlog: 64,
         }
     }
 }

@@ -135,6 +135,7 @@ impl Server {
                         ));
                     };
                     let (host, port) = peers::resolve(&shared, gossip.as_ref(), &node).await;
+                    tracing::info!(peer = %node, %host, port, "copying the state of a peer");
                     match sync::sync_from(&shared, &host, port).await {
                         Ok(n) => {
                             tracing::info!(peer = %node, entries = n, "copied the state of a peer");
@@ -201,9 +202,10 @@ impl Server {
                 Some((h, p)) => format!("{h}:{p}"),
                 None => addrs[0].to_string(),
             };
+            let root = &shared.config.root;
             let tags = [
-                (peers::TAG_NODE.to_owned(), shared.config.name.clone()),
-                (peers::TAG_ADDR.to_owned(), advertise),
+                (peers::tag_node(root), shared.config.name.clone()),
+                (peers::tag_addr(root), advertise),
             ];
             if let Err(e) = gossip.set_tags(&tags).await {
                 tracing::warn!(error = %e, "could not publish the client address");

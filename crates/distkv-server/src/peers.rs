@@ -5,10 +5,42 @@ use distkv_tree::{Path, PathElem, Value};
 
 use crate::state::Shared;
 
-/// The gossip tag carrying a server's node name.
-pub const TAG_NODE: &str = "distkv-node";
-/// The gossip tag carrying a server's client address (`host:port`).
-pub const TAG_ADDR: &str = "distkv-addr";
+/// The gossip tag carrying the node name of the server of network `root`
+/// on that agent (one agent may serve several networks).
+pub fn tag_node(root: &str) -> String {
+    format!("distkv-node{root}")
+}
+
+/// The gossip tag carrying that server's client address (`host:port`).
+pub fn tag_addr(root: &str) -> String {
+    format!("distkv-addr{root}")
+}
+
+/// The servers of this network that published their client address: they
+/// have data (they publish it once ready). `(node, host, port)`.
+pub async fn published(shared: &Shared, gossip: &dyn Gossip) -> Vec<(String, String, u16)> {
+    let (kn, ka) = (tag_node(&shared.config.root), tag_addr(&shared.config.root));
+    let own = shared.config.name.as_str();
+    let mut out = Vec::new();
+    for p in gossip.peers().await.unwrap_or_default() {
+        if !p.alive {
+            continue;
+        }
+        let tag = |k: &str| {
+            p.tags
+                .iter()
+                .find(|(kk, _)| kk == k)
+                .map(|(_, v)| v.clone())
+        };
+        if let (Some(node), Some(addr)) = (tag(&kn), tag(&ka)) {
+            if node != own {
+                let (h, port) = split_host_port(&addr, shared.config.connect_port);
+                out.push((node, h, port));
+            }
+        }
+    }
+    out
+}
 
 fn split_host_port(s: &str, default_port: u16) -> (String, u16) {
     match s.rsplit_once(':') {
@@ -48,20 +80,12 @@ pub async fn resolve(shared: &Shared, gossip: &dyn Gossip, node: &str) -> (Strin
     if let Some((_, h, p)) = shared.config.hostmap.iter().find(|(n, _, _)| n == node) {
         return (h.clone(), *p);
     }
-    if let Ok(peers) = gossip.peers().await {
-        for p in peers.iter().filter(|p| p.alive) {
-            let tag = |k: &str| {
-                p.tags
-                    .iter()
-                    .find(|(kk, _)| kk == k)
-                    .map(|(_, v)| v.as_str())
-            };
-            if tag(TAG_NODE) == Some(node) {
-                if let Some(addr) = tag(TAG_ADDR) {
-                    return split_host_port(addr, port);
-                }
-            }
-        }
+    let found = published(shared, gossip)
+        .await
+        .into_iter()
+        .find(|(n, _, _)| n == node);
+    if let Some((_, h, p)) = found {
+        return (h, p);
     }
     (node.to_owned(), port)
 }

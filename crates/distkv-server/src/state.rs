@@ -46,6 +46,9 @@ pub struct Stats {
     pub gossip_updates: std::sync::atomic::AtomicU64,
     /// Entries fetched directly from peers to fill gaps.
     pub pulled: std::sync::atomic::AtomicU64,
+    /// Local changes not broadcast because the gossip queue was full
+    /// (peers fetch them when they notice the gap).
+    pub not_broadcast: std::sync::atomic::AtomicU64,
 }
 
 /// Everything the connections of one server share.
@@ -141,14 +144,25 @@ impl Shared {
         Ok(changes)
     }
 
-    /// Queues a local change for broadcasting (waits if the queue is full).
+    /// Queues a local change for broadcasting. Never waits: gossip cannot
+    /// carry more than a few thousand events per second, so when the queue
+    /// is full the change is not broadcast; peers notice the gap in this
+    /// server's ticks and fetch it directly.
     async fn replicate(&self, ev: &UpdateEvent) {
         if let Some(tx) = &self.replicate {
-            if tx.send(ev.clone()).await.is_err() {
-                tracing::warn!(
-                    "replication stopped; change {} not broadcast",
-                    ev.chain.head()
-                );
+            match tx.try_send(ev.clone()) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.stats
+                        .not_broadcast
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    tracing::warn!(
+                        "replication stopped; change {} not broadcast",
+                        ev.chain.head()
+                    );
+                }
             }
         }
     }
