@@ -12,7 +12,7 @@ BIN=target/release/distkv
 BENCH=target/release/examples/cluster_bench
 WORK=$(mktemp -d)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] && echo "logs in $WORK" || rm -rf "$WORK"; }
 trap cleanup EXIT
 
 base=$((21000 + RANDOM % 5000))
@@ -27,7 +27,7 @@ agent() { # name index [join-index]
 server() { # name agent-index client-port [init]
     local init=()
     [ $# -ge 4 ] && init=(-i "$4")
-    "$BIN" -C server.serf.host=127.0.0.1 -C server.serf.port=$((base + $2 * 10 + 1)) \
+    "$BIN" ${VERBOSE:-} -C server.serf.host=127.0.0.1 -C server.serf.port=$((base + $2 * 10 + 1)) \
         -C server.bind_default.host=127.0.0.1 -C server.bind_default.port="$3" -C server.ping.cycle=1 \
         server "${init[@]}" "$1" >"$WORK/$1.out" 2>"$WORK/$1.err" &
     PIDS+=($!)
@@ -55,6 +55,7 @@ for n in "${@:-100000 1000000}"; do
         server "join$m" 3 $((base + 103))
         end=$(date +%s.%N)
         echo "a new server caught up with ~$m entries in $(echo "$end - $start" | bc) s"
+        [ -n "${VERBOSE:-}" ] && grep -E "copying|copied|running" "$WORK/join$m.err" | cut -c1-140
         kill "${PIDS[-1]}"; unset 'PIDS[-1]'
         kill "${PIDS[-1]}"; unset 'PIDS[-1]'
         sleep 0.5

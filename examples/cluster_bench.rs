@@ -118,8 +118,30 @@ async fn missing(c: &Client) -> anyhow::Result<u64> {
     Ok(st.missing.values().map(|r| r.len()).sum())
 }
 
+async fn stats(c: &Client) -> anyhow::Result<[u64; 3]> {
+    let st = c
+        .get_state(&StateQuery {
+            stats: true,
+            ..StateQuery::default()
+        })
+        .await?;
+    let get = |k: &str| {
+        st.raw
+            .get("stats")
+            .and_then(|s| s.get(k))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    Ok([get("gossip_updates"), get("pulled"), get("not_broadcast")])
+}
+
 async fn sustained(rate: u64, secs: u64, a: &Client, others: &[Client]) -> anyhow::Result<()> {
     let base = Path::from_strs(&["bench", "rate"]);
+    let a_before = stats(a).await?;
+    let mut before = Vec::new();
+    for o in others {
+        before.push(stats(o).await?);
+    }
     let total = rate * secs;
     let t0 = Instant::now();
     let mut sent = 0u64;
@@ -165,6 +187,20 @@ async fn sustained(rate: u64, secs: u64, a: &Client, others: &[Client]) -> anyho
         "all peers complete {:.2} s after the last write",
         (t0.elapsed() - wrote).as_secs_f64()
     );
+    let a_after = stats(a).await?;
+    println!(
+        "  writer: {} of {total} changes not handed to gossip (backlog or rate limit)",
+        a_after[2] - a_before[2]
+    );
+    for (i, o) in others.iter().enumerate() {
+        let after = stats(o).await?;
+        let via_gossip = after[0] - before[i][0];
+        println!(
+            "  peer {i}: {via_gossip} via gossip ({:.1}%), {} pulled directly",
+            100.0 * via_gossip as f64 / total as f64,
+            after[1] - before[i][1]
+        );
+    }
     Ok(())
 }
 

@@ -24,6 +24,18 @@ use crate::broadcast::{Broadcaster, Receiver, Topic};
 use crate::rand;
 use crate::state::Shared;
 
+/// How a direct repair went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pull {
+    /// Nothing is missing any more.
+    Complete,
+    /// Peers answered, but something is still missing (more may be on its
+    /// way, or nobody has it).
+    Partial,
+    /// No peer could be asked (or direct repair is off).
+    Unreachable,
+}
+
 /// What is known about another server from its pings.
 #[derive(Clone, Debug)]
 pub struct PeerInfo {
@@ -53,6 +65,9 @@ impl std::fmt::Debug for Cluster {
         f.debug_struct("Cluster").finish_non_exhaustive()
     }
 }
+
+/// The most entries re-sent through gossip for one request.
+const RESEND_LIMIT: usize = 200;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -417,14 +432,14 @@ impl Cluster {
     /// protocol (much faster than asking through gossip, whose throughput
     /// is a few hundred small events per second). A node's own ticks are
     /// asked of that node if it is live, the rest of the lowest-named live
-    /// peer. Returns false if something is still missing.
-    pub async fn pull_missing(&self) -> bool {
+    /// peer.
+    pub async fn pull_missing(&self) -> Pull {
         let missing = self.missing_sets();
         if missing.is_empty() {
-            return true;
+            return Pull::Complete;
         }
         if !self.shared.config.pull_repair {
-            return false;
+            return Pull::Unreachable;
         }
         let mut live: Vec<String> = self
             .live_peers()
@@ -434,7 +449,7 @@ impl Cluster {
             .collect();
         live.sort();
         let Some(fallback) = live.first().cloned() else {
-            return false;
+            return Pull::Unreachable;
         };
         let mut by_source: HashMap<String, Vec<(String, RangeSet)>> = HashMap::new();
         for (n, r) in missing {
@@ -445,11 +460,13 @@ impl Cluster {
             };
             by_source.entry(src).or_default().push((n, r));
         }
+        let mut reached = false;
         for (src, sets) in by_source {
             let (host, port) =
                 crate::peers::resolve(&self.shared, self.out.gossip().as_ref(), &src).await;
             match crate::sync::pull_ticks(&self.shared, &host, port, &sets).await {
                 Ok(n) => {
+                    reached = true;
                     self.shared
                         .stats
                         .pulled
@@ -461,7 +478,13 @@ impl Cluster {
                 }
             }
         }
-        self.missing_sets().is_empty()
+        if self.missing_sets().is_empty() {
+            Pull::Complete
+        } else if reached {
+            Pull::Partial
+        } else {
+            Pull::Unreachable
+        }
     }
 
     /// Pings once per cycle, and keeps the tick bookkeeping in shape.
@@ -476,7 +499,9 @@ impl Cluster {
                 if self.is_housekeeper() {
                     self.send_ticks().await;
                 }
-                if !self.pull_missing().await {
+                // Asking through gossip makes every peer re-send through
+                // gossip: only when no peer could be asked directly.
+                if self.pull_missing().await == Pull::Unreachable {
                     self.send_missing().await;
                 }
                 self.purge();
@@ -573,8 +598,14 @@ impl Cluster {
     pub async fn fetch_missing(&self, rounds: u32) -> bool {
         let mut delay = self.cycle().mul_f64(0.2);
         for _ in 0..rounds {
-            if self.pull_missing().await || !self.send_missing().await {
-                return true;
+            match self.pull_missing().await {
+                Pull::Complete => return true,
+                Pull::Partial => {}
+                Pull::Unreachable => {
+                    if !self.send_missing().await {
+                        return true;
+                    }
+                }
             }
             tokio::time::sleep(delay).await;
             delay = delay.mul_f64(1.0 + rand::unit() / 2.0).min(self.cycle());
@@ -591,7 +622,14 @@ impl Cluster {
             tokio::time::sleep(delay).await;
             let r = self.shared.lock().tree.take_resend();
             let links = self.shared.config.chain_length;
-            for u in &r.updates {
+            // Gossip carries little: re-send a bounded number of entries per
+            // request, while the backend is not backed up. Whoever still
+            // misses the rest asks again.
+            let limit = self.shared.config.gossip_backlog;
+            for u in r.updates.iter().take(RESEND_LIMIT) {
+                if self.out.gossip().backlog().unwrap_or(0) > limit {
+                    break;
+                }
                 self.out
                     .send(Topic::Update, update_to_value(u, links))
                     .await;
