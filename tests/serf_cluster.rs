@@ -455,3 +455,135 @@ async fn tombstones_are_purged_only_with_every_deleter_online() {
     }
     converged(&[&s1, &s2, &s3], Duration::from_secs(30)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_gossip_is_dropped() {
+    let a = SerfAgent::start("evil-a", None);
+    let b = SerfAgent::start("evil-b", Some(&a));
+    let mut one = ServerProc::on_serf("one", &a, Some("Root"), &[]);
+    let two = ServerProc::on_serf("two", &b, None, &[]);
+    one.ok(&["data", "set", "-v", "safe", "keep"]);
+    converged(&[&one, &two], Duration::from_secs(20)).await;
+    let evil = SerfGossip::connect(SerfConfig {
+        host: "127.0.0.1".into(),
+        port: b.rpc_port,
+        ..SerfConfig::default()
+    })
+    .await
+    .expect("connect");
+    let send = |topic: &'static str, payload: Vec<u8>| {
+        let evil = evil.clone();
+        async move {
+            let _ = evil.broadcast(topic, bytes::Bytes::from(payload)).await;
+        }
+    };
+    let map = |pairs: Vec<(&str, Value)>| {
+        distkv_proto::msgpack::to_vec(&Value::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (Value::Str(k.into()), v))
+                .collect(),
+        ))
+    };
+    // garbage, wrong types, broken chains
+    send(":distkv.update", vec![0xc1, 0xff, 0x00]).await;
+    send(
+        ":distkv.update",
+        map(vec![
+            ("path", Value::Int(3)),
+            ("node", "x".into()),
+            ("tick", 1.into()),
+            ("tock", 1.into()),
+        ]),
+    )
+    .await;
+    send(
+        ":distkv.update",
+        map(vec![
+            ("path", Value::Array(vec!["keep".into()])),
+            ("node", "x".into()),
+            ("tick", 0.into()),
+            ("tock", 1.into()),
+            ("value", "evil".into()),
+        ]),
+    )
+    .await;
+    send(
+        ":distkv.info",
+        map(vec![
+            ("node", "x".into()),
+            ("missing", Value::Str("no".into())),
+        ]),
+    )
+    .await;
+    send(
+        ":distkv.ping",
+        map(vec![
+            ("node", Value::Int(5)),
+            ("value", Value::Array(vec![])),
+        ]),
+    )
+    .await;
+    // fragments that never complete
+    for i in 1..=30i64 {
+        let frag = Value::Array(vec![
+            "x".into(),
+            7.into(),
+            i.into(),
+            Value::Bytes(vec![0; 400]),
+        ]);
+        send(":distkv.update", map(vec![("_p0", frag)])).await;
+    }
+    // a peer lying about ticks
+    send(
+        ":distkv.ping",
+        map(vec![
+            ("node", "liar".into()),
+            (
+                "value",
+                Value::Array(vec![Value::Int(1), Value::from_u64(1 << 50)]),
+            ),
+            ("history", Value::Array(vec!["liar".into()])),
+        ]),
+    )
+    .await;
+    send(
+        ":distkv.info",
+        map(vec![
+            ("node", "liar".into()),
+            (
+                "missing",
+                Value::Map(vec![(
+                    "one".into(),
+                    Value::Array(vec![Value::Array(vec![1.into(), Value::from_u64(1 << 50)])]),
+                )]),
+            ),
+        ]),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(one.is_running(), "server one died");
+    let st = two
+        .connect()
+        .await
+        .get_state(&StateQuery {
+            nodes: true,
+            ..StateQuery::default()
+        })
+        .await
+        .expect("state");
+    assert!(
+        st.nodes.get("two").copied().flatten().unwrap_or(0) < 100,
+        "a liar moved the own tick: {:?}",
+        st.nodes
+    );
+    // data intact, replication still works
+    assert_eq!(two.ok(&["data", "get", "keep"]), "\"safe\"\n");
+    assert_eq!(one.ok(&["data", "get", "keep"]), "\"safe\"\n");
+    one.ok(&["data", "set", "-v", "after", "later"]);
+    eventually(
+        Duration::from_secs(15),
+        "replication after the attack",
+        || (two.client(&["data", "get", "later"]).stdout == b"\"after\"\n").then_some(()),
+    );
+}

@@ -455,3 +455,56 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
     }
     let _ = closed.send(true);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    fn sink() -> EventSink {
+        Arc::new(|_| {})
+    }
+
+    async fn fake_agent(reply: &'static [u8]) -> String {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr").to_string();
+        tokio::spawn(async move {
+            if let Ok((mut s, _)) = l.accept().await {
+                let _ = s.write_all(reply).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn an_agent_speaking_garbage_is_an_error() {
+        let addr = fake_agent(b"\xc1\xc1 this is not msgpack").await;
+        assert!(SerfRpc::connect(&addr, None, sink()).await.is_err());
+        // a header without Seq
+        let addr = fake_agent(b"\x81\xa5Error\xa0").await;
+        assert!(SerfRpc::connect(&addr, None, sink()).await.is_err());
+        // a handshake error
+        let addr = fake_agent(b"\x82\xa3Seq\x01\xa5Error\xa4nope").await;
+        match SerfRpc::connect(&addr, None, sink()).await {
+            Err(GossipError::Backend(e)) => assert_eq!(e, "nope"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn header_shapes() {
+        let h = MapBuilder::new().set("Seq", 1).set("Error", "").build();
+        assert!(is_header(&h));
+        let body = MapBuilder::new()
+            .set("Members", Value::Array(vec![]))
+            .build();
+        assert!(!is_header(&body));
+        assert_eq!(
+            header_error(&MapBuilder::new().set("Error", "x").build()),
+            Some("x".into())
+        );
+    }
+}

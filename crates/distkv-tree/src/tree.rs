@@ -554,20 +554,33 @@ impl Tree {
         Some((p, e))
     }
 
-    /// Raises a node's known tick (from pings and `info` messages).
+    /// Raises a node's known tick (from pings and `info` messages). Claims
+    /// about this server's own tick are ignored: only chains (its own past
+    /// changes, as a restarted server learns them) move it.
     pub fn raise_tick(&mut self, node: &str, tick: u64) {
+        if node == &*self.own {
+            return;
+        }
         let name = self.intern(node);
         self.node_mut(&name).raise_tick(tick);
+    }
+
+    /// Raises `node`'s tick to the end of `ticks` (not for the own node).
+    fn raise_to_end(&mut self, name: &NodeName, ticks: &RangeSet) {
+        if *name == self.own {
+            return;
+        }
+        if let Some(&(_, end)) = ticks.ranges().last() {
+            self.node_mut(name).raise_tick(end.saturating_sub(1));
+        }
     }
 
     /// Another server says these ticks of `node` are superseded or were
     /// never live: they are no longer missing here.
     pub fn report_known(&mut self, node: &str, ticks: &RangeSet) {
         let name = self.intern(node);
+        self.raise_to_end(&name, ticks);
         let n = self.node_mut(&name);
-        if let Some(&(_, end)) = ticks.ranges().last() {
-            n.raise_tick(end.saturating_sub(1));
-        }
         n.known.union_with(ticks);
         n.reported.subtract(ticks);
     }
@@ -575,12 +588,9 @@ impl Tree {
     /// Another server misses these ticks of `node`: candidates for
     /// re-sending.
     pub fn report_missing(&mut self, node: &str, ticks: &RangeSet) {
+        // Not a claim that these ticks exist: the node's tick stays.
         let name = self.intern(node);
-        let n = self.node_mut(&name);
-        if let Some(&(_, end)) = ticks.ranges().last() {
-            n.raise_tick(end.saturating_sub(1));
-        }
-        n.reported.union_with(ticks);
+        self.node_mut(&name).reported.union_with(ticks);
     }
 
     /// Another server says these ticks of `node` were deletions: they count
@@ -588,11 +598,9 @@ impl Tree {
     /// (it becomes a tombstone). Returns the paths that changed.
     pub fn report_deleted(&mut self, node: &str, ticks: &RangeSet) -> Vec<Path> {
         let name = self.intern(node);
+        self.raise_to_end(&name, ticks);
         {
             let n = self.node_mut(&name);
-            if let Some(&(_, end)) = ticks.ranges().last() {
-                n.raise_tick(end.saturating_sub(1));
-            }
             n.deleted.union_with(ticks);
             n.known.union_with(ticks);
             n.reported.subtract(ticks);
@@ -1243,6 +1251,19 @@ mod tests {
         ));
         assert_eq!(a.apply_remote(&old, &ca), ApplyOutcome::Stale);
         assert!(a.get(&p(&["gone"])).is_none());
+    }
+
+    #[test]
+    fn claims_do_not_move_the_own_tick() {
+        let (mut a, ca) = ready("a");
+        set(&mut a, &ca, &p(&["x"]), 1);
+        let big: RangeSet = [1u64 << 50].into_iter().collect();
+        a.raise_tick("a", 1 << 50);
+        a.report_missing("a", &big);
+        a.report_known("a", &big);
+        assert_eq!(a.own_tick(), Some(1));
+        a.raise_tick("b", 7);
+        assert_eq!(a.node("b").and_then(|n| n.tick), Some(7));
     }
 
     #[test]
