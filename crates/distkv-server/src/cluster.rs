@@ -401,14 +401,7 @@ impl Cluster {
 
     /// Broadcasts the ticks this server misses, if any.
     pub async fn send_missing(&self) -> bool {
-        let missing: Vec<(String, RangeSet)> = {
-            let core = self.shared.lock();
-            core.tree
-                .nodes()
-                .map(|(n, st)| (n.to_string(), st.missing()))
-                .filter(|(_, r)| !r.is_empty())
-                .collect()
-        };
+        let missing = self.missing_sets();
         if missing.is_empty() {
             return false;
         }

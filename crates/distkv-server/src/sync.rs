@@ -56,19 +56,48 @@ async fn next(conn: &mut Conn) -> Result<Value, SyncError> {
     Ok(v)
 }
 
-/// Copies everything from the server at `host:port`. Returns the number of
-/// entries received.
-pub async fn sync_from(shared: &Shared, host: &str, port: u16) -> Result<u64, SyncError> {
+/// Connects to a peer's client port and reads its greeting.
+async fn open(host: &str, port: u16, max_frame: usize) -> Result<(Conn, Value), SyncError> {
     let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect((host, port)))
         .await
         .map_err(|_| SyncError::Timeout)??;
     let _ = stream.set_nodelay(true);
     let limits = Limits {
-        max_frame: shared.config.max_frame.max(64 << 20),
+        max_frame: max_frame.max(64 << 20),
         ..Limits::default()
     };
     let mut conn = Framed::new(stream, MsgpackCodec::new(limits));
     let greeting = next(&mut conn).await?;
+    Ok((conn, greeting))
+}
+
+/// Merges a peer's tick bookkeeping (`nodes`, `known`, `deleted`).
+fn merge_state(shared: &Shared, st: &Value) {
+    let mut core = shared.lock();
+    for (n, t) in st.get("nodes").and_then(Value::as_map).unwrap_or(&[]) {
+        if let (Some(n), Some(t)) = (n.as_str(), t.as_u64()) {
+            core.tree.raise_tick(n, t);
+        }
+    }
+    for (n, r) in st.get("known").and_then(Value::as_map).unwrap_or(&[]) {
+        if let (Some(n), Ok(r)) = (n.as_str(), ranges_from_value(r)) {
+            core.tree.report_known(n, &r);
+        }
+    }
+    for (n, r) in st.get("deleted").and_then(Value::as_map).unwrap_or(&[]) {
+        if let (Some(n), Ok(r)) = (n.as_str(), ranges_from_value(r)) {
+            let changed = core.tree.report_deleted(n, &r);
+            for p in &changed {
+                core.notify(p);
+            }
+        }
+    }
+}
+
+/// Copies everything from the server at `host:port`. Returns the number of
+/// entries received.
+pub async fn sync_from(shared: &Shared, host: &str, port: u16) -> Result<u64, SyncError> {
+    let (mut conn, greeting) = open(host, port, shared.config.max_frame).await?;
     if greeting
         .get("auth")
         .and_then(Value::as_array)
@@ -145,26 +174,7 @@ pub async fn sync_from(shared: &Shared, host: &str, port: u16) -> Result<u64, Sy
         }
     }
     count += apply(shared, &mut batch)?;
-
-    let mut core = shared.lock();
-    for (n, t) in st.get("nodes").and_then(Value::as_map).unwrap_or(&[]) {
-        if let (Some(n), Some(t)) = (n.as_str(), t.as_u64()) {
-            core.tree.raise_tick(n, t);
-        }
-    }
-    for (n, r) in st.get("known").and_then(Value::as_map).unwrap_or(&[]) {
-        if let (Some(n), Ok(r)) = (n.as_str(), ranges_from_value(r)) {
-            core.tree.report_known(n, &r);
-        }
-    }
-    for (n, r) in st.get("deleted").and_then(Value::as_map).unwrap_or(&[]) {
-        if let (Some(n), Ok(r)) = (n.as_str(), ranges_from_value(r)) {
-            let changed = core.tree.report_deleted(n, &r);
-            for p in &changed {
-                core.notify(p);
-            }
-        }
-    }
+    merge_state(shared, &st);
     Ok(count)
 }
 
@@ -191,15 +201,7 @@ pub async fn fetch_event(
     tick: u64,
     max_frame: usize,
 ) -> Result<Value, SyncError> {
-    let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect((host, port)))
-        .await
-        .map_err(|_| SyncError::Timeout)??;
-    let limits = Limits {
-        max_frame,
-        ..Limits::default()
-    };
-    let mut conn = Framed::new(stream, MsgpackCodec::new(limits));
-    next(&mut conn).await?;
+    let (mut conn, _) = open(host, port, max_frame).await?;
     let req = MapBuilder::new()
         .set("seq", 1)
         .set("action", "get_value")
@@ -221,16 +223,7 @@ pub async fn pull_ticks(
     port: u16,
     missing: &[(String, distkv_tree::RangeSet)],
 ) -> Result<u64, SyncError> {
-    let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect((host, port)))
-        .await
-        .map_err(|_| SyncError::Timeout)??;
-    let _ = stream.set_nodelay(true);
-    let limits = Limits {
-        max_frame: shared.config.max_frame.max(64 << 20),
-        ..Limits::default()
-    };
-    let mut conn = Framed::new(stream, MsgpackCodec::new(limits));
-    next(&mut conn).await?;
+    let (mut conn, _) = open(host, port, shared.config.max_frame).await?;
     let mut sets = MapBuilder::new();
     for (n, r) in missing {
         sets.push(n, distkv_proto::wire::ranges_to_value(r));
@@ -259,20 +252,7 @@ pub async fn pull_ticks(
             continue;
         }
         count += apply(shared, &mut batch)?;
-        let mut core = shared.lock();
-        for (n, r) in msg.get("known").and_then(Value::as_map).unwrap_or(&[]) {
-            if let (Some(n), Ok(r)) = (n.as_str(), ranges_from_value(r)) {
-                core.tree.report_known(n, &r);
-            }
-        }
-        for (n, r) in msg.get("deleted").and_then(Value::as_map).unwrap_or(&[]) {
-            if let (Some(n), Ok(r)) = (n.as_str(), ranges_from_value(r)) {
-                let changed = core.tree.report_deleted(n, &r);
-                for p in &changed {
-                    core.notify(p);
-                }
-            }
-        }
+        merge_state(shared, &msg);
     }
     count += apply(shared, &mut batch)?;
     Ok(count)
