@@ -7,6 +7,7 @@
 
 pub mod codec;
 pub mod msgpack;
+pub mod record;
 pub mod request;
 pub mod shorten;
 pub mod split;

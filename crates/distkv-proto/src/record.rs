@@ -1,0 +1,315 @@
+//! The state file format: a header with a version, then framed records.
+//!
+//! ```text
+//! file   = header record*
+//! header = "DKVSTATE" u16-le version (1) u16-le flags (0)      12 bytes
+//! record = u32-le length, u32-le CRC-32 of the payload, payload (one msgpack map)
+//! ```
+//!
+//! The length and checksum around every record make a torn or corrupt
+//! record detectable: a record cut short at the end of the file (a crash
+//! while appending) is dropped with a count of the bytes lost; a bad record
+//! followed by more data is corruption, reported with its offset. Files
+//! without the header are read as the original's plain msgpack stream.
+
+use distkv_tree::Value;
+
+use crate::msgpack::{Limits, decode, decode_one, to_vec};
+
+/// The first bytes of every framed state file.
+pub const MAGIC: &[u8; 8] = b"DKVSTATE";
+/// The format version written.
+pub const VERSION: u16 = 1;
+/// Bytes before the first record.
+pub const HEADER_LEN: usize = 12;
+/// Bytes of framing per record.
+pub const FRAME_LEN: usize = 8;
+
+/// The file header.
+pub fn header() -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[..8].copy_from_slice(MAGIC);
+    h[8..10].copy_from_slice(&VERSION.to_le_bytes());
+    h
+}
+
+/// Appends one framed record holding `v` to `out`.
+pub fn encode_record(v: &Value, out: &mut Vec<u8>) {
+    let payload = to_vec(v);
+    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+}
+
+/// Why a state file cannot be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// The file is empty.
+    #[error("the file is empty")]
+    Empty,
+    /// A framed file of a version this build cannot read.
+    #[error("unsupported state file version {0}")]
+    Version(u16),
+    /// Neither the framed format nor a msgpack stream of maps.
+    #[error("not a distkv state file")]
+    Foreign,
+    /// A damaged record with more data after it.
+    #[error("corrupt record at byte offset {offset}: {why}")]
+    Corrupt {
+        /// Where the bad record starts.
+        offset: u64,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// The records of a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    /// The records, in file order.
+    pub records: Vec<Value>,
+    /// Bytes at the end that were dropped: a record cut short by a crash,
+    /// or (when loading up to corruption was asked for) everything from the
+    /// damaged record on.
+    pub dropped: u64,
+    /// Where the dropped bytes start.
+    pub dropped_at: u64,
+    /// Whether the file had the framed format (false: plain msgpack).
+    pub framed: bool,
+}
+
+/// Reads a whole state file. With `up_to_corruption`, a damaged record in
+/// the middle ends the load there instead of failing it.
+pub fn read_records(
+    data: &[u8],
+    limits: &Limits,
+    up_to_corruption: bool,
+) -> Result<Loaded, RecordError> {
+    if data.is_empty() {
+        return Err(RecordError::Empty);
+    }
+    if data.starts_with(MAGIC) || MAGIC.starts_with(data) {
+        read_framed(data, limits, up_to_corruption)
+    } else {
+        read_plain(data, limits, up_to_corruption)
+    }
+}
+
+fn read_framed(data: &[u8], limits: &Limits, up_to: bool) -> Result<Loaded, RecordError> {
+    let Some(version) = data.get(8..10) else {
+        return Err(RecordError::Foreign);
+    };
+    let version = u16::from_le_bytes([version[0], version[1]]);
+    if version != VERSION {
+        return Err(RecordError::Version(version));
+    }
+    let mut out = Loaded {
+        records: Vec::new(),
+        dropped: 0,
+        dropped_at: 0,
+        framed: true,
+    };
+    let mut pos = HEADER_LEN.min(data.len());
+    while pos < data.len() {
+        let rest = &data[pos..];
+        let bad = |why: String| -> Result<(), RecordError> {
+            Err(RecordError::Corrupt {
+                offset: pos as u64,
+                why,
+            })
+        };
+        let (len, crc) = match (rest.get(0..4), rest.get(4..8)) {
+            (Some(l), Some(c)) => (
+                u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize,
+                u32::from_le_bytes([c[0], c[1], c[2], c[3]]),
+            ),
+            _ => {
+                drop_tail(&mut out, data, pos);
+                break;
+            }
+        };
+        let check = if len > limits.max_frame {
+            Err(format!(
+                "record length {len} exceeds {} bytes",
+                limits.max_frame
+            ))
+        } else {
+            match rest.get(FRAME_LEN..FRAME_LEN + len) {
+                None => {
+                    // cut short: a crash while appending the last record
+                    drop_tail(&mut out, data, pos);
+                    break;
+                }
+                Some(payload) if crc32fast::hash(payload) != crc => {
+                    Err("checksum mismatch".to_owned())
+                }
+                Some(payload) => match decode_one(payload, limits) {
+                    Ok(v @ Value::Map(_)) => {
+                        out.records.push(v);
+                        Ok(())
+                    }
+                    Ok(_) => Err("the record is not a map".to_owned()),
+                    Err(e) => Err(e.to_string()),
+                },
+            }
+        };
+        match check {
+            Ok(()) => pos += FRAME_LEN + len,
+            Err(why) => {
+                let is_last = len <= limits.max_frame && pos + FRAME_LEN + len >= data.len();
+                if is_last || up_to {
+                    drop_tail(&mut out, data, pos);
+                    break;
+                }
+                bad(why)?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn drop_tail(out: &mut Loaded, data: &[u8], pos: usize) {
+    out.dropped = (data.len() - pos) as u64;
+    out.dropped_at = pos as u64;
+}
+
+fn read_plain(data: &[u8], limits: &Limits, up_to: bool) -> Result<Loaded, RecordError> {
+    let mut out = Loaded {
+        records: Vec::new(),
+        dropped: 0,
+        dropped_at: 0,
+        framed: false,
+    };
+    let mut pos = 0;
+    while pos < data.len() {
+        match decode(&data[pos..], limits) {
+            Ok(Some((v @ Value::Map(_), n))) => {
+                out.records.push(v);
+                pos += n;
+            }
+            Ok(None) => {
+                drop_tail(&mut out, data, pos);
+                break;
+            }
+            Ok(Some(_)) | Err(_) if out.records.is_empty() => return Err(RecordError::Foreign),
+            Ok(Some(_)) | Err(_) => {
+                if up_to {
+                    drop_tail(&mut out, data, pos);
+                    break;
+                }
+                return Err(RecordError::Corrupt {
+                    offset: pos as u64,
+                    why: "not a msgpack map".into(),
+                });
+            }
+        }
+    }
+    if out.records.is_empty() {
+        return Err(RecordError::Foreign);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value_map::MapBuilder;
+
+    fn rec(i: i64) -> Value {
+        MapBuilder::new()
+            .set("path", Value::Array(vec!["k".into(), Value::Int(i)]))
+            .set("value", Value::Str("x".repeat(i as usize % 7)))
+            .set("tock", i)
+            .build()
+    }
+
+    fn file(n: i64) -> (Vec<u8>, Vec<usize>) {
+        let mut f = header().to_vec();
+        let mut starts = Vec::new();
+        for i in 0..n {
+            starts.push(f.len());
+            encode_record(&rec(i), &mut f);
+        }
+        (f, starts)
+    }
+
+    #[test]
+    fn round_trip() {
+        let (f, _) = file(20);
+        let l = read_records(&f, &Limits::default(), false).expect("loads");
+        assert_eq!(l.records, (0..20).map(rec).collect::<Vec<_>>());
+        assert_eq!(l.dropped, 0);
+        assert!(l.framed);
+    }
+
+    #[test]
+    fn a_torn_last_record_is_dropped_at_every_offset() {
+        let (f, starts) = file(10);
+        let last = *starts.last().expect("records");
+        for cut in last..f.len() {
+            let l = read_records(&f[..cut], &Limits::default(), false).expect("loads");
+            assert_eq!(l.records.len(), 9, "cut at {cut}");
+            assert_eq!(l.dropped, (cut - last) as u64);
+        }
+    }
+
+    #[test]
+    fn a_flipped_byte_in_the_middle_names_its_offset() {
+        let (f, starts) = file(10);
+        for &(rec_no, delta) in &[(3usize, 0usize), (3, 5), (4, 9), (6, 12)] {
+            let mut g = f.clone();
+            let at = starts[rec_no] + delta;
+            g[at] ^= 0x40;
+            let e = read_records(&g, &Limits::default(), false).expect_err("corrupt");
+            match e {
+                RecordError::Corrupt { offset, .. } => assert_eq!(offset, starts[rec_no] as u64),
+                other => panic!("{other:?}"),
+            }
+            let l = read_records(&g, &Limits::default(), true).expect("up to corruption");
+            assert_eq!(l.records.len(), rec_no);
+            assert_eq!(l.dropped_at, starts[rec_no] as u64);
+        }
+    }
+
+    #[test]
+    fn plain_msgpack_streams_still_load() {
+        let mut f = Vec::new();
+        for i in 0..5 {
+            f.extend_from_slice(&to_vec(&rec(i)));
+        }
+        let full = read_records(&f, &Limits::default(), false).expect("plain");
+        assert_eq!(full.records.len(), 5);
+        assert!(!full.framed);
+        let torn = read_records(&f[..f.len() - 2], &Limits::default(), false).expect("torn");
+        assert_eq!(torn.records.len(), 4);
+        assert!(torn.dropped > 0);
+    }
+
+    #[test]
+    fn foreign_and_empty_files_are_refused() {
+        let l = Limits::default();
+        assert_eq!(read_records(b"", &l, false), Err(RecordError::Empty));
+        assert_eq!(
+            read_records(b"hello world\n", &l, false),
+            Err(RecordError::Foreign)
+        );
+        assert_eq!(
+            read_records(&[0xc1, 0, 0], &l, false),
+            Err(RecordError::Foreign)
+        );
+        let mut v2 = header().to_vec();
+        v2[8] = 2;
+        assert_eq!(read_records(&v2, &l, false), Err(RecordError::Version(2)));
+        // a header alone is an empty, valid file
+        let h = read_records(&header(), &l, false).expect("header only");
+        assert!(h.records.is_empty());
+        // a huge declared length in the middle is corruption, not an allocation
+        let (mut f, starts) = file(5);
+        f[starts[2]..starts[2] + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            read_records(&f, &l, false),
+            Err(RecordError::Corrupt { .. })
+        ));
+    }
+}
