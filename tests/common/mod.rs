@@ -59,6 +59,10 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+thread_local! {
+    static SERVER_ARGS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// A running `distkv server` process, killed on drop.
 pub struct ServerProc {
     child: Child,
@@ -74,6 +78,15 @@ impl ServerProc {
     /// again on another port if the chosen one was taken meanwhile.
     pub fn standalone(name: &str, init: Option<&str>, extra: &[&str]) -> ServerProc {
         Self::start(name, init, extra, None)
+    }
+
+    /// Starts a standalone server with extra `server` arguments (e.g. `-l`).
+    pub fn standalone_args(name: &str, server_args: &[&str]) -> ServerProc {
+        let args: Vec<String> = server_args.iter().map(|a| (*a).to_owned()).collect();
+        SERVER_ARGS.with(|a| *a.borrow_mut() = args);
+        let s = Self::start(name, None, &[], None);
+        SERVER_ARGS.with(|a| a.borrow_mut().clear());
+        s
     }
 
     /// Starts a server on a Serf agent, pinging every 0.5 s.
@@ -117,6 +130,7 @@ impl ServerProc {
         if serf.is_none() {
             cmd.arg("--standalone");
         }
+        SERVER_ARGS.with(|a| cmd.args(a.borrow().iter()));
         if let Some(v) = init {
             cmd.arg("-i").arg(v);
         }

@@ -61,6 +61,13 @@ pub struct ServerArgs {
     /// Run a single node without a Serf agent (server.backend=local).
     #[arg(long = "standalone")]
     pub standalone: bool,
+    /// Load a state file (dump and/or change log) before serving; repeat
+    /// for several files, oldest first.
+    #[arg(short = 'l', long = "load", value_name = "FILE")]
+    pub load: Vec<std::path::PathBuf>,
+    /// Load a damaged state file up to the damage instead of refusing it.
+    #[arg(long = "load-damaged")]
+    pub load_damaged: bool,
     /// Print help.
     #[arg(long = "help", action = ArgAction::Help)]
     pub help: Option<bool>,
@@ -98,6 +105,32 @@ pub enum ClientCommand {
         #[command(subcommand)]
         cmd: DataCommand,
     },
+    /// The server's state logs and dumps (files on the server's host).
+    Log {
+        /// The log command.
+        #[command(subcommand)]
+        cmd: LogCommand,
+    },
+}
+
+/// `distkv client log …`.
+#[derive(Subcommand, Debug)]
+pub enum LogCommand {
+    /// Write the state to PATH and then append every change.
+    Dest {
+        /// Only changes from now on, no initial dump.
+        #[arg(short = 'i', long = "incremental")]
+        incremental: bool,
+        /// The file on the server.
+        path: String,
+    },
+    /// Write a one-shot dump of the state to PATH.
+    Save {
+        /// The file on the server.
+        path: String,
+    },
+    /// Stop the change log.
+    Stop,
 }
 
 /// `distkv client data …`.

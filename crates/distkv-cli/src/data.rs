@@ -157,6 +157,27 @@ pub async fn run(ui: Ui, opts: ConnectOptions, cmd: DataCommand) -> Result<(), F
 
 type CmdResult = Result<(), CmdError>;
 
+/// Runs one `log` command (prints nothing on success).
+pub async fn log(opts: ConnectOptions, cmd: crate::args::LogCommand) -> Result<(), Failure> {
+    use crate::args::LogCommand;
+    let msg = match cmd {
+        LogCommand::Dest { incremental, path } => MapBuilder::new()
+            .set("action", "log")
+            .set("path", path)
+            .set("fetch", !incremental),
+        LogCommand::Save { path } => MapBuilder::new().set("action", "save").set("path", path),
+        LogCommand::Stop => MapBuilder::new().set("action", "log"),
+    };
+    let client = Client::connect_with(&opts)
+        .await
+        .map_err(|e| client_failure(e, &opts))?;
+    client
+        .request(msg)
+        .await
+        .map(|_| ())
+        .map_err(|e| client_failure(e, &opts))
+}
+
 fn without_seq(mut v: Value) -> Value {
     if let Value::Map(m) = &mut v {
         m.retain(|(k, _)| k.as_str() != Some("seq"));

@@ -112,6 +112,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             match args.cmd {
                 ClientCommand::Data { cmd } => rt.block_on(data::run(ui, opts, cmd)),
+                ClientCommand::Log { cmd } => rt.block_on(data::log(opts, cmd)),
             }
         }
     }

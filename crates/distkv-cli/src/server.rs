@@ -6,6 +6,7 @@ use distkv_cli::config::Config;
 use distkv_cli::literal;
 use distkv_serf::Gossip;
 use distkv_serf::agent::{SerfConfig, SerfGossip};
+use distkv_server::persist::SyncPolicy;
 use distkv_server::{Server, ServerConfig};
 use distkv_tree::Value;
 
@@ -46,6 +47,23 @@ fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failur
         sc.drop_updates = d.clamp(0.0, 1.0);
     }
     sc.hostmap = cfg.hostmap()?;
+    sc.load = args.load.clone();
+    sc.load_up_to_corruption = args.load_damaged;
+    sc.log_sync = match cfg.get("server.log_sync") {
+        None => sc.log_sync,
+        Some(serde_yaml_ng::Value::String(s)) if s == "always" => SyncPolicy::Always,
+        Some(serde_yaml_ng::Value::String(s)) if s == "never" => SyncPolicy::Never,
+        Some(v) => match v.as_f64() {
+            Some(secs) if secs.is_finite() && secs >= 0.0 => {
+                SyncPolicy::Interval(std::time::Duration::from_secs_f64(secs.min(3600.0)))
+            }
+            _ => {
+                return Err(Failure::usage(
+                    "server.log_sync must be 'always', 'never' or a number of seconds",
+                ));
+            }
+        },
+    };
     if let Some(serde_yaml_ng::Value::Bool(b)) = cfg.get("server.pull_repair") {
         sc.pull_repair = *b;
     }

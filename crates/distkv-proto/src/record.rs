@@ -3,8 +3,12 @@
 //! ```text
 //! file   = header record*
 //! header = "DKVSTATE" u16-le version (1) u16-le flags (0)      12 bytes
-//! record = u32-le length, u32-le CRC-32 of the payload, payload (one msgpack map)
+//! record = u32-le length, u32-le !length, u32-le CRC-32 of the payload,
+//!          payload (one msgpack map)
 //! ```
+//!
+//! The length is stored twice (plain and complemented) so that a damaged
+//! length is recognised as damage, not mistaken for a record cut short.
 //!
 //! The length and checksum around every record make a torn or corrupt
 //! record detectable: a record cut short at the end of the file (a crash
@@ -23,7 +27,7 @@ pub const VERSION: u16 = 1;
 /// Bytes before the first record.
 pub const HEADER_LEN: usize = 12;
 /// Bytes of framing per record.
-pub const FRAME_LEN: usize = 8;
+pub const FRAME_LEN: usize = 12;
 
 /// The file header.
 pub fn header() -> [u8; HEADER_LEN] {
@@ -38,6 +42,7 @@ pub fn encode_record(v: &Value, out: &mut Vec<u8>) {
     let payload = to_vec(v);
     let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
     out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&(!len).to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
     out.extend_from_slice(&payload);
 }
@@ -119,16 +124,25 @@ fn read_framed(data: &[u8], limits: &Limits, up_to: bool) -> Result<Loaded, Reco
                 why,
             })
         };
-        let (len, crc) = match (rest.get(0..4), rest.get(4..8)) {
-            (Some(l), Some(c)) => (
-                u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize,
-                u32::from_le_bytes([c[0], c[1], c[2], c[3]]),
-            ),
+        let word = |i: usize| {
+            rest.get(i..i + 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let (len, inv, crc) = match (word(0), word(4), word(8)) {
+            (Some(l), Some(i), Some(c)) => (l, i, c),
             _ => {
                 drop_tail(&mut out, data, pos);
                 break;
             }
         };
+        if len != !inv {
+            if up_to {
+                drop_tail(&mut out, data, pos);
+                break;
+            }
+            bad("damaged record length".to_owned())?;
+        }
+        let len = len as usize;
         let check = if len > limits.max_frame {
             Err(format!(
                 "record length {len} exceeds {} bytes",

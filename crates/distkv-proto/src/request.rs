@@ -135,6 +135,19 @@ pub enum Action {
         /// Per node, the ticks wanted.
         nodes: Vec<(String, distkv_tree::RangeSet)>,
     },
+    /// Start a state log at `path` (a full dump first with `fetch`), or
+    /// stop logging (`path: None`).
+    Log {
+        /// The file on the server.
+        path: Option<String>,
+        /// Write a full dump first.
+        fetch: bool,
+    },
+    /// Write a one-shot full dump to `path` on the server.
+    Save {
+        /// The file on the server.
+        path: String,
+    },
     /// An action this server does not know (or does not implement yet).
     Unknown(String),
 }
@@ -432,6 +445,26 @@ fn parse_action(name: &str, m: &mut Value) -> Result<Action, RequestErrorKind> {
                 field,
             }
         }
+        "log" if !is_internal => Action::Log {
+            path: match m.take_field("path") {
+                None | Some(Value::Nil) => None,
+                Some(Value::Str(p)) => Some(p),
+                Some(_) => {
+                    return Err(WireError::Bad {
+                        field: "path",
+                        why: "not a file name".into(),
+                    }
+                    .into());
+                }
+            },
+            fetch: bool_field(m, "fetch"),
+        },
+        "save" if !is_internal => Action::Save {
+            path: match m.take_field("path") {
+                Some(Value::Str(p)) => p,
+                _ => return Err(WireError::Missing("path").into()),
+            },
+        },
         "fetch_ticks" if !is_internal => {
             let mut nodes = Vec::new();
             let sets = m

@@ -153,6 +153,46 @@ pub async fn run(shared: &Shared, action: Action) -> Result<Outcome, ActionError
             );
             Outcome::Stream(items)
         }
+        Action::Log { path, fetch } => {
+            let mut core = shared.lock();
+            match path {
+                None => {
+                    if let Some(old) = core.log.take() {
+                        old.close()?;
+                    }
+                }
+                Some(p) => {
+                    // The new log is complete (dump written) before the old
+                    // one is closed, both under the lock: no change falls
+                    // between them.
+                    let mut log = crate::persist::StateLog::create(
+                        std::path::Path::new(&p),
+                        shared.config.log_sync,
+                    )
+                    .map_err(|e| ActionError(format!("cannot open {p}: {e}")))?;
+                    if fetch {
+                        crate::persist::dump(&core.tree, &mut log)
+                            .map_err(|e| ActionError(format!("cannot write {p}: {e}")))?;
+                    }
+                    if let Some(old) = core.log.replace(log) {
+                        old.close()?;
+                    }
+                }
+            }
+            Outcome::Reply(MapBuilder::new().set("result", true))
+        }
+        Action::Save { path } => {
+            let core = shared.lock();
+            let mut log = crate::persist::StateLog::create(
+                std::path::Path::new(&path),
+                crate::persist::SyncPolicy::Never,
+            )
+            .map_err(|e| ActionError(format!("cannot open {path}: {e}")))?;
+            crate::persist::dump(&core.tree, &mut log)
+                .and_then(|_| log.close())
+                .map_err(|e| ActionError(format!("cannot write {path}: {e}")))?;
+            Outcome::Reply(MapBuilder::new().set("result", true))
+        }
         Action::Unknown(name) => return Err(ActionError(format!("Unknown action: {name}"))),
         Action::GetTree { .. }
         | Action::Watch { .. }

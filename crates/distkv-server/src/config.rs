@@ -58,6 +58,12 @@ pub struct ServerConfig {
     /// (`server.pull_repair`); when off, or when no peer is reachable,
     /// missing ticks are requested through gossip (`info {missing}`).
     pub pull_repair: bool,
+    /// State files to load before serving (`-l`), in order.
+    pub load: Vec<std::path::PathBuf>,
+    /// Load a damaged file up to the damage instead of refusing it.
+    pub load_up_to_corruption: bool,
+    /// When state logs are forced to disk (`server.log_sync`).
+    pub log_sync: crate::persist::SyncPolicy,
     /// Test hook: drop this share (0.0–1.0) of incoming updates, to prove
     /// that the missing-tick protocol repairs lost gossip.
     pub drop_updates: f64,
@@ -85,6 +91,9 @@ impl ServerConfig {
             fetch_above: 16 << 10,
             pull_repair: true,
             gossip_rate: 1000,
+            load: Vec::new(),
+            load_up_to_corruption: false,
+            log_sync: crate::persist::SyncPolicy::Interval(Duration::from_secs(1)),
             gossip_backlog: 64,
         }
     }

@@ -28,6 +28,9 @@ pub enum ServerError {
     /// The initial value could not be stored.
     #[error("cannot initialise the tree: {0}")]
     Init(#[from] distkv_tree::ChangeError),
+    /// A state file could not be loaded.
+    #[error(transparent)]
+    Load(#[from] crate::persist::LoadError),
     /// Joining a network is not possible with this backend.
     #[error("{0}")]
     CannotJoin(String),

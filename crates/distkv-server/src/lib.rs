@@ -31,6 +31,7 @@ pub mod config;
 mod conn;
 pub mod error;
 pub mod peers;
+pub mod persist;
 mod rand;
 mod snapshot;
 pub mod state;
@@ -90,6 +91,23 @@ impl Server {
         let standalone = config.standalone;
         let shared = Arc::new(Shared::new(config, gossip.clone(), repl_tx));
 
+        for file in &shared.config.load {
+            let r = persist::load(&shared, file, shared.config.load_up_to_corruption)?;
+            if r.dropped > 0 {
+                tracing::warn!(
+                    file = %file.display(),
+                    bytes = r.dropped,
+                    offset = r.dropped_at,
+                    "dropped the damaged end of the file"
+                );
+            }
+            tracing::info!(file = %file.display(), records = r.records, "loaded");
+        }
+        let loaded = !shared.config.load.is_empty();
+        if loaded {
+            shared.lock().tree.mark_ready();
+        }
+
         let (good_tx, mut good_rx) = mpsc::channel(16);
         let cluster = match repl_rx {
             Some(rx) => {
@@ -118,6 +136,7 @@ impl Server {
         };
 
         match (init, &cluster) {
+            (_, _) if loaded => {}
             (Some(value), _) => {
                 shared.lock().tree.mark_ready();
                 shared

@@ -18,9 +18,22 @@ pub struct Core {
     pub tree: Tree,
     /// Registered watchers.
     pub watchers: Watchers,
+    /// The state log, if one is open.
+    pub log: Option<crate::persist::StateLog>,
 }
 
 impl Core {
+    /// Appends a change to the state log, if one is open. A failing log is
+    /// closed with an error in the server log (the change itself stands).
+    pub fn log_change(&mut self, ev: &UpdateEvent) {
+        if let Some(log) = &mut self.log {
+            if let Err(e) = log.write(&crate::persist::change_record(ev)) {
+                tracing::error!(file = %log.path().display(), error = %e, "state log failed; logging stopped");
+                self.log = None;
+            }
+        }
+    }
+
     /// Tells the watchers about the current state of `path`.
     pub fn notify(&mut self, path: &Path) {
         if self.watchers.is_empty() {
@@ -88,6 +101,7 @@ impl Shared {
             core: Mutex::new(Core {
                 tree,
                 watchers: Watchers::default(),
+                log: None,
             }),
             gossip,
             replicate,
@@ -117,7 +131,8 @@ impl Shared {
         let change = {
             let mut core = self.lock();
             let change = core.tree.local_change(path, value, pre, &self.clock)?;
-            if change.is_some() {
+            if let Some(c) = &change {
+                core.log_change(&c.event);
                 core.notify(path);
             }
             change
@@ -134,6 +149,7 @@ impl Shared {
             let mut core = self.lock();
             let changes = core.tree.delete_tree(path, &self.clock)?;
             for c in &changes {
+                core.log_change(&c.event);
                 core.notify(&c.event.path);
             }
             changes
@@ -172,6 +188,7 @@ impl Shared {
         let mut core = self.lock();
         let out = core.tree.apply_remote(ev, &self.clock);
         if let ApplyOutcome::Applied { conflict, .. } = &out {
+            core.log_change(ev);
             if *conflict {
                 tracing::warn!(path = %ev.path, chain = %ev.chain, "*** inconsistency *** resolved by tock");
             }

@@ -184,8 +184,12 @@ fn apply(shared: &Shared, batch: &mut Vec<Value>) -> Result<u64, SyncError> {
     for m in batch.drain(..) {
         let ev = update_from_value(m, &|x| core.tree.intern(x))
             .map_err(|e| SyncError::Protocol(e.to_string()))?;
-        core.tree.apply_remote(&ev, &shared.clock);
-        core.notify(&ev.path);
+        if let distkv_tree::ApplyOutcome::Applied { .. } =
+            core.tree.apply_remote(&ev, &shared.clock)
+        {
+            core.log_change(&ev);
+            core.notify(&ev.path);
+        }
         n += 1;
     }
     Ok(n)

@@ -565,6 +565,13 @@ impl Tree {
         self.node_mut(&name).raise_tick(tick);
     }
 
+    /// Restores this server's own tick from its saved state (never lowers
+    /// it), so that a restarted server does not reuse ticks.
+    pub fn restore_own_tick(&mut self, tick: u64) {
+        let own = self.own.clone();
+        self.node_mut(&own).raise_tick(tick);
+    }
+
     /// Raises `node`'s tick to the end of `ticks` (not for the own node).
     fn raise_to_end(&mut self, name: &NodeName, ticks: &RangeSet) {
         if *name == self.own {
