@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use distkv_proto::PathLengthener;
 use distkv_proto::record::{encode_record, header, read_records};
 use distkv_proto::value_map::MapBuilder;
-use distkv_proto::wire::{chain_to_value, ranges_from_value, ranges_to_value, update_from_value};
+use distkv_proto::wire::{chain_to_value, ranges_to_value, update_from_value};
 use distkv_tree::{Path, Tree, UpdateEvent, Value, WalkOpts};
 
 use crate::state::Shared;
@@ -262,26 +262,9 @@ pub fn load(
     for ev in &events {
         core.tree.apply_remote(ev, &shared.clock);
     }
+    drop(core);
     for st in &states {
-        for (n, t) in st.get("nodes").and_then(Value::as_map).unwrap_or(&[]) {
-            if let (Some(n), Some(t)) = (n.as_str(), t.as_u64()) {
-                if n == core.tree.own_name().as_ref() {
-                    core.tree.restore_own_tick(t);
-                } else {
-                    core.tree.raise_tick(n, t);
-                }
-            }
-        }
-        for (n, r) in st.get("known").and_then(Value::as_map).unwrap_or(&[]) {
-            if let (Some(n), Ok(r)) = (n.as_str(), ranges_from_value(r)) {
-                core.tree.report_known(n, &r);
-            }
-        }
-        for (n, r) in st.get("deleted").and_then(Value::as_map).unwrap_or(&[]) {
-            if let (Some(n), Ok(r)) = (n.as_str(), ranges_from_value(r)) {
-                core.tree.report_deleted(n, &r);
-            }
-        }
+        shared.merge_node_state(st);
     }
     Ok(LoadReport {
         records: events.len() + states.len(),

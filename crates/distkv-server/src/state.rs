@@ -183,6 +183,37 @@ impl Shared {
         }
     }
 
+    /// Merges tick bookkeeping (`nodes`, `known`, `deleted`) from a trusted
+    /// source: a peer's state during initial sync or pulls, or a state
+    /// file. Unlike gossip claims, these may raise this server's own tick,
+    /// so that a restarted server never reuses a tick.
+    pub fn merge_node_state(&self, st: &Value) {
+        use distkv_proto::wire::ranges_from_value;
+        let mut core = self.lock();
+        for (n, t) in st.get("nodes").and_then(Value::as_map).unwrap_or(&[]) {
+            if let (Some(n), Some(t)) = (n.as_str(), t.as_u64()) {
+                if n == core.tree.own_name().as_ref() {
+                    core.tree.restore_own_tick(t);
+                } else {
+                    core.tree.raise_tick(n, t);
+                }
+            }
+        }
+        for (n, r) in st.get("known").and_then(Value::as_map).unwrap_or(&[]) {
+            if let (Some(n), Ok(r)) = (n.as_str(), ranges_from_value(r)) {
+                core.tree.report_known(n, &r);
+            }
+        }
+        for (n, r) in st.get("deleted").and_then(Value::as_map).unwrap_or(&[]) {
+            if let (Some(n), Ok(r)) = (n.as_str(), ranges_from_value(r)) {
+                let changed = core.tree.report_deleted(n, &r);
+                for p in &changed {
+                    core.notify(p);
+                }
+            }
+        }
+    }
+
     /// Applies an update received from another server.
     pub fn apply_remote(&self, ev: &UpdateEvent) -> ApplyOutcome {
         let mut core = self.lock();

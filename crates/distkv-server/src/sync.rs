@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use distkv_proto::request::RequestErrorKind;
 use distkv_proto::value_map::MapBuilder;
-use distkv_proto::wire::{ranges_from_value, update_from_value};
+use distkv_proto::wire::update_from_value;
 use distkv_proto::{Limits, MsgpackCodec, PathLengthener};
 use distkv_tree::{Path, Value};
 use futures_util::{SinkExt, StreamExt};
@@ -69,29 +69,6 @@ async fn open(host: &str, port: u16, max_frame: usize) -> Result<(Conn, Value), 
     let mut conn = Framed::new(stream, MsgpackCodec::new(limits));
     let greeting = next(&mut conn).await?;
     Ok((conn, greeting))
-}
-
-/// Merges a peer's tick bookkeeping (`nodes`, `known`, `deleted`).
-fn merge_state(shared: &Shared, st: &Value) {
-    let mut core = shared.lock();
-    for (n, t) in st.get("nodes").and_then(Value::as_map).unwrap_or(&[]) {
-        if let (Some(n), Some(t)) = (n.as_str(), t.as_u64()) {
-            core.tree.raise_tick(n, t);
-        }
-    }
-    for (n, r) in st.get("known").and_then(Value::as_map).unwrap_or(&[]) {
-        if let (Some(n), Ok(r)) = (n.as_str(), ranges_from_value(r)) {
-            core.tree.report_known(n, &r);
-        }
-    }
-    for (n, r) in st.get("deleted").and_then(Value::as_map).unwrap_or(&[]) {
-        if let (Some(n), Ok(r)) = (n.as_str(), ranges_from_value(r)) {
-            let changed = core.tree.report_deleted(n, &r);
-            for p in &changed {
-                core.notify(p);
-            }
-        }
-    }
 }
 
 /// Copies everything from the server at `host:port`. Returns the number of
@@ -174,7 +151,7 @@ pub async fn sync_from(shared: &Shared, host: &str, port: u16) -> Result<u64, Sy
         }
     }
     count += apply(shared, &mut batch)?;
-    merge_state(shared, &st);
+    shared.merge_node_state(&st);
     Ok(count)
 }
 
@@ -256,7 +233,7 @@ pub async fn pull_ticks(
             continue;
         }
         count += apply(shared, &mut batch)?;
-        merge_state(shared, &msg);
+        shared.merge_node_state(&msg);
     }
     count += apply(shared, &mut batch)?;
     Ok(count)
