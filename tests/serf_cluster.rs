@@ -68,6 +68,18 @@ async fn converged(servers: &[&ServerProc], limit: Duration) -> Dump {
     }
 }
 
+/// Three joined agents (`PREFIX-a`, `-b`, `-c`) with servers `s1` (the
+/// first, with `-i Root`), `s2` and `s3` on them.
+fn three_servers(prefix: &str) -> ([SerfAgent; 3], [ServerProc; 3]) {
+    let a = SerfAgent::start(&format!("{prefix}-a"), None);
+    let b = SerfAgent::start(&format!("{prefix}-b"), Some(&a));
+    let c = SerfAgent::start(&format!("{prefix}-c"), Some(&a));
+    let s1 = ServerProc::on_serf("s1", &a, Some("Root"), &[]);
+    let s2 = ServerProc::on_serf("s2", &b, None, &[]);
+    let s3 = ServerProc::on_serf("s3", &c, None, &[]);
+    ([a, b, c], [s1, s2, s3])
+}
+
 fn p(words: &[&str]) -> Path {
     Path::from_strs(words)
 }
@@ -149,12 +161,7 @@ async fn tutorial_two_servers_and_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_servers_with_concurrent_writers_converge() {
-    let a = SerfAgent::start("c3-a", None);
-    let b = SerfAgent::start("c3-b", Some(&a));
-    let c = SerfAgent::start("c3-c", Some(&a));
-    let s1 = ServerProc::on_serf("s1", &a, Some("Root"), &[]);
-    let s2 = ServerProc::on_serf("s2", &b, None, &[]);
-    let s3 = ServerProc::on_serf("s3", &c, None, &[]);
+    let ([_a, _b, _c], [s1, s2, s3]) = three_servers("c3");
     let mut writers = Vec::new();
     for (i, s) in [&s1, &s2, &s3].into_iter().enumerate() {
         let client = s.connect().await;
@@ -287,12 +294,7 @@ async fn server_survives_its_agent_restarting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_healed_split_converges_by_the_conflict_rule() {
-    let a = SerfAgent::start("sp-a", None);
-    let b = SerfAgent::start("sp-b", Some(&a));
-    let mut c = SerfAgent::start("sp-c", Some(&a));
-    let s1 = ServerProc::on_serf("s1", &a, Some("Root"), &[]);
-    let s2 = ServerProc::on_serf("s2", &b, None, &[]);
-    let s3 = ServerProc::on_serf("s3", &c, None, &[]);
+    let ([a, _b, mut c], [s1, s2, s3]) = three_servers("sp");
     s1.ok(&["data", "set", "-v", "before", "conflict"]);
     converged(&[&s1, &s2, &s3], Duration::from_secs(20)).await;
     // split: s3's agent goes away; both sides keep writing
@@ -387,12 +389,7 @@ async fn has_tombstone(s: &ServerProc, path: &Path) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tombstones_are_purged_only_with_every_deleter_online() {
-    let a = SerfAgent::start("del-a", None);
-    let b = SerfAgent::start("del-b", Some(&a));
-    let mut c = SerfAgent::start("del-c", Some(&a));
-    let s1 = ServerProc::on_serf("s1", &a, Some("Root"), &[]);
-    let s2 = ServerProc::on_serf("s2", &b, None, &[]);
-    let s3 = ServerProc::on_serf("s3", &c, None, &[]);
+    let ([a, _b, mut c], [s1, s2, s3]) = three_servers("del");
     let c1 = s1.connect().await;
     let deleters = Value::Map(vec![(
         "nodes".into(),
