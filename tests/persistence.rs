@@ -31,6 +31,8 @@ async fn dump(s: &ServerProc) -> Vec<(Path, Option<Value>, Option<Chain>)> {
             out.push((it.path, it.value, it.chain));
         }
     }
+    // the order of siblings depends on the order they were created in
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
 
@@ -133,5 +135,181 @@ fn an_unwritable_log_path_is_reported_and_the_old_log_keeps_running() {
     drop(s);
     let s = ServerProc::standalone_args("one", &["-l", f]);
     assert_eq!(s.ok(&["data", "get", "logged"]), "\"still\"\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The byte offsets where the records of a framed state file start.
+fn record_offsets(data: &[u8]) -> Vec<usize> {
+    let mut at = 12; // "DKVSTATE", the version, two reserved bytes
+    let mut out = Vec::new();
+    while at + 12 <= data.len() {
+        out.push(at);
+        let len = u32::from_le_bytes(data[at..at + 4].try_into().expect("4 bytes")) as usize;
+        at += 12 + len;
+    }
+    assert_eq!(at, data.len(), "the file ends after a whole record");
+    out
+}
+
+#[test]
+fn a_file_cut_anywhere_in_its_last_record_loads_all_earlier_records() {
+    let dir = tmpdir("cut");
+    let file = dir.join("c.state");
+    let f = file.to_str().expect("utf-8 path").to_owned();
+    let s = ServerProc::standalone("one", Some("Root"), &[]);
+    s.ok(&["log", "dest", &f]);
+    s.ok(&["data", "set", "-v", "first", "k", "a"]);
+    s.ok(&["data", "set", "-v", "last", "k", "b"]);
+    drop(s);
+    let good = std::fs::read(&file).expect("read");
+    let last = *record_offsets(&good).last().expect("records");
+    for cut in last..good.len() {
+        std::fs::write(&file, &good[..cut]).expect("write");
+        let s = ServerProc::standalone_args("one", &["-l", &f]);
+        assert_eq!(
+            s.ok(&["data", "get", "k", "a"]),
+            "\"first\"\n",
+            "cut at {cut}"
+        );
+        assert_eq!(
+            s.client(&["data", "get", "k", "b"]).status.code(),
+            Some(1),
+            "cut at {cut}: the torn record is not loaded"
+        );
+    }
+    // the whole file loads everything
+    std::fs::write(&file, &good).expect("write");
+    let s = ServerProc::standalone_args("one", &["-l", &f]);
+    assert_eq!(s.ok(&["data", "get", "k", "b"]), "\"last\"\n");
+    drop(s);
+
+    // the operator is told how much was dropped, and where
+    std::fs::write(&file, &good[..good.len() - 5]).expect("write");
+    let port = common::free_port().to_string();
+    let mut cmd = std::process::Command::new(common::distkv_bin());
+    cmd.args(["-C", "server.bind_default.host=127.0.0.1", "-C"])
+        .arg(format!("server.bind_default.port={port}"))
+        .args(["server", "--standalone", "-l", &f, "one"]);
+    let out = common::run_with_timeout(cmd, std::time::Duration::from_secs(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let torn = good.len() - 5 - last;
+    assert!(
+        err.contains("dropped the damaged end of the file")
+            && err.contains(&format!("bytes={torn}"))
+            && err.contains(&format!("offset={last}")),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_logs_under_a_concurrent_writer_loses_nothing() {
+    let dir = tmpdir("rotate");
+    let s = ServerProc::standalone("one", Some("Root"), &[]);
+    let c = s.connect().await;
+    // enough entries that each initial dump takes several chunks
+    for i in 0..20_000i64 {
+        let p = Path::from_strs(&["fill", &(i % 100).to_string(), &i.to_string()]);
+        c.set(&p, Value::Int(i)).await.expect("fill");
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let c = s.connect().await;
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            // key i % 300 gets value i: the last acknowledged value of
+            // each key must come back
+            let mut acked = std::collections::BTreeMap::new();
+            let mut i = 0i64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let k = (i % 300).to_string();
+                c.set(&Path::from_strs(&["w", &k]), Value::Int(i))
+                    .await
+                    .expect("set");
+                acked.insert(k, i);
+                i += 1;
+            }
+            acked
+        })
+    };
+    let mut files = Vec::new();
+    for n in 0..6 {
+        let f = dir.join(format!("r{n}.state"));
+        let path = f.to_str().expect("path").to_owned();
+        // the first log holds a full dump; later ones alternate
+        let args: Vec<String> = if n == 0 || n % 2 == 1 {
+            vec!["log".into(), "dest".into(), path]
+        } else {
+            vec!["log".into(), "dest".into(), "-i".into(), path]
+        };
+        let port = s.port;
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = std::process::Command::new(common::distkv_bin());
+            cmd.args(["client", "-h", "127.0.0.1", "-p", &port.to_string()])
+                .args(&args);
+            let o = common::run_with_timeout(cmd, std::time::Duration::from_secs(60));
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        })
+        .await
+        .expect("log dest");
+        files.push(f);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acked = writer.await.expect("writer");
+    assert!(acked.len() == 300, "the writer ran during the rotations");
+    let before = dump(&s).await;
+    drop(s); // SIGKILL
+    let mut args = Vec::new();
+    for f in &files {
+        args.push("-l");
+        args.push(f.to_str().expect("path"));
+    }
+    let s = ServerProc::standalone_args("one", &args);
+    let c = s.connect().await;
+    for (k, v) in &acked {
+        assert_eq!(
+            c.get(&Path::from_strs(&["w", k])).await.expect("get"),
+            Some(Value::Int(*v)),
+            "key {k}"
+        );
+    }
+    let after = dump(&s).await;
+    assert!(after == before, "all files together hold everything");
+    drop(s);
+    // the newest file with a full dump, and the ones after it, suffice
+    let s = ServerProc::standalone_args("one", &args[args.len() - 2..]);
+    let after = dump(&s).await;
+    assert!(after == before, "from the last full dump on");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn server_save_option_starts_a_log_with_a_dump() {
+    let dir = tmpdir("save");
+    let file = dir.join("s.state");
+    let f = file.to_str().expect("path");
+    let s = ServerProc::standalone_args("one", &["-i", "Root", "-s", f]);
+    s.ok(&["data", "set", "-v", "x", "later"]);
+    drop(s);
+    let s = ServerProc::standalone_args("one", &["-l", f]);
+    assert_eq!(s.ok(&["data", "get"]), "\"Root\"\n");
+    assert_eq!(s.ok(&["data", "get", "later"]), "\"x\"\n");
+    drop(s);
+    let o = distkv(&[
+        "server",
+        "--standalone",
+        "-s",
+        "/nonexistent/x.state",
+        "-i",
+        "R",
+        "one",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("cannot open /nonexistent/x.state"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

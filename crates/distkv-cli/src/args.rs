@@ -68,6 +68,10 @@ pub struct ServerArgs {
     /// Load a damaged state file up to the damage instead of refusing it.
     #[arg(long = "load-damaged")]
     pub load_damaged: bool,
+    /// Write a state log (full dump, then every change) to FILE, as
+    /// `client log dest FILE` would, from the moment the server has data.
+    #[arg(short = 's', long = "save", value_name = "FILE")]
+    pub save: Option<std::path::PathBuf>,
     /// Print help.
     #[arg(long = "help", action = ArgAction::Help)]
     pub help: Option<bool>,

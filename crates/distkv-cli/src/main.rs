@@ -4,6 +4,7 @@
 mod args;
 mod data;
 mod output;
+mod progress;
 mod server;
 
 use std::process::ExitCode;
@@ -63,10 +64,12 @@ pub struct Ui {
 }
 
 fn init_logging(cli: &Cli) {
-    let level = match cli.verbose {
-        0 => "error",
-        1 => "warn",
-        2 => "info",
+    // Warnings by default: a server must say when it dropped the torn end
+    // of a state file or lost its Serf agent.
+    let level = match (cli.verbose, cli.quiet) {
+        (_, q) if q > 0 => "error",
+        (0, _) => "warn",
+        (1, _) => "info",
         _ => "debug",
     };
     let mut directives = vec![level.to_owned()];
@@ -77,6 +80,7 @@ fn init_logging(cli: &Cli) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 

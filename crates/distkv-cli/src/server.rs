@@ -49,6 +49,8 @@ fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failur
     sc.hostmap = cfg.hostmap()?;
     sc.load = args.load.clone();
     sc.load_up_to_corruption = args.load_damaged;
+    sc.save = args.save.clone();
+    sc.progress = distkv_server::progress::ProgressHook::new(Arc::new(crate::progress::Bars));
     sc.log_sync = match cfg.get("server.log_sync") {
         None => sc.log_sync,
         Some(serde_yaml_ng::Value::String(s)) if s == "always" => SyncPolicy::Always,

@@ -1,5 +1,7 @@
 //! The single-reply actions.
 
+use std::sync::Arc;
+
 use distkv_proto::request::{Action, ChainCheck, MsgPayload, StateFlags};
 use distkv_proto::value_map::MapBuilder;
 use distkv_proto::wire::{chain_to_value, ranges_to_value, update_to_value};
@@ -7,6 +9,15 @@ use distkv_tree::{NodeEvent, Path, Precondition, RangeSet, Value};
 
 use crate::snapshot::{entry_map, push_entry};
 use crate::state::Shared;
+
+/// Runs file work on the blocking pool, off the executor threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ActionError> + Send + 'static,
+) -> Result<T, ActionError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ActionError(format!("internal error: {e}")))?
+}
 
 /// A failed action: the text goes to the client as `error`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +48,7 @@ pub fn check_read_path(path: &Path) -> Result<(), ActionError> {
 }
 
 /// Runs a single-reply action.
-pub async fn run(shared: &Shared, action: Action) -> Result<Outcome, ActionError> {
+pub async fn run(shared: &Arc<Shared>, action: Action) -> Result<Outcome, ActionError> {
     Ok(match action {
         Action::GetValue { path, nchain } => {
             check_read_path(&path)?;
@@ -154,43 +165,26 @@ pub async fn run(shared: &Shared, action: Action) -> Result<Outcome, ActionError
             Outcome::Stream(items)
         }
         Action::Log { path, fetch } => {
-            let mut core = shared.lock();
             match path {
-                None => {
-                    if let Some(old) = core.log.take() {
-                        old.close()?;
-                    }
-                }
+                None => crate::persist::stop_log(shared)?,
                 Some(p) => {
-                    // The new log is complete (dump written) before the old
-                    // one is closed, both under the lock: no change falls
-                    // between them.
-                    let mut log = crate::persist::StateLog::create(
-                        std::path::Path::new(&p),
-                        shared.config.log_sync,
-                    )
-                    .map_err(|e| ActionError(format!("cannot open {p}: {e}")))?;
-                    if fetch {
-                        crate::persist::dump(&core.tree, &mut log)
-                            .map_err(|e| ActionError(format!("cannot write {p}: {e}")))?;
-                    }
-                    if let Some(old) = core.log.replace(log) {
-                        old.close()?;
-                    }
+                    let shared = shared.clone();
+                    blocking(move || {
+                        crate::persist::start_log(&shared, std::path::Path::new(&p), fetch)
+                            .map_err(|e| ActionError(e.to_string()))
+                    })
+                    .await?;
                 }
             }
             Outcome::Reply(MapBuilder::new().set("result", true))
         }
         Action::Save { path } => {
-            let core = shared.lock();
-            let mut log = crate::persist::StateLog::create(
-                std::path::Path::new(&path),
-                crate::persist::SyncPolicy::Never,
-            )
-            .map_err(|e| ActionError(format!("cannot open {path}: {e}")))?;
-            crate::persist::dump(&core.tree, &mut log)
-                .and_then(|_| log.close())
-                .map_err(|e| ActionError(format!("cannot write {path}: {e}")))?;
+            let shared = shared.clone();
+            blocking(move || {
+                crate::persist::save(&shared, std::path::Path::new(&path))
+                    .map_err(|e| ActionError(e.to_string()))
+            })
+            .await?;
             Outcome::Reply(MapBuilder::new().set("result", true))
         }
         Action::Unknown(name) => return Err(ActionError(format!("Unknown action: {name}"))),

@@ -209,7 +209,6 @@ impl Cluster {
                 self.shared.clock.seen(t);
             }
             let mut wake = false;
-            let mut changed = Vec::new();
             {
                 let mut core = self.shared.lock();
                 if let Some(ticks) = msg.get("ticks").and_then(Value::as_map) {
@@ -228,10 +227,7 @@ impl Cluster {
                     core.tree.report_known(&n, &r);
                 }
                 for (n, r) in node_sets(msg.get("deleted")) {
-                    changed.extend(core.tree.report_deleted(&n, &r));
-                }
-                for p in &changed {
-                    core.notify(p);
+                    core.report_deleted(&n, &r);
                 }
             }
             if wake {

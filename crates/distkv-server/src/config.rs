@@ -64,6 +64,11 @@ pub struct ServerConfig {
     pub load_up_to_corruption: bool,
     /// When state logs are forced to disk (`server.log_sync`).
     pub log_sync: crate::persist::SyncPolicy,
+    /// Write a state log (with a full dump first) to this file from the
+    /// moment the server has data (`server -s`).
+    pub save: Option<std::path::PathBuf>,
+    /// Where progress of long loads and dumps is reported.
+    pub progress: crate::progress::ProgressHook,
     /// Test hook: drop this share (0.0–1.0) of incoming updates, to prove
     /// that the missing-tick protocol repairs lost gossip.
     pub drop_updates: f64,
@@ -95,6 +100,8 @@ impl ServerConfig {
             load_up_to_corruption: false,
             log_sync: crate::persist::SyncPolicy::Interval(Duration::from_secs(1)),
             gossip_backlog: 64,
+            save: None,
+            progress: crate::progress::ProgressHook::default(),
         }
     }
 }

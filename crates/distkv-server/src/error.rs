@@ -31,6 +31,12 @@ pub enum ServerError {
     /// A state file could not be loaded.
     #[error(transparent)]
     Load(#[from] crate::persist::LoadError),
+    /// The state log asked for at start (`server -s`) could not be written.
+    #[error(transparent)]
+    Save(#[from] crate::persist::DumpError),
+    /// A background task failed unexpectedly.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// Joining a network is not possible with this backend.
     #[error("{0}")]
     CannotJoin(String),

@@ -32,6 +32,7 @@ mod conn;
 pub mod error;
 pub mod peers;
 pub mod persist;
+pub mod progress;
 mod rand;
 mod snapshot;
 pub mod state;
@@ -175,6 +176,13 @@ impl Server {
         }
         if let Some(c) = &cluster {
             c.stop_good_nodes();
+        }
+        if let Some(file) = shared.config.save.clone() {
+            let sh = shared.clone();
+            let n = tokio::task::spawn_blocking(move || persist::start_log(&sh, &file, true))
+                .await
+                .map_err(|e| ServerError::Internal(e.to_string()))??;
+            tracing::info!(entries = n, "state log started");
         }
 
         let shutdown = CancellationToken::new();

@@ -65,9 +65,19 @@ impl StateLog {
     /// Appends one record and hands it to the kernel (so that a crash of
     /// the server cannot lose it), syncing per the policy.
     pub fn write(&mut self, v: &Value) -> std::io::Result<()> {
+        self.append(v)?;
+        self.commit()
+    }
+
+    /// Appends one record to the buffer; [`StateLog::commit`] hands it on.
+    pub fn append(&mut self, v: &Value) -> std::io::Result<()> {
         self.buf.clear();
         encode_record(v, &mut self.buf);
-        self.out.write_all(&self.buf)?;
+        self.out.write_all(&self.buf)
+    }
+
+    /// Hands the appended records to the kernel and syncs per the policy.
+    pub fn commit(&mut self) -> std::io::Result<()> {
         self.out.flush()?;
         match self.policy {
             SyncPolicy::Always => self.out.get_ref().sync_data()?,
@@ -99,6 +109,12 @@ pub fn change_record(ev: &UpdateEvent) -> Value {
     m.set("tock", Value::from_u64(ev.tock)).build()
 }
 
+/// The record of deleted ticks reported by a peer.
+pub fn deleted_record(node: &str, ticks: &distkv_tree::RangeSet) -> Value {
+    let set = MapBuilder::new().set(node, ranges_to_value(ticks));
+    MapBuilder::new().set("deleted", set.build()).build()
+}
+
 /// The state record: node ticks, known and deleted ticks.
 fn state_record(tree: &Tree) -> Value {
     let mut nodes = MapBuilder::new();
@@ -123,32 +139,174 @@ fn state_record(tree: &Tree) -> Value {
         .build()
 }
 
-/// Writes a full dump: the state record, then every entry with a value or
-/// a tombstone, in walk order. Returns the number of entries written.
-pub fn dump(tree: &Tree, log: &mut StateLog) -> std::io::Result<u64> {
-    log.write(&state_record(tree))?;
+/// Where a dump goes.
+enum DumpTarget<'a> {
+    /// The server's state log with this generation; change records are
+    /// interleaved with the dump's records.
+    Current(u64),
+    /// A file of its own (a one-shot save).
+    Own(&'a mut StateLog),
+}
+
+/// Why a dump failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DumpError {
+    /// The file could not be created.
+    #[error("cannot open {path}: {source}")]
+    Open {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Writing failed.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The log was replaced (or stopped) before its initial dump was done.
+    #[error("the log {0} was replaced before its initial dump was complete")]
+    Superseded(String),
+}
+
+/// Dumps the tree a chunk at a time, releasing the lock in between so that
+/// clients and peers are served meanwhile. Correct although the tree
+/// changes during the dump: every entry's record shows its state at some
+/// moment after the dump started, and in the current log every change made
+/// after the dump started is logged as well; loading merges them by
+/// their chains, so the newest state wins whatever the record order.
+fn dump_chunked(shared: &Shared, mut target: DumpTarget<'_>, name: &str) -> Result<u64, DumpError> {
+    let chunk = shared.config.walk_chunk.max(1000);
+    let total = u64::try_from(shared.lock().tree.len()).unwrap_or(u64::MAX);
+    let mut progress = shared
+        .config
+        .progress
+        .begin(&format!("dumping to {name}"), total);
+    let werr = |source| DumpError::Write {
+        path: name.to_owned(),
+        source,
+    };
+    let mut cursor = None;
     let mut n = 0;
-    let mut err = None;
-    tree.walk(&Path::root(), WalkOpts::default(), &mut |p, _, e| {
-        if err.is_some() {
-            return;
-        }
-        if let Some(chain) = e.chain() {
-            let ev = UpdateEvent {
-                path: p.clone(),
-                chain: chain.clone(),
-                value: e.data().cloned(),
-                tock: e.tock(),
-            };
-            match log.write(&change_record(&ev)) {
-                Ok(()) => n += 1,
-                Err(e) => err = Some(e),
+    let mut recs = Vec::with_capacity(chunk);
+    loop {
+        let mut core = shared.lock();
+        let next = core.tree.walk_chunk(
+            &Path::root(),
+            WalkOpts::default(),
+            cursor.take(),
+            chunk,
+            &mut |p, _, e| {
+                if let Some(chain) = e.chain() {
+                    recs.push(change_record(&UpdateEvent {
+                        path: p.clone(),
+                        chain: chain.clone(),
+                        value: e.data().cloned(),
+                        tock: e.tock(),
+                    }));
+                }
+            },
+        );
+        // The root always exists: a walk from it cannot fail.
+        let next = next.unwrap_or_default();
+        match &mut target {
+            DumpTarget::Current(generation) => {
+                if core.log_generation != *generation || core.log.is_none() {
+                    return Err(DumpError::Superseded(name.to_owned()));
+                }
+                let mut res = Ok(());
+                if let Some(log) = &mut core.log {
+                    res = recs
+                        .iter()
+                        .try_for_each(|r| log.append(r))
+                        .and_then(|()| log.commit());
+                }
+                if let Err(e) = res {
+                    core.log = None;
+                    return Err(werr(e));
+                }
+            }
+            DumpTarget::Own(log) => {
+                drop(core);
+                recs.iter().try_for_each(|r| log.append(r)).map_err(werr)?;
             }
         }
-    });
-    match err {
-        Some(e) => Err(e),
-        None => Ok(n),
+        for _ in 0..recs.len() {
+            progress.tick();
+        }
+        n += recs.len() as u64;
+        recs.clear();
+        match next {
+            Some(c) => cursor = Some(c),
+            None => return Ok(n),
+        }
+    }
+}
+
+/// Writes a one-shot dump to `path`: the state record, then every entry
+/// with a value or a tombstone. Returns the number of entries written.
+pub fn save(shared: &Shared, path: &FsPath) -> Result<u64, DumpError> {
+    let name = path.display().to_string();
+    let werr = |source| DumpError::Write {
+        path: name.clone(),
+        source,
+    };
+    let mut log = StateLog::create(path, SyncPolicy::Never).map_err(|source| DumpError::Open {
+        path: name.clone(),
+        source,
+    })?;
+    let state = state_record(&shared.lock().tree);
+    log.append(&state).map_err(werr)?;
+    let n = dump_chunked(shared, DumpTarget::Own(&mut log), &name)?;
+    log.close().map_err(werr)?;
+    Ok(n)
+}
+
+/// Makes `path` the server's state log. With `fetch`, a full dump is
+/// written into it first (a chunk at a time, changes interleaved). The
+/// new log takes over from the old one under the tree lock, so every change
+/// lands in at least one of the two files, in order.
+pub fn start_log(shared: &Shared, path: &FsPath, fetch: bool) -> Result<u64, DumpError> {
+    let name = path.display().to_string();
+    let werr = |source| DumpError::Write {
+        path: name.clone(),
+        source,
+    };
+    let generation = {
+        let mut core = shared.lock();
+        let mut log =
+            StateLog::create(path, shared.config.log_sync).map_err(|source| DumpError::Open {
+                path: name.clone(),
+                source,
+            })?;
+        if fetch {
+            log.write(&state_record(&core.tree)).map_err(werr)?;
+        }
+        core.log_generation += 1;
+        if let Some(old) = core.log.replace(log) {
+            if let Err(e) = old.close() {
+                tracing::warn!(file = %name, error = %e, "closing the previous log failed");
+            }
+        }
+        core.log_generation
+    };
+    if fetch {
+        dump_chunked(shared, DumpTarget::Current(generation), &name)
+    } else {
+        Ok(0)
+    }
+}
+
+/// Stops the state log, if one is open.
+pub fn stop_log(shared: &Shared) -> std::io::Result<()> {
+    let mut core = shared.lock();
+    core.log_generation += 1;
+    match core.log.take() {
+        Some(old) => old.close(),
+        None => Ok(()),
     }
 }
 
@@ -218,18 +376,27 @@ pub fn load(
         })?;
     // Parse everything first: a bad record stops the load before anything
     // reaches the tree.
+    let total = loaded.records.len() as u64 * 2;
+    let mut progress = shared
+        .config
+        .progress
+        .begin(&format!("loading {shown}"), total);
     let mut longer = PathLengthener::new(Path::root());
     let mut events = Vec::new();
     let mut states = Vec::new();
     {
         let core = shared.lock();
         for (index, mut rec) in loaded.records.into_iter().enumerate() {
+            progress.tick();
             let bad = |why: String| LoadError::Record {
                 path: shown.clone(),
                 index,
                 why,
             };
-            if rec.get("nodes").is_some() || rec.get("known").is_some() {
+            if ["nodes", "known", "deleted"]
+                .iter()
+                .any(|k| rec.get(k).is_some())
+            {
                 states.push(rec);
                 continue;
             }
@@ -261,14 +428,179 @@ pub fn load(
     let mut core = shared.lock();
     for ev in &events {
         core.tree.apply_remote(ev, &shared.clock);
+        progress.tick();
     }
     drop(core);
     for st in &states {
         shared.merge_node_state(st);
+        progress.tick();
     }
     Ok(LoadReport {
         records: events.len() + states.len(),
         dropped: loaded.dropped,
         dropped_at: loaded.dropped_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use distkv_tree::{Chain, NodeEvent, Precondition, RangeSet};
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    /// One thing that happens to a logged server.
+    #[derive(Clone, Debug)]
+    enum Op {
+        Set(usize, i64),
+        Delete(usize),
+        DeleteTree(usize),
+        /// An update of another node: (node, path, value, tock).
+        Remote(usize, usize, Option<i64>, u64),
+        /// A peer reports the latest tick of a node deleted.
+        ReportDeleted(usize),
+        /// Switch to a new log file; with a full dump or not.
+        Rotate(bool),
+    }
+
+    const PATHS: &[&[&str]] = &[&["a"], &["a", "b"], &["a", "b", "c"], &["d"], &["d", "e"]];
+    const NODES: &[&str] = &["p", "q"];
+
+    fn op() -> impl Strategy<Value = Op> {
+        let p = 0..PATHS.len();
+        let n = 0..NODES.len();
+        prop_oneof![
+            4 => (p.clone(), any::<i64>()).prop_map(|(p, v)| Op::Set(p, v)),
+            1 => p.clone().prop_map(Op::Delete),
+            1 => p.clone().prop_map(Op::DeleteTree),
+            4 => (n.clone(), p, proptest::option::weighted(0.8, any::<i64>()), 0..1000u64)
+                .prop_map(|(n, p, v, t)| Op::Remote(n, p, v, t)),
+            1 => n.prop_map(Op::ReportDeleted),
+            1 => any::<bool>().prop_map(Op::Rotate),
+        ]
+    }
+
+    fn shared(name: &str) -> Shared {
+        let mut cfg = crate::ServerConfig::new(name);
+        cfg.log_sync = SyncPolicy::Never;
+        let sh = Shared::new(
+            cfg,
+            Arc::new(distkv_serf::local::LocalGossip::default()),
+            None,
+        );
+        sh.lock().tree.mark_ready();
+        sh
+    }
+
+    type Snapshot = (
+        Vec<(Path, Option<Value>, Option<Chain>, u64)>,
+        Vec<(String, Option<u64>, RangeSet)>,
+    );
+
+    fn snapshot(sh: &Shared) -> Snapshot {
+        let core = sh.lock();
+        let mut entries = Vec::new();
+        core.tree
+            .walk(&Path::root(), WalkOpts::default(), &mut |p, _, e| {
+                if e.chain().is_some() {
+                    entries.push((p.clone(), e.data().cloned(), e.chain().cloned(), e.tock()));
+                }
+            });
+        let mut nodes: Vec<_> = core
+            .tree
+            .nodes()
+            .map(|(n, st)| (n.to_string(), st.tick, st.deleted.clone()))
+            .collect();
+        nodes.sort_by(|a, b| a.0.cmp(&b.0));
+        (entries, nodes)
+    }
+
+    fn path(i: usize) -> Path {
+        Path::from_strs(PATHS[i])
+    }
+
+    /// Runs `ops` on a logged server; returns its final state and the log
+    /// files written, with the index of the last one that began with a
+    /// full dump.
+    async fn run(ops: &[Op], dir: &FsPath) -> (Snapshot, Vec<PathBuf>, usize) {
+        let sh = shared("one");
+        let mut files = vec![dir.join("0.state")];
+        let mut last_full = 0;
+        start_log(&sh, &files[0], true).expect("log");
+        let mut ticks = [0u64; 2];
+        for op in ops {
+            match op {
+                Op::Set(p, v) => {
+                    let _ = sh
+                        .local_change(&path(*p), Some(Value::Int(*v)), &Precondition::default())
+                        .await;
+                }
+                Op::Delete(p) => {
+                    let _ = sh
+                        .local_change(&path(*p), None, &Precondition::default())
+                        .await;
+                }
+                Op::DeleteTree(p) => {
+                    let _ = sh.delete_tree(&path(*p)).await;
+                }
+                Op::Remote(n, p, v, tock) => {
+                    ticks[*n] += 1;
+                    sh.apply_remote(&UpdateEvent {
+                        path: path(*p),
+                        chain: Chain::single(NodeEvent::new(NODES[*n], ticks[*n])),
+                        value: v.map(Value::Int),
+                        tock: *tock,
+                    });
+                }
+                Op::ReportDeleted(n) => {
+                    if ticks[*n] > 0 {
+                        let mut r = RangeSet::new();
+                        r.insert(ticks[*n]);
+                        sh.lock().report_deleted(NODES[*n], &r);
+                    }
+                }
+                Op::Rotate(full) => {
+                    let f = dir.join(format!("{}.state", files.len()));
+                    start_log(&sh, &f, *full).expect("rotate");
+                    if *full {
+                        last_full = files.len();
+                    }
+                    files.push(f);
+                }
+            }
+        }
+        stop_log(&sh).expect("stop");
+        (snapshot(&sh), files, last_full)
+    }
+
+    fn reload(files: &[PathBuf]) -> Snapshot {
+        let sh = shared("one");
+        for f in files {
+            load(&sh, f, false).expect("load");
+        }
+        snapshot(&sh)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any sequence of changes, logged and replayed, gives the same
+        /// tree, tombstones and node ticks: from all files in order, and
+        /// from the newest full dump onwards.
+        #[test]
+        fn logged_changes_replay_to_the_same_tree(ops in proptest::collection::vec(op(), 0..60)) {
+            let dir = std::env::temp_dir().join(format!(
+                "distkv-persist-prop-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("tmp");
+            let rt = tokio::runtime::Builder::new_current_thread().build().expect("rt");
+            let (want, files, last_full) = rt.block_on(run(&ops, &dir));
+            prop_assert_eq!(&reload(&files), &want);
+            prop_assert_eq!(&reload(&files[last_full..]), &want);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
 }

@@ -20,18 +20,48 @@ pub struct Core {
     pub watchers: Watchers,
     /// The state log, if one is open.
     pub log: Option<crate::persist::StateLog>,
+    /// Counts log switches, so that a chunked initial dump notices when its
+    /// log was replaced.
+    pub log_generation: u64,
 }
 
 impl Core {
     /// Appends a change to the state log, if one is open. A failing log is
     /// closed with an error in the server log (the change itself stands).
     pub fn log_change(&mut self, ev: &UpdateEvent) {
+        if self.log.is_some() {
+            self.log_record(&crate::persist::change_record(ev));
+        }
+    }
+
+    /// Appends a record of tick bookkeeping learned from peers (node ticks,
+    /// known and deleted ticks) to the state log, if one is open, so that
+    /// deletions reported by peers survive a restart.
+    pub fn log_node_state(&mut self, st: &Value) {
+        if self.log.is_some() {
+            self.log_record(st);
+        }
+    }
+
+    fn log_record(&mut self, rec: &Value) {
         if let Some(log) = &mut self.log {
-            if let Err(e) = log.write(&crate::persist::change_record(ev)) {
+            if let Err(e) = log.write(rec) {
                 tracing::error!(file = %log.path().display(), error = %e, "state log failed; logging stopped");
                 self.log = None;
             }
         }
+    }
+
+    /// Takes the values of the entries whose latest change is one of the
+    /// `ticks` of `node` that a peer reported deleted, logs the report,
+    /// and tells the watchers. Returns the entries that lost their value.
+    pub fn report_deleted(&mut self, node: &str, ticks: &distkv_tree::RangeSet) -> Vec<Path> {
+        let changed = self.tree.report_deleted(node, ticks);
+        self.log_node_state(&crate::persist::deleted_record(node, ticks));
+        for p in &changed {
+            self.notify(p);
+        }
+        changed
     }
 
     /// Tells the watchers about the current state of `path`.
@@ -102,6 +132,7 @@ impl Shared {
                 tree,
                 watchers: Watchers::default(),
                 log: None,
+                log_generation: 0,
             }),
             gossip,
             replicate,
@@ -190,6 +221,7 @@ impl Shared {
     pub fn merge_node_state(&self, st: &Value) {
         use distkv_proto::wire::ranges_from_value;
         let mut core = self.lock();
+        core.log_node_state(st);
         for (n, t) in st.get("nodes").and_then(Value::as_map).unwrap_or(&[]) {
             if let (Some(n), Some(t)) = (n.as_str(), t.as_u64()) {
                 if n == core.tree.own_name().as_ref() {
@@ -218,12 +250,19 @@ impl Shared {
     pub fn apply_remote(&self, ev: &UpdateEvent) -> ApplyOutcome {
         let mut core = self.lock();
         let out = core.tree.apply_remote(ev, &self.clock);
-        if let ApplyOutcome::Applied { conflict, .. } = &out {
-            core.log_change(ev);
-            if *conflict {
-                tracing::warn!(path = %ev.path, chain = %ev.chain, "*** inconsistency *** resolved by tock");
+        match &out {
+            ApplyOutcome::Applied { conflict, .. } => {
+                core.log_change(ev);
+                if *conflict {
+                    tracing::warn!(path = %ev.path, chain = %ev.chain, "*** inconsistency *** resolved by tock");
+                }
+                core.notify(&ev.path);
             }
-            core.notify(&ev.path);
+            // Not applied, but its tick is now known: logged so that a
+            // restarted server knows it too (replaying it changes nothing
+            // else).
+            ApplyOutcome::ConflictLost | ApplyOutcome::Stale => core.log_change(ev),
+            ApplyOutcome::Duplicate | ApplyOutcome::Rejected => {}
         }
         out
     }
