@@ -16,6 +16,8 @@
 //! followed by more data is corruption, reported with its offset. Files
 //! without the header are read as the original's plain msgpack stream.
 
+use std::ops::ControlFlow;
+
 use distkv_tree::Value;
 
 use crate::msgpack::{Limits, decode, decode_one, to_vec};
@@ -91,17 +93,60 @@ pub fn read_records(
     limits: &Limits,
     up_to_corruption: bool,
 ) -> Result<Loaded, RecordError> {
+    let mut records = Vec::new();
+    let s = scan_records(data, limits, up_to_corruption, &mut |v| {
+        records.push(v);
+        ControlFlow::Continue(())
+    })?;
+    Ok(Loaded {
+        records,
+        dropped: s.dropped,
+        dropped_at: s.dropped_at,
+        framed: s.framed,
+    })
+}
+
+/// What [`scan_records`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scanned {
+    /// Records handed to the visitor.
+    pub records: u64,
+    /// Bytes dropped at the end (see [`Loaded::dropped`]).
+    pub dropped: u64,
+    /// Where the dropped bytes start.
+    pub dropped_at: u64,
+    /// Whether the file had the framed format (false: plain msgpack).
+    pub framed: bool,
+    /// Whether the visitor stopped the scan.
+    pub stopped: bool,
+}
+
+/// Reads a state file record by record, handing each to `visit` as soon
+/// as it is checked, so that a large file never exists twice in memory.
+/// Records before a damaged one have been visited when the error is
+/// returned; `visit` may stop the scan early.
+pub fn scan_records(
+    data: &[u8],
+    limits: &Limits,
+    up_to_corruption: bool,
+    visit: &mut dyn FnMut(Value) -> ControlFlow<()>,
+) -> Result<Scanned, RecordError> {
     if data.is_empty() {
         return Err(RecordError::Empty);
     }
     if data.starts_with(MAGIC) || MAGIC.starts_with(data) {
-        read_framed(data, limits, up_to_corruption)
+        read_framed(data, limits, up_to_corruption, visit)
     } else {
-        read_plain(data, limits, up_to_corruption)
+        read_plain(data, limits, up_to_corruption, visit)
     }
 }
 
-fn read_framed(data: &[u8], limits: &Limits, up_to: bool) -> Result<Loaded, RecordError> {
+fn read_framed(
+    data: &[u8],
+    limits: &Limits,
+    up_to: bool,
+    visit: &mut dyn FnMut(Value) -> ControlFlow<()>,
+) -> Result<Scanned, RecordError> {
     let Some(version) = data.get(8..10) else {
         return Err(RecordError::Foreign);
     };
@@ -109,11 +154,12 @@ fn read_framed(data: &[u8], limits: &Limits, up_to: bool) -> Result<Loaded, Reco
     if version != VERSION {
         return Err(RecordError::Version(version));
     }
-    let mut out = Loaded {
-        records: Vec::new(),
+    let mut out = Scanned {
+        records: 0,
         dropped: 0,
         dropped_at: 0,
         framed: true,
+        stopped: false,
     };
     let mut pos = HEADER_LEN.min(data.len());
     while pos < data.len() {
@@ -160,7 +206,11 @@ fn read_framed(data: &[u8], limits: &Limits, up_to: bool) -> Result<Loaded, Reco
                 }
                 Some(payload) => match decode_one(payload, limits) {
                     Ok(v @ Value::Map(_)) => {
-                        out.records.push(v);
+                        out.records += 1;
+                        if visit(v).is_break() {
+                            out.stopped = true;
+                            return Ok(out);
+                        }
                         Ok(())
                     }
                     Ok(_) => Err("the record is not a map".to_owned()),
@@ -183,30 +233,40 @@ fn read_framed(data: &[u8], limits: &Limits, up_to: bool) -> Result<Loaded, Reco
     Ok(out)
 }
 
-fn drop_tail(out: &mut Loaded, data: &[u8], pos: usize) {
+fn drop_tail(out: &mut Scanned, data: &[u8], pos: usize) {
     out.dropped = (data.len() - pos) as u64;
     out.dropped_at = pos as u64;
 }
 
-fn read_plain(data: &[u8], limits: &Limits, up_to: bool) -> Result<Loaded, RecordError> {
-    let mut out = Loaded {
-        records: Vec::new(),
+fn read_plain(
+    data: &[u8],
+    limits: &Limits,
+    up_to: bool,
+    visit: &mut dyn FnMut(Value) -> ControlFlow<()>,
+) -> Result<Scanned, RecordError> {
+    let mut out = Scanned {
+        records: 0,
         dropped: 0,
         dropped_at: 0,
         framed: false,
+        stopped: false,
     };
     let mut pos = 0;
     while pos < data.len() {
         match decode(&data[pos..], limits) {
             Ok(Some((v @ Value::Map(_), n))) => {
-                out.records.push(v);
+                out.records += 1;
                 pos += n;
+                if visit(v).is_break() {
+                    out.stopped = true;
+                    return Ok(out);
+                }
             }
             Ok(None) => {
                 drop_tail(&mut out, data, pos);
                 break;
             }
-            Ok(Some(_)) | Err(_) if out.records.is_empty() => return Err(RecordError::Foreign),
+            Ok(Some(_)) | Err(_) if out.records == 0 => return Err(RecordError::Foreign),
             Ok(Some(_)) | Err(_) => {
                 if up_to {
                     drop_tail(&mut out, data, pos);
@@ -219,7 +279,7 @@ fn read_plain(data: &[u8], limits: &Limits, up_to: bool) -> Result<Loaded, Recor
             }
         }
     }
-    if out.records.is_empty() {
+    if out.records == 0 {
         return Err(RecordError::Foreign);
     }
     Ok(out)

@@ -9,11 +9,12 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::ops::ControlFlow;
 use std::path::{Path as FsPath, PathBuf};
 use std::time::{Duration, Instant};
 
 use distkv_proto::PathLengthener;
-use distkv_proto::record::{encode_record, header, read_records};
+use distkv_proto::record::{encode_record, header, scan_records};
 use distkv_proto::value_map::MapBuilder;
 use distkv_proto::wire::{chain_to_value, ranges_to_value, update_from_value};
 use distkv_tree::{Path, Tree, UpdateEvent, Value, WalkOpts};
@@ -353,8 +354,10 @@ pub struct LoadReport {
     pub dropped_at: u64,
 }
 
-/// Loads a state file into the tree (before the server serves). The whole
-/// file is checked before anything is applied.
+/// Loads a state file into the tree, record by record, before the server
+/// serves. A file that turns out to be damaged or to hold a bad record
+/// stops the load with an error; the server then exits without serving
+/// what was applied so far.
 pub fn load(
     shared: &Shared,
     file: &FsPath,
@@ -369,77 +372,98 @@ pub fn load(
         max_frame: shared.config.max_frame.max(64 << 20),
         ..Default::default()
     };
-    let loaded =
-        read_records(&data, &limits, up_to_corruption).map_err(|source| LoadError::Format {
-            path: shown.clone(),
-            source,
-        })?;
-    // Parse everything first: a bad record stops the load before anything
-    // reaches the tree.
-    let total = loaded.records.len() as u64 * 2;
+    // About 90 bytes per record in a dump of small entries.
+    let estimate = data.len() as u64 / 90;
     let mut progress = shared
         .config
         .progress
-        .begin(&format!("loading {shown}"), total);
+        .begin(&format!("loading {shown}"), estimate);
     let mut longer = PathLengthener::new(Path::root());
-    let mut events = Vec::new();
     let mut states = Vec::new();
-    {
-        let core = shared.lock();
-        for (index, mut rec) in loaded.records.into_iter().enumerate() {
-            progress.tick();
-            let bad = |why: String| LoadError::Record {
-                path: shown.clone(),
-                index,
-                why,
-            };
-            if ["nodes", "known", "deleted"]
-                .iter()
-                .any(|k| rec.get(k).is_some())
-            {
-                states.push(rec);
-                continue;
-            }
-            if let (Some(depth), Some(p)) =
-                (rec.get("depth").and_then(Value::as_u64), rec.get("path"))
-            {
-                let rest = Path::from_value(p.clone()).map_err(|e| bad(e.to_string()))?;
-                let depth = usize::try_from(depth).map_err(|e| bad(e.to_string()))?;
-                let full = longer
-                    .lengthen(depth, &rest)
-                    .map_err(|e| bad(e.to_string()))?;
-                if let Value::Map(m) = &mut rec {
-                    for (k, v) in m.iter_mut() {
-                        if k.as_str() == Some("path") {
-                            *v = full.to_value();
-                        }
-                    }
-                }
-            }
-            if rec.get("path").is_none() {
-                tracing::warn!(file = %shown, index, "unknown record ignored");
-                continue;
-            }
-            let ev =
-                update_from_value(rec, &|n| core.tree.intern(n)).map_err(|e| bad(e.to_string()))?;
-            events.push(ev);
-        }
-    }
+    let mut failed = None;
+    let mut index = 0usize;
     let mut core = shared.lock();
-    for ev in &events {
-        core.tree.apply_remote(ev, &shared.clock);
+    let scanned = scan_records(&data, &limits, up_to_corruption, &mut |rec| {
         progress.tick();
-    }
+        let tree = &core.tree;
+        match record_to_event(rec, index, &mut longer, &|n| tree.intern(n)) {
+            Ok(Loadable::Event(ev)) => {
+                core.tree.apply_remote(&ev, &shared.clock);
+            }
+            Ok(Loadable::State(st)) => states.push(st),
+            Ok(Loadable::Unknown(index)) => {
+                tracing::warn!(file = %shown, index, "unknown record ignored");
+            }
+            Err(why) => {
+                failed = Some(LoadError::Record {
+                    path: shown.clone(),
+                    index,
+                    why,
+                });
+                return ControlFlow::Break(());
+            }
+        }
+        index += 1;
+        ControlFlow::Continue(())
+    });
     drop(core);
+    drop(progress);
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let scanned = scanned.map_err(|source| LoadError::Format {
+        path: shown.clone(),
+        source,
+    })?;
+    // Deleted-tick reports are applied after the entries they delete.
     for st in &states {
         shared.merge_node_state(st);
-        progress.tick();
     }
     Ok(LoadReport {
-        records: events.len() + states.len(),
-        dropped: loaded.dropped,
-        dropped_at: loaded.dropped_at,
+        records: usize::try_from(scanned.records).unwrap_or(usize::MAX),
+        dropped: scanned.dropped,
+        dropped_at: scanned.dropped_at,
     })
+}
+
+/// What one record of a state file is.
+enum Loadable {
+    Event(UpdateEvent),
+    State(Value),
+    /// A record this version does not know, with its index.
+    Unknown(usize),
+}
+
+fn record_to_event(
+    mut rec: Value,
+    index: usize,
+    longer: &mut PathLengthener,
+    intern: &dyn Fn(&str) -> distkv_tree::NodeName,
+) -> Result<Loadable, String> {
+    if ["nodes", "known", "deleted"]
+        .iter()
+        .any(|k| rec.get(k).is_some())
+    {
+        return Ok(Loadable::State(rec));
+    }
+    if let (Some(depth), Some(p)) = (rec.get("depth").and_then(Value::as_u64), rec.get("path")) {
+        let rest = Path::from_value(p.clone()).map_err(|e| e.to_string())?;
+        let depth = usize::try_from(depth).map_err(|e| e.to_string())?;
+        let full = longer.lengthen(depth, &rest).map_err(|e| e.to_string())?;
+        if let Value::Map(m) = &mut rec {
+            for (k, v) in m.iter_mut() {
+                if k.as_str() == Some("path") {
+                    *v = full.to_value();
+                }
+            }
+        }
+    }
+    if rec.get("path").is_none() {
+        return Ok(Loadable::Unknown(index));
+    }
+    update_from_value(rec, intern)
+        .map(Loadable::Event)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
