@@ -313,3 +313,58 @@ fn server_save_option_starts_a_log_with_a_dump() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_log_sync_always_every_acknowledged_change_survives_a_kill() {
+    let dir = tmpdir("always");
+    let file = dir.join("a.state");
+    let f = file.to_str().expect("path");
+    // a disk sync before every acknowledgement
+    let port = common::free_port();
+    let mut child = std::process::Command::new(common::distkv_bin())
+        .args(["-C", "server.bind_default.host=127.0.0.1", "-C"])
+        .arg(format!("server.bind_default.port={port}"))
+        .args(["-C", "server.log_sync=always", "server", "--standalone"])
+        .args(["-i", "Root", "-s", f, "one"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("server");
+    let c = common::eventually(std::time::Duration::from_secs(30), "server up", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    drop(c);
+    let c = distkv_client::Client::connect("127.0.0.1", port)
+        .await
+        .expect("connect");
+    // many changes in flight at once, as pipelined requests
+    let mut acked = Vec::new();
+    let mut pending = futures_util::stream::FuturesUnordered::new();
+    for i in 0..2_000i64 {
+        let c = c.clone();
+        pending.push(async move {
+            c.set(&Path::from_strs(&["a", &i.to_string()]), Value::Int(i))
+                .await
+                .map(|_| i)
+        });
+    }
+    while let Some(r) = pending.next().await {
+        acked.push(r.expect("set"));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let s = ServerProc::standalone_args("one", &["-l", f]);
+    let c = s.connect().await;
+    assert_eq!(
+        c.get(&Path::root()).await.expect("get"),
+        Some(Value::from("Root"))
+    );
+    for i in acked {
+        assert_eq!(
+            c.get(&Path::from_strs(&["a", &i.to_string()]))
+                .await
+                .expect("get"),
+            Some(Value::Int(i))
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

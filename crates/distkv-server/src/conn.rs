@@ -208,21 +208,42 @@ async fn dispatch(shared: &Arc<Shared>, out: &Replies, tasks: &Tasks, req: Reque
                 lock_tasks(&tasks).remove(&seq);
             });
         }
-        action => match actions::run(shared, action).await {
-            Ok(Outcome::Reply(m)) => {
+        action => {
+            let changes = matches!(action, Action::SetValue { .. } | Action::DeleteTree { .. });
+            match actions::run(shared, action).await {
+                Ok(outcome) => match changes.then(|| shared.durable()).flatten() {
+                    // `log_sync: always`: acknowledge once the change is on
+                    // disk, without holding up this connection's next
+                    // requests (one disk sync then covers many changes).
+                    Some(durable) => {
+                        let out = out.clone();
+                        tokio::spawn(async move {
+                            durable.wait().await;
+                            send_outcome(&out, seq, outcome).await;
+                        });
+                    }
+                    None => send_outcome(out, seq, outcome).await,
+                },
+                Err(e) => {
+                    out.send(seq, MapBuilder::new().set("error", e.0)).await;
+                }
+            }
+        }
+    }
+}
+
+async fn send_outcome(out: &Replies, seq: u64, outcome: Outcome) {
+    match outcome {
+        Outcome::Reply(m) => {
+            out.send(seq, m).await;
+        }
+        Outcome::Stream(items) => {
+            out.send(seq, MapBuilder::new().set("state", "start")).await;
+            for m in items {
                 out.send(seq, m).await;
             }
-            Ok(Outcome::Stream(items)) => {
-                out.send(seq, MapBuilder::new().set("state", "start")).await;
-                for m in items {
-                    out.send(seq, m).await;
-                }
-                out.send(seq, MapBuilder::new().set("state", "end")).await;
-            }
-            Err(e) => {
-                out.send(seq, MapBuilder::new().set("error", e.0)).await;
-            }
-        },
+            out.send(seq, MapBuilder::new().set("state", "end")).await;
+        }
     }
 }
 

@@ -38,6 +38,7 @@ mod snapshot;
 pub mod state;
 mod streams;
 pub mod sync;
+pub mod syncer;
 pub mod watch;
 
 use std::net::SocketAddr;

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::ops::ControlFlow;
 use std::path::{Path as FsPath, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use distkv_proto::PathLengthener;
 use distkv_proto::record::{encode_record, header, scan_records};
@@ -20,6 +20,7 @@ use distkv_proto::wire::{chain_to_value, ranges_to_value, update_from_value};
 use distkv_tree::{Path, Tree, UpdateEvent, Value, WalkOpts};
 
 use crate::state::Shared;
+use crate::syncer::{Durable, Syncer};
 
 /// When a log is forced to disk (`server.log_sync`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,23 +39,31 @@ pub enum SyncPolicy {
 pub struct StateLog {
     out: BufWriter<File>,
     path: PathBuf,
-    policy: SyncPolicy,
-    last_sync: Instant,
     buf: Vec<u8>,
+    /// Syncs in the background (`None`: never).
+    syncer: Option<Syncer>,
+    /// Whether changes wait for the disk before they are acknowledged.
+    wait_for_disk: bool,
 }
 
 impl StateLog {
     /// Creates (or truncates) `path` and writes the file header.
     pub fn create(path: &FsPath, policy: SyncPolicy) -> std::io::Result<StateLog> {
         let file = File::create(path)?;
+        let name = path.display().to_string();
+        let syncer = match policy {
+            SyncPolicy::Never => None,
+            SyncPolicy::Always => Some(Syncer::start(file.try_clone()?, name, None)?),
+            SyncPolicy::Interval(d) => Some(Syncer::start(file.try_clone()?, name, Some(d))?),
+        };
         let mut out = BufWriter::with_capacity(64 << 10, file);
         out.write_all(&header())?;
         Ok(StateLog {
             out,
             path: path.to_owned(),
-            policy,
-            last_sync: Instant::now(),
             buf: Vec::with_capacity(256),
+            syncer,
+            wait_for_disk: policy == SyncPolicy::Always,
         })
     }
 
@@ -64,7 +73,8 @@ impl StateLog {
     }
 
     /// Appends one record and hands it to the kernel (so that a crash of
-    /// the server cannot lose it), syncing per the policy.
+    /// the server cannot lose it); the background syncer forces it to disk
+    /// per the policy.
     pub fn write(&mut self, v: &Value) -> std::io::Result<()> {
         self.append(v)?;
         self.commit()
@@ -77,18 +87,23 @@ impl StateLog {
         self.out.write_all(&self.buf)
     }
 
-    /// Hands the appended records to the kernel and syncs per the policy.
+    /// Hands the appended records to the kernel and tells the syncer.
     pub fn commit(&mut self) -> std::io::Result<()> {
         self.out.flush()?;
-        match self.policy {
-            SyncPolicy::Always => self.out.get_ref().sync_data()?,
-            SyncPolicy::Interval(d) if self.last_sync.elapsed() >= d => {
-                self.out.get_ref().sync_data()?;
-                self.last_sync = Instant::now();
-            }
-            _ => {}
+        if let Some(s) = &self.syncer {
+            s.written();
         }
         Ok(())
+    }
+
+    /// With `server.log_sync: always`, a promise that everything written so
+    /// far reaches the disk; wait for it (outside the tree lock) before
+    /// acknowledging a change.
+    pub fn durable(&self) -> Option<Durable> {
+        match &self.syncer {
+            Some(s) if self.wait_for_disk => Some(s.durable()),
+            _ => None,
+        }
     }
 
     /// Writes buffered data and syncs it.

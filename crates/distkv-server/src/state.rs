@@ -9,6 +9,7 @@ use distkv_tree::{
 use tokio::sync::mpsc;
 
 use crate::config::ServerConfig;
+use crate::persist::StateLog;
 use crate::watch::{WatchEvent, Watchers};
 
 /// The tree and its watchers, under one lock.
@@ -189,6 +190,12 @@ impl Shared {
             self.replicate(&c.event).await;
         }
         Ok(changes)
+    }
+
+    /// With `server.log_sync: always`, a promise that every change made so
+    /// far reaches the disk; acknowledge changes only once it is kept.
+    pub fn durable(&self) -> Option<crate::syncer::Durable> {
+        self.lock().log.as_ref().and_then(StateLog::durable)
     }
 
     /// Queues a local change for broadcasting. Never waits: gossip cannot
