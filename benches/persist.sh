@@ -50,7 +50,7 @@ for sync in none never 1 always; do
     if [ "$sync" != none ]; then CFG=(-C "server.log_sync=$sync"); args+=(-s "$WORK/log-$sync.state"); fi
     start "${args[@]}"
     for conns in 1 16; do
-        ops=$([ "$sync" = always ] && echo 20000 || echo 200000)
+        ops=200000
         r=$($LOAD --port $PORT --conns $conns --ops "$ops" --keys 100000 --sets 100 --secs 120)
         echo "log_sync=$sync conns=$conns: $r"
     done

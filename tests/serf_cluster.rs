@@ -160,6 +160,52 @@ async fn tutorial_two_servers_and_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restarted_from_an_old_log_catches_up_before_serving() {
+    let dir = std::env::temp_dir().join(format!("distkv-serf-log-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let file = dir.join("two.state");
+    let f = file.to_str().expect("path");
+    let a = SerfAgent::start("old-a", None);
+    let b = SerfAgent::start("old-b", Some(&a));
+    let one = ServerProc::on_serf("one", &a, Some("Root"), &[]);
+    let two = ServerProc::on_serf("two", &b, None, &[]);
+    two.ok(&["log", "dest", f]);
+    two.ok(&["data", "set", "-v", "mine", "by", "two"]);
+    eventually(Duration::from_secs(10), "one sees the write", || {
+        let out = one.client(&["data", "get", "by", "two"]);
+        (out.stdout == b"\"mine\"\n").then_some(())
+    });
+    // a change the file misses: tick 2 of two
+    two.ok(&["log", "stop"]);
+    two.ok(&["data", "set", "-v", "unlogged", "by", "two", "too"]);
+    eventually(Duration::from_secs(10), "one sees it", || {
+        let out = one.client(&["data", "get", "by", "two", "too"]);
+        (out.stdout == b"\"unlogged\"\n").then_some(())
+    });
+    drop(two); // SIGKILL
+    // while two is away: a change on one
+    one.ok(&["data", "set", "-v", "while away", "later"]);
+    let two = ServerProc::on_serf_args("two", &b, &["-l", f]);
+    // at once, not eventually: two copied from one before it served
+    assert_eq!(two.ok(&["data", "get", "later"]), "\"while away\"\n");
+    assert_eq!(two.ok(&["data", "get", "by", "two"]), "\"mine\"\n");
+    assert_eq!(
+        two.ok(&["data", "get", "by", "two", "too"]),
+        "\"unlogged\"\n"
+    );
+    // two's own ticks continue after the ones the network knows, not
+    // after the last one in its file: tick 2 is never reused
+    let out = two.ok(&["data", "set", "-c", "1", "-v", "x", "after"]);
+    assert!(
+        out.contains("'node': 'two'") && out.contains("'tick': 3"),
+        "{out}"
+    );
+    converged(&[&one, &two], Duration::from_secs(20)).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_servers_with_concurrent_writers_converge() {
     let ([_a, _b, _c], [s1, s2, s3]) = three_servers("c3");
     let mut writers = Vec::new();

@@ -99,6 +99,15 @@ impl ServerProc {
         Self::start(name, init, extra, Some(agent.rpc_port))
     }
 
+    /// Starts a server on a Serf agent with extra `server` arguments.
+    pub fn on_serf_args(name: &str, agent: &SerfAgent, server_args: &[&str]) -> ServerProc {
+        let args: Vec<String> = server_args.iter().map(|a| (*a).to_owned()).collect();
+        SERVER_ARGS.with(|a| *a.borrow_mut() = args);
+        let s = Self::start(name, None, &[], Some(agent.rpc_port));
+        SERVER_ARGS.with(|a| a.borrow_mut().clear());
+        s
+    }
+
     fn start(name: &str, init: Option<&str>, extra: &[&str], serf: Option<u16>) -> ServerProc {
         for _ in 0..5 {
             if let Some(s) = Self::try_start(name, init, extra, serf) {

@@ -138,6 +138,29 @@ impl Server {
         };
 
         match (init, &cluster) {
+            (_, Some(c)) if loaded => {
+                // A file may be older than what the network holds (and
+                // than this server's own latest ticks): catch up from a
+                // peer with data before serving, if there is one.
+                let mut synced = false;
+                for (node, host, port) in peers::published(&shared, gossip.as_ref()).await {
+                    match sync::sync_from(&shared, &host, port).await {
+                        Ok(n) => {
+                            tracing::info!(peer = %node, entries = n, "caught up with a peer after loading");
+                            synced = true;
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::warn!(peer = %node, %host, port, error = %e, "catching up after loading failed");
+                        }
+                    }
+                }
+                if synced && !c.fetch_missing(8).await {
+                    tracing::warn!(
+                        "some changes are still missing; serving anyway, they will be fetched"
+                    );
+                }
+            }
             (_, _) if loaded => {}
             (Some(value), _) => {
                 shared.lock().tree.mark_ready();
