@@ -368,3 +368,156 @@ async fn with_log_sync_always_every_acknowledged_change_survives_a_kill() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn hostile_files_are_refused_with_a_clear_error() {
+    use distkv_proto::record::{encode_record, header};
+    use distkv_proto::value_map::MapBuilder;
+    let dir = tmpdir("hostile");
+    let good = MapBuilder::new()
+        .set("path", Value::Array(vec!["k".into()]))
+        .set("value", 1)
+        .set(
+            "chain",
+            MapBuilder::new().set("node", "one").set("tick", 1).build(),
+        )
+        .set("tock", 1)
+        .build();
+    let framed = |records: &[Vec<u8>]| {
+        let mut f = header().to_vec();
+        for r in records {
+            f.extend_from_slice(r);
+        }
+        f
+    };
+    let rec = |v: &Value| {
+        let mut out = Vec::new();
+        encode_record(v, &mut out);
+        out
+    };
+    // a record with a valid checksum and a path that is not a path
+    let bad_path = MapBuilder::new()
+        .set("path", 5)
+        .set("value", 1)
+        .set("tock", 1)
+        .build();
+    // a value nested far beyond the decoder's depth limit
+    let mut deep = Value::Int(0);
+    for _ in 0..10_000 {
+        deep = Value::Array(vec![deep]);
+    }
+    let too_deep = MapBuilder::new()
+        .set("path", Value::Array(vec!["d".into()]))
+        .set("value", deep)
+        .build();
+    // a length that claims 4 GiB, consistently in both copies
+    let mut huge = Vec::new();
+    huge.extend_from_slice(&u32::MAX.to_le_bytes());
+    huge.extend_from_slice(&0u32.to_le_bytes());
+    huge.extend_from_slice(&0u32.to_le_bytes());
+    huge.extend_from_slice(&[0; 64]);
+    // a newer format version
+    let mut newer = header().to_vec();
+    newer[8] = 99;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "bad-path",
+            framed(&[rec(&good), rec(&bad_path), rec(&good)]),
+            "record 1",
+        ),
+        (
+            "too-deep",
+            framed(&[rec(&good), rec(&too_deep), rec(&good)]),
+            "corrupt record at byte offset",
+        ),
+        ("huge", framed(&[rec(&good), huge, rec(&good)]), "exceeds"),
+        ("version", newer, "unsupported state file version 99"),
+    ];
+    for (name, content, text) in cases {
+        let p = dir.join(format!("{name}.state"));
+        std::fs::write(&p, &content).expect("write");
+        let o = distkv(&[
+            "server",
+            "--standalone",
+            "-l",
+            p.to_str().expect("path"),
+            "one",
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{name}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(text), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+    // a directory is not a file
+    let o = distkv(&[
+        "server",
+        "--standalone",
+        "-l",
+        dir.to_str().expect("path"),
+        "one",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loading_shows_progress_on_a_terminal_only() {
+    let dir = tmpdir("progress");
+    let file = dir.join("p.state");
+    let f = file.to_str().expect("path").to_owned();
+    let s = ServerProc::standalone("one", Some("Root"), &[]);
+    let c = s.connect().await;
+    let mut pending = futures_util::stream::FuturesUnordered::new();
+    for i in 0..20_000i64 {
+        let c = c.clone();
+        pending.push(async move {
+            c.set(&Path::from_strs(&["p", &i.to_string()]), Value::Int(i))
+                .await
+        });
+    }
+    while let Some(r) = pending.next().await {
+        r.expect("set");
+    }
+    s.ok(&["log", "save", &f]);
+    drop(s);
+    let server = |port: u16| {
+        format!(
+            "{} -C server.bind_default.host=127.0.0.1 -C server.bind_default.port={port} \
+             -C server.progress_delay=0 server --standalone -l {f} one",
+            common::distkv_bin().display()
+        )
+    };
+    // stderr is not a terminal: no bar
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", &format!("timeout 3 {}", server(common::free_port()))]);
+    let o = tokio::task::spawn_blocking(move || {
+        common::run_with_timeout(cmd, std::time::Duration::from_secs(20))
+    })
+    .await
+    .expect("run");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Running."));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("loading"), "{err}");
+    // on a terminal (script(1) provides one): the bar names the file
+    let mut cmd = std::process::Command::new("script");
+    cmd.args([
+        "-qec",
+        &format!("timeout 3 {}", server(common::free_port())),
+        "/dev/null",
+    ]);
+    let o = tokio::task::spawn_blocking(move || {
+        common::run_with_timeout(cmd, std::time::Duration::from_secs(20))
+    })
+    .await
+    .expect("run");
+    let tty = String::from_utf8_lossy(&o.stdout);
+    assert!(tty.contains("Running."), "{tty}");
+    assert!(tty.contains(&format!("loading {f}")), "{tty}");
+    // the state record, the root and 20,000 entries
+    assert!(
+        tty.contains("20,002/20,002"),
+        "the bar counts records: {tty}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

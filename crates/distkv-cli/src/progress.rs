@@ -7,13 +7,13 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use distkv_server::progress::{Progress, ProgressTask};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
-/// Work shorter than this shows no bar.
-const QUIET_FOR: Duration = Duration::from_secs(2);
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 /// The [`Progress`] receiver of the `distkv` binary.
-pub struct Bars;
+pub struct Bars {
+    /// Work shorter than this shows no bar (`server.progress_delay`).
+    pub quiet_for: Duration,
+}
 
 impl Progress for Bars {
     fn begin(&self, what: &str, total: u64) -> Box<dyn ProgressTask> {
@@ -22,13 +22,22 @@ impl Progress for Bars {
             ProgressDrawTarget::hidden(),
         );
         let style = ProgressStyle::with_template(
-            "{msg} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} ({per_sec}, {eta})",
+            "{msg} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} ({rate}, {eta})",
         )
+        .map(|s| {
+            s.with_key(
+                "rate",
+                |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0}/s", state.per_sec());
+                },
+            )
+        })
         .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         bar.set_message(what.to_owned());
         Box::new(Bar {
             bar,
+            quiet_for: self.quiet_for,
             started: Instant::now(),
             shown: false,
             terminal: std::io::stderr().is_terminal(),
@@ -38,6 +47,7 @@ impl Progress for Bars {
 
 struct Bar {
     bar: ProgressBar,
+    quiet_for: Duration,
     started: Instant,
     shown: bool,
     terminal: bool,
@@ -46,7 +56,12 @@ struct Bar {
 impl ProgressTask for Bar {
     fn advance(&mut self, n: u64) {
         self.bar.inc(n);
-        if !self.shown && self.terminal && self.started.elapsed() >= QUIET_FOR {
+        // the total is an estimate: never show more done than expected
+        let pos = self.bar.position();
+        if self.bar.length().is_some_and(|len| pos > len) {
+            self.bar.set_length(pos + pos / 10);
+        }
+        if !self.shown && self.terminal && self.started.elapsed() >= self.quiet_for {
             self.bar.set_draw_target(ProgressDrawTarget::stderr());
             self.shown = true;
         }
@@ -56,6 +71,7 @@ impl ProgressTask for Bar {
 impl Drop for Bar {
     fn drop(&mut self) {
         if self.shown {
+            self.bar.set_length(self.bar.position());
             self.bar.finish();
         }
     }

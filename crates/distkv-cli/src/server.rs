@@ -50,7 +50,15 @@ fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failur
     sc.load = args.load.clone();
     sc.load_up_to_corruption = args.load_damaged;
     sc.save = args.save.clone();
-    sc.progress = distkv_server::progress::ProgressHook::new(Arc::new(crate::progress::Bars));
+    let quiet_for = match cfg
+        .get("server.progress_delay")
+        .and_then(serde_yaml_ng::Value::as_f64)
+    {
+        Some(s) if s.is_finite() && s >= 0.0 => std::time::Duration::from_secs_f64(s.min(3600.0)),
+        _ => std::time::Duration::from_secs(2),
+    };
+    sc.progress =
+        distkv_server::progress::ProgressHook::new(Arc::new(crate::progress::Bars { quiet_for }));
     sc.log_sync = match cfg.get("server.log_sync") {
         None => sc.log_sync,
         Some(serde_yaml_ng::Value::String(s)) if s == "always" => SyncPolicy::Always,
