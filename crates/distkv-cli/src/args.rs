@@ -115,6 +115,81 @@ pub enum ClientCommand {
         #[command(subcommand)]
         cmd: LogCommand,
     },
+    /// Authentication: methods and users.
+    Auth(AuthArgs),
+}
+
+/// `distkv client auth`.
+#[derive(Args, Debug)]
+pub struct AuthArgs {
+    /// The auth method ('-': none). Default: the active one, else the
+    /// only one with users.
+    #[arg(short = 'm', long = "method", allow_hyphen_values = true)]
+    pub method: Option<String>,
+    /// The auth command.
+    #[command(subcommand)]
+    pub cmd: AuthCommand,
+}
+
+/// `distkv client auth …`.
+#[derive(Subcommand, Debug)]
+pub enum AuthCommand {
+    /// The configured auth methods.
+    List,
+    /// Make the method the active one ('-m -': turn auth off).
+    Init {
+        /// Switch even if another method is active.
+        #[arg(short = 's', long = "switch")]
+        switch: bool,
+    },
+    /// Manage the users of the method.
+    User {
+        /// The user command.
+        #[command(subcommand)]
+        cmd: UserCommand,
+    },
+}
+
+/// `distkv client auth user …`.
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// The users, one per line.
+    List {
+        /// YAML: a map per user.
+        #[arg(short = 'y', long = "yaml")]
+        yaml: bool,
+    },
+    /// Create a user: KEY=VALUE parameters (KEY?=Label prompts without
+    /// echo).
+    Add {
+        /// Aux data (acl=NAME, conv=NAME).
+        #[arg(short = 'a', long = "add", value_name = "KEY=VALUE")]
+        aux: Vec<String>,
+        /// The parameters.
+        #[arg(required = true)]
+        params: Vec<String>,
+    },
+    /// Modify a user.
+    Mod {
+        /// Aux data (acl=NAME, conv=NAME).
+        #[arg(short = 'a', long = "add", value_name = "KEY=VALUE")]
+        aux: Vec<String>,
+        /// The user.
+        ident: String,
+        /// The parameters.
+        params: Vec<String>,
+    },
+    /// What the server knows of a user.
+    Get {
+        /// The user.
+        ident: String,
+    },
+    /// Test a login on this connection; prints OK.
+    Auth {
+        /// The login ("METHOD key=value …"; default: root).
+        #[arg(short = 'a', long = "auth")]
+        auth: Option<String>,
+    },
 }
 
 /// `distkv client log …`.

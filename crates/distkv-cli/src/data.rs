@@ -35,11 +35,21 @@ pub fn connect_options(cfg: &Config, args: &ClientArgs) -> Result<ConnectOptions
     if let Some(p) = args.port {
         o.port = p;
     }
+    let auth = match &args.auth {
+        Some(a) => Some(a.clone()),
+        None => cfg.get_str("connect.auth")?,
+    };
+    if let Some(a) = auth {
+        o.login = Some(crate::login::credentials(
+            &a,
+            &distkv_auth::Registry::builtin(),
+        )?);
+    }
     Ok(o)
 }
 
 /// Describes a client error the way the original CLI did.
-fn client_failure(e: ClientError, opts: &ConnectOptions) -> Failure {
+pub fn client_failure(e: ClientError, opts: &ConnectOptions) -> Failure {
     match e {
         ClientError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
             Failure::error(format!(

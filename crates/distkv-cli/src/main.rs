@@ -2,7 +2,9 @@
 //! and hands over to the server or the client library.
 
 mod args;
+mod auth;
 mod data;
+mod login;
 mod output;
 mod progress;
 mod server;
@@ -111,12 +113,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Server(args) => rt.block_on(server::run(&cfg, args)),
         Command::Client(args) => {
             let opts = data::connect_options(&cfg, &args)?;
-            if args.auth.is_some() {
-                tracing::info!("login parameters given; this server build does not use them yet");
-            }
             match args.cmd {
                 ClientCommand::Data { cmd } => rt.block_on(data::run(ui, opts, cmd)),
                 ClientCommand::Log { cmd } => rt.block_on(data::log(opts, cmd)),
+                ClientCommand::Auth(a) => rt.block_on(auth::run(opts, a)),
             }
         }
     }

@@ -50,6 +50,9 @@ fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failur
     sc.load = args.load.clone();
     sc.load_up_to_corruption = args.load_damaged;
     sc.save = args.save.clone();
+    if let Some(a) = cfg.get_str("connect.auth")? {
+        sc.peer_login = Some(crate::login::credentials(&a, &sc.auth)?);
+    }
     let quiet_for = match cfg
         .get("server.progress_delay")
         .and_then(serde_yaml_ng::Value::as_f64)

@@ -28,9 +28,22 @@ pub enum ClientError {
     /// The connection is closed.
     #[error("ConnectionClosed: the connection to the server is closed")]
     Closed,
-    /// The server requires a login the client cannot provide.
-    #[error("ClientAuthRequiredError: You need to log in using: {0}")]
-    AuthRequired(String),
+    /// Logging in failed, or the server requires a login the client
+    /// cannot provide.
+    #[error("{}", auth_text(.0))]
+    Auth(#[from] distkv_auth::AuthError),
+}
+
+/// Auth errors as the original client names them.
+fn auth_text(e: &distkv_auth::AuthError) -> String {
+    use distkv_auth::AuthError as A;
+    match e {
+        A::Required(_) => format!("ClientAuthRequiredError: {e}"),
+        A::WrongMethod { .. } => format!("ClientAuthMethodError: {e}"),
+        A::Server(text) => format!("ServerError: {text}"),
+        A::Param(_) | A::UnknownMethod(_) | A::Prompt { .. } => format!("ClientAuthError: {e}"),
+        _ => format!("AuthError: {e}"),
+    }
 }
 
 impl ClientError {

@@ -42,6 +42,8 @@ use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
 
 use conn::Conn;
+use distkv_auth::wire::login_needed;
+use distkv_auth::{AuthChannel, AuthError, ClientAuth, Credentials};
 pub use error::{ClientError, ServerError};
 pub use stream::{ReplyStream, TreeStream, WatchStream};
 pub use types::{
@@ -62,6 +64,8 @@ pub struct ConnectOptions {
     pub init_timeout: Duration,
     /// Largest accepted reply in bytes.
     pub max_frame: usize,
+    /// Credentials to log in with, if the server requires a login.
+    pub login: Option<distkv_auth::Credentials>,
 }
 
 impl Default for ConnectOptions {
@@ -71,6 +75,7 @@ impl Default for ConnectOptions {
             port: DEFAULT_PORT,
             init_timeout: Duration::from_secs(5),
             max_frame: 64 << 20,
+            login: None,
         }
     }
 }
@@ -80,6 +85,7 @@ impl Default for ConnectOptions {
 pub struct Client {
     conn: Arc<Conn>,
     greeting: Arc<Greeting>,
+    auth: Arc<tokio::sync::Mutex<ClientAuth>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -176,21 +182,76 @@ impl Client {
             let mut frames = FramedRead::new(rd, MsgpackCodec::new(limits));
             let first = frames.next().await.ok_or(ClientError::Closed)??;
             let greeting = parse_greeting(&first)?;
-            if let Some(Some(method)) = greeting.auth.as_ref().map(|a| a.first()) {
-                if !method.is_nil() {
-                    let name = method.as_str().unwrap_or("?").to_owned();
-                    return Err(ClientError::AuthRequired(name));
-                }
+            let auth = greeting.auth.clone().map(Value::Array);
+            let needed = login_needed(auth.as_ref(), opts.login.as_ref())?;
+            let client = Client {
+                conn: Arc::new(Conn::start(frames, wr, limits)),
+                greeting: Arc::new(greeting),
+                auth: Arc::default(),
+            };
+            if let (true, Some(creds)) = (needed, &opts.login) {
+                client.login(creds).await?;
             }
-            Ok::<_, ClientError>((Conn::start(frames, wr, limits), greeting))
+            Ok::<_, ClientError>(client)
         };
-        let (conn, greeting) = tokio::time::timeout(opts.init_timeout, setup)
+        tokio::time::timeout(opts.init_timeout, setup)
             .await
-            .map_err(|_| ClientError::Timeout("no greeting from the server"))??;
-        Ok(Client {
-            conn: Arc::new(conn),
-            greeting: Arc::new(greeting),
-        })
+            .map_err(|_| ClientError::Timeout("no greeting from the server"))?
+    }
+
+    /// Logs in (again) on this connection. A connection that is logged in
+    /// keeps its identity; this then only checks the credentials.
+    pub async fn login(&self, creds: &Credentials) -> Result<(), ClientError> {
+        let mut auth = self.auth.lock().await;
+        auth.login(&mut Channel(self), creds).await?;
+        Ok(())
+    }
+
+    /// Creates (`new`) or modifies a user; `aux` may bind an ACL
+    /// (`{acl: NAME}`) or a converter group (`{conv: NAME}`). Returns the
+    /// server's `set_value` reply.
+    pub async fn set_user(
+        &self,
+        creds: &Credentials,
+        aux: Value,
+        new: bool,
+    ) -> Result<Value, ClientError> {
+        let mut auth = self.auth.lock().await;
+        Ok(auth.set_user(&mut Channel(self), creds, aux, new).await?)
+    }
+
+    /// The users of auth method `typ`.
+    pub async fn list_users(&self, typ: &str) -> Result<Vec<String>, ClientError> {
+        let m = MapBuilder::new()
+            .set("action", "auth_list")
+            .set("typ", typ)
+            .set("kind", "user");
+        let mut s = self.request_stream(m).await?;
+        let mut out = Vec::new();
+        while let Some(item) = s.next().await {
+            if let Some(id) = item?.get("ident").and_then(Value::as_str) {
+                out.push(id.to_owned());
+            }
+        }
+        Ok(out)
+    }
+
+    /// What the server tells of user `ident` of method `typ`.
+    pub async fn get_user(&self, typ: &str, ident: &str) -> Result<Value, ClientError> {
+        let m = MapBuilder::new()
+            .set("action", "auth_get")
+            .set("typ", typ)
+            .set("kind", "user")
+            .set("ident", ident);
+        self.request(m).await
+    }
+
+    /// Makes `typ` the active auth method (`None`: turns auth off).
+    pub async fn set_auth_method(&self, typ: Option<&str>) -> Result<Value, ClientError> {
+        let m = MapBuilder::new()
+            .set("action", "set_auth_typ")
+            .set("typ", typ.map_or(Value::Nil, Value::from));
+        self.request(m).await
     }
 
     /// The server's greeting.
@@ -342,3 +403,39 @@ impl Client {
 }
 
 pub use distkv_proto::request::StateFlags as StateQuery;
+
+/// A client connection as the login flows of `distkv-auth` use it.
+struct Channel<'a>(&'a Client);
+
+#[async_trait::async_trait]
+impl AuthChannel for Channel<'_> {
+    async fn call(&mut self, request: Value) -> Result<Vec<Value>, AuthError> {
+        let Value::Map(fields) = request else {
+            return Err(AuthError::Protocol("a request is a map".into()));
+        };
+        let streamed = fields
+            .iter()
+            .any(|(k, v)| k.as_str() == Some("action") && v.as_str() == Some("auth"));
+        let mut msg = MapBuilder::new();
+        for (k, v) in fields {
+            if let Some(k) = k.as_str() {
+                msg.push(k, v);
+            }
+        }
+        let fail = |e: ClientError| match e {
+            ClientError::Server(ServerError(t)) => AuthError::Server(t),
+            ClientError::Auth(a) => a,
+            e => AuthError::Protocol(e.to_string()),
+        };
+        if streamed {
+            let mut s = self.0.request_stream(msg).await.map_err(fail)?;
+            let mut items = Vec::new();
+            while let Some(item) = s.next().await {
+                items.push(item.map_err(fail)?);
+            }
+            Ok(items)
+        } else {
+            Ok(vec![self.0.request(msg).await.map_err(fail)?])
+        }
+    }
+}

@@ -148,8 +148,57 @@ pub enum Action {
         /// The file on the server.
         path: String,
     },
+    /// Authentication: key exchange, login, user management.
+    Auth(AuthAction),
     /// An action this server does not know (or does not implement yet).
     Unknown(String),
+}
+
+/// The auth actions (auth-acl.md §3; secrets are sealed, see
+/// `distkv-auth`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum AuthAction {
+    /// `key_exchange`: the client's ephemeral X25519 public key.
+    KeyExchange {
+        /// 32 bytes.
+        pubkey: Vec<u8>,
+    },
+    /// `auth`: log in with method `typ`; `request` holds `ident`, `data`
+    /// and `secrets`.
+    Login {
+        /// The method.
+        typ: String,
+        /// The rest of the request.
+        request: Value,
+    },
+    /// `auth_set`: create (`new`) or modify a user.
+    SetUser {
+        /// The method.
+        typ: String,
+        /// The rest of the request (`ident`, `data`, `secrets`, `aux`).
+        request: Value,
+        /// Create a user (fails if it exists) rather than modify one.
+        new: bool,
+    },
+    /// `auth_list`: the users of a method, or one of them.
+    ListUsers {
+        /// The method.
+        typ: String,
+        /// Just this user.
+        ident: Option<String>,
+    },
+    /// `auth_get`: what is known of one user.
+    GetUser {
+        /// The method.
+        typ: String,
+        /// The user.
+        ident: String,
+    },
+    /// `set_auth_typ`: switch the active method (`None`: auth off).
+    SetMethod {
+        /// The method.
+        typ: Option<String>,
+    },
 }
 
 /// What a client broadcasts with `msg_send`.
@@ -342,6 +391,28 @@ pub fn parse_request(mut m: Value) -> Result<Request, RequestError> {
     })
 }
 
+fn auth_typ(m: &Value) -> Result<String, RequestErrorKind> {
+    match m.field("typ") {
+        Some(Value::Str(s)) => Ok(s.clone()),
+        _ => Err(RequestErrorKind::Field(WireError::Bad {
+            field: "typ",
+            why: "a method name expected".into(),
+        })),
+    }
+}
+
+/// Only users can be managed (the original's `kind` field).
+fn user_kind(m: &Value) -> Result<(), RequestErrorKind> {
+    match m.field("kind") {
+        None | Some(Value::Nil) => Ok(()),
+        Some(Value::Str(k)) if k == "user" => Ok(()),
+        Some(_) => Err(RequestErrorKind::Field(WireError::Bad {
+            field: "kind",
+            why: "only 'user' is supported".into(),
+        })),
+    }
+}
+
 fn parse_action(name: &str, m: &mut Value) -> Result<Action, RequestErrorKind> {
     let (base, is_internal) = match name.strip_suffix("_internal") {
         Some(b) => (b, true),
@@ -414,6 +485,71 @@ fn parse_action(name: &str, m: &mut Value) -> Result<Action, RequestErrorKind> {
             stats: bool_field(m, "stats"),
         }),
         "get_tock" if !is_internal => Action::GetTock,
+        "key_exchange" if !is_internal => Action::Auth(AuthAction::KeyExchange {
+            pubkey: match m.take_field("pubkey") {
+                Some(Value::Bytes(b)) => b,
+                _ => {
+                    return Err(RequestErrorKind::Field(WireError::Bad {
+                        field: "pubkey",
+                        why: "32 bytes expected".into(),
+                    }));
+                }
+            },
+        }),
+        "auth" if !is_internal => Action::Auth(AuthAction::Login {
+            typ: auth_typ(m)?,
+            request: m.clone(),
+        }),
+        "auth_set" if !is_internal => {
+            user_kind(m)?;
+            Action::Auth(AuthAction::SetUser {
+                typ: auth_typ(m)?,
+                new: bool_field(m, "new"),
+                request: m.clone(),
+            })
+        }
+        "auth_list" if !is_internal => {
+            user_kind(m)?;
+            Action::Auth(AuthAction::ListUsers {
+                typ: auth_typ(m)?,
+                ident: match m.field("ident") {
+                    None | Some(Value::Nil) => None,
+                    Some(Value::Str(s)) => Some(s.clone()),
+                    Some(_) => {
+                        return Err(RequestErrorKind::Field(WireError::Bad {
+                            field: "ident",
+                            why: "a string expected".into(),
+                        }));
+                    }
+                },
+            })
+        }
+        "auth_get" if !is_internal => {
+            user_kind(m)?;
+            Action::Auth(AuthAction::GetUser {
+                typ: auth_typ(m)?,
+                ident: m
+                    .field("ident")
+                    .and_then(Value::as_str)
+                    .ok_or(RequestErrorKind::Field(WireError::Bad {
+                        field: "ident",
+                        why: "a string expected".into(),
+                    }))?
+                    .to_owned(),
+            })
+        }
+        "set_auth_typ" if !is_internal => Action::Auth(AuthAction::SetMethod {
+            typ: match m.field("typ") {
+                None | Some(Value::Nil) => None,
+                Some(Value::Str(s)) => Some(s.clone()),
+                Some(_) => {
+                    return Err(RequestErrorKind::Field(WireError::Bad {
+                        field: "typ",
+                        why: "a method name expected".into(),
+                    }));
+                }
+            },
+        }),
         "stop" if !is_internal => Action::Stop {
             task: m
                 .field("task")

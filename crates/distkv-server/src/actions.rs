@@ -191,6 +191,7 @@ pub async fn run(shared: &Arc<Shared>, action: Action) -> Result<Outcome, Action
         Action::GetTree { .. }
         | Action::Watch { .. }
         | Action::Stop { .. }
+        | Action::Auth(_)
         | Action::MsgMonitor { .. } => {
             return Err(ActionError(
                 "internal error: stream action dispatched as single".into(),

@@ -560,8 +560,7 @@ impl Cluster {
         };
         let (host, port) =
             crate::peers::resolve(&self.shared, self.out.gossip().as_ref(), &node).await;
-        let max = self.shared.config.max_frame;
-        match crate::sync::fetch_event(&host, port, &node, tick, max).await {
+        match crate::sync::fetch_event(&self.shared, &host, port, &node, tick).await {
             Ok(reply) => {
                 let ev = {
                     let core = self.shared.lock();

@@ -69,6 +69,12 @@ pub struct ServerConfig {
     pub save: Option<std::path::PathBuf>,
     /// Where progress of long loads and dumps is reported.
     pub progress: crate::progress::ProgressHook,
+    /// The auth methods this server accepts (`None auth current` picks
+    /// the active one).
+    pub auth: distkv_auth::Registry,
+    /// Credentials to log in with when this server connects to a peer
+    /// that requires a login (`connect.auth`).
+    pub peer_login: Option<distkv_auth::Credentials>,
     /// Test hook: drop this share (0.0–1.0) of incoming updates, to prove
     /// that the missing-tick protocol repairs lost gossip.
     pub drop_updates: f64,
@@ -101,6 +107,8 @@ impl ServerConfig {
             log_sync: crate::persist::SyncPolicy::Interval(Duration::from_secs(1)),
             gossip_backlog: 64,
             save: None,
+            auth: distkv_auth::Registry::builtin(),
+            peer_login: None,
             progress: crate::progress::ProgressHook::default(),
         }
     }

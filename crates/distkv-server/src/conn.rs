@@ -14,6 +14,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 
 use crate::actions::{self, Outcome};
+use crate::auth::{self, Session, User};
 use crate::state::Shared;
 use crate::streams;
 
@@ -73,7 +74,7 @@ where
     };
     let tasks: Tasks = Arc::default();
 
-    greet(&shared, &out).await;
+    let mut session = greet(&shared, &out).await;
     let mut last_seq = 0u64;
     loop {
         let frame = tokio::select! {
@@ -98,7 +99,7 @@ where
             }
             Ok(req) => {
                 last_seq = req.seq;
-                dispatch(&shared, &out, &tasks, req).await;
+                dispatch(&shared, &out, &tasks, &mut session, req).await;
             }
             Err(e) => match (e.seq, &e.error) {
                 // A follow-up message of a running request: nothing reads
@@ -126,15 +127,20 @@ where
     tracing::debug!(%peer, "connection closed");
 }
 
-async fn greet(shared: &Shared, out: &Replies) {
-    let (tick, has_auth) = {
+async fn greet(shared: &Shared, out: &Replies) -> Session {
+    let (tick, auth) = {
         let mut core = shared.lock();
         let meta = Path(vec![PathElem::Nil]);
         // The system subtree exists from the first connection on.
         let _ = core.tree.ensure(&meta);
-        let auth = meta.child(PathElem::Str("auth".into()));
-        (core.tree.own_tick(), core.tree.get(&auth).is_some())
+        (core.tree.own_tick(), auth::greeting_auth(&core.tree))
     };
+    let current = auth
+        .as_ref()
+        .and_then(|a| a.as_array())
+        .and_then(|a| a.first())
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let version: Vec<Value> = env!("CARGO_PKG_VERSION")
         .split('.')
         .filter_map(|p| p.parse::<i64>().ok())
@@ -144,16 +150,70 @@ async fn greet(shared: &Shared, out: &Replies) {
         .set("version", Value::Array(version))
         .set("node", shared.config.name.as_str())
         .set("tick", tick.map_or(Value::Nil, Value::from_u64));
-    if has_auth {
-        // Auth methods come with the auth actions; until then none is active.
-        m.push("auth", Value::Array(vec![Value::Nil]));
+    if let Some(a) = auth {
+        m.push("auth", a);
     }
     out.send(0, m).await;
+    Session::new(current.as_deref())
 }
 
-async fn dispatch(shared: &Arc<Shared>, out: &Replies, tasks: &Tasks, req: Request) {
+/// Whether `user` may run `action`: `Err` is the text for the client.
+fn permitted(user: &User, action: &Action) -> Result<(), String> {
+    let system = "NoAuthError: only super-root users may use the system subtree";
+    let path = match action {
+        Action::GetValue { path, .. }
+        | Action::SetValue { path, .. }
+        | Action::DeleteTree { path, .. }
+        | Action::GetTree { path, .. }
+        | Action::Enumerate { path, .. }
+        | Action::Watch { path, .. } => Some(path),
+        Action::GetByEvent { .. }
+        | Action::FetchTicks { .. }
+        | Action::Log { .. }
+        | Action::Save { .. } => {
+            return if user.super_root {
+                Ok(())
+            } else {
+                Err("NoAuthError: only super-root users may do this".into())
+            };
+        }
+        _ => None,
+    };
+    match path {
+        Some(p) if !user.may_access(p) => Err(system.into()),
+        _ => Ok(()),
+    }
+}
+
+async fn dispatch(
+    shared: &Arc<Shared>,
+    out: &Replies,
+    tasks: &Tasks,
+    session: &mut Session,
+    req: Request,
+) {
     let seq = req.seq;
-    match req.action {
+    let user = match (&session.user, req.action) {
+        (_, Action::Auth(a)) => {
+            auth::handle(shared, session, out, seq, a).await;
+            return;
+        }
+        (None, _) => {
+            let method = auth::current_method(&shared.lock().tree).unwrap_or_default();
+            let text = format!("NoAuthError: You need to log in using: {method}");
+            out.send(seq, MapBuilder::new().set("error", text)).await;
+            return;
+        }
+        (Some(user), action) => {
+            if let Err(text) = permitted(user, &action) {
+                out.send(seq, MapBuilder::new().set("error", text)).await;
+                return;
+            }
+            (user.clone(), action)
+        }
+    };
+    let (user, action) = user;
+    match action {
         Action::Stop { task } => {
             let found = lock_tasks(tasks).remove(&task);
             if let Some(t) = &found {
@@ -170,7 +230,7 @@ async fn dispatch(shared: &Arc<Shared>, out: &Replies, tasks: &Tasks, req: Reque
             let cancel = register(tasks, seq);
             let (shared, out, tasks) = (shared.clone(), out.clone(), tasks.clone());
             tokio::spawn(async move {
-                streams::get_tree(shared, out, seq, path, walk, cancel).await;
+                streams::get_tree(shared, out, seq, path, walk, cancel, user).await;
                 lock_tasks(&tasks).remove(&seq);
             });
         }
@@ -182,6 +242,7 @@ async fn dispatch(shared: &Arc<Shared>, out: &Replies, tasks: &Tasks, req: Reque
             let cancel = register(tasks, seq);
             let registered = streams::register_watch(shared, &path, &walk);
             let task = streams::WatchTask {
+                user,
                 seq,
                 path,
                 fetch,

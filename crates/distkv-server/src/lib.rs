@@ -25,6 +25,7 @@
 //! ```
 
 mod actions;
+pub mod auth;
 mod broadcast;
 pub mod cluster;
 pub mod config;
@@ -184,6 +185,13 @@ impl Server {
                         Ok(n) => {
                             tracing::info!(peer = %node, entries = n, "copied the state of a peer");
                             break;
+                        }
+                        // Without valid credentials this server cannot
+                        // join at all: say so and stop.
+                        Err(e @ sync::SyncError::Login(_)) => {
+                            return Err(ServerError::CannotJoin(format!(
+                                "cannot copy the state of {node}: {e}"
+                            )));
                         }
                         Err(e) => {
                             tracing::warn!(peer = %node, %host, port, error = %e, "initial sync failed");

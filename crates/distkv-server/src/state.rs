@@ -103,6 +103,8 @@ pub struct Shared {
     pub config: ServerConfig,
     /// The tock clock (outside the lock: replies read it all the time).
     pub clock: TockClock,
+    /// Failed logins per user, for the growing delay.
+    pub login_failures: crate::auth::LoginFailures,
     core: Mutex<Core>,
     gossip: Arc<dyn Gossip>,
     replicate: Option<mpsc::Sender<UpdateEvent>>,
@@ -129,6 +131,7 @@ impl Shared {
             stats: Stats::default(),
             config,
             clock: TockClock::default(),
+            login_failures: crate::auth::LoginFailures::default(),
             core: Mutex::new(Core {
                 tree,
                 watchers: Watchers::default(),

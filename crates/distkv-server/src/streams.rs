@@ -9,6 +9,7 @@ use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{Path, Value, WalkCursor, WalkOpts};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::User;
 use crate::conn::Replies;
 use crate::snapshot::push_entry;
 use crate::state::Shared;
@@ -62,14 +63,19 @@ fn next_chunk(
     Ok((items, next))
 }
 
-/// Sends one entry with its path shortened relative to the request.
+/// Sends one entry with its path shortened relative to the request;
+/// entries `user` may not see are skipped.
 async fn send_item(
     out: &Replies,
     seq: u64,
     short: &mut PathShortener,
     item: &Item,
     nchain: i64,
+    user: &User,
 ) -> bool {
+    if !user.may_access(&item.path) {
+        return true;
+    }
     let Some((depth, rest)) = short.shorten(&item.path) else {
         return true;
     };
@@ -94,6 +100,7 @@ pub async fn get_tree(
     path: Path,
     walk: WalkParams,
     cancel: CancellationToken,
+    user: Arc<User>,
 ) {
     out.send(seq, MapBuilder::new().set("state", "start")).await;
     let mut short = PathShortener::new(&path);
@@ -109,7 +116,9 @@ pub async fn get_tree(
             }
         };
         for it in &items {
-            if cancel.is_cancelled() || !send_item(&out, seq, &mut short, it, walk.nchain).await {
+            if cancel.is_cancelled()
+                || !send_item(&out, seq, &mut short, it, walk.nchain, &user).await
+            {
                 break;
             }
         }
@@ -152,6 +161,8 @@ pub fn register_watch(
 
 /// The arguments of a running watch.
 pub struct WatchTask {
+    /// Who watches.
+    pub user: Arc<User>,
     /// The request's seq.
     pub seq: u64,
     /// The watched path.
@@ -172,6 +183,7 @@ pub async fn watch(
     cancel: CancellationToken,
 ) {
     let WatchTask {
+        user,
         seq,
         path,
         fetch,
@@ -194,13 +206,13 @@ pub async fn watch(
         let keep = |e: &distkv_tree::Entry| e.tock() < t0 && (walk.empty || e.data().is_some());
         while let Ok((items, next)) = next_chunk(&shared, &path, &walk, cursor, &keep) {
             for it in &items {
-                alive = alive && send_item(&out, seq, &mut short, it, walk.nchain).await;
+                alive = alive && send_item(&out, seq, &mut short, it, walk.nchain, &user).await;
             }
             // Changes made meanwhile go out between chunks, so that the
             // watcher's queue does not fill during a long dump.
             while let Ok(ev) = handle.rx.try_recv() {
-                alive =
-                    alive && send_item(&out, seq, &mut short, &event_item(ev), walk.nchain).await;
+                alive = alive
+                    && send_item(&out, seq, &mut short, &event_item(ev), walk.nchain, &user).await;
             }
             cursor = next;
             if cursor.is_none() || !alive || cancel.is_cancelled() {
@@ -218,7 +230,7 @@ pub async fn watch(
             _ = cancel.cancelled() => break,
             ev = handle.rx.recv() => match ev {
                 Some(ev) => {
-                    alive = send_item(&out, seq, &mut short, &event_item(ev), walk.nchain).await;
+                    alive = send_item(&out, seq, &mut short, &event_item(ev), walk.nchain, &user).await;
                 }
                 None => {
                     if handle.overflowed.load(Ordering::Acquire) {

@@ -13,6 +13,8 @@ use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
 use crate::state::Shared;
+use distkv_auth::wire::login_needed;
+use distkv_auth::{AuthChannel, AuthError, ClientAuth};
 
 /// Why a sync attempt failed.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +28,9 @@ pub enum SyncError {
     /// The peer reported an error.
     #[error("the peer said: {0}")]
     Remote(String),
+    /// Logging in to the peer failed.
+    #[error("cannot log in to the peer: {0}")]
+    Login(String),
     /// The peer took too long.
     #[error("the peer did not answer in time")]
     Timeout,
@@ -57,36 +62,88 @@ async fn next(conn: &mut Conn) -> Result<Value, SyncError> {
 }
 
 /// Connects to a peer's client port and reads its greeting.
-async fn open(host: &str, port: u16, max_frame: usize) -> Result<(Conn, Value), SyncError> {
+/// A peer connection as the login flow uses it.
+struct PeerChannel<'a> {
+    conn: &'a mut Conn,
+    seq: &'a mut u64,
+}
+
+#[async_trait::async_trait]
+impl AuthChannel for PeerChannel<'_> {
+    async fn call(&mut self, request: Value) -> Result<Vec<Value>, AuthError> {
+        *self.seq += 1;
+        let mut request = request;
+        if let Value::Map(m) = &mut request {
+            m.push((Value::from("seq"), Value::from_u64(*self.seq)));
+        }
+        let proto = |e: SyncError| AuthError::Protocol(e.to_string());
+        SinkExt::<Value>::send(self.conn, request)
+            .await
+            .map_err(|e| proto(e.into()))?;
+        let mut items = Vec::new();
+        let mut streaming = false;
+        loop {
+            let v = match next(self.conn).await {
+                Ok(v) => v,
+                Err(SyncError::Remote(text)) => return Err(AuthError::Server(text)),
+                Err(e) => return Err(proto(e)),
+            };
+            match v.get("state").and_then(Value::as_str) {
+                Some("start") => streaming = true,
+                Some("end") => return Ok(items),
+                _ if streaming => items.push(v),
+                _ => return Ok(vec![v]),
+            }
+        }
+    }
+}
+
+/// Connects to a peer's client port, reads its greeting and logs in if
+/// the peer requires it (with `connect.auth`). Returns the connection,
+/// the greeting and the last request number used.
+async fn open(shared: &Shared, host: &str, port: u16) -> Result<(Conn, Value, u64), SyncError> {
     let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect((host, port)))
         .await
         .map_err(|_| SyncError::Timeout)??;
     let _ = stream.set_nodelay(true);
     let limits = Limits {
-        max_frame: max_frame.max(64 << 20),
+        max_frame: shared.config.max_frame.max(64 << 20),
         ..Limits::default()
     };
     let mut conn = Framed::new(stream, MsgpackCodec::new(limits));
     let greeting = next(&mut conn).await?;
-    Ok((conn, greeting))
+    let creds = shared.config.peer_login.as_ref();
+    let mut seq = 0;
+    match login_needed(greeting.get("auth"), creds) {
+        Ok(false) => {}
+        Ok(true) => {
+            let creds = creds.ok_or_else(|| SyncError::Login("no credentials".into()))?;
+            let mut chan = PeerChannel {
+                conn: &mut conn,
+                seq: &mut seq,
+            };
+            ClientAuth::default()
+                .login(&mut chan, creds)
+                .await
+                .map_err(|e| SyncError::Login(e.to_string()))?;
+        }
+        Err(e @ AuthError::Required(_)) => {
+            return Err(SyncError::Login(format!("{e} (set connect.auth)")));
+        }
+        Err(e) => return Err(SyncError::Login(e.to_string())),
+    }
+    Ok((conn, greeting, seq))
 }
 
 /// Copies everything from the server at `host:port`. Returns the number of
 /// entries received.
 pub async fn sync_from(shared: &Shared, host: &str, port: u16) -> Result<u64, SyncError> {
-    let (mut conn, greeting) = open(host, port, shared.config.max_frame).await?;
-    if greeting
-        .get("auth")
-        .and_then(Value::as_array)
-        .is_some_and(|a| a.first().is_some_and(|m| !m.is_nil()))
-    {
-        return Err(SyncError::Remote("the peer requires a login".into()));
-    }
+    let (mut conn, _, seq) = open(shared, host, port).await?;
     // The node state first: every tick in it belongs to a change made
     // before the walk, which the walk then delivers (or its successor).
     // Merged after the walk, it cannot hide entries the walk did not see.
     let state_req = MapBuilder::new()
-        .set("seq", 1)
+        .set("seq", seq + 1)
         .set("action", "get_state")
         .set("nodes", true)
         .set("known", true)
@@ -96,7 +153,7 @@ pub async fn sync_from(shared: &Shared, host: &str, port: u16) -> Result<u64, Sy
     let st = next(&mut conn).await?;
     let own = shared.config.name.as_str();
     let tree_req = MapBuilder::new()
-        .set("seq", 2)
+        .set("seq", seq + 2)
         .set("action", "get_tree")
         .set("path", Value::Array(vec![]))
         .set("nchain", -1)
@@ -176,15 +233,15 @@ fn apply(shared: &Shared, batch: &mut Vec<Value>) -> Result<u64, SyncError> {
 /// server at `host:port`: the reply carries `value`, `chain`, `tock` and
 /// `path`, the form of an update.
 pub async fn fetch_event(
+    shared: &Shared,
     host: &str,
     port: u16,
     node: &str,
     tick: u64,
-    max_frame: usize,
 ) -> Result<Value, SyncError> {
-    let (mut conn, _) = open(host, port, max_frame).await?;
+    let (mut conn, _, seq) = open(shared, host, port).await?;
     let req = MapBuilder::new()
-        .set("seq", 1)
+        .set("seq", seq + 1)
         .set("action", "get_value")
         .set("node", node)
         .set("tick", tick)
@@ -204,13 +261,13 @@ pub async fn pull_ticks(
     port: u16,
     missing: &[(String, distkv_tree::RangeSet)],
 ) -> Result<u64, SyncError> {
-    let (mut conn, _) = open(host, port, shared.config.max_frame).await?;
+    let (mut conn, _, seq) = open(shared, host, port).await?;
     let mut sets = MapBuilder::new();
     for (n, r) in missing {
         sets.push(n, distkv_proto::wire::ranges_to_value(r));
     }
     let req = MapBuilder::new()
-        .set("seq", 1)
+        .set("seq", seq + 1)
         .set("action", "fetch_ticks")
         .set("nodes", sets.build())
         .set("from_server", shared.config.name.as_str())
