@@ -630,3 +630,66 @@ async fn hostile_gossip_is_dropped() {
         || (two.client(&["data", "get", "later"]).stdout == b"\"after\"\n").then_some(()),
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_log_in_to_their_peers() {
+    let a = SerfAgent::start("auth-a", None);
+    let b = SerfAgent::start("auth-b", Some(&a));
+    let c = SerfAgent::start("auth-c", Some(&a));
+    let one = ServerProc::on_serf("one", &a, Some("Root"), &[]);
+    one.ok(&["auth", "-m", "_test", "user", "add", "name=joe"]);
+    one.ok(&["auth", "-m", "_test", "init"]);
+    // without credentials a server cannot join, and says why
+    let mut cmd = std::process::Command::new(common::distkv_bin());
+    cmd.args(["-C", "server.serf.host=127.0.0.1", "-C"])
+        .arg(format!("server.serf.port={}", c.rpc_port))
+        .args(["-C", "server.bind_default.host=127.0.0.1", "-C"])
+        .arg(format!("server.bind_default.port={}", common::free_port()))
+        .args(["-C", "server.ping.cycle=0.5", "server", "three"]);
+    let o = common::run_with_timeout(cmd, Duration::from_secs(60));
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "cannot log in to the peer: You need to log in using: _test (set connect.auth)"
+        ),
+        "{err}"
+    );
+    // wrong credentials: the same
+    let mut cmd = std::process::Command::new(common::distkv_bin());
+    cmd.args(["-C", "server.serf.host=127.0.0.1", "-C"])
+        .arg(format!("server.serf.port={}", c.rpc_port))
+        .args(["-C", "server.bind_default.host=127.0.0.1", "-C"])
+        .arg(format!("server.bind_default.port={}", common::free_port()))
+        .args(["-C", "connect.auth=_test name=nobody", "server", "three"]);
+    let o = common::run_with_timeout(cmd, Duration::from_secs(60));
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("AuthFailedError('Unknown user', 'nobody')"),
+        "{err}"
+    );
+    // with them it joins, and asks its own clients to log in too
+    let two = ServerProc::on_serf("two", &b, None, &["-C", "connect.auth=_test name=joe"]);
+    let joe = ["-a", "_test name=joe"];
+    assert_eq!(two.ok(&[&joe[..], &["data", "get"]].concat()), "\"Root\"\n");
+    let o = two.client(&["data", "get"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "ClientAuthRequiredError: You need to log in using: _test\n"
+    );
+    // changes flow both ways, and a kill + restart of one resyncs with a
+    // login
+    two.ok(&[&joe[..], &["data", "set", "-v", "from two", "x"]].concat());
+    eventually(Duration::from_secs(10), "one sees two's write", || {
+        let o = one.client(&[&joe[..], &["data", "get", "x"]].concat());
+        (o.stdout == b"\"from two\"\n").then_some(())
+    });
+    drop(one);
+    two.ok(&[&joe[..], &["data", "set", "-v", "while away", "y"]].concat());
+    let one = ServerProc::on_serf("one", &a, None, &["-C", "connect.auth=_test name=joe"]);
+    assert_eq!(
+        one.ok(&[&joe[..], &["data", "get", "y"]].concat()),
+        "\"while away\"\n"
+    );
+}
