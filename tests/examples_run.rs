@@ -76,3 +76,27 @@ fn loadgen_example_reports_figures() {
     assert!(text.starts_with("ops=2000 errors=0 "), "{text}");
     assert!(text.contains("p99="), "{text}");
 }
+
+#[test]
+fn custom_auth_example_logs_in_through_its_own_method() {
+    let out = run_with_timeout(
+        Command::new(example("custom_auth")),
+        Duration::from_secs(60),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "users of token: [\"alice\"]",
+        "without a login: ClientAuthRequiredError: You need to log in using: token",
+        "with a wrong token: ServerError: AuthFailedError('Bad token', 'alice')",
+        "logged in as alice: ('custom', 'greeting') = Some(Str(\"hello from alice\"))",
+        "alice and the system subtree: ServerError: NoAuthError: only super-root users may use the system subtree",
+        "custom auth: ok",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+}
