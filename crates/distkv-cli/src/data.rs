@@ -45,6 +45,10 @@ pub fn connect_options(cfg: &Config, args: &ClientArgs) -> Result<ConnectOptions
             &distkv_auth::Registry::builtin(),
         )?);
     }
+    o.tls = crate::tls::client(cfg)?.map(|(config, server_name)| distkv_client::ClientTls {
+        config,
+        server_name,
+    });
     Ok(o)
 }
 

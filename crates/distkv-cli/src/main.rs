@@ -8,6 +8,7 @@ mod login;
 mod output;
 mod progress;
 mod server;
+mod tls;
 
 use std::process::ExitCode;
 

@@ -50,6 +50,11 @@ fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failur
     sc.load = args.load.clone();
     sc.load_up_to_corruption = args.load_damaged;
     sc.save = args.save.clone();
+    sc.tls = crate::tls::server(cfg)?;
+    sc.peer_tls = crate::tls::client(cfg)?.map(|(config, server_name)| distkv_server::PeerTls {
+        config,
+        server_name,
+    });
     if let Some(a) = cfg.get_str("connect.auth")? {
         sc.peer_login = Some(crate::login::credentials(&a, &sc.auth)?);
     }

@@ -25,6 +25,9 @@ pub enum ClientError {
     /// The server answered the request with an error.
     #[error("ServerError: {0}")]
     Server(#[from] ServerError),
+    /// The TLS handshake failed.
+    #[error("SSLError: {0}")]
+    Tls(String),
     /// The connection is closed.
     #[error("ConnectionClosed: the connection to the server is closed")]
     Closed,

@@ -50,6 +50,9 @@ pub use types::{
     EntryReply, Greeting, StateReply, TreeItem, TreeOptions, WatchItem, WriteOptions, WriteReply,
 };
 
+type BoxRead = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+type BoxWrite = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
+
 /// The default server port.
 pub const DEFAULT_PORT: u16 = 27586;
 
@@ -66,6 +69,17 @@ pub struct ConnectOptions {
     pub max_frame: usize,
     /// Credentials to log in with, if the server requires a login.
     pub login: Option<distkv_auth::Credentials>,
+    /// Talk TLS (`connect.ssl`).
+    pub tls: Option<ClientTls>,
+}
+
+/// TLS settings of a client connection.
+#[derive(Clone, Debug)]
+pub struct ClientTls {
+    /// The rustls configuration (trusted roots, client certificate).
+    pub config: Arc<rustls::ClientConfig>,
+    /// The name the server's certificate must carry; default: the host.
+    pub server_name: Option<String>,
 }
 
 impl Default for ConnectOptions {
@@ -76,6 +90,7 @@ impl Default for ConnectOptions {
             init_timeout: Duration::from_secs(5),
             max_frame: 64 << 20,
             login: None,
+            tls: None,
         }
     }
 }
@@ -174,7 +189,23 @@ impl Client {
         let setup = async {
             let stream = TcpStream::connect((opts.host.as_str(), opts.port)).await?;
             let _ = stream.set_nodelay(true);
-            let (rd, wr) = stream.into_split();
+            let (rd, wr): (BoxRead, BoxWrite) = match &opts.tls {
+                None => {
+                    let (r, w) = stream.into_split();
+                    (Box::new(r), Box::new(w))
+                }
+                Some(tls) => {
+                    let name = tls.server_name.as_deref().unwrap_or(&opts.host);
+                    let name = rustls::pki_types::ServerName::try_from(name.to_owned())
+                        .map_err(|e| ClientError::Tls(format!("bad server name {name}: {e}")))?;
+                    let s = tokio_rustls::TlsConnector::from(tls.config.clone())
+                        .connect(name, stream)
+                        .await
+                        .map_err(|e| ClientError::Tls(e.to_string()))?;
+                    let (r, w) = tokio::io::split(s);
+                    (Box::new(r), Box::new(w))
+                }
+            };
             let limits = Limits {
                 max_frame: opts.max_frame,
                 ..Limits::default()

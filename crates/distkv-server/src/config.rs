@@ -75,9 +75,24 @@ pub struct ServerConfig {
     /// Credentials to log in with when this server connects to a peer
     /// that requires a login (`connect.auth`).
     pub peer_login: Option<distkv_auth::Credentials>,
+    /// Accept TLS only, with this configuration
+    /// (`server.bind_default.ssl`).
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// Talk TLS to peers (`connect.ssl`).
+    pub peer_tls: Option<PeerTls>,
     /// Test hook: drop this share (0.0–1.0) of incoming updates, to prove
     /// that the missing-tick protocol repairs lost gossip.
     pub drop_updates: f64,
+}
+
+/// TLS settings for connections to peers.
+#[derive(Clone, Debug)]
+pub struct PeerTls {
+    /// The rustls configuration (trusted roots).
+    pub config: std::sync::Arc<rustls::ClientConfig>,
+    /// The name peers' certificates must carry; default: the host
+    /// connected to.
+    pub server_name: Option<String>,
 }
 
 impl ServerConfig {
@@ -109,6 +124,8 @@ impl ServerConfig {
             save: None,
             auth: distkv_auth::Registry::builtin(),
             peer_login: None,
+            tls: None,
+            peer_tls: None,
             progress: crate::progress::ProgressHook::default(),
         }
     }

@@ -54,7 +54,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-pub use config::ServerConfig;
+pub use config::{PeerTls, ServerConfig};
 pub use error::ServerError;
 use state::Shared;
 
@@ -313,12 +313,30 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, shutdown: Cance
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(conn::serve(
-                    shared.clone(),
-                    stream,
-                    peer.to_string(),
-                    shutdown.clone(),
-                ));
+                let (shared, shutdown) = (shared.clone(), shutdown.clone());
+                match shared.config.tls.clone() {
+                    None => {
+                        tokio::spawn(conn::serve(shared, stream, peer.to_string(), shutdown));
+                    }
+                    Some(tls) => {
+                        tokio::spawn(async move {
+                            let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                            let handshake = tokio::time::timeout(
+                                std::time::Duration::from_secs(10),
+                                acceptor.accept(stream),
+                            );
+                            match handshake.await {
+                                Ok(Ok(s)) => {
+                                    conn::serve(shared, s, peer.to_string(), shutdown).await
+                                }
+                                Ok(Err(e)) => {
+                                    tracing::info!(%peer, error = %e, "TLS handshake failed");
+                                }
+                                Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+                            }
+                        });
+                    }
+                }
             }
             Err(e) => {
                 // Typically out of file descriptors: back off briefly.

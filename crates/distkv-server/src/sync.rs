@@ -48,7 +48,11 @@ impl From<RequestErrorKind> for SyncError {
     }
 }
 
-type Conn = Framed<TcpStream, MsgpackCodec>;
+/// A byte stream to a peer: TCP, or TLS over TCP.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+type Conn = Framed<Box<dyn Io>, MsgpackCodec>;
 
 async fn next(conn: &mut Conn) -> Result<Value, SyncError> {
     let v = tokio::time::timeout(Duration::from_secs(30), conn.next())
@@ -106,11 +110,26 @@ async fn open(shared: &Shared, host: &str, port: u16) -> Result<(Conn, Value, u6
         .await
         .map_err(|_| SyncError::Timeout)??;
     let _ = stream.set_nodelay(true);
+    let io: Box<dyn Io> = match &shared.config.peer_tls {
+        None => Box::new(stream),
+        Some(tls) => {
+            let name = tls.server_name.as_deref().unwrap_or(host);
+            let name = rustls::pki_types::ServerName::try_from(name.to_owned())
+                .map_err(|e| SyncError::Protocol(format!("bad TLS server name {name}: {e}")))?;
+            let s = tokio::time::timeout(
+                Duration::from_secs(10),
+                tokio_rustls::TlsConnector::from(tls.config.clone()).connect(name, stream),
+            )
+            .await
+            .map_err(|_| SyncError::Timeout)??;
+            Box::new(s)
+        }
+    };
     let limits = Limits {
         max_frame: shared.config.max_frame.max(64 << 20),
         ..Limits::default()
     };
-    let mut conn = Framed::new(stream, MsgpackCodec::new(limits));
+    let mut conn = Framed::new(io, MsgpackCodec::new(limits));
     let greeting = next(&mut conn).await?;
     let creds = shared.config.peer_login.as_ref();
     let mut seq = 0;

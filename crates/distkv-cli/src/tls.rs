@@ -1,0 +1,95 @@
+//! TLS settings from the configuration: `server.bind_default.ssl` (the
+//! server's certificate and key) and `connect.ssl` (the certificates a
+//! client, or a server talking to its peers, trusts).
+
+use std::sync::Arc;
+
+use distkv_cli::config::Config;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::Failure;
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn file(cfg: &Config, key: &str) -> Result<Option<String>, Failure> {
+    Ok(cfg.get_str(key)?)
+}
+
+/// `None` when the section is absent, `false` or null; `Err` for `true`
+/// and other values that name no files.
+fn section(cfg: &Config, key: &str) -> Result<bool, Failure> {
+    match cfg.get(key) {
+        None | Some(serde_yaml_ng::Value::Null) | Some(serde_yaml_ng::Value::Bool(false)) => {
+            Ok(false)
+        }
+        Some(serde_yaml_ng::Value::Mapping(_)) => Ok(true),
+        Some(_) => Err(Failure::error(format!(
+            "{key} must be false or a map with the certificate files (cert, key)"
+        ))),
+    }
+}
+
+fn certs(path: &str) -> Result<Vec<CertificateDer<'static>>, Failure> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| Failure::error(format!("cannot read certificates from {path}: {e}")))?;
+    if certs.is_empty() {
+        return Err(Failure::error(format!("{path} holds no certificate")));
+    }
+    Ok(certs)
+}
+
+/// The server's TLS configuration (`server.bind_default.ssl: {cert, key}`).
+pub fn server(cfg: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, Failure> {
+    let key = "server.bind_default.ssl";
+    if !section(cfg, key)? {
+        return Ok(None);
+    }
+    let cert = file(cfg, &format!("{key}.cert"))?
+        .ok_or_else(|| Failure::error(format!("{key}.cert names no file")))?;
+    let private = file(cfg, &format!("{key}.key"))?
+        .ok_or_else(|| Failure::error(format!("{key}.key names no file")))?;
+    let chain = certs(&cert)?;
+    let private = PrivateKeyDer::from_pem_file(&private)
+        .map_err(|e| Failure::error(format!("cannot read the key in {private}: {e}")))?;
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Failure::error(format!("TLS: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(chain, private)
+        .map_err(|e| Failure::error(format!("TLS certificate {cert}: {e}")))?;
+    Ok(Some(Arc::new(config)))
+}
+
+/// What a client needs for TLS: the rustls configuration and the name the
+/// server's certificate must carry (default: the host connected to).
+pub type ClientSettings = (Arc<rustls::ClientConfig>, Option<String>);
+
+/// A client's TLS configuration (`connect.ssl: {cert, server_name}`):
+/// the certificates to trust, and optionally the name to expect.
+pub fn client(cfg: &Config) -> Result<Option<ClientSettings>, Failure> {
+    let key = "connect.ssl";
+    if !section(cfg, key)? {
+        return Ok(None);
+    }
+    let cert = file(cfg, &format!("{key}.cert"))?
+        .ok_or_else(|| Failure::error(format!("{key}.cert must name the certificates to trust")))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in certs(&cert)? {
+        roots
+            .add(c)
+            .map_err(|e| Failure::error(format!("TLS certificate {cert}: {e}")))?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Failure::error(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Some((
+        Arc::new(config),
+        file(cfg, &format!("{key}.server_name"))?,
+    )))
+}

@@ -1,0 +1,219 @@
+//! TLS between clients and servers, with a self-signed certificate made
+//! here.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{ServerProc, distkv_bin, run_with_timeout};
+use distkv_client::{Client, ClientError, ClientTls, ConnectOptions};
+use distkv_tree::{Path, Value};
+
+struct Certs {
+    dir: PathBuf,
+    cert: String,
+    key: String,
+    other: String,
+}
+
+fn certs(name: &str) -> Certs {
+    let dir = std::env::temp_dir().join(format!("distkv-tls-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+        .expect("certificate");
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("other");
+    let path = |f: &str| dir.join(f).to_str().expect("path").to_owned();
+    std::fs::write(path("cert.pem"), ck.cert.pem()).expect("write");
+    std::fs::write(path("key.pem"), ck.key_pair.serialize_pem()).expect("write");
+    std::fs::write(path("other.pem"), other.cert.pem()).expect("write");
+    Certs {
+        cert: path("cert.pem"),
+        key: path("key.pem"),
+        other: path("other.pem"),
+        dir,
+    }
+}
+
+fn client(s: &ServerProc, global: &[&str], args: &[&str]) -> Output {
+    let mut cmd = Command::new(distkv_bin());
+    cmd.args(global)
+        .args(["client", "-h", "127.0.0.1", "-p", &s.port.to_string()])
+        .args(args);
+    run_with_timeout(cmd, Duration::from_secs(30))
+}
+
+fn tls_options(port: u16, trust: &str) -> ConnectOptions {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(trust).expect("pem") {
+        roots.add(c.expect("cert")).expect("add");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    ConnectOptions {
+        host: "127.0.0.1".into(),
+        port,
+        init_timeout: Duration::from_secs(5),
+        tls: Some(ClientTls {
+            config: Arc::new(config),
+            server_name: None,
+        }),
+        ..ConnectOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_talk_tls_to_a_tls_server() {
+    let c = certs("basic");
+    let cert_opt = format!("server.bind_default.ssl.cert={}", c.cert);
+    let key_opt = format!("server.bind_default.ssl.key={}", c.key);
+    let s = ServerProc::standalone("one", Some("Root"), &["-C", &cert_opt, "-C", &key_opt]);
+    let trust = format!("connect.ssl.cert={}", c.cert);
+    // the command line, with the certificate trusted
+    let o = client(&s, &["-C", &trust], &["data", "set", "-v", "secret", "x"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = client(&s, &["-C", &trust], &["data", "get", "x"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "\"secret\"\n");
+    // by name, as the certificate says
+    let o = client(
+        &s,
+        &["-C", &trust, "-C", "connect.ssl.server_name=localhost"],
+        &["data", "get", "x"],
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "\"secret\"\n");
+    // auth over TLS, then the library logs in over TLS
+    for args in [
+        &[
+            "auth",
+            "-m",
+            "password",
+            "user",
+            "add",
+            "name=joe",
+            "password=test123",
+        ][..],
+        &["auth", "-m", "password", "init"][..],
+    ] {
+        let o = client(&s, &["-C", &trust], args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let mut opts = tls_options(s.port, &c.cert);
+    let (m, p) = distkv_auth::params::parse_auth_string(
+        "password name=joe password=test123",
+        &distkv_auth::params::NoPrompt,
+    )
+    .expect("auth string");
+    opts.login = Some(
+        distkv_auth::Registry::builtin()
+            .get(&m)
+            .and_then(|m| m.credentials(&p))
+            .expect("credentials"),
+    );
+    let lib = Client::connect_with(&opts).await.expect("tls connect");
+    assert_eq!(
+        lib.get(&Path::from_strs(&["x"])).await.expect("get"),
+        Some(Value::from("secret"))
+    );
+    // a certificate nobody signed for us is refused
+    let o = client(
+        &s,
+        &["-C", &format!("connect.ssl.cert={}", c.other)],
+        &["data", "get", "x"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.starts_with("SSLError: "), "{err}");
+    match Client::connect_with(&tls_options(s.port, &c.other)).await {
+        Err(ClientError::Tls(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    // a plain client gets no greeting, and the server keeps serving
+    let o = client(&s, &["-C", "connect.init_timeout=1"], &["data", "get", "x"]);
+    assert_eq!(o.status.code(), Some(1));
+    let login = [
+        "-a",
+        "password name=joe password=test123",
+        "data",
+        "get",
+        "x",
+    ];
+    let o = client(&s, &["-C", &trust], &login);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "\"secret\"\n");
+    let _ = std::fs::remove_dir_all(&c.dir);
+}
+
+#[test]
+fn bad_tls_settings_are_reported() {
+    let c = certs("bad");
+    for (opts, text) in [
+        (
+            vec!["-C".to_owned(), "server.bind_default.ssl=true".to_owned()],
+            "must be false or a map",
+        ),
+        (
+            vec![
+                "-C".to_owned(),
+                format!("server.bind_default.ssl.cert={}", c.cert),
+            ],
+            "server.bind_default.ssl.key names no file",
+        ),
+        (
+            vec![
+                "-C".to_owned(),
+                "server.bind_default.ssl.cert=/nonexistent.pem".to_owned(),
+                "-C".to_owned(),
+                format!("server.bind_default.ssl.key={}", c.key),
+            ],
+            "cannot read certificates from /nonexistent.pem",
+        ),
+        (
+            vec![
+                "-C".to_owned(),
+                format!("server.bind_default.ssl.cert={}", c.key),
+                "-C".to_owned(),
+                format!("server.bind_default.ssl.key={}", c.key),
+            ],
+            "holds no certificate",
+        ),
+    ] {
+        let mut args: Vec<&str> = opts.iter().map(String::as_str).collect();
+        args.extend(["server", "--standalone", "-i", "R", "one"]);
+        let o = common::distkv(&args);
+        assert_eq!(o.status.code(), Some(1), "{opts:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(text), "{text}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&c.dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_copy_from_each_other_over_tls() {
+    let c = certs("peers");
+    let a = common::SerfAgent::start("tls-a", None);
+    let b = common::SerfAgent::start("tls-b", Some(&a));
+    let opts = [
+        format!("server.bind_default.ssl.cert={}", c.cert),
+        format!("server.bind_default.ssl.key={}", c.key),
+        format!("connect.ssl.cert={}", c.cert),
+    ];
+    let extra: Vec<&str> = opts.iter().flat_map(|o| ["-C", o.as_str()]).collect();
+    let one = ServerProc::on_serf("one", &a, Some("Root"), &extra);
+    let trust = &extra[4..];
+    let o = client(&one, trust, &["data", "set", "-v", "over tls", "x"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // two copies one's state over TLS before it serves
+    let two = ServerProc::on_serf("two", &b, None, &extra);
+    let o = client(&two, trust, &["data", "get", "x"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "\"over tls\"\n");
+    let _ = std::fs::remove_dir_all(&c.dir);
+}
