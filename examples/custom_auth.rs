@@ -157,6 +157,10 @@ async fn main() -> anyhow::Result<()> {
         Err(e) => println!("alice and the system subtree: {e}"),
         Ok(_) => anyhow::bail!("token users must not read the system subtree"),
     }
+    match client.set(&system, Value::Nil).await {
+        Err(e) => println!("alice writing the system subtree: {e}"),
+        Ok(_) => anyhow::bail!("token users must not write the system subtree"),
+    }
     server.shutdown().await;
     println!("custom auth: ok");
     Ok(())

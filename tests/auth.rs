@@ -555,3 +555,47 @@ async fn hostile_auth_messages() {
         "{replies:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_are_answered_ever_later() {
+    let s = ServerProc::standalone("one", Some("Root"), &[]);
+    let admin = connect(&s, None).await.expect("connect");
+    admin
+        .set_user(
+            &creds("password name=joe password=test123"),
+            Value::Nil,
+            true,
+        )
+        .await
+        .expect("user");
+    admin.set_auth_method(Some("password")).await.expect("init");
+    let c = connect(&s, Some("password name=joe password=test123"))
+        .await
+        .expect("login");
+    let wrong = creds("password name=joe password=wrong12");
+    let mut took = Vec::new();
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        assert!(c.login(&wrong).await.is_err());
+        took.push(t.elapsed());
+    }
+    // 100 ms, 200 ms, 400 ms at least
+    assert!(took[0] >= Duration::from_millis(100), "{took:?}");
+    assert!(took[2] >= Duration::from_millis(400), "{took:?}");
+    // another connection does not start afresh: the user's count goes on
+    let t = std::time::Instant::now();
+    assert!(
+        connect(&s, Some("password name=joe password=wrong12"))
+            .await
+            .is_err()
+    );
+    assert!(
+        t.elapsed() >= Duration::from_millis(800),
+        "{:?}",
+        t.elapsed()
+    );
+    // a success clears the count
+    c.login(&creds("password name=joe password=test123"))
+        .await
+        .expect("login");
+}
