@@ -1,11 +1,18 @@
 //! distkv access control lists.
 //!
 //! Fifth layer of the distkv-rs stack, above `distkv-auth`; pure, no I/O.
-//! An ACL is a subtree of path patterns (`+` matches one element, `#` any
-//! number) whose values are flag strings. This crate holds the flag sets;
-//! pattern matching follows with the ACL actions of the server.
+//! An ACL is a subtree of path patterns (`+` matches one element, `#` one
+//! or more) stored at `None acl NAME`, whose values are flag strings.
+//! [`AclFlags`] holds a set of flags, [`Finder`] finds the pattern that
+//! governs a path position, stepped one path element at a time.
 
 use std::fmt;
+
+mod denied;
+mod finder;
+
+pub use denied::{Denied, DeniedAt};
+pub use finder::Finder;
 
 /// Why an ACL flag string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
