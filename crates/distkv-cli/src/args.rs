@@ -117,6 +117,72 @@ pub enum ClientCommand {
     },
     /// Authentication: methods and users.
     Auth(AuthArgs),
+    /// Access control lists.
+    Acl {
+        /// The ACL command.
+        #[command(subcommand)]
+        cmd: AclCommand,
+    },
+}
+
+/// `distkv client acl …`.
+#[derive(Subcommand, Debug)]
+pub enum AclCommand {
+    /// The names of the ACLs.
+    List {
+        /// YAML: a list.
+        #[arg(short = 'y', long = "yaml")]
+        yaml: bool,
+    },
+    /// The entries of an ACL.
+    Dump {
+        /// YAML output.
+        #[arg(short = 'y', long = "yaml")]
+        yaml: bool,
+        /// The ACL.
+        name: String,
+        /// Below this path.
+        path: Vec<String>,
+    },
+    /// The flags at a path of an ACL ('-' if none).
+    Get {
+        /// The ACL.
+        name: String,
+        /// The path.
+        #[arg(required = true)]
+        path: Vec<String>,
+    },
+    /// Set the flags at a path of an ACL.
+    Set {
+        /// Show the old and new flags, chain and tock.
+        #[arg(short = 'v', long = "verbose")]
+        verbose: bool,
+        /// Show the old and new flags as YAML.
+        #[arg(short = 'y', long = "yaml")]
+        yaml: bool,
+        /// MODES: 'xyz' replace, '+xyz' add, '-xyz' remove, '-' delete.
+        #[arg(short = 'a', long = "acl", allow_hyphen_values = true)]
+        modes: String,
+        /// The ACL.
+        name: String,
+        /// The path.
+        #[arg(required = true)]
+        path: Vec<String>,
+    },
+    /// What an ACL grants at a path: '+' / '-', or the letters.
+    Test {
+        /// The whole reply.
+        #[arg(short = 'v', long = "verbose")]
+        verbose: bool,
+        /// The flag letter to test (default x).
+        #[arg(short = 'm', long = "mode")]
+        mode: Option<String>,
+        /// Test this ACL instead of the own one.
+        #[arg(short = 'a', long = "acl")]
+        acl: Option<String>,
+        /// The path.
+        path: Vec<String>,
+    },
 }
 
 /// `distkv client auth`.

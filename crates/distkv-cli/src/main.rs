@@ -1,6 +1,7 @@
 //! The `distkv` binary: parses the command line, builds the configuration
 //! and hands over to the server or the client library.
 
+mod acl;
 mod args;
 mod auth;
 mod data;
@@ -118,6 +119,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 ClientCommand::Data { cmd } => rt.block_on(data::run(ui, opts, cmd)),
                 ClientCommand::Log { cmd } => rt.block_on(data::log(opts, cmd)),
                 ClientCommand::Auth(a) => rt.block_on(auth::run(opts, a)),
+                ClientCommand::Acl { cmd } => rt.block_on(acl::run(opts, cmd)),
             }
         }
     }

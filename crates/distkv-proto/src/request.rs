@@ -150,6 +150,15 @@ pub enum Action {
     },
     /// Authentication: key exchange, login, user management.
     Auth(AuthAction),
+    /// `test_acl`: what the caller's ACL, or ACL `acl`, grants at `path`.
+    TestAcl {
+        /// The path.
+        path: Path,
+        /// The flag letter to check (default `x`).
+        mode: char,
+        /// Test this ACL instead of the caller's own.
+        acl: Option<String>,
+    },
     /// An action this server does not know (or does not implement yet).
     Unknown(String),
 }
@@ -219,6 +228,9 @@ pub struct Request {
     pub action: Action,
     /// The message carried `state: "start"` (client-streaming form).
     pub streaming: bool,
+    /// An `*_internal` action: its path is relative to the system subtree
+    /// (already prefixed with `None`).
+    pub internal: bool,
 }
 
 /// A request that could not be parsed. `seq` is set when it could be read,
@@ -388,6 +400,7 @@ pub fn parse_request(mut m: Value) -> Result<Request, RequestError> {
         seq,
         action,
         streaming,
+        internal: name.ends_with("_internal"),
     })
 }
 
@@ -538,6 +551,29 @@ fn parse_action(name: &str, m: &mut Value) -> Result<Action, RequestErrorKind> {
                     .to_owned(),
             })
         }
+        "test_acl" if !is_internal => Action::TestAcl {
+            path: path_field(m, false)?,
+            mode: match m.field("mode") {
+                None | Some(Value::Nil) => 'x',
+                Some(Value::Str(s)) if s.chars().count() == 1 => s.chars().next().unwrap_or('x'),
+                Some(_) => {
+                    return Err(RequestErrorKind::Field(WireError::Bad {
+                        field: "mode",
+                        why: "one flag letter expected".into(),
+                    }));
+                }
+            },
+            acl: match m.field("acl") {
+                None | Some(Value::Nil) => None,
+                Some(Value::Str(s)) => Some(s.clone()),
+                Some(_) => {
+                    return Err(RequestErrorKind::Field(WireError::Bad {
+                        field: "acl",
+                        why: "an ACL name expected".into(),
+                    }));
+                }
+            },
+        },
         "set_auth_typ" if !is_internal => Action::Auth(AuthAction::SetMethod {
             typ: match m.field("typ") {
                 None | Some(Value::Nil) => None,

@@ -7,6 +7,8 @@ use distkv_proto::value_map::MapBuilder;
 use distkv_proto::wire::{chain_to_value, ranges_to_value, update_to_value};
 use distkv_tree::{NodeEvent, Path, Precondition, RangeSet, Value};
 
+use crate::acl;
+use crate::auth::User;
 use crate::snapshot::{entry_map, push_entry};
 use crate::state::Shared;
 
@@ -48,11 +50,16 @@ pub fn check_read_path(path: &Path) -> Result<(), ActionError> {
 }
 
 /// Runs a single-reply action.
-pub async fn run(shared: &Arc<Shared>, action: Action) -> Result<Outcome, ActionError> {
+pub async fn run(
+    shared: &Arc<Shared>,
+    action: Action,
+    user: &User,
+) -> Result<Outcome, ActionError> {
     Ok(match action {
         Action::GetValue { path, nchain } => {
             check_read_path(&path)?;
             let core = shared.lock();
+            acl::check(&core.tree, user, &path, 'r', false).map_err(ActionError)?;
             match core.tree.get(&path) {
                 Some(e) => Outcome::Reply(entry_map(e, nchain)),
                 None if nchain != 0 => Outcome::Reply(MapBuilder::new().set("chain", Value::Nil)),
@@ -77,9 +84,24 @@ pub async fn run(shared: &Arc<Shared>, action: Action) -> Result<Outcome, Action
             prev,
             nchain,
             idem,
-        } => Outcome::Reply(set_value(shared, path, value, chain, prev, nchain, idem).await?),
+        } => Outcome::Reply(
+            set_value(
+                shared,
+                SetRequest {
+                    path,
+                    value,
+                    chain,
+                    prev,
+                    nchain,
+                    idem,
+                },
+                user,
+            )
+            .await?,
+        ),
         Action::DeleteTree { path, nchain } => {
-            let changes = shared.delete_tree(&path).await?;
+            let check = |tree: &distkv_tree::Tree| acl::check_delete_tree(tree, user, &path);
+            let changes = shared.delete_tree_checked(&path, &check).await?;
             if nchain == 0 {
                 Outcome::Reply(MapBuilder::new().set("changed", changes.len()))
             } else {
@@ -107,12 +129,17 @@ pub async fn run(shared: &Arc<Shared>, action: Action) -> Result<Outcome, Action
         Action::Enumerate { path, empty } => {
             check_read_path(&path)?;
             let core = shared.lock();
+            acl::check(&core.tree, user, &path, 'e', false).map_err(ActionError)?;
             let names: Vec<Value> = core
                 .tree
                 .get(&path)
                 .map(|e| {
                     e.children()
                         .filter(|(_, c)| empty || c.data().is_some())
+                        .filter(|(n, _)| {
+                            acl::view(&core.tree, user, &path, &path.child((*n).clone()))
+                                != acl::View::Skip
+                        })
                         .map(|(n, _)| n.to_value())
                         .collect()
                 })
@@ -187,6 +214,12 @@ pub async fn run(shared: &Arc<Shared>, action: Action) -> Result<Outcome, Action
             .await?;
             Outcome::Reply(MapBuilder::new().set("result", true))
         }
+        Action::TestAcl { path, mode, acl } => {
+            let core = shared.lock();
+            let access =
+                acl::test(&core.tree, user, &path, mode, acl.as_deref()).map_err(ActionError)?;
+            Outcome::Reply(MapBuilder::new().set("access", access))
+        }
         Action::Unknown(name) => return Err(ActionError(format!("Unknown action: {name}"))),
         Action::GetTree { .. }
         | Action::Watch { .. }
@@ -200,18 +233,38 @@ pub async fn run(shared: &Arc<Shared>, action: Action) -> Result<Outcome, Action
     })
 }
 
-async fn set_value(
-    shared: &Shared,
+/// The fields of a `set_value` / `delete_value` request.
+struct SetRequest {
     path: Path,
     value: Option<Value>,
     chain: Option<ChainCheck>,
     prev: Option<Value>,
     nchain: i64,
     idem: bool,
+}
+
+async fn set_value(
+    shared: &Shared,
+    req: SetRequest,
+    user: &User,
 ) -> Result<MapBuilder, ActionError> {
+    let SetRequest {
+        path,
+        value,
+        chain,
+        prev,
+        nchain,
+        idem,
+    } = req;
+    // a write where the entry has data, a create where not; a delete
+    // writes
+    let letter = if value.is_some() { 'W' } else { 'D' };
+    let create = value.is_some();
+    let check = |tree: &distkv_tree::Tree| acl::check(tree, user, &path, letter, create);
     let had_precondition = chain.is_some() || prev.is_some();
     if idem {
         let core = shared.lock();
+        check(&core.tree).map_err(ActionError)?;
         if let Some(e) = core.tree.get(&path) {
             if e.data().is_some() && e.data() == value.as_ref() {
                 let mut m = MapBuilder::new().set("changed", false);
@@ -229,7 +282,9 @@ async fn set_value(
         }),
         prev,
     };
-    let change = shared.local_change(&path, value, &pre).await?;
+    let change = shared
+        .local_change_checked(&path, value, &pre, &check)
+        .await?;
     let mut m = MapBuilder::new();
     match change {
         None => m.push("changed", false),

@@ -157,8 +157,16 @@ async fn greet(shared: &Shared, out: &Replies) -> Session {
     Session::new(current.as_deref())
 }
 
-/// Whether `user` may run `action`: `Err` is the text for the client.
-fn permitted(user: &User, action: &Action) -> Result<(), String> {
+/// Whether `user` may run `action` (`internal`: an `*_internal` action):
+/// `Err` is the text for the client. ACLs restrict data actions; actions
+/// that reach past them (by tick, server files, messages, repair) are
+/// for users without an ACL; internal actions are for super-root users,
+/// whom an ACL does not restrict there (that is how they manage ACLs and
+/// users).
+fn permitted(user: &User, action: &Action, internal: bool) -> Result<(), String> {
+    if internal && !user.super_root {
+        return Err("NoAuthError: only super-root users may use internal actions".into());
+    }
     let system = "NoAuthError: only super-root users may use the system subtree";
     let path = match action {
         Action::GetValue { path, .. }
@@ -171,11 +179,16 @@ fn permitted(user: &User, action: &Action) -> Result<(), String> {
         | Action::FetchTicks { .. }
         | Action::Log { .. }
         | Action::Save { .. } => {
-            return if user.super_root {
-                Ok(())
-            } else {
+            return if !user.super_root {
                 Err("NoAuthError: only super-root users may do this".into())
+            } else if user.acl.is_some() {
+                Err("NoAuthError: not for users bound to an ACL".into())
+            } else {
+                Ok(())
             };
+        }
+        Action::MsgSend { .. } | Action::MsgMonitor { .. } if user.acl.is_some() => {
+            return Err("NoAuthError: not for users bound to an ACL".into());
         }
         _ => None,
     };
@@ -193,6 +206,7 @@ async fn dispatch(
     req: Request,
 ) {
     let seq = req.seq;
+    let internal = req.internal;
     let user = match (&session.user, req.action) {
         (_, Action::Auth(a)) => {
             auth::handle(shared, session, out, seq, a).await;
@@ -205,11 +219,19 @@ async fn dispatch(
             return;
         }
         (Some(user), action) => {
-            if let Err(text) = permitted(user, &action) {
+            if let Err(text) = permitted(user, &action, internal) {
                 out.send(seq, MapBuilder::new().set("error", text)).await;
                 return;
             }
-            (user.clone(), action)
+            let user = if internal && user.acl.is_some() {
+                Arc::new(User {
+                    acl: None,
+                    ..(**user).clone()
+                })
+            } else {
+                user.clone()
+            };
+            (user, action)
         }
     };
     let (user, action) = user;
@@ -271,7 +293,7 @@ async fn dispatch(
         }
         action => {
             let changes = matches!(action, Action::SetValue { .. } | Action::DeleteTree { .. });
-            match actions::run(shared, action).await {
+            match actions::run(shared, action, &user).await {
                 Ok(outcome) => match changes.then(|| shared.durable()).flatten() {
                     // `log_sync: always`: acknowledge once the change is on
                     // disk, without holding up this connection's next

@@ -24,6 +24,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod acl;
 mod actions;
 pub mod auth;
 mod broadcast;

@@ -12,6 +12,17 @@ use crate::config::ServerConfig;
 use crate::persist::StateLog;
 use crate::watch::{WatchEvent, Watchers};
 
+/// Why a checked change was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckedError {
+    /// The check (an ACL) denied it; the text is for the client.
+    #[error("{0}")]
+    Denied(String),
+    /// The tree refused it (a precondition).
+    #[error(transparent)]
+    Change(#[from] ChangeError),
+}
+
 /// The tree and its watchers, under one lock.
 #[derive(Debug)]
 pub struct Core {
@@ -163,9 +174,33 @@ impl Shared {
         value: Option<Value>,
         pre: &Precondition,
     ) -> Result<Option<LocalChange>, ChangeError> {
+        match self
+            .local_change_checked(path, value, pre, &|_| Ok(()))
+            .await
+        {
+            Ok(c) => Ok(c),
+            Err(CheckedError::Change(e)) => Err(e),
+            // the check above never denies
+            Err(CheckedError::Denied(_)) => Ok(None),
+        }
+    }
+
+    /// [`Shared::local_change`] after `check` (an ACL check) passed, both
+    /// under the same lock hold.
+    pub async fn local_change_checked(
+        &self,
+        path: &Path,
+        value: Option<Value>,
+        pre: &Precondition,
+        check: &(dyn Fn(&Tree) -> Result<(), String> + Sync),
+    ) -> Result<Option<LocalChange>, CheckedError> {
         let change = {
             let mut core = self.lock();
-            let change = core.tree.local_change(path, value, pre, &self.clock)?;
+            check(&core.tree).map_err(CheckedError::Denied)?;
+            let change = core
+                .tree
+                .local_change(path, value, pre, &self.clock)
+                .map_err(CheckedError::Change)?;
             if let Some(c) = &change {
                 core.log_change(&c.event);
                 core.notify(path);
@@ -180,9 +215,26 @@ impl Shared {
 
     /// Deletes a subtree as local changes.
     pub async fn delete_tree(&self, path: &Path) -> Result<Vec<LocalChange>, ChangeError> {
+        match self.delete_tree_checked(path, &|_| Ok(())).await {
+            Ok(c) => Ok(c),
+            Err(CheckedError::Change(e)) => Err(e),
+            Err(CheckedError::Denied(_)) => Ok(Vec::new()),
+        }
+    }
+
+    /// [`Shared::delete_tree`] after `check` passed, under one lock hold.
+    pub async fn delete_tree_checked(
+        &self,
+        path: &Path,
+        check: &(dyn Fn(&Tree) -> Result<(), String> + Sync),
+    ) -> Result<Vec<LocalChange>, CheckedError> {
         let changes = {
             let mut core = self.lock();
-            let changes = core.tree.delete_tree(path, &self.clock)?;
+            check(&core.tree).map_err(CheckedError::Denied)?;
+            let changes = core
+                .tree
+                .delete_tree(path, &self.clock)
+                .map_err(CheckedError::Change)?;
             for c in &changes {
                 core.log_change(&c.event);
                 core.notify(&c.event.path);

@@ -9,6 +9,7 @@ use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{Path, Value, WalkCursor, WalkOpts};
 use tokio_util::sync::CancellationToken;
 
+use crate::acl;
 use crate::auth::User;
 use crate::conn::Replies;
 use crate::snapshot::push_entry;
@@ -38,29 +39,51 @@ fn next_chunk(
     walk: &WalkParams,
     cursor: Option<WalkCursor>,
     keep: &dyn Fn(&distkv_tree::Entry) -> bool,
+    user: &User,
 ) -> Result<(Vec<Item>, Option<WalkCursor>), ()> {
     let mut items = Vec::new();
     let core = shared.lock();
-    let next = core
-        .tree
+    let tree = &core.tree;
+    let next = tree
         .walk_chunk(
             path,
             opts(walk),
             cursor,
             shared.config.walk_chunk,
             &mut |p, _, e| {
-                if keep(e) {
-                    items.push(Item {
-                        path: p.clone(),
-                        value: e.data().cloned(),
-                        chain: e.chain().cloned(),
-                        tock: e.tock(),
-                    });
+                if !keep(e) {
+                    return;
                 }
+                let value = match acl::view(tree, user, path, p) {
+                    acl::View::Skip => return,
+                    acl::View::Hide => None,
+                    acl::View::Show => e.data().cloned(),
+                };
+                items.push(Item {
+                    path: p.clone(),
+                    value,
+                    chain: e.chain().cloned(),
+                    tock: e.tock(),
+                });
             },
         )
         .map_err(|_| ())?;
     Ok((items, next))
+}
+
+/// What `user` may see of a change in a watch on `start`.
+fn visible(shared: &Shared, user: &User, start: &Path, mut item: Item) -> Option<Item> {
+    if user.acl.is_none() {
+        return user.may_access(&item.path).then_some(item);
+    }
+    match acl::view(&shared.lock().tree, user, start, &item.path) {
+        acl::View::Skip => None,
+        acl::View::Hide => {
+            item.value = None;
+            Some(item)
+        }
+        acl::View::Show => Some(item),
+    }
 }
 
 /// Sends one entry with its path shortened relative to the request;
@@ -107,7 +130,7 @@ pub async fn get_tree(
     let mut cursor = None;
     let keep = |e: &distkv_tree::Entry| walk.empty || e.data().is_some();
     loop {
-        let (items, next) = match next_chunk(&shared, &path, &walk, cursor, &keep) {
+        let (items, next) = match next_chunk(&shared, &path, &walk, cursor, &keep, &user) {
             Ok(x) => x,
             Err(()) => {
                 let text = format!("KeyError({path})");
@@ -204,15 +227,17 @@ pub async fn watch(
     if fetch {
         let mut cursor = None;
         let keep = |e: &distkv_tree::Entry| e.tock() < t0 && (walk.empty || e.data().is_some());
-        while let Ok((items, next)) = next_chunk(&shared, &path, &walk, cursor, &keep) {
+        while let Ok((items, next)) = next_chunk(&shared, &path, &walk, cursor, &keep, &user) {
             for it in &items {
                 alive = alive && send_item(&out, seq, &mut short, it, walk.nchain, &user).await;
             }
             // Changes made meanwhile go out between chunks, so that the
             // watcher's queue does not fill during a long dump.
             while let Ok(ev) = handle.rx.try_recv() {
-                alive = alive
-                    && send_item(&out, seq, &mut short, &event_item(ev), walk.nchain, &user).await;
+                if let Some(it) = visible(&shared, &user, &path, event_item(ev)) {
+                    alive =
+                        alive && send_item(&out, seq, &mut short, &it, walk.nchain, &user).await;
+                }
             }
             cursor = next;
             if cursor.is_none() || !alive || cancel.is_cancelled() {
@@ -230,7 +255,9 @@ pub async fn watch(
             _ = cancel.cancelled() => break,
             ev = handle.rx.recv() => match ev {
                 Some(ev) => {
-                    alive = send_item(&out, seq, &mut short, &event_item(ev), walk.nchain, &user).await;
+                    if let Some(it) = visible(&shared, &user, &path, event_item(ev)) {
+                        alive = send_item(&out, seq, &mut short, &it, walk.nchain, &user).await;
+                    }
                 }
                 None => {
                     if handle.overflowed.load(Ordering::Acquire) {
