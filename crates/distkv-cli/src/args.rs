@@ -117,11 +117,63 @@ pub enum ClientCommand {
     },
     /// Authentication: methods and users.
     Auth(AuthArgs),
+    /// Types of values and where they apply.
+    Type {
+        /// The type command.
+        #[command(subcommand)]
+        cmd: TypeCommand,
+    },
     /// Access control lists.
     Acl {
         /// The ACL command.
         #[command(subcommand)]
         cmd: AclCommand,
+    },
+}
+
+/// `distkv client type …`.
+#[derive(Subcommand, Debug)]
+pub enum TypeCommand {
+    /// Store a type: example values and a check (Rhai code and/or a JSON
+    /// schema).
+    Set {
+        /// A value of the type (Python literal); repeatable.
+        #[arg(short = 'g', long = "good", allow_hyphen_values = true)]
+        good: Vec<String>,
+        /// A value not of the type (Python literal); repeatable.
+        #[arg(short = 'b', long = "bad", allow_hyphen_values = true)]
+        bad: Vec<String>,
+        /// The Rhai code checking `value` (throw to reject).
+        #[arg(short = 's', long = "script")]
+        script: Option<std::path::PathBuf>,
+        /// A JSON schema (JSON or YAML).
+        #[arg(short = 'S', long = "schema")]
+        schema: Option<std::path::PathBuf>,
+        /// The type's path.
+        #[arg(required = true)]
+        path: Vec<String>,
+    },
+    /// Show a type.
+    Get {
+        /// YAML output.
+        #[arg(short = 'y', long = "yaml")]
+        yaml: bool,
+        /// The type's path.
+        #[arg(required = true)]
+        path: Vec<String>,
+    },
+    /// Bind a type to the paths matching PATH (+ and # wildcards), show
+    /// the binding (without -t), or delete it (-d).
+    Match {
+        /// The type path, one element per -t.
+        #[arg(short = 't', long = "type")]
+        types: Vec<String>,
+        /// Delete the binding.
+        #[arg(short = 'd', long = "delete")]
+        delete: bool,
+        /// The path pattern.
+        #[arg(required = true)]
+        path: Vec<String>,
     },
 }
 

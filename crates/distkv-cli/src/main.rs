@@ -10,6 +10,7 @@ mod output;
 mod progress;
 mod server;
 mod tls;
+mod types;
 
 use std::process::ExitCode;
 
@@ -120,6 +121,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 ClientCommand::Log { cmd } => rt.block_on(data::log(opts, cmd)),
                 ClientCommand::Auth(a) => rt.block_on(auth::run(opts, a)),
                 ClientCommand::Acl { cmd } => rt.block_on(acl::run(opts, cmd)),
+                ClientCommand::Type { cmd } => rt.block_on(types::run(opts, cmd)),
             }
         }
     }

@@ -256,6 +256,9 @@ async fn set_value(
         nchain,
         idem,
     } = req;
+    if let Some(v) = &value {
+        check_type(shared, &path, v).await?;
+    }
     // a write where the entry has data, a create where not; a delete
     // writes
     let letter = if value.is_some() { 'W' } else { 'D' };
@@ -350,4 +353,57 @@ fn get_state(shared: &Shared, f: &StateFlags) -> MapBuilder {
     }
     m.push("node", shared.config.name.as_str());
     m
+}
+
+/// Checks a value about to be written: user data against the type its
+/// path matches, type and match records for consistency.
+async fn check_type(shared: &Shared, path: &Path, value: &Value) -> Result<(), ActionError> {
+    use crate::types::{SystemEntry, matched_type, system_entry, type_chain, type_path_of};
+    enum Job {
+        Value(crate::types::TypeChain),
+        Type(crate::types::TypeChain),
+    }
+    let job = {
+        let core = shared.lock();
+        let tree = &core.tree;
+        if path.elems().first() != Some(&distkv_tree::PathElem::Nil) {
+            match matched_type(tree, path) {
+                Some(chain) => Job::Value(chain),
+                None => return Ok(()),
+            }
+        } else {
+            match system_entry(path) {
+                SystemEntry::Type(tp) => {
+                    let supers = &tp[..tp.len() - 1];
+                    Job::Type(type_chain(tree, supers).unwrap_or_default())
+                }
+                SystemEntry::Match => {
+                    let exists = type_path_of(value).is_some_and(|tp| {
+                        let mut p = Path(vec![
+                            distkv_tree::PathElem::Nil,
+                            distkv_tree::PathElem::Str("type".into()),
+                        ]);
+                        p.0.extend(tp);
+                        tree.get(&p).and_then(|e| e.data()).is_some()
+                    });
+                    return if exists {
+                        Ok(())
+                    } else {
+                        Err(ActionError("This type does not exist".into()))
+                    };
+                }
+                SystemEntry::Other => return Ok(()),
+            }
+        }
+    };
+    let checker = shared.checker.clone();
+    let (path, value) = (path.clone(), value.clone());
+    blocking(move || {
+        match job {
+            Job::Value(chain) => checker.check(&chain, &value),
+            Job::Type(chain) => checker.validate_type(&path, &chain, &value),
+        }
+        .map_err(ActionError)
+    })
+    .await
 }

@@ -36,11 +36,13 @@ pub mod peers;
 pub mod persist;
 pub mod progress;
 mod rand;
+mod schema;
 mod snapshot;
 pub mod state;
 mod streams;
 pub mod sync;
 pub mod syncer;
+pub mod types;
 pub mod watch;
 
 use std::net::SocketAddr;

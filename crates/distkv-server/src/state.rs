@@ -116,6 +116,8 @@ pub struct Shared {
     pub clock: TockClock,
     /// Failed logins per user, for the growing delay.
     pub login_failures: crate::auth::LoginFailures,
+    /// Runs type checks.
+    pub checker: Arc<crate::types::Checker>,
     core: Mutex<Core>,
     gossip: Arc<dyn Gossip>,
     replicate: Option<mpsc::Sender<UpdateEvent>>,
@@ -143,6 +145,7 @@ impl Shared {
             config,
             clock: TockClock::default(),
             login_failures: crate::auth::LoginFailures::default(),
+            checker: Arc::default(),
             core: Mutex::new(Core {
                 tree,
                 watchers: Watchers::default(),

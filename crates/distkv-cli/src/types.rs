@@ -1,0 +1,158 @@
+//! `distkv client type`: types (`None type …`) and matches
+//! (`None match …`), written with the internal actions.
+
+use distkv_cli::literal;
+use distkv_client::{Client, ConnectOptions};
+use distkv_proto::value_map::MapBuilder;
+use distkv_tree::{Path, PathElem, Value};
+
+use crate::Failure;
+use crate::args::TypeCommand;
+use crate::data::client_failure;
+use crate::output;
+
+fn system_path(kind: &str, words: &[String]) -> Path {
+    let mut p = vec![PathElem::Str(kind.into())];
+    p.extend(words.iter().map(|w| PathElem::Str(w.clone())));
+    Path(p)
+}
+
+fn read(path: &std::path::Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path).map_err(|e| Failure::error(format!("{}: {e}", path.display())))
+}
+
+/// A YAML (or JSON) document as a value.
+fn yaml_value(y: serde_yaml_ng::Value) -> Result<Value, Failure> {
+    use serde_yaml_ng::Value as Y;
+    Ok(match y {
+        Y::Null => Value::Nil,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Value::Int(i),
+            (None, Some(f)) => Value::Float(f),
+            _ => return Err(Failure::error(format!("unsupported number {n}"))),
+        },
+        Y::String(s) => Value::Str(s),
+        Y::Sequence(s) => Value::Array(s.into_iter().map(yaml_value).collect::<Result<_, _>>()?),
+        Y::Mapping(m) => Value::Map(
+            m.into_iter()
+                .map(|(k, v)| Ok((yaml_value(k)?, yaml_value(v)?)))
+                .collect::<Result<_, Failure>>()?,
+        ),
+        Y::Tagged(t) => yaml_value(t.value)?,
+    })
+}
+
+/// Runs a type command.
+pub async fn run(opts: ConnectOptions, cmd: TypeCommand) -> Result<(), Failure> {
+    let client = Client::connect_with(&opts)
+        .await
+        .map_err(|e| client_failure(e, &opts))?;
+    let fail = |e| client_failure(e, &opts);
+    match cmd {
+        TypeCommand::Set {
+            good,
+            bad,
+            script,
+            schema,
+            path,
+        } => {
+            let values = |items: &[String]| -> Result<Value, Failure> {
+                Ok(Value::Array(
+                    items
+                        .iter()
+                        .map(|t| literal::parse(t).map_err(|e| Failure::error(e.to_string())))
+                        .collect::<Result<_, _>>()?,
+                ))
+            };
+            let code = script.as_deref().map(read).transpose()?;
+            let schema = match schema.as_deref() {
+                Some(f) => {
+                    let text = read(f)?;
+                    let y: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text)
+                        .map_err(|e| Failure::error(format!("{}: {e}", f.display())))?;
+                    yaml_value(y)?
+                }
+                None => Value::Nil,
+            };
+            let record = MapBuilder::new()
+                .set("good", values(&good)?)
+                .set("bad", values(&bad)?)
+                .set("code", code.map_or(Value::Nil, Value::Str))
+                .set("schema", schema)
+                .build();
+            client
+                .request(
+                    MapBuilder::new()
+                        .set("action", "set_value_internal")
+                        .set("path", system_path("type", &path).to_value())
+                        .set("value", record),
+                )
+                .await
+                .map_err(fail)?;
+        }
+        TypeCommand::Get { yaml, path } => {
+            let r = client
+                .request(
+                    MapBuilder::new()
+                        .set("action", "get_value_internal")
+                        .set("path", system_path("type", &path).to_value()),
+                )
+                .await
+                .map_err(fail)?;
+            let v = r.get("value").cloned().unwrap_or(Value::Nil);
+            if yaml {
+                output::print_yaml(&v);
+            } else {
+                output::print_repr(&v);
+            }
+        }
+        TypeCommand::Match {
+            types,
+            delete,
+            path,
+        } => {
+            let p = system_path("match", &path).to_value();
+            if delete {
+                client
+                    .request(
+                        MapBuilder::new()
+                            .set("action", "delete_value_internal")
+                            .set("path", p),
+                    )
+                    .await
+                    .map_err(fail)?;
+            } else if types.is_empty() {
+                let r = client
+                    .request(
+                        MapBuilder::new()
+                            .set("action", "get_value_internal")
+                            .set("path", p),
+                    )
+                    .await
+                    .map_err(fail)?;
+                let words: Vec<String> = r
+                    .get("value")
+                    .and_then(|v| v.get("type"))
+                    .and_then(Value::as_array)
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                    .collect();
+                output::print_line(&words.join(" "));
+            } else {
+                let t = Value::Array(types.into_iter().map(Value::Str).collect());
+                client
+                    .request(
+                        MapBuilder::new()
+                            .set("action", "set_value_internal")
+                            .set("path", p)
+                            .set("value", MapBuilder::new().set("type", t).build()),
+                    )
+                    .await
+                    .map_err(fail)?;
+            }
+        }
+    }
+    Ok(())
+}
