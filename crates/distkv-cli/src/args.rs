@@ -123,6 +123,12 @@ pub enum ClientCommand {
         #[command(subcommand)]
         cmd: TypeCommand,
     },
+    /// Codecs and converters: per-user translation of values.
+    Codec {
+        /// The codec command.
+        #[command(subcommand)]
+        cmd: CodecCommand,
+    },
     /// Access control lists.
     Acl {
         /// The ACL command.
@@ -171,6 +177,52 @@ pub enum TypeCommand {
         /// Delete the binding.
         #[arg(short = 'd', long = "delete")]
         delete: bool,
+        /// The path pattern.
+        #[arg(required = true)]
+        path: Vec<String>,
+    },
+}
+
+/// `distkv client codec …`.
+#[derive(Subcommand, Debug)]
+pub enum CodecCommand {
+    /// Store a codec: Rhai code for each direction and example pairs.
+    Set {
+        /// The encoder (stored → user), a Rhai body using `value`.
+        #[arg(short = 'e', long = "encode")]
+        encode: Option<std::path::PathBuf>,
+        /// The decoder (user → stored).
+        #[arg(short = 'd', long = "decode")]
+        decode: Option<std::path::PathBuf>,
+        /// A decoding example: SOURCE RESULT (Python literals); repeatable.
+        #[arg(short = 'i', long = "in", num_args = 2, value_names = ["SRC", "DST"], allow_hyphen_values = true)]
+        input: Vec<String>,
+        /// An encoding example: SOURCE RESULT; repeatable.
+        #[arg(short = 'o', long = "out", num_args = 2, value_names = ["SRC", "DST"], allow_hyphen_values = true)]
+        output: Vec<String>,
+        /// The codec's path.
+        #[arg(required = true)]
+        path: Vec<String>,
+    },
+    /// Show a codec.
+    Get {
+        /// YAML output.
+        #[arg(short = 'y', long = "yaml")]
+        yaml: bool,
+        /// The codec's path.
+        #[arg(required = true)]
+        path: Vec<String>,
+    },
+    /// Apply a codec to the paths matching PATH for converter group NAME.
+    Convert {
+        /// The codec path, one element per -c.
+        #[arg(short = 'c', long = "codec")]
+        codec: Vec<String>,
+        /// Delete the entry.
+        #[arg(short = 'd', long = "delete")]
+        delete: bool,
+        /// The converter group.
+        name: String,
         /// The path pattern.
         #[arg(required = true)]
         path: Vec<String>,

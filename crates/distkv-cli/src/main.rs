@@ -122,6 +122,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 ClientCommand::Auth(a) => rt.block_on(auth::run(opts, a)),
                 ClientCommand::Acl { cmd } => rt.block_on(acl::run(opts, cmd)),
                 ClientCommand::Type { cmd } => rt.block_on(types::run(opts, cmd)),
+                ClientCommand::Codec { cmd } => rt.block_on(types::run_codec(opts, cmd)),
             }
         }
     }

@@ -156,3 +156,98 @@ pub async fn run(opts: ConnectOptions, cmd: TypeCommand) -> Result<(), Failure> 
     }
     Ok(())
 }
+
+/// Runs a codec command.
+pub async fn run_codec(
+    opts: ConnectOptions,
+    cmd: crate::args::CodecCommand,
+) -> Result<(), Failure> {
+    use crate::args::CodecCommand;
+    let pairs = |items: &[String]| -> Result<Value, Failure> {
+        let vals: Vec<Value> = items
+            .iter()
+            .map(|t| literal::parse(t).map_err(|e| Failure::error(e.to_string())))
+            .collect::<Result<_, _>>()?;
+        Ok(Value::Array(
+            vals.chunks(2).map(|c| Value::Array(c.to_vec())).collect(),
+        ))
+    };
+    // Arguments are checked before connecting.
+    let request = match &cmd {
+        CodecCommand::Set {
+            encode,
+            decode,
+            input,
+            output,
+            path,
+        } => {
+            let code = |f: &Option<std::path::PathBuf>| -> Result<Value, Failure> {
+                Ok(f.as_deref()
+                    .map(read)
+                    .transpose()?
+                    .map_or(Value::Nil, Value::Str))
+            };
+            let record = MapBuilder::new()
+                .set("encode", code(encode)?)
+                .set("decode", code(decode)?)
+                .set("in", pairs(input)?)
+                .set("out", pairs(output)?)
+                .build();
+            Some(
+                MapBuilder::new()
+                    .set("action", "set_value_internal")
+                    .set("path", system_path("codec", path).to_value())
+                    .set("value", record),
+            )
+        }
+        CodecCommand::Convert {
+            codec,
+            delete,
+            name,
+            path,
+        } => {
+            let mut words = vec![name.clone()];
+            words.extend(path.iter().cloned());
+            let p = system_path("conv", &words).to_value();
+            Some(if *delete {
+                MapBuilder::new()
+                    .set("action", "delete_value_internal")
+                    .set("path", p)
+            } else {
+                let c = Value::Array(codec.iter().cloned().map(Value::Str).collect());
+                MapBuilder::new()
+                    .set("action", "set_value_internal")
+                    .set("path", p)
+                    .set("value", MapBuilder::new().set("codec", c).build())
+            })
+        }
+        CodecCommand::Get { .. } => None,
+    };
+    let client = Client::connect_with(&opts)
+        .await
+        .map_err(|e| client_failure(e, &opts))?;
+    let fail = |e| client_failure(e, &opts);
+    match (request, cmd) {
+        (Some(req), _) => {
+            client.request(req).await.map_err(fail)?;
+        }
+        (None, CodecCommand::Get { yaml, path }) => {
+            let r = client
+                .request(
+                    MapBuilder::new()
+                        .set("action", "get_value_internal")
+                        .set("path", system_path("codec", &path).to_value()),
+                )
+                .await
+                .map_err(fail)?;
+            let v = r.get("value").cloned().unwrap_or(Value::Nil);
+            if yaml {
+                output::print_yaml(&v);
+            } else {
+                output::print_repr(&v);
+            }
+        }
+        (None, _) => {}
+    }
+    Ok(())
+}

@@ -9,6 +9,7 @@ use distkv_tree::{NodeEvent, Path, Precondition, RangeSet, Value};
 
 use crate::acl;
 use crate::auth::User;
+use crate::codec;
 use crate::snapshot::{entry_map, push_entry};
 use crate::state::Shared;
 
@@ -58,10 +59,27 @@ pub async fn run(
     Ok(match action {
         Action::GetValue { path, nchain } => {
             check_read_path(&path)?;
-            let core = shared.lock();
-            acl::check(&core.tree, user, &path, 'r', false).map_err(ActionError)?;
-            match core.tree.get(&path) {
-                Some(e) => Outcome::Reply(entry_map(e, nchain)),
+            let (found, codec) = {
+                let core = shared.lock();
+                acl::check(&core.tree, user, &path, 'r', false).map_err(ActionError)?;
+                let found = core
+                    .tree
+                    .get(&path)
+                    .map(|e| (e.data().cloned(), e.chain().cloned(), e.tock()));
+                (found, converter(&core.tree, user, &path))
+            };
+            match found {
+                Some((value, chain, tock)) => {
+                    let value = match (value, codec) {
+                        (Some(v), Some(c)) => {
+                            Some(convert(shared, c, codec::Direction::Encode, v).await?)
+                        }
+                        (v, _) => v,
+                    };
+                    let mut m = MapBuilder::new();
+                    push_entry(&mut m, value.as_ref(), chain.as_ref(), tock, nchain);
+                    Outcome::Reply(m)
+                }
                 None if nchain != 0 => Outcome::Reply(MapBuilder::new().set("chain", Value::Nil)),
                 None => Outcome::Reply(MapBuilder::new()),
             }
@@ -250,12 +268,19 @@ async fn set_value(
 ) -> Result<MapBuilder, ActionError> {
     let SetRequest {
         path,
-        value,
+        mut value,
         chain,
         prev,
         nchain,
         idem,
     } = req;
+    if let Some(v) = value.take() {
+        let codec = converter(&shared.lock().tree, user, &path);
+        value = Some(match codec {
+            Some(c) => convert(shared, c, codec::Direction::Decode, v).await?,
+            None => v,
+        });
+    }
     if let Some(v) = &value {
         check_type(shared, &path, v).await?;
     }
@@ -355,6 +380,26 @@ fn get_state(shared: &Shared, f: &StateFlags) -> MapBuilder {
     m
 }
 
+/// The codec that converts values at `path` for `user`, if any.
+pub fn converter(tree: &distkv_tree::Tree, user: &User, path: &Path) -> Option<Value> {
+    let group = user.conv.as_deref()?;
+    if crate::auth::is_system(path) {
+        return None;
+    }
+    codec::codec_for(tree, group, path)
+}
+
+/// Runs a codec on the blocking pool.
+pub async fn convert(
+    shared: &Shared,
+    codec: Value,
+    dir: codec::Direction,
+    v: Value,
+) -> Result<Value, ActionError> {
+    let checker = shared.checker.clone();
+    blocking(move || codec::convert(&checker, &codec, dir, &v).map_err(ActionError)).await
+}
+
 /// Checks a value about to be written: user data against the type its
 /// path matches, type and match records for consistency.
 async fn check_type(shared: &Shared, path: &Path, value: &Value) -> Result<(), ActionError> {
@@ -362,6 +407,7 @@ async fn check_type(shared: &Shared, path: &Path, value: &Value) -> Result<(), A
     enum Job {
         Value(crate::types::TypeChain),
         Type(crate::types::TypeChain),
+        Codec,
     }
     let job = {
         let core = shared.lock();
@@ -392,6 +438,25 @@ async fn check_type(shared: &Shared, path: &Path, value: &Value) -> Result<(), A
                         Err(ActionError("This type does not exist".into()))
                     };
                 }
+                SystemEntry::Codec => Job::Codec,
+                SystemEntry::Conv => {
+                    let exists = value.get("codec").is_some_and(|c| {
+                        let rec = Value::Map(vec![(Value::from("type"), c.clone())]);
+                        type_path_of(&rec).is_some_and(|cp| {
+                            let mut p = Path(vec![
+                                distkv_tree::PathElem::Nil,
+                                distkv_tree::PathElem::Str("codec".into()),
+                            ]);
+                            p.0.extend(cp);
+                            tree.get(&p).and_then(|e| e.data()).is_some()
+                        })
+                    });
+                    return if exists {
+                        Ok(())
+                    } else {
+                        Err(ActionError("This codec does not exist".into()))
+                    };
+                }
                 SystemEntry::Other => return Ok(()),
             }
         }
@@ -402,6 +467,7 @@ async fn check_type(shared: &Shared, path: &Path, value: &Value) -> Result<(), A
         match job {
             Job::Value(chain) => checker.check(&chain, &value),
             Job::Type(chain) => checker.validate_type(&path, &chain, &value),
+            Job::Codec => codec::validate(&checker, &value),
         }
         .map_err(ActionError)
     })

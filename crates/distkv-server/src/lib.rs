@@ -29,6 +29,7 @@ mod actions;
 pub mod auth;
 mod broadcast;
 pub mod cluster;
+pub mod codec;
 pub mod config;
 mod conn;
 pub mod error;

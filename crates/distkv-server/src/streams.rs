@@ -71,6 +71,35 @@ fn next_chunk(
     Ok((items, next))
 }
 
+/// Encodes the values of `items` for a user with a converter.
+async fn encode_items(shared: &Shared, user: &User, items: &mut [Item]) {
+    if user.conv.is_none() {
+        return;
+    }
+    let jobs: Vec<(usize, Value)> = {
+        let core = shared.lock();
+        items
+            .iter()
+            .enumerate()
+            .filter(|(_, it)| it.value.is_some())
+            .filter_map(|(i, it)| {
+                crate::actions::converter(&core.tree, user, &it.path).map(|c| (i, c))
+            })
+            .collect()
+    };
+    for (i, codec) in jobs {
+        let Some(v) = items[i].value.take() else {
+            continue;
+        };
+        match crate::actions::convert(shared, codec, crate::codec::Direction::Encode, v).await {
+            Ok(v) => items[i].value = Some(v),
+            Err(e) => {
+                tracing::warn!(path = %items[i].path, error = %e.0, "encoding a value failed; it is left out");
+            }
+        }
+    }
+}
+
 /// What `user` may see of a change in a watch on `start`.
 fn visible(shared: &Shared, user: &User, start: &Path, mut item: Item) -> Option<Item> {
     if user.acl.is_none() {
@@ -130,7 +159,7 @@ pub async fn get_tree(
     let mut cursor = None;
     let keep = |e: &distkv_tree::Entry| walk.empty || e.data().is_some();
     loop {
-        let (items, next) = match next_chunk(&shared, &path, &walk, cursor, &keep, &user) {
+        let (mut items, next) = match next_chunk(&shared, &path, &walk, cursor, &keep, &user) {
             Ok(x) => x,
             Err(()) => {
                 let text = format!("KeyError({path})");
@@ -138,6 +167,7 @@ pub async fn get_tree(
                 break;
             }
         };
+        encode_items(&shared, &user, &mut items).await;
         for it in &items {
             if cancel.is_cancelled()
                 || !send_item(&out, seq, &mut short, it, walk.nchain, &user).await
@@ -227,14 +257,16 @@ pub async fn watch(
     if fetch {
         let mut cursor = None;
         let keep = |e: &distkv_tree::Entry| e.tock() < t0 && (walk.empty || e.data().is_some());
-        while let Ok((items, next)) = next_chunk(&shared, &path, &walk, cursor, &keep, &user) {
+        while let Ok((mut items, next)) = next_chunk(&shared, &path, &walk, cursor, &keep, &user) {
+            encode_items(&shared, &user, &mut items).await;
             for it in &items {
                 alive = alive && send_item(&out, seq, &mut short, it, walk.nchain, &user).await;
             }
             // Changes made meanwhile go out between chunks, so that the
             // watcher's queue does not fill during a long dump.
             while let Ok(ev) = handle.rx.try_recv() {
-                if let Some(it) = visible(&shared, &user, &path, event_item(ev)) {
+                if let Some(mut it) = visible(&shared, &user, &path, event_item(ev)) {
+                    encode_items(&shared, &user, std::slice::from_mut(&mut it)).await;
                     alive =
                         alive && send_item(&out, seq, &mut short, &it, walk.nchain, &user).await;
                 }
@@ -255,7 +287,8 @@ pub async fn watch(
             _ = cancel.cancelled() => break,
             ev = handle.rx.recv() => match ev {
                 Some(ev) => {
-                    if let Some(it) = visible(&shared, &user, &path, event_item(ev)) {
+                    if let Some(mut it) = visible(&shared, &user, &path, event_item(ev)) {
+                        encode_items(&shared, &user, std::slice::from_mut(&mut it)).await;
                         alive = send_item(&out, seq, &mut short, &it, walk.nchain, &user).await;
                     }
                 }

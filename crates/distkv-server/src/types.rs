@@ -100,6 +100,24 @@ impl Checker {
         Ok(())
     }
 
+    /// Runs `code` (a body using `value` and `data`) on `v`; returns its
+    /// result (codecs).
+    pub fn run_value(
+        &self,
+        name: &str,
+        code: &str,
+        v: &Value,
+        data: &Value,
+    ) -> Result<Value, String> {
+        let script = self.script(name, code)?;
+        self.engine
+            .run_with(&script, std::slice::from_ref(v), &[("data", data.clone())])
+            .map_err(|e| match e {
+                CodeError::Run(msg) => value_error(&msg),
+                e => value_error(&e.to_string()),
+            })
+    }
+
     /// Checks `v` against a type and all its supertypes.
     pub fn check(&self, chain: &TypeChain, v: &Value) -> Result<(), String> {
         for (path, record) in chain {
@@ -201,6 +219,10 @@ pub enum SystemEntry<'a> {
     Type(&'a [PathElem]),
     /// `None match P1 … Pk`.
     Match,
+    /// `None codec C1 … Cn`.
+    Codec,
+    /// `None conv NAME P1 … Pk`.
+    Conv,
     /// Anything else.
     Other,
 }
@@ -213,6 +235,12 @@ pub fn system_entry(path: &Path) -> SystemEntry<'_> {
         }
         [PathElem::Nil, PathElem::Str(k), rest @ ..] if k == "match" && !rest.is_empty() => {
             SystemEntry::Match
+        }
+        [PathElem::Nil, PathElem::Str(k), rest @ ..] if k == "codec" && !rest.is_empty() => {
+            SystemEntry::Codec
+        }
+        [PathElem::Nil, PathElem::Str(k), _, rest @ ..] if k == "conv" && !rest.is_empty() => {
+            SystemEntry::Conv
         }
         _ => SystemEntry::Other,
     }
