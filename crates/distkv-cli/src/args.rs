@@ -123,6 +123,18 @@ pub enum ClientCommand {
         #[command(subcommand)]
         cmd: TypeCommand,
     },
+    /// Stored procedures and modules (Rhai).
+    Code {
+        /// The code command.
+        #[command(subcommand)]
+        cmd: CodeCommand,
+    },
+    /// The errors subsystem.
+    Error {
+        /// The error command.
+        #[command(subcommand)]
+        cmd: ErrorCommand,
+    },
     /// Codecs and converters: per-user translation of values.
     Codec {
         /// The codec command.
@@ -178,6 +190,101 @@ pub enum TypeCommand {
         #[arg(short = 'd', long = "delete")]
         delete: bool,
         /// The path pattern.
+        #[arg(required = true)]
+        path: Vec<String>,
+    },
+}
+
+/// `distkv client code …`.
+#[derive(Subcommand, Debug)]
+pub enum CodeCommand {
+    /// Store a procedure (a Rhai function body).
+    Set {
+        /// The script file (default: stdin).
+        #[arg(short = 's', long = "script")]
+        script: Option<std::path::PathBuf>,
+        /// A variable the body uses; repeatable, in order.
+        #[arg(short = 'V', long = "var")]
+        vars: Vec<String>,
+        /// The procedure is asynchronous.
+        #[arg(short = 'a', long = "async")]
+        is_async: bool,
+        /// The procedure's path.
+        #[arg(required = true)]
+        path: Vec<String>,
+    },
+    /// Show a procedure.
+    Get {
+        /// Write the code to this file instead of showing it.
+        #[arg(short = 's', long = "script")]
+        script: Option<std::path::PathBuf>,
+        /// YAML output.
+        #[arg(short = 'y', long = "yaml")]
+        yaml: bool,
+        /// The procedure's path.
+        #[arg(required = true)]
+        path: Vec<String>,
+    },
+    /// The stored procedures, one path per line.
+    List,
+    /// Delete a procedure.
+    Delete {
+        /// The procedure's path.
+        #[arg(required = true)]
+        path: Vec<String>,
+    },
+    /// Modules.
+    Module {
+        /// The module command.
+        #[command(subcommand)]
+        cmd: ModuleCommand,
+    },
+}
+
+/// `distkv client code module …`.
+#[derive(Subcommand, Debug)]
+pub enum ModuleCommand {
+    /// Store a module.
+    Set {
+        /// The script file (default: stdin).
+        #[arg(short = 's', long = "script")]
+        script: Option<std::path::PathBuf>,
+        /// The module's path.
+        #[arg(required = true)]
+        path: Vec<String>,
+    },
+    /// Show a module.
+    Get {
+        /// The module's path.
+        #[arg(required = true)]
+        path: Vec<String>,
+    },
+}
+
+/// `distkv client error …`.
+#[derive(Subcommand, Debug)]
+pub enum ErrorCommand {
+    /// The open errors, one per line.
+    List {
+        /// Also resolved ones.
+        #[arg(short = 'a', long = "all")]
+        all: bool,
+    },
+    /// The error records as YAML.
+    Dump {
+        /// Also resolved ones.
+        #[arg(short = 'a', long = "all")]
+        all: bool,
+        /// Only this subsystem.
+        #[arg(short = 's', long = "subsystem")]
+        subsystem: Option<String>,
+    },
+    /// Mark the errors of PATH resolved.
+    Resolve {
+        /// Only this subsystem.
+        #[arg(short = 's', long = "subsystem")]
+        subsystem: Option<String>,
+        /// The path the errors are about.
         #[arg(required = true)]
         path: Vec<String>,
     },

@@ -4,6 +4,7 @@
 mod acl;
 mod args;
 mod auth;
+mod code;
 mod data;
 mod login;
 mod output;
@@ -123,6 +124,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 ClientCommand::Acl { cmd } => rt.block_on(acl::run(opts, cmd)),
                 ClientCommand::Type { cmd } => rt.block_on(types::run(opts, cmd)),
                 ClientCommand::Codec { cmd } => rt.block_on(types::run_codec(opts, cmd)),
+                ClientCommand::Code { cmd } => rt.block_on(code::run(opts, cmd)),
+                ClientCommand::Error { cmd } => rt.block_on(code::errors(opts, cmd)),
             }
         }
     }

@@ -25,8 +25,10 @@
 //! # Ok(()) }
 //! ```
 
+pub mod code;
 mod conn;
 pub mod error;
+pub mod errors;
 pub mod stream;
 pub mod types;
 

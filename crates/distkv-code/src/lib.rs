@@ -26,3 +26,5 @@ mod engine;
 
 pub use convert::{from_dynamic, to_dynamic};
 pub use engine::{CodeError, Engine, Limits, Script};
+/// The Rhai crate, for hosts that register functions.
+pub use rhai;

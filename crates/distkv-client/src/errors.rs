@@ -1,0 +1,231 @@
+//! The errors subsystem (code-and-runners.md §7): problems of stored code,
+//! runners and the like, recorded in the tree so that every node and every
+//! operator sees them.
+//!
+//! A record lives at `.distkv error NODE TOCK` and describes one
+//! `(subsystem, path)` pair: `{path, subsystem, severity, resolved,
+//! created, count, last_seen, message}`. Each reporting node also writes
+//! a detail record below it (`… NODE TOCK REPORTER`: `{seen, tock, str,
+//! data}`).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use distkv_proto::value_map::MapBuilder;
+use distkv_tree::{Path, PathElem, Value};
+use futures_util::StreamExt;
+
+use crate::{Client, ClientError, TreeOptions, WriteOptions};
+
+/// The default place of error records.
+pub fn default_prefix() -> Path {
+    Path::from_strs(&[".distkv", "error"])
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// One error record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ErrorRecord {
+    /// Where the record is stored.
+    pub at: Path,
+    /// The record's fields.
+    pub value: Value,
+}
+
+impl ErrorRecord {
+    /// The subsystem (`compile`, `run`, …).
+    pub fn subsystem(&self) -> &str {
+        self.value
+            .get("subsystem")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
+    /// The path of the offending object.
+    pub fn path(&self) -> Path {
+        self.value
+            .get("path")
+            .cloned()
+            .and_then(|p| Path::from_value(p).ok())
+            .unwrap_or_default()
+    }
+
+    /// Whether it is still open.
+    pub fn is_open(&self) -> bool {
+        self.value
+            .get("resolved")
+            .is_none_or(|r| r.is_nil() || r == &Value::Bool(false))
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        self.value
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
+    /// How often it happened.
+    pub fn count(&self) -> u64 {
+        self.value.get("count").and_then(Value::as_u64).unwrap_or(0)
+    }
+}
+
+/// Records and resolves errors as node `node`.
+#[derive(Clone, Debug)]
+pub struct ErrorLog {
+    client: Client,
+    node: String,
+    prefix: Path,
+}
+
+impl ErrorLog {
+    /// An error log writing as `node` below the default prefix.
+    pub fn new(client: Client, node: impl Into<String>) -> ErrorLog {
+        ErrorLog {
+            client,
+            node: node.into(),
+            prefix: default_prefix(),
+        }
+    }
+
+    /// All records (with `all`, also resolved ones).
+    pub async fn list(&self, all: bool) -> Result<Vec<ErrorRecord>, ClientError> {
+        let opts = TreeOptions {
+            min_depth: Some(2),
+            max_depth: Some(2),
+            ..TreeOptions::default()
+        };
+        let mut s = match self.client.get_tree(&self.prefix, &opts).await {
+            Ok(s) => s,
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        while let Some(item) = s.next().await {
+            let item = match item {
+                Ok(i) => i,
+                // no errors recorded yet
+                Err(ClientError::Server(e)) if e.0.starts_with("KeyError") => break,
+                Err(e) => return Err(e),
+            };
+            if let Some(value) = item.value {
+                let r = ErrorRecord {
+                    at: item.path,
+                    value,
+                };
+                if all || r.is_open() {
+                    out.push(r);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn find(&self, subsystem: &str, path: &Path) -> Result<Option<ErrorRecord>, ClientError> {
+        let mut found: Vec<ErrorRecord> = self
+            .list(true)
+            .await?
+            .into_iter()
+            .filter(|r| r.subsystem() == subsystem && &r.path() == path)
+            .collect();
+        // prefer an open record, then the oldest
+        found.sort_by_key(|r| (!r.is_open(), r.at.clone()));
+        Ok(found.into_iter().next())
+    }
+
+    /// Records that `subsystem` failed on `path` with `message`
+    /// (severity 0 = worst … 7). Returns where the record is.
+    pub async fn record(
+        &self,
+        subsystem: &str,
+        path: &Path,
+        message: &str,
+        severity: u8,
+        data: Value,
+    ) -> Result<Path, ClientError> {
+        let t = now();
+        let (at, mut rec) = match self.find(subsystem, path).await? {
+            Some(r) => (r.at, r.value),
+            None => {
+                let tock = self
+                    .client
+                    .request(MapBuilder::new().set("action", "get_tock"))
+                    .await?
+                    .get("tock")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
+                let at = self
+                    .prefix
+                    .child(PathElem::Str(self.node.clone()))
+                    .child(PathElem::Int(i64::try_from(tock).unwrap_or(i64::MAX)));
+                let rec = MapBuilder::new()
+                    .set("path", path.to_value())
+                    .set("subsystem", subsystem)
+                    .set("severity", i64::from(severity))
+                    .set("created", t)
+                    .set("count", 0)
+                    .build();
+                (at, rec)
+            }
+        };
+        let worse = rec
+            .get("severity")
+            .and_then(Value::as_i64)
+            .is_some_and(|s| s < i64::from(severity));
+        let count = rec.get("count").and_then(Value::as_u64).unwrap_or(0) + 1;
+        if let Value::Map(m) = &mut rec {
+            let mut set =
+                |k: &str, v: Value| match m.iter_mut().find(|(key, _)| key.as_str() == Some(k)) {
+                    Some(slot) => slot.1 = v,
+                    None => m.push((Value::from(k), v)),
+                };
+            set("count", Value::from_u64(count));
+            set("last_seen", Value::Float(t));
+            set("resolved", Value::Bool(false));
+            if !worse {
+                set("severity", Value::Int(i64::from(severity)));
+                set("message", Value::from(message));
+            }
+        }
+        self.client.set(&at, rec).await?;
+        let detail = MapBuilder::new()
+            .set("seen", t)
+            .set("str", message)
+            .set("data", data)
+            .build();
+        self.client
+            .set(&at.child(PathElem::Str(self.node.clone())), detail)
+            .await?;
+        Ok(at)
+    }
+
+    /// Marks the open record of `(subsystem, path)` resolved, if there is
+    /// one. Returns whether there was.
+    pub async fn working(&self, subsystem: &str, path: &Path) -> Result<bool, ClientError> {
+        let Some(r) = self.find(subsystem, path).await? else {
+            return Ok(false);
+        };
+        if !r.is_open() {
+            return Ok(false);
+        }
+        self.resolve(&r).await?;
+        Ok(true)
+    }
+
+    /// Marks `record` resolved.
+    pub async fn resolve(&self, record: &ErrorRecord) -> Result<(), ClientError> {
+        let mut v = record.value.clone();
+        if let Value::Map(m) = &mut v {
+            m.retain(|(k, _)| k.as_str() != Some("resolved"));
+            m.push((Value::from("resolved"), Value::Float(now())));
+        }
+        self.client
+            .set_with(&record.at, Some(v), &WriteOptions::default())
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,131 @@
+//! Stored procedures: stored with the CLI, compiled and called through the
+//! client library's `CodeRoot`, compile errors in the errors subsystem.
+
+mod common;
+
+use std::time::Duration;
+
+use common::ServerProc;
+use distkv_client::Client;
+use distkv_client::code::{CallError, CodeRoot};
+use distkv_code::{CodeError, Limits};
+use distkv_tree::{Path, Value};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn procedures_are_stored_compiled_called_and_their_errors_recorded() {
+    let dir = std::env::temp_dir().join(format!("distkv-code-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("write");
+        p.to_str().expect("path").to_owned()
+    };
+    let s = ServerProc::standalone("one", Some("Root"), &[]);
+    let add = file("add.rhai", "a + b\n");
+    let tree = file(
+        "tree.rhai",
+        "set([\"out\", name], get([\"in\"]) * 2);\nlog(\"doubled\");\n\"done\"\n",
+    );
+    let broken = file("broken.rhai", "let x = 1;\nlet y = ;\n");
+    let forever = file("forever.rhai", "loop { }\n");
+    let files = file("files.rhai", "open(\"/etc/passwd\")\n");
+    s.ok(&[
+        "code", "set", "-s", &add, "-V", "a", "-V", "b", "math", "add",
+    ]);
+    s.ok(&["code", "set", "-s", &tree, "-V", "name", "double"]);
+    s.ok(&["code", "set", "-s", &broken, "broken"]);
+    s.ok(&["code", "set", "-s", &forever, "forever"]);
+    s.ok(&["code", "set", "-s", &files, "files"]);
+    assert_eq!(
+        s.ok(&["code", "get", "math", "add"]),
+        "{'code': 'a + b\\n', 'is_async': None, 'vars': ['a', 'b']}\n"
+    );
+    assert_eq!(
+        s.ok(&["code", "list"]),
+        "math add\ndouble\nbroken\nforever\nfiles\n"
+    );
+    s.ok(&["data", "set", "-ev", "21", "in"]);
+
+    let client = Client::connect("127.0.0.1", s.port).await.expect("connect");
+    let limits = Limits {
+        max_time: Duration::from_secs(5),
+        ..Limits::default()
+    };
+    let mut root = CodeRoot::start(client.clone(), "runner", limits)
+        .await
+        .expect("code root");
+    assert_eq!(
+        call(&root, "math add", vec![Value::Int(2), Value::Int(3)])
+            .await
+            .expect("add"),
+        Value::Int(5)
+    );
+    // the host API reads and writes the tree through the client
+    assert_eq!(
+        call(&root, "double", vec![Value::from("x")])
+            .await
+            .expect("double"),
+        Value::from("done")
+    );
+    assert_eq!(s.ok(&["data", "get", "out", "x"]), "42\n");
+    // hostile code is stopped; there is no file access
+    match call(&root, "forever", vec![]).await {
+        Err(CallError::Code(CodeError::Limit(why))) => assert!(why.contains("operations"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        call(&root, "files", vec![]).await,
+        Err(CallError::Code(CodeError::Run(_)))
+    ));
+    // code that does not compile cannot be called, and is on record
+    assert!(matches!(
+        call(&root, "broken", vec![]).await,
+        Err(CallError::EmptyCode(_))
+    ));
+    let list = s.ok(&["error", "list"]);
+    assert!(
+        list.starts_with(
+            "compile .distkv code proc broken: ('.distkv', 'code', 'proc', 'broken'), line 2:"
+        ),
+        "{list}"
+    );
+    let dump = s.ok(&["error", "dump"]);
+    assert!(dump.contains("subsystem: compile"), "{dump}");
+    assert!(dump.contains("count: 1"), "{dump}");
+    // fixing the code clears the error
+    let fixed = file("fixed.rhai", "let x = 1;\nlet y = 2;\nx + y\n");
+    s.ok(&["code", "set", "-s", &fixed, "broken"]);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            root.changed().await;
+            if root.names().contains(&Path::from_strs(&["broken"])) {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the fixed code arrives");
+    assert_eq!(
+        call(&root, "broken", vec![]).await.expect("fixed"),
+        Value::Int(3)
+    );
+    common::eventually(Duration::from_secs(10), "the error is resolved", || {
+        (s.ok(&["error", "list"]).is_empty()).then_some(())
+    });
+    assert!(s.ok(&["error", "list", "-a"]).contains("resolved"));
+    // deleted code goes away
+    s.ok(&["code", "delete", "math", "add"]);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while root.names().contains(&Path::from_strs(&["math", "add"])) {
+            root.changed().await;
+        }
+    })
+    .await
+    .expect("deletion arrives");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn call(root: &CodeRoot, name: &str, args: Vec<Value>) -> Result<Value, CallError> {
+    let name = Path::from_strs(&name.split(' ').collect::<Vec<_>>());
+    root.call(&name, args, Vec::new()).await
+}
