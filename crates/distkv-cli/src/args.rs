@@ -129,6 +129,8 @@ pub enum ClientCommand {
         #[command(subcommand)]
         cmd: CodeCommand,
     },
+    /// Jobs and runners.
+    Run(RunArgs),
     /// The errors subsystem.
     Error {
         /// The error command.
@@ -193,6 +195,66 @@ pub enum TypeCommand {
         #[arg(required = true)]
         path: Vec<String>,
     },
+}
+
+/// `distkv client run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The jobs of this node (single-node runner); default: any runner.
+    #[arg(short = 'n', long = "node")]
+    pub node: Option<String>,
+    /// The run command.
+    #[command(subcommand)]
+    pub cmd: RunCommand,
+}
+
+/// `distkv client run …`.
+#[derive(Subcommand, Debug)]
+pub enum RunCommand {
+    /// Run the runner: start due jobs (never returns).
+    All {
+        /// This runner's name (default: the host name and process id).
+        #[arg(long = "name")]
+        name: Option<String>,
+        /// Seconds between pings to the other runners.
+        #[arg(long = "cycle", default_value_t = 1.0)]
+        cycle: f64,
+    },
+    /// Create or change a job.
+    Set {
+        /// The procedure to run (its path words).
+        #[arg(short = 'c', long = "code")]
+        code: Option<String>,
+        /// Start after this many seconds, or 'now'.
+        #[arg(short = 't', long = "time")]
+        time: Option<String>,
+        /// Seconds after a success to start again.
+        #[arg(short = 'r', long = "repeat")]
+        repeat: Option<f64>,
+        /// Seconds after a failure before retrying (times 2^failures).
+        #[arg(short = 'd', long = "delay")]
+        delay: Option<f64>,
+        /// A comment.
+        #[arg(short = 'i', long = "info")]
+        info: Option<String>,
+        /// The job's path.
+        #[arg(required = true)]
+        path: Vec<String>,
+    },
+    /// Show a job.
+    Get {
+        /// The job's path.
+        #[arg(required = true)]
+        path: Vec<String>,
+    },
+    /// Show a job's state.
+    State {
+        /// The job's path.
+        #[arg(required = true)]
+        path: Vec<String>,
+    },
+    /// The jobs, as YAML.
+    List,
 }
 
 /// `distkv client code …`.

@@ -199,3 +199,117 @@ pub async fn errors(opts: ConnectOptions, cmd: ErrorCommand) -> Result<(), Failu
     }
     Ok(())
 }
+
+/// Runs a `run` command.
+pub async fn jobs(opts: ConnectOptions, args: crate::args::RunArgs) -> Result<(), Failure> {
+    use crate::args::RunCommand;
+    use distkv_client::runner::{RunnerConfig, RunnerKind, job_paths};
+    let fail = |e| client_failure(e, &opts);
+    let kind = match args.node {
+        Some(n) => RunnerKind::Single(n),
+        None => RunnerKind::Any,
+    };
+    let client = connect(&opts).await?;
+    match args.cmd {
+        RunCommand::All { name, cycle } => {
+            let name = name.unwrap_or_else(|| {
+                let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+                format!("{}-{}", host.trim(), std::process::id())
+            });
+            let cfg = RunnerConfig {
+                name,
+                kind,
+                cycle: std::time::Duration::from_secs_f64(cycle.clamp(0.1, 3600.0)),
+                limits: distkv_code::Limits::default(),
+            };
+            distkv_client::runner::run(client, cfg)
+                .await
+                .map_err(fail)?;
+        }
+        RunCommand::Set {
+            code,
+            time,
+            repeat,
+            delay,
+            info,
+            path,
+        } => {
+            let (job_path, _) = job_paths(&kind, &Path::from_strs(&path));
+            let mut job = client
+                .get(&job_path)
+                .await
+                .map_err(fail)?
+                .unwrap_or(Value::Map(Vec::new()));
+            if code.is_none() && job.get("code").is_none() {
+                return Err(Failure::usage("A new job needs code (-c PATH)"));
+            }
+            let mut set = |k: &str, v: Value| {
+                if let Value::Map(m) = &mut job {
+                    m.retain(|(key, _)| key.as_str() != Some(k));
+                    m.push((Value::from(k), v));
+                }
+            };
+            if let Some(c) = code {
+                let words: Vec<Value> = c.split_whitespace().map(Value::from).collect();
+                set("code", Value::Array(words));
+            }
+            if let Some(t) = time {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+                let secs = if t == "now" {
+                    0.0
+                } else {
+                    t.parse::<f64>().map_err(|_| {
+                        Failure::usage(format!("'{t}' is not a number of seconds or 'now'"))
+                    })?
+                };
+                set("target", Value::Float(now + secs));
+            }
+            if let Some(r) = repeat {
+                set("repeat", Value::Float(r));
+            }
+            if let Some(d) = delay {
+                set("delay", Value::Float(d));
+            }
+            if let Some(i) = info {
+                set("info", Value::Str(i));
+            }
+            client.set(&job_path, job).await.map_err(fail)?;
+        }
+        RunCommand::Get { path } => {
+            let (job_path, _) = job_paths(&kind, &Path::from_strs(&path));
+            match client.get(&job_path).await.map_err(fail)? {
+                Some(v) => output::print_yaml(&v),
+                None => return Err(Failure::error("Not found (yet?)")),
+            }
+        }
+        RunCommand::State { path } => {
+            let (_, state_path) = job_paths(&kind, &Path::from_strs(&path));
+            match client.get(&state_path).await.map_err(fail)? {
+                Some(v) => output::print_yaml(&v),
+                None => return Err(Failure::error("Not found (yet?)")),
+            }
+        }
+        RunCommand::List => {
+            let (root, _) = job_paths(&kind, &Path::root());
+            let mut s = match client.get_tree(&root, &TreeOptions::default()).await {
+                Ok(s) => s,
+                Err(e) => return Err(fail(e)),
+            };
+            let mut list = Vec::new();
+            while let Some(item) = s.next().await {
+                let Ok(item) = item else { break };
+                if let Some(v) = item.value {
+                    let rel = Path(item.path.elems()[root.len()..].to_vec());
+                    list.push(Value::Map(vec![(
+                        Value::Str(distkv_cli::render::path_words(&rel)),
+                        v,
+                    )]));
+                }
+            }
+            output::print_yaml(&Value::Array(list));
+        }
+    }
+    Ok(())
+}

@@ -29,6 +29,7 @@ pub mod code;
 mod conn;
 pub mod error;
 pub mod errors;
+pub mod runner;
 pub mod stream;
 pub mod types;
 

@@ -1,0 +1,387 @@
+//! Runners (code-and-runners.md §3): client processes that start stored
+//! procedures when their jobs are due.
+//!
+//! Jobs say what to run and when (`.distkv run-any JOB…`, or
+//! `.distkv run-at NODE JOB…` for one node); the runner that executes a
+//! job writes its state (`.distkv state any JOB…`, `.distkv state at NODE
+//! JOB…`). Runners of a group find each other by pinging through their
+//! servers (`msg_send` / `msg_monitor` on `run.run-any` or
+//! `run.run-at.NODE`); of the `any` runners heard from recently the one
+//! with the smallest name starts the due jobs, so a job runs on exactly
+//! one runner while the network is whole, and another one takes over
+//! within a few cycles when it dies (marking the dead runner's running
+//! jobs failed).
+//!
+//! Job fields: `code` (path below `.distkv code proc`), `data` (named
+//! values for the code), `target` (unix time to start), `repeat` (seconds
+//! after a success), `delay` (seconds after a failure, times
+//! 2^backoff), `ok_after`, `info`. State fields: `started`, `stopped`,
+//! `node`, `result`, `backoff`, `error`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use distkv_code::Limits;
+use distkv_proto::value_map::MapBuilder;
+use distkv_tree::{Path, Value};
+use futures_util::StreamExt;
+
+use crate::code::CodeRoot;
+use crate::errors::ErrorLog;
+use crate::{Client, ClientError, TreeOptions, WriteOptions};
+
+/// Which jobs a runner runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunnerKind {
+    /// Jobs any runner of the group may run (one at a time).
+    Any,
+    /// The jobs of this node only.
+    Single(String),
+}
+
+/// A runner's settings.
+#[derive(Clone, Debug)]
+pub struct RunnerConfig {
+    /// This runner's name (unique in the group).
+    pub name: String,
+    /// Which jobs.
+    pub kind: RunnerKind,
+    /// How often runners ping their group.
+    pub cycle: Duration,
+    /// Limits for each run.
+    pub limits: Limits,
+}
+
+impl RunnerKind {
+    fn jobs(&self) -> Path {
+        match self {
+            RunnerKind::Any => Path::from_strs(&[".distkv", "run-any"]),
+            RunnerKind::Single(n) => Path::from_strs(&[".distkv", "run-at", n]),
+        }
+    }
+
+    fn states(&self) -> Path {
+        match self {
+            RunnerKind::Any => Path::from_strs(&[".distkv", "state", "any"]),
+            RunnerKind::Single(n) => Path::from_strs(&[".distkv", "state", "at", n]),
+        }
+    }
+
+    fn topic(&self) -> String {
+        match self {
+            RunnerKind::Any => "run.run-any".into(),
+            RunnerKind::Single(n) => format!("run.run-at.{n}"),
+        }
+    }
+}
+
+/// Where the job `job` (relative path) of kind `kind` is stored, and its
+/// state.
+pub fn job_paths(kind: &RunnerKind, job: &Path) -> (Path, Path) {
+    let mut j = kind.jobs();
+    j.0.extend(job.elems().iter().cloned());
+    let mut s = kind.states();
+    s.0.extend(job.elems().iter().cloned());
+    (j, s)
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn num(v: Option<&Value>) -> f64 {
+    match v {
+        Some(Value::Int(i)) => *i as f64,
+        Some(Value::UInt(u)) => *u as f64,
+        Some(Value::Float(f)) => *f,
+        _ => 0.0,
+    }
+}
+
+/// When job `job` with state `state` should start next (§3.4); `None`:
+/// not (again).
+pub fn next_start(job: &Value, state: Option<&Value>) -> Option<f64> {
+    job.get("code")?;
+    let st = |k| state.and_then(|s| s.get(k));
+    if st("node").is_some_and(|n| !n.is_nil()) {
+        return None;
+    }
+    let target = num(job.get("target"));
+    let started = num(st("started"));
+    if target > 0.0 && target > started {
+        return Some(target);
+    }
+    let backoff = num(st("backoff"));
+    let stopped = num(st("stopped"));
+    if backoff > 0.0 {
+        let delay = job.get("delay").map_or(100.0, |d| num(Some(d)));
+        return Some(stopped + delay * 2f64.powf(backoff.min(20.0)));
+    }
+    let repeat = num(job.get("repeat"));
+    (repeat > 0.0).then_some(stopped + repeat)
+}
+
+fn set_fields(v: &mut Value, fields: &[(&str, Value)]) {
+    if !matches!(v, Value::Map(_)) {
+        *v = Value::Map(Vec::new());
+    }
+    if let Value::Map(m) = v {
+        for (k, val) in fields {
+            match m.iter_mut().find(|(key, _)| key.as_str() == Some(k)) {
+                Some(slot) => slot.1 = val.clone(),
+                None => m.push((Value::from(*k), val.clone())),
+            }
+        }
+    }
+}
+
+async fn read_tree(
+    client: &Client,
+    root: &Path,
+) -> Result<HashMap<Path, (Value, Option<distkv_tree::Chain>)>, ClientError> {
+    let opts = TreeOptions {
+        nchain: 1,
+        ..TreeOptions::default()
+    };
+    let mut out = HashMap::new();
+    let mut s = match client.get_tree(root, &opts).await {
+        Ok(s) => s,
+        Err(ClientError::Server(e)) if e.0.starts_with("KeyError") => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    while let Some(item) = s.next().await {
+        let item = match item {
+            Ok(i) => i,
+            Err(ClientError::Server(e)) if e.0.starts_with("KeyError") => break,
+            Err(e) => return Err(e),
+        };
+        if let Some(v) = item.value {
+            let rel = Path(item.path.elems()[root.len()..].to_vec());
+            out.insert(rel, (v, item.chain));
+        }
+    }
+    Ok(out)
+}
+
+/// Runs a runner until the connection ends.
+pub async fn run(client: Client, cfg: RunnerConfig) -> Result<(), ClientError> {
+    let code = Arc::new(CodeRoot::start(client.clone(), &cfg.name, cfg.limits.clone()).await?);
+    let errors = ErrorLog::new(client.clone(), cfg.name.clone());
+    let members: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let topic = cfg.kind.topic();
+    // hear the group
+    let mut mon = client.msg_monitor(&topic).await?;
+    let heard = members.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(msg)) = mon.next().await {
+            if let Some(n) = msg
+                .get("data")
+                .and_then(|d| d.get("node"))
+                .and_then(Value::as_str)
+            {
+                heard
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(n.to_owned(), Instant::now());
+            }
+        }
+    });
+    let running: Arc<Mutex<HashSet<Path>>> = Arc::default();
+    let mut last_ping = Instant::now() - cfg.cycle;
+    let started_at = Instant::now();
+    let mut recovered_own = false;
+    loop {
+        if last_ping.elapsed() >= cfg.cycle {
+            client
+                .msg_send(
+                    &topic,
+                    MapBuilder::new().set("node", cfg.name.as_str()).build(),
+                )
+                .await?;
+            last_ping = Instant::now();
+        }
+        let live: Vec<String> = {
+            let m = members.lock().unwrap_or_else(|p| p.into_inner());
+            m.iter()
+                .filter(|(_, t)| t.elapsed() < cfg.cycle * 3)
+                .map(|(n, _)| n.clone())
+                .chain(std::iter::once(cfg.name.clone()))
+                .collect()
+        };
+        // wait one silence period before deciding who leads
+        let settled = started_at.elapsed() >= cfg.cycle * 3;
+        let leader = match cfg.kind {
+            RunnerKind::Any => settled && live.iter().min() == Some(&cfg.name),
+            RunnerKind::Single(_) => true,
+        };
+        if leader {
+            let jobs = read_tree(&client, &cfg.kind.jobs()).await?;
+            let states = read_tree(&client, &cfg.kind.states()).await?;
+            for (job_path, (job, _)) in &jobs {
+                let state = states.get(job_path);
+                let st_node = state
+                    .and_then(|(s, _)| s.get("node"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                // a runner that is gone (or this one, restarted) left the
+                // job marked running: it failed
+                if let Some(n) = &st_node {
+                    let mine_stale = *n == cfg.name && !recovered_own;
+                    let gone = *n != cfg.name && !live.contains(n);
+                    if (mine_stale || gone) && !lock(&running).contains(job_path) {
+                        let why = if mine_stale {
+                            "Runner restarted"
+                        } else {
+                            "Runner gone"
+                        };
+                        fail_stale(&client, &cfg, job_path, state, why).await?;
+                    }
+                    continue;
+                }
+                let Some(at) = next_start(job, state.map(|(s, _)| s)) else {
+                    continue;
+                };
+                if at > now() || lock(&running).contains(job_path) {
+                    continue;
+                }
+                lock(&running).insert(job_path.clone());
+                let (client, cfg2, code, errors, running) = (
+                    client.clone(),
+                    cfg.clone(),
+                    code.clone(),
+                    errors.clone(),
+                    running.clone(),
+                );
+                let (job_path, job, state) = (job_path.clone(), job.clone(), state.cloned());
+                tokio::spawn(async move {
+                    if let Err(e) =
+                        run_job(&client, &cfg2, &code, &errors, &job_path, &job, state).await
+                    {
+                        tracing::warn!(job = %job_path, error = %e, "running a job failed");
+                    }
+                    lock(&running).remove(&job_path);
+                });
+            }
+            recovered_own = true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if client.is_closed() {
+            return Err(ClientError::Closed);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn fail_stale(
+    client: &Client,
+    cfg: &RunnerConfig,
+    job: &Path,
+    state: Option<&(Value, Option<distkv_tree::Chain>)>,
+    why: &str,
+) -> Result<(), ClientError> {
+    let (_, state_path) = job_paths(&cfg.kind, job);
+    let (mut s, chain) = state.cloned().unwrap_or((Value::Nil, None));
+    let backoff = num(s.get("backoff")) as i64 + 1;
+    set_fields(
+        &mut s,
+        &[
+            ("node", Value::Nil),
+            ("stopped", Value::Float(now())),
+            ("backoff", Value::Int(backoff)),
+            ("error", Value::from(why)),
+        ],
+    );
+    let opts = WriteOptions {
+        chain: chain.map(|c| Some(c.head().clone())),
+        ..WriteOptions::default()
+    };
+    // someone else may have fixed it meanwhile: then nothing to do
+    let _ = client.set_with(&state_path, Some(s), &opts).await;
+    tracing::warn!(job = %job, why, "a running job was left behind");
+    Ok(())
+}
+
+async fn run_job(
+    client: &Client,
+    cfg: &RunnerConfig,
+    code: &CodeRoot,
+    errors: &ErrorLog,
+    job_path: &Path,
+    job: &Value,
+    state: Option<(Value, Option<distkv_tree::Chain>)>,
+) -> Result<(), ClientError> {
+    let (full_job, state_path) = job_paths(&cfg.kind, job_path);
+    let (mut s, chain) = state.unwrap_or((Value::Nil, None));
+    let t0 = now();
+    set_fields(
+        &mut s,
+        &[
+            ("started", Value::Float(t0)),
+            ("node", Value::from(cfg.name.as_str())),
+        ],
+    );
+    // claim the job: only if nobody changed its state meanwhile
+    let claim = WriteOptions {
+        chain: Some(chain.map(|c| c.head().clone())),
+        nchain: Some(1),
+        ..WriteOptions::default()
+    };
+    let reply = match client.set_with(&state_path, Some(s.clone()), &claim).await {
+        Ok(r) => r,
+        Err(ClientError::Server(_)) => return Ok(()), // taken by someone else
+        Err(e) => return Err(e),
+    };
+    let code_path =
+        Path::from_value(job.get("code").cloned().unwrap_or(Value::Nil)).unwrap_or_default();
+    let data = job
+        .get("data")
+        .and_then(Value::as_map)
+        .unwrap_or(&[])
+        .to_vec();
+    let mut extra: Vec<(String, Value)> = data
+        .iter()
+        .filter_map(|(k, v)| k.as_str().map(|k| (k.to_owned(), v.clone())))
+        .collect();
+    extra.push(("_node".into(), Value::from(cfg.name.as_str())));
+    extra.push(("_entry".into(), job.clone()));
+    let result = code.call(&code_path, Vec::new(), extra).await;
+    let t1 = now();
+    let ok_after = num(job.get("ok_after"));
+    let mut fields = vec![("node", Value::Nil), ("stopped", Value::Float(t1))];
+    match &result {
+        Ok(v) => {
+            fields.push(("result", v.clone()));
+            fields.push(("backoff", Value::Int(0)));
+            fields.push(("error", Value::Nil));
+            let _ = errors.working("run", &full_job).await;
+        }
+        Err(e) => {
+            let long_enough = ok_after > 0.0 && t1 - t0 >= ok_after;
+            let backoff = if long_enough {
+                0
+            } else {
+                num(s.get("backoff")) as i64 + 1
+            };
+            fields.push(("backoff", Value::Int(backoff)));
+            fields.push(("error", Value::from(e.to_string().as_str())));
+            let _ = errors
+                .record("run", &full_job, &e.to_string(), 3, Value::Nil)
+                .await;
+        }
+    }
+    set_fields(&mut s, &fields);
+    let opts = WriteOptions {
+        chain: reply.chain.map(|c| Some(c.head().clone())),
+        ..WriteOptions::default()
+    };
+    if let Err(e) = client.set_with(&state_path, Some(s), &opts).await {
+        tracing::warn!(job = %job_path, error = %e, "the job's state changed while it ran");
+    }
+    Ok(())
+}

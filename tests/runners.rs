@@ -1,0 +1,136 @@
+//! Runners on two servers joined through real Serf agents: an `any` job
+//! runs on exactly one runner and moves when that runner dies; a `single`
+//! job runs on its node; a failing job backs off, is recorded, and
+//! recovers once its code is fixed; a runaway job is stopped.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{SerfAgent, ServerProc, distkv_bin, eventually};
+
+/// A `distkv client run … all` process, killed on drop.
+struct Runner(Child);
+
+impl Runner {
+    fn start(s: &ServerProc, name: &str, node: Option<&str>) -> Runner {
+        let mut cmd = Command::new(distkv_bin());
+        cmd.args([
+            "client",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &s.port.to_string(),
+            "run",
+        ]);
+        if let Some(n) = node {
+            cmd.args(["-n", n]);
+        }
+        cmd.args(["all", "--name", name, "--cycle", "0.5"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        Runner(cmd.spawn().expect("runner"))
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn runners_share_jobs_take_over_and_back_off() {
+    let dir = std::env::temp_dir().join(format!("distkv-runners-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("write");
+        p.to_str().expect("path").to_owned()
+    };
+    let a = SerfAgent::start("run-a", None);
+    let b = SerfAgent::start("run-b", Some(&a));
+    let one = ServerProc::on_serf("one", &a, Some("Root"), &[]);
+    let two = ServerProc::on_serf("two", &b, None, &[]);
+    let count = file(
+        "count.rhai",
+        "let v = get([\"hits\", _node]);\nif v == () { v = 0 }\nset([\"hits\", _node], v + 1);\nv + 1\n",
+    );
+    let broken = file("broken.rhai", "throw \"broken\"\n");
+    let fixed = file("fixed.rhai", "\"fixed\"\n");
+    let forever = file("forever.rhai", "loop { }\n");
+    one.ok(&["code", "set", "-s", &count, "count"]);
+    one.ok(&["code", "set", "-s", &broken, "flaky"]);
+    one.ok(&["code", "set", "-s", &forever, "forever"]);
+    one.ok(&[
+        "run", "set", "-c", "count", "-t", "now", "-r", "0.5", "tick",
+    ]);
+    one.ok(&[
+        "run", "set", "-c", "flaky", "-t", "now", "-d", "0.5", "flaky",
+    ]);
+    one.ok(&["run", "set", "-c", "forever", "-t", "now", "runaway"]);
+    let hits = |s: &ServerProc, who: &str| -> Option<i64> {
+        let o = s.client(&["data", "get", "hits", who]);
+        String::from_utf8_lossy(&o.stdout).trim().parse().ok()
+    };
+
+    // two any-runners, one per server: only one of them runs the job
+    let r1 = Runner::start(&one, "r1", None);
+    let _r2 = Runner::start(&two, "r2", None);
+    eventually(Duration::from_secs(30), "r1 runs the job", || {
+        hits(&one, "r1").filter(|n| *n >= 3)
+    });
+    assert_eq!(
+        hits(&two, "r2"),
+        None,
+        "r2 must not run it while r1 is there"
+    );
+
+    // the runaway job was stopped with a clear error, the others go on
+    let state = one.ok(&["run", "state", "runaway"]);
+    assert!(
+        state.contains("limit reached: too many operations"),
+        "{state}"
+    );
+    assert!(state.contains("node: null"), "{state}");
+
+    // the failing job backs off and is on record
+    eventually(Duration::from_secs(30), "flaky failed twice", || {
+        let st = one.ok(&["run", "state", "flaky"]);
+        (st.contains("backoff: 2") || st.contains("backoff: 3")).then_some(())
+    });
+    let errors = one.ok(&["error", "list"]);
+    assert!(
+        errors.contains("run .distkv run-any flaky: broken"),
+        "{errors}"
+    );
+    // fixed code: the next retry succeeds, the error is resolved
+    one.ok(&["code", "set", "-s", &fixed, "flaky"]);
+    eventually(Duration::from_secs(60), "flaky recovers", || {
+        let st = one.ok(&["run", "state", "flaky"]);
+        (st.contains("result: fixed") && st.contains("backoff: 0")).then_some(())
+    });
+    eventually(Duration::from_secs(10), "the error is resolved", || {
+        (!one.ok(&["error", "list"]).contains("flaky")).then_some(())
+    });
+
+    // r1 dies: r2 takes the job over
+    drop(r1);
+    eventually(Duration::from_secs(30), "r2 takes over", || {
+        hits(&two, "r2").filter(|n| *n >= 2)
+    });
+
+    // a single-node job runs on its node's runner only
+    one.ok(&["run", "-n", "n2", "set", "-c", "count", "-t", "now", "mine"]);
+    let _n2 = Runner::start(&two, "n2", Some("n2"));
+    eventually(Duration::from_secs(30), "n2 runs its job", || {
+        let o = two.client(&["run", "-n", "n2", "state", "mine"]);
+        let st = String::from_utf8_lossy(&o.stdout).into_owned();
+        (st.contains("result: 1") && st.contains("node: null")).then_some(())
+    });
+    assert_eq!(hits(&two, "n2"), Some(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
