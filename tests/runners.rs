@@ -15,18 +15,14 @@ struct Runner(Child);
 
 impl Runner {
     fn start(s: &ServerProc, name: &str, node: Option<&str>) -> Runner {
+        Self::start_with(s, name, node.map(|n| vec!["-n", n]).unwrap_or_default())
+    }
+
+    fn start_with(s: &ServerProc, name: &str, run_opts: Vec<&str>) -> Runner {
+        let port = s.port.to_string();
         let mut cmd = Command::new(distkv_bin());
-        cmd.args([
-            "client",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &s.port.to_string(),
-            "run",
-        ]);
-        if let Some(n) = node {
-            cmd.args(["-n", n]);
-        }
+        cmd.args(["client", "-h", "127.0.0.1", "-p", &port, "run"]);
+        cmd.args(run_opts);
         cmd.args(["all", "--name", name, "--cycle", "0.5"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -132,5 +128,18 @@ fn runners_share_jobs_take_over_and_back_off() {
         (st.contains("result: 1") && st.contains("node: null")).then_some(())
     });
     assert_eq!(hits(&two, "n2"), Some(1));
+
+    // an all-nodes job runs on every all-runner, each with its own state
+    one.ok(&["run", "-A", "set", "-c", "count", "-t", "now", "everyone"]);
+    let _a1 = Runner::start_with(&one, "a1", vec!["-A"]);
+    let _a2 = Runner::start_with(&two, "a2", vec!["-A"]);
+    for who in ["a1", "a2"] {
+        eventually(Duration::from_secs(30), "every node runs it", || {
+            let o = one.client(&["run", "-A", "-n", who, "state", "everyone"]);
+            String::from_utf8_lossy(&o.stdout)
+                .contains("result: 1")
+                .then_some(())
+        });
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

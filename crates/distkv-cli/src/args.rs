@@ -201,8 +201,12 @@ pub enum TypeCommand {
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// The jobs of this node (single-node runner); default: any runner.
+    /// With -A: the node whose state to show.
     #[arg(short = 'n', long = "node")]
     pub node: Option<String>,
+    /// Jobs that every node runs.
+    #[arg(short = 'A', long = "all-nodes")]
+    pub all_nodes: bool,
     /// The run command.
     #[command(subcommand)]
     pub cmd: RunCommand,

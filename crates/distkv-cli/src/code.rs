@@ -201,13 +201,18 @@ pub async fn errors(opts: ConnectOptions, cmd: ErrorCommand) -> Result<(), Failu
 }
 
 /// Runs a `run` command.
-pub async fn jobs(opts: ConnectOptions, args: crate::args::RunArgs) -> Result<(), Failure> {
+pub async fn jobs(
+    opts: ConnectOptions,
+    args: crate::args::RunArgs,
+    limits: distkv_code::Limits,
+) -> Result<(), Failure> {
     use crate::args::RunCommand;
     use distkv_client::runner::{RunnerConfig, RunnerKind, job_paths};
     let fail = |e| client_failure(e, &opts);
-    let kind = match args.node {
-        Some(n) => RunnerKind::Single(n),
-        None => RunnerKind::Any,
+    let kind = match (args.all_nodes, args.node) {
+        (true, n) => RunnerKind::All(n.unwrap_or_default()),
+        (false, Some(n)) => RunnerKind::Single(n),
+        (false, None) => RunnerKind::Any,
     };
     let client = connect(&opts).await?;
     match args.cmd {
@@ -216,11 +221,15 @@ pub async fn jobs(opts: ConnectOptions, args: crate::args::RunArgs) -> Result<()
                 let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
                 format!("{}-{}", host.trim(), std::process::id())
             });
+            let kind = match kind {
+                RunnerKind::All(_) => RunnerKind::All(name.clone()),
+                k => k,
+            };
             let cfg = RunnerConfig {
                 name,
                 kind,
                 cycle: std::time::Duration::from_secs_f64(cycle.clamp(0.1, 3600.0)),
-                limits: distkv_code::Limits::default(),
+                limits,
             };
             distkv_client::runner::run(client, cfg)
                 .await
@@ -312,4 +321,33 @@ pub async fn jobs(opts: ConnectOptions, args: crate::args::RunArgs) -> Result<()
         }
     }
     Ok(())
+}
+
+/// Script limits from the configuration (`code.max_operations`,
+/// `code.max_call_levels`, `code.max_string_size`, `code.max_array_size`,
+/// `code.max_map_size`, `code.max_time` in seconds).
+pub fn limits(cfg: &distkv_cli::config::Config) -> Result<distkv_code::Limits, Failure> {
+    let mut l = distkv_code::Limits::default();
+    let size = |k: &str, d: usize| -> Result<usize, Failure> {
+        Ok(cfg
+            .get_u64(k)?
+            .and_then(|v| usize::try_from(v).ok())
+            .unwrap_or(d))
+    };
+    l.max_operations = cfg
+        .get_u64("code.max_operations")?
+        .unwrap_or(l.max_operations);
+    l.max_call_levels = size("code.max_call_levels", l.max_call_levels)?;
+    l.max_string_size = size("code.max_string_size", l.max_string_size)?;
+    l.max_array_size = size("code.max_array_size", l.max_array_size)?;
+    l.max_map_size = size("code.max_map_size", l.max_map_size)?;
+    if let Some(t) = cfg
+        .get("code.max_time")
+        .and_then(serde_yaml_ng::Value::as_f64)
+    {
+        if t.is_finite() && t > 0.0 {
+            l.max_time = std::time::Duration::from_secs_f64(t.min(86_400.0));
+        }
+    }
+    Ok(l)
 }

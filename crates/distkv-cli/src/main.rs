@@ -126,7 +126,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 ClientCommand::Codec { cmd } => rt.block_on(types::run_codec(opts, cmd)),
                 ClientCommand::Code { cmd } => rt.block_on(code::run(opts, cmd)),
                 ClientCommand::Error { cmd } => rt.block_on(code::errors(opts, cmd)),
-                ClientCommand::Run(a) => rt.block_on(code::jobs(opts, a)),
+                ClientCommand::Run(a) => rt.block_on(code::jobs(opts, a, code::limits(&cfg)?)),
             }
         }
     }

@@ -1,9 +1,10 @@
 //! Runners (code-and-runners.md §3): client processes that start stored
 //! procedures when their jobs are due.
 //!
-//! Jobs say what to run and when (`.distkv run-any JOB…`, or
-//! `.distkv run-at NODE JOB…` for one node); the runner that executes a
-//! job writes its state (`.distkv state any JOB…`, `.distkv state at NODE
+//! Jobs say what to run and when (`.distkv run-any JOB…`, `.distkv
+//! run-at NODE JOB…` for one node, `.distkv run-all JOB…` for every
+//! node); the runner that executes a job writes its state (`.distkv state
+//! any JOB…`, `.distkv state at NODE JOB…`, `.distkv state all NODE
 //! JOB…`). Runners of a group find each other by pinging through their
 //! servers (`msg_send` / `msg_monitor` on `run.run-any` or
 //! `run.run-at.NODE`); of the `any` runners heard from recently the one
@@ -38,6 +39,9 @@ pub enum RunnerKind {
     Any,
     /// The jobs of this node only.
     Single(String),
+    /// Jobs every node runs, each with its own state; the name is this
+    /// runner's.
+    All(String),
 }
 
 /// A runner's settings.
@@ -58,6 +62,7 @@ impl RunnerKind {
         match self {
             RunnerKind::Any => Path::from_strs(&[".distkv", "run-any"]),
             RunnerKind::Single(n) => Path::from_strs(&[".distkv", "run-at", n]),
+            RunnerKind::All(_) => Path::from_strs(&[".distkv", "run-all"]),
         }
     }
 
@@ -65,6 +70,7 @@ impl RunnerKind {
         match self {
             RunnerKind::Any => Path::from_strs(&[".distkv", "state", "any"]),
             RunnerKind::Single(n) => Path::from_strs(&[".distkv", "state", "at", n]),
+            RunnerKind::All(n) => Path::from_strs(&[".distkv", "state", "all", n]),
         }
     }
 
@@ -72,6 +78,7 @@ impl RunnerKind {
         match self {
             RunnerKind::Any => "run.run-any".into(),
             RunnerKind::Single(n) => format!("run.run-at.{n}"),
+            RunnerKind::All(_) => "run.run-all".into(),
         }
     }
 }
@@ -215,7 +222,7 @@ pub async fn run(client: Client, cfg: RunnerConfig) -> Result<(), ClientError> {
         let settled = started_at.elapsed() >= cfg.cycle * 3;
         let leader = match cfg.kind {
             RunnerKind::Any => settled && live.iter().min() == Some(&cfg.name),
-            RunnerKind::Single(_) => true,
+            RunnerKind::Single(_) | RunnerKind::All(_) => true,
         };
         if leader {
             let jobs = read_tree(&client, &cfg.kind.jobs()).await?;
