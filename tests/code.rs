@@ -129,3 +129,51 @@ async fn call(root: &CodeRoot, name: &str, args: Vec<Value>) -> Result<Value, Ca
     let name = Path::from_strs(&name.split(' ').collect::<Vec<_>>());
     root.call(&name, args, Vec::new()).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_for_the_same_object_are_counted_and_merged() {
+    use distkv_client::errors::ErrorLog;
+    let s = ServerProc::standalone("one", Some("Root"), &[]);
+    let client = Client::connect("127.0.0.1", s.port).await.expect("connect");
+    let a = ErrorLog::new(client.clone(), "a");
+    let target = Path::from_strs(&["some", "job"]);
+    let at = a
+        .record("run", &target, "first", 3, Value::Nil)
+        .await
+        .expect("record");
+    let again = a
+        .record("run", &target, "second", 3, Value::Nil)
+        .await
+        .expect("record");
+    assert_eq!(at, again, "one record per (subsystem, path)");
+    // a record for the same object made elsewhere at the same time
+    let mut dup = Path::from_strs(&[".distkv", "error", "b"]);
+    dup.0.push(distkv_tree::PathElem::Int(i64::MAX - 1));
+    let rec = distkv_proto::value_map::MapBuilder::new()
+        .set("path", target.to_value())
+        .set("subsystem", "run")
+        .set("severity", 3)
+        .set("count", 1)
+        .set("message", "elsewhere")
+        .build();
+    client.set(&dup, rec).await.expect("dup");
+    assert_eq!(a.list(false).await.expect("list").len(), 2);
+    a.record("run", &target, "third", 3, Value::Nil)
+        .await
+        .expect("record");
+    let open = a.list(false).await.expect("list");
+    assert_eq!(open.len(), 1, "merged: {open:?}");
+    assert_eq!(open[0].at, at);
+    assert_eq!(open[0].count(), 3);
+    assert_eq!(open[0].message(), "third");
+    // a worse earlier error is not overwritten by a milder one
+    a.record("run", &target, "fatal", 0, Value::Nil)
+        .await
+        .expect("record");
+    a.record("run", &target, "mild", 5, Value::Nil)
+        .await
+        .expect("record");
+    assert_eq!(a.list(false).await.expect("list")[0].message(), "fatal");
+    assert!(a.working("run", &target).await.expect("working"));
+    assert!(a.list(false).await.expect("list").is_empty());
+}

@@ -58,6 +58,8 @@ fn runners_share_jobs_take_over_and_back_off() {
     let broken = file("broken.rhai", "throw \"broken\"\n");
     let fixed = file("fixed.rhai", "\"fixed\"\n");
     let forever = file("forever.rhai", "loop { }\n");
+    let hungry = file("hungry.rhai", "let s = \"x\"; loop { s += s; }\n");
+    let nosy = file("nosy.rhai", "open(\"/etc/passwd\")\n");
     one.ok(&["code", "set", "-s", &count, "count"]);
     one.ok(&["code", "set", "-s", &broken, "flaky"]);
     one.ok(&["code", "set", "-s", &forever, "forever"]);
@@ -68,6 +70,22 @@ fn runners_share_jobs_take_over_and_back_off() {
         "run", "set", "-c", "flaky", "-t", "now", "-d", "0.5", "flaky",
     ]);
     one.ok(&["run", "set", "-c", "forever", "-t", "now", "runaway"]);
+    one.ok(&["code", "set", "-s", &hungry, "hungry"]);
+    one.ok(&["code", "set", "-s", &nosy, "nosy"]);
+    one.ok(&["run", "set", "-c", "hungry", "-t", "now", "hungry"]);
+    one.ok(&["run", "set", "-c", "nosy", "-t", "now", "nosy"]);
+    // a job pointing at missing code, and a malformed job record
+    one.ok(&["run", "set", "-c", "no such code", "-t", "now", "orphan"]);
+    one.ok(&[
+        "data",
+        "set",
+        "-e",
+        "-v",
+        "{'code': 5, 'target': 'soon', 'repeat': [1]}",
+        ".distkv",
+        "run-any",
+        "garbage",
+    ]);
     let hits = |s: &ServerProc, who: &str| -> Option<i64> {
         let o = s.client(&["data", "get", "hits", who]);
         String::from_utf8_lossy(&o.stdout).trim().parse().ok()

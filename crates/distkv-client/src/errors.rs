@@ -132,8 +132,25 @@ impl ErrorLog {
             .into_iter()
             .filter(|r| r.subsystem() == subsystem && &r.path() == path)
             .collect();
-        // prefer an open record, then the oldest
-        found.sort_by_key(|r| (!r.is_open(), r.at.clone()));
+        // prefer an open record, then the oldest (lowest tock, then node)
+        found.sort_by(|a, b| {
+            let key = |r: &ErrorRecord| {
+                let tock = match r.at.elems().last() {
+                    Some(PathElem::Int(t)) => *t,
+                    _ => i64::MAX,
+                };
+                let node = r.at.elems().iter().rev().nth(1).map(ToString::to_string);
+                (!r.is_open(), tock, node)
+            };
+            key(a).cmp(&key(b))
+        });
+        // records for the same pair made concurrently on other nodes are
+        // merged into the kept one (their details go with them)
+        for dup in found.iter().skip(1) {
+            if let Err(e) = self.client.delete_tree(&dup.at).await {
+                tracing::warn!(at = %dup.at, error = %e, "cannot remove a duplicate error record");
+            }
+        }
         Ok(found.into_iter().next())
     }
 

@@ -124,23 +124,28 @@ pub async fn run(
                 Outcome::Reply(MapBuilder::new().set("changed", changes.len()))
             } else {
                 let links = usize::try_from(nchain).unwrap_or(usize::MAX);
-                let items = changes
-                    .into_iter()
-                    .map(|c| {
-                        let mut m = MapBuilder::new();
-                        if let Value::Map(kv) = update_to_value(&c.event, links) {
-                            for (k, v) in kv {
-                                if let Some(k) = k.as_str() {
-                                    m.push(k, v);
-                                }
+                let mut items = Vec::with_capacity(changes.len());
+                for c in changes {
+                    let mut m = MapBuilder::new();
+                    if let Value::Map(kv) = update_to_value(&c.event, links) {
+                        for (k, v) in kv {
+                            if let Some(k) = k.as_str() {
+                                m.push(k, v);
                             }
                         }
-                        if let Some(old) = c.old {
-                            m.push("old_value", old);
-                        }
-                        m
-                    })
-                    .collect();
+                    }
+                    if let Some(old) = c.old {
+                        let codec = converter(&shared.lock().tree, user, &c.event.path);
+                        let old = match codec {
+                            Some(codec) => {
+                                convert(shared, codec, codec::Direction::Encode, old).await?
+                            }
+                            None => old,
+                        };
+                        m.push("old_value", old);
+                    }
+                    items.push(m);
+                }
                 Outcome::Stream(items)
             }
         }
@@ -274,12 +279,16 @@ async fn set_value(
         nchain,
         idem,
     } = req;
-    if let Some(v) = value.take() {
-        let codec = converter(&shared.lock().tree, user, &path);
-        value = Some(match codec {
-            Some(c) => convert(shared, c, codec::Direction::Decode, v).await?,
-            None => v,
-        });
+    // values in the user's form become the stored form
+    let codec = converter(&shared.lock().tree, user, &path);
+    let mut prev = prev;
+    if let Some(c) = &codec {
+        if let Some(v) = value.take() {
+            value = Some(convert(shared, c.clone(), codec::Direction::Decode, v).await?);
+        }
+        if let Some(p) = prev.take() {
+            prev = Some(convert(shared, c.clone(), codec::Direction::Decode, p).await?);
+        }
     }
     if let Some(v) = &value {
         check_type(shared, &path, v).await?;
@@ -320,7 +329,14 @@ async fn set_value(
             m.push("changed", c.changed());
             if !had_precondition {
                 if let Some(old) = &c.old {
-                    m.push("prev", old.clone());
+                    let old = match &codec {
+                        Some(cd) => {
+                            convert(shared, cd.clone(), codec::Direction::Encode, old.clone())
+                                .await?
+                        }
+                        None => old.clone(),
+                    };
+                    m.push("prev", old);
                 }
             }
             push_entry(&mut m, None, Some(&c.event.chain), c.event.tock, nchain);
