@@ -177,3 +177,79 @@ async fn errors_for_the_same_object_are_counted_and_merged() {
     assert!(a.working("run", &target).await.expect("working"));
     assert!(a.list(false).await.expect("list").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_procedure_can_wait_for_a_change() {
+    let dir = std::env::temp_dir().join(format!("distkv-code-wait-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let wait = dir.join("wait.rhai");
+    std::fs::write(&wait, "wait_change([\"flag\"], secs)\n").expect("write");
+    let s = ServerProc::standalone("one", Some("Root"), &[]);
+    s.ok(&[
+        "code",
+        "set",
+        "-s",
+        wait.to_str().expect("path"),
+        "-V",
+        "secs",
+        "wait",
+    ]);
+    let client = Client::connect("127.0.0.1", s.port).await.expect("connect");
+    let root = CodeRoot::start(
+        client.clone(),
+        "runner",
+        Limits {
+            max_time: Duration::from_secs(5),
+            ..Limits::default()
+        },
+    )
+    .await
+    .expect("code root");
+    // nothing changes: () after the wait
+    let t = std::time::Instant::now();
+    assert_eq!(
+        call(&root, "wait", vec![Value::Float(0.3)])
+            .await
+            .expect("wait"),
+        Value::Nil
+    );
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    // a change arrives while the script waits
+    let writer = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            client
+                .set(&Path::from_strs(&["flag"]), Value::Int(7))
+                .await
+                .expect("set");
+        })
+    };
+    assert_eq!(
+        call(&root, "wait", vec![Value::Int(10)])
+            .await
+            .expect("wait"),
+        Value::Int(7)
+    );
+    writer.await.expect("writer");
+    // a wait never outlasts the run's time limit
+    let short = CodeRoot::start(
+        client.clone(),
+        "short",
+        Limits {
+            max_time: Duration::from_millis(300),
+            ..Limits::default()
+        },
+    )
+    .await
+    .expect("code root");
+    let t = std::time::Instant::now();
+    assert_eq!(
+        call(&short, "wait", vec![Value::Int(60)])
+            .await
+            .expect("wait"),
+        Value::Nil
+    );
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -60,6 +60,7 @@ fn runners_share_jobs_take_over_and_back_off() {
     let forever = file("forever.rhai", "loop { }\n");
     let hungry = file("hungry.rhai", "let s = \"x\"; loop { s += s; }\n");
     let nosy = file("nosy.rhai", "open(\"/etc/passwd\")\n");
+    let who = file("who.rhai", "_runners\n");
     one.ok(&["code", "set", "-s", &count, "count"]);
     one.ok(&["code", "set", "-s", &broken, "flaky"]);
     one.ok(&["code", "set", "-s", &forever, "forever"]);
@@ -74,6 +75,8 @@ fn runners_share_jobs_take_over_and_back_off() {
     one.ok(&["code", "set", "-s", &nosy, "nosy"]);
     one.ok(&["run", "set", "-c", "hungry", "-t", "now", "hungry"]);
     one.ok(&["run", "set", "-c", "nosy", "-t", "now", "nosy"]);
+    one.ok(&["code", "set", "-s", &who, "who"]);
+    one.ok(&["run", "set", "-c", "who", "-t", "now", "-r", "0.5", "who"]);
     // a job pointing at missing code, and a malformed job record
     one.ok(&["run", "set", "-c", "no such code", "-t", "now", "orphan"]);
     one.ok(&[

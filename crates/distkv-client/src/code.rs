@@ -5,7 +5,9 @@
 //! it arrives (compile errors go to the errors subsystem, subsystem
 //! `compile`, and are marked resolved when a fixed version compiles), and
 //! runs procedures with a host API: `get(path)`, `set(path, value)`,
-//! `delete(path)` on the tree through this client, `log(text)`, `now()`.
+//! `delete(path)` on the tree through this client, `wait_change(path,
+//! seconds)` (the entry's next value, or `()` when nothing changed in
+//! time, never longer than the run may last), `log(text)`, `now()`.
 //! Nothing else is reachable from a script.
 
 use std::collections::HashMap;
@@ -88,6 +90,44 @@ fn host_engine(client: &Client, limits: Limits) -> Engine {
             let path = path_arg(&p)?;
             h.block_on(c.delete(&path)).map_err(rt_err)?;
             Ok(())
+        },
+    );
+    let (c, h) = (client.clone(), tokio::runtime::Handle::current());
+    r.register_fn(
+        "wait_change",
+        move |p: Dynamic, secs: Dynamic| -> Result<Dynamic, Box<EvalAltResult>> {
+            let path = path_arg(&p)?;
+            let secs = secs
+                .as_float()
+                .or_else(|_| secs.as_int().map(|i| i as f64))
+                .unwrap_or(0.0)
+                .clamp(0.0, 86_400.0);
+            // never past the run's own deadline
+            let limit = distkv_code::time_left().unwrap_or_default();
+            let wait = std::time::Duration::from_secs_f64(secs).min(limit);
+            let changed = h.block_on(async {
+                let opts = TreeOptions {
+                    max_depth: Some(0),
+                    ..TreeOptions::default()
+                };
+                let mut w = c.watch(&path, false, &opts).await?;
+                let next = async {
+                    while let Some(item) = w.next().await {
+                        if let WatchItem::Entry(e) = item? {
+                            return Ok::<_, ClientError>(Some(e.value));
+                        }
+                    }
+                    Ok(None)
+                };
+                match tokio::time::timeout(wait, next).await {
+                    Ok(r) => r,
+                    Err(_) => Ok(None),
+                }
+            });
+            match changed.map_err(rt_err)? {
+                Some(Some(v)) => Ok(to_dynamic(&v)),
+                _ => Ok(Dynamic::UNIT),
+            }
         },
     );
     r.register_fn("log", |msg: Dynamic| {

@@ -13,6 +13,10 @@
 //! within a few cycles when it dies (marking the dead runner's running
 //! jobs failed).
 //!
+//! A job's code sees the job's `data` entries as variables, plus `_node`
+//! (this runner), `_entry` (the job) and `_runners` (the runners of the
+//! group heard from recently, itself included).
+//!
 //! Job fields: `code` (path below `.distkv code proc`), `data` (named
 //! values for the code), `target` (unix time to start), `repeat` (seconds
 //! after a success), `delay` (seconds after a failure, times
@@ -263,10 +267,18 @@ pub async fn run(client: Client, cfg: RunnerConfig) -> Result<(), ClientError> {
                     running.clone(),
                 );
                 let (job_path, job, state) = (job_path.clone(), job.clone(), state.cloned());
+                let mut group = live.clone();
+                group.sort();
+                group.dedup();
                 tokio::spawn(async move {
-                    if let Err(e) =
-                        run_job(&client, &cfg2, &code, &errors, &job_path, &job, state).await
-                    {
+                    let ctx = JobContext {
+                        client: &client,
+                        cfg: &cfg2,
+                        code: &code,
+                        errors: &errors,
+                        group,
+                    };
+                    if let Err(e) = run_job(&ctx, &job_path, &job, state).await {
                         tracing::warn!(job = %job_path, error = %e, "running a job failed");
                     }
                     lock(&running).remove(&job_path);
@@ -314,15 +326,29 @@ async fn fail_stale(
     Ok(())
 }
 
+/// What a job run needs of its runner.
+struct JobContext<'a> {
+    client: &'a Client,
+    cfg: &'a RunnerConfig,
+    code: &'a CodeRoot,
+    errors: &'a ErrorLog,
+    /// The runners of the group heard from recently.
+    group: Vec<String>,
+}
+
 async fn run_job(
-    client: &Client,
-    cfg: &RunnerConfig,
-    code: &CodeRoot,
-    errors: &ErrorLog,
+    ctx: &JobContext<'_>,
     job_path: &Path,
     job: &Value,
     state: Option<(Value, Option<distkv_tree::Chain>)>,
 ) -> Result<(), ClientError> {
+    let JobContext {
+        client,
+        cfg,
+        code,
+        errors,
+        ..
+    } = *ctx;
     let (full_job, state_path) = job_paths(&cfg.kind, job_path);
     let (mut s, chain) = state.unwrap_or((Value::Nil, None));
     let t0 = now();
@@ -357,6 +383,11 @@ async fn run_job(
         .collect();
     extra.push(("_node".into(), Value::from(cfg.name.as_str())));
     extra.push(("_entry".into(), job.clone()));
+    // who else is there: the runner's view of its group
+    extra.push((
+        "_runners".into(),
+        Value::Array(ctx.group.iter().map(|n| Value::from(n.as_str())).collect()),
+    ));
     let result = code.call(&code_path, Vec::new(), extra).await;
     let t1 = now();
     let ok_after = num(job.get("ok_after"));

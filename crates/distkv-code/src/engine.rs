@@ -13,6 +13,14 @@ thread_local! {
     static DEADLINE: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
 }
 
+/// How much wall time the run on this thread has left (`None` outside a
+/// run). Host functions that wait must not wait longer.
+pub fn time_left() -> Option<Duration> {
+    DEADLINE
+        .with(std::cell::Cell::get)
+        .map(|d| d.saturating_duration_since(Instant::now()))
+}
+
 /// How much one run may do. Every limit ends the run with an error when
 /// it is reached.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -25,6 +25,6 @@ mod convert;
 mod engine;
 
 pub use convert::{from_dynamic, to_dynamic};
-pub use engine::{CodeError, Engine, Limits, Script};
+pub use engine::{CodeError, Engine, Limits, Script, time_left};
 /// The Rhai crate, for hosts that register functions.
 pub use rhai;
