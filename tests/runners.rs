@@ -61,6 +61,10 @@ fn runners_share_jobs_take_over_and_back_off() {
     let hungry = file("hungry.rhai", "let s = \"x\"; loop { s += s; }\n");
     let nosy = file("nosy.rhai", "open(\"/etc/passwd\")\n");
     let who = file("who.rhai", "_runners\n");
+    let service = file(
+        "service.rhai",
+        "wait_change([\"never\"], 0.6);\nthrow \"crash\"\n",
+    );
     one.ok(&["code", "set", "-s", &count, "count"]);
     one.ok(&["code", "set", "-s", &broken, "flaky"]);
     one.ok(&["code", "set", "-s", &forever, "forever"]);
@@ -77,6 +81,30 @@ fn runners_share_jobs_take_over_and_back_off() {
     one.ok(&["run", "set", "-c", "nosy", "-t", "now", "nosy"]);
     one.ok(&["code", "set", "-s", &who, "who"]);
     one.ok(&["run", "set", "-c", "who", "-t", "now", "-r", "0.5", "who"]);
+    // a long-running job that crashed often before: once it ran for
+    // ok_after seconds its next failure counts as the first
+    one.ok(&["code", "set", "-s", &service, "service"]);
+    one.ok(&[
+        "data",
+        "set",
+        "-e",
+        "-v",
+        "{'backoff': 5, 'stopped': 0}",
+        ".distkv",
+        "state",
+        "any",
+        "service",
+    ]);
+    one.ok(&[
+        "data",
+        "set",
+        "-e",
+        "-v",
+        "{'code': ['service'], 'ok_after': 0.3, 'delay': 100}",
+        ".distkv",
+        "run-any",
+        "service",
+    ]);
     // a job pointing at missing code, and a malformed job record
     one.ok(&["run", "set", "-c", "no such code", "-t", "now", "orphan"]);
     one.ok(&[
@@ -89,6 +117,22 @@ fn runners_share_jobs_take_over_and_back_off() {
         "run-any",
         "garbage",
     ]);
+    // a type defined through one server checks writes on the other
+    let pct = file(
+        "pct.rhai",
+        "if value < 0 || value > 100 { throw \"not a percentage\" }\n",
+    );
+    one.ok(&[
+        "type", "set", "-g", "0", "-g", "100", "-b", "-1", "-b", "555", "-s", &pct, "pct",
+    ]);
+    one.ok(&["type", "match", "-t", "pct", "level", "+"]);
+    eventually(Duration::from_secs(20), "two knows the type", || {
+        let o = two.client(&["data", "set", "-ev", "555", "level", "x"]);
+        String::from_utf8_lossy(&o.stderr)
+            .contains("ValueError('not a percentage')")
+            .then_some(())
+    });
+    assert_eq!(two.ok(&["data", "set", "-ev", "55", "level", "x"]), "");
     let hits = |s: &ServerProc, who: &str| -> Option<i64> {
         let o = s.client(&["data", "get", "hits", who]);
         String::from_utf8_lossy(&o.stdout).trim().parse().ok()
@@ -163,4 +207,53 @@ fn runners_share_jobs_take_over_and_back_off() {
         });
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_run_commands() {
+    let s = ServerProc::standalone("one", Some("Root"), &[]);
+    let o = s.client(&["run", "set", "-t", "now", "a", "question"]);
+    assert_eq!(o.status.code(), Some(2), "a new job needs code");
+    s.ok(&[
+        "run",
+        "set",
+        "-c",
+        "the answer",
+        "-t",
+        "10",
+        "-r",
+        "5",
+        "-i",
+        "why",
+        "a",
+        "question",
+    ]);
+    s.ok(&["run", "set", "-e", "-c", "['other', 2]", "-b", "1.5", "b"]);
+    let job = s.ok(&["run", "get", "a", "question"]);
+    assert!(
+        job.starts_with("code:\n- the\n- answer\ninfo: why\nrepeat: 5.0\ntarget: "),
+        "{job}"
+    );
+    assert!(
+        s.ok(&["run", "get", "b"])
+            .contains("backoff: 1.5\ncode:\n- other\n- 2\n")
+    );
+    let o = s.client(&["run", "state", "a", "question"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "Not found (yet?)\n");
+    let list = s.ok(&["run", "list"]);
+    assert!(
+        list.contains("- a question:\n    code:") && list.contains("- b:\n"),
+        "{list}"
+    );
+    let list = s.ok(&["run", "list", "-s", "a"]);
+    assert!(list.starts_with("- a question:\n    job:\n"), "{list}");
+    assert!(list.contains("    state: null\n"), "{list}");
+    assert!(!list.contains("- b:"), "{list}");
+    // jobs of one node and of every node live apart
+    s.ok(&["run", "-n", "n1", "set", "-c", "x", "mine"]);
+    assert!(s.ok(&["run", "-n", "n1", "list"]).contains("- mine:"));
+    assert!(!s.ok(&["run", "list"]).contains("mine"));
+    s.ok(&["run", "-A", "set", "-c", "x", "everyone"]);
+    assert!(s.ok(&["run", "-A", "list"]).contains("- everyone:"));
 }

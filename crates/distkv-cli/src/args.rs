@@ -229,6 +229,12 @@ pub enum RunCommand {
         /// The procedure to run (its path words).
         #[arg(short = 'c', long = "code")]
         code: Option<String>,
+        /// The -c value is a Python literal (a list of path elements).
+        #[arg(short = 'e', long = "eval")]
+        eval: bool,
+        /// The back-off base after failures (default 2).
+        #[arg(short = 'b', long = "backoff")]
+        backoff: Option<f64>,
         /// Start after this many seconds, or 'now'.
         #[arg(short = 't', long = "time")]
         time: Option<String>,
@@ -258,7 +264,16 @@ pub enum RunCommand {
         path: Vec<String>,
     },
     /// The jobs, as YAML.
-    List,
+    List {
+        /// Add each job's state.
+        #[arg(short = 's', long = "state")]
+        state: bool,
+        /// The states only.
+        #[arg(short = 'S', long = "state-only")]
+        state_only: bool,
+        /// Only jobs below this path.
+        path: Vec<String>,
+    },
 }
 
 /// `distkv client code …`.

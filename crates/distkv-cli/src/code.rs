@@ -237,6 +237,8 @@ pub async fn jobs(
         }
         RunCommand::Set {
             code,
+            eval,
+            backoff,
             time,
             repeat,
             delay,
@@ -259,8 +261,20 @@ pub async fn jobs(
                 }
             };
             if let Some(c) = code {
-                let words: Vec<Value> = c.split_whitespace().map(Value::from).collect();
-                set("code", Value::Array(words));
+                let words = if eval {
+                    match distkv_cli::literal::parse(&c)
+                        .map_err(|e| Failure::usage(e.to_string()))?
+                    {
+                        Value::Array(a) => Value::Array(a),
+                        other => Value::Array(vec![other]),
+                    }
+                } else {
+                    Value::Array(c.split_whitespace().map(Value::from).collect())
+                };
+                set("code", words);
+            }
+            if let Some(b) = backoff {
+                set("backoff", Value::Float(b));
             }
             if let Some(t) = time {
                 let now = std::time::SystemTime::now()
@@ -300,22 +314,45 @@ pub async fn jobs(
                 None => return Err(Failure::error("Not found (yet?)")),
             }
         }
-        RunCommand::List => {
-            let (root, _) = job_paths(&kind, &Path::root());
-            let mut s = match client.get_tree(&root, &TreeOptions::default()).await {
-                Ok(s) => s,
-                Err(e) => return Err(fail(e)),
-            };
-            let mut list = Vec::new();
-            while let Some(item) = s.next().await {
-                let Ok(item) = item else { break };
-                if let Some(v) = item.value {
-                    let rel = Path(item.path.elems()[root.len()..].to_vec());
-                    list.push(Value::Map(vec![(
-                        Value::Str(distkv_cli::render::path_words(&rel)),
-                        v,
-                    )]));
+        RunCommand::List {
+            state,
+            state_only,
+            path,
+        } => {
+            let below = Path::from_strs(&path);
+            let (root, state_root) = job_paths(&kind, &below);
+            let read = |root: Path| {
+                let client = client.clone();
+                async move {
+                    let mut out = Vec::new();
+                    let Ok(mut s) = client.get_tree(&root, &TreeOptions::default()).await else {
+                        return out;
+                    };
+                    while let Some(Ok(item)) = s.next().await {
+                        if let Some(v) = item.value {
+                            out.push((Path(item.path.elems()[root.len()..].to_vec()), v));
+                        }
+                    }
+                    out
                 }
+            };
+            let jobs = read(root).await;
+            let states: std::collections::HashMap<Path, Value> =
+                read(state_root).await.into_iter().collect();
+            let mut list = Vec::new();
+            for (rel, job) in jobs {
+                let mut full = below.clone();
+                full.0.extend(rel.elems().iter().cloned());
+                let name = Value::Str(distkv_cli::render::path_words(&full));
+                let st = states.get(&rel).cloned().unwrap_or(Value::Nil);
+                let shown = if state_only {
+                    st
+                } else if state {
+                    MapBuilder::new().set("job", job).set("state", st).build()
+                } else {
+                    job
+                };
+                list.push(Value::Map(vec![(name, shown)]));
             }
             output::print_yaml(&Value::Array(list));
         }

@@ -20,7 +20,7 @@
 //! Job fields: `code` (path below `.distkv code proc`), `data` (named
 //! values for the code), `target` (unix time to start), `repeat` (seconds
 //! after a success), `delay` (seconds after a failure, times
-//! 2^backoff), `ok_after`, `info`. State fields: `started`, `stopped`,
+//! base^failures, base `backoff` or 2), `ok_after`, `info`. State fields: `started`, `stopped`,
 //! `node`, `result`, `backoff`, `error`.
 
 use std::collections::{HashMap, HashSet};
@@ -129,7 +129,11 @@ pub fn next_start(job: &Value, state: Option<&Value>) -> Option<f64> {
     let stopped = num(st("stopped"));
     if backoff > 0.0 {
         let delay = job.get("delay").map_or(100.0, |d| num(Some(d)));
-        return Some(stopped + delay * 2f64.powf(backoff.min(20.0)));
+        let base = match num(job.get("backoff")) {
+            b if b > 1.0 => b.min(10.0),
+            _ => 2.0,
+        };
+        return Some(stopped + delay * base.powf(backoff.min(20.0)));
     }
     let repeat = num(job.get("repeat"));
     (repeat > 0.0).then_some(stopped + repeat)
@@ -400,9 +404,11 @@ async fn run_job(
             let _ = errors.working("run", &full_job).await;
         }
         Err(e) => {
+            // a run that lasted `ok_after` had started fine: its failure
+            // counts as the first one, not on top of earlier ones
             let long_enough = ok_after > 0.0 && t1 - t0 >= ok_after;
             let backoff = if long_enough {
-                0
+                1
             } else {
                 num(s.get("backoff")) as i64 + 1
             };
