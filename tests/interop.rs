@@ -267,6 +267,14 @@ fn a_network_of_a_python_and_a_rust_server() {
     both(&["x"], "");
     rs_client(py.port, &["data", "delete", "y"]);
     both(&["y"], "");
+    // a value too large for one Serf event: ours splits it, which the 2019
+    // original cannot read (see README); it must not disturb that server,
+    // and later small changes still reach it
+    let big = "x".repeat(1000);
+    rs.ok(&["data", "set", "-v", &big, "big"]);
+    rs.ok(&["data", "set", "-v", "small", "after"]);
+    both(&["after"], "\"small\"\n");
+    assert_eq!(rs_client(py.port, &["data", "get"]).status.code(), Some(0));
     drop(rs);
     drop(py);
 
