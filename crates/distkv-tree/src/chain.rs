@@ -45,6 +45,9 @@ pub enum ChainError {
     ZeroTick,
 }
 
+/// The links of a chain: one lives inline.
+type Links = smallvec::SmallVec<[NodeEvent; 1]>;
+
 /// The change history of an entry: most recent change first, each node at
 /// most once, at most [`Chain::MAX_LINKS`] links.
 ///
@@ -53,7 +56,9 @@ pub enum ChainError {
 /// length limit is not complete.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Chain {
-    links: Vec<NodeEvent>,
+    /// One link lives inline (the common case: an entry last changed by
+    /// one node), saving an allocation per entry.
+    links: Links,
     complete: bool,
 }
 
@@ -80,13 +85,16 @@ impl Chain {
             links.truncate(Self::MAX_LINKS);
             complete = false;
         }
-        Ok(Chain { links, complete })
+        Ok(Chain {
+            links: links.into_iter().collect(),
+            complete,
+        })
     }
 
     /// A chain of one link: the creation of an entry.
     pub fn single(ev: NodeEvent) -> Chain {
         Chain {
-            links: vec![ev],
+            links: std::iter::once(ev).collect(),
             complete: true,
         }
     }
@@ -144,7 +152,7 @@ impl Chain {
     /// is cut to `max_len` links (at least one).
     pub fn advance(&self, ev: NodeEvent, max_len: usize) -> (Chain, Option<NodeEvent>) {
         let mut superseded = None;
-        let mut links = Vec::with_capacity(self.links.len() + 1);
+        let mut links = Links::with_capacity(self.links.len() + 1);
         links.push(ev);
         for l in &self.links {
             if l.node == links[0].node {
@@ -168,7 +176,7 @@ impl Chain {
             return self.clone();
         }
         Chain {
-            links: self.links[..n.max(1)].to_vec(),
+            links: self.links[..n.max(1)].iter().cloned().collect(),
             complete: false,
         }
     }
