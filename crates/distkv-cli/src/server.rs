@@ -50,6 +50,17 @@ fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failur
     sc.load = args.load.clone();
     sc.load_up_to_corruption = args.load_damaged;
     sc.save = args.save.clone();
+    if let Some(t) = cfg
+        .get("server.send_timeout")
+        .and_then(serde_yaml_ng::Value::as_f64)
+    {
+        if t.is_finite() && t > 0.0 {
+            sc.send_timeout = std::time::Duration::from_secs_f64(t.min(86_400.0));
+        }
+    }
+    if let Some(n) = cfg.get_u64("server.max_streams")? {
+        sc.max_streams = usize::try_from(n).unwrap_or(usize::MAX).max(1);
+    }
     sc.tls = crate::tls::server(cfg)?;
     sc.peer_tls = crate::tls::client(cfg)?.map(|(config, server_name)| distkv_server::PeerTls {
         config,

@@ -100,25 +100,52 @@ impl Encoder<Value> for MsgpackCodec {
 /// queued and flushing whenever the queue runs empty. Ends when the queue
 /// closes or writing fails.
 pub async fn write_frames<W>(
-    mut sink: tokio_util::codec::FramedWrite<W, MsgpackCodec>,
-    mut rx: tokio::sync::mpsc::Receiver<Value>,
+    sink: tokio_util::codec::FramedWrite<W, MsgpackCodec>,
+    rx: tokio::sync::mpsc::Receiver<Value>,
 ) where
     W: tokio::io::AsyncWrite + Unpin,
 {
+    write_frames_within(sink, rx, None).await;
+}
+
+/// [`write_frames`], giving up when one write or flush makes no progress
+/// for `stall` (a peer that does not read). Returns whether it ended
+/// because of a stall.
+pub async fn write_frames_within<W>(
+    mut sink: tokio_util::codec::FramedWrite<W, MsgpackCodec>,
+    mut rx: tokio::sync::mpsc::Receiver<Value>,
+    stall: Option<std::time::Duration>,
+) -> bool
+where
+    W: tokio::io::AsyncWrite + Unpin,
+{
     use futures_util::SinkExt;
-    while let Some(v) = rx.recv().await {
-        if SinkExt::<Value>::feed(&mut sink, v).await.is_err() {
-            return;
-        }
-        while let Ok(v) = rx.try_recv() {
-            if SinkExt::<Value>::feed(&mut sink, v).await.is_err() {
-                return;
-            }
-        }
-        if SinkExt::<Value>::flush(&mut sink).await.is_err() {
-            return;
+    async fn within<F: std::future::Future<Output = Result<(), E>>, E>(
+        stall: Option<std::time::Duration>,
+        f: F,
+    ) -> Result<(), bool> {
+        match stall {
+            None => f.await.map_err(|_| false),
+            Some(d) => match tokio::time::timeout(d, f).await {
+                Ok(r) => r.map_err(|_| false),
+                Err(_) => Err(true),
+            },
         }
     }
+    while let Some(v) = rx.recv().await {
+        if let Err(stalled) = within(stall, SinkExt::<Value>::feed(&mut sink, v)).await {
+            return stalled;
+        }
+        while let Ok(v) = rx.try_recv() {
+            if let Err(stalled) = within(stall, SinkExt::<Value>::feed(&mut sink, v)).await {
+                return stalled;
+            }
+        }
+        if let Err(stalled) = within(stall, SinkExt::<Value>::flush(&mut sink)).await {
+            return stalled;
+        }
+    }
+    false
 }
 
 #[cfg(test)]

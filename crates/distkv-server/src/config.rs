@@ -80,6 +80,12 @@ pub struct ServerConfig {
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     /// Talk TLS to peers (`connect.ssl`).
     pub peer_tls: Option<PeerTls>,
+    /// A connection whose client does not take its replies for this long
+    /// is closed (`server.send_timeout`).
+    pub send_timeout: Duration,
+    /// Streams (get_tree, watch, monitor) one connection may have open
+    /// at once (`server.max_streams`).
+    pub max_streams: usize,
     /// Test hook: drop this share (0.0–1.0) of incoming updates, to prove
     /// that the missing-tick protocol repairs lost gossip.
     pub drop_updates: f64,
@@ -122,6 +128,8 @@ impl ServerConfig {
             log_sync: crate::persist::SyncPolicy::Interval(Duration::from_secs(1)),
             gossip_backlog: 64,
             save: None,
+            send_timeout: Duration::from_secs(60),
+            max_streams: 1000,
             auth: distkv_auth::Registry::builtin(),
             peer_login: None,
             tls: None,

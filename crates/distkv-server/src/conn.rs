@@ -62,12 +62,23 @@ where
         max_frame: shared.config.max_frame,
         ..Limits::default()
     };
-    let mut frames = FramedRead::new(rd, MsgpackCodec::new(limits));
+    // a small read buffer: it grows with the requests, and idle
+    // connections stay cheap
+    let mut frames = FramedRead::with_capacity(rd, MsgpackCodec::new(limits), 512);
     let (tx, rx) = mpsc::channel(shared.config.reply_queue.max(1));
-    let writer = tokio::spawn(distkv_proto::codec::write_frames(
-        FramedWrite::new(wr, MsgpackCodec::new(limits)),
-        rx,
-    ));
+    let stall_peer = peer.clone();
+    let send_timeout = shared.config.send_timeout;
+    let writer = tokio::spawn(async move {
+        let stalled = distkv_proto::codec::write_frames_within(
+            FramedWrite::new(wr, MsgpackCodec::new(limits)),
+            rx,
+            Some(send_timeout),
+        )
+        .await;
+        if stalled {
+            tracing::warn!(peer = %stall_peer, "closing connection: the client does not read its replies");
+        }
+    });
     let out = Replies {
         tx,
         shared: shared.clone(),
@@ -77,6 +88,9 @@ where
     let mut session = greet(&shared, &out).await;
     let mut last_seq = 0u64;
     loop {
+        if writer.is_finished() {
+            break;
+        }
         let frame = tokio::select! {
             f = frames.next() => f,
             _ = shutdown.cancelled() => break,
@@ -245,6 +259,10 @@ async fn dispatch(
                 .await;
         }
         Action::GetTree { path, walk } => {
+            if !room_for_stream(shared, tasks) {
+                stream_error(out, seq, TOO_MANY_STREAMS.into()).await;
+                return;
+            }
             if let Err(e) = actions::check_read_path(&path) {
                 stream_error(out, seq, e.0).await;
                 return;
@@ -257,6 +275,10 @@ async fn dispatch(
             });
         }
         Action::Watch { path, fetch, walk } => {
+            if !room_for_stream(shared, tasks) {
+                stream_error(out, seq, TOO_MANY_STREAMS.into()).await;
+                return;
+            }
             if let Err(e) = actions::check_read_path(&path) {
                 stream_error(out, seq, e.0).await;
                 return;
@@ -277,6 +299,10 @@ async fn dispatch(
             });
         }
         Action::MsgMonitor { topic, raw, field } => {
+            if !room_for_stream(shared, tasks) {
+                stream_error(out, seq, TOO_MANY_STREAMS.into()).await;
+                return;
+            }
             let sub = match shared.gossip().subscribe(&topic).await {
                 Ok(s) => s,
                 Err(e) => {
@@ -329,6 +355,13 @@ async fn send_outcome(out: &Replies, seq: u64, outcome: Outcome) {
         }
     }
 }
+
+/// Whether another stream may be opened on this connection.
+fn room_for_stream(shared: &Shared, tasks: &Tasks) -> bool {
+    lock_tasks(tasks).len() < shared.config.max_streams
+}
+
+const TOO_MANY_STREAMS: &str = "too many open streams on this connection (server.max_streams)";
 
 fn register(tasks: &Tasks, seq: u64) -> CancellationToken {
     let t = CancellationToken::new();

@@ -233,7 +233,7 @@ impl Server {
             let mut bound_any = false;
             let mut last_err = None;
             for addr in resolved {
-                match TcpListener::bind(addr).await {
+                match listen(addr) {
                     Ok(l) => {
                         let local = l.local_addr().unwrap_or(addr);
                         addrs.push(local);
@@ -306,6 +306,19 @@ impl RunningServer {
     pub async fn wait(mut self) {
         while self.tasks.join_next().await.is_some() {}
     }
+}
+
+/// A listener with a long accept queue, so that a burst of connections
+/// is not turned away (the kernel caps it at `net.core.somaxconn`).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, shutdown: CancellationToken) {
