@@ -6,21 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::ServerProc;
-use distkv_auth::params::{NoPrompt, parse_auth_string};
-use distkv_auth::{Credentials, Registry};
+use common::{ServerProc, creds};
 use distkv_client::{Client, ClientError, ConnectOptions, TreeOptions, WatchItem};
 use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{Path, PathElem, Value};
 use futures_util::StreamExt;
-
-fn creds(spec: &str) -> Credentials {
-    let (m, p) = parse_auth_string(spec, &NoPrompt).expect("auth string");
-    Registry::builtin()
-        .get(&m)
-        .and_then(|m| m.credentials(&p))
-        .expect("credentials")
-}
 
 async fn login(s: &ServerProc, spec: &str) -> Result<Client, ClientError> {
     Client::connect_with(&ConnectOptions {

@@ -8,9 +8,7 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{ServerProc, distkv_bin};
-use distkv_auth::params::{NoPrompt, parse_auth_string};
-use distkv_auth::{Credentials, Registry};
+use common::{ServerProc, creds, distkv_bin};
 use distkv_client::{Client, ClientError, ConnectOptions};
 use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{Path, PathElem, Value};
@@ -37,14 +35,6 @@ fn client_input(s: &ServerProc, args: &[&str], input: &str) -> Output {
     stdin.write_all(input.as_bytes()).expect("write stdin");
     drop(stdin);
     child.wait_with_output().expect("client output")
-}
-
-fn creds(spec: &str) -> Credentials {
-    let (m, p) = parse_auth_string(spec, &NoPrompt).expect("auth string");
-    Registry::builtin()
-        .get(&m)
-        .and_then(|m| m.credentials(&p))
-        .expect("credentials")
 }
 
 async fn connect(s: &ServerProc, login: Option<&str>) -> Result<Client, ClientError> {

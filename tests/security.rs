@@ -8,23 +8,13 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ServerProc, distkv_bin, free_port};
-use distkv_auth::params::{NoPrompt, parse_auth_string};
-use distkv_auth::{Credentials, Registry};
+use common::{ServerProc, creds, distkv_bin, free_port};
 use distkv_client::{Client, ClientError, ConnectOptions, TreeOptions, WatchItem};
 use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{Path, PathElem, Value};
 use futures_util::StreamExt;
 
 const SECRET: &str = "s3cret-Pw9";
-
-fn creds(spec: &str) -> Credentials {
-    let (m, p) = parse_auth_string(spec, &NoPrompt).expect("auth string");
-    Registry::builtin()
-        .get(&m)
-        .and_then(|m| m.credentials(&p))
-        .expect("credentials")
-}
 
 #[test]
 fn no_secret_reaches_a_log_at_any_verbosity() {

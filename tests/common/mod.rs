@@ -339,3 +339,13 @@ pub fn eventually<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Opt
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Credentials for an auth string such as `"_test name=joe"` (no prompts).
+pub fn creds(spec: &str) -> distkv_auth::Credentials {
+    let (m, p) = distkv_auth::params::parse_auth_string(spec, &distkv_auth::params::NoPrompt)
+        .expect("auth string");
+    distkv_auth::Registry::builtin()
+        .get(&m)
+        .and_then(|m| m.credentials(&p))
+        .expect("credentials")
+}

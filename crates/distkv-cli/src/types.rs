@@ -43,6 +43,29 @@ fn yaml_value(y: serde_yaml_ng::Value) -> Result<Value, Failure> {
     })
 }
 
+/// Prints the system record `None KIND PATH…` (a Python literal, or YAML).
+async fn print_record(
+    client: &Client,
+    kind: &str,
+    path: &[String],
+    yaml: bool,
+) -> Result<(), distkv_client::ClientError> {
+    let r = client
+        .request(
+            MapBuilder::new()
+                .set("action", "get_value_internal")
+                .set("path", system_path(kind, path).to_value()),
+        )
+        .await?;
+    let v = r.get("value").cloned().unwrap_or(Value::Nil);
+    if yaml {
+        output::print_yaml(&v);
+    } else {
+        output::print_repr(&v);
+    }
+    Ok(())
+}
+
 /// Runs a type command.
 pub async fn run(opts: ConnectOptions, cmd: TypeCommand) -> Result<(), Failure> {
     let client = Client::connect_with(&opts)
@@ -92,20 +115,9 @@ pub async fn run(opts: ConnectOptions, cmd: TypeCommand) -> Result<(), Failure> 
                 .map_err(fail)?;
         }
         TypeCommand::Get { yaml, path } => {
-            let r = client
-                .request(
-                    MapBuilder::new()
-                        .set("action", "get_value_internal")
-                        .set("path", system_path("type", &path).to_value()),
-                )
+            print_record(&client, "type", &path, yaml)
                 .await
                 .map_err(fail)?;
-            let v = r.get("value").cloned().unwrap_or(Value::Nil);
-            if yaml {
-                output::print_yaml(&v);
-            } else {
-                output::print_repr(&v);
-            }
         }
         TypeCommand::Match {
             types,
@@ -232,20 +244,9 @@ pub async fn run_codec(
             client.request(req).await.map_err(fail)?;
         }
         (None, CodecCommand::Get { yaml, path }) => {
-            let r = client
-                .request(
-                    MapBuilder::new()
-                        .set("action", "get_value_internal")
-                        .set("path", system_path("codec", &path).to_value()),
-                )
+            print_record(&client, "codec", &path, yaml)
                 .await
                 .map_err(fail)?;
-            let v = r.get("value").cloned().unwrap_or(Value::Nil);
-            if yaml {
-                output::print_yaml(&v);
-            } else {
-                output::print_repr(&v);
-            }
         }
         (None, _) => {}
     }

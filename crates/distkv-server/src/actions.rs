@@ -419,7 +419,10 @@ pub async fn convert(
 /// Checks a value about to be written: user data against the type its
 /// path matches, type and match records for consistency.
 async fn check_type(shared: &Shared, path: &Path, value: &Value) -> Result<(), ActionError> {
-    use crate::types::{SystemEntry, matched_type, system_entry, type_chain, type_path_of};
+    use crate::types::{
+        SystemEntry, elems_of, matched_type, system_entry, system_record_exists, type_chain,
+        type_path_of,
+    };
     enum Job {
         Value(crate::types::TypeChain),
         Type(crate::types::TypeChain),
@@ -440,14 +443,8 @@ async fn check_type(shared: &Shared, path: &Path, value: &Value) -> Result<(), A
                     Job::Type(type_chain(tree, supers).unwrap_or_default())
                 }
                 SystemEntry::Match => {
-                    let exists = type_path_of(value).is_some_and(|tp| {
-                        let mut p = Path(vec![
-                            distkv_tree::PathElem::Nil,
-                            distkv_tree::PathElem::Str("type".into()),
-                        ]);
-                        p.0.extend(tp);
-                        tree.get(&p).and_then(|e| e.data()).is_some()
-                    });
+                    let exists = type_path_of(value)
+                        .is_some_and(|tp| system_record_exists(tree, "type", tp));
                     return if exists {
                         Ok(())
                     } else {
@@ -456,17 +453,10 @@ async fn check_type(shared: &Shared, path: &Path, value: &Value) -> Result<(), A
                 }
                 SystemEntry::Codec => Job::Codec,
                 SystemEntry::Conv => {
-                    let exists = value.get("codec").is_some_and(|c| {
-                        let rec = Value::Map(vec![(Value::from("type"), c.clone())]);
-                        type_path_of(&rec).is_some_and(|cp| {
-                            let mut p = Path(vec![
-                                distkv_tree::PathElem::Nil,
-                                distkv_tree::PathElem::Str("codec".into()),
-                            ]);
-                            p.0.extend(cp);
-                            tree.get(&p).and_then(|e| e.data()).is_some()
-                        })
-                    });
+                    let exists = value
+                        .get("codec")
+                        .and_then(elems_of)
+                        .is_some_and(|cp| system_record_exists(tree, "codec", cp));
                     return if exists {
                         Ok(())
                     } else {

@@ -26,18 +26,10 @@ pub fn codec_for(tree: &Tree, group: &str, path: &Path) -> Option<Value> {
         f = f.step(e)?;
     }
     let (e, _) = f.result()?;
-    let codec_path = crate::types::type_path_of(&rename(e.data()?))?;
+    let codec_path = crate::types::elems_of(e.data()?.get("codec")?)?;
     let mut p = root("codec");
     p.0.extend(codec_path);
     tree.get(&p)?.data().cloned()
-}
-
-/// `{codec: …}` read as `{type: …}`, to share the path parsing.
-fn rename(v: &Value) -> Value {
-    Value::Map(vec![(
-        Value::from("type"),
-        v.get("codec").cloned().unwrap_or(Value::Nil),
-    )])
 }
 
 /// Which way a value goes.

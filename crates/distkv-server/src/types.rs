@@ -203,7 +203,12 @@ pub fn matched_type(tree: &Tree, path: &Path) -> Option<TypeChain> {
 
 /// The type path of a match record (`{type: [T1, …]}` or `{type: T1}`).
 pub fn type_path_of(record: &Value) -> Option<Vec<PathElem>> {
-    match record.get("type")? {
+    record.get("type").and_then(elems_of)
+}
+
+/// Path elements given as a list, or one name as a string.
+pub fn elems_of(v: &Value) -> Option<Vec<PathElem>> {
+    match v {
         Value::Str(s) => Some(vec![PathElem::Str(s.clone())]),
         Value::Array(a) => a
             .iter()
@@ -211,6 +216,13 @@ pub fn type_path_of(record: &Value) -> Option<Vec<PathElem>> {
             .collect(),
         _ => None,
     }
+}
+
+/// Whether the system entry `None KIND ELEMS…` holds a record.
+pub fn system_record_exists(tree: &Tree, kind: &str, elems: Vec<PathElem>) -> bool {
+    let mut p = Path(vec![PathElem::Nil, PathElem::Str(kind.into())]);
+    p.0.extend(elems);
+    tree.get(&p).and_then(|e| e.data()).is_some()
 }
 
 /// What kind of system entry a path is, for validation on write.
