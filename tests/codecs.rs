@@ -7,13 +7,8 @@ use common::ServerProc;
 
 #[test]
 fn a_codec_converts_values_for_one_user_only() {
-    let dir = std::env::temp_dir().join(format!("distkv-codecs-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let file = |name: &str, text: &str| {
-        let p = dir.join(name);
-        std::fs::write(&p, text).expect("write");
-        p.to_str().expect("path").to_owned()
-    };
+    let dir = common::ScratchDir::new("codecs");
+    let file = |name: &str, text: &str| dir.file(name, text);
     let enc = file("enc.rhai", "value.to_string()\n");
     let dec = file("dec.rhai", "parse_int(value)\n");
     let s = ServerProc::standalone("one", Some("Root"), &[]);
@@ -86,5 +81,48 @@ fn a_codec_converts_values_for_one_user_only() {
             .code(),
         Some(1)
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    // replies carrying old values are encoded too, preconditions decoded
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        use distkv_tree::{Path, Value};
+        let joe = distkv_client::Client::connect_with(&distkv_client::ConnectOptions {
+            host: "127.0.0.1".into(),
+            port: s.port,
+            login: Some(common::creds("_test name=joe")),
+            ..distkv_client::ConnectOptions::default()
+        })
+        .await
+        .expect("joe");
+        let b = Path::from_strs(&["n", "b"]);
+        let r = joe.set(&b, Value::from("56")).await.expect("set");
+        assert_eq!(r.prev, Some(Value::from("34")));
+        let opts = distkv_client::WriteOptions {
+            prev: Some(Value::from("56")),
+            ..distkv_client::WriteOptions::default()
+        };
+        joe.set_with(&b, Some(Value::from("78")), &opts)
+            .await
+            .expect("the precondition matches in joe's form");
+        // delete_tree with chains reports the old values in joe's form
+        let mut st = joe
+            .request_stream(
+                distkv_proto::value_map::MapBuilder::new()
+                    .set("action", "delete_tree")
+                    .set("path", Path::from_strs(&["n"]).to_value())
+                    .set("nchain", 1),
+            )
+            .await
+            .expect("delete_tree");
+        let mut old = Vec::new();
+        while let Some(item) = futures_util::StreamExt::next(&mut st).await {
+            if let Some(v) = item.expect("item").get("old_value") {
+                old.push(v.clone());
+            }
+        }
+        old.sort_by_key(|v| v.to_string());
+        assert_eq!(old, vec![Value::from("12"), Value::from("78")]);
+    });
 }
