@@ -13,13 +13,8 @@ use distkv_tree::{Path, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn procedures_are_stored_compiled_called_and_their_errors_recorded() {
-    let dir = std::env::temp_dir().join(format!("distkv-code-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let file = |name: &str, text: &str| {
-        let p = dir.join(name);
-        std::fs::write(&p, text).expect("write");
-        p.to_str().expect("path").to_owned()
-    };
+    let dir = common::ScratchDir::new("code");
+    let file = |name: &str, text: &str| dir.file(name, text);
     let s = ServerProc::standalone("one", Some("Root"), &[]);
     let add = file("add.rhai", "a + b\n");
     let tree = file(
@@ -122,7 +117,6 @@ async fn procedures_are_stored_compiled_called_and_their_errors_recorded() {
     })
     .await
     .expect("deletion arrives");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 async fn call(root: &CodeRoot, name: &str, args: Vec<Value>) -> Result<Value, CallError> {
@@ -180,20 +174,10 @@ async fn errors_for_the_same_object_are_counted_and_merged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_procedure_can_wait_for_a_change() {
-    let dir = std::env::temp_dir().join(format!("distkv-code-wait-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let wait = dir.join("wait.rhai");
-    std::fs::write(&wait, "wait_change([\"flag\"], secs)\n").expect("write");
+    let dir = common::ScratchDir::new("code-wait");
+    let wait = dir.file("wait.rhai", "wait_change([\"flag\"], secs)\n");
     let s = ServerProc::standalone("one", Some("Root"), &[]);
-    s.ok(&[
-        "code",
-        "set",
-        "-s",
-        wait.to_str().expect("path"),
-        "-V",
-        "secs",
-        "wait",
-    ]);
+    s.ok(&["code", "set", "-s", &wait, "-V", "secs", "wait"]);
     let client = Client::connect("127.0.0.1", s.port).await.expect("connect");
     let root = CodeRoot::start(
         client.clone(),
@@ -251,5 +235,4 @@ async fn a_procedure_can_wait_for_a_change() {
         Value::Nil
     );
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -40,13 +40,8 @@ impl Drop for Runner {
 
 #[test]
 fn runners_share_jobs_take_over_and_back_off() {
-    let dir = std::env::temp_dir().join(format!("distkv-runners-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let file = |name: &str, text: &str| {
-        let p = dir.join(name);
-        std::fs::write(&p, text).expect("write");
-        p.to_str().expect("path").to_owned()
-    };
+    let dir = common::ScratchDir::new("runners");
+    let file = |name: &str, text: &str| dir.file(name, text);
     let a = SerfAgent::start("run-a", None);
     let b = SerfAgent::start("run-b", Some(&a));
     let one = ServerProc::on_serf("one", &a, Some("Root"), &[]);
@@ -206,7 +201,6 @@ fn runners_share_jobs_take_over_and_back_off() {
                 .then_some(())
         });
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

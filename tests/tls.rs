@@ -108,17 +108,7 @@ async fn clients_talk_tls_to_a_tls_server() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     let mut opts = tls_options(s.port, &c.cert);
-    let (m, p) = distkv_auth::params::parse_auth_string(
-        "password name=joe password=test123",
-        &distkv_auth::params::NoPrompt,
-    )
-    .expect("auth string");
-    opts.login = Some(
-        distkv_auth::Registry::builtin()
-            .get(&m)
-            .and_then(|m| m.credentials(&p))
-            .expect("credentials"),
-    );
+    opts.login = Some(common::creds("password name=joe password=test123"));
     let lib = Client::connect_with(&opts).await.expect("tls connect");
     assert_eq!(
         lib.get(&Path::from_strs(&["x"])).await.expect("get"),

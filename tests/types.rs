@@ -12,13 +12,8 @@ fn stderr(o: &std::process::Output) -> String {
 
 #[test]
 fn typed_paths_accept_good_values_and_refuse_bad_ones() {
-    let dir = std::env::temp_dir().join(format!("distkv-types-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let file = |name: &str, text: &str| {
-        let p = dir.join(name);
-        std::fs::write(&p, text).expect("write");
-        p.to_str().expect("path").to_owned()
-    };
+    let dir = common::ScratchDir::new("types");
+    let file = |name: &str, text: &str| dir.file(name, text);
     let int = file(
         "int.rhai",
         "if type_of(value) != \"i64\" { throw \"not an int\" }\n",
@@ -100,5 +95,4 @@ fn typed_paths_accept_good_values_and_refuse_bad_ones() {
     s.ok(&["type", "match", "-d", "foo", "+", "bar"]);
     assert_eq!(s.ok(&["data", "set", "-ev", "555", "foo", "x", "bar"]), "");
     assert_eq!(s.ok(&["data", "get"]), "\"Root\"\n");
-    let _ = std::fs::remove_dir_all(&dir);
 }

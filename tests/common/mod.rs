@@ -349,3 +349,29 @@ pub fn creds(spec: &str) -> distkv_auth::Credentials {
         .and_then(|m| m.credentials(&p))
         .expect("credentials")
 }
+
+/// A directory for a test's own files, removed when dropped.
+pub struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    /// A fresh directory named after `name` and this process.
+    pub fn new(name: &str) -> ScratchDir {
+        let dir = std::env::temp_dir().join(format!("distkv-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch directory");
+        ScratchDir(dir)
+    }
+
+    /// Writes `text` to the file `name` in it; returns the file's path.
+    pub fn file(&self, name: &str, text: &str) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).expect("write a scratch file");
+        p.to_str().expect("a UTF-8 path").to_owned()
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
