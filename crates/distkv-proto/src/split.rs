@@ -97,11 +97,20 @@ pub struct Splitter {
 }
 
 impl Splitter {
-    /// A splitter for messages sent by `node`.
+    /// A splitter for messages sent by `node`, numbering split messages
+    /// from 1.
     pub fn new(node: impl Into<String>) -> Splitter {
+        Splitter::starting_after(node, 0)
+    }
+
+    /// A splitter whose first split message gets number `counter + 1`.
+    /// Receivers put fragments together by `(node, seq)`: a server that
+    /// restarts must not reuse the numbers of its previous run, or its new
+    /// fragments are mixed with incomplete messages of the old one.
+    pub fn starting_after(node: impl Into<String>, counter: u64) -> Splitter {
         Splitter {
             node: node.into(),
-            counter: 0,
+            counter,
         }
     }
 

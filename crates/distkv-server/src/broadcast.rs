@@ -52,7 +52,7 @@ impl Broadcaster {
         Broadcaster {
             gossip,
             root: root.to_owned(),
-            splitter: Mutex::new(Splitter::new(node)),
+            splitter: Mutex::new(Splitter::starting_after(node, first_split_seq())),
         }
     }
 
@@ -82,6 +82,16 @@ impl Broadcaster {
     pub fn gossip(&self) -> &Arc<dyn Gossip> {
         &self.gossip
     }
+}
+
+/// Where this run's numbering of split messages starts: microseconds since
+/// the epoch. Peers reassemble fragments by `(node, seq)`, so numbers must
+/// not repeat those of an earlier run of the same server (a run splits far
+/// fewer than a million messages per second).
+fn first_split_seq() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 2))
 }
 
 /// Receives the messages of one topic: decodes each event, puts split
@@ -132,5 +142,53 @@ impl Receiver {
     /// Events the gossip backend dropped because this receiver was behind.
     pub fn dropped(&self) -> u64 {
         self.sub.dropped()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use distkv_proto::value_map::MapBuilder;
+    use distkv_serf::local::LocalGossip;
+
+    fn big(tag: &str, len: usize) -> Value {
+        MapBuilder::new()
+            .set("tag", tag)
+            .set("v", Value::Bytes(vec![7; len]))
+            .build()
+    }
+
+    /// A restarted server's split messages are not mixed with an
+    /// incomplete message of its previous run (which used to happen: both
+    /// runs numbered them from 1).
+    #[tokio::test]
+    async fn a_restarted_sender_does_not_reuse_split_numbers() {
+        let gossip: Arc<dyn Gossip> = Arc::new(LocalGossip::default());
+        let mut rx = Receiver::new(
+            gossip.subscribe(":distkv.info").await.expect("subscribe"),
+            1 << 20,
+        );
+        let frags = |b: &Broadcaster, m: Value| {
+            b.splitter
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .split(m)
+        };
+        // the first run's last message: only its first fragment arrives
+        let old = Broadcaster::new(gossip.clone(), ":distkv", "one");
+        let lost = frags(&old, big("old", 2000));
+        gossip
+            .broadcast(":distkv.info", Bytes::from(lost[0].clone()))
+            .await
+            .expect("send");
+        // the second run sends a message in fewer pieces
+        std::thread::sleep(Duration::from_millis(2));
+        let new = Broadcaster::new(gossip.clone(), ":distkv", "one");
+        assert!(new.send(Topic::Info, big("new", 1000)).await);
+        let got = tokio::time::timeout(Duration::from_secs(5), rx.next())
+            .await
+            .expect("a message")
+            .expect("open");
+        assert_eq!(got, big("new", 1000));
     }
 }
