@@ -58,6 +58,10 @@ pub struct Cluster {
     ping_now: Notify,
     good_nodes: Mutex<Option<mpsc::Sender<String>>>,
     fetches: tokio::sync::Semaphore,
+    /// Peers whose client port could not be reached for a pull, and when.
+    unreachable: Mutex<HashMap<String, Instant>>,
+    /// Whether a repair (pull or missing request) is running.
+    repairing: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -106,6 +110,8 @@ impl Cluster {
             ping_now: Notify::new(),
             good_nodes: Mutex::new(good_nodes),
             fetches: tokio::sync::Semaphore::new(4),
+            unreachable: Mutex::new(HashMap::new()),
+            repairing: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -417,11 +423,22 @@ impl Cluster {
             .collect()
     }
 
+    /// Whether pulling from `peer` failed within the last few cycles.
+    fn recently_unreachable(&self, peer: &str) -> bool {
+        let horizon = self.cycle() * 10;
+        lock(&self.unreachable)
+            .get(peer)
+            .is_some_and(|t| t.elapsed() < horizon)
+    }
+
     /// Fetches missing ticks directly from live peers over the client
     /// protocol (much faster than asking through gossip, whose throughput
     /// is a few hundred small events per second). A node's own ticks are
     /// asked of that node if it is live, the rest of the lowest-named live
-    /// peer.
+    /// peer. When a peer cannot be reached (a peer may be live through
+    /// gossip, which other servers relay, while its client port is cut
+    /// off), the other live peers are asked instead, and that peer is asked
+    /// last for a while.
     pub async fn pull_missing(&self) -> Pull {
         let missing = self.missing_sets();
         if missing.is_empty() {
@@ -436,13 +453,13 @@ impl Cluster {
             .filter(|(_, p)| p.ready)
             .map(|(n, _)| n)
             .collect();
-        live.sort();
+        live.sort_by_cached_key(|n| (self.recently_unreachable(n), n.clone()));
         let Some(fallback) = live.first().cloned() else {
             return Pull::Unreachable;
         };
         let mut by_source: HashMap<String, Vec<(String, RangeSet)>> = HashMap::new();
         for (n, r) in missing {
-            let src = if live.contains(&n) {
+            let src = if live.contains(&n) && !self.recently_unreachable(&n) {
                 n.clone()
             } else {
                 fallback.clone()
@@ -450,28 +467,38 @@ impl Cluster {
             by_source.entry(src).or_default().push((n, r));
         }
         let mut reached = false;
+        let mut failed = false;
         for (src, sets) in by_source {
-            let (host, port) =
-                crate::peers::resolve(&self.shared, self.out.gossip().as_ref(), &src).await;
-            match crate::sync::pull_ticks(&self.shared, &host, port, &sets).await {
-                Ok(n) => {
-                    reached = true;
-                    self.shared
-                        .stats
-                        .pulled
-                        .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-                    tracing::debug!(peer = %src, entries = n, "pulled missing changes");
-                }
-                Err(e) => {
-                    tracing::info!(peer = %src, %host, port, error = %e, "could not pull missing changes")
+            let others = live.iter().filter(|p| **p != src).cloned();
+            for peer in std::iter::once(src.clone()).chain(others) {
+                let (host, port) =
+                    crate::peers::resolve(&self.shared, self.out.gossip().as_ref(), &peer).await;
+                match crate::sync::pull_ticks(&self.shared, &host, port, &sets).await {
+                    Ok(n) => {
+                        reached = true;
+                        lock(&self.unreachable).remove(&peer);
+                        self.shared
+                            .stats
+                            .pulled
+                            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                        tracing::debug!(%peer, entries = n, "pulled missing changes");
+                        break;
+                    }
+                    Err(e) => {
+                        failed = true;
+                        lock(&self.unreachable).insert(peer.clone(), Instant::now());
+                        tracing::info!(%peer, %host, port, error = %e, "could not pull missing changes");
+                    }
                 }
             }
         }
         if self.missing_sets().is_empty() {
             Pull::Complete
-        } else if reached {
+        } else if reached && !failed {
             Pull::Partial
         } else {
+            // Whoever could not be asked directly may still be reached
+            // through gossip.
             Pull::Unreachable
         }
     }
@@ -488,11 +515,7 @@ impl Cluster {
                 if self.is_housekeeper() {
                     self.send_ticks().await;
                 }
-                // Asking through gossip makes every peer re-send through
-                // gossip: only when no peer could be asked directly.
-                if self.pull_missing().await == Pull::Unreachable {
-                    self.send_missing().await;
-                }
+                self.clone().start_repair();
                 self.purge();
             }
             let jitter = 0.8 + rand::unit() * 0.4;
@@ -503,6 +526,25 @@ impl Cluster {
                 }
             }
         }
+    }
+
+    /// Fetches what is missing in the background, unless that is still
+    /// going on from an earlier cycle: a pull from a peer that cannot be
+    /// reached takes until the connection times out, and meanwhile this
+    /// server must keep pinging.
+    fn start_repair(self: Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if self.repairing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tokio::spawn(async move {
+            // Asking through gossip makes every peer re-send through
+            // gossip: only when some peer could not be asked directly.
+            if self.pull_missing().await == Pull::Unreachable {
+                self.send_missing().await;
+            }
+            self.repairing.store(false, Ordering::Release);
+        });
     }
 
     /// Broadcasts the local changes queued by the request handlers. A
@@ -650,6 +692,101 @@ impl Cluster {
             self.out.send(Topic::Ping, self.ping_message()).await;
             self.send_ticks().await;
             self.send_missing().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Server, ServerConfig};
+    use distkv_serf::local::LocalGossip;
+    use distkv_serf::{Gossip, GossipError, Subscription};
+    use distkv_tree::{Path, Precondition};
+
+    /// In-process gossip between several servers of this process.
+    struct Net(Arc<LocalGossip>);
+
+    #[async_trait::async_trait]
+    impl Gossip for Net {
+        async fn broadcast(&self, name: &str, payload: bytes::Bytes) -> Result<(), GossipError> {
+            self.0.broadcast(name, payload).await
+        }
+        async fn subscribe(&self, name: &str) -> Result<Subscription, GossipError> {
+            self.0.subscribe(name).await
+        }
+        fn max_event_size(&self) -> usize {
+            self.0.max_event_size()
+        }
+        fn kind(&self) -> &'static str {
+            "test"
+        }
+    }
+
+    fn config(name: &str, init: bool, hostmap: &[(&str, u16)]) -> ServerConfig {
+        let mut c = ServerConfig::new(name);
+        c.bind = vec![("127.0.0.1".into(), 0)];
+        c.init = init.then(|| "Root".into());
+        c.ping_cycle = Duration::from_millis(200);
+        c.hostmap = hostmap
+            .iter()
+            .map(|(n, p)| ((*n).to_owned(), "127.0.0.1".to_owned(), *p))
+            .collect();
+        c
+    }
+
+    /// A server whose client port cannot be reached while its pings still
+    /// arrive (gossip is relayed by other servers; a cut link is not a
+    /// dead server): its changes are fetched from another peer that has
+    /// them. They used to be asked of that server only, for ever.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn missing_changes_come_from_another_peer_if_their_origin_is_cut_off() {
+        let net = Arc::new(LocalGossip::default());
+        let gossip = || -> Arc<dyn Gossip> { Arc::new(Net(net.clone())) };
+        let b = Server::start(config("b", true, &[]), gossip())
+            .await
+            .expect("start b");
+        let b_port = b.local_addrs()[0].port();
+        let c = Server::start(config("c", false, &[("b", b_port)]), gossip())
+            .await
+            .expect("start c");
+        // a port nobody listens on: c as seen from a
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut cfg = config("a", false, &[("b", b_port), ("c", closed)]);
+        // a hears no updates at all: it must fetch every change
+        cfg.drop_updates = 1.0;
+        let a = Server::start(cfg, gossip()).await.expect("start a");
+        let path = |i: i64| Path::from_strs(&["k", &i.to_string()]);
+        for i in 0..5 {
+            c.shared()
+                .local_change(&path(i), Some(Value::Int(i)), &Precondition::default())
+                .await
+                .expect("write on c");
+        }
+        let start = Instant::now();
+        loop {
+            let have = {
+                let core = a.shared().lock();
+                (0..5)
+                    .filter(|i| {
+                        core.tree.get(&path(*i)).and_then(|e| e.data()) == Some(&Value::Int(*i))
+                    })
+                    .count()
+            };
+            if have == 5 {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "a has {have} of c's 5 changes"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for s in [a, b, c] {
+            s.shutdown().await;
         }
     }
 }
