@@ -19,9 +19,14 @@ pub const SERF_MAXLEN: usize = 450;
 /// Room left for the fragment's own framing.
 pub const SERF_LEN_DELTA: usize = 15;
 
-/// Why a received message was dropped.
+/// Why a message could not be sent, or a received message was dropped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SplitError {
+    /// An outgoing message whose `_p0`, `_p1`, … keys the escaping cannot
+    /// carry: keys after a gap in the run (`_p0` and `_p2` without `_p1`)
+    /// or repeated keys would be renamed wrongly by the receiver.
+    #[error("the message's _p0, _p1, ... keys cannot be escaped unambiguously")]
+    Unescapable,
     /// A fragment that does not have the `[node, seq, i, bytes]` form.
     #[error("malformed fragment")]
     Malformed,
@@ -115,11 +120,22 @@ impl Splitter {
     }
 
     /// The payloads to send for `msg`: one, or the fragments.
-    pub fn split(&mut self, mut msg: Value) -> Vec<Vec<u8>> {
-        escape(&mut msg);
+    ///
+    /// Fails with [`SplitError::Unescapable`] for a message with a `_p0`
+    /// key that the receiver could not restore exactly (see [`escape`]).
+    pub fn split(&mut self, mut msg: Value) -> Result<Vec<Vec<u8>>, SplitError> {
+        if msg.get("_p0").is_some() {
+            let original = msg.clone();
+            escape(&mut msg);
+            let mut restored = msg.clone();
+            unescape(&mut restored);
+            if restored != original {
+                return Err(SplitError::Unescapable);
+            }
+        }
         let bytes = to_vec(&msg);
         if bytes.len() <= SERF_MAXLEN {
-            return vec![bytes];
+            return Ok(vec![bytes]);
         }
         self.counter += 1;
         let part_len = SERF_MAXLEN
@@ -127,7 +143,7 @@ impl Splitter {
             .max(16);
         let chunks: Vec<&[u8]> = bytes.chunks(part_len).collect();
         let last = chunks.len();
-        chunks
+        Ok(chunks
             .into_iter()
             .enumerate()
             .map(|(i, c)| {
@@ -141,7 +157,7 @@ impl Splitter {
                 ]);
                 to_vec(&Value::Map(vec![(Value::Str("_p0".into()), frag)]))
             })
-            .collect()
+            .collect())
     }
 }
 
@@ -335,7 +351,7 @@ mod tests {
     fn small_messages_pass_unchanged() {
         let mut s = Splitter::new("one");
         let m = MapBuilder::new().set("node", "one").set("tick", 3).build();
-        let parts = s.split(m.clone());
+        let parts = s.split(m.clone()).expect("splits");
         assert_eq!(parts.len(), 1);
         let mut r = reasm();
         assert_eq!(r.receive(decode(&parts[0]), Instant::now()), Ok(Some(m)));
@@ -351,7 +367,7 @@ mod tests {
             )
             .set("path", Value::Array(vec!["big".into()]))
             .build();
-        let mut parts = s.split(m.clone());
+        let mut parts = s.split(m.clone()).expect("splits");
         assert!(parts.len() > 10);
         assert!(parts.iter().all(|p| p.len() <= SERF_MAXLEN + 30));
         parts.reverse();
@@ -379,12 +395,39 @@ mod tests {
             .set("_p1", "b")
             .set("x", 1)
             .build();
-        let parts = s.split(m.clone());
+        let parts = s.split(m.clone()).expect("splits");
         let got = reasm()
             .receive(decode(&parts[0]), Instant::now())
             .expect("ok")
             .expect("whole");
         let mut want = m.as_map().expect("map").to_vec();
+        want.sort_by_key(|(k, _)| k.to_string());
+        let mut got = got.as_map().expect("map").to_vec();
+        got.sort_by_key(|(k, _)| k.to_string());
+        assert_eq!(got, want);
+    }
+
+    /// Found by fuzzing: `{_p0: "", _p2: 3}` came back as `{_p0: "",
+    /// _p1: 3}`, because the receiver renames every key of the run that
+    /// starts at `_p1`.
+    #[test]
+    fn keys_after_a_gap_are_refused_not_renamed() {
+        let mut s = Splitter::new("one");
+        let gap = MapBuilder::new().set("_p0", "").set("_p2", 3).build();
+        assert_eq!(s.split(gap), Err(SplitError::Unescapable));
+        let dup = Value::Map(vec![
+            (Value::Str("_p0".into()), Value::Int(1)),
+            (Value::Str("_p0".into()), Value::Int(2)),
+        ]);
+        assert_eq!(s.split(dup), Err(SplitError::Unescapable));
+        // A gap that the receiver's run does not reach is fine.
+        let far = MapBuilder::new().set("_p0", 1).set("_p3", 2).build();
+        let parts = s.split(far.clone()).expect("splits");
+        let got = reasm()
+            .receive(decode(&parts[0]), Instant::now())
+            .expect("ok")
+            .expect("whole");
+        let mut want = far.as_map().expect("map").to_vec();
         want.sort_by_key(|(k, _)| k.to_string());
         let mut got = got.as_map().expect("map").to_vec();
         got.sort_by_key(|(k, _)| k.to_string());
@@ -397,7 +440,7 @@ mod tests {
         let m = MapBuilder::new()
             .set("v", Value::Bytes(vec![7; 3000]))
             .build();
-        let parts = s.split(m);
+        let parts = s.split(m).expect("splits");
         let mut r = Reassembler::new(1 << 20, 2000, Duration::from_secs(5));
         let t0 = Instant::now();
         r.receive(decode(&parts[0]), t0).expect("first");

@@ -64,11 +64,18 @@ impl Broadcaster {
     /// Sends one message (in pieces if needed). Failures are logged: gossip
     /// is unreliable anyway, and the tick bookkeeping repairs losses.
     pub async fn send(&self, t: Topic, msg: Value) -> bool {
+        let name = self.topic(t);
         let parts = {
             let mut s = self.splitter.lock().unwrap_or_else(|e| e.into_inner());
             s.split(msg)
         };
-        let name = self.topic(t);
+        let parts = match parts {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(event = %name, error = %e, "message not sent");
+                return false;
+            }
+        };
         for p in parts {
             if let Err(e) = self.gossip.broadcast(&name, Bytes::from(p)).await {
                 tracing::warn!(event = %name, error = %e, "broadcast failed");
@@ -173,6 +180,7 @@ mod tests {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .split(m)
+                .expect("splits")
         };
         // the first run's last message: only its first fragment arrives
         let old = Broadcaster::new(gossip.clone(), ":distkv", "one");
