@@ -18,6 +18,12 @@ use crate::msgpack::{Limits, decode_one, to_vec};
 pub const SERF_MAXLEN: usize = 450;
 /// Room left for the fragment's own framing.
 pub const SERF_LEN_DELTA: usize = 15;
+/// The most incomplete messages a [`Reassembler`] holds; the oldest is
+/// dropped beyond that. A sender has few split messages in flight.
+pub const MAX_INCOMPLETE: usize = 256;
+/// Bytes of bookkeeping charged per held fragment against the memory
+/// budget, besides its data.
+const FRAGMENT_COST: usize = 64;
 
 /// Why a message could not be sent, or a received message was dropped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -165,14 +171,20 @@ impl Splitter {
 struct Partial {
     parts: HashMap<u64, Vec<u8>>,
     last: Option<u64>,
+    /// The highest fragment index held.
+    max_slot: u64,
+    /// Data bytes held.
     bytes: usize,
+    /// What the message counts against the memory budget.
+    cost: usize,
     started: Instant,
 }
 
 /// Collects fragments until a message is complete. Memory is bounded:
-/// at most `max_message` bytes per message and `max_pending` bytes in all
-/// (the oldest incomplete message is dropped first); incomplete messages
-/// are dropped after `timeout`.
+/// at most `max_message` bytes per message, `max_pending` bytes in all
+/// (counting [`FRAGMENT_COST`] per fragment besides its data) and
+/// [`MAX_INCOMPLETE`] incomplete messages (the oldest is dropped first);
+/// incomplete messages are dropped after `timeout`.
 #[derive(Debug)]
 pub struct Reassembler {
     partial: HashMap<(String, u64), Partial>,
@@ -227,7 +239,8 @@ impl Reassembler {
         else {
             return Err(SplitError::Malformed);
         };
-        if idx == 0 {
+        // The splitter never sends an empty chunk.
+        if idx == 0 || data.is_empty() {
             return Err(SplitError::Malformed);
         }
         let slot = idx.unsigned_abs();
@@ -235,22 +248,23 @@ impl Reassembler {
         let entry = self.partial.entry(key.clone()).or_insert_with(|| Partial {
             parts: HashMap::new(),
             last: None,
+            max_slot: 0,
             bytes: 0,
+            cost: 0,
             started: now,
         });
         if idx < 0 {
             entry.last = Some(slot);
         }
         if !entry.parts.contains_key(&slot) {
-            entry.bytes += data.len();
-            self.pending_bytes += data.len();
+            let cost = data.len().saturating_add(FRAGMENT_COST);
+            entry.bytes = entry.bytes.saturating_add(data.len());
+            entry.cost = entry.cost.saturating_add(cost);
+            entry.max_slot = entry.max_slot.max(slot);
+            self.pending_bytes = self.pending_bytes.saturating_add(cost);
             entry.parts.insert(slot, data.clone());
         }
-        if entry.bytes > self.max_message
-            || entry
-                .last
-                .is_some_and(|l| entry.parts.keys().any(|&k| k > l))
-        {
+        if entry.bytes > self.max_message || entry.last.is_some_and(|l| entry.max_slot > l) {
             self.remove(&key);
             self.dropped += 1;
             return Err(SplitError::TooLarge {
@@ -294,14 +308,14 @@ impl Reassembler {
 
     fn remove(&mut self, key: &(String, u64)) -> Option<Partial> {
         let p = self.partial.remove(key)?;
-        self.pending_bytes = self.pending_bytes.saturating_sub(p.bytes);
+        self.pending_bytes = self.pending_bytes.saturating_sub(p.cost);
         Some(p)
     }
 
-    /// Drops the oldest incomplete messages while over the memory budget,
-    /// sparing `keep` if possible.
+    /// Drops the oldest incomplete messages while over the memory budget
+    /// or the message count, sparing `keep` if possible.
     fn enforce_budget(&mut self, keep: &(String, u64)) {
-        while self.pending_bytes > self.max_pending {
+        while self.pending_bytes > self.max_pending || self.partial.len() > MAX_INCOMPLETE {
             let oldest = self
                 .partial
                 .iter()
@@ -454,6 +468,50 @@ mod tests {
         }
         assert!(r.pending() <= 1);
         assert!(r.dropped() >= 2);
+    }
+
+    fn fragment(node: &str, seq: u64, idx: i64, data: &[u8]) -> Value {
+        MapBuilder::new()
+            .set(
+                "_p0",
+                Value::Array(vec![
+                    node.into(),
+                    Value::from_u64(seq),
+                    idx.into(),
+                    Value::Bytes(data.to_vec()),
+                ]),
+            )
+            .build()
+    }
+
+    /// Empty fragments cost no bytes, so a peer could make the reassembler
+    /// hold any number of incomplete messages (each `receive` then scans
+    /// all of them) or of parts of one message: they are refused, every
+    /// held fragment is charged its bookkeeping, and the count of
+    /// incomplete messages is capped.
+    #[test]
+    fn fragment_floods_stay_bounded() {
+        let mut r = reasm();
+        let now = Instant::now();
+        assert_eq!(
+            r.receive(fragment("n", 1, 1, b""), now),
+            Err(SplitError::Malformed)
+        );
+        assert_eq!(r.pending(), 0);
+        for seq in 0..10 * MAX_INCOMPLETE as u64 {
+            assert_eq!(r.receive(fragment("n", seq, 1, b"x"), now), Ok(None));
+        }
+        assert_eq!(r.pending(), MAX_INCOMPLETE);
+        assert_eq!(r.dropped(), 9 * MAX_INCOMPLETE as u64);
+        // Many one-byte parts of one message count their bookkeeping.
+        let mut small = Reassembler::new(1 << 20, 100 * FRAGMENT_COST, Duration::from_secs(5));
+        for idx in 1..1000 {
+            let _ = small.receive(fragment("n", 1, idx, b"x"), now);
+        }
+        // 999 fragments of 65 bytes each: the message is dropped whenever
+        // it passes the 6400-byte budget.
+        assert!(small.pending() <= 1);
+        assert!(small.dropped() >= 9, "dropped {}", small.dropped());
     }
 
     #[test]
