@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds distkv-rs and the comparison driver (release) and runs the
+# side-by-side benchmark: distkv-rs standalone, with a state log, and three
+# servers on Serf; etcd, Redis and the Python DistKV 0.7.1 when installed
+# (apt-get install etcd-server redis-server; tests/interop/setup.sh).
+# Results: target/compare/results.md and results.json.
+#
+#   benches/compare/run.sh [--smoke] [--keys N] [--ops N] [--only distkv-rs,etcd,…]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cargo build -q --release -p distkv-cli --bin distkv
+CARGO_TARGET_DIR=target/compare-build cargo build -q --release --manifest-path benches/compare/Cargo.toml
+exec target/compare-build/release/distkv-compare "$@"

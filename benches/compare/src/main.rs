@@ -1,0 +1,341 @@
+//! Side-by-side benchmark of distkv-rs against the systems a user would
+//! pick instead: etcd, Redis and the original Python DistKV. Each system is
+//! started on loopback, given the same workload (16-byte keys, 8-byte
+//! values; sets and gets, sequential and with many requests in flight, on 1
+//! and 16 connections; a watch receiving a stream of updates), measured and
+//! stopped. Writes a Markdown table and a JSON file.
+//!
+//! ```text
+//! benches/compare/run.sh [--keys N] [--ops N] [--seq-ops N] [--py-scale N]
+//!                        [--only NAME,…] [--out DIR] [--smoke]
+//! ```
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line driver reports on the terminal
+
+mod kv;
+mod report;
+mod systems;
+mod workload;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use kv::{DistKv, Etcd, Kv, Redis};
+use report::{Row, SystemRun};
+use workload::{Op, run_ops, run_watch};
+
+/// Sizes of one run.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Plan {
+    /// Distinct keys (filled before the gets).
+    pub keys: u64,
+    /// Operations per pipelined workload.
+    pub ops: u64,
+    /// Operations per sequential workload.
+    pub seq_ops: u64,
+    /// Updates in the watch workload.
+    pub watch: u64,
+    /// Divisor of all counts for the Python DistKV.
+    pub py_scale: u64,
+    /// Time limit per workload, seconds.
+    pub limit_secs: u64,
+}
+
+struct Opts {
+    plan: Plan,
+    only: Option<Vec<String>>,
+    out: PathBuf,
+    bin: PathBuf,
+    venv: PathBuf,
+}
+
+fn parse() -> Result<Opts> {
+    let mut o = Opts {
+        plan: Plan {
+            keys: 100_000,
+            ops: 200_000,
+            seq_ops: 10_000,
+            watch: 50_000,
+            py_scale: 50,
+            limit_secs: 60,
+        },
+        only: None,
+        out: PathBuf::from("target/compare"),
+        bin: PathBuf::from("target/release/distkv"),
+        venv: PathBuf::from("target/interop-venv"),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(k) = args.next() {
+        if k == "--smoke" {
+            o.plan = Plan {
+                keys: 1000,
+                ops: 2000,
+                seq_ops: 200,
+                watch: 200,
+                py_scale: 10,
+                limit_secs: 20,
+            };
+            continue;
+        }
+        let v = args.next().with_context(|| format!("{k} needs a value"))?;
+        match k.as_str() {
+            "--keys" => o.plan.keys = v.parse::<u64>()?.max(1),
+            "--ops" => o.plan.ops = v.parse()?,
+            "--seq-ops" => o.plan.seq_ops = v.parse()?,
+            "--watch" => o.plan.watch = v.parse()?,
+            "--py-scale" => o.plan.py_scale = v.parse::<u64>()?.max(1),
+            "--limit" => o.plan.limit_secs = v.parse()?,
+            "--only" => o.only = Some(v.split(',').map(str::to_string).collect()),
+            "--out" => o.out = v.into(),
+            "--bin" => o.bin = v.into(),
+            "--venv" => o.venv = v.into(),
+            other => bail!("unknown option {other}"),
+        }
+    }
+    Ok(o)
+}
+
+/// Runs every workload of `plan` against one system. `conns` are 16
+/// connections (the first one is used alone for the 1-connection rows);
+/// `watcher` watches while `writer` writes.
+async fn workloads<K: Kv>(plan: &Plan, conns: &[K], watcher: &K, writer: &K) -> Result<Vec<Row>> {
+    let limit = Duration::from_secs(plan.limit_secs);
+    let one = &conns[..1];
+    let ops = plan.ops.max(plan.keys);
+    let mut rows = Vec::new();
+    let mut add = |name: &str, m: workload::Measure| {
+        eprintln!(
+            "  {name:<34} {:>10.0} ops/s  p50 {:>6} us  p99 {:>6} us{}",
+            m.ops_per_s,
+            m.p50_us,
+            m.p99_us,
+            if m.errors > 0 { format!("  ({} errors)", m.errors) } else { String::new() }
+        );
+        rows.push(Row {
+            workload: name.to_string(),
+            measure: m,
+        });
+    };
+    for op in [Op::Set, Op::Get] {
+        let w = if op == Op::Set { "set" } else { "get" };
+        if op == Op::Get {
+            settle(plan, conns).await?;
+        }
+        // the first set run fills the whole key space
+        add(
+            &format!("{w}, 16 conns × 16 in flight"),
+            run_ops(conns, 16, ops, plan.keys, op, limit).await?,
+        );
+        add(
+            &format!("{w}, 1 conn × 64 in flight"),
+            run_ops(one, 64, plan.ops, plan.keys, op, limit).await?,
+        );
+        add(
+            &format!("{w}, 16 conns, sequential"),
+            run_ops(conns, 1, plan.seq_ops * 4, plan.keys, op, limit).await?,
+        );
+        add(
+            &format!("{w}, 1 conn, sequential"),
+            run_ops(one, 1, plan.seq_ops, plan.keys, op, limit).await?,
+        );
+    }
+    add(
+        "watch, updates seen",
+        run_watch(watcher, writer, plan.watch, 16, limit).await?,
+    );
+    Ok(rows)
+}
+
+/// Waits until every key can be read through every connection (on a
+/// cluster, until replication has caught up with the sets).
+async fn settle<K: Kv>(plan: &Plan, conns: &[K]) -> Result<()> {
+    let end = std::time::Instant::now() + Duration::from_secs(plan.limit_secs.max(60));
+    // connection i goes to server i % servers, for at most three servers
+    for c in conns.iter().take(3) {
+        loop {
+            let mut stripes = Vec::new();
+            for s in 0..32 {
+                let (c, keys) = (c.clone(), plan.keys);
+                stripes.push(tokio::spawn(async move {
+                    let mut missing = 0u64;
+                    for i in (s..keys).step_by(32) {
+                        if c.get(i).await.is_err() {
+                            missing += 1;
+                        }
+                    }
+                    missing
+                }));
+            }
+            let mut missing = 0;
+            for s in stripes {
+                missing += s.await?;
+            }
+            if missing == 0 {
+                break;
+            }
+            if std::time::Instant::now() > end {
+                bail!("{missing} keys still missing on a server after the sets");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
+}
+
+async fn connect_all<K, F, Fut>(ports: &[u16], connect: F) -> Result<Vec<K>>
+where
+    F: Fn(u16) -> Fut,
+    Fut: std::future::Future<Output = Result<K>>,
+{
+    let mut v = Vec::new();
+    for i in 0..16 {
+        v.push(connect(ports[i % ports.len()]).await?);
+    }
+    Ok(v)
+}
+
+fn scaled(plan: &Plan, by: u64) -> Plan {
+    Plan {
+        keys: (plan.keys / by).max(10),
+        ops: (plan.ops / by).max(10),
+        seq_ops: (plan.seq_ops / by).max(10),
+        watch: (plan.watch / by).max(10),
+        ..plan.clone()
+    }
+}
+
+async fn bench_distkv_rs(o: &Opts, work: &Path, log: bool) -> Result<SystemRun> {
+    let name = if log { "one-log" } else { "one" };
+    let (global, server): (Vec<String>, Vec<String>) = if log {
+        // the default sync interval (1 s); every change is written before it is acknowledged
+        let state = work.join(format!("{name}.state"));
+        (
+            vec!["-C".into(), "server.log_sync=1".into()],
+            vec!["-s".into(), state.display().to_string()],
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let (proc, port) = systems::distkv_rs(work, &o.bin, name, None, true, &global, &server)?;
+    let conns = connect_all(&[port], DistKv::connect).await?;
+    let watcher = DistKv::connect(port).await?;
+    let rows = workloads(&o.plan, &conns, &watcher, &conns[1]).await?;
+    Ok(SystemRun::ran(&proc, &[&proc], rows))
+}
+
+async fn bench_distkv_cluster(o: &Opts, work: &Path) -> Result<SystemRun> {
+    let a = systems::serf(work, "ca", None)?;
+    let b = systems::serf(work, "cb", Some(a.bind))?;
+    let c = systems::serf(work, "cc", Some(a.bind))?;
+    let (pa, port_a) = systems::distkv_rs(work, &o.bin, "ca", Some(a.rpc), true, &[], &[])?;
+    let (pb, port_b) = systems::distkv_rs(work, &o.bin, "cb", Some(b.rpc), false, &[], &[])?;
+    let (pc, port_c) = systems::distkv_rs(work, &o.bin, "cc", Some(c.rpc), false, &[], &[])?;
+    let conns = connect_all(&[port_a, port_b, port_c], DistKv::connect).await?;
+    // watcher and writer on the same server, as for the other systems: a
+    // burst of 50,000 updates is far more than Serf's user events carry
+    // (about a thousand per gossip round), so on another server most of
+    // them would arrive through the pull repair; propagation across Serf
+    // is measured at a steady rate by benches/cluster.sh
+    let watcher = DistKv::connect(port_a).await?;
+    let writer = DistKv::connect(port_a).await?;
+    let rows = workloads(&o.plan, &conns, &watcher, &writer).await?;
+    Ok(SystemRun::ran(&pa, &[&pa, &pb, &pc], rows))
+}
+
+async fn bench_etcd(o: &Opts, work: &Path) -> Result<SystemRun> {
+    if !systems::have("etcd") {
+        return Ok(SystemRun::skipped("etcd is not installed (Debian: etcd-server)"));
+    }
+    let (proc, port) = systems::etcd(work)?;
+    let conns = connect_all(&[port], Etcd::connect).await?;
+    let watcher = Etcd::connect(port).await?;
+    let rows = workloads(&o.plan, &conns, &watcher, &conns[1]).await?;
+    Ok(SystemRun::ran(&proc, &[&proc], rows))
+}
+
+async fn bench_redis(o: &Opts, work: &Path) -> Result<SystemRun> {
+    if !systems::have("redis-server") {
+        return Ok(SystemRun::skipped("redis-server is not installed (Debian: redis-server)"));
+    }
+    let (proc, port) = systems::redis(work)?;
+    let conns = connect_all(&[port], Redis::connect).await?;
+    let watcher = Redis::connect(port).await?;
+    let rows = workloads(&o.plan, &conns, &watcher, &conns[1]).await?;
+    Ok(SystemRun::ran(&proc, &[&proc], rows))
+}
+
+async fn bench_python(o: &Opts, work: &Path) -> Result<SystemRun> {
+    if !o.venv.join("bin/distkv").exists() {
+        return Ok(SystemRun::skipped(
+            "Python DistKV 0.7.1 is not installed (tests/interop/setup.sh makes it)",
+        ));
+    }
+    if !systems::have("serf") {
+        return Ok(SystemRun::skipped("serf is not installed"));
+    }
+    let agent = systems::serf(work, "py", None)?;
+    let (proc, port) = systems::distkv_py(work, &o.venv, "py", agent.rpc)?;
+    let plan = scaled(&o.plan, o.plan.py_scale);
+    let conns = connect_all(&[port], DistKv::connect).await?;
+    let watcher = DistKv::connect(port).await?;
+    let rows = workloads(&plan, &conns, &watcher, &conns[1]).await?;
+    let mut run = SystemRun::ran(&proc, &[&proc], rows);
+    run.note = Some(format!("counts divided by {}", o.plan.py_scale));
+    Ok(run)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let o = parse()?;
+    if !o.bin.exists() {
+        bail!("no distkv binary at {} (cargo build --release -p distkv-cli)", o.bin.display());
+    }
+    std::fs::create_dir_all(&o.out)?;
+    let work = o.out.join("work");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let wanted = |name: &str| o.only.as_ref().is_none_or(|l| l.iter().any(|x| x == name));
+    let mut runs: Vec<(&str, SystemRun)> = Vec::new();
+    let names = [
+        ("distkv-rs", "distkv-rs"),
+        ("distkv-rs-log", "distkv-rs, state log"),
+        ("distkv-rs-serf", "distkv-rs ×3, Serf"),
+        ("etcd", "etcd"),
+        ("redis", "Redis"),
+        ("python", "DistKV 0.7.1 (Python)"),
+    ];
+    for (key, label) in names {
+        if !wanted(key) {
+            continue;
+        }
+        eprintln!("{label}:");
+        let r = match key {
+            "distkv-rs" => bench_distkv_rs(&o, &work, false).await,
+            "distkv-rs-log" => bench_distkv_rs(&o, &work, true).await,
+            "distkv-rs-serf" => {
+                if systems::have("serf") {
+                    bench_distkv_cluster(&o, &work).await
+                } else {
+                    Ok(SystemRun::skipped("serf is not installed"))
+                }
+            }
+            "etcd" => bench_etcd(&o, &work).await,
+            "redis" => bench_redis(&o, &work).await,
+            _ => bench_python(&o, &work).await,
+        };
+        let run = r.unwrap_or_else(|e| SystemRun::skipped(&format!("failed: {e:#}")));
+        if let Some(s) = &run.skipped {
+            eprintln!("  skipped: {s}");
+        }
+        runs.push((label, run));
+    }
+    let md = report::markdown(&o.plan, &runs);
+    let json = report::json(&o.plan, &runs)?;
+    std::fs::write(o.out.join("results.md"), &md)?;
+    std::fs::write(o.out.join("results.json"), json)?;
+    println!("{md}");
+    eprintln!("written: {0}/results.md, {0}/results.json", o.out.display());
+    Ok(())
+}
