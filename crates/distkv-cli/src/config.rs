@@ -146,8 +146,14 @@ impl Config {
             path: shown.clone(),
             source,
         })?;
-        let y: Yaml = serde_yaml_ng::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: shown.clone(),
+        self.merge_str(&text, &shown)
+    }
+
+    /// Merges YAML text over the current settings, as [`Config::merge_file`]
+    /// does with a file's contents; `shown` names the source in errors.
+    pub fn merge_str(&mut self, text: &str, shown: &str) -> Result<(), ConfigError> {
+        let y: Yaml = serde_yaml_ng::from_str(text).map_err(|source| ConfigError::Parse {
+            path: shown.to_owned(),
             source,
         })?;
         match y {
@@ -156,7 +162,7 @@ impl Config {
                 Ok(())
             }
             Yaml::Null => Ok(()),
-            _ => Err(ConfigError::NotAMap(shown)),
+            _ => Err(ConfigError::NotAMap(shown.to_owned())),
         }
     }
 

@@ -268,8 +268,7 @@ impl SerfRpc {
     /// The cluster members.
     pub async fn members(&self) -> Result<Vec<Member>, GossipError> {
         let body = self.call("members", None, true).await?.unwrap_or_default();
-        let list = body.get("Members").and_then(Value::as_array).unwrap_or(&[]);
-        Ok(list.iter().map(parse_member).collect())
+        Ok(parse_members(&body))
     }
 
     /// Asks the agent to join the agents at `addrs`; returns how many it
@@ -313,6 +312,13 @@ impl SerfRpc {
         let body = MapBuilder::new().set("Tags", tags).set("DeleteTags", del);
         self.call("tags", Some(body), false).await.map(|_| ())
     }
+}
+
+/// The members listed in the body of a `members` response; entries of the
+/// wrong shape yield empty fields rather than an error.
+pub fn parse_members(body: &Value) -> Vec<Member> {
+    let list = body.get("Members").and_then(Value::as_array).unwrap_or(&[]);
+    list.iter().map(parse_member).collect()
 }
 
 fn parse_member(m: &Value) -> Member {
@@ -454,6 +460,65 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
         }
     }
     let _ = closed.send(true);
+}
+
+/// What the response reader made of a recorded agent byte stream (see
+/// [`replay_responses`]).
+#[derive(Debug, Default)]
+pub struct Replayed {
+    /// The outcome of every pending call and stream acknowledgement, by
+    /// sequence number: the body (if one was expected) or the error text.
+    pub replies: Vec<(u64, Result<Option<Value>, String>)>,
+    /// The user events handed to the sink, in order.
+    pub events: Vec<GossipEvent>,
+}
+
+/// Runs the connection's response reader over `input` as if the agent had
+/// sent it, with `calls` (sequence number, whether a body follows) and
+/// `streams` (sequence numbers) pending, until the input ends. Lets tests
+/// and fuzzers check the decoding of agent responses without an agent.
+pub async fn replay_responses(
+    input: &[u8],
+    limits: Limits,
+    calls: &[(u64, bool)],
+    streams: &[u64],
+) -> Replayed {
+    let pending: PendingMap = Arc::default();
+    let mut waiting = Vec::new();
+    {
+        let mut p = lock(&pending);
+        for &(seq, body) in calls {
+            let (tx, rx) = oneshot::channel();
+            p.insert(seq, Pending::Call { body, tx });
+            waiting.push((seq, rx));
+        }
+        for &seq in streams {
+            let (tx, rx) = oneshot::channel();
+            p.insert(seq, Pending::Stream { ack: Some(tx) });
+            waiting.push((seq, rx));
+        }
+    }
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&events);
+    let sink: EventSink = Arc::new(move |ev| {
+        seen.lock().unwrap_or_else(|e| e.into_inner()).push(ev);
+    });
+    let (closed, _closed_rx) = tokio::sync::watch::channel(false);
+    let frames = FramedRead::new(input, MsgpackCodec::new(limits));
+    read_loop(frames, pending, sink, closed).await;
+    let replies = waiting
+        .into_iter()
+        .map(|(seq, mut rx)| {
+            let r = match rx.try_recv() {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            (seq, r)
+        })
+        .collect();
+    let events = std::mem::take(&mut *events.lock().unwrap_or_else(|e| e.into_inner()));
+    Replayed { replies, events }
 }
 
 #[cfg(test)]

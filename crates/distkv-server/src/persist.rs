@@ -383,6 +383,18 @@ pub fn load(
         path: shown.clone(),
         source,
     })?;
+    load_bytes(shared, &data, &shown, up_to_corruption)
+}
+
+/// Loads the contents of a state file that is already in memory, exactly
+/// as [`load`] does; `shown` names the source in errors and log lines.
+pub fn load_bytes(
+    shared: &Shared,
+    data: &[u8],
+    shown: &str,
+    up_to_corruption: bool,
+) -> Result<LoadReport, LoadError> {
+    let shown = shown.to_owned();
     let limits = distkv_proto::Limits {
         max_frame: shared.config.max_frame.max(64 << 20),
         ..Default::default()
@@ -398,7 +410,7 @@ pub fn load(
     let mut failed = None;
     let mut index = 0usize;
     let mut core = shared.lock();
-    let scanned = scan_records(&data, &limits, up_to_corruption, &mut |rec| {
+    let scanned = scan_records(data, &limits, up_to_corruption, &mut |rec| {
         progress.tick();
         let tree = &core.tree;
         match record_to_event(rec, index, &mut longer, &|n| tree.intern(n)) {
