@@ -559,6 +559,50 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn recorded_responses_replay() {
+        let header =
+            |seq: u64, err: &str| MapBuilder::new().set("Seq", seq).set("Error", err).build();
+        let member = MapBuilder::new()
+            .set("Name", "a")
+            .set("Addr", Value::Bytes(vec![10, 0, 0, 1]))
+            .set("Port", 7946)
+            .set("Status", "alive")
+            .build();
+        let members = MapBuilder::new()
+            .set("Members", Value::Array(vec![member]))
+            .build();
+        let event = MapBuilder::new()
+            .set("Event", "user")
+            .set("Name", "x.ping")
+            .set("Payload", Value::Bytes(b"hi".to_vec()))
+            .build();
+        let mut input = Vec::new();
+        for v in [
+            header(1, ""),
+            members,
+            header(2, "no"),
+            header(3, ""),
+            header(3, ""),
+            event,
+        ] {
+            distkv_proto::msgpack::encode(&v, &mut input);
+        }
+        let r = replay_responses(&input, Limits::default(), &[(1, true), (2, false)], &[3]).await;
+        let body = match &r.replies[0] {
+            (1, Ok(Some(b))) => b,
+            other => panic!("{other:?}"),
+        };
+        let m = parse_members(body);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].addr, "10.0.0.1:7946");
+        assert!(matches!(&r.replies[1], (2, Err(e)) if e.contains("no")));
+        assert!(matches!(&r.replies[2], (3, Ok(None))));
+        assert_eq!(r.events.len(), 1);
+        assert_eq!(r.events[0].name, "x.ping");
+        assert_eq!(&r.events[0].payload[..], b"hi");
+    }
+
     #[test]
     fn header_shapes() {
         let h = MapBuilder::new().set("Seq", 1).set("Error", "").build();

@@ -632,6 +632,27 @@ mod tests {
         snapshot(&sh)
     }
 
+    #[test]
+    fn load_bytes_reads_a_file_held_in_memory() {
+        let ev = UpdateEvent {
+            path: path(1),
+            chain: Chain::single(NodeEvent::new("p", 1)),
+            value: Some(Value::Int(7)),
+            tock: 3,
+        };
+        let mut data = distkv_proto::record::header().to_vec();
+        distkv_proto::record::encode_record(&change_record(&ev), &mut data);
+        let sh = shared("one");
+        let report = load_bytes(&sh, &data, "mem", false).expect("loads");
+        assert_eq!(report.records, 1);
+        let got = sh.lock().tree.get(&path(1)).and_then(|e| e.data().cloned());
+        assert_eq!(got, Some(Value::Int(7)));
+        assert!(matches!(
+            load_bytes(&sh, b"\xc1", "mem", false),
+            Err(LoadError::Format { .. })
+        ));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
