@@ -567,3 +567,40 @@ async fn messages_pass_through() {
         .expect_err("colon");
     assert_eq!(e.server_text(), Some("Types may not start with a colon"));
 }
+
+/// Requests in flight when the server dies fail, and so do requests made
+/// afterwards: none of them waits forever.
+#[tokio::test]
+async fn requests_fail_when_the_server_dies() {
+    let s = ServerProc::standalone("dies", Some("Root"), &[]);
+    let c = s.connect().await;
+    let mut inflight = Vec::new();
+    for i in 0..2000 {
+        let c = c.clone();
+        inflight.push(tokio::spawn(async move {
+            c.set(&p(&["dies", &i.to_string()]), Value::Int(i)).await
+        }));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &s.pid().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    let all = tokio::time::timeout(Duration::from_secs(20), join_all(inflight))
+        .await
+        .expect("every request in flight ends");
+    assert_eq!(all.len(), 2000);
+    for _ in 0..50 {
+        let r = tokio::time::timeout(
+            Duration::from_secs(5),
+            c.set(&p(&["dies", "after"]), Value::Int(1)),
+        )
+        .await
+        .expect("a request after the server died ends");
+        if r.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("requests to a dead server still succeed");
+}

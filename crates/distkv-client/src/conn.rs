@@ -24,9 +24,17 @@ enum Pending {
     Stream(mpsc::Sender<Reply>),
 }
 
-type PendingMap = Arc<Mutex<HashMap<u64, Pending>>>;
+/// The requests waiting for replies, and whether the connection has ended
+/// (after which nothing may be added: nobody would ever answer it).
+#[derive(Default)]
+struct PendingTable {
+    map: HashMap<u64, Pending>,
+    closed: bool,
+}
 
-fn lock(p: &PendingMap) -> std::sync::MutexGuard<'_, HashMap<u64, Pending>> {
+type PendingMap = Arc<Mutex<PendingTable>>;
+
+fn lock(p: &PendingMap) -> std::sync::MutexGuard<'_, PendingTable> {
     p.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -71,9 +79,15 @@ impl Conn {
         let mut s = self.sender.lock().await;
         s.0 += 1;
         let seq = s.0;
-        lock(&self.pending).insert(seq, pending);
+        {
+            let mut p = lock(&self.pending);
+            if p.closed {
+                return Err(ClientError::Closed);
+            }
+            p.map.insert(seq, pending);
+        }
         if s.1.send(msg.set("seq", seq).build()).await.is_err() {
-            lock(&self.pending).remove(&seq);
+            lock(&self.pending).map.remove(&seq);
             return Err(ClientError::Closed);
         }
         Ok(seq)
@@ -98,7 +112,7 @@ impl Conn {
 
     /// Forgets a stream (its consumer is gone).
     pub(crate) fn forget(&self, seq: u64) {
-        lock(&self.pending).remove(&seq);
+        lock(&self.pending).map.remove(&seq);
     }
 
     /// Whether the reader task has ended (the connection is closed).
@@ -127,7 +141,12 @@ async fn route_replies<R: AsyncRead + Unpin>(
     };
     tracing::debug!(error = %fatal, "client connection ended");
     let text = fatal.to_string();
-    for (_, p) in lock(&pending).drain() {
+    let waiting: Vec<Pending> = {
+        let mut p = lock(&pending);
+        p.closed = true;
+        p.map.drain().map(|(_, w)| w).collect()
+    };
+    for p in waiting {
         let err = match &fatal {
             ClientError::Closed => ClientError::Closed,
             _ => ClientError::Protocol(text.clone()),
@@ -151,10 +170,10 @@ async fn deliver(pending: &PendingMap, seq: u64, msg: Value) {
     });
     let stream = {
         let mut p = lock(pending);
-        match p.get(&seq) {
+        match p.map.get(&seq) {
             None => return,
             Some(Pending::Single(_)) => {
-                if let Some(Pending::Single(tx)) = p.remove(&seq) {
+                if let Some(Pending::Single(tx)) = p.map.remove(&seq) {
                     let r = match error {
                         Some(t) => Err(ClientError::Server(ServerError(t))),
                         None => Ok(msg),
@@ -165,7 +184,7 @@ async fn deliver(pending: &PendingMap, seq: u64, msg: Value) {
             }
             Some(Pending::Stream(tx)) => {
                 if state.as_deref() == Some("end") {
-                    p.remove(&seq);
+                    p.map.remove(&seq);
                     return;
                 }
                 tx.clone()
@@ -180,6 +199,6 @@ async fn deliver(pending: &PendingMap, seq: u64, msg: Value) {
         None => Ok(msg),
     };
     if stream.send(r).await.is_err() {
-        lock(pending).remove(&seq);
+        lock(pending).map.remove(&seq);
     }
 }
