@@ -33,6 +33,8 @@ pub struct MsgpackCodec {
     limits: Limits,
     /// Progress on the frame at the start of the read buffer.
     scanner: FrameScanner,
+    /// Reused encoding buffer (no allocation per outgoing frame).
+    scratch: Vec<u8>,
 }
 
 impl MsgpackCodec {
@@ -41,6 +43,7 @@ impl MsgpackCodec {
         MsgpackCodec {
             limits,
             scanner: FrameScanner::default(),
+            scratch: Vec::new(),
         }
     }
 }
@@ -82,8 +85,13 @@ impl Encoder<&Value> for MsgpackCodec {
     type Error = CodecError;
 
     fn encode(&mut self, item: &Value, dst: &mut BytesMut) -> Result<(), CodecError> {
-        let bytes = msgpack::to_vec(item);
-        dst.extend_from_slice(&bytes);
+        self.scratch.clear();
+        msgpack::encode(item, &mut self.scratch);
+        dst.extend_from_slice(&self.scratch);
+        // a huge frame does not keep its buffer for the connection's life
+        if self.scratch.capacity() > 64 * 1024 {
+            self.scratch = Vec::new();
+        }
         Ok(())
     }
 }
@@ -132,16 +140,20 @@ where
             },
         }
     }
-    while let Some(v) = rx.recv().await {
-        if let Err(stalled) = within(stall, SinkExt::<Value>::feed(&mut sink, v)).await {
-            return stalled;
-        }
-        while let Ok(v) = rx.try_recv() {
-            if let Err(stalled) = within(stall, SinkExt::<Value>::feed(&mut sink, v)).await {
-                return stalled;
+    /// Replies written between two flushes at most.
+    const BATCH: usize = 256;
+    while let Some(first) = rx.recv().await {
+        // one timer per batch, not per reply: the batch must be written
+        // within `stall`
+        let batch = async {
+            SinkExt::<Value>::feed(&mut sink, first).await?;
+            for _ in 1..BATCH {
+                let Ok(v) = rx.try_recv() else { break };
+                SinkExt::<Value>::feed(&mut sink, v).await?;
             }
-        }
-        if let Err(stalled) = within(stall, SinkExt::<Value>::flush(&mut sink)).await {
+            SinkExt::<Value>::flush(&mut sink).await
+        };
+        if let Err(stalled) = within(stall, batch).await {
             return stalled;
         }
     }

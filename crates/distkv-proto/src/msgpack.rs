@@ -83,7 +83,8 @@ pub enum DecodeError {
 /// that the output stays well-formed (no sane frame limit accepts it
 /// anyway). Encoding is iterative, so deeply nested values are fine.
 pub fn encode(v: &Value, out: &mut Vec<u8>) {
-    let mut todo = vec![v];
+    // inline room for the usual shallow message: no allocation
+    let mut todo: smallvec::SmallVec<[&Value; 32]> = smallvec::smallvec![v];
     while let Some(v) = todo.pop() {
         match v {
             Value::Nil => vec_write(enc::write_nil(out)),
