@@ -41,6 +41,7 @@ pa=$((base + 100)); pb=$((base + 101)); pc=$((base + 102))
 server one 0 $pa Root
 server two 1 $pb
 server three 2 $pc
+$BENCH serf $((base + 1)) $((base + 11)) 1000
 $BENCH propagation $pa $pb 1000
 $BENCH sustained 500 10 $pa $pb $pc
 $BENCH sustained 2000 10 $pa $pb $pc

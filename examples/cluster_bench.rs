@@ -2,12 +2,16 @@
 //!
 //! ```text
 //! cargo run --release --example cluster_bench -- propagation A_PORT B_PORT [N]
+//! cargo run --release --example cluster_bench -- serf A_RPC_PORT B_RPC_PORT [N]
 //! cargo run --release --example cluster_bench -- fill PORT N
 //! cargo run --release --example cluster_bench -- sustained RATE SECS A_PORT B_PORT [C_PORT…]
 //! ```
 //!
 //! * `propagation`: N writes on server A (default 1000), one at a time;
 //!   reports how long each took to show up in a watch on server B.
+//! * `serf`: the same for bare Serf user events, sent through agent A's
+//!   RPC port and received from agent B's: Serf's own delivery time, which
+//!   `propagation` includes.
 //! * `fill`: writes N small entries to one server, pipelined.
 //! * `dump`: times a full `get_tree` with chains.
 //! * `settle`: waits until the servers hold the same entries.
@@ -64,6 +68,46 @@ async fn propagation(a: &Client, b: &Client, n: usize) -> anyhow::Result<()> {
     delays.sort();
     println!(
         "propagation over {n} writes: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        pct(&delays, 0.5).as_secs_f64() * 1e3,
+        pct(&delays, 0.99).as_secs_f64() * 1e3,
+        delays.last().copied().unwrap_or_default().as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+async fn serf_delivery(a_rpc: &str, b_rpc: &str, n: usize) -> anyhow::Result<()> {
+    use distkv_serf::Gossip;
+    use distkv_serf::agent::{SerfConfig, SerfGossip};
+    let agent = |port: &str| -> anyhow::Result<SerfConfig> {
+        Ok(SerfConfig {
+            host: "127.0.0.1".into(),
+            port: port.parse().context("port")?,
+            ..SerfConfig::default()
+        })
+    };
+    let a = SerfGossip::connect(agent(a_rpc)?).await?;
+    let b = SerfGossip::connect(agent(b_rpc)?).await?;
+    let mut sub = b.subscribe("benchserf").await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut delays = Vec::with_capacity(n);
+    for i in 0..n {
+        let payload = bytes::Bytes::from(format!("{i}"));
+        let t0 = Instant::now();
+        a.broadcast("benchserf", payload.clone()).await?;
+        loop {
+            let ev = tokio::time::timeout(Duration::from_secs(30), sub.recv())
+                .await
+                .context("no event within 30 s")?
+                .context("subscription ended")?;
+            if ev.payload == payload {
+                break;
+            }
+        }
+        delays.push(t0.elapsed());
+    }
+    delays.sort();
+    println!(
+        "serf delivery over {n} events: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         pct(&delays, 0.5).as_secs_f64() * 1e3,
         pct(&delays, 0.99).as_secs_f64() * 1e3,
         delays.last().copied().unwrap_or_default().as_secs_f64() * 1e3
@@ -256,6 +300,10 @@ async fn main() -> anyhow::Result<()> {
         ["propagation", a, b, rest @ ..] => {
             let n = rest.first().map_or(Ok(1000), |n| n.parse())?;
             propagation(&connect(a).await?, &connect(b).await?, n).await
+        }
+        ["serf", a, b, rest @ ..] => {
+            let n = rest.first().map_or(Ok(1000), |n| n.parse())?;
+            serf_delivery(a, b, n).await
         }
         ["fill", port, n] => fill(&connect(port).await?, n.parse()?).await,
         ["sustained", rate, secs, a, others @ ..] => {
