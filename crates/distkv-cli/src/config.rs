@@ -75,6 +75,18 @@ pub enum ConfigError {
     /// A `-C` key is empty or malformed.
     #[error("bad configuration key '{0}'")]
     BadKey(String),
+    /// A map key is itself a map or a tagged value; the YAML writer cannot
+    /// write such a configuration back out.
+    #[error("{path}: a configuration key may not be a map or a tagged value (at '{at}')")]
+    ComplexKey {
+        /// The file.
+        path: String,
+        /// The dotted position of the map holding the key.
+        at: String,
+    },
+    /// The configuration could not be written as YAML.
+    #[error("cannot write the configuration as YAML: {0}")]
+    Dump(serde_yaml_ng::Error),
     /// A setting has the wrong type.
     #[error("configuration '{key}': {why}")]
     BadValue {
@@ -109,6 +121,33 @@ fn merge(base: &mut Yaml, over: Yaml) {
             }
         }
         (slot, v) => *slot = v,
+    }
+}
+
+/// Finds a map key that is a map or a tagged value (which the YAML writer
+/// cannot write), returning the dotted position of its map. The parser bounds the nesting, so the recursion is bounded.
+fn complex_key(y: &Yaml, at: &str) -> Option<String> {
+    match y {
+        Yaml::Mapping(m) => m.iter().find_map(|(k, v)| {
+            if matches!(k, Yaml::Mapping(_) | Yaml::Tagged(_)) {
+                return Some(at.to_owned());
+            }
+            let name = match k {
+                Yaml::String(s) => s.clone(),
+                other => serde_yaml_ng::to_string(other)
+                    .map(|t| t.trim_end().to_owned())
+                    .unwrap_or_default(),
+            };
+            let below = if at.is_empty() {
+                name
+            } else {
+                format!("{at}.{name}")
+            };
+            complex_key(v, &below)
+        }),
+        Yaml::Sequence(items) => items.iter().find_map(|v| complex_key(v, at)),
+        Yaml::Tagged(t) => complex_key(&t.value, at),
+        _ => None,
     }
 }
 
@@ -151,11 +190,18 @@ impl Config {
 
     /// Merges YAML text over the current settings, as [`Config::merge_file`]
     /// does with a file's contents; `shown` names the source in errors.
+    /// A map or tagged value as a map key is refused.
     pub fn merge_str(&mut self, text: &str, shown: &str) -> Result<(), ConfigError> {
         let y: Yaml = serde_yaml_ng::from_str(text).map_err(|source| ConfigError::Parse {
             path: shown.to_owned(),
             source,
         })?;
+        if let Some(at) = complex_key(&y, "") {
+            return Err(ConfigError::ComplexKey {
+                path: shown.to_owned(),
+                at,
+            });
+        }
         match y {
             Yaml::Mapping(_) => {
                 merge(&mut self.0, y);
@@ -332,14 +378,40 @@ impl Config {
     }
 
     /// The configuration as YAML text (`dumpcfg`).
-    pub fn to_yaml(&self) -> String {
-        serde_yaml_ng::to_string(&self.0).unwrap_or_default()
+    pub fn to_yaml(&self) -> Result<String, ConfigError> {
+        serde_yaml_ng::to_string(&self.0).map_err(ConfigError::Dump)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing: `? ? ?` (a map whose key is a map) loaded, but
+    /// `dumpcfg` then printed nothing, the YAML writer's error swallowed.
+    #[test]
+    fn complex_keys_are_refused_and_dumps_do_not_fail_silently() {
+        for text in [
+            "? ? ?",
+            "a:\n  ? {x: 1}\n  : 2\n",
+            "b: [{? {c: 1} : 2}]",
+            "!t k: 1",
+        ] {
+            let mut c = Config::new();
+            assert!(
+                matches!(c.merge_str(text, "f"), Err(ConfigError::ComplexKey { .. })),
+                "{text:?}"
+            );
+            assert!(c.to_yaml().expect("dumps").contains("connect:"));
+        }
+        let mut c = Config::new();
+        c.merge_str("hostmap: {1: h, ~: g, 1.5: x, [1, 2]: y}", "f")
+            .expect("scalar and list keys");
+        let dump = c.to_yaml().expect("dumps");
+        let mut again = Config::new();
+        again.merge_str(&dump, "dump").expect("reloads");
+        assert_eq!(again.to_yaml().expect("dumps"), dump);
+    }
 
     #[test]
     fn defaults_parse() {

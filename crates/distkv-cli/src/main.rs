@@ -111,7 +111,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .build()?;
     match cli.cmd {
         Command::Dumpcfg => {
-            output::print_raw(&cfg.to_yaml());
+            output::print_raw(&cfg.to_yaml()?);
             Ok(())
         }
         Command::Server(args) => rt.block_on(server::run(&cfg, args)),
