@@ -39,20 +39,26 @@ fn is(e: &PathElem, w: &str) -> bool {
 }
 
 /// The reference matcher: `+` one non-nil element, `#` one or more.
+/// Dynamic programming over (pattern, path) suffixes, so that many `#`
+/// cannot make it exponential.
 fn matches(pat: &[PathElem], path: &[PathElem]) -> bool {
-    match (pat.split_first(), path.split_first()) {
-        (None, None) => true,
-        (Some((p, prest)), Some((e, erest))) => {
-            if is(p, "#") && !e.is_nil() {
-                matches(prest, erest) || matches(pat, erest)
+    let (np, nq) = (pat.len(), path.len());
+    // ok[i][j]: pat[i..] matches path[j..].
+    let mut ok = vec![vec![false; nq + 1]; np + 1];
+    ok[np][nq] = true;
+    for i in (0..np).rev() {
+        for j in (0..nq).rev() {
+            let (p, e) = (&pat[i], &path[j]);
+            ok[i][j] = if is(p, "#") && !e.is_nil() {
+                ok[i + 1][j + 1] || ok[i][j + 1]
             } else if is(p, "+") && !e.is_nil() {
-                matches(prest, erest)
+                ok[i + 1][j + 1]
             } else {
-                p == e && matches(prest, erest)
-            }
+                p == e && ok[i + 1][j + 1]
+            };
         }
-        _ => false,
     }
+    ok[0][0]
 }
 
 fuzz_target!(|data: &[u8]| {
