@@ -423,6 +423,12 @@ impl Cluster {
             .collect()
     }
 
+    /// Remembers that `peer`'s client port could not be reached, so that
+    /// repairs ask the other peers first for a while.
+    pub fn note_unreachable(&self, peer: &str) {
+        lock(&self.unreachable).insert(peer.to_owned(), Instant::now());
+    }
+
     /// Whether pulling from `peer` failed within the last few cycles.
     fn recently_unreachable(&self, peer: &str) -> bool {
         let horizon = self.cycle() * 10;
@@ -486,7 +492,7 @@ impl Cluster {
                     }
                     Err(e) => {
                         failed = true;
-                        lock(&self.unreachable).insert(peer.clone(), Instant::now());
+                        self.note_unreachable(&peer);
                         tracing::info!(%peer, %host, port, error = %e, "could not pull missing changes");
                     }
                 }

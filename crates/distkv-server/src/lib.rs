@@ -157,6 +157,8 @@ impl Server {
                         }
                         Err(e) => {
                             tracing::warn!(peer = %node, %host, port, error = %e, "catching up after loading failed");
+                            // the missing changes are not asked of it first
+                            c.note_unreachable(&node);
                         }
                     }
                 }
@@ -199,6 +201,7 @@ impl Server {
                         }
                         Err(e) => {
                             tracing::warn!(peer = %node, %host, port, error = %e, "initial sync failed");
+                            c.note_unreachable(&node);
                         }
                     }
                 }
