@@ -32,6 +32,7 @@ fn index_of(word: &str) -> Option<u64> {
 #[derive(Clone)]
 pub struct DistKv(pub distkv_client::Client);
 
+#[allow(clippy::useless_conversion)] // the element's string type may change
 fn dkv_path(space: &'static str, i: u64) -> Path {
     Path(vec![
         PathElem::Str(space.into()),
@@ -42,7 +43,9 @@ fn dkv_path(space: &'static str, i: u64) -> Path {
 impl DistKv {
     /// Connects to the server at 127.0.0.1:`port`.
     pub async fn connect(port: u16) -> Result<DistKv> {
-        Ok(DistKv(distkv_client::Client::connect("127.0.0.1", port).await?))
+        Ok(DistKv(
+            distkv_client::Client::connect("127.0.0.1", port).await?,
+        ))
     }
 }
 
@@ -70,14 +73,12 @@ impl Kv for DistKv {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Some(Ok(item)) = stream.next().await {
-                if let distkv_client::WatchItem::Entry(e) = item {
-                    if let Some(PathElem::Str(w)) = e.path.0.last() {
-                        if let Some(i) = index_of(w) {
-                            if tx.send(i).is_err() {
-                                break;
-                            }
-                        }
-                    }
+                if let distkv_client::WatchItem::Entry(e) = item
+                    && let Some(PathElem::Str(w)) = e.path.0.last()
+                    && let Some(i) = index_of(w)
+                    && tx.send(i).is_err()
+                {
+                    break;
                 }
             }
         });
@@ -129,10 +130,10 @@ impl Kv for Etcd {
                 for ev in resp.events() {
                     let Some(kv) = ev.kv() else { continue };
                     let Ok(key) = kv.key_str() else { continue };
-                    if let Some(i) = key.rsplit('/').next().and_then(index_of) {
-                        if tx.send(i).is_err() {
-                            return;
-                        }
+                    if let Some(i) = key.rsplit('/').next().and_then(index_of)
+                        && tx.send(i).is_err()
+                    {
+                        return;
                     }
                 }
             }
@@ -187,10 +188,10 @@ impl Kv for Redis {
             let mut msgs = ps.on_message();
             while let Some(m) = msgs.next().await {
                 let chan = m.get_channel_name();
-                if let Some(i) = chan.rsplit('/').next().and_then(index_of) {
-                    if tx.send(i).is_err() {
-                        return;
-                    }
+                if let Some(i) = chan.rsplit('/').next().and_then(index_of)
+                    && tx.send(i).is_err()
+                {
+                    return;
                 }
             }
         });

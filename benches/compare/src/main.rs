@@ -41,6 +41,10 @@ pub struct Plan {
     pub py_scale: u64,
     /// Time limit per workload, seconds.
     pub limit_secs: u64,
+    /// Writes in flight at most (all connections together); set rows that
+    /// would have more are skipped. Pipelined rows use 16 per connection
+    /// on 16 connections and 64 on one, 256 means no limit.
+    pub writes_in_flight: usize,
 }
 
 struct Opts {
@@ -58,8 +62,9 @@ fn parse() -> Result<Opts> {
             ops: 200_000,
             seq_ops: 10_000,
             watch: 50_000,
-            py_scale: 50,
+            py_scale: 200,
             limit_secs: 60,
+            writes_in_flight: 256,
         },
         only: None,
         out: PathBuf::from("target/compare"),
@@ -76,6 +81,7 @@ fn parse() -> Result<Opts> {
                 watch: 200,
                 py_scale: 10,
                 limit_secs: 20,
+                writes_in_flight: 256,
             };
             continue;
         }
@@ -100,52 +106,92 @@ fn parse() -> Result<Opts> {
 /// Runs every workload of `plan` against one system. `conns` are 16
 /// connections (the first one is used alone for the 1-connection rows);
 /// `watcher` watches while `writer` writes.
-async fn workloads<K: Kv>(plan: &Plan, conns: &[K], watcher: &K, writer: &K) -> Result<Vec<Row>> {
+/// Stops early, saying so in the second value, when `alive` says the
+/// server has died.
+async fn workloads<K: Kv>(
+    plan: &Plan,
+    conns: &[K],
+    watcher: &K,
+    writer: &K,
+    alive: &dyn Fn() -> bool,
+) -> Result<(Vec<Row>, Option<String>)> {
     let limit = Duration::from_secs(plan.limit_secs);
     let one = &conns[..1];
     let ops = plan.ops.max(plan.keys);
     let mut rows = Vec::new();
-    let mut add = |name: &str, m: workload::Measure| {
+    let mut add = |name: &str, m: workload::Measure, healthy: bool| -> Option<String> {
         eprintln!(
             "  {name:<34} {:>10.0} ops/s  p50 {:>6} us  p99 {:>6} us{}",
             m.ops_per_s,
             m.p50_us,
             m.p99_us,
-            if m.errors > 0 { format!("  ({} errors)", m.errors) } else { String::new() }
+            if m.errors > 0 {
+                format!("  ({} errors)", m.errors)
+            } else {
+                String::new()
+            }
         );
         rows.push(Row {
             workload: name.to_string(),
             measure: m,
         });
+        if alive() && healthy {
+            None
+        } else {
+            eprintln!("  the server failed during \"{name}\"");
+            Some(format!(
+                "the server failed during \"{name}\"; later workloads did not run"
+            ))
+        }
     };
     for op in [Op::Set, Op::Get] {
         let w = if op == Op::Set { "set" } else { "get" };
         if op == Op::Get {
             settle(plan, conns).await?;
         }
-        // the first set run fills the whole key space
-        add(
-            &format!("{w}, 16 conns × 16 in flight"),
-            run_ops(conns, 16, ops, plan.keys, op, limit).await?,
-        );
-        add(
-            &format!("{w}, 1 conn × 64 in flight"),
-            run_ops(one, 64, plan.ops, plan.keys, op, limit).await?,
-        );
-        add(
-            &format!("{w}, 16 conns, sequential"),
-            run_ops(conns, 1, plan.seq_ops * 4, plan.keys, op, limit).await?,
-        );
-        add(
-            &format!("{w}, 1 conn, sequential"),
-            run_ops(one, 1, plan.seq_ops, plan.keys, op, limit).await?,
-        );
+        // rows as (name, connections, in flight per connection, ops)
+        let mut plan_rows = vec![
+            (format!("{w}, 16 conns, pipelined"), conns, 16, ops),
+            (format!("{w}, 1 conn, pipelined"), one, 64, plan.ops),
+            (
+                format!("{w}, 16 conns, sequential"),
+                conns,
+                1,
+                plan.seq_ops * 4,
+            ),
+            (format!("{w}, 1 conn, sequential"), one, 1, plan.seq_ops),
+        ];
+        if op == Op::Set && plan.writes_in_flight < 256 {
+            plan_rows.retain(|(_, c, d, _)| c.len() * d <= plan.writes_in_flight);
+            // the first row that runs fills the key space
+            if let Some(first) = plan_rows.first_mut() {
+                first.3 = first.3.max(plan.keys);
+            }
+        }
+        for (name, c, depth, n) in plan_rows {
+            let m = run_ops(c, depth, n, plan.keys, op, limit).await?;
+            let ok = m.errors == 0 || probe(writer).await;
+            if let Some(died) = add(&name, m, ok) {
+                return Ok((rows, Some(died)));
+            }
+        }
     }
-    add(
-        "watch, updates seen",
-        run_watch(watcher, writer, plan.watch, 16, limit).await?,
-    );
-    Ok(rows)
+    let depth = plan.writes_in_flight.clamp(1, 16);
+    let m = run_watch(watcher, writer, plan.watch, depth, limit).await?;
+    let ok = m.errors == 0 || probe(writer).await;
+    if let Some(died) = add("watch, updates seen", m, ok) {
+        return Ok((rows, Some(died)));
+    }
+    Ok((rows, None))
+}
+
+/// Whether the server still answers a write (asked after a workload
+/// that had errors).
+async fn probe<K: Kv>(writer: &K) -> bool {
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), writer.set("bench", 0)).await,
+        Ok(Ok(()))
+    )
 }
 
 /// Waits until every key can be read through every connection (on a
@@ -221,8 +267,8 @@ async fn bench_distkv_rs(o: &Opts, work: &Path, log: bool) -> Result<SystemRun> 
     let (proc, port) = systems::distkv_rs(work, &o.bin, name, None, true, &global, &server)?;
     let conns = connect_all(&[port], DistKv::connect).await?;
     let watcher = DistKv::connect(port).await?;
-    let rows = workloads(&o.plan, &conns, &watcher, &conns[1]).await?;
-    Ok(SystemRun::ran(&proc, &[&proc], rows))
+    let (rows, died) = workloads(&o.plan, &conns, &watcher, &conns[1], &|| proc.alive()).await?;
+    Ok(SystemRun::ran(&proc, &[&proc], rows).noting(died))
 }
 
 async fn bench_distkv_cluster(o: &Opts, work: &Path) -> Result<SystemRun> {
@@ -240,30 +286,35 @@ async fn bench_distkv_cluster(o: &Opts, work: &Path) -> Result<SystemRun> {
     // is measured at a steady rate by benches/cluster.sh
     let watcher = DistKv::connect(port_a).await?;
     let writer = DistKv::connect(port_a).await?;
-    let rows = workloads(&o.plan, &conns, &watcher, &writer).await?;
-    Ok(SystemRun::ran(&pa, &[&pa, &pb, &pc], rows))
+    let alive = || pa.alive() && pb.alive() && pc.alive();
+    let (rows, died) = workloads(&o.plan, &conns, &watcher, &writer, &alive).await?;
+    Ok(SystemRun::ran(&pa, &[&pa, &pb, &pc], rows).noting(died))
 }
 
 async fn bench_etcd(o: &Opts, work: &Path) -> Result<SystemRun> {
     if !systems::have("etcd") {
-        return Ok(SystemRun::skipped("etcd is not installed (Debian: etcd-server)"));
+        return Ok(SystemRun::skipped(
+            "etcd is not installed (Debian: etcd-server)",
+        ));
     }
     let (proc, port) = systems::etcd(work)?;
     let conns = connect_all(&[port], Etcd::connect).await?;
     let watcher = Etcd::connect(port).await?;
-    let rows = workloads(&o.plan, &conns, &watcher, &conns[1]).await?;
-    Ok(SystemRun::ran(&proc, &[&proc], rows))
+    let (rows, died) = workloads(&o.plan, &conns, &watcher, &conns[1], &|| proc.alive()).await?;
+    Ok(SystemRun::ran(&proc, &[&proc], rows).noting(died))
 }
 
 async fn bench_redis(o: &Opts, work: &Path) -> Result<SystemRun> {
     if !systems::have("redis-server") {
-        return Ok(SystemRun::skipped("redis-server is not installed (Debian: redis-server)"));
+        return Ok(SystemRun::skipped(
+            "redis-server is not installed (Debian: redis-server)",
+        ));
     }
     let (proc, port) = systems::redis(work)?;
     let conns = connect_all(&[port], Redis::connect).await?;
     let watcher = Redis::connect(port).await?;
-    let rows = workloads(&o.plan, &conns, &watcher, &conns[1]).await?;
-    Ok(SystemRun::ran(&proc, &[&proc], rows))
+    let (rows, died) = workloads(&o.plan, &conns, &watcher, &conns[1], &|| proc.alive()).await?;
+    Ok(SystemRun::ran(&proc, &[&proc], rows).noting(died))
 }
 
 async fn bench_python(o: &Opts, work: &Path) -> Result<SystemRun> {
@@ -277,20 +328,35 @@ async fn bench_python(o: &Opts, work: &Path) -> Result<SystemRun> {
     }
     let agent = systems::serf(work, "py", None)?;
     let (proc, port) = systems::distkv_py(work, &o.venv, "py", agent.rpc)?;
-    let plan = scaled(&o.plan, o.plan.py_scale);
+    // Its server hands changes to its Serf sender through a queue of 100
+    // and stops serving when that fills, which any concurrent writing
+    // causes: writes go one at a time.
+    let plan = Plan {
+        writes_in_flight: 1,
+        ..scaled(&o.plan, o.plan.py_scale)
+    };
     let conns = connect_all(&[port], DistKv::connect).await?;
     let watcher = DistKv::connect(port).await?;
-    let rows = workloads(&plan, &conns, &watcher, &conns[1]).await?;
-    let mut run = SystemRun::ran(&proc, &[&proc], rows);
-    run.note = Some(format!("counts divided by {}", o.plan.py_scale));
-    Ok(run)
+    let (rows, died) = workloads(&plan, &conns, &watcher, &conns[1], &|| proc.alive()).await?;
+    let scale = format!(
+        "counts divided by {}; writes one at a time (sequential set on 1 connection, the watch's writer too): with concurrent writes its server stops serving once 100 changes wait for its Serf sender (seen with 16 and more in flight)",
+        o.plan.py_scale
+    );
+    let note = match died {
+        Some(d) => format!("{scale}; {d}"),
+        None => scale,
+    };
+    Ok(SystemRun::ran(&proc, &[&proc], rows).noting(Some(note)))
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let o = parse()?;
     if !o.bin.exists() {
-        bail!("no distkv binary at {} (cargo build --release -p distkv-cli)", o.bin.display());
+        bail!(
+            "no distkv binary at {} (cargo build --release -p distkv-cli)",
+            o.bin.display()
+        );
     }
     std::fs::create_dir_all(&o.out)?;
     let work = o.out.join("work");

@@ -27,6 +27,18 @@ impl Proc {
         line.split_whitespace().nth(1)?.parse().ok()
     }
 
+    /// Whether the process still runs (not exited, not a zombie).
+    pub fn alive(&self) -> bool {
+        match std::fs::read_to_string(format!("/proc/{}/stat", self.pid())) {
+            // the state follows the parenthesised command name
+            Ok(s) => s
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .is_some_and(|st| st != "Z" && st != "X"),
+            Err(_) => false,
+        }
+    }
+
     /// Current resident set size (VmRSS), in KiB.
     pub fn rss_kib(&self) -> Option<u64> {
         let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
@@ -129,7 +141,11 @@ pub fn serf(work: &Path, node: &str, join: Option<u16>) -> Result<Serf> {
     if let Some(j) = join {
         cmd.arg(format!("-join=127.0.0.1:{j}"));
     }
-    let proc = spawn(&format!("serf {node}"), &mut cmd, &work.join(format!("serf-{node}.log")))?;
+    let proc = spawn(
+        &format!("serf {node}"),
+        &mut cmd,
+        &work.join(format!("serf-{node}.log")),
+    )?;
     wait_port(rpc, Duration::from_secs(10))?;
     Ok(Serf {
         _proc: proc,
@@ -170,7 +186,12 @@ pub fn distkv_rs(
     }
     cmd.arg(name);
     let log = work.join(format!("{name}.log"));
-    let p = spawn_until_running(&format!("distkv-rs {name}"), &mut cmd, &log, Duration::from_secs(120))?;
+    let p = spawn_until_running(
+        &format!("distkv-rs {name}"),
+        &mut cmd,
+        &log,
+        Duration::from_secs(120),
+    )?;
     Ok((p, port))
 }
 
@@ -199,7 +220,9 @@ pub fn etcd(work: &Path) -> Result<(Proc, u16)> {
         .arg(format!("--listen-client-urls=http://127.0.0.1:{port}"))
         .arg(format!("--advertise-client-urls=http://127.0.0.1:{port}"))
         .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
-        .arg(format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"))
+        .arg(format!(
+            "--initial-advertise-peer-urls=http://127.0.0.1:{peer}"
+        ))
         .arg(format!("--initial-cluster=bench=http://127.0.0.1:{peer}"))
         .arg("--log-level=error")
         .stdout(Stdio::null());
@@ -215,7 +238,14 @@ pub fn redis(work: &Path) -> Result<(Proc, u16)> {
     let mut cmd = Command::new("redis-server");
     cmd.args(["--bind", "127.0.0.1", "--port"])
         .arg(port.to_string())
-        .args(["--save", "", "--appendonly", "no", "--notify-keyspace-events", "K$"])
+        .args([
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--notify-keyspace-events",
+            "K$",
+        ])
         .args(["--daemonize", "no", "--dir"])
         .arg(work)
         .stdout(Stdio::null());

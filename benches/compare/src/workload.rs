@@ -47,6 +47,9 @@ impl Measure {
     }
 }
 
+/// How long one operation may take before it counts as failed.
+const OP_LIMIT: Duration = Duration::from_secs(10);
+
 /// Which operation a workload issues.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -82,10 +85,14 @@ pub async fn run_ops<K: Kv>(
                         break;
                     }
                     let t = Instant::now();
-                    let r = match op {
-                        Op::Set => c.set("bench", i % keys).await,
-                        Op::Get => c.get(i.wrapping_mul(2_654_435_761) % keys).await,
-                    };
+                    let r = tokio::time::timeout(OP_LIMIT, async {
+                        match op {
+                            Op::Set => c.set("bench", i % keys).await,
+                            Op::Get => c.get(i.wrapping_mul(2_654_435_761) % keys).await,
+                        }
+                    })
+                    .await
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("no reply within {OP_LIMIT:?}")));
                     lat.push(t.elapsed().as_micros() as u64);
                     if r.is_err() {
                         errors.fetch_add(1, Ordering::Relaxed);
@@ -132,7 +139,8 @@ pub async fn run_watch<K: Kv>(
                 if let Some(s) = sent.get(i as usize) {
                     s.store(start.elapsed().as_nanos() as u64 + 1, Ordering::Relaxed);
                 }
-                if w.set("watch", i).await.is_err() {
+                let r = tokio::time::timeout(OP_LIMIT, w.set("watch", i)).await;
+                if !matches!(r, Ok(Ok(()))) {
                     errors.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -147,12 +155,16 @@ pub async fn run_watch<K: Kv>(
             break;
         };
         let now = start.elapsed().as_nanos() as u64;
-        let Some(slot) = seen.get_mut(i as usize) else { continue };
+        let Some(slot) = seen.get_mut(i as usize) else {
+            continue;
+        };
         if *slot {
             continue;
         }
         *slot = true;
-        let t = sent.get(i as usize).map_or(0, |s| s.load(Ordering::Relaxed));
+        let t = sent
+            .get(i as usize)
+            .map_or(0, |s| s.load(Ordering::Relaxed));
         lat.push(now.saturating_sub(t.saturating_sub(1)) / 1000);
         last = Instant::now();
     }
