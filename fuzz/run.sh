@@ -30,6 +30,10 @@ if ! cargo +nightly fuzz build; then
     echo "fuzz: the targets do not build" >&2
     exit 1
 fi
+# Run the built binaries directly: `cargo fuzz run` would check the build
+# again for every target.
+HOST=$(rustc +nightly -vV | sed -n 's/^host: //p')
+BIN="target/$HOST/release"
 
 failed=()
 summary=()
@@ -41,16 +45,18 @@ for t in $TARGETS; do
     [ -f "dicts/$t.dict" ] && dict=("-dict=dicts/$t.dict")
     log="artifacts/$t/last-run.log"
     echo "fuzz: running $t for ${SECONDS_PER_TARGET}s"
-    cargo +nightly fuzz run "$t" "corpus/$t" "${seeds[@]}" -- \
+    "$BIN/$t" "corpus/$t" "${seeds[@]}" \
         -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 \
-        -rss_limit_mb=2048 -timeout=10 -max_len=4096 "${dict[@]}" >"$log" 2>&1
+        -rss_limit_mb=2048 -timeout=10 -max_len=4096 "${dict[@]}" \
+        -artifact_prefix="artifacts/$t/" >"$log" 2>&1
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     if [ "$rc" -ne 0 ]; then
         failed+=("$t")
         summary+=("$t: FAILED (exit $rc) after ${execs:-?} executions")
-        echo "fuzz: $t FAILED; the end of its log ($log):"
-        tail -n 40 "$log"
+        echo "fuzz: $t FAILED; from its log (fuzz/$log):"
+        grep -E -A3 "panicked at|ERROR: libFuzzer|Test unit written" "$log" | head -n 30
+        echo "fuzz: replay with: cargo +nightly fuzz run $t fuzz/artifacts/$t/<file>"
     else
         summary+=("$t: ${execs:-?} executions in ${SECONDS_PER_TARGET}s")
     fi
