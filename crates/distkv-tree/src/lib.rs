@@ -17,6 +17,7 @@ pub mod value;
 pub use path::{Path, PathElem, PathError};
 pub use value::Value;
 pub mod chain;
+mod children;
 pub mod clock;
 pub mod node;
 pub mod range;
