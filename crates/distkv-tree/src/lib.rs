@@ -14,6 +14,7 @@
 pub mod path;
 pub mod value;
 
+pub use compact_str::CompactString;
 pub use path::{Path, PathElem, PathError};
 pub use value::Value;
 pub mod chain;

@@ -4,6 +4,8 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
+use compact_str::CompactString;
+
 use crate::value::Value;
 
 /// One element of a path: any hashable msgpack scalar.
@@ -28,8 +30,9 @@ pub enum PathElem {
     UInt(u64),
     /// A float (discouraged, but allowed).
     Float(f64),
-    /// A text string: the normal case.
-    Str(String),
+    /// A text string: the normal case. Up to 24 bytes are stored inline,
+    /// without an allocation of their own.
+    Str(CompactString),
     /// A byte string.
     Bytes(Vec<u8>),
 }
@@ -52,7 +55,7 @@ impl PathElem {
     /// Builds a byte-string element (the empty one becomes `Str("")`).
     pub fn bytes(b: Vec<u8>) -> PathElem {
         if b.is_empty() {
-            PathElem::Str(String::new())
+            PathElem::Str(CompactString::default())
         } else {
             PathElem::Bytes(b)
         }
@@ -114,12 +117,18 @@ impl PathElem {
 
 impl From<&str> for PathElem {
     fn from(s: &str) -> PathElem {
-        PathElem::Str(s.to_owned())
+        PathElem::Str(s.into())
     }
 }
 
 impl From<String> for PathElem {
     fn from(s: String) -> PathElem {
+        PathElem::Str(s.into())
+    }
+}
+
+impl From<CompactString> for PathElem {
+    fn from(s: CompactString) -> PathElem {
         PathElem::Str(s)
     }
 }
@@ -244,7 +253,7 @@ impl Path {
         Path(
             words
                 .iter()
-                .map(|w| PathElem::Str(w.as_ref().to_owned()))
+                .map(|w| PathElem::Str(w.as_ref().into()))
                 .collect(),
         )
     }
@@ -329,13 +338,13 @@ mod tests {
 
     #[test]
     fn empty_bytes_is_empty_str() {
-        let a = PathElem::Str(String::new());
+        let a = PathElem::Str("".into());
         let b = PathElem::Bytes(Vec::new());
         assert_eq!(a, b);
         let mut set = HashSet::new();
         set.insert(a);
         assert!(set.contains(&b));
-        assert_eq!(PathElem::bytes(vec![]), PathElem::Str(String::new()));
+        assert_eq!(PathElem::bytes(vec![]), PathElem::Str("".into()));
         assert_ne!(PathElem::bytes(b"x".to_vec()), PathElem::Str("x".into()));
     }
 
