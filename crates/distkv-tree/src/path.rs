@@ -12,7 +12,7 @@ use crate::value::Value;
 ///
 /// Elements of different types are distinct (`1`, `1.0`, `True` and `"1"`
 /// name four different children), with one exception: the empty byte string
-/// and the empty text string are the same element, so `Bytes(vec![])` is
+/// and the empty text string are the same element, so an empty `Bytes` is
 /// equal to, hashes like and orders like `Str("")`. Constructors normalise
 /// it to `Str("")`.
 ///
@@ -33,8 +33,8 @@ pub enum PathElem {
     /// A text string: the normal case. Up to 24 bytes are stored inline,
     /// without an allocation of their own.
     Str(CompactString),
-    /// A byte string.
-    Bytes(Vec<u8>),
+    /// A byte string (boxed, so that a `PathElem` takes 24 bytes).
+    Bytes(Box<[u8]>),
 }
 
 /// Why a value cannot be a path element.
@@ -57,7 +57,7 @@ impl PathElem {
         if b.is_empty() {
             PathElem::Str(CompactString::default())
         } else {
-            PathElem::Bytes(b)
+            PathElem::Bytes(b.into_boxed_slice())
         }
     }
 
@@ -96,7 +96,7 @@ impl PathElem {
             PathElem::UInt(u) => Value::UInt(*u),
             PathElem::Float(f) => Value::Float(*f),
             PathElem::Str(s) => Value::Str(s.clone()),
-            PathElem::Bytes(b) => Value::Bytes(b.clone()),
+            PathElem::Bytes(b) => Value::Bytes(b.to_vec()),
         }
     }
 
@@ -207,7 +207,7 @@ impl fmt::Display for PathElem {
             PathElem::Float(x) => write!(f, "{x:?}"),
             PathElem::Str(s) => write_py_str(f, s),
             PathElem::Bytes(b) if b.is_empty() => f.write_str("''"),
-            PathElem::Bytes(b) => write!(f, "{}", Value::Bytes(b.clone())),
+            PathElem::Bytes(b) => write!(f, "{}", Value::Bytes(b.to_vec())),
         }
     }
 }
@@ -339,7 +339,7 @@ mod tests {
     #[test]
     fn empty_bytes_is_empty_str() {
         let a = PathElem::Str("".into());
-        let b = PathElem::Bytes(Vec::new());
+        let b = PathElem::Bytes(Box::default());
         assert_eq!(a, b);
         let mut set = HashSet::new();
         set.insert(a);
@@ -359,7 +359,7 @@ mod tests {
             PathElem::UInt(u64::MAX),
             PathElem::Float(1.0),
             PathElem::Str("1".into()),
-            PathElem::Bytes(b"1".to_vec()),
+            PathElem::Bytes(b"1".as_slice().into()),
         ];
         for w in elems.windows(2) {
             assert!(w[0] < w[1], "{:?} < {:?}", w[0], w[1]);
