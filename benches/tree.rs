@@ -8,8 +8,8 @@ use std::hint::black_box;
 fn key(i: u64) -> Path {
     Path(vec![
         PathElem::Str("bench".into()),
-        PathElem::Str(format!("g{}", i % 100)),
-        PathElem::Str(format!("k{i}")),
+        PathElem::from(format!("g{}", i % 100)),
+        PathElem::from(format!("k{i}")),
     ])
 }
 

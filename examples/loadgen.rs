@@ -69,7 +69,7 @@ fn parse() -> anyhow::Result<Opts> {
 fn key(i: u64) -> Path {
     Path(vec![
         PathElem::Str("load".into()),
-        PathElem::Str(format!("{}", i % 1000)),
+        PathElem::from(format!("{}", i % 1000)),
         PathElem::Int((i / 1000) as i64),
     ])
 }
@@ -80,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
     let next = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(o.secs);
-    let value = Value::Str("x".repeat(o.size));
+    let value = Value::from("x".repeat(o.size));
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..o.conns {

@@ -54,7 +54,7 @@ async fn greeting_get_set_delete() {
     let odd = Path(vec![
         PathElem::Int(7),
         PathElem::Bool(true),
-        PathElem::Bytes(b"k".to_vec()),
+        PathElem::Bytes(b"k".as_slice().into()),
     ]);
     c.set(&odd, Value::Nil).await.expect("set nil at odd path");
     let e = c.get_entry(&odd, 1).await.expect("get");

@@ -22,7 +22,7 @@ pub struct Denied {
 }
 
 fn py_str(s: &str) -> String {
-    PathElem::Str(s.to_owned()).to_string()
+    PathElem::Str(s.into()).to_string()
 }
 
 impl Denied {

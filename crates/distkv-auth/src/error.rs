@@ -51,7 +51,7 @@ pub enum AuthError {
 
 /// A string as Python's `repr` shows it.
 pub fn py_str(s: &str) -> String {
-    distkv_tree::PathElem::Str(s.to_owned()).to_string()
+    distkv_tree::PathElem::Str(s.into()).to_string()
 }
 
 fn py_tuple(items: &[String]) -> String {

@@ -92,9 +92,9 @@ pub fn login_needed(auth: Option<&Value>, creds: Option<&Credentials>) -> Result
         return Ok(false);
     };
     let Some(creds) = creds else {
-        return Err(AuthError::Required(current.clone()));
+        return Err(AuthError::Required(current.to_string()));
     };
-    if &creds.method != current {
+    if creds.method != current.as_str() {
         return Err(AuthError::WrongMethod {
             given: creds.method.clone(),
             available: methods

@@ -16,7 +16,7 @@ use crate::output;
 /// `acl NAME PATH…` relative to the system subtree.
 fn acl_path(name: &str, words: &[String]) -> Path {
     let mut p = vec![PathElem::Str("acl".into()), PathElem::Str(name.into())];
-    p.extend(words.iter().map(|w| PathElem::Str(w.clone())));
+    p.extend(words.iter().map(|w| PathElem::from(w.as_str())));
     Path(p)
 }
 
@@ -101,7 +101,7 @@ pub async fn run(opts: ConnectOptions, cmd: AclCommand) -> Result<(), Failure> {
                 }));
                 let shown = words.join(" ");
                 if yaml {
-                    list.push(Value::Map(vec![(Value::Str(shown), v.clone())]));
+                    list.push(Value::Map(vec![(Value::from(shown), v.clone())]));
                 } else {
                     output::print_line(&format!("{shown}: {}", distkv_cli::repr::repr(v)));
                 }

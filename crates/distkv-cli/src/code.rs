@@ -16,7 +16,7 @@ use crate::output;
 
 fn under(prefix: Path, words: &[String]) -> Path {
     let mut p = prefix;
-    p.0.extend(words.iter().map(|w| PathElem::Str(w.clone())));
+    p.0.extend(words.iter().map(|w| PathElem::from(w.as_str())));
     p
 }
 
@@ -68,7 +68,7 @@ pub async fn run(opts: ConnectOptions, cmd: CodeCommand) -> Result<(), Failure> 
                 )
                 .set(
                     "vars",
-                    Value::Array(vars.into_iter().map(Value::Str).collect()),
+                    Value::Array(vars.into_iter().map(Value::from).collect()),
                 )
                 .build();
             let client = connect(&opts).await?;
@@ -174,7 +174,7 @@ pub async fn errors(opts: ConnectOptions, cmd: ErrorCommand) -> Result<(), Failu
                     continue;
                 }
                 list.push(Value::Map(vec![(
-                    Value::Str(distkv_cli::render::path_words(&r.at)),
+                    Value::from(distkv_cli::render::path_words(&r.at)),
                     r.value,
                 )]));
             }
@@ -296,7 +296,7 @@ pub async fn jobs(
                 set("delay", Value::Float(d));
             }
             if let Some(i) = info {
-                set("info", Value::Str(i));
+                set("info", Value::from(i));
             }
             client.set(&job_path, job).await.map_err(fail)?;
         }
@@ -343,7 +343,7 @@ pub async fn jobs(
             for (rel, job) in jobs {
                 let mut full = below.clone();
                 full.0.extend(rel.elems().iter().cloned());
-                let name = Value::Str(distkv_cli::render::path_words(&full));
+                let name = Value::from(distkv_cli::render::path_words(&full));
                 let st = states.get(&rel).cloned().unwrap_or(Value::Nil);
                 let shown = if state_only {
                     st

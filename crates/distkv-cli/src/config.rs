@@ -159,7 +159,7 @@ pub fn value_to_yaml(v: &Value) -> Yaml {
         Value::Int(i) => Yaml::Number((*i).into()),
         Value::UInt(u) => Yaml::Number((*u).into()),
         Value::Float(f) => Yaml::Number((*f).into()),
-        Value::Str(s) => Yaml::String(s.clone()),
+        Value::Str(s) => Yaml::String(s.to_string()),
         Value::Bytes(b) | Value::Ext(_, b) => Yaml::String(String::from_utf8_lossy(b).into_owned()),
         Value::Array(a) => Yaml::Sequence(a.iter().map(value_to_yaml).collect()),
         Value::Map(m) => Yaml::Mapping(

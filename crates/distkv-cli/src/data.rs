@@ -96,7 +96,7 @@ fn value_arg(text: &str, eval: bool) -> Result<Value, Failure> {
     if eval {
         Ok(literal::parse(text)?)
     } else {
-        Ok(Value::Str(text.to_owned()))
+        Ok(Value::from(text))
     }
 }
 
@@ -255,7 +255,7 @@ async fn get_tree(client: &Client, a: GetArgs) -> CmdResult {
         if let (Some(d), Some(key)) = (dict.as_mut(), a.as_dict.as_ref()) {
             let mut fields = Vec::new();
             if let Some(v) = &item.value {
-                fields.push((Value::Str(key.clone()), v.clone()));
+                fields.push((Value::from(key.as_str()), v.clone()));
             }
             if a.verbose {
                 for (k, v) in item.raw.as_map().unwrap_or(&[]) {
@@ -278,7 +278,7 @@ async fn get_tree(client: &Client, a: GetArgs) -> CmdResult {
                 value.clone()
             };
             list.push(Value::Map(vec![(
-                Value::Str(path_words(&item.path)),
+                Value::from(path_words(&item.path)),
                 shown,
             )]));
         } else if a.verbose {

@@ -55,7 +55,7 @@ pub fn parse(src: &str) -> Result<Value, LiteralError> {
 /// when it is not one (this is what `-C KEY=VALUE` does: `my-serfer` stays
 /// a string, `123` becomes an integer).
 pub fn parse_or_string(src: &str) -> Value {
-    parse(src).unwrap_or_else(|_| Value::Str(src.to_owned()))
+    parse(src).unwrap_or_else(|_| Value::from(src))
 }
 
 /// A parsed value and, if Python could not use it as a dict key, the name
@@ -115,7 +115,7 @@ impl Lit {
     /// The finished value.
     fn into_value(self) -> Value {
         match self {
-            Lit::Str(s) => Value::Str(s),
+            Lit::Str(s) => Value::from(s),
             Lit::Bytes(b) => Value::Bytes(b),
         }
     }
@@ -132,7 +132,7 @@ impl MapBuilder {
     /// Inserts an entry like Python's dict display does.
     fn insert(&mut self, key: Value, value: Value) {
         let found = match &key {
-            Value::Str(s) => self.str_keys.get(s).copied(),
+            Value::Str(s) => self.str_keys.get(s.as_str()).copied(),
             _ => self
                 .entries
                 .iter()
@@ -145,7 +145,7 @@ impl MapBuilder {
             return;
         }
         if let Value::Str(s) = &key {
-            self.str_keys.insert(s.clone(), self.entries.len());
+            self.str_keys.insert(s.to_string(), self.entries.len());
         }
         self.entries.push((key, value));
     }
@@ -772,7 +772,7 @@ mod tests {
     }
 
     fn s(x: &str) -> Value {
-        Value::Str(x.to_owned())
+        Value::from(x)
     }
 
     fn arr(items: Vec<Value>) -> Value {

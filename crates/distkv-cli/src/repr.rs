@@ -796,7 +796,7 @@ mod tests {
     use super::*;
 
     fn s(x: &str) -> Value {
-        Value::Str(x.to_owned())
+        Value::from(x)
     }
 
     fn map(entries: Vec<(Value, Value)>) -> Value {

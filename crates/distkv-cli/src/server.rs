@@ -109,7 +109,7 @@ fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failur
         None => None,
         Some(v) if v == "-" => Some(Value::Nil),
         Some(v) if args.eval => Some(literal::parse(v)?),
-        Some(v) => Some(Value::Str(v.clone())),
+        Some(v) => Some(Value::from(v.as_str())),
     };
     if args.eval && args.init.is_none() {
         return Err(Failure::usage("-e only works together with -i"));

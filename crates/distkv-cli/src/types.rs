@@ -13,7 +13,7 @@ use crate::output;
 
 fn system_path(kind: &str, words: &[String]) -> Path {
     let mut p = vec![PathElem::Str(kind.into())];
-    p.extend(words.iter().map(|w| PathElem::Str(w.clone())));
+    p.extend(words.iter().map(|w| PathElem::from(w.as_str())));
     Path(p)
 }
 
@@ -32,7 +32,7 @@ fn yaml_value(y: serde_yaml_ng::Value) -> Result<Value, Failure> {
             (None, Some(f)) => Value::Float(f),
             _ => return Err(Failure::error(format!("unsupported number {n}"))),
         },
-        Y::String(s) => Value::Str(s),
+        Y::String(s) => Value::from(s),
         Y::Sequence(s) => Value::Array(s.into_iter().map(yaml_value).collect::<Result<_, _>>()?),
         Y::Mapping(m) => Value::Map(
             m.into_iter()
@@ -101,7 +101,7 @@ pub async fn run(opts: ConnectOptions, cmd: TypeCommand) -> Result<(), Failure> 
             let record = MapBuilder::new()
                 .set("good", values(&good)?)
                 .set("bad", values(&bad)?)
-                .set("code", code.map_or(Value::Nil, Value::Str))
+                .set("code", code.map_or(Value::Nil, Value::from))
                 .set("schema", schema)
                 .build();
             client
@@ -153,7 +153,7 @@ pub async fn run(opts: ConnectOptions, cmd: TypeCommand) -> Result<(), Failure> 
                     .collect();
                 output::print_line(&words.join(" "));
             } else {
-                let t = Value::Array(types.into_iter().map(Value::Str).collect());
+                let t = Value::Array(types.into_iter().map(Value::from).collect());
                 client
                     .request(
                         MapBuilder::new()
@@ -197,7 +197,7 @@ pub async fn run_codec(
                 Ok(f.as_deref()
                     .map(read)
                     .transpose()?
-                    .map_or(Value::Nil, Value::Str))
+                    .map_or(Value::Nil, Value::from))
             };
             let record = MapBuilder::new()
                 .set("encode", code(encode)?)
@@ -226,7 +226,7 @@ pub async fn run_codec(
                     .set("action", "delete_value_internal")
                     .set("path", p)
             } else {
-                let c = Value::Array(codec.iter().cloned().map(Value::Str).collect());
+                let c = Value::Array(codec.iter().cloned().map(Value::from).collect());
                 MapBuilder::new()
                     .set("action", "set_value_internal")
                     .set("path", p)

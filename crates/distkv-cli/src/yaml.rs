@@ -1025,7 +1025,7 @@ mod tests {
     use super::*;
 
     fn s(x: &str) -> Value {
-        Value::Str(x.to_owned())
+        Value::from(x)
     }
 
     fn map(entries: Vec<(&str, Value)>) -> Value {

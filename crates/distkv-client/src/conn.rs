@@ -165,7 +165,7 @@ async fn route_replies<R: AsyncRead + Unpin>(
 async fn deliver(pending: &PendingMap, seq: u64, msg: Value) {
     let state = msg.get("state").and_then(Value::as_str).map(str::to_owned);
     let error = msg.get("error").map(|e| match e {
-        Value::Str(s) => s.clone(),
+        Value::Str(s) => s.to_string(),
         other => other.to_string(),
     });
     let stream = {

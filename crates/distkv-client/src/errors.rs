@@ -177,7 +177,7 @@ impl ErrorLog {
                     .unwrap_or(0);
                 let at = self
                     .prefix
-                    .child(PathElem::Str(self.node.clone()))
+                    .child(PathElem::from(self.node.as_str()))
                     .child(PathElem::Int(i64::try_from(tock).unwrap_or(i64::MAX)));
                 let rec = MapBuilder::new()
                     .set("path", path.to_value())
@@ -215,7 +215,7 @@ impl ErrorLog {
             .set("data", data)
             .build();
         self.client
-            .set(&at.child(PathElem::Str(self.node.clone())), detail)
+            .set(&at.child(PathElem::from(self.node.as_str())), detail)
             .await?;
         Ok(at)
     }

@@ -15,14 +15,14 @@ pub fn to_dynamic(v: &Value) -> Dynamic {
             Err(_) => Dynamic::from_float(*u as f64),
         },
         Value::Float(f) => Dynamic::from_float(*f),
-        Value::Str(s) => Dynamic::from(s.clone()),
+        Value::Str(s) => Dynamic::from(s.to_string()),
         Value::Bytes(b) => Dynamic::from_blob(Blob::from(b.clone())),
         Value::Array(a) => Dynamic::from_array(a.iter().map(to_dynamic).collect::<Array>()),
         Value::Map(m) => {
             let mut out = Map::new();
             for (k, v) in m {
                 let key = match k {
-                    Value::Str(s) => s.clone(),
+                    Value::Str(s) => s.to_string(),
                     other => other.to_string(),
                 };
                 out.insert(key.into(), to_dynamic(v));
@@ -47,7 +47,7 @@ pub fn from_dynamic(d: &Dynamic) -> Value {
         return Value::Float(f);
     }
     if d.is_string() || d.is_char() {
-        return Value::Str(d.to_string());
+        return Value::Str(d.to_string().into());
     }
     if d.is_blob() {
         return Value::Bytes(d.clone().cast::<Blob>());
@@ -60,11 +60,11 @@ pub fn from_dynamic(d: &Dynamic) -> Value {
         let m = d.clone().cast::<Map>();
         return Value::Map(
             m.iter()
-                .map(|(k, v)| (Value::Str(k.to_string()), from_dynamic(v)))
+                .map(|(k, v)| (Value::Str(k.as_str().into()), from_dynamic(v)))
                 .collect(),
         );
     }
-    Value::Str(d.to_string())
+    Value::Str(d.to_string().into())
 }
 
 #[cfg(test)]

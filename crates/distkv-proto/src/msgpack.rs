@@ -491,7 +491,7 @@ fn start_value(head: Head, r: &mut Reader<'_>) -> Result<Result<Value, Open>, De
     Ok(Ok(match head {
         Head::Scalar(v) => v,
         Head::Str(n) => match std::str::from_utf8(payload(n)?) {
-            Ok(s) => Value::Str(s.to_owned()),
+            Ok(s) => Value::Str(s.into()),
             Err(_) => return Err(DecodeError::InvalidUtf8),
         },
         Head::Bin(n) => Value::Bytes(payload(n)?.to_vec()),
@@ -919,7 +919,7 @@ mod tests {
             any::<i64>().prop_map(Value::Int),
             (i64::MAX as u64 + 1..=u64::MAX).prop_map(Value::UInt),
             any::<f64>().prop_map(Value::Float),
-            any::<String>().prop_map(Value::Str),
+            any::<String>().prop_map(Value::from),
             proptest::collection::vec(any::<u8>(), 0..40).prop_map(Value::Bytes),
             (any::<i8>(), proptest::collection::vec(any::<u8>(), 0..20))
                 .prop_map(|(t, d)| Value::Ext(t, d)),

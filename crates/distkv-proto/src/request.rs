@@ -329,7 +329,7 @@ fn topic_field(m: &Value) -> Result<(String, &'static str), RequestErrorKind> {
         (None, None) => return Err(WireError::Missing("type").into()),
     };
     let topic = match v {
-        Value::Str(s) => s.clone(),
+        Value::Str(s) => s.to_string(),
         Value::Array(parts) => {
             let words: Option<Vec<&str>> = parts.iter().map(Value::as_str).collect();
             words
@@ -406,7 +406,7 @@ pub fn parse_request(mut m: Value) -> Result<Request, RequestError> {
 
 fn auth_typ(m: &Value) -> Result<String, RequestErrorKind> {
     match m.field("typ") {
-        Some(Value::Str(s)) => Ok(s.clone()),
+        Some(Value::Str(s)) => Ok(s.to_string()),
         _ => Err(RequestErrorKind::Field(WireError::Bad {
             field: "typ",
             why: "a method name expected".into(),
@@ -527,7 +527,7 @@ fn parse_action(name: &str, m: &mut Value) -> Result<Action, RequestErrorKind> {
                 typ: auth_typ(m)?,
                 ident: match m.field("ident") {
                     None | Some(Value::Nil) => None,
-                    Some(Value::Str(s)) => Some(s.clone()),
+                    Some(Value::Str(s)) => Some(s.to_string()),
                     Some(_) => {
                         return Err(RequestErrorKind::Field(WireError::Bad {
                             field: "ident",
@@ -565,7 +565,7 @@ fn parse_action(name: &str, m: &mut Value) -> Result<Action, RequestErrorKind> {
             },
             acl: match m.field("acl") {
                 None | Some(Value::Nil) => None,
-                Some(Value::Str(s)) => Some(s.clone()),
+                Some(Value::Str(s)) => Some(s.to_string()),
                 Some(_) => {
                     return Err(RequestErrorKind::Field(WireError::Bad {
                         field: "acl",
@@ -577,7 +577,7 @@ fn parse_action(name: &str, m: &mut Value) -> Result<Action, RequestErrorKind> {
         "set_auth_typ" if !is_internal => Action::Auth(AuthAction::SetMethod {
             typ: match m.field("typ") {
                 None | Some(Value::Nil) => None,
-                Some(Value::Str(s)) => Some(s.clone()),
+                Some(Value::Str(s)) => Some(s.to_string()),
                 Some(_) => {
                     return Err(RequestErrorKind::Field(WireError::Bad {
                         field: "typ",
@@ -596,7 +596,7 @@ fn parse_action(name: &str, m: &mut Value) -> Result<Action, RequestErrorKind> {
             let (topic, _) = topic_field(m)?;
             let payload = match (m.take_field("raw"), m.take_field("data")) {
                 (Some(Value::Bytes(b)), _) => MsgPayload::Raw(b),
-                (Some(Value::Str(s)), _) => MsgPayload::Raw(s.into_bytes()),
+                (Some(Value::Str(s)), _) => MsgPayload::Raw(s.into_string().into_bytes()),
                 (Some(_), _) => {
                     return Err(WireError::Bad {
                         field: "raw",
@@ -620,7 +620,7 @@ fn parse_action(name: &str, m: &mut Value) -> Result<Action, RequestErrorKind> {
         "log" if !is_internal => Action::Log {
             path: match m.take_field("path") {
                 None | Some(Value::Nil) => None,
-                Some(Value::Str(p)) => Some(p),
+                Some(Value::Str(p)) => Some(p.into()),
                 Some(_) => {
                     return Err(WireError::Bad {
                         field: "path",
@@ -633,7 +633,7 @@ fn parse_action(name: &str, m: &mut Value) -> Result<Action, RequestErrorKind> {
         },
         "save" if !is_internal => Action::Save {
             path: match m.take_field("path") {
-                Some(Value::Str(p)) => p,
+                Some(Value::Str(p)) => p.into(),
                 _ => return Err(WireError::Missing("path").into()),
             },
         },

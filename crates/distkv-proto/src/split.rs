@@ -75,11 +75,11 @@ fn escape(msg: &mut Value) {
         let to = part_key(i + 1);
         for (k, _) in m.iter_mut() {
             if k.as_str() == Some(from.as_str()) {
-                *k = Value::Str(to.clone());
+                *k = Value::Str(to.as_str().into());
             }
         }
     }
-    m.push((Value::Str("_p0".into()), Value::Str(String::new())));
+    m.push((Value::Str("_p0".into()), Value::Str("".into())));
 }
 
 /// Undoes [`escape`] on a message whose `_p0` is `""`.
@@ -95,7 +95,7 @@ fn unescape(msg: &mut Value) {
         else {
             break;
         };
-        slot.0 = Value::Str(part_key(i - 1));
+        slot.0 = Value::Str(part_key(i - 1).into());
         i += 1;
     }
 }
@@ -156,7 +156,7 @@ impl Splitter {
                 let k = i as i64 + 1;
                 let idx = if i + 1 == last { -k } else { k };
                 let frag = Value::Array(vec![
-                    Value::Str(self.node.clone()),
+                    Value::Str(self.node.as_str().into()),
                     Value::from_u64(self.counter),
                     Value::Int(idx),
                     Value::Bytes(c.to_vec()),

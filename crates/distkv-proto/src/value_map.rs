@@ -14,7 +14,7 @@ impl MapBuilder {
 
     /// Adds `key: value`.
     pub fn set(mut self, key: &str, value: impl Into<Value>) -> MapBuilder {
-        self.0.push((Value::Str(key.to_owned()), value.into()));
+        self.0.push((Value::Str(key.into()), value.into()));
         self
     }
 
@@ -28,7 +28,7 @@ impl MapBuilder {
 
     /// Adds `key: value` in place.
     pub fn push(&mut self, key: &str, value: impl Into<Value>) {
-        self.0.push((Value::Str(key.to_owned()), value.into()));
+        self.0.push((Value::Str(key.into()), value.into()));
     }
 
     /// Whether `key` is present.

@@ -85,7 +85,7 @@ impl std::fmt::Debug for SerfRpc {
 
 fn header_error(h: &Value) -> Option<String> {
     match h.get("Error") {
-        Some(Value::Str(e)) if !e.is_empty() => Some(e.clone()),
+        Some(Value::Str(e)) if !e.is_empty() => Some(e.to_string()),
         _ => None,
     }
 }
@@ -104,7 +104,7 @@ fn is_header(v: &Value) -> bool {
 
 fn str_field(v: &Value, key: &str) -> String {
     match v.get(key) {
-        Some(Value::Str(s)) => s.clone(),
+        Some(Value::Str(s)) => s.to_string(),
         Some(Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
         _ => String::new(),
     }
@@ -274,7 +274,7 @@ impl SerfRpc {
     /// Asks the agent to join the agents at `addrs`; returns how many it
     /// reached.
     pub async fn join(&self, addrs: &[String]) -> Result<u64, GossipError> {
-        let existing = Value::Array(addrs.iter().map(|a| Value::Str(a.clone())).collect());
+        let existing = Value::Array(addrs.iter().map(|a| Value::Str(a.into())).collect());
         let body = MapBuilder::new()
             .set("Existing", existing)
             .set("Replay", false);
@@ -305,10 +305,10 @@ impl SerfRpc {
     ) -> Result<(), GossipError> {
         let tags = Value::Map(
             set.iter()
-                .map(|(k, v)| (Value::Str(k.clone()), Value::Str(v.clone())))
+                .map(|(k, v)| (Value::Str(k.into()), Value::Str(v.into())))
                 .collect(),
         );
-        let del = Value::Array(delete.iter().map(|d| Value::Str(d.clone())).collect());
+        let del = Value::Array(delete.iter().map(|d| Value::Str(d.into())).collect());
         let body = MapBuilder::new().set("Tags", tags).set("DeleteTags", del);
         self.call("tags", Some(body), false).await.map(|_| ())
     }

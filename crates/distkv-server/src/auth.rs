@@ -112,7 +112,7 @@ pub fn greeting_auth(tree: &Tree) -> Option<Value> {
     let mut list = vec![current.clone().map_or(Value::Nil, Value::from)];
     for (name, _) in root.children() {
         if let PathElem::Str(n) = name {
-            if Some(n) != current.as_ref() {
+            if Some(n.as_str()) != current.as_deref() {
                 list.push(Value::from(n.as_str()));
             }
         }
@@ -276,7 +276,7 @@ pub async fn handle(
                                 e.children()
                                     .filter(|(_, c)| c.data().is_some())
                                     .filter_map(|(n, _)| match n {
-                                        PathElem::Str(s) => Some(s.clone()),
+                                        PathElem::Str(s) => Some(s.to_string()),
                                         _ => None,
                                     })
                                     .collect()

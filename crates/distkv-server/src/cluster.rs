@@ -307,10 +307,10 @@ impl Cluster {
                 Value::from_u64(t),
             ])
         });
-        let mut history = vec![Value::Str(self.own().to_owned())];
+        let mut history = vec![Value::from(self.own())];
         let mut live = self.live_peers();
         live.sort_by_key(|p| std::cmp::Reverse(p.1.last_seen));
-        history.extend(live.into_iter().take(4).map(|(n, _)| Value::Str(n)));
+        history.extend(live.into_iter().take(4).map(|(n, _)| Value::from(n)));
         MapBuilder::new()
             .set("node", self.own())
             .set("value", value)

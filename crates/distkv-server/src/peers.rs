@@ -73,7 +73,7 @@ pub async fn resolve(shared: &Shared, gossip: &dyn Gossip, node: &str) -> (Strin
     if let Some(Value::Array(hp)) = from_tree {
         if let [Value::Str(h), p] = hp.as_slice() {
             if let Some(p) = p.as_u64().and_then(|p| u16::try_from(p).ok()) {
-                return (h.clone(), p);
+                return (h.to_string(), p);
             }
         }
     }

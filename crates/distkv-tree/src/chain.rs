@@ -45,8 +45,33 @@ pub enum ChainError {
     ZeroTick,
 }
 
-/// The links of a chain: one lives inline.
-type Links = smallvec::SmallVec<[NodeEvent; 1]>;
+/// The links of a chain. The common case, an entry last changed by one
+/// node only, needs no allocation; longer chains are boxed slices (no
+/// capacity slack). 24 bytes either way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Links {
+    /// Exactly one link.
+    One(NodeEvent),
+    /// Two links or more.
+    Many(Box<[NodeEvent]>),
+}
+
+impl Links {
+    /// `links` must not be empty.
+    fn from_vec(links: Vec<NodeEvent>) -> Links {
+        match <[NodeEvent; 1]>::try_from(links) {
+            Ok([one]) => Links::One(one),
+            Err(links) => Links::Many(links.into_boxed_slice()),
+        }
+    }
+
+    fn as_slice(&self) -> &[NodeEvent] {
+        match self {
+            Links::One(l) => std::slice::from_ref(l),
+            Links::Many(ls) => ls,
+        }
+    }
+}
 
 /// The change history of an entry: most recent change first, each node at
 /// most once, at most [`Chain::MAX_LINKS`] links.
@@ -56,8 +81,7 @@ type Links = smallvec::SmallVec<[NodeEvent; 1]>;
 /// length limit is not complete.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Chain {
-    /// One link lives inline (the common case: an entry last changed by
-    /// one node), saving an allocation per entry.
+    /// Never empty.
     links: Links,
     complete: bool,
 }
@@ -86,7 +110,7 @@ impl Chain {
             complete = false;
         }
         Ok(Chain {
-            links: links.into_iter().collect(),
+            links: Links::from_vec(links),
             complete,
         })
     }
@@ -94,7 +118,7 @@ impl Chain {
     /// A chain of one link: the creation of an entry.
     pub fn single(ev: NodeEvent) -> Chain {
         Chain {
-            links: std::iter::once(ev).collect(),
+            links: Links::One(ev),
             complete: true,
         }
     }
@@ -102,12 +126,12 @@ impl Chain {
     /// The most recent change.
     pub fn head(&self) -> &NodeEvent {
         // `links` is never empty: every constructor guarantees it.
-        &self.links[0]
+        &self.links()[0]
     }
 
     /// All links, most recent first.
     pub fn links(&self) -> &[NodeEvent] {
-        &self.links
+        self.links.as_slice()
     }
 
     /// Whether the chain reaches back to the entry's creation.
@@ -117,7 +141,10 @@ impl Chain {
 
     /// The tick of `node` in this chain, if it appears.
     pub fn tick_of(&self, node: &str) -> Option<u64> {
-        self.links.iter().find(|l| &*l.node == node).map(|l| l.tick)
+        self.links()
+            .iter()
+            .find(|l| &*l.node == node)
+            .map(|l| l.tick)
     }
 
     /// Whether `(node, tick)` is a link of this chain.
@@ -151,10 +178,20 @@ impl Chain {
     /// removed (returned as superseded) and `ev` becomes the head. The result
     /// is cut to `max_len` links (at least one).
     pub fn advance(&self, ev: NodeEvent, max_len: usize) -> (Chain, Option<NodeEvent>) {
+        if let Links::One(l) = &self.links {
+            if l.node == ev.node {
+                // The common case: the same node changes the entry again.
+                let chain = Chain {
+                    links: Links::One(ev),
+                    complete: self.complete,
+                };
+                return (chain, Some(l.clone()));
+            }
+        }
         let mut superseded = None;
-        let mut links = Links::with_capacity(self.links.len() + 1);
+        let mut links = Vec::with_capacity(self.links().len() + 1);
         links.push(ev);
-        for l in &self.links {
+        for l in self.links() {
             if l.node == links[0].node {
                 superseded = Some(l.clone());
             } else {
@@ -167,16 +204,18 @@ impl Chain {
             links.truncate(limit);
             complete = false;
         }
+        let links = Links::from_vec(links);
         (Chain { links, complete }, superseded)
     }
 
     /// A copy with at most `n` links (`n` = 0 is treated as 1).
     pub fn truncated(&self, n: usize) -> Chain {
-        if n >= self.links.len() {
+        let links = self.links();
+        if n >= links.len() {
             return self.clone();
         }
         Chain {
-            links: self.links[..n.max(1)].iter().cloned().collect(),
+            links: Links::from_vec(links[..n.max(1)].to_vec()),
             complete: false,
         }
     }
@@ -185,7 +224,7 @@ impl Chain {
 impl fmt::Display for Chain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<")?;
-        for (i, l) in self.links.iter().enumerate() {
+        for (i, l) in self.links().iter().enumerate() {
             if i > 0 {
                 f.write_str(" ")?;
             }

@@ -4,13 +4,15 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
+use compact_str::CompactString;
+
 use crate::value::Value;
 
 /// One element of a path: any hashable msgpack scalar.
 ///
 /// Elements of different types are distinct (`1`, `1.0`, `True` and `"1"`
 /// name four different children), with one exception: the empty byte string
-/// and the empty text string are the same element, so `Bytes(vec![])` is
+/// and the empty text string are the same element, so an empty `Bytes` is
 /// equal to, hashes like and orders like `Str("")`. Constructors normalise
 /// it to `Str("")`.
 ///
@@ -28,10 +30,11 @@ pub enum PathElem {
     UInt(u64),
     /// A float (discouraged, but allowed).
     Float(f64),
-    /// A text string: the normal case.
-    Str(String),
-    /// A byte string.
-    Bytes(Vec<u8>),
+    /// A text string: the normal case. Up to 24 bytes are stored inline,
+    /// without an allocation of their own.
+    Str(CompactString),
+    /// A byte string (boxed, so that a `PathElem` takes 24 bytes).
+    Bytes(Box<[u8]>),
 }
 
 /// Why a value cannot be a path element.
@@ -52,9 +55,9 @@ impl PathElem {
     /// Builds a byte-string element (the empty one becomes `Str("")`).
     pub fn bytes(b: Vec<u8>) -> PathElem {
         if b.is_empty() {
-            PathElem::Str(String::new())
+            PathElem::Str(CompactString::default())
         } else {
-            PathElem::Bytes(b)
+            PathElem::Bytes(b.into_boxed_slice())
         }
     }
 
@@ -93,7 +96,7 @@ impl PathElem {
             PathElem::UInt(u) => Value::UInt(*u),
             PathElem::Float(f) => Value::Float(*f),
             PathElem::Str(s) => Value::Str(s.clone()),
-            PathElem::Bytes(b) => Value::Bytes(b.clone()),
+            PathElem::Bytes(b) => Value::Bytes(b.to_vec()),
         }
     }
 
@@ -114,12 +117,18 @@ impl PathElem {
 
 impl From<&str> for PathElem {
     fn from(s: &str) -> PathElem {
-        PathElem::Str(s.to_owned())
+        PathElem::Str(s.into())
     }
 }
 
 impl From<String> for PathElem {
     fn from(s: String) -> PathElem {
+        PathElem::Str(s.into())
+    }
+}
+
+impl From<CompactString> for PathElem {
+    fn from(s: CompactString) -> PathElem {
         PathElem::Str(s)
     }
 }
@@ -198,7 +207,7 @@ impl fmt::Display for PathElem {
             PathElem::Float(x) => write!(f, "{x:?}"),
             PathElem::Str(s) => write_py_str(f, s),
             PathElem::Bytes(b) if b.is_empty() => f.write_str("''"),
-            PathElem::Bytes(b) => write!(f, "{}", Value::Bytes(b.clone())),
+            PathElem::Bytes(b) => write!(f, "{}", Value::Bytes(b.to_vec())),
         }
     }
 }
@@ -244,7 +253,7 @@ impl Path {
         Path(
             words
                 .iter()
-                .map(|w| PathElem::Str(w.as_ref().to_owned()))
+                .map(|w| PathElem::Str(w.as_ref().into()))
                 .collect(),
         )
     }
@@ -329,13 +338,13 @@ mod tests {
 
     #[test]
     fn empty_bytes_is_empty_str() {
-        let a = PathElem::Str(String::new());
-        let b = PathElem::Bytes(Vec::new());
+        let a = PathElem::Str("".into());
+        let b = PathElem::Bytes(Box::default());
         assert_eq!(a, b);
         let mut set = HashSet::new();
         set.insert(a);
         assert!(set.contains(&b));
-        assert_eq!(PathElem::bytes(vec![]), PathElem::Str(String::new()));
+        assert_eq!(PathElem::bytes(vec![]), PathElem::Str("".into()));
         assert_ne!(PathElem::bytes(b"x".to_vec()), PathElem::Str("x".into()));
     }
 
@@ -350,7 +359,7 @@ mod tests {
             PathElem::UInt(u64::MAX),
             PathElem::Float(1.0),
             PathElem::Str("1".into()),
-            PathElem::Bytes(b"1".to_vec()),
+            PathElem::Bytes(b"1".as_slice().into()),
         ];
         for w in elems.windows(2) {
             assert!(w[0] < w[1], "{:?} < {:?}", w[0], w[1]);

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use indexmap::IndexMap;
 
 use crate::chain::{Chain, NodeEvent, NodeName};
+use crate::children::Children;
 use crate::clock::TockClock;
 use crate::node::NodeState;
 use crate::path::{Path, PathElem};
@@ -21,7 +22,7 @@ pub struct Entry {
     data: Option<Value>,
     chain: Option<Chain>,
     tock: u64,
-    children: Option<Box<IndexMap<PathElem, Entry>>>,
+    children: Option<Box<Children>>,
 }
 
 impl Entry {
@@ -59,8 +60,7 @@ impl Entry {
         let tock = self.tock;
         self.children
             .get_or_insert_with(Default::default)
-            .entry(name.clone())
-            .or_insert_with(|| Entry {
+            .get_or_insert_with(name, || Entry {
                 tock,
                 ..Entry::default()
             })

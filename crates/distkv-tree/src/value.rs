@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use compact_str::CompactString;
+
 /// A stored value: anything msgpack can carry.
 ///
 /// Byte strings stay bytes (`Bytes`), text stays text (`Str`), maps keep
@@ -20,8 +22,9 @@ pub enum Value {
     UInt(u64),
     /// A 64-bit float (32-bit floats are widened on input).
     Float(f64),
-    /// A UTF-8 text string.
-    Str(String),
+    /// A UTF-8 text string. Up to 24 bytes are stored inline, without an
+    /// allocation of their own.
+    Str(CompactString),
     /// A byte string.
     Bytes(Vec<u8>),
     /// An array (Python list or tuple).
@@ -49,7 +52,7 @@ impl Value {
     /// The text, if this is a string.
     pub fn as_str(&self) -> Option<&str> {
         match self {
-            Value::Str(s) => Some(s),
+            Value::Str(s) => Some(s.as_str()),
             _ => None,
         }
     }
@@ -114,7 +117,7 @@ impl Value {
     /// An approximation of the heap bytes this value owns (for accounting).
     pub fn heap_size(&self) -> usize {
         match self {
-            Value::Str(s) => s.capacity(),
+            Value::Str(s) if s.is_heap_allocated() => s.capacity(),
             Value::Bytes(b) | Value::Ext(_, b) => b.capacity(),
             Value::Array(a) => {
                 a.capacity() * std::mem::size_of::<Value>()
@@ -154,12 +157,18 @@ impl Eq for Value {}
 
 impl From<&str> for Value {
     fn from(s: &str) -> Value {
-        Value::Str(s.to_owned())
+        Value::Str(s.into())
     }
 }
 
 impl From<String> for Value {
     fn from(s: String) -> Value {
+        Value::Str(s.into())
+    }
+}
+
+impl From<CompactString> for Value {
+    fn from(s: CompactString) -> Value {
         Value::Str(s)
     }
 }
