@@ -747,11 +747,11 @@ async fn writer(
         let (path, value) = match roll {
             0..55 => (
                 own_path(w, rng.below(40)),
-                Some(Value::Str(format!("w{w}-{seq}"))),
+                Some(Value::from(format!("w{w}-{seq}"))),
             ),
             55..80 => (
                 shared_path(rng.below(8)),
-                Some(Value::Str(format!("w{w}-{seq}"))),
+                Some(Value::from(format!("w{w}-{seq}"))),
             ),
             80..92 => (own_path(w, rng.below(40)), None),
             _ => (shared_path(rng.below(8)), None),
@@ -991,7 +991,7 @@ async fn chaos(run: u32, cycles: usize) {
     let c = Client::connect(&addrs[0].0, addrs[0].1)
         .await
         .expect("connect");
-    let names = (1..=NODES).map(|i| Value::Str(format!("s{i}"))).collect();
+    let names = (1..=NODES).map(|i| Value::from(format!("s{i}"))).collect();
     c.set(
         &Path(vec![PathElem::Nil, "actor".into(), "del".into()]),
         Value::Map(vec![(Value::Str("nodes".into()), Value::Array(names))]),
