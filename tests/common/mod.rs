@@ -61,6 +61,7 @@ pub fn free_port() -> u16 {
 
 thread_local! {
     static SERVER_ARGS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SERVER_ENV: std::cell::RefCell<Vec<(String, String)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// A running `distkv server` process, killed on drop.
@@ -117,6 +118,23 @@ impl ServerProc {
         panic!("could not start a server on a free port");
     }
 
+    /// Starts a standalone server with extra environment variables.
+    pub fn standalone_env(
+        name: &str,
+        init: Option<&str>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> ServerProc {
+        let vars = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        SERVER_ENV.with(|e| *e.borrow_mut() = vars);
+        let s = Self::start(name, init, extra, None);
+        SERVER_ENV.with(|e| e.borrow_mut().clear());
+        s
+    }
+
     fn try_start(
         name: &str,
         init: Option<&str>,
@@ -125,6 +143,11 @@ impl ServerProc {
     ) -> Option<ServerProc> {
         let port = free_port();
         let mut cmd = Command::new(distkv_bin());
+        SERVER_ENV.with(|e| {
+            for (k, v) in e.borrow().iter() {
+                cmd.env(k, v);
+            }
+        });
         cmd.arg("-C")
             .arg("server.bind_default.host=127.0.0.1")
             .arg("-C")
