@@ -84,7 +84,7 @@ fuzz_target!(|data: &[u8]| {
         let pat = elems(pat);
         let mut full = root.clone();
         full.0.extend(pat.iter().cloned());
-        let value = Some(Value::Str(flags.to_owned()));
+        let value = Some(Value::Str(flags.into()));
         if tree
             .local_change(&full, value, &Precondition::default(), &clock)
             .is_ok()

@@ -34,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
     let parsed = parse(src);
     match &parsed {
         Ok(v) => assert_eq!(&parse_or_string(src), v),
-        Err(_) => assert_eq!(parse_or_string(src), Value::Str(src.to_owned())),
+        Err(_) => assert_eq!(parse_or_string(src), Value::Str(src.into())),
     }
     let Ok(v) = parsed else {
         return;
