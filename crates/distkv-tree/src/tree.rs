@@ -317,6 +317,24 @@ impl Tree {
     ) -> Result<Option<LocalChange>, ChangeError> {
         check_len(path)?;
         let tick = self.own_tick().ok_or(ChangeError::NotReady)?;
+        if value.is_some() && pre.prev.is_none() && pre.chain.is_none() {
+            // The common case, a plain set: it stores whatever is there,
+            // so one lookup (creating the entry) serves both reading the
+            // old chain and storing.
+            return Ok(Some(self.plain_set(path, value, tick + 1, clock)));
+        }
+        self.checked_change(path, value, pre, tick, clock)
+    }
+
+    /// A local change with preconditions, or a deletion.
+    fn checked_change(
+        &mut self,
+        path: &Path,
+        value: Option<Value>,
+        pre: &Precondition,
+        tick: u64,
+        clock: &TockClock,
+    ) -> Result<Option<LocalChange>, ChangeError> {
         let current = self.get(path);
         let (cur_data, cur_chain) = match current {
             Some(e) => (e.data.as_ref(), e.chain.as_ref()),
@@ -363,6 +381,40 @@ impl Tree {
         let old = self.store(&event);
         clock.next();
         Ok(Some(LocalChange { event, old }))
+    }
+
+    /// A local set without preconditions: the same result as the general
+    /// path of [`Tree::local_change`] with a single walk down the tree.
+    fn plain_set(
+        &mut self,
+        path: &Path,
+        value: Option<Value>,
+        tick: u64,
+        clock: &TockClock,
+    ) -> LocalChange {
+        let ev = NodeEvent::new(self.own.clone(), tick);
+        let max_chain = self.max_chain;
+        let tock = clock.next();
+        let e = self.get_mut_or_create(path);
+        let chain = match &e.chain {
+            Some(c) => c.advance(ev, max_chain).0,
+            None => Chain::single(ev),
+        };
+        let old = std::mem::replace(&mut e.data, value.clone());
+        e.chain = Some(chain.clone());
+        e.tock = tock;
+        if old.is_none() && value.is_some() {
+            self.entries += 1;
+        }
+        let event = UpdateEvent {
+            path: path.clone(),
+            chain,
+            value,
+            tock,
+        };
+        self.record_chain(&event.chain);
+        clock.next();
+        LocalChange { event, old }
     }
 
     /// Stores an accepted update; returns the old value.
@@ -886,6 +938,38 @@ mod tests {
         t.local_change(path, Some(Value::Int(v)), &Precondition::default(), c)
             .expect("change accepted")
             .expect("a change")
+    }
+
+    fn snapshot(t: &Tree) -> Vec<(Path, Option<Value>, Option<Chain>, u64)> {
+        let mut out = Vec::new();
+        t.walk(&Path::root(), WalkOpts::default(), &mut |p, _, e| {
+            out.push((p.clone(), e.data.clone(), e.chain.clone(), e.tock));
+        });
+        out
+    }
+
+    proptest! {
+        /// A plain set takes a shortcut through the tree; it must leave
+        /// exactly what the general path leaves.
+        #[test]
+        fn plain_sets_match_the_general_path(ops in prop::collection::vec((0u8..6, 0u8..3, any::<bool>()), 1..60)) {
+            let (mut fast, c1) = ready("a");
+            let (mut slow, c2) = ready("a");
+            for (i, (k, depth, delete)) in ops.into_iter().enumerate() {
+                let words: Vec<String> = (0..=depth).map(|d| format!("k{}", (k + d) % 6)).collect();
+                let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+                let path = p(&refs);
+                let value = (!delete).then(|| Value::Int(i as i64));
+                let a = fast.local_change(&path, value.clone(), &Precondition::default(), &c1);
+                let tick = slow.own_tick().expect("ready");
+                let b = slow.checked_change(&path, value, &Precondition::default(), tick, &c2);
+                prop_assert_eq!(a.map(|x| x.map(|x| (x.event, x.old))), b.map(|x| x.map(|x| (x.event, x.old))));
+            }
+            prop_assert_eq!(snapshot(&fast), snapshot(&slow));
+            prop_assert_eq!(fast.len(), slow.len());
+            prop_assert_eq!(c1.current(), c2.current());
+            prop_assert_eq!(fast.own_tick(), slow.own_tick());
+        }
     }
 
     #[test]
