@@ -4,6 +4,7 @@
 # examples/cluster_bench.rs. Everything is stopped by PID at the end.
 #
 #   benches/cluster.sh [ENTRIES…]     (default: 100000 1000000)
+#   PROP_N=1000 benches/cluster.sh    more samples of the delivery times (default 200)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q --release -p distkv-cli --bin distkv
@@ -41,8 +42,9 @@ pa=$((base + 100)); pb=$((base + 101)); pc=$((base + 102))
 server one 0 $pa Root
 server two 1 $pb
 server three 2 $pc
-$BENCH serf $((base + 1)) $((base + 11)) 1000
-$BENCH propagation $pa $pb 1000
+# one event at a time: each takes a gossip round or so
+$BENCH serf $((base + 1)) $((base + 11)) "${PROP_N:-200}"
+$BENCH propagation $pa $pb "${PROP_N:-200}"
 $BENCH sustained 500 10 $pa $pb $pc
 $BENCH sustained 2000 10 $pa $pb $pc
 echo "serf agents dropped events: $(cat "$WORK"/serf-*.log | grep -c 'Dropping event' || true)"
