@@ -56,6 +56,13 @@ impl Entry {
         self.children.as_ref().map_or(0, |c| c.len())
     }
 
+    /// Writes an accepted change into this entry; returns the old value.
+    fn put(&mut self, value: Option<Value>, chain: Chain, tock: u64) -> Option<Value> {
+        self.chain = Some(chain);
+        self.tock = tock;
+        std::mem::replace(&mut self.data, value)
+    }
+
     fn child_mut_or_create(&mut self, name: &PathElem) -> &mut Entry {
         let tock = self.tock;
         self.children
@@ -400,12 +407,8 @@ impl Tree {
             Some(c) => c.advance(ev, max_chain).0,
             None => Chain::single(ev),
         };
-        let old = std::mem::replace(&mut e.data, value.clone());
-        e.chain = Some(chain.clone());
-        e.tock = tock;
-        if old.is_none() && value.is_some() {
-            self.entries += 1;
-        }
+        let old = e.put(value.clone(), chain.clone(), tock);
+        self.count_change(old.is_some(), value.is_some());
         let event = UpdateEvent {
             path: path.clone(),
             chain,
@@ -425,15 +428,18 @@ impl Tree {
             }
         }
         let e = self.get_mut_or_create(&ev.path);
-        let old = std::mem::replace(&mut e.data, ev.value.clone());
-        e.chain = Some(ev.chain.clone());
-        e.tock = ev.tock;
-        match (old.is_some(), ev.value.is_some()) {
+        let old = e.put(ev.value.clone(), ev.chain.clone(), ev.tock);
+        self.count_change(old.is_some(), ev.value.is_some());
+        old
+    }
+
+    /// Keeps the count of entries with data up to date after a change.
+    fn count_change(&mut self, had_data: bool, has_data: bool) {
+        match (had_data, has_data) {
             (false, true) => self.entries += 1,
             (true, false) => self.entries -= 1,
             _ => {}
         }
-        old
     }
 
     /// Applies an update from another server with the merge rules of the
