@@ -26,7 +26,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -448,15 +447,7 @@ impl Node {
         let log = self.log_file(&format!("server{}", self.starts));
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log);
         let mut child = cmd.spawn().expect("start distkv server");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(first)) = lines.next() {
-                let _ = tx.send(first);
-            }
-            for _ in lines {}
-        });
+        let rx = common::first_stdout_line(&mut child);
         self.starts += 1;
         self.files.push(save);
         match rx.recv_timeout(Duration::from_secs(90)) {

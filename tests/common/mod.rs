@@ -39,6 +39,21 @@ pub fn distkv_bin() -> PathBuf {
     .clone()
 }
 
+/// The first line `child` prints on its (piped) stdout, as it arrives; the
+/// rest of its output is read and dropped, so that it never blocks.
+pub fn first_stdout_line(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(first)) = lines.next() {
+            let _ = tx.send(first);
+        }
+        for _ in lines {}
+    });
+    rx
+}
+
 /// A loopback port that was free a moment ago. It is taken below Linux's
 /// ephemeral range (32768 and up), so that outgoing connections of other
 /// tests cannot grab it before the server binds it.
@@ -169,15 +184,7 @@ impl ServerProc {
         cmd.arg(name);
         cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("start distkv server");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(first)) = lines.next() {
-                let _ = tx.send(first);
-            }
-            for _ in lines {}
-        });
+        let rx = first_stdout_line(&mut child);
         let first = rx.recv_timeout(Duration::from_secs(60));
         let mut server = ServerProc {
             child,
