@@ -110,6 +110,19 @@ fn num(x: f64) -> String {
     out
 }
 
+/// The head of a table with a column per system that ran.
+fn table_head(md: &mut String, ran: &[&(&str, SystemRun)]) {
+    let _ = write!(md, "| workload |");
+    for (n, _) in ran {
+        let _ = write!(md, " {n} |");
+    }
+    let _ = write!(md, "\n|---|");
+    for _ in ran {
+        let _ = write!(md, "---:|");
+    }
+    md.push('\n');
+}
+
 /// The Markdown report.
 pub fn markdown(plan: &Plan, runs: &[(&str, SystemRun)]) -> String {
     let mut md = String::new();
@@ -133,15 +146,7 @@ pub fn markdown(plan: &Plan, runs: &[(&str, SystemRun)]) -> String {
         md,
         "Operations per second (ratio: distkv-rs ÷ this system):\n"
     );
-    let _ = write!(md, "| workload |");
-    for (n, _) in &ran {
-        let _ = write!(md, " {n} |");
-    }
-    let _ = write!(md, "\n|---|");
-    for _ in &ran {
-        let _ = write!(md, "---:|");
-    }
-    md.push('\n');
+    table_head(&mut md, &ran);
     for w in &workloads {
         let _ = write!(md, "| {w} |");
         for (n, r) in &ran {
@@ -168,15 +173,7 @@ pub fn markdown(plan: &Plan, runs: &[(&str, SystemRun)]) -> String {
     }
 
     let _ = writeln!(md, "\nLatency p50 / p99 in microseconds:\n");
-    let _ = write!(md, "| workload |");
-    for (n, _) in &ran {
-        let _ = write!(md, " {n} |");
-    }
-    let _ = write!(md, "\n|---|");
-    for _ in &ran {
-        let _ = write!(md, "---:|");
-    }
-    md.push('\n');
+    table_head(&mut md, &ran);
     for w in &workloads {
         let _ = write!(md, "| {w} |");
         for (_, r) in &ran {
