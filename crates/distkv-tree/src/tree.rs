@@ -74,6 +74,14 @@ impl Entry {
     }
 }
 
+/// The chain of an entry after its own node's change `ev`.
+fn next_chain(current: Option<&Chain>, ev: NodeEvent, max_links: usize) -> Chain {
+    match current {
+        Some(c) => c.advance(ev, max_links).0,
+        None => Chain::single(ev),
+    }
+}
+
 /// A change as it is broadcast, logged and replayed: the entry at `path`
 /// was set to `value` (or deleted, if `None`) by `chain` at `tock`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -373,10 +381,7 @@ impl Tree {
         }
         let tick = tick + 1;
         let ev = NodeEvent::new(self.own.clone(), tick);
-        let chain = match cur_chain {
-            Some(c) => c.advance(ev, self.max_chain).0,
-            None => Chain::single(ev),
-        };
+        let chain = next_chain(cur_chain, ev, self.max_chain);
         let tock = clock.next();
         let event = UpdateEvent {
             path: path.clone(),
@@ -403,10 +408,7 @@ impl Tree {
         let max_chain = self.max_chain;
         let tock = clock.next();
         let e = self.get_mut_or_create(path);
-        let chain = match &e.chain {
-            Some(c) => c.advance(ev, max_chain).0,
-            None => Chain::single(ev),
-        };
+        let chain = next_chain(e.chain.as_ref(), ev, max_chain);
         let old = e.put(value.clone(), chain.clone(), tock);
         self.count_change(old.is_some(), value.is_some());
         let event = UpdateEvent {
