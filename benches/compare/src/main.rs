@@ -24,6 +24,7 @@ use anyhow::{Context, Result, bail};
 
 use kv::{DistKv, Etcd, Kv, Redis};
 use report::{Row, SystemRun};
+use systems::Proc;
 use workload::{Op, run_ops, run_watch};
 
 /// Sizes of one run.
@@ -252,6 +253,25 @@ fn scaled(plan: &Plan, by: u64) -> Plan {
     }
 }
 
+/// Runs the workloads against one server process on `port`, through 16
+/// connections made by `connect` plus one for the watch.
+async fn single_server<K, F, Fut>(
+    plan: &Plan,
+    proc: &Proc,
+    port: u16,
+    connect: F,
+) -> Result<SystemRun>
+where
+    K: Kv,
+    F: Fn(u16) -> Fut,
+    Fut: std::future::Future<Output = Result<K>>,
+{
+    let conns = connect_all(&[port], &connect).await?;
+    let watcher = connect(port).await?;
+    let (rows, died) = workloads(plan, &conns, &watcher, &conns[1], &|| proc.alive()).await?;
+    Ok(SystemRun::ran(proc, &[proc], rows).noting(died))
+}
+
 async fn bench_distkv_rs(o: &Opts, work: &Path, log: bool) -> Result<SystemRun> {
     let name = if log { "one-log" } else { "one" };
     let (global, server): (Vec<String>, Vec<String>) = if log {
@@ -265,10 +285,7 @@ async fn bench_distkv_rs(o: &Opts, work: &Path, log: bool) -> Result<SystemRun> 
         (Vec::new(), Vec::new())
     };
     let (proc, port) = systems::distkv_rs(work, &o.bin, name, None, true, &global, &server)?;
-    let conns = connect_all(&[port], DistKv::connect).await?;
-    let watcher = DistKv::connect(port).await?;
-    let (rows, died) = workloads(&o.plan, &conns, &watcher, &conns[1], &|| proc.alive()).await?;
-    Ok(SystemRun::ran(&proc, &[&proc], rows).noting(died))
+    single_server(&o.plan, &proc, port, DistKv::connect).await
 }
 
 async fn bench_distkv_cluster(o: &Opts, work: &Path) -> Result<SystemRun> {
@@ -298,10 +315,7 @@ async fn bench_etcd(o: &Opts, work: &Path) -> Result<SystemRun> {
         ));
     }
     let (proc, port) = systems::etcd(work)?;
-    let conns = connect_all(&[port], Etcd::connect).await?;
-    let watcher = Etcd::connect(port).await?;
-    let (rows, died) = workloads(&o.plan, &conns, &watcher, &conns[1], &|| proc.alive()).await?;
-    Ok(SystemRun::ran(&proc, &[&proc], rows).noting(died))
+    single_server(&o.plan, &proc, port, Etcd::connect).await
 }
 
 async fn bench_redis(o: &Opts, work: &Path) -> Result<SystemRun> {
@@ -311,10 +325,7 @@ async fn bench_redis(o: &Opts, work: &Path) -> Result<SystemRun> {
         ));
     }
     let (proc, port) = systems::redis(work)?;
-    let conns = connect_all(&[port], Redis::connect).await?;
-    let watcher = Redis::connect(port).await?;
-    let (rows, died) = workloads(&o.plan, &conns, &watcher, &conns[1], &|| proc.alive()).await?;
-    Ok(SystemRun::ran(&proc, &[&proc], rows).noting(died))
+    single_server(&o.plan, &proc, port, Redis::connect).await
 }
 
 async fn bench_python(o: &Opts, work: &Path) -> Result<SystemRun> {
@@ -335,18 +346,16 @@ async fn bench_python(o: &Opts, work: &Path) -> Result<SystemRun> {
         writes_in_flight: 1,
         ..scaled(&o.plan, o.plan.py_scale)
     };
-    let conns = connect_all(&[port], DistKv::connect).await?;
-    let watcher = DistKv::connect(port).await?;
-    let (rows, died) = workloads(&plan, &conns, &watcher, &conns[1], &|| proc.alive()).await?;
+    let mut run = single_server(&plan, &proc, port, DistKv::connect).await?;
     let scale = format!(
         "counts divided by {}; writes one at a time (sequential set on 1 connection, the watch's writer too): with concurrent writes its server stops serving once 100 changes wait for its Serf sender (seen with 16 and more in flight)",
         o.plan.py_scale
     );
-    let note = match died {
+    let note = match run.note.take() {
         Some(d) => format!("{scale}; {d}"),
         None => scale,
     };
-    Ok(SystemRun::ran(&proc, &[&proc], rows).noting(Some(note)))
+    Ok(run.noting(Some(note)))
 }
 
 #[tokio::main]
