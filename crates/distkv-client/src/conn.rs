@@ -3,13 +3,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use distkv_proto::MsgpackCodec;
 use distkv_proto::value_map::MapBuilder;
-use distkv_proto::{Limits, MsgpackCodec};
 use distkv_tree::Value;
 use futures_util::StreamExt;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_util::codec::FramedRead;
 
 use crate::error::{ClientError, ServerError};
 
@@ -38,9 +38,41 @@ fn lock(p: &PendingMap) -> std::sync::MutexGuard<'_, PendingTable> {
     p.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Encoded requests waiting for the writer task.
+///
+/// Requests are encoded by the task that makes them, straight into one
+/// buffer, and the writer sends whatever has piled up with one write: many
+/// requests in flight cost a few system calls, not one each.
+#[derive(Default)]
+struct Outbox {
+    /// The seq of the last request queued.
+    seq: u64,
+    /// Encoded frames, in seq order.
+    buf: Vec<u8>,
+    /// Set when the connection is dropped or writing failed.
+    closed: bool,
+}
+
+/// Queued request bytes above which a new request waits for the writer.
+const OUTBOX_LIMIT: usize = 1 << 20;
+
+/// The state shared by the callers and the writer task.
+#[derive(Default)]
+struct Shared {
+    outbox: Mutex<Outbox>,
+    /// Wakes the writer: the outbox went from empty to non-empty, or closed.
+    to_write: Notify,
+    /// Wakes callers waiting for room in a full outbox.
+    written: Notify,
+}
+
+fn lock_outbox(s: &Shared) -> std::sync::MutexGuard<'_, Outbox> {
+    s.outbox.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The shared half of a connection.
 pub(crate) struct Conn {
-    sender: tokio::sync::Mutex<(u64, mpsc::Sender<Value>)>,
+    shared: Arc<Shared>,
     pending: PendingMap,
     reader: tokio::task::JoinHandle<()>,
 }
@@ -48,49 +80,69 @@ pub(crate) struct Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         self.reader.abort();
+        // the writer sends what is queued, then ends (closing its half)
+        lock_outbox(&self.shared).closed = true;
+        self.shared.to_write.notify_one();
     }
 }
 
 impl Conn {
     /// Starts the writer and reader tasks on an established stream whose
     /// greeting has been read already (`frames` holds the rest).
-    pub(crate) fn start<R, W>(frames: FramedRead<R, MsgpackCodec>, wr: W, limits: Limits) -> Conn
+    pub(crate) fn start<R, W>(frames: FramedRead<R, MsgpackCodec>, wr: W) -> Conn
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        let (tx, rx) = mpsc::channel::<Value>(256);
-        tokio::spawn(distkv_proto::codec::write_frames(
-            FramedWrite::new(wr, MsgpackCodec::new(limits)),
-            rx,
-        ));
+        let shared = Arc::new(Shared::default());
         let pending: PendingMap = Arc::default();
+        tokio::spawn(write_requests(wr, shared.clone(), pending.clone()));
         let reader = tokio::spawn(route_replies(frames, pending.clone()));
         Conn {
-            sender: tokio::sync::Mutex::new((0, tx)),
+            shared,
             pending,
             reader,
         }
     }
 
     async fn submit(&self, msg: MapBuilder, pending: Pending) -> Result<u64, ClientError> {
-        // Seq allocation and queueing happen under one lock, so requests
-        // reach the server in seq order.
-        let mut s = self.sender.lock().await;
-        s.0 += 1;
-        let seq = s.0;
-        {
-            let mut p = lock(&self.pending);
-            if p.closed {
-                return Err(ClientError::Closed);
+        let mut pending = Some(pending);
+        let mut msg = Some(msg);
+        loop {
+            let room = self.shared.written.notified();
+            {
+                // Seq allocation and queueing happen under one lock, so
+                // requests reach the server in seq order.
+                let mut out = lock_outbox(&self.shared);
+                if out.closed {
+                    return Err(ClientError::Closed);
+                }
+                if out.buf.len() < OUTBOX_LIMIT {
+                    let (Some(msg), Some(waiter)) = (msg.take(), pending.take()) else {
+                        return Err(ClientError::Closed);
+                    };
+                    out.seq += 1;
+                    let seq = out.seq;
+                    {
+                        // registered before the request can be written, so
+                        // the reply always finds it
+                        let mut p = lock(&self.pending);
+                        if p.closed {
+                            return Err(ClientError::Closed);
+                        }
+                        p.map.insert(seq, waiter);
+                    }
+                    let was_empty = out.buf.is_empty();
+                    distkv_proto::msgpack::encode(&msg.set("seq", seq).build(), &mut out.buf);
+                    drop(out);
+                    if was_empty {
+                        self.shared.to_write.notify_one();
+                    }
+                    return Ok(seq);
+                }
             }
-            p.map.insert(seq, pending);
+            room.await;
         }
-        if s.1.send(msg.set("seq", seq).build()).await.is_err() {
-            lock(&self.pending).map.remove(&seq);
-            return Err(ClientError::Closed);
-        }
-        Ok(seq)
     }
 
     /// Sends a request that gets exactly one reply.
@@ -121,6 +173,53 @@ impl Conn {
     }
 }
 
+/// Writes whatever requests are queued, one write per batch, until the
+/// connection is dropped or writing fails. On failure every waiting
+/// request gets [`ClientError::Closed`].
+async fn write_requests<W: AsyncWrite + Unpin>(
+    mut wr: W,
+    shared: Arc<Shared>,
+    pending: PendingMap,
+) {
+    let mut batch = Vec::new();
+    loop {
+        let wake = shared.to_write.notified();
+        let closed = {
+            let mut out = lock_outbox(&shared);
+            std::mem::swap(&mut out.buf, &mut batch);
+            out.closed
+        };
+        if batch.is_empty() {
+            if closed {
+                break;
+            }
+            wake.await;
+            // let the other ready tasks queue their requests first, so
+            // they go out in this write rather than one write each
+            tokio::task::yield_now().await;
+            continue;
+        }
+        shared.written.notify_waiters();
+        let sent = async {
+            wr.write_all(&batch).await?;
+            wr.flush().await
+        };
+        if let Err(e) = sent.await {
+            tracing::debug!(error = %e, "writing to the server failed");
+            lock_outbox(&shared).closed = true;
+            shared.written.notify_waiters();
+            fail_all(&pending, &ClientError::Closed);
+            break;
+        }
+        batch.clear();
+        // a huge request does not keep its buffer for the connection's life
+        if batch.capacity() > OUTBOX_LIMIT * 2 {
+            batch = Vec::new();
+        }
+    }
+    let _ = wr.shutdown().await;
+}
+
 async fn route_replies<R: AsyncRead + Unpin>(
     mut frames: FramedRead<R, MsgpackCodec>,
     pending: PendingMap,
@@ -140,14 +239,19 @@ async fn route_replies<R: AsyncRead + Unpin>(
         deliver(&pending, seq, msg).await;
     };
     tracing::debug!(error = %fatal, "client connection ended");
+    fail_all(&pending, &fatal);
+}
+
+/// Ends every waiting request with `fatal` and refuses new ones.
+fn fail_all(pending: &PendingMap, fatal: &ClientError) {
     let text = fatal.to_string();
     let waiting: Vec<Pending> = {
-        let mut p = lock(&pending);
+        let mut p = lock(pending);
         p.closed = true;
         p.map.drain().map(|(_, w)| w).collect()
     };
     for p in waiting {
-        let err = match &fatal {
+        let err = match fatal {
             ClientError::Closed => ClientError::Closed,
             _ => ClientError::Protocol(text.clone()),
         };
@@ -200,5 +304,217 @@ async fn deliver(pending: &PendingMap, seq: u64, msg: Value) {
     };
     if stream.send(r).await.is_err() {
         lock(pending).map.remove(&seq);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Waker};
+    use std::time::Duration;
+
+    use distkv_proto::Limits;
+    use tokio::io::{AsyncReadExt, DuplexStream, ReadHalf, WriteHalf};
+
+    use super::*;
+
+    /// Controls a [`GatedWriter`]: writes wait while the gate is shut and
+    /// fail once it is broken; completed writes are counted.
+    #[derive(Default)]
+    struct Gate {
+        open: AtomicBool,
+        broken: AtomicBool,
+        writes: AtomicUsize,
+        waker: Mutex<Option<Waker>>,
+    }
+
+    impl Gate {
+        fn set(&self, open: bool, broken: bool) {
+            self.open.store(open, Ordering::SeqCst);
+            self.broken.store(broken, Ordering::SeqCst);
+            if let Some(w) = self.waker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                w.wake();
+            }
+        }
+    }
+
+    struct GatedWriter {
+        inner: WriteHalf<DuplexStream>,
+        gate: Arc<Gate>,
+    }
+
+    impl AsyncWrite for GatedWriter {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            if self.gate.broken.load(Ordering::SeqCst) {
+                return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+            }
+            if !self.gate.open.load(Ordering::SeqCst) {
+                *self.gate.waker.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+            if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+                self.gate.writes.fetch_add(1, Ordering::SeqCst);
+            }
+            r
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_flush(cx)
+        }
+
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_shutdown(cx)
+        }
+    }
+
+    /// A server that answers every request with `{seq, value: seq}`.
+    async fn echo_server(rd: ReadHalf<DuplexStream>, mut wr: WriteHalf<DuplexStream>) {
+        let mut frames = FramedRead::new(rd, MsgpackCodec::new(Limits::default()));
+        while let Some(Ok(req)) = frames.next().await {
+            let seq = req.get("seq").and_then(Value::as_u64).unwrap_or(0);
+            let mut out = Vec::new();
+            distkv_proto::msgpack::encode(
+                &MapBuilder::new().set("seq", seq).set("value", seq).build(),
+                &mut out,
+            );
+            if wr.write_all(&out).await.is_err() {
+                break;
+            }
+        }
+    }
+
+    /// A connection whose writes pass through a gate, to a server that
+    /// echoes (`echo`) or to nobody.
+    fn gated_conn(echo: bool) -> (Arc<Conn>, Arc<Gate>) {
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let (crd, cwr) = tokio::io::split(client);
+        let (srd, swr) = tokio::io::split(server);
+        if echo {
+            tokio::spawn(echo_server(srd, swr));
+        } else {
+            // keep the far end open without reading it
+            tokio::spawn(async move {
+                let _keep = (srd, swr);
+                std::future::pending::<()>().await;
+            });
+        }
+        let gate = Arc::new(Gate::default());
+        let frames = FramedRead::new(crd, MsgpackCodec::new(Limits::default()));
+        let wr = GatedWriter {
+            inner: cwr,
+            gate: gate.clone(),
+        };
+        (Arc::new(Conn::start(frames, wr)), gate)
+    }
+
+    fn ping(n: u64) -> MapBuilder {
+        MapBuilder::new().set("action", "ping").set("n", n)
+    }
+
+    async fn queued_bytes(conn: &Conn) -> usize {
+        // let the spawned requests run until they queue or wait for room
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        lock_outbox(&conn.shared).buf.len()
+    }
+
+    #[tokio::test]
+    async fn requests_queued_during_a_write_go_out_in_one_write() {
+        let (conn, gate) = gated_conn(true);
+        // the first request is taken by the writer, which then waits
+        let first = tokio::spawn({
+            let c = conn.clone();
+            async move { c.request(ping(0)).await }
+        });
+        assert_eq!(queued_bytes(&conn).await, 0, "the writer holds the first");
+        let mut rest = Vec::new();
+        for i in 1..=50 {
+            let c = conn.clone();
+            rest.push(tokio::spawn(async move { c.request(ping(i)).await }));
+        }
+        assert!(queued_bytes(&conn).await > 0, "later requests are queued");
+        gate.set(true, false);
+        let r = first.await.expect("task").expect("reply");
+        assert_eq!(r.get("value").and_then(Value::as_u64), Some(1));
+        for (i, t) in rest.into_iter().enumerate() {
+            let r = t.await.expect("task").expect("reply");
+            assert_eq!(r.get("seq").and_then(Value::as_u64), Some(i as u64 + 2));
+        }
+        // one write for the first request, one for the fifty behind it
+        assert_eq!(gate.writes.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_full_outbox_holds_new_requests_back() {
+        let (conn, gate) = gated_conn(true);
+        let big = "x".repeat(100_000);
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let (c, big) = (conn.clone(), big.clone());
+            tasks.push(tokio::spawn(async move {
+                c.request(ping(i).set("data", big)).await
+            }));
+        }
+        let queued = queued_bytes(&conn).await;
+        assert!(queued >= OUTBOX_LIMIT, "the outbox fills up: {queued}");
+        assert!(
+            queued < OUTBOX_LIMIT + 110_000,
+            "no request is queued beyond the limit: {queued}"
+        );
+        assert!(tasks.iter().any(|t| !t.is_finished()));
+        gate.set(true, false);
+        for t in tasks {
+            t.await.expect("task").expect("reply");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_ends_waiting_and_later_requests() {
+        let (conn, gate) = gated_conn(false);
+        let waiting = tokio::spawn({
+            let c = conn.clone();
+            async move { c.request(ping(1)).await }
+        });
+        assert_eq!(queued_bytes(&conn).await, 0, "the writer holds the request");
+        gate.set(false, true);
+        let r = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert!(matches!(r, Ok(Ok(Err(ClientError::Closed)))), "{r:?}");
+        let later = conn.request(ping(2)).await;
+        assert!(matches!(later, Err(ClientError::Closed)), "{later:?}");
+    }
+
+    #[tokio::test]
+    async fn dropping_the_connection_sends_what_is_queued_and_closes() {
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let (crd, cwr) = tokio::io::split(client);
+        let frames = FramedRead::new(crd, MsgpackCodec::new(Limits::default()));
+        let conn = Conn::start(frames, cwr);
+        let c = Arc::new(conn);
+        let sent = tokio::spawn({
+            let c = c.clone();
+            async move {
+                c.submit(ping(7), Pending::Single(oneshot::channel().0))
+                    .await
+            }
+        });
+        assert_eq!(sent.await.expect("task").expect("queued"), 1);
+        drop(c);
+        let (mut srd, _swr) = tokio::io::split(server);
+        let mut got = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), srd.read_to_end(&mut got))
+            .await
+            .expect("the write half is shut down")
+            .expect("read");
+        let v = distkv_proto::msgpack::decode_one(&got, &Limits::default()).expect("one request");
+        assert_eq!(v.get("n").and_then(Value::as_u64), Some(7));
     }
 }

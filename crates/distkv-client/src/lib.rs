@@ -219,7 +219,7 @@ impl Client {
             let auth = greeting.auth.clone().map(Value::Array);
             let needed = login_needed(auth.as_ref(), opts.login.as_ref())?;
             let client = Client {
-                conn: Arc::new(Conn::start(frames, wr, limits)),
+                conn: Arc::new(Conn::start(frames, wr)),
                 greeting: Arc::new(greeting),
                 auth: Arc::default(),
             };
