@@ -519,6 +519,55 @@ async fn slow_watcher_does_not_stall_other_clients() {
 }
 
 #[tokio::test]
+async fn watchers_together_hold_no_more_than_the_server_wide_budget() {
+    // a per-watcher queue that never fills: only the total can overflow
+    let s = ServerProc::standalone(
+        "alpha",
+        Some("Root"),
+        &[
+            "-C",
+            "server.watch_queue=1000000",
+            "-C",
+            "server.watch_queue_total=100",
+        ],
+    );
+    let lazy = s.connect().await;
+    let mut w = lazy
+        .watch(&p(&["t"]), false, &TreeOptions::default())
+        .await
+        .expect("watch");
+    let busy = s.connect().await;
+    // 20 MB of changes: more than the socket buffers between the server
+    // and the watcher hold, so its queue fills while it does not read
+    let big = "x".repeat(1000);
+    for chunk in 0..20 {
+        let sets = (0..1000).map(|i| {
+            let (c, v) = (busy.clone(), big.clone());
+            async move {
+                c.set(&p(&["t", &format!("{chunk}-{i}")]), Value::from(v))
+                    .await
+            }
+        });
+        assert!(
+            join_all(sets).await.iter().all(Result::is_ok),
+            "writes go on"
+        );
+    }
+    let mut seen = 0;
+    let end = loop {
+        match tokio::time::timeout(Duration::from_secs(30), w.next()).await {
+            Ok(Some(Ok(_))) => seen += 1,
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(&end, Ok(Some(Err(ClientError::Server(e)))) if e.0.contains("WatchOverflowError")),
+        "after {seen} changes: {end:?}"
+    );
+    assert!(seen < 20_000, "changes were dropped: {seen}");
+}
+
+#[tokio::test]
 async fn messages_pass_through() {
     let s = ServerProc::standalone("alpha", Some("Root"), &[]);
     let listener = s.connect().await;

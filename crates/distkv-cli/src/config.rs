@@ -38,7 +38,8 @@ server:
     cycle: 5
     gap: 2
   max_frame: 16777216
-  watch_queue: 1024
+  watch_queue: 16384
+  watch_queue_total: 1048576
 paranoia: false
 domain: null
 hostmap: {}

@@ -29,6 +29,9 @@ fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failur
     if let Some(n) = cfg.get_u64("server.watch_queue")? {
         sc.watch_queue = usize::try_from(n).unwrap_or(sc.watch_queue).max(1);
     }
+    if let Some(n) = cfg.get_u64("server.watch_queue_total")? {
+        sc.watch_queue_total = usize::try_from(n).unwrap_or(sc.watch_queue_total).max(1);
+    }
     if let Some(c) = cfg
         .get("server.ping.cycle")
         .and_then(serde_yaml_ng::Value::as_f64)

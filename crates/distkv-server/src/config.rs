@@ -29,6 +29,9 @@ pub struct ServerConfig {
     /// Changes queued per watcher; a watcher that falls further behind gets
     /// an error and must resync.
     pub watch_queue: usize,
+    /// Changes queued for all watchers together; when a change would
+    /// exceed it, the watcher it is for overflows.
+    pub watch_queue_total: usize,
     /// Entries walked per lock hold in `get_tree` and `watch` dumps.
     pub walk_chunk: usize,
     /// How often a server pings (`server.ping.cycle`).
@@ -113,7 +116,8 @@ impl ServerConfig {
             chain_length: 5,
             max_frame: 16 << 20,
             reply_queue: 256,
-            watch_queue: 1024,
+            watch_queue: 16_384,
+            watch_queue_total: 1 << 20,
             walk_chunk: 500,
             ping_cycle: Duration::from_secs(5),
             hostmap: Vec::new(),

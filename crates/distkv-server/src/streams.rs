@@ -14,7 +14,7 @@ use crate::auth::User;
 use crate::conn::Replies;
 use crate::snapshot::push_entry;
 use crate::state::Shared;
-use crate::watch::{WatchEvent, WatchHandle};
+use crate::watch::{QueueLimits, WatchEvent, WatchHandle};
 
 fn opts(w: &WalkParams) -> WalkOpts {
     WalkOpts {
@@ -207,7 +207,10 @@ pub fn register_watch(
         path.clone(),
         walk.min_depth,
         walk.max_depth,
-        shared.config.watch_queue,
+        QueueLimits {
+            per_watcher: shared.config.watch_queue,
+            total: shared.config.watch_queue_total,
+        },
     );
     Ok((h, shared.clock.next()))
 }
@@ -264,7 +267,7 @@ pub async fn watch(
             }
             // Changes made meanwhile go out between chunks, so that the
             // watcher's queue does not fill during a long dump.
-            while let Ok(ev) = handle.rx.try_recv() {
+            while let Some(ev) = handle.try_recv() {
                 if let Some(mut it) = visible(&shared, &user, &path, event_item(ev)) {
                     encode_items(&shared, &user, std::slice::from_mut(&mut it)).await;
                     alive =
@@ -285,7 +288,7 @@ pub async fn watch(
     while alive {
         tokio::select! {
             _ = cancel.cancelled() => break,
-            ev = handle.rx.recv() => match ev {
+            ev = handle.recv() => match ev {
                 Some(ev) => {
                     if let Some(mut it) = visible(&shared, &user, &path, event_item(ev)) {
                         encode_items(&shared, &user, std::slice::from_mut(&mut it)).await;
