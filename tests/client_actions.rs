@@ -295,7 +295,9 @@ async fn state_tock_stop_and_event_lookup() {
     assert_eq!(st.node, "alpha");
     assert_eq!(st.nodes.get("alpha"), Some(&Some(7)));
     assert_eq!(
-        st.known.get("alpha").map(|r| r.ranges().to_vec()),
+        st.known
+            .get("alpha")
+            .map(|r| r.ranges().collect::<Vec<_>>()),
         Some(vec![(1, 8)])
     );
     assert!(st.deleted.get("alpha").is_some_and(|r| r.contains(7)));

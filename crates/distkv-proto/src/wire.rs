@@ -161,8 +161,7 @@ pub fn update_from_value(
 pub fn ranges_to_value(r: &RangeSet) -> Value {
     Value::Array(
         r.ranges()
-            .iter()
-            .map(|&(a, b)| {
+            .map(|(a, b)| {
                 if b - a == 1 {
                     Value::from_u64(a)
                 } else {

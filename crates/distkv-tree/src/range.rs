@@ -1,12 +1,20 @@
 //! Sets of ticks as sorted, disjoint half-open ranges.
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Bound;
 
 /// A set of ticks, stored as sorted, disjoint, non-adjacent half-open
 /// ranges `[start, end)`.
+///
+/// The ranges live in an ordered map from start to end, so adding or
+/// removing ticks costs O(log n) in the number of ranges wherever they
+/// fall: ticks that arrive far out of order (a state file written in tree
+/// order, a peer repairing gaps) do not shift the rest of the set.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RangeSet {
-    ranges: Vec<(u64, u64)>,
+    /// start → end of each range.
+    ranges: BTreeMap<u64, u64>,
 }
 
 impl RangeSet {
@@ -15,9 +23,19 @@ impl RangeSet {
         RangeSet::default()
     }
 
-    /// The ranges, sorted.
-    pub fn ranges(&self) -> &[(u64, u64)] {
-        &self.ranges
+    /// The ranges as `(start, end)`, sorted.
+    pub fn ranges(&self) -> impl DoubleEndedIterator<Item = (u64, u64)> + '_ {
+        self.ranges.iter().map(|(&a, &b)| (a, b))
+    }
+
+    /// The first range.
+    pub fn first(&self) -> Option<(u64, u64)> {
+        self.ranges.first_key_value().map(|(&a, &b)| (a, b))
+    }
+
+    /// The last range.
+    pub fn last(&self) -> Option<(u64, u64)> {
+        self.ranges.last_key_value().map(|(&a, &b)| (a, b))
     }
 
     /// Whether the set is empty.
@@ -32,11 +50,10 @@ impl RangeSet {
 
     /// Whether `t` is in the set.
     pub fn contains(&self, t: u64) -> bool {
-        match self.ranges.binary_search_by(|&(a, _)| a.cmp(&t)) {
-            Ok(_) => true,
-            Err(0) => false,
-            Err(i) => self.ranges[i - 1].1 > t,
-        }
+        self.ranges
+            .range(..=t)
+            .next_back()
+            .is_some_and(|(_, &end)| end > t)
     }
 
     /// Adds one tick.
@@ -49,32 +66,38 @@ impl RangeSet {
         if a >= b {
             return;
         }
-        // Fast path: appending at the end (ticks mostly arrive in order).
-        if let Some(last) = self.ranges.last_mut() {
-            if a >= last.0 && a <= last.1 {
-                if b > last.1 {
-                    last.1 = b;
+        // The common case, one search: the range at or before `a` reaches
+        // it, and grows in place.
+        let grown = match self.ranges.range_mut(..=a).next_back() {
+            Some((&s, e)) if *e >= a => {
+                if *e >= b {
+                    return;
                 }
-                return;
+                *e = b;
+                Some(s)
             }
-            if a > last.1 {
-                self.ranges.push((a, b));
-                return;
+            _ => None,
+        };
+        let start = match grown {
+            Some(s) => s,
+            None => {
+                self.ranges.insert(a, b);
+                a
             }
-        } else {
-            self.ranges.push((a, b));
-            return;
+        };
+        // later ranges that the grown one now reaches merge into it
+        let mut end = b;
+        while let Some((&s, &e)) = self
+            .ranges
+            .range((Bound::Excluded(start), Bound::Included(end)))
+            .next()
+        {
+            self.ranges.remove(&s);
+            end = end.max(e);
         }
-        // First range whose end reaches a, last range whose start is <= b.
-        let lo = self.ranges.partition_point(|&(_, e)| e < a);
-        let hi = self.ranges.partition_point(|&(s, _)| s <= b);
-        if lo >= hi {
-            self.ranges.insert(lo, (a, b));
-            return;
+        if end > b {
+            self.ranges.insert(start, end);
         }
-        let start = a.min(self.ranges[lo].0);
-        let end = b.max(self.ranges[hi - 1].1);
-        self.ranges.splice(lo..hi, [(start, end)]);
     }
 
     /// Removes the half-open range `[a, b)`.
@@ -82,20 +105,22 @@ impl RangeSet {
         if a >= b {
             return;
         }
-        let mut out = Vec::with_capacity(self.ranges.len() + 1);
-        for &(s, e) in &self.ranges {
-            if e <= a || s >= b {
-                out.push((s, e));
-                continue;
-            }
-            if s < a {
-                out.push((s, a));
-            }
+        // a range starting before `a` keeps its part before `a`, and its
+        // part after `b` if it reaches past it
+        if let Some((&s, &e)) = self.ranges.range(..a).next_back()
+            && e > a
+        {
+            self.ranges.insert(s, a);
             if e > b {
-                out.push((b, e));
+                self.ranges.insert(b, e);
             }
         }
-        self.ranges = out;
+        while let Some((&s, &e)) = self.ranges.range(a..b).next() {
+            self.ranges.remove(&s);
+            if e > b {
+                self.ranges.insert(b, e);
+            }
+        }
     }
 
     /// Removes one tick.
@@ -105,14 +130,14 @@ impl RangeSet {
 
     /// Adds every tick of `other`.
     pub fn union_with(&mut self, other: &RangeSet) {
-        for &(a, b) in &other.ranges {
+        for (a, b) in other.ranges() {
             self.insert_range(a, b);
         }
     }
 
     /// Removes every tick of `other`.
     pub fn subtract(&mut self, other: &RangeSet) {
-        for &(a, b) in &other.ranges {
+        for (a, b) in other.ranges() {
             self.remove_range(a, b);
         }
     }
@@ -120,18 +145,17 @@ impl RangeSet {
     /// The ticks in both sets.
     pub fn intersection(&self, other: &RangeSet) -> RangeSet {
         let mut out = RangeSet::new();
-        let (mut i, mut j) = (0, 0);
-        while i < self.ranges.len() && j < other.ranges.len() {
-            let (a1, b1) = self.ranges[i];
-            let (a2, b2) = other.ranges[j];
+        let (mut mine, mut theirs) = (self.ranges().peekable(), other.ranges().peekable());
+        while let (Some(&(a1, b1)), Some(&(a2, b2))) = (mine.peek(), theirs.peek()) {
             let (a, b) = (a1.max(a2), b1.min(b2));
             if a < b {
-                out.ranges.push((a, b));
+                // disjoint and sorted already: no merging needed
+                out.ranges.insert(a, b);
             }
             if b1 < b2 {
-                i += 1;
+                mine.next();
             } else {
-                j += 1;
+                theirs.next();
             }
         }
         out
@@ -147,7 +171,7 @@ impl RangeSet {
 
     /// Iterates over all ticks (beware of huge sets).
     pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        self.ranges.iter().flat_map(|&(a, b)| a..b)
+        self.ranges().flat_map(|(a, b)| a..b)
     }
 }
 
@@ -164,7 +188,7 @@ impl FromIterator<u64> for RangeSet {
 impl fmt::Display for RangeSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[")?;
-        for (i, (a, b)) in self.ranges.iter().enumerate() {
+        for (i, (a, b)) in self.ranges().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
@@ -185,13 +209,14 @@ mod tests {
     use std::collections::BTreeSet;
 
     fn invariant(s: &RangeSet) {
-        for w in s.ranges().windows(2) {
+        let all: Vec<_> = s.ranges().collect();
+        for w in all.windows(2) {
             assert!(
                 w[0].1 < w[1].0,
                 "ranges must be disjoint and non-adjacent: {s:?}"
             );
         }
-        for &(a, b) in s.ranges() {
+        for (a, b) in s.ranges() {
             assert!(a < b);
         }
     }
@@ -202,14 +227,31 @@ mod tests {
         s.insert(1);
         s.insert(2);
         s.insert(5);
-        assert_eq!(s.ranges(), &[(1, 3), (5, 6)]);
+        assert_eq!(s.ranges().collect::<Vec<_>>(), [(1, 3), (5, 6)]);
         s.insert(3);
         s.insert(4);
-        assert_eq!(s.ranges(), &[(1, 6)]);
+        assert_eq!(s.ranges().collect::<Vec<_>>(), [(1, 6)]);
         s.remove(3);
-        assert_eq!(s.ranges(), &[(1, 3), (4, 6)]);
-        assert_eq!(s.missing_in(1, 8).ranges(), &[(3, 4), (6, 8)]);
+        assert_eq!(s.ranges().collect::<Vec<_>>(), [(1, 3), (4, 6)]);
+        assert_eq!(
+            s.missing_in(1, 8).ranges().collect::<Vec<_>>(),
+            [(3, 4), (6, 8)]
+        );
         assert_eq!(s.to_string(), "[[1, 3], [4, 6]]");
+    }
+
+    #[test]
+    fn ticks_in_strided_order_end_as_one_range() {
+        // the order of a state file written in tree order
+        let mut s = RangeSet::new();
+        for col in 0..100 {
+            for row in 0..100 {
+                s.insert(row * 100 + col);
+            }
+            assert_eq!(s.ranges().count(), if col == 99 { 1 } else { 100 });
+            invariant(&s);
+        }
+        assert_eq!(s.ranges().collect::<Vec<_>>(), [(0, 10_000)]);
     }
 
     proptest! {
