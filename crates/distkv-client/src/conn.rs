@@ -49,7 +49,7 @@ struct Outbox {
     seq: u64,
     /// Encoded frames, in seq order.
     buf: Vec<u8>,
-    /// Set when the connection is dropped or writing failed.
+    /// Set when writing failed.
     closed: bool,
 }
 
@@ -60,7 +60,7 @@ const OUTBOX_LIMIT: usize = 1 << 20;
 #[derive(Default)]
 struct Shared {
     outbox: Mutex<Outbox>,
-    /// Wakes the writer: the outbox went from empty to non-empty, or closed.
+    /// Wakes the writer: the outbox went from empty to non-empty.
     to_write: Notify,
     /// Wakes callers waiting for room in a full outbox.
     written: Notify,
@@ -75,14 +75,16 @@ pub(crate) struct Conn {
     shared: Arc<Shared>,
     pending: PendingMap,
     reader: tokio::task::JoinHandle<()>,
+    writer: tokio::task::JoinHandle<()>,
 }
 
+/// Dropping the last handle closes the connection at once: nobody waits
+/// for a reply any more, and a writer stuck on a server that does not read
+/// must not keep the socket open.
 impl Drop for Conn {
     fn drop(&mut self) {
         self.reader.abort();
-        // the writer sends what is queued, then ends (closing its half)
-        lock_outbox(&self.shared).closed = true;
-        self.shared.to_write.notify_one();
+        self.writer.abort();
     }
 }
 
@@ -96,12 +98,13 @@ impl Conn {
     {
         let shared = Arc::new(Shared::default());
         let pending: PendingMap = Arc::default();
-        tokio::spawn(write_requests(wr, shared.clone(), pending.clone()));
+        let writer = tokio::spawn(write_requests(wr, shared.clone(), pending.clone()));
         let reader = tokio::spawn(route_replies(frames, pending.clone()));
         Conn {
             shared,
             pending,
             reader,
+            writer,
         }
     }
 
@@ -173,9 +176,9 @@ impl Conn {
     }
 }
 
-/// Writes whatever requests are queued, one write per batch, until the
-/// connection is dropped or writing fails. On failure every waiting
-/// request gets [`ClientError::Closed`].
+/// Writes whatever requests are queued, one write per batch, until writing
+/// fails (or the connection is dropped, which aborts this task). On
+/// failure every waiting and later request gets [`ClientError::Closed`].
 async fn write_requests<W: AsyncWrite + Unpin>(
     mut wr: W,
     shared: Arc<Shared>,
@@ -184,15 +187,8 @@ async fn write_requests<W: AsyncWrite + Unpin>(
     let mut batch = Vec::new();
     loop {
         let wake = shared.to_write.notified();
-        let closed = {
-            let mut out = lock_outbox(&shared);
-            std::mem::swap(&mut out.buf, &mut batch);
-            out.closed
-        };
+        std::mem::swap(&mut lock_outbox(&shared).buf, &mut batch);
         if batch.is_empty() {
-            if closed {
-                break;
-            }
             wake.await;
             // let the other ready tasks queue their requests first, so
             // they go out in this write rather than one write each
@@ -493,28 +489,31 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn dropping_the_connection_sends_what_is_queued_and_closes() {
+    async fn dropping_the_connection_closes_it_even_with_a_write_stuck() {
         let (client, server) = tokio::io::duplex(1 << 16);
         let (crd, cwr) = tokio::io::split(client);
+        let gate = Arc::new(Gate::default());
         let frames = FramedRead::new(crd, MsgpackCodec::new(Limits::default()));
-        let conn = Conn::start(frames, cwr);
-        let c = Arc::new(conn);
-        let sent = tokio::spawn({
-            let c = c.clone();
-            async move {
-                c.submit(ping(7), Pending::Single(oneshot::channel().0))
-                    .await
-            }
+        let wr = GatedWriter {
+            inner: cwr,
+            gate: gate.clone(),
+        };
+        let conn = Arc::new(Conn::start(frames, wr));
+        let waiting = tokio::spawn({
+            let c = conn.clone();
+            async move { c.request(ping(1)).await }
         });
-        assert_eq!(sent.await.expect("task").expect("queued"), 1);
-        drop(c);
+        assert_eq!(queued_bytes(&conn).await, 0, "the writer holds the request");
+        waiting.abort();
+        drop(conn);
+        // the server sees the connection end although nothing was written
         let (mut srd, _swr) = tokio::io::split(server);
         let mut got = Vec::new();
         tokio::time::timeout(Duration::from_secs(5), srd.read_to_end(&mut got))
             .await
-            .expect("the write half is shut down")
+            .expect("the connection is closed")
             .expect("read");
-        let v = distkv_proto::msgpack::decode_one(&got, &Limits::default()).expect("one request");
-        assert_eq!(v.get("n").and_then(Value::as_u64), Some(7));
+        assert!(got.is_empty(), "nothing went out: {got:?}");
+        assert_eq!(gate.writes.load(Ordering::SeqCst), 0);
     }
 }
