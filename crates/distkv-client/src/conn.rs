@@ -312,7 +312,8 @@ mod tests {
     use std::time::Duration;
 
     use distkv_proto::Limits;
-    use tokio::io::{AsyncReadExt, DuplexStream, ReadHalf, WriteHalf};
+    use tokio::io::{AsyncReadExt, DuplexStream, WriteHalf};
+    use tokio::task::JoinHandle;
 
     use super::*;
 
@@ -372,7 +373,8 @@ mod tests {
     }
 
     /// A server that answers every request with `{seq, value: seq}`.
-    async fn echo_server(rd: ReadHalf<DuplexStream>, mut wr: WriteHalf<DuplexStream>) {
+    async fn echo_server(server: DuplexStream) {
+        let (rd, mut wr) = tokio::io::split(server);
         let mut frames = FramedRead::new(rd, MsgpackCodec::new(Limits::default()));
         while let Some(Ok(req)) = frames.next().await {
             let seq = req.get("seq").and_then(Value::as_u64).unwrap_or(0);
@@ -387,28 +389,18 @@ mod tests {
         }
     }
 
-    /// A connection whose writes pass through a gate, to a server that
-    /// echoes (`echo`) or to nobody.
-    fn gated_conn(echo: bool) -> (Arc<Conn>, Arc<Gate>) {
+    /// A connection whose writes pass through a gate, and the server's end
+    /// of it.
+    fn gated_conn() -> (Arc<Conn>, Arc<Gate>, DuplexStream) {
         let (client, server) = tokio::io::duplex(1 << 16);
         let (crd, cwr) = tokio::io::split(client);
-        let (srd, swr) = tokio::io::split(server);
-        if echo {
-            tokio::spawn(echo_server(srd, swr));
-        } else {
-            // keep the far end open without reading it
-            tokio::spawn(async move {
-                let _keep = (srd, swr);
-                std::future::pending::<()>().await;
-            });
-        }
         let gate = Arc::new(Gate::default());
         let frames = FramedRead::new(crd, MsgpackCodec::new(Limits::default()));
         let wr = GatedWriter {
             inner: cwr,
             gate: gate.clone(),
         };
-        (Arc::new(Conn::start(frames, wr)), gate)
+        (Arc::new(Conn::start(frames, wr)), gate, server)
     }
 
     fn ping(n: u64) -> MapBuilder {
@@ -423,15 +415,21 @@ mod tests {
         lock_outbox(&conn.shared).buf.len()
     }
 
+    /// Sends request `n` from a task of its own and waits until the writer
+    /// has taken it from the outbox.
+    async fn taken_by_the_writer(conn: &Arc<Conn>, n: u64) -> JoinHandle<Reply> {
+        let c = conn.clone();
+        let task = tokio::spawn(async move { c.request(ping(n)).await });
+        assert_eq!(queued_bytes(conn).await, 0, "the writer holds request {n}");
+        task
+    }
+
     #[tokio::test]
     async fn requests_queued_during_a_write_go_out_in_one_write() {
-        let (conn, gate) = gated_conn(true);
+        let (conn, gate, server) = gated_conn();
+        tokio::spawn(echo_server(server));
         // the first request is taken by the writer, which then waits
-        let first = tokio::spawn({
-            let c = conn.clone();
-            async move { c.request(ping(0)).await }
-        });
-        assert_eq!(queued_bytes(&conn).await, 0, "the writer holds the first");
+        let first = taken_by_the_writer(&conn, 0).await;
         let mut rest = Vec::new();
         for i in 1..=50 {
             let c = conn.clone();
@@ -451,7 +449,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_outbox_holds_new_requests_back() {
-        let (conn, gate) = gated_conn(true);
+        let (conn, gate, server) = gated_conn();
+        tokio::spawn(echo_server(server));
         let big = "x".repeat(100_000);
         let mut tasks = Vec::new();
         for i in 0..40 {
@@ -475,12 +474,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_write_ends_waiting_and_later_requests() {
-        let (conn, gate) = gated_conn(false);
-        let waiting = tokio::spawn({
-            let c = conn.clone();
-            async move { c.request(ping(1)).await }
-        });
-        assert_eq!(queued_bytes(&conn).await, 0, "the writer holds the request");
+        // a server that never answers
+        let (conn, gate, _server) = gated_conn();
+        let waiting = taken_by_the_writer(&conn, 1).await;
         gate.set(false, true);
         let r = tokio::time::timeout(Duration::from_secs(5), waiting).await;
         assert!(matches!(r, Ok(Ok(Err(ClientError::Closed)))), "{r:?}");
@@ -490,21 +486,8 @@ mod tests {
 
     #[tokio::test]
     async fn dropping_the_connection_closes_it_even_with_a_write_stuck() {
-        let (client, server) = tokio::io::duplex(1 << 16);
-        let (crd, cwr) = tokio::io::split(client);
-        let gate = Arc::new(Gate::default());
-        let frames = FramedRead::new(crd, MsgpackCodec::new(Limits::default()));
-        let wr = GatedWriter {
-            inner: cwr,
-            gate: gate.clone(),
-        };
-        let conn = Arc::new(Conn::start(frames, wr));
-        let waiting = tokio::spawn({
-            let c = conn.clone();
-            async move { c.request(ping(1)).await }
-        });
-        assert_eq!(queued_bytes(&conn).await, 0, "the writer holds the request");
-        waiting.abort();
+        let (conn, gate, server) = gated_conn();
+        taken_by_the_writer(&conn, 1).await.abort();
         drop(conn);
         // the server sees the connection end although nothing was written
         let (mut srd, _swr) = tokio::io::split(server);
