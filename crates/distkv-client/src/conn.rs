@@ -109,43 +109,40 @@ impl Conn {
     }
 
     async fn submit(&self, msg: MapBuilder, pending: Pending) -> Result<u64, ClientError> {
-        let mut pending = Some(pending);
-        let mut msg = Some(msg);
-        loop {
+        // wait while the outbox is full
+        let mut out = loop {
             let room = self.shared.written.notified();
             {
-                // Seq allocation and queueing happen under one lock, so
-                // requests reach the server in seq order.
-                let mut out = lock_outbox(&self.shared);
+                let out = lock_outbox(&self.shared);
                 if out.closed {
                     return Err(ClientError::Closed);
                 }
                 if out.buf.len() < OUTBOX_LIMIT {
-                    let (Some(msg), Some(waiter)) = (msg.take(), pending.take()) else {
-                        return Err(ClientError::Closed);
-                    };
-                    out.seq += 1;
-                    let seq = out.seq;
-                    {
-                        // registered before the request can be written, so
-                        // the reply always finds it
-                        let mut p = lock(&self.pending);
-                        if p.closed {
-                            return Err(ClientError::Closed);
-                        }
-                        p.map.insert(seq, waiter);
-                    }
-                    let was_empty = out.buf.is_empty();
-                    distkv_proto::msgpack::encode(&msg.set("seq", seq).build(), &mut out.buf);
-                    drop(out);
-                    if was_empty {
-                        self.shared.to_write.notify_one();
-                    }
-                    return Ok(seq);
+                    break out;
                 }
             }
             room.await;
+        };
+        // Seq allocation and queueing happen under one lock, so requests
+        // reach the server in seq order.
+        out.seq += 1;
+        let seq = out.seq;
+        {
+            // registered before the request can be written, so the reply
+            // always finds it
+            let mut p = lock(&self.pending);
+            if p.closed {
+                return Err(ClientError::Closed);
+            }
+            p.map.insert(seq, pending);
         }
+        let was_empty = out.buf.is_empty();
+        distkv_proto::msgpack::encode(&msg.set("seq", seq).build(), &mut out.buf);
+        drop(out);
+        if was_empty {
+            self.shared.to_write.notify_one();
+        }
+        Ok(seq)
     }
 
     /// Sends a request that gets exactly one reply.
@@ -170,9 +167,10 @@ impl Conn {
         lock(&self.pending).map.remove(&seq);
     }
 
-    /// Whether the reader task has ended (the connection is closed).
+    /// Whether the reader or the writer task has ended (the connection
+    /// is closed).
     pub(crate) fn is_closed(&self) -> bool {
-        self.reader.is_finished()
+        self.reader.is_finished() || self.writer.is_finished()
     }
 }
 
@@ -482,6 +480,7 @@ mod tests {
         assert!(matches!(r, Ok(Ok(Err(ClientError::Closed)))), "{r:?}");
         let later = conn.request(ping(2)).await;
         assert!(matches!(later, Err(ClientError::Closed)), "{later:?}");
+        assert!(conn.is_closed());
     }
 
     #[tokio::test]
