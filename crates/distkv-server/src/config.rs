@@ -26,8 +26,8 @@ pub struct ServerConfig {
     /// Replies queued per connection before the handlers wait for the
     /// socket (back-pressure on that client only).
     pub reply_queue: usize,
-    /// Changes queued per watcher; a watcher that falls further behind gets
-    /// an error and must resync.
+    /// Changes queued per watcher (at most 2^24); a watcher that falls
+    /// further behind gets an error and must resync.
     pub watch_queue: usize,
     /// Changes queued for all watchers together; when a change would
     /// exceed it, the watcher it is for overflows.

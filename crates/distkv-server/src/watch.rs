@@ -75,10 +75,15 @@ struct Watcher {
     overflowed: Arc<AtomicBool>,
 }
 
+/// The largest queue one watcher gets, whatever the configuration says
+/// (the channel refuses larger bounds).
+pub const MAX_WATCH_QUEUE: usize = 1 << 24;
+
 /// How far watchers may fall behind before they overflow.
 #[derive(Debug, Clone, Copy)]
 pub struct QueueLimits {
-    /// Changes queued per watcher; beyond, it overflows.
+    /// Changes queued per watcher; beyond, it overflows (at most
+    /// [`MAX_WATCH_QUEUE`]).
     pub per_watcher: usize,
     /// Changes queued for all watchers together; beyond, the watcher that
     /// would get one more overflows.
@@ -107,7 +112,7 @@ impl Watchers {
         max_depth: Option<usize>,
         limits: QueueLimits,
     ) -> WatchHandle {
-        let (tx, rx) = mpsc::channel(limits.per_watcher.max(1));
+        let (tx, rx) = mpsc::channel(limits.per_watcher.clamp(1, MAX_WATCH_QUEUE));
         self.next_id += 1;
         self.total_limit = limits.total.max(1);
         let overflowed = Arc::new(AtomicBool::new(false));
@@ -249,5 +254,13 @@ mod tests {
         assert!(!a.overflowed.load(Ordering::Acquire));
         drop(a);
         assert_eq!(w.queued(), 0);
+    }
+
+    #[test]
+    fn a_huge_configured_queue_is_capped() {
+        let mut w = Watchers::default();
+        let mut h = w.add(Path::root(), 0, None, limits(usize::MAX, usize::MAX));
+        w.notify(&ev(&["a"]));
+        assert!(h.try_recv().is_some());
     }
 }
