@@ -72,6 +72,23 @@ fn missing_values_and_usage_errors() {
     assert_eq!(o.status.code(), Some(2));
     let o = s.client(&["data", "set", "-n", "-p", "x", "-v", "y", "one"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // numbers that are not finite are refused before anything runs
+    for args in [
+        &["run", "all", "--cycle", "nan"][..],
+        &["run", "all", "--cycle=-inf"],
+        &["run", "set", "-c", "p", "-r", "NaN", "job"],
+        &["run", "set", "-c", "p", "-d", "inf", "job"],
+        &["run", "set", "-c", "p", "-b", "nan", "job"],
+    ] {
+        let o = s.client(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("not a finite number"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
 }
 
 #[test]

@@ -221,7 +221,7 @@ pub enum RunCommand {
         #[arg(long = "name")]
         name: Option<String>,
         /// Seconds between pings to the other runners.
-        #[arg(long = "cycle", default_value_t = 1.0)]
+        #[arg(long = "cycle", default_value_t = 1.0, value_parser = finite_number)]
         cycle: f64,
     },
     /// Create or change a job.
@@ -233,16 +233,16 @@ pub enum RunCommand {
         #[arg(short = 'e', long = "eval")]
         eval: bool,
         /// The back-off base after failures (default 2).
-        #[arg(short = 'b', long = "backoff")]
+        #[arg(short = 'b', long = "backoff", value_parser = finite_number)]
         backoff: Option<f64>,
         /// Start after this many seconds, or 'now'.
         #[arg(short = 't', long = "time")]
         time: Option<String>,
         /// Seconds after a success to start again.
-        #[arg(short = 'r', long = "repeat")]
+        #[arg(short = 'r', long = "repeat", value_parser = finite_number)]
         repeat: Option<f64>,
         /// Seconds after a failure before retrying (times 2^failures).
-        #[arg(short = 'd', long = "delay")]
+        #[arg(short = 'd', long = "delay", value_parser = finite_number)]
         delay: Option<f64>,
         /// A comment.
         #[arg(short = 'i', long = "info")]
@@ -687,4 +687,14 @@ pub struct WatchArgs {
     pub yaml: bool,
     /// The path, as words.
     pub path: Vec<String>,
+}
+
+/// A number of seconds (or a factor) on the command line: any finite
+/// number; `nan` and `inf` are refused.
+fn finite_number(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok(x),
+        Ok(_) => Err(format!("{s} is not a finite number")),
+        Err(e) => Err(e.to_string()),
+    }
 }
