@@ -198,6 +198,13 @@ async fn a_procedure_can_wait_for_a_change() {
         Value::Nil
     );
     assert!(t.elapsed() >= Duration::from_millis(300));
+    // a wait of NaN seconds is no wait (and no crash)
+    assert_eq!(
+        call(&root, "wait", vec![Value::Float(f64::NAN)])
+            .await
+            .expect("wait"),
+        Value::Nil
+    );
     // a change arrives while the script waits
     let writer = {
         let client = client.clone();

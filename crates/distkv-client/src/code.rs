@@ -100,8 +100,13 @@ fn host_engine(client: &Client, limits: Limits) -> Engine {
             let secs = secs
                 .as_float()
                 .or_else(|_| secs.as_int().map(|i| i as f64))
-                .unwrap_or(0.0)
-                .clamp(0.0, 86_400.0);
+                .unwrap_or(0.0);
+            // NaN (which `clamp` keeps) waits no time
+            let secs = if secs.is_nan() {
+                0.0
+            } else {
+                secs.clamp(0.0, 86_400.0)
+            };
             // never past the run's own deadline
             let limit = distkv_code::time_left().unwrap_or_default();
             let wait = std::time::Duration::from_secs_f64(secs).min(limit);
