@@ -389,10 +389,8 @@ impl Tree {
             value,
             tock,
         };
-        self.record_chain(&event.chain);
         let old = self.store(&event);
-        clock.next();
-        Ok(Some(LocalChange { event, old }))
+        Ok(Some(self.finish_local(event, old, clock)))
     }
 
     /// A local set without preconditions: the same result as the general
@@ -417,6 +415,17 @@ impl Tree {
             value,
             tock,
         };
+        self.finish_local(event, old, clock)
+    }
+
+    /// Completes a stored local change, on both paths alike: its chain's
+    /// ticks count as seen, and the tock after the change's own is used up.
+    fn finish_local(
+        &mut self,
+        event: UpdateEvent,
+        old: Option<Value>,
+        clock: &TockClock,
+    ) -> LocalChange {
         self.record_chain(&event.chain);
         clock.next();
         LocalChange { event, old }
