@@ -110,7 +110,11 @@ async fn main() -> anyhow::Result<()> {
     cfg.bind = vec![("127.0.0.1".into(), 0)];
     cfg.init = Some(Value::from("Root"));
     cfg.auth.register(Arc::new(TokenMethod));
-    let server = Server::start(cfg, Arc::new(distkv_serf::local::LocalGossip::default())).await?;
+    let server = Server::start(
+        cfg,
+        Arc::new(distkv_proto::transport::local::LocalGossip::default()),
+    )
+    .await?;
     let port = server.local_addrs()[0].port();
 
     // The client side knows the method too.

@@ -23,7 +23,7 @@ static SHARED: LazyLock<Shared> = LazyLock::new(|| {
     cfg.log_sync = SyncPolicy::Never;
     Shared::new(
         cfg,
-        Arc::new(distkv_serf::local::LocalGossip::default()),
+        Arc::new(distkv_proto::transport::local::LocalGossip::default()),
         None,
     )
 });

@@ -128,7 +128,10 @@ async fn gossip(cfg: &Config, args: &ServerArgs) -> Result<(Arc<dyn Gossip>, boo
             .unwrap_or_else(|| "serf".into())
     };
     match backend.as_str() {
-        "local" => Ok((Arc::new(distkv_serf::local::LocalGossip::default()), true)),
+        "local" => Ok((
+            Arc::new(distkv_proto::transport::local::LocalGossip::default()),
+            true,
+        )),
         "serf" => {
             let host = match &args.host {
                 Some(h) => h.clone(),

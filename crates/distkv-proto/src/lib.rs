@@ -11,6 +11,7 @@ pub mod record;
 pub mod request;
 pub mod shorten;
 pub mod split;
+pub mod transport;
 pub mod value_map;
 pub mod wire;
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use distkv_proto::msgpack::{Limits, decode_one};
 use distkv_proto::split::{Reassembler, Splitter};
-use distkv_serf::{Gossip, Subscription};
+use distkv_proto::transport::{Gossip, Subscription};
 use distkv_tree::Value;
 
 /// The kinds of server messages, each its own event name `<root>.<kind>`.
@@ -155,8 +155,8 @@ impl Receiver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use distkv_proto::transport::local::LocalGossip;
     use distkv_proto::value_map::MapBuilder;
-    use distkv_serf::local::LocalGossip;
 
     fn big(tag: &str, len: usize) -> Value {
         MapBuilder::new()

@@ -706,8 +706,8 @@ impl Cluster {
 mod tests {
     use super::*;
     use crate::{Server, ServerConfig};
-    use distkv_serf::local::LocalGossip;
-    use distkv_serf::{Gossip, GossipError, Subscription};
+    use distkv_proto::transport::local::LocalGossip;
+    use distkv_proto::transport::{Gossip, GossipError, Subscription};
     use distkv_tree::{Path, Precondition};
 
     /// In-process gossip between several servers of this process.

@@ -24,7 +24,7 @@ pub enum ServerError {
     NoListener,
     /// The gossip backend failed.
     #[error(transparent)]
-    Gossip(#[from] distkv_serf::GossipError),
+    Gossip(#[from] distkv_proto::transport::GossipError),
     /// The initial value could not be stored.
     #[error("cannot initialise the tree: {0}")]
     Init(#[from] distkv_tree::ChangeError),

@@ -1,10 +1,10 @@
 //! The distkv server.
 //!
-//! Sixth layer of the distkv-rs stack: it sits on the data model
-//! (`distkv-tree`), the wire types (`distkv-proto`), the gossip layer
-//! (`distkv-serf`) and, as they grow, auth and ACLs. It accepts client
+//! It sits on the data model (`distkv-tree`), the wire types and the
+//! transport trait (`distkv-proto`), auth, ACLs and stored code. It is
+//! generic over the transport (Serf, MQTT or in-process). It accepts client
 //! connections, runs their requests against the in-memory tree and
-//! replicates every change through the [`Gossip`](distkv_serf::Gossip)
+//! replicates every change through the [`Gossip`](distkv_proto::transport::Gossip)
 //! backend it was given.
 //!
 //! Concurrency: every connection has a reader task and a writer task joined
@@ -18,7 +18,7 @@
 //! use distkv_server::{Server, ServerConfig};
 //! let mut cfg = ServerConfig::new("one");
 //! cfg.init = Some("Root".into());
-//! let server = Server::start(cfg, Arc::new(distkv_serf::local::LocalGossip::default())).await?;
+//! let server = Server::start(cfg, Arc::new(distkv_proto::transport::local::LocalGossip::default())).await?;
 //! println!("listening on {:?}", server.local_addrs());
 //! server.wait().await;
 //! # Ok(()) }
@@ -51,7 +51,7 @@ use std::sync::Arc;
 
 use broadcast::{Broadcaster, Receiver, Topic};
 use cluster::Cluster;
-use distkv_serf::Gossip;
+use distkv_proto::transport::Gossip;
 use distkv_tree::{Path, Precondition};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;

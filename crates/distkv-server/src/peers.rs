@@ -1,6 +1,6 @@
 //! Finding another server's client address (server-protocol §8).
 
-use distkv_serf::Gossip;
+use distkv_proto::transport::Gossip;
 use distkv_tree::{Path, PathElem, Value};
 
 use crate::state::Shared;

@@ -536,7 +536,7 @@ mod tests {
         cfg.log_sync = SyncPolicy::Never;
         let sh = Shared::new(
             cfg,
-            Arc::new(distkv_serf::local::LocalGossip::default()),
+            Arc::new(distkv_proto::transport::local::LocalGossip::default()),
             None,
         );
         sh.lock().tree.mark_ready();

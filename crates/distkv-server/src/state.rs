@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use distkv_serf::Gossip;
+use distkv_proto::transport::Gossip;
 use distkv_tree::{
     ApplyOutcome, ChangeError, LocalChange, Path, Precondition, TockClock, Tree, UpdateEvent, Value,
 };

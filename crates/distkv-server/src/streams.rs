@@ -313,7 +313,7 @@ pub async fn watch(
 pub async fn monitor(
     out: Replies,
     seq: u64,
-    mut sub: distkv_serf::Subscription,
+    mut sub: distkv_proto::transport::Subscription,
     raw: bool,
     field: &'static str,
     cancel: CancellationToken,

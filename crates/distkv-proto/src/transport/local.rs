@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::{Gossip, GossipError, GossipEvent, Subscription};
+use super::{Gossip, GossipError, GossipEvent, Subscription};
 
 type Subscribers = HashMap<String, Vec<(mpsc::Sender<GossipEvent>, Arc<AtomicU64>)>>;
 
