@@ -1,10 +1,13 @@
-//! Measures a running network of distkv servers on Serf agents.
+//! Measures a running network of distkv servers on Serf agents or an MQTT
+//! broker.
 //!
 //! ```text
 //! cargo run --release --example cluster_bench -- propagation A_PORT B_PORT [N]
 //! cargo run --release --example cluster_bench -- serf A_RPC_PORT B_RPC_PORT [N]
 //! cargo run --release --example cluster_bench -- fill PORT N
 //! cargo run --release --example cluster_bench -- sustained RATE SECS A_PORT B_PORT [C_PORT…]
+//! cargo run --release --example cluster_bench -- burst N A_PORT B_PORT [C_PORT…]
+//! cargo run --release --example cluster_bench -- mqtt BROKER_PORT [N]
 //! ```
 //!
 //! * `propagation`: N writes on server A (default 1000), one at a time;
@@ -12,12 +15,16 @@
 //! * `serf`: the same for bare Serf user events, sent through agent A's
 //!   RPC port and received from agent B's: Serf's own delivery time, which
 //!   `propagation` includes.
+//! * `mqtt`: the same for bare messages through an MQTT broker.
 //! * `fill`: writes N small entries to one server, pipelined.
 //! * `dump`: times a full `get_tree` with chains.
 //! * `settle`: waits until the servers hold the same entries.
 //! * `sustained`: writes RATE entries per second on A for SECS seconds and
 //!   reports how far behind the other servers were when the writes ended
 //!   and how long they took to hold everything.
+//! * `burst`: writes N entries on A as fast as one pipelined connection
+//!   goes and reports when every server holds them all, counted from the
+//!   first write.
 //!
 //! `benches/cluster.sh` starts agents and servers and runs all of these.
 //! Everything talks to 127.0.0.1 only; all loops are bounded.
@@ -75,25 +82,21 @@ async fn propagation(a: &Client, b: &Client, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serf_delivery(a_rpc: &str, b_rpc: &str, n: usize) -> anyhow::Result<()> {
-    use distkv_serf::Gossip;
-    use distkv_serf::agent::{SerfConfig, SerfGossip};
-    let agent = |port: &str| -> anyhow::Result<SerfConfig> {
-        Ok(SerfConfig {
-            host: "127.0.0.1".into(),
-            port: port.parse().context("port")?,
-            ..SerfConfig::default()
-        })
-    };
-    let a = SerfGossip::connect(agent(a_rpc)?).await?;
-    let b = SerfGossip::connect(agent(b_rpc)?).await?;
-    let mut sub = b.subscribe("benchserf").await?;
+/// One message at a time from `a` to `b` through a bare transport:
+/// its own delivery time, which `propagation` includes.
+async fn delivery(
+    what: &str,
+    a: &dyn distkv_serf::Gossip,
+    b: &dyn distkv_serf::Gossip,
+    n: usize,
+) -> anyhow::Result<()> {
+    let mut sub = b.subscribe("benchdelivery").await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut delays = Vec::with_capacity(n);
     for i in 0..n {
         let payload = bytes::Bytes::from(format!("{i}"));
         let t0 = Instant::now();
-        a.broadcast("benchserf", payload.clone()).await?;
+        a.broadcast("benchdelivery", payload.clone()).await?;
         loop {
             let ev = tokio::time::timeout(Duration::from_secs(30), sub.recv())
                 .await
@@ -107,12 +110,43 @@ async fn serf_delivery(a_rpc: &str, b_rpc: &str, n: usize) -> anyhow::Result<()>
     }
     delays.sort();
     println!(
-        "serf delivery over {n} events: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        "{what} delivery over {n} messages: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         pct(&delays, 0.5).as_secs_f64() * 1e3,
         pct(&delays, 0.99).as_secs_f64() * 1e3,
         delays.last().copied().unwrap_or_default().as_secs_f64() * 1e3
     );
     Ok(())
+}
+
+async fn serf_delivery(a_rpc: &str, b_rpc: &str, n: usize) -> anyhow::Result<()> {
+    use distkv_serf::agent::{SerfConfig, SerfGossip};
+    let agent = |port: &str| -> anyhow::Result<SerfConfig> {
+        Ok(SerfConfig {
+            host: "127.0.0.1".into(),
+            port: port.parse().context("port")?,
+            ..SerfConfig::default()
+        })
+    };
+    let a = SerfGossip::connect(agent(a_rpc)?).await?;
+    let b = SerfGossip::connect(agent(b_rpc)?).await?;
+    delivery("serf", &a, &b, n).await
+}
+
+async fn mqtt_delivery(port: &str, n: usize) -> anyhow::Result<()> {
+    use distkv_mqtt::{MqttConfig, MqttGossip};
+    let client = |node: &str| -> anyhow::Result<MqttConfig> {
+        Ok(MqttConfig {
+            host: "127.0.0.1".into(),
+            port: port.parse().context("port")?,
+            prefix: "bench".into(),
+            root: "bench".into(),
+            node: node.into(),
+            ..MqttConfig::default()
+        })
+    };
+    let a = MqttGossip::connect(client("bench-a")?).await?;
+    let b = MqttGossip::connect(client("bench-b")?).await?;
+    delivery("mqtt", &a, &b, n).await
 }
 
 fn fill_key(i: u64) -> Path {
@@ -206,31 +240,23 @@ async fn sustained(rate: u64, secs: u64, a: &Client, others: &[Client]) -> anyho
         p.await??;
     }
     let wrote = t0.elapsed();
+    let target = entries(a).await?;
     let mut behind = Vec::new();
     for o in others {
-        behind.push(total.saturating_sub(count(o, &base).await?));
+        behind.push(target.saturating_sub(entries(o).await?));
     }
     println!(
         "wrote {total} entries at {:.0}/s; behind when done: {behind:?}",
         total as f64 / wrote.as_secs_f64()
     );
-    let limit = Instant::now() + Duration::from_secs(120);
-    for (i, o) in others.iter().enumerate() {
-        loop {
-            if count(o, &base).await? == total && missing(o).await? == 0 {
-                break;
-            }
-            anyhow::ensure!(
-                Instant::now() < limit,
-                "peer {i} did not catch up within 120 s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+    caught_up(target, others).await?;
     println!(
         "all peers complete {:.2} s after the last write",
         (t0.elapsed() - wrote).as_secs_f64()
     );
+    for o in others {
+        anyhow::ensure!(count(o, &base).await? == total, "a peer lacks some entries");
+    }
     let a_after = stats(a).await?;
     println!(
         "  writer: {} of {total} changes not handed to gossip (backlog or rate limit)",
@@ -245,6 +271,70 @@ async fn sustained(rate: u64, secs: u64, a: &Client, others: &[Client]) -> anyho
             after[1] - before[i][1]
         );
     }
+    Ok(())
+}
+
+/// The number of entries with data on a server.
+async fn entries(c: &Client) -> anyhow::Result<u64> {
+    let st = c
+        .get_state(&StateQuery {
+            stats: true,
+            ..StateQuery::default()
+        })
+        .await?;
+    Ok(st
+        .raw
+        .get("stats")
+        .and_then(|s| s.get("entries"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0))
+}
+
+/// Waits (at most 120 s, polling every 10 ms) until every server holds
+/// `target` entries and misses nothing.
+async fn caught_up(target: u64, servers: &[Client]) -> anyhow::Result<()> {
+    let limit = Instant::now() + Duration::from_secs(120);
+    for (i, o) in servers.iter().enumerate() {
+        loop {
+            if entries(o).await? >= target && missing(o).await? == 0 {
+                break;
+            }
+            anyhow::ensure!(
+                Instant::now() < limit,
+                "server {i} did not catch up within 120 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `n` entries on `a` as fast as they go (pipelined on one
+/// connection) and reports when every server holds them all.
+async fn burst(n: u64, a: &Client, others: &[Client]) -> anyhow::Result<()> {
+    let base = Path::from_strs(&["bench", "burst"]);
+    let before = entries(a).await?;
+    let t0 = Instant::now();
+    let mut next = 0u64;
+    while next < n {
+        let batch: Vec<u64> = (next..(next + 5000).min(n)).collect();
+        next += batch.len() as u64;
+        let sets = batch.into_iter().map(|i| {
+            let c = a.clone();
+            let key = base.child(PathElem::Int(i as i64));
+            async move { c.set(&key, Value::Int(1)).await }
+        });
+        for r in join_all(sets).await {
+            r?;
+        }
+    }
+    let wrote = t0.elapsed();
+    caught_up(before + n, others).await?;
+    println!(
+        "burst of {n} pipelined writes: written in {:.2} s, all servers equal {:.2} s after the first write",
+        wrote.as_secs_f64(),
+        t0.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -304,6 +394,17 @@ async fn main() -> anyhow::Result<()> {
         ["serf", a, b, rest @ ..] => {
             let n = rest.first().map_or(Ok(1000), |n| n.parse())?;
             serf_delivery(a, b, n).await
+        }
+        ["mqtt", port, rest @ ..] => {
+            let n = rest.first().map_or(Ok(1000), |n| n.parse())?;
+            mqtt_delivery(port, n).await
+        }
+        ["burst", n, a, others @ ..] => {
+            let mut clients = Vec::new();
+            for o in others {
+                clients.push(connect(o).await?);
+            }
+            burst(n.parse()?, &connect(a).await?, &clients).await
         }
         ["fill", port, n] => fill(&connect(port).await?, n.parse()?).await,
         ["sustained", rate, secs, a, others @ ..] => {

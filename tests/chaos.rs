@@ -1,8 +1,8 @@
-//! Chaos: three servers, each on its own Serf agent, while clients keep
-//! writing to all of them. In cycles, servers are killed with SIGKILL and
-//! restarted from their state logs, Serf agents are killed and restarted,
-//! and (as root, with network namespaces) links between the nodes are cut
-//! and healed. At the end, with everything healed, all servers must hold
+//! Chaos: three servers, each on its own Serf agent (or all on one MQTT
+//! broker), while clients keep writing to all of them. In cycles, servers
+//! are killed with SIGKILL and restarted from their state logs, Serf agents
+//! (or the broker) are killed and restarted, and (on Serf, as root, with
+//! network namespaces) links between the nodes are cut and healed. At the end, with everything healed, all servers must hold
 //! the same tree (values, chains and tocks), every acknowledged write must
 //! be there or be superseded by a later one under the conflict rule, and no
 //! deleted entry may have come back.
@@ -32,12 +32,21 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{distkv_bin, free_port};
+use common::{Mosquitto, distkv_bin, free_port};
 use distkv_client::{Client, StateQuery, TreeOptions, WriteOptions};
 use distkv_tree::{Chain, Path, PathElem, Value};
 use futures_util::StreamExt;
 
 const NODES: usize = 3;
+
+/// What carries the servers' gossip.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Transport {
+    /// A Serf agent per server.
+    Serf,
+    /// One mosquitto broker for all (on loopback: links are not cut).
+    Mqtt,
+}
 
 /// A small deterministic random generator (xorshift64*).
 #[derive(Clone)]
@@ -334,6 +343,8 @@ struct Node {
     join: Vec<String>,
     agent: Option<Child>,
     server: Option<Child>,
+    /// The MQTT broker's port, when the servers use one instead of agents.
+    mqtt: Option<u16>,
     /// State logs written so far, oldest first.
     files: Vec<PathBuf>,
     starts: u32,
@@ -362,6 +373,9 @@ impl Node {
     }
 
     fn start_agent(&mut self) {
+        if self.mqtt.is_some() {
+            return;
+        }
         assert!(
             self.agent.is_none(),
             "agent {} still running",
@@ -429,10 +443,22 @@ impl Node {
             .dir
             .join(format!("{}.{}.state", self.name, self.starts));
         let mut cmd = self.command(distkv_bin().to_str().expect("UTF-8 binary path"));
-        cmd.arg("-v")
-            .args(["-C", "server.serf.host=127.0.0.1", "-C"])
-            .arg(format!("server.serf.port={}", self.rpc_port))
-            .arg("-C")
+        cmd.arg("-v");
+        match self.mqtt {
+            Some(port) => cmd
+                .args([
+                    "-C",
+                    "server.backend=mqtt",
+                    "-C",
+                    "server.mqtt.host=127.0.0.1",
+                    "-C",
+                ])
+                .arg(format!("server.mqtt.port={port}")),
+            None => cmd
+                .args(["-C", "server.serf.host=127.0.0.1", "-C"])
+                .arg(format!("server.serf.port={}", self.rpc_port)),
+        };
+        cmd.arg("-C")
             .arg(format!("server.bind_default.host={}", self.host))
             .arg("-C")
             .arg(format!("server.bind_default.port={}", self.client_port))
@@ -502,16 +528,25 @@ impl Drop for Node {
 /// the namespaces, then the files.
 struct Cluster {
     nodes: Vec<Node>,
+    broker: Option<Mosquitto>,
     net: Option<Netns>,
     _dir: RunDir,
 }
 
 impl Cluster {
-    fn start(run: u32) -> Cluster {
+    fn start(run: u32, transport: Transport) -> Cluster {
         let dir = std::env::temp_dir().join(format!("distkv-chaos-{}-{run}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("run directory");
+        let broker = (transport == Transport::Mqtt).then(Mosquitto::start);
         let net = match Netns::setup(run) {
+            _ if broker.is_some() => {
+                eprintln!(
+                    "chaos: MQTT: servers and the broker run on loopback; links are not cut, \
+                     servers and the broker crash and restart"
+                );
+                None
+            }
             Ok(n) => Some(n),
             Err(why) => {
                 eprintln!(
@@ -543,6 +578,7 @@ impl Cluster {
                 rpc_port,
                 client_port,
                 join: Vec::new(),
+                mqtt: broker.as_ref().map(|b| b.port),
                 agent: None,
                 server: None,
                 files: Vec::new(),
@@ -565,6 +601,7 @@ impl Cluster {
         }
         let mut c = Cluster {
             nodes,
+            broker,
             net,
             _dir: RunDir(dir),
         };
@@ -655,12 +692,19 @@ impl Cluster {
         log.push(format!("restarted s{} in {:.1?}", v + 1, t.elapsed()));
         std::thread::sleep(rng.millis(200, 800));
 
-        // an agent restart under a running server
-        let a = rng.below(NODES as u64) as usize;
-        self.nodes[a].kill_agent();
-        log.push(format!("kill agent of s{}", a + 1));
-        std::thread::sleep(rng.millis(200, 1000));
-        self.nodes[a].start_agent();
+        // an agent (or the broker) restarts under running servers
+        if let Some(b) = &mut self.broker {
+            b.kill();
+            log.push("kill the broker".into());
+            std::thread::sleep(rng.millis(200, 1000));
+            b.restart();
+        } else {
+            let a = rng.below(NODES as u64) as usize;
+            self.nodes[a].kill_agent();
+            log.push(format!("kill agent of s{}", a + 1));
+            std::thread::sleep(rng.millis(200, 1000));
+            self.nodes[a].start_agent();
+        }
         std::thread::sleep(rng.millis(300, 1000));
 
         self.heal_all();
@@ -960,7 +1004,7 @@ fn verify(ops: &[Op], tree: &Dump) -> Verdict {
 }
 
 /// The whole test: `cycles` rounds of faults under continuous writes.
-async fn chaos(run: u32, cycles: usize) {
+async fn chaos(run: u32, cycles: usize, transport: Transport) {
     let seed = std::env::var("CHAOS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -970,9 +1014,9 @@ async fn chaos(run: u32, cycles: usize) {
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(1)
         });
-    eprintln!("chaos: {cycles} cycles, seed {seed} (CHAOS_SEED)");
+    eprintln!("chaos: {transport:?}, {cycles} cycles, seed {seed} (CHAOS_SEED)");
     let started = Instant::now();
-    let cluster = tokio::task::spawn_blocking(move || Cluster::start(run))
+    let cluster = tokio::task::spawn_blocking(move || Cluster::start(run, transport))
         .await
         .expect("start the cluster");
     let netns = cluster.net.is_some();
@@ -1041,7 +1085,11 @@ async fn chaos(run: u32, cycles: usize) {
         .filter(|o| matches!(o.outcome, Outcome::Unknown))
         .count();
     let restarts: u32 = cluster.nodes.iter().map(|n| n.starts - 1).sum();
-    let agent_restarts: u32 = cluster.nodes.iter().map(|n| n.agent_starts - 1).sum();
+    let agent_restarts: u32 = cluster
+        .nodes
+        .iter()
+        .map(|n| n.agent_starts.saturating_sub(1))
+        .sum();
     eprintln!(
         "chaos: network namespaces: {}; cycles survived: {survived}; server restarts: \
          {restarts}; agent restarts: {agent_restarts}; writes attempted: {}; acknowledged: {}; \
@@ -1096,7 +1144,12 @@ async fn chaos(run: u32, cycles: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chaos_short() {
-    chaos(0, 3).await;
+    chaos(0, 3, Transport::Serf).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chaos_short_mqtt() {
+    chaos(2, 3, Transport::Mqtt).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1106,5 +1159,15 @@ async fn chaos_long() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
-    chaos(1, cycles).await;
+    chaos(1, cycles, Transport::Serf).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "long: cargo test --test chaos -- --ignored (CHAOS_CYCLES=N)"]
+async fn chaos_long_mqtt() {
+    let cycles = std::env::var("CHAOS_CYCLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    chaos(3, cycles, Transport::Mqtt).await;
 }

@@ -7,68 +7,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::cluster::{concurrent_writers_converge, converged};
 use common::{SerfAgent, ServerProc, eventually};
-use distkv_client::{Client, StateQuery, TreeOptions};
+use distkv_client::StateQuery;
 use distkv_serf::Gossip;
 use distkv_serf::agent::{SerfConfig, SerfGossip};
-use distkv_tree::{Chain, Path, Value};
+use distkv_tree::{Path, Value};
 use futures_util::StreamExt;
-
-type Dump = Vec<(Path, Option<Value>, Option<Chain>)>;
-
-async fn dump(c: &Client) -> Dump {
-    let opts = TreeOptions {
-        nchain: -1,
-        empty: true,
-        ..TreeOptions::default()
-    };
-    let mut s = c.get_tree(&Path::root(), &opts).await.expect("get_tree");
-    let mut out = Vec::new();
-    while let Some(it) = s.next().await {
-        let it = it.expect("item");
-        if it.chain.is_some() {
-            out.push((it.path, it.value, it.chain));
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
-
-async fn missing(c: &Client) -> usize {
-    let st = c
-        .get_state(&StateQuery {
-            missing: true,
-            ..StateQuery::default()
-        })
-        .await
-        .expect("state");
-    st.missing.values().map(|r| r.len() as usize).sum()
-}
-
-/// Polls until all servers hold identical trees (with chains) and miss
-/// nothing.
-async fn converged(servers: &[&ServerProc], limit: Duration) -> Dump {
-    let start = Instant::now();
-    loop {
-        let mut dumps = Vec::new();
-        let mut gaps = 0;
-        for s in servers {
-            let c = s.connect().await;
-            dumps.push(dump(&c).await);
-            gaps += missing(&c).await;
-        }
-        if gaps == 0 && dumps.windows(2).all(|w| w[0] == w[1]) {
-            return dumps.swap_remove(0);
-        }
-        assert!(
-            start.elapsed() < limit,
-            "no convergence after {limit:?}: {} missing; sizes {:?}",
-            gaps,
-            dumps.iter().map(Vec::len).collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 /// Three joined agents (`PREFIX-a`, `-b`, `-c`) with servers `s1` (the
 /// first, with `-i Root`), `s2` and `s3` on them.
@@ -210,48 +155,7 @@ async fn a_server_restarted_from_an_old_log_catches_up_before_serving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_servers_with_concurrent_writers_converge() {
     let ([_a, _b, _c], [s1, s2, s3]) = three_servers("c3");
-    let mut writers = Vec::new();
-    for (i, s) in [&s1, &s2, &s3].into_iter().enumerate() {
-        let client = s.connect().await;
-        writers.push(tokio::spawn(async move {
-            for k in 0..150 {
-                // shared keys: concurrent changes of the same entries
-                client
-                    .set(
-                        &p(&["shared", &format!("k{}", k % 20)]),
-                        Value::Int((i * 1000 + k) as i64),
-                    )
-                    .await
-                    .expect("set shared");
-                client
-                    .set(
-                        &p(&["own", &format!("s{i}"), &format!("k{k}")]),
-                        Value::Int(k as i64),
-                    )
-                    .await
-                    .expect("set own");
-                if k % 10 == 0 {
-                    client
-                        .delete(&p(&["own", &format!("s{i}"), &format!("k{}", k / 2)]))
-                        .await
-                        .expect("delete");
-                }
-            }
-        }));
-    }
-    for w in writers {
-        w.await.expect("writer");
-    }
-    let tree = converged(&[&s1, &s2, &s3], Duration::from_secs(60)).await;
-    let own = tree
-        .iter()
-        .filter(|(p, v, _)| p.len() == 3 && p.0[0] == "own".into() && v.is_some())
-        .count();
-    assert_eq!(
-        own,
-        3 * (150 - 15),
-        "every server's own keys, minus its deletions"
-    );
+    concurrent_writers_converge(&[&s1, &s2, &s3], 150).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

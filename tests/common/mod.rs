@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -79,6 +81,17 @@ thread_local! {
     static SERVER_ENV: std::cell::RefCell<Vec<(String, String)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// Which transport a test server uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    /// None (`--standalone`).
+    Standalone,
+    /// The Serf agent with this RPC port.
+    Serf(u16),
+    /// The MQTT broker on this port.
+    Mqtt(u16),
+}
+
 /// A running `distkv server` process, killed on drop.
 pub struct ServerProc {
     child: Child,
@@ -93,14 +106,14 @@ impl ServerProc {
     /// global options (e.g. `-C key=value`). Waits for `Running.`. Tries
     /// again on another port if the chosen one was taken meanwhile.
     pub fn standalone(name: &str, init: Option<&str>, extra: &[&str]) -> ServerProc {
-        Self::start(name, init, extra, None)
+        Self::start(name, init, extra, Backend::Standalone)
     }
 
     /// Starts a standalone server with extra `server` arguments (e.g. `-l`).
     pub fn standalone_args(name: &str, server_args: &[&str]) -> ServerProc {
         let args: Vec<String> = server_args.iter().map(|a| (*a).to_owned()).collect();
         SERVER_ARGS.with(|a| *a.borrow_mut() = args);
-        let s = Self::start(name, None, &[], None);
+        let s = Self::start(name, None, &[], Backend::Standalone);
         SERVER_ARGS.with(|a| a.borrow_mut().clear());
         s
     }
@@ -112,21 +125,40 @@ impl ServerProc {
         init: Option<&str>,
         extra: &[&str],
     ) -> ServerProc {
-        Self::start(name, init, extra, Some(agent.rpc_port))
+        Self::start(name, init, extra, Backend::Serf(agent.rpc_port))
+    }
+
+    /// Starts a server on an MQTT broker, pinging every 0.5 s.
+    pub fn on_mqtt(
+        name: &str,
+        broker: &Mosquitto,
+        init: Option<&str>,
+        extra: &[&str],
+    ) -> ServerProc {
+        Self::start(name, init, extra, Backend::Mqtt(broker.port))
+    }
+
+    /// Starts a server on an MQTT broker with extra `server` arguments.
+    pub fn on_mqtt_args(name: &str, broker: &Mosquitto, server_args: &[&str]) -> ServerProc {
+        let args: Vec<String> = server_args.iter().map(|a| (*a).to_owned()).collect();
+        SERVER_ARGS.with(|a| *a.borrow_mut() = args);
+        let s = Self::start(name, None, &[], Backend::Mqtt(broker.port));
+        SERVER_ARGS.with(|a| a.borrow_mut().clear());
+        s
     }
 
     /// Starts a server on a Serf agent with extra `server` arguments.
     pub fn on_serf_args(name: &str, agent: &SerfAgent, server_args: &[&str]) -> ServerProc {
         let args: Vec<String> = server_args.iter().map(|a| (*a).to_owned()).collect();
         SERVER_ARGS.with(|a| *a.borrow_mut() = args);
-        let s = Self::start(name, None, &[], Some(agent.rpc_port));
+        let s = Self::start(name, None, &[], Backend::Serf(agent.rpc_port));
         SERVER_ARGS.with(|a| a.borrow_mut().clear());
         s
     }
 
-    fn start(name: &str, init: Option<&str>, extra: &[&str], serf: Option<u16>) -> ServerProc {
+    fn start(name: &str, init: Option<&str>, extra: &[&str], backend: Backend) -> ServerProc {
         for _ in 0..5 {
-            if let Some(s) = Self::try_start(name, init, extra, serf) {
+            if let Some(s) = Self::try_start(name, init, extra, backend) {
                 return s;
             }
         }
@@ -145,7 +177,7 @@ impl ServerProc {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         SERVER_ENV.with(|e| *e.borrow_mut() = vars);
-        let s = Self::start(name, init, extra, None);
+        let s = Self::start(name, init, extra, Backend::Standalone);
         SERVER_ENV.with(|e| e.borrow_mut().clear());
         s
     }
@@ -154,7 +186,7 @@ impl ServerProc {
         name: &str,
         init: Option<&str>,
         extra: &[&str],
-        serf: Option<u16>,
+        backend: Backend,
     ) -> Option<ServerProc> {
         let port = free_port();
         let mut cmd = Command::new(distkv_bin());
@@ -167,14 +199,28 @@ impl ServerProc {
             .arg("server.bind_default.host=127.0.0.1")
             .arg("-C")
             .arg(format!("server.bind_default.port={port}"));
-        if let Some(rpc) = serf {
-            cmd.args(["-C", "server.serf.host=127.0.0.1", "-C"])
-                .arg(format!("server.serf.port={rpc}"))
+        match backend {
+            Backend::Standalone => {}
+            Backend::Serf(rpc) => {
+                cmd.args(["-C", "server.serf.host=127.0.0.1", "-C"])
+                    .arg(format!("server.serf.port={rpc}"))
+                    .args(["-C", "server.ping.cycle=0.5"]);
+            }
+            Backend::Mqtt(port) => {
+                cmd.args([
+                    "-C",
+                    "server.backend=mqtt",
+                    "-C",
+                    "server.mqtt.host=127.0.0.1",
+                ])
+                .arg("-C")
+                .arg(format!("server.mqtt.port={port}"))
                 .args(["-C", "server.ping.cycle=0.5"]);
+            }
         }
         cmd.args(extra);
         cmd.arg("server");
-        if serf.is_none() {
+        if backend == Backend::Standalone {
             cmd.arg("--standalone");
         }
         SERVER_ARGS.with(|a| cmd.args(a.borrow().iter()));
@@ -404,4 +450,187 @@ impl Drop for ScratchDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A program of the mosquitto package: found on `PATH`, else in `fallback`.
+fn mosquitto_program(name: &str, fallback: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(fallback))
+}
+
+/// A real `mosquitto` MQTT broker on a free loopback port, with its own
+/// configuration in a scratch directory; killed (by PID) on drop.
+pub struct Mosquitto {
+    child: Option<Child>,
+    /// The broker's port on 127.0.0.1.
+    pub port: u16,
+    dir: ScratchDir,
+    config: String,
+}
+
+impl Mosquitto {
+    /// Starts a broker that lets anybody in.
+    pub fn start() -> Mosquitto {
+        Self::launch_new(None, None)
+    }
+
+    /// Starts a broker that admits only `user` with `password`.
+    pub fn with_password(user: &str, password: &str) -> Mosquitto {
+        Self::launch_new(Some((user, password)), None)
+    }
+
+    /// Starts a broker that lets anybody in over TLS only, with the
+    /// certificate `cert_pem` and its key `key_pem`.
+    pub fn with_tls(cert_pem: &str, key_pem: &str) -> Mosquitto {
+        Self::launch_new(None, Some((cert_pem, key_pem)))
+    }
+
+    fn launch_new(login: Option<(&str, &str)>, tls: Option<(&str, &str)>) -> Mosquitto {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = ScratchDir::new(&format!("mosquitto-{}", N.fetch_add(1, Ordering::Relaxed)));
+        let port = free_port();
+        let mut conf = format!(
+            "listener {port} 127.0.0.1\n\
+             persistence false\n\
+             log_dest stderr\n\
+             log_type error\nlog_type warning\nlog_type notice\n\
+             # as root, mosquitto would switch to its own user, who may not\n\
+             # read this directory; as anybody else, this line does nothing\n\
+             user root\n"
+        );
+        match login {
+            None => conf.push_str("allow_anonymous true\n"),
+            Some((user, password)) => {
+                let file = dir.0.join("passwords");
+                let status = Command::new(mosquitto_program(
+                    "mosquitto_passwd",
+                    "/usr/bin/mosquitto_passwd",
+                ))
+                .arg("-b")
+                .arg("-c")
+                .arg(&file)
+                .arg(user)
+                .arg(password)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .status()
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "cannot run `mosquitto_passwd` ({e}): install it with \
+                         `apt-get install -y mosquitto` (.ci/run does this)"
+                    )
+                });
+                assert!(status.success(), "mosquitto_passwd failed");
+                conf.push_str(&format!(
+                    "allow_anonymous false\npassword_file {}\n",
+                    file.display()
+                ));
+            }
+        }
+        if let Some((cert, key)) = tls {
+            let cert = dir.file("cert.pem", cert);
+            let key = dir.file("key.pem", key);
+            conf.push_str(&format!("cafile {cert}\ncertfile {cert}\nkeyfile {key}\n"));
+        }
+        let config = dir.file("mosquitto.conf", &conf);
+        let mut m = Mosquitto {
+            child: None,
+            port,
+            dir,
+            config,
+        };
+        m.launch();
+        m
+    }
+
+    fn launch(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.0.join("mosquitto.log"))
+            .expect("mosquitto log file");
+        let child = Command::new(mosquitto_program("mosquitto", "/usr/sbin/mosquitto"))
+            .arg("-c")
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn();
+        let child = match child {
+            Ok(c) => c,
+            Err(e) => panic!(
+                "cannot start `mosquitto` ({e}): install it with \
+                 `apt-get install -y mosquitto` (.ci/run does this)"
+            ),
+        };
+        self.child = Some(child);
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            let exited = self
+                .child
+                .as_mut()
+                .map(|c| !matches!(c.try_wait(), Ok(None)))
+                .unwrap_or(true);
+            if exited || start.elapsed() > Duration::from_secs(20) {
+                let log =
+                    std::fs::read_to_string(self.dir.0.join("mosquitto.log")).unwrap_or_default();
+                self.kill();
+                panic!("mosquitto did not open port {}; its log:\n{log}", self.port);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the broker (by PID).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the broker again on the same port, with the same
+    /// configuration (retained messages are gone: no persistence).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A plain rumqttc client, polled in the background, with what it
+/// receives; it sends whatever it is given, however large.
+pub fn raw_mqtt_client(
+    port: u16,
+    id: &str,
+) -> (
+    rumqttc::AsyncClient,
+    tokio::sync::mpsc::Receiver<rumqttc::Publish>,
+) {
+    let mut opts = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
+    opts.set_max_packet_size(16 << 20, 16 << 20);
+    let (client, mut el) = rumqttc::AsyncClient::new(opts, 64);
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    tokio::spawn(async move {
+        loop {
+            match el.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                    let _ = tx.try_send(p);
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
+    (client, rx)
 }

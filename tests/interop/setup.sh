@@ -38,7 +38,7 @@ sed -i \
     -e 's/^traceback.TracebackException.format = traceback_exception_format/# &/' \
     "$SITE/trio/_core/_multierror.py"
 SDIST=$(mktemp -d)
-"$VENV/bin/pip" download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
+"$VENV/bin/pip" download --quiet --disable-pip-version-check --no-deps --no-binary distkv \
     distkv==0.7.1 -d "$SDIST" || skip "cannot download the DistKV 0.7.1 sdist"
 tar xzf "$SDIST"/distkv-0.7.1.tar.gz -C "$SDIST"
 cp -r "$SDIST"/distkv-0.7.1/distkv/commands "$SITE/distkv/"

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use distkv_cli::config::Config;
 use distkv_cli::literal;
+use distkv_mqtt::{MqttConfig, MqttGossip};
 use distkv_serf::Gossip;
 use distkv_serf::agent::{SerfConfig, SerfGossip};
 use distkv_server::persist::SyncPolicy;
@@ -99,6 +100,20 @@ fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failur
     if let Some(serde_yaml_ng::Value::Bool(b)) = cfg.get("server.pull_repair") {
         sc.pull_repair = *b;
     }
+    if let Some(serde_yaml_ng::Value::Bool(b)) = cfg.get("server.gossip_batch") {
+        sc.gossip_batch = *b;
+    }
+    if let Some(n) = cfg.get_u64("server.gossip_queue")? {
+        sc.gossip_queue = usize::try_from(n).unwrap_or(usize::MAX).clamp(1, 1 << 20);
+    }
+    if let Some(d) = cfg
+        .get("server.repair_delay")
+        .and_then(serde_yaml_ng::Value::as_f64)
+    {
+        if d.is_finite() && d >= 0.0 {
+            sc.repair_delay = std::time::Duration::from_secs_f64(d.min(60.0));
+        }
+    }
     if let Some(n) = cfg.get_u64("server.gossip_rate")? {
         sc.gossip_rate = u32::try_from(n).unwrap_or(u32::MAX).max(1);
     }
@@ -161,8 +176,41 @@ async fn gossip(cfg: &Config, args: &ServerArgs) -> Result<(Arc<dyn Gossip>, boo
             })?;
             Ok((Arc::new(g), false))
         }
+        "mqtt" => {
+            let root = cfg
+                .get_str("server.root")?
+                .unwrap_or_else(|| ServerConfig::new("").root);
+            let mut m = MqttConfig {
+                host: cfg
+                    .get_str("server.mqtt.host")?
+                    .unwrap_or_else(|| "localhost".into()),
+                port: cfg.get_port("server.mqtt.port")?.unwrap_or(1883),
+                username: cfg.get_str("server.mqtt.username")?,
+                password: cfg.get_str("server.mqtt.password")?,
+                tls: crate::tls::client_at(cfg, "server.mqtt.tls")?.map(|(c, _)| c),
+                prefix: cfg
+                    .get_str("server.mqtt.prefix")?
+                    .unwrap_or_else(|| root.clone()),
+                root,
+                node: args.name.clone(),
+                ..MqttConfig::default()
+            };
+            if let Some(n) = cfg.get_u64("server.mqtt.max_payload")? {
+                m.max_payload = usize::try_from(n)
+                    .unwrap_or(usize::MAX)
+                    .clamp(1024, 16 << 20);
+            }
+            let (host, port) = (m.host.clone(), m.port);
+            let g = MqttGossip::connect(m).await.map_err(|e| {
+                Failure::error(format!(
+                    "MqttError: cannot use the MQTT broker at {host}:{port}: {e} \
+                     (start the broker, or run a single node with --standalone)"
+                ))
+            })?;
+            Ok((Arc::new(g), false))
+        }
         other => Err(Failure::error(format!(
-            "BackendError: unknown server.backend '{other}' (use 'serf' or 'local')"
+            "BackendError: unknown server.backend '{other}' (use 'serf', 'mqtt' or 'local')"
         ))),
     }
 }
@@ -172,6 +220,17 @@ pub async fn run(cfg: &Config, args: ServerArgs) -> Result<(), Failure> {
     let mut sc = server_config(cfg, &args)?;
     let (gossip, standalone) = gossip(cfg, &args).await?;
     sc.standalone = standalone;
+    if gossip.kind() == "mqtt" {
+        // A broker carries about 10^5 messages a second and pushes back
+        // when it cannot take more: no rate or backlog limit unless
+        // configured.
+        if cfg.get("server.gossip_rate").is_none() {
+            sc.gossip_rate = 1_000_000;
+        }
+        if cfg.get("server.gossip_backlog").is_none() {
+            sc.gossip_backlog = u64::MAX;
+        }
+    }
     let server = Server::start(sc, gossip).await?;
     output::print_line("Running.");
     let stop = async {

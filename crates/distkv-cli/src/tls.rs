@@ -71,7 +71,12 @@ pub type ClientSettings = (Arc<rustls::ClientConfig>, Option<String>);
 /// A client's TLS configuration (`connect.ssl: {cert, server_name}`):
 /// the certificates to trust, and optionally the name to expect.
 pub fn client(cfg: &Config) -> Result<Option<ClientSettings>, Failure> {
-    let key = "connect.ssl";
+    client_at(cfg, "connect.ssl")
+}
+
+/// A client's TLS configuration from the section `key` (`{cert,
+/// server_name}`), such as `server.mqtt.tls` for the broker.
+pub fn client_at(cfg: &Config, key: &str) -> Result<Option<ClientSettings>, Failure> {
     if !section(cfg, key)? {
         return Ok(None);
     }

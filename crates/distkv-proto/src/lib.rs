@@ -6,6 +6,7 @@
 //! depth and never panics on garbage.
 
 pub mod codec;
+pub mod gossip;
 pub mod msgpack;
 pub mod record;
 pub mod request;

@@ -131,6 +131,11 @@ pub fn to_vec(v: &Value) -> Vec<u8> {
     out
 }
 
+/// The length of the msgpack encoding of `v`.
+pub fn encoded_len(v: &Value) -> usize {
+    to_vec(v).len()
+}
+
 /// Discards the result of an `rmp` write into a `Vec<u8>`.
 ///
 /// `rmp` reports I/O errors generically, but appending to a vector never

@@ -105,6 +105,7 @@ fn unescape(msg: &mut Value) {
 pub struct Splitter {
     node: String,
     counter: u64,
+    max_len: usize,
 }
 
 impl Splitter {
@@ -122,13 +123,22 @@ impl Splitter {
         Splitter {
             node: node.into(),
             counter,
+            max_len: SERF_MAXLEN,
         }
+    }
+
+    /// Sends messages of up to `max_len` bytes unsplit (at least 64;
+    /// [`SERF_MAXLEN`] unless set), for transports that carry more than
+    /// Serf's default event limit.
+    pub fn with_max_len(mut self, max_len: usize) -> Splitter {
+        self.max_len = max_len.max(64);
+        self
     }
 
     /// The payloads to send for `msg`: one, or the fragments.
     ///
     /// Fails with [`SplitError::Unescapable`] for a message with a `_p0`
-    /// key that the receiver could not restore exactly (see [`escape`]).
+    /// key that the receiver could not restore exactly (see `escape`).
     pub fn split(&mut self, mut msg: Value) -> Result<Vec<Vec<u8>>, SplitError> {
         if msg.get("_p0").is_some() {
             let original = msg.clone();
@@ -140,11 +150,12 @@ impl Splitter {
             }
         }
         let bytes = to_vec(&msg);
-        if bytes.len() <= SERF_MAXLEN {
+        if bytes.len() <= self.max_len {
             return Ok(vec![bytes]);
         }
         self.counter += 1;
-        let part_len = SERF_MAXLEN
+        let part_len = self
+            .max_len
             .saturating_sub(SERF_LEN_DELTA + self.node.len())
             .max(16);
         let chunks: Vec<&[u8]> = bytes.chunks(part_len).collect();
@@ -182,7 +193,7 @@ struct Partial {
 
 /// Collects fragments until a message is complete. Memory is bounded:
 /// at most `max_message` bytes per message, `max_pending` bytes in all
-/// (counting [`FRAGMENT_COST`] per fragment besides its data) and
+/// (counting `FRAGMENT_COST` per fragment besides its data) and
 /// [`MAX_INCOMPLETE`] incomplete messages (the oldest is dropped first);
 /// incomplete messages are dropped after `timeout`.
 #[derive(Debug)]

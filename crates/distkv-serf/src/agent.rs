@@ -1,17 +1,17 @@
 //! The Serf backend: a [`Gossip`] over the local Serf agent, reconnecting
 //! with backoff when the agent goes away.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use tokio::sync::{mpsc, watch};
+use distkv_proto::transport::SubscriberTable;
+use tokio::sync::watch;
 
 use crate::rpc::{EventSink, Member, SerfRpc};
-use crate::{Gossip, GossipError, GossipEvent, Subscription};
+use crate::{Gossip, GossipError, Subscription};
 
 /// How to reach the agent.
 #[derive(Clone, Debug)]
@@ -40,11 +40,9 @@ impl Default for SerfConfig {
     }
 }
 
-type Subscribers = HashMap<String, Vec<(mpsc::Sender<GossipEvent>, Arc<AtomicU64>)>>;
-
 struct Inner {
     cfg: SerfConfig,
-    subs: Mutex<Subscribers>,
+    subs: SubscriberTable,
     conn: Mutex<Option<Arc<SerfRpc>>>,
     tags: Mutex<Vec<(String, String)>>,
     generation: watch::Sender<u64>,
@@ -76,20 +74,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Inner {
-    fn deliver(&self, ev: GossipEvent) {
-        let mut subs = lock(&self.subs);
-        if let Some(list) = subs.get_mut(&ev.name) {
-            list.retain(|(tx, dropped)| match tx.try_send(ev.clone()) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    dropped.fetch_add(1, Ordering::Relaxed);
-                    true
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            });
-        }
-    }
-
     fn current(&self) -> Result<Arc<SerfRpc>, GossipError> {
         match lock(&self.conn).as_ref() {
             Some(c) if !c.is_closed() => Ok(c.clone()),
@@ -103,12 +87,12 @@ impl Inner {
         let weak = Arc::downgrade(self);
         let sink: EventSink = Arc::new(move |ev| {
             if let Some(inner) = weak.upgrade() {
-                inner.deliver(ev);
+                inner.subs.deliver(ev);
             }
         });
         let addr = format!("{}:{}", self.cfg.host, self.cfg.port);
         let rpc = Arc::new(SerfRpc::connect(&addr, self.cfg.auth_key.as_deref(), sink).await?);
-        let names: Vec<String> = lock(&self.subs).keys().cloned().collect();
+        let names = self.subs.names();
         for n in names {
             rpc.stream_user(&n).await?;
         }
@@ -162,7 +146,7 @@ impl SerfGossip {
         let (generation, _) = watch::channel(0);
         let inner = Arc::new(Inner {
             cfg,
-            subs: Mutex::new(HashMap::new()),
+            subs: SubscriberTable::new(),
             conn: Mutex::new(None),
             tags: Mutex::new(Vec::new()),
             generation,
@@ -200,18 +184,11 @@ impl Gossip for SerfGossip {
     }
 
     async fn subscribe(&self, name: &str) -> Result<Subscription, GossipError> {
-        let (tx, rx) = mpsc::channel(self.inner.cfg.queue.max(1));
-        let dropped = Arc::new(AtomicU64::new(0));
-        let first = {
-            let mut subs = lock(&self.inner.subs);
-            let list = subs.entry(name.to_owned()).or_default();
-            list.push((tx, dropped.clone()));
-            list.len() == 1
-        };
+        let (sub, first) = self.inner.subs.subscribe(name, self.inner.cfg.queue);
         if first {
             self.inner.current()?.stream_user(name).await?;
         }
-        Ok(Subscription::new(rx, dropped))
+        Ok(sub)
     }
 
     fn max_event_size(&self) -> usize {

@@ -61,6 +61,17 @@ pub struct ServerConfig {
     /// (`server.pull_repair`); when off, or when no peer is reachable,
     /// missing ticks are requested through gossip (`info {missing}`).
     pub pull_repair: bool,
+    /// How long a detected gap waits before it is pulled
+    /// (`server.repair_delay`), so that gaps arriving together share one
+    /// pull and changes still on their way can arrive.
+    pub repair_delay: Duration,
+    /// Several small changes share one gossip message
+    /// (`server.gossip_batch`); the 2019 original reads single changes
+    /// only, so a network with such servers turns this off.
+    pub gossip_batch: bool,
+    /// Local changes waiting to be sent (`server.gossip_queue`); beyond
+    /// it the oldest are dropped, and peers pull them.
+    pub gossip_queue: usize,
     /// State files to load before serving (`-l`), in order.
     pub load: Vec<std::path::PathBuf>,
     /// Load a damaged file up to the damage instead of refusing it.
@@ -126,6 +137,9 @@ impl ServerConfig {
             drop_updates: 0.0,
             fetch_above: 16 << 10,
             pull_repair: true,
+            repair_delay: Duration::from_millis(20),
+            gossip_batch: true,
+            gossip_queue: 1024,
             gossip_rate: 1000,
             load: Vec::new(),
             load_up_to_corruption: false,

@@ -4,7 +4,7 @@
 //! transport trait (`distkv-proto`), auth, ACLs and stored code. It is
 //! generic over the transport (Serf, MQTT or in-process). It accepts client
 //! connections, runs their requests against the in-memory tree and
-//! replicates every change through the [`Gossip`](distkv_proto::transport::Gossip)
+//! replicates every change through the [`Gossip`]
 //! backend it was given.
 //!
 //! Concurrency: every connection has a reader task and a writer task joined
@@ -27,21 +27,18 @@
 pub mod acl;
 mod actions;
 pub mod auth;
-mod broadcast;
-pub mod cluster;
 pub mod codec;
 pub mod config;
 mod conn;
 pub mod error;
-pub mod peers;
 pub mod persist;
 pub mod progress;
 mod rand;
+mod replication;
 mod schema;
 mod snapshot;
 pub mod state;
 mod streams;
-pub mod sync;
 pub mod syncer;
 pub mod types;
 pub mod watch;
@@ -49,10 +46,10 @@ pub mod watch;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use broadcast::{Broadcaster, Receiver, Topic};
-use cluster::Cluster;
+use distkv_proto::gossip::Topic;
 use distkv_proto::transport::Gossip;
 use distkv_tree::{Path, Precondition};
+use replication::{Broadcaster, Receiver, Replication, peer_copy, peers};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -120,22 +117,14 @@ impl Server {
             Some(rx) => {
                 let name = shared.config.name.clone();
                 let out = Broadcaster::new(gossip.clone(), &shared.config.root, &name);
-                let c = Arc::new(Cluster::new(shared.clone(), out, Some(good_tx)));
+                let c = Arc::new(Replication::new(shared.clone(), out, Some(good_tx)));
                 let max = shared.config.max_frame;
-                let sub = |t| {
-                    let topic = c.out.topic(t);
-                    let gossip = gossip.clone();
-                    async move { gossip.subscribe(&topic).await }
-                };
-                let updates = Receiver::new(sub(Topic::Update).await?, max);
-                let info = Receiver::new(sub(Topic::Info).await?, max);
-                let pings = Receiver::new(sub(Topic::Ping).await?, max);
-                tasks.spawn(c.clone().run_updates(updates));
-                tasks.spawn(c.clone().run_info(info));
-                tasks.spawn(c.clone().run_pings(pings));
-                tasks.spawn(c.clone().run_replicator(rx));
-                tasks.spawn(c.clone().run_pinger());
-                tasks.spawn(c.clone().run_resender());
+                for t in Topic::ALL {
+                    let sub = gossip.subscribe(&c.topic(t)).await?;
+                    tasks.spawn(c.clone().run_receiver(t, Receiver::new(sub, max)));
+                }
+                tasks.spawn(c.clone().run_local(rx));
+                tasks.spawn(c.clone().run_sender());
                 tasks.spawn(c.clone().run_reconnect_watch());
                 Some(c)
             }
@@ -149,7 +138,7 @@ impl Server {
                 // peer with data before serving, if there is one.
                 let mut synced = false;
                 for (node, host, port) in peers::published(&shared, gossip.as_ref()).await {
-                    match sync::sync_from(&shared, &host, port).await {
+                    match peer_copy::sync_from(&shared, &host, port).await {
                         Ok(n) => {
                             tracing::info!(peer = %node, entries = n, "caught up with a peer after loading");
                             synced = true;
@@ -187,14 +176,14 @@ impl Server {
                     };
                     let (host, port) = peers::resolve(&shared, gossip.as_ref(), &node).await;
                     tracing::info!(peer = %node, %host, port, "copying the state of a peer");
-                    match sync::sync_from(&shared, &host, port).await {
+                    match peer_copy::sync_from(&shared, &host, port).await {
                         Ok(n) => {
                             tracing::info!(peer = %node, entries = n, "copied the state of a peer");
                             break;
                         }
                         // Without valid credentials this server cannot
                         // join at all: say so and stop.
-                        Err(e @ sync::SyncError::Login(_)) => {
+                        Err(e @ peer_copy::SyncError::Login(_)) => {
                             return Err(ServerError::CannotJoin(format!(
                                 "cannot copy the state of {node}: {e}"
                             )));

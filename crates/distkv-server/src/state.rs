@@ -76,6 +76,31 @@ impl Core {
         changed
     }
 
+    /// Applies an update received from another server, logs it and tells
+    /// the watchers.
+    pub fn apply_remote(
+        &mut self,
+        ev: &UpdateEvent,
+        clock: &distkv_tree::TockClock,
+    ) -> ApplyOutcome {
+        let out = self.tree.apply_remote(ev, clock);
+        match &out {
+            ApplyOutcome::Applied { conflict, .. } => {
+                self.log_change(ev);
+                if *conflict {
+                    tracing::warn!(path = %ev.path, chain = %ev.chain, "*** inconsistency *** resolved by tock");
+                }
+                self.notify(&ev.path);
+            }
+            // Not applied, but its tick is now known: logged so that a
+            // restarted server knows it too (replaying it changes nothing
+            // else).
+            ApplyOutcome::ConflictLost | ApplyOutcome::Stale => self.log_change(ev),
+            ApplyOutcome::Duplicate | ApplyOutcome::Rejected => {}
+        }
+        out
+    }
+
     /// Tells the watchers about the current state of `path`.
     pub fn notify(&mut self, path: &Path) {
         if self.watchers.is_empty() {
@@ -313,22 +338,6 @@ impl Shared {
 
     /// Applies an update received from another server.
     pub fn apply_remote(&self, ev: &UpdateEvent) -> ApplyOutcome {
-        let mut core = self.lock();
-        let out = core.tree.apply_remote(ev, &self.clock);
-        match &out {
-            ApplyOutcome::Applied { conflict, .. } => {
-                core.log_change(ev);
-                if *conflict {
-                    tracing::warn!(path = %ev.path, chain = %ev.chain, "*** inconsistency *** resolved by tock");
-                }
-                core.notify(&ev.path);
-            }
-            // Not applied, but its tick is now known: logged so that a
-            // restarted server knows it too (replaying it changes nothing
-            // else).
-            ApplyOutcome::ConflictLost | ApplyOutcome::Stale => core.log_change(ev),
-            ApplyOutcome::Duplicate | ApplyOutcome::Rejected => {}
-        }
-        out
+        self.lock().apply_remote(ev, &self.clock)
     }
 }

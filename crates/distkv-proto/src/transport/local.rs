@@ -1,17 +1,9 @@
 //! The in-process gossip backend for a single node.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use async_trait::async_trait;
 use bytes::Bytes;
-use tokio::sync::mpsc;
 
-use super::{Gossip, GossipError, GossipEvent, Subscription};
-
-type Subscribers = HashMap<String, Vec<(mpsc::Sender<GossipEvent>, Arc<AtomicU64>)>>;
+use super::{Gossip, GossipError, GossipEvent, SubscriberTable, Subscription};
 
 /// Delivers every broadcast to the subscribers in this process only.
 ///
@@ -20,7 +12,7 @@ type Subscribers = HashMap<String, Vec<(mpsc::Sender<GossipEvent>, Arc<AtomicU64
 /// agent dropping events under load.
 #[derive(Debug)]
 pub struct LocalGossip {
-    subscribers: Mutex<Subscribers>,
+    subscribers: SubscriberTable,
     queue: usize,
     max_event_size: usize,
 }
@@ -29,10 +21,17 @@ impl LocalGossip {
     /// A backend with per-subscriber queues of `queue` events.
     pub fn new(queue: usize) -> LocalGossip {
         LocalGossip {
-            subscribers: Mutex::new(HashMap::new()),
+            subscribers: SubscriberTable::new(),
             queue: queue.max(1),
             max_event_size: 1 << 20,
         }
+    }
+
+    /// Lets one event carry at most `max` bytes of name and payload (1 MiB
+    /// unless set), to stand in for a transport with small events.
+    pub fn with_max_event_size(mut self, max: usize) -> LocalGossip {
+        self.max_event_size = max.max(1);
+        self
     }
 }
 
@@ -52,39 +51,15 @@ impl Gossip for LocalGossip {
                 max: self.max_event_size,
             });
         }
-        let mut subs = self
-            .subscribers
-            .lock()
-            .map_err(|_| GossipError::Closed("subscriber table poisoned".into()))?;
-        if let Some(list) = subs.get_mut(name) {
-            list.retain(|(tx, dropped)| {
-                let ev = GossipEvent {
-                    name: name.to_owned(),
-                    payload: payload.clone(),
-                };
-                match tx.try_send(ev) {
-                    Ok(()) => true,
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        dropped.fetch_add(1, Ordering::Relaxed);
-                        true
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => false,
-                }
-            });
-        }
+        self.subscribers.deliver(GossipEvent {
+            name: name.to_owned(),
+            payload,
+        });
         Ok(())
     }
 
     async fn subscribe(&self, name: &str) -> Result<Subscription, GossipError> {
-        let (tx, rx) = mpsc::channel(self.queue);
-        let dropped = Arc::new(AtomicU64::new(0));
-        self.subscribers
-            .lock()
-            .map_err(|_| GossipError::Closed("subscriber table poisoned".into()))?
-            .entry(name.to_owned())
-            .or_default()
-            .push((tx, dropped.clone()));
-        Ok(Subscription::new(rx, dropped))
+        Ok(self.subscribers.subscribe(name, self.queue).0)
     }
 
     fn max_event_size(&self) -> usize {

@@ -13,6 +13,10 @@
 
 pub mod local;
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
 use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -56,15 +60,12 @@ pub enum GossipError {
 #[derive(Debug)]
 pub struct Subscription {
     rx: mpsc::Receiver<GossipEvent>,
-    dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    dropped: Arc<AtomicU64>,
 }
 
 impl Subscription {
     /// Wraps a receiver and its drop counter (for backends).
-    pub fn new(
-        rx: mpsc::Receiver<GossipEvent>,
-        dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    ) -> Subscription {
+    pub fn new(rx: mpsc::Receiver<GossipEvent>, dropped: Arc<AtomicU64>) -> Subscription {
         Subscription { rx, dropped }
     }
 
@@ -75,7 +76,71 @@ impl Subscription {
 
     /// How many events were dropped because this subscriber was full.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// One subscriber's queue and its drop counter.
+type Subscriber = (mpsc::Sender<GossipEvent>, Arc<AtomicU64>);
+
+/// The subscribers of a backend, by event name: what every [`Gossip`]
+/// backend keeps to hand received events to its [`Subscription`]s.
+///
+/// Each subscriber has a bounded queue. [`SubscriberTable::deliver`] never
+/// waits: when a queue is full the event is dropped for that subscriber and
+/// counted (see [`Subscription::dropped`]); subscribers that went away are
+/// removed. Names stay in the table once subscribed, so that a backend can
+/// re-establish them after a reconnect ([`SubscriberTable::names`]).
+#[derive(Debug, Default)]
+pub struct SubscriberTable {
+    subs: Mutex<HashMap<String, Vec<Subscriber>>>,
+}
+
+impl SubscriberTable {
+    /// An empty table.
+    pub fn new() -> SubscriberTable {
+        SubscriberTable::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Subscriber>>> {
+        // The map stays consistent whatever panicked while holding it.
+        self.subs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a subscriber of `name` with a queue of `queue` events (at
+    /// least one). Returns its subscription and whether `name` is new to
+    /// the table (the backend then has to start receiving it).
+    pub fn subscribe(&self, name: &str, queue: usize) -> (Subscription, bool) {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let mut subs = self.lock();
+        let new = !subs.contains_key(name);
+        subs.entry(name.to_owned())
+            .or_default()
+            .push((tx, dropped.clone()));
+        (Subscription::new(rx, dropped), new)
+    }
+
+    /// Hands `ev` to every subscriber of `ev.name`, without waiting: a
+    /// full queue drops it (counted), a closed one is removed.
+    pub fn deliver(&self, ev: GossipEvent) {
+        let mut subs = self.lock();
+        let Some(list) = subs.get_mut(&ev.name) else {
+            return;
+        };
+        list.retain(|(tx, dropped)| match tx.try_send(ev.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                dropped.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+    }
+
+    /// Every name ever subscribed.
+    pub fn names(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
     }
 }
 
@@ -136,4 +201,37 @@ pub struct Peer {
     pub alive: bool,
     /// Its tags.
     pub tags: Vec<(String, String)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(name: &str, b: u8) -> GossipEvent {
+        GossipEvent {
+            name: name.to_owned(),
+            payload: Bytes::from(vec![b]),
+        }
+    }
+
+    #[tokio::test]
+    async fn table_delivers_by_name_counts_drops_and_forgets_closed() {
+        let t = SubscriberTable::new();
+        let (mut a, new_a) = t.subscribe("x", 1);
+        let (b, new_b) = t.subscribe("x", 1);
+        let (mut c, new_c) = t.subscribe("y", 0);
+        assert!(new_a && !new_b && new_c);
+        drop(b);
+        t.deliver(ev("x", 1));
+        t.deliver(ev("x", 2));
+        t.deliver(ev("y", 3));
+        t.deliver(ev("z", 4));
+        assert_eq!(a.recv().await, Some(ev("x", 1)));
+        assert_eq!(a.dropped(), 1);
+        assert_eq!(c.recv().await, Some(ev("y", 3)));
+        assert_eq!(t.lock().get("x").map(Vec::len), Some(1));
+        let mut names = t.names();
+        names.sort();
+        assert_eq!(names, ["x", "y"]);
+    }
 }

@@ -5,31 +5,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use distkv_proto::gossip::Topic;
 use distkv_proto::msgpack::{Limits, decode_one};
 use distkv_proto::split::{Reassembler, Splitter};
 use distkv_proto::transport::{Gossip, Subscription};
 use distkv_tree::Value;
-
-/// The kinds of server messages, each its own event name `<root>.<kind>`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Topic {
-    /// A change.
-    Update,
-    /// Tick bookkeeping: ticks, missing, known, deleted.
-    Info,
-    /// The ping actor.
-    Ping,
-}
-
-impl Topic {
-    fn suffix(self) -> &'static str {
-        match self {
-            Topic::Update => "update",
-            Topic::Info => "info",
-            Topic::Ping => "ping",
-        }
-    }
-}
 
 /// Sends messages, splitting those too large for one event.
 pub struct Broadcaster {
@@ -50,15 +30,23 @@ impl Broadcaster {
     /// A broadcaster for server `node` with event prefix `root`.
     pub fn new(gossip: Arc<dyn Gossip>, root: &str, node: &str) -> Broadcaster {
         Broadcaster {
-            gossip,
+            gossip: gossip.clone(),
             root: root.to_owned(),
-            splitter: Mutex::new(Splitter::starting_after(node, first_split_seq())),
+            splitter: Mutex::new(
+                Splitter::starting_after(node, first_split_seq())
+                    .with_max_len(split_limit(gossip.max_event_size(), root)),
+            ),
         }
     }
 
     /// The event name of a topic.
     pub fn topic(&self, t: Topic) -> String {
         format!("{}.{}", self.root, t.suffix())
+    }
+
+    /// The most bytes of one message's wire form that go out unsplit.
+    pub fn unsplit_limit(&self) -> usize {
+        split_limit(self.gossip.max_event_size(), &self.root)
     }
 
     /// Sends one message (in pieces if needed). Failures are logged: gossip
@@ -88,6 +76,18 @@ impl Broadcaster {
     /// The gossip backend.
     pub fn gossip(&self) -> &Arc<dyn Gossip> {
         &self.gossip
+    }
+}
+
+/// The most bytes of a message sent unsplit through a transport whose
+/// events carry `max_event` bytes of name and payload: Serf's default
+/// limit keeps the original's split length (450), larger limits leave room
+/// for the longest event name of `root`.
+fn split_limit(max_event: usize, root: &str) -> usize {
+    if max_event <= 512 {
+        distkv_proto::split::SERF_MAXLEN.min(max_event)
+    } else {
+        max_event.saturating_sub(root.len() + 64)
     }
 }
 
@@ -170,7 +170,8 @@ mod tests {
     /// runs numbered them from 1).
     #[tokio::test]
     async fn a_restarted_sender_does_not_reuse_split_numbers() {
-        let gossip: Arc<dyn Gossip> = Arc::new(LocalGossip::default());
+        // events as small as Serf's
+        let gossip: Arc<dyn Gossip> = Arc::new(LocalGossip::default().with_max_event_size(512));
         let mut rx = Receiver::new(
             gossip.subscribe(":distkv.info").await.expect("subscribe"),
             1 << 20,

@@ -1,0 +1,805 @@
+//! The replication core: every decision about working with the other
+//! servers, without I/O, without a clock and without randomness of its own.
+//!
+//! The core is a state machine in the manner of quinn-proto. Its inputs
+//! are local changes ([`ReplicaCore::local_change`]), messages from the
+//! transport ([`ReplicaCore::receive`]), the outcome of pulls
+//! ([`ReplicaCore::pull_done`]), the transport's state
+//! ([`ReplicaCore::set_backlog`], [`ReplicaCore::reconnected`]) and the
+//! time (`now` on every call, [`ReplicaCore::handle_timeout`]). Its outputs
+//! are messages to publish ([`ReplicaCore::poll_transmit`]), work for the
+//! caller ([`ReplicaCore::poll_action`]: pulls, fetches, peers with data)
+//! and the next time it wants to be called ([`ReplicaCore::poll_timeout`]).
+//! The replicated tree is reached through [`Replica`].
+//!
+//! What it decides:
+//! * **Sending.** Local changes wait in a bounded queue and leave in
+//!   batches of up to `batch_bytes` (one change alone when only one
+//!   waits, in the form the 2019 original reads), within `gossip_rate`
+//!   messages per second and while the transport's backlog is short. A
+//!   change that cannot be sent (the queue overflowed, the transport is
+//!   backed up) is dropped, and a tick notice (`info` with this server's
+//!   tick) follows promptly, so that peers see the gap and pull.
+//! * **Prompt repair.** An update or tick that reveals a gap schedules a
+//!   pull `repair_delay` later (gaps arriving meanwhile share it). The pull
+//!   goes to the origin of the missing ticks if it is live, else to
+//!   another live peer; a peer whose client port failed is asked last for
+//!   ten cycles. A round that leaves ticks missing retries with backoff up
+//!   to the ping cycle; when no peer can be asked, the core asks through
+//!   gossip (`info {missing}`) and holders re-send.
+//! * **Pings, housekeeping, purging** as described in ARCHITECTURE.md.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use distkv_proto::gossip::{GossipMessage, Info, NodeTicks, Ping, Topic, UpdateMessage};
+use distkv_tree::{ApplyOutcome, RangeSet, UpdateEvent, Value};
+
+use super::replica::Replica;
+use crate::rand::Rng;
+
+/// The settings of the core.
+#[derive(Clone, Debug)]
+pub(crate) struct CoreConfig {
+    /// This server's name.
+    pub name: String,
+    /// How often to ping.
+    pub ping_cycle: Duration,
+    /// Chain links sent with a change.
+    pub chain_length: usize,
+    /// The most bytes of changes in one update message; changes are sent
+    /// one by one when this is 0.
+    pub batch_bytes: usize,
+    /// Changes whose encoded form is larger go out as notices.
+    pub fetch_above: usize,
+    /// The most messages per second.
+    pub gossip_rate: u32,
+    /// While the transport holds more than this many messages, changes
+    /// are not handed to it.
+    pub gossip_backlog: u64,
+    /// The most changes waiting to be sent.
+    pub queue: usize,
+    /// Whether missing changes are pulled from peers.
+    pub pull_repair: bool,
+    /// How long a detected gap waits for others before the pull.
+    pub repair_delay: Duration,
+    /// Test hook: the share of other servers' changes to ignore.
+    pub drop_updates: f64,
+    /// Seed of the core's jitter.
+    pub seed: u64,
+}
+
+/// A message to publish.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Transmit {
+    /// Its topic.
+    pub topic: Topic,
+    /// The message.
+    pub msg: Value,
+}
+
+/// Work for the caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Fetch these ticks from the first of `peers` that answers, then
+    /// report with [`ReplicaCore::pull_done`].
+    Pull {
+        /// What to fetch.
+        sets: NodeTicks,
+        /// Whom to ask, in this order.
+        peers: Vec<String>,
+    },
+    /// Fetch the entry holding `(node, tick)` from `node` and apply it (a
+    /// notice of a large change).
+    Fetch {
+        /// The origin.
+        node: String,
+        /// The change's tick.
+        tick: u64,
+    },
+    /// A server with data was heard from while this one has none.
+    PeerReady(String),
+}
+
+/// How a pull went.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PullOutcome {
+    /// The peer that answered, if one did.
+    pub answered: Option<String>,
+    /// The peers that could not be reached.
+    pub failed: Vec<String>,
+}
+
+/// Counters of the core.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct CoreStats {
+    /// Changes of other servers received through gossip.
+    pub gossip_updates: u64,
+    /// Local changes not sent (queue overflow, transport backed up).
+    pub not_broadcast: u64,
+    /// Local changes sent.
+    pub sent: u64,
+    /// Pull rounds started.
+    pub pulls: u64,
+}
+
+/// What is known about another server from its pings.
+#[derive(Clone, Debug)]
+struct PeerInfo {
+    last_seen: Instant,
+    ready: bool,
+    seen: HashMap<String, u64>,
+}
+
+/// A change waiting to be sent, already in its wire form.
+#[derive(Debug)]
+struct Queued {
+    msg: Value,
+    size: usize,
+    notice: bool,
+}
+
+/// The most entries re-sent through gossip for one request.
+const RESEND_LIMIT: usize = 200;
+/// The most changes in one batch.
+const BATCH_ITEMS: usize = 256;
+/// Tick notices during a sustained overload: at most one per this time.
+const NOTICE_INTERVAL: Duration = Duration::from_millis(100);
+/// How far ahead of the rate the sender may be.
+const BURST: Duration = Duration::from_millis(200);
+
+/// The replication state machine of one server.
+#[derive(Debug)]
+pub(crate) struct ReplicaCore {
+    cfg: CoreConfig,
+    rng: Rng,
+    peers: HashMap<String, PeerInfo>,
+    unreachable: HashMap<String, Instant>,
+    queue: VecDeque<Queued>,
+    urgent: VecDeque<Transmit>,
+    actions: VecDeque<Action>,
+    next_ping: Instant,
+    ping_soon: Option<Instant>,
+    repair_at: Option<Instant>,
+    repair_backoff: Duration,
+    /// Pulls of the current round not yet reported.
+    pulls_open: usize,
+    round_reached: bool,
+    round_failed: bool,
+    /// What the last round asked for: a gap outside it is new.
+    asked: NodeTicks,
+    resend_at: Option<Instant>,
+    /// When missing ticks were last asked for through gossip.
+    last_ask: Option<Instant>,
+    notice_due: bool,
+    last_notice: Option<Instant>,
+    next_send: Instant,
+    backlog: u64,
+    report_ready_peers: bool,
+    stats: CoreStats,
+}
+
+impl ReplicaCore {
+    /// A core that pings for the first time shortly after `now`.
+    pub fn new(cfg: CoreConfig, now: Instant) -> ReplicaCore {
+        ReplicaCore {
+            rng: Rng::new(cfg.seed),
+            repair_backoff: cfg.repair_delay,
+            cfg,
+            peers: HashMap::new(),
+            unreachable: HashMap::new(),
+            queue: VecDeque::new(),
+            urgent: VecDeque::new(),
+            actions: VecDeque::new(),
+            next_ping: now + Duration::from_millis(50),
+            ping_soon: None,
+            repair_at: None,
+            pulls_open: 0,
+            round_reached: false,
+            round_failed: false,
+            asked: Vec::new(),
+            resend_at: None,
+            last_ask: None,
+            notice_due: false,
+            last_notice: None,
+            next_send: now,
+            backlog: 0,
+            report_ready_peers: true,
+            stats: CoreStats::default(),
+        }
+    }
+
+    /// The counts since the last call.
+    pub fn take_stats(&mut self) -> CoreStats {
+        std::mem::take(&mut self.stats)
+    }
+
+    /// Stops reporting peers with data (this server has joined).
+    pub fn stop_reporting_ready_peers(&mut self) {
+        self.report_ready_peers = false;
+    }
+
+    /// The transport's count of messages waiting to be spread.
+    pub fn set_backlog(&mut self, backlog: u64) {
+        self.backlog = backlog;
+    }
+
+    fn own(&self) -> &str {
+        &self.cfg.name
+    }
+
+    /// Queues a local change for sending.
+    pub fn local_change(&mut self, ev: &UpdateEvent) {
+        let mut msg = UpdateMessage::Change(ev.clone()).to_value(self.cfg.chain_length);
+        let mut size = distkv_proto::msgpack::encoded_len(&msg);
+        let notice = size > self.cfg.fetch_above;
+        if notice {
+            msg = UpdateMessage::Notice(ev.clone()).to_value(self.cfg.chain_length);
+            size = distkv_proto::msgpack::encoded_len(&msg);
+        }
+        self.queue.push_back(Queued { msg, size, notice });
+        if self.queue.len() > self.cfg.queue {
+            self.queue.pop_front();
+            self.dropped_one();
+        }
+    }
+
+    fn dropped_one(&mut self) {
+        self.stats.not_broadcast += 1;
+        self.notice_due = true;
+    }
+
+    /// Servers heard from in the last three cycles.
+    fn live_peers(&self, now: Instant) -> impl Iterator<Item = (&String, &PeerInfo)> {
+        let horizon = self.cfg.ping_cycle * 3;
+        self.peers
+            .iter()
+            .filter(move |(_, p)| now.saturating_duration_since(p.last_seen) < horizon)
+    }
+
+    /// The names of the live peers, most recently heard first.
+    pub fn live_peer_names(&self, now: Instant) -> Vec<String> {
+        let mut live: Vec<(&String, &PeerInfo)> = self.live_peers(now).collect();
+        live.sort_by_key(|(n, p)| (std::cmp::Reverse(p.last_seen), (*n).clone()));
+        live.into_iter().map(|(n, _)| n.clone()).collect()
+    }
+
+    fn is_housekeeper(&self, now: Instant) -> bool {
+        let own = self.own();
+        !self
+            .live_peers(now)
+            .any(|(n, p)| p.ready && n.as_str() < own)
+    }
+
+    /// Handles a message from the transport.
+    pub fn receive(&mut self, store: &mut dyn Replica, msg: GossipMessage, now: Instant) {
+        match msg {
+            GossipMessage::Update(UpdateMessage::Change(ev)) => self.apply_update(store, &ev),
+            GossipMessage::Update(UpdateMessage::Batch(evs)) => {
+                for ev in &evs {
+                    self.apply_update(store, ev);
+                }
+            }
+            GossipMessage::Update(UpdateMessage::Notice(ev)) => {
+                let head = ev.chain.head();
+                if *head.node != *self.own() && !store.holds(&ev) {
+                    self.actions.push_back(Action::Fetch {
+                        node: head.node.to_string(),
+                        tick: head.tick,
+                    });
+                }
+            }
+            GossipMessage::Info(info) => self.receive_info(store, info, now),
+            GossipMessage::Ping(ping) => self.receive_ping(store, ping, now),
+        }
+        self.check_gaps(store, now);
+    }
+
+    fn apply_update(&mut self, store: &mut dyn Replica, ev: &UpdateEvent) {
+        if *ev.chain.head().node == *self.own() && store.holds(ev) {
+            return;
+        }
+        if self.cfg.drop_updates > 0.0 && self.rng.unit() < self.cfg.drop_updates {
+            tracing::debug!(path = %ev.path, "test hook: dropping an update");
+            return;
+        }
+        self.stats.gossip_updates += 1;
+        if matches!(store.apply(ev), ApplyOutcome::Rejected) {
+            tracing::warn!(path = %ev.path, "rejected an update");
+        }
+    }
+
+    fn receive_info(&mut self, store: &mut dyn Replica, info: Info, now: Instant) {
+        if info.node == self.own() {
+            return;
+        }
+        if let Some(t) = info.tock {
+            store.seen_tock(t);
+        }
+        for (n, t) in &info.ticks {
+            store.raise_tick(n, *t);
+        }
+        if !info.missing.is_empty() {
+            for (n, r) in &info.missing {
+                store.report_missing(n, r);
+            }
+            if self.resend_at.is_none() {
+                let delay = self
+                    .cfg
+                    .ping_cycle
+                    .mul_f64(0.05 + self.rng.unit() * 0.1)
+                    .min(Duration::from_millis(200));
+                self.resend_at = Some(now + delay);
+            }
+        }
+        for (n, r) in &info.known {
+            store.report_known(n, r);
+        }
+        for (n, r) in &info.deleted {
+            store.report_deleted(n, r);
+        }
+    }
+
+    fn receive_ping(&mut self, store: &mut dyn Replica, ping: Ping, now: Instant) {
+        if ping.node == self.own() {
+            return;
+        }
+        if let Some((tock, tick)) = ping.value {
+            store.seen_tock(tock);
+            store.raise_tick(&ping.node, tick);
+        }
+        let ready = ping.value.is_some();
+        self.peers.insert(
+            ping.node.clone(),
+            PeerInfo {
+                last_seen: now,
+                ready,
+                seen: ping.seen.into_iter().collect(),
+            },
+        );
+        if ready {
+            if self.report_ready_peers {
+                self.actions.push_back(Action::PeerReady(ping.node));
+            }
+        } else if store.own_tick().is_some() {
+            // A server without data is looking for a peer: answer without
+            // waiting for the next cycle.
+            let soon = now + Duration::from_millis(20 + (self.rng.unit() * 80.0) as u64);
+            self.ping_soon = Some(self.ping_soon.map_or(soon, |t| t.min(soon)));
+        }
+    }
+
+    /// Schedules a pull soon if something is missing that the last round
+    /// did not already ask for.
+    fn check_gaps(&mut self, store: &dyn Replica, now: Instant) {
+        if store.own_tick().is_none() || self.pulls_open > 0 {
+            return;
+        }
+        let missing = store.missing();
+        if missing.is_empty() {
+            self.repair_backoff = self.cfg.repair_delay;
+            return;
+        }
+        let new_gap = missing.iter().any(|(n, r)| {
+            let mut r = r.clone();
+            if let Some((_, asked)) = self.asked.iter().find(|(a, _)| a == n) {
+                r.subtract(asked);
+            }
+            !r.is_empty()
+        });
+        let soon = now + self.cfg.repair_delay;
+        match self.repair_at {
+            _ if new_gap => {
+                self.repair_backoff = self.cfg.repair_delay;
+                self.repair_at = Some(self.repair_at.map_or(soon, |t| t.min(soon)));
+            }
+            None => self.repair_at = Some(now + self.repair_backoff),
+            Some(_) => {}
+        }
+    }
+
+    fn note_unreachable(&mut self, peer: &str, now: Instant) {
+        self.unreachable.insert(peer.to_owned(), now);
+    }
+
+    fn recently_unreachable(&self, peer: &str, now: Instant) -> bool {
+        let horizon = self.cfg.ping_cycle * 10;
+        self.unreachable
+            .get(peer)
+            .is_some_and(|t| now.saturating_duration_since(*t) < horizon)
+    }
+
+    /// Marks `peer` as one whose client port failed (so that it is asked
+    /// last for a while).
+    pub fn peer_unreachable(&mut self, peer: &str, now: Instant) {
+        self.note_unreachable(peer, now);
+    }
+
+    /// The pulls that would fetch what is missing now: per source, the
+    /// ticks and the peers to ask in order. A node's own ticks are asked of
+    /// that node if it is live, the rest of the first live peer; peers
+    /// whose client port recently failed come last. Empty when nothing is
+    /// missing or no peer can be asked.
+    pub fn plan_pulls(&self, store: &dyn Replica, now: Instant) -> Vec<(NodeTicks, Vec<String>)> {
+        let missing = store.missing();
+        if missing.is_empty() || !self.cfg.pull_repair {
+            return Vec::new();
+        }
+        let mut live: Vec<String> = self
+            .live_peers(now)
+            .filter(|(_, p)| p.ready)
+            .map(|(n, _)| n.clone())
+            .collect();
+        live.sort_by_cached_key(|n| (self.recently_unreachable(n, now), n.clone()));
+        let Some(fallback) = live.first().cloned() else {
+            return Vec::new();
+        };
+        let mut by_source: Vec<(String, NodeTicks)> = Vec::new();
+        for (n, r) in missing {
+            let src = if live.contains(&n) && !self.recently_unreachable(&n, now) {
+                n.clone()
+            } else {
+                fallback.clone()
+            };
+            match by_source.iter_mut().find(|(s, _)| *s == src) {
+                Some((_, sets)) => sets.push((n, r)),
+                None => by_source.push((src, vec![(n, r)])),
+            }
+        }
+        by_source
+            .into_iter()
+            .map(|(src, sets)| {
+                let others = live.iter().filter(|p| **p != src).cloned();
+                (sets, std::iter::once(src.clone()).chain(others).collect())
+            })
+            .collect()
+    }
+
+    fn start_repair(&mut self, store: &mut dyn Replica, now: Instant) {
+        self.repair_at = None;
+        let plans = self.plan_pulls(store, now);
+        if plans.is_empty() {
+            // nobody to ask directly: ask through gossip
+            self.ask_through_gossip(store, now);
+            return;
+        }
+        self.stats.pulls += 1;
+        self.asked = store.missing();
+        self.pulls_open = plans.len();
+        self.round_reached = false;
+        self.round_failed = false;
+        for (sets, peers) in plans {
+            self.actions.push_back(Action::Pull { sets, peers });
+        }
+    }
+
+    /// Notes which peers answered a pull and which could not be reached.
+    pub fn pull_result(&mut self, outcome: &PullOutcome, now: Instant) {
+        for p in &outcome.failed {
+            self.note_unreachable(p, now);
+            self.round_failed = true;
+        }
+        if let Some(p) = &outcome.answered {
+            self.unreachable.remove(p);
+            self.round_reached = true;
+        }
+    }
+
+    /// Asks through gossip for what is missing, if anything is; returns
+    /// whether something was.
+    pub fn ask_missing(&mut self, store: &mut dyn Replica) -> bool {
+        let missing = store.missing();
+        if missing.is_empty() {
+            return false;
+        }
+        tracing::debug!(?missing, "asking for missing ticks");
+        self.send_info(
+            store,
+            Info {
+                missing,
+                ..Info::default()
+            },
+        );
+        true
+    }
+
+    /// Reports how one pull of [`Action::Pull`] went.
+    pub fn pull_done(&mut self, store: &mut dyn Replica, outcome: PullOutcome, now: Instant) {
+        self.pull_result(&outcome, now);
+        self.pulls_open = self.pulls_open.saturating_sub(1);
+        if self.pulls_open > 0 {
+            return;
+        }
+        let missing = store.missing();
+        if missing.is_empty() {
+            self.repair_backoff = self.cfg.repair_delay;
+            self.asked.clear();
+            return;
+        }
+        if self.round_reached && !self.round_failed {
+            // more may be on its way, or nobody has it yet: try again later
+            self.repair_backoff = (self.repair_backoff * 2).min(self.cfg.ping_cycle);
+            self.repair_at = Some(now + self.repair_backoff);
+        } else {
+            // whoever could not be asked directly may still be reached
+            // through gossip
+            self.ask_through_gossip(store, now);
+        }
+    }
+
+    /// Asks for what is missing through gossip, at most once per ping
+    /// cycle (every holder answers through gossip, which carries little),
+    /// and schedules the next repair.
+    fn ask_through_gossip(&mut self, store: &mut dyn Replica, now: Instant) {
+        let cycle = self.cfg.ping_cycle;
+        match self.last_ask {
+            Some(t) if now < t + cycle => self.repair_at = Some(t + cycle),
+            _ => {
+                if self.ask_missing(store) {
+                    self.last_ask = Some(now);
+                    self.repair_at = Some(now + cycle);
+                }
+            }
+        }
+    }
+
+    /// The transport reconnected after an outage: say where this server
+    /// is and ask for what it missed.
+    pub fn reconnected(&mut self, store: &mut dyn Replica, now: Instant) {
+        tracing::warn!("transport reconnected: resyncing");
+        self.send_ping(store, now);
+        self.send_ticks(store);
+        let missing = store.missing();
+        if !missing.is_empty() {
+            self.send_info(
+                store,
+                Info {
+                    missing,
+                    ..Info::default()
+                },
+            );
+        }
+    }
+
+    /// Adds the standard fields and queues an `info` message.
+    fn send_info(&mut self, store: &mut dyn Replica, mut info: Info) {
+        info.node = self.cfg.name.clone();
+        info.tick = store.own_tick();
+        info.tock = Some(store.next_tock());
+        self.urgent.push_back(Transmit {
+            topic: Topic::Info,
+            msg: info.to_value(),
+        });
+    }
+
+    /// Queues an `info` with the ticks of every known node.
+    fn send_ticks(&mut self, store: &mut dyn Replica) {
+        let ticks = store.node_ticks();
+        self.send_info(
+            store,
+            Info {
+                ticks,
+                ..Info::default()
+            },
+        );
+    }
+
+    fn send_ping(&mut self, store: &mut dyn Replica, now: Instant) {
+        let value = store.own_tick().map(|t| (store.next_tock(), t));
+        let mut history = vec![self.cfg.name.clone()];
+        history.extend(self.live_peer_names(now).into_iter().take(4));
+        let ping = Ping {
+            node: self.cfg.name.clone(),
+            value,
+            history,
+            seen: store.watermarks(),
+        };
+        self.urgent.push_back(Transmit {
+            topic: Topic::Ping,
+            msg: ping.to_value(),
+        });
+    }
+
+    /// Purges the tombstones every deleter has seen, if every deleter is
+    /// online. Without a deleter group nothing is ever purged.
+    fn purge(&mut self, store: &mut dyn Replica, now: Instant) -> usize {
+        let deleters = store.deleters();
+        if deleters.is_empty() {
+            return 0;
+        }
+        let own: HashMap<String, u64> = store.watermarks().into_iter().collect();
+        let live: HashMap<&String, &PeerInfo> = self.live_peers(now).collect();
+        let mut marks = Vec::new();
+        for d in &deleters {
+            if d == self.own() {
+                marks.push(own.clone());
+            } else {
+                match live.get(d) {
+                    Some(p) if p.ready => marks.push(p.seen.clone()),
+                    // a deleter is offline: purge nothing
+                    _ => return 0,
+                }
+            }
+        }
+        let limit = |node: &str| {
+            marks
+                .iter()
+                .map(|m| m.get(node).copied().unwrap_or(0))
+                .min()
+                .unwrap_or(0)
+        };
+        let n = store.purge(&limit);
+        if n > 0 {
+            tracing::info!(count = n, "purged tombstones");
+        }
+        n
+    }
+
+    /// When the core next wants [`ReplicaCore::handle_timeout`] or
+    /// [`ReplicaCore::poll_transmit`] called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t = self.next_ping;
+        // a repair waits for the open pulls
+        let repair = self.repair_at.filter(|_| self.pulls_open == 0);
+        for x in [self.ping_soon, repair, self.resend_at]
+            .into_iter()
+            .flatten()
+        {
+            t = t.min(x);
+        }
+        if !self.queue.is_empty() {
+            t = t.min(self.next_send);
+        }
+        if self.notice_due {
+            if let Some(last) = self.last_notice {
+                t = t.min(last + NOTICE_INTERVAL);
+            }
+        }
+        Some(t)
+    }
+
+    /// Does what is due at `now`.
+    pub fn handle_timeout(&mut self, store: &mut dyn Replica, now: Instant) {
+        let ping_due = now >= self.next_ping || self.ping_soon.is_some_and(|t| now >= t);
+        if ping_due {
+            self.ping_soon = None;
+            self.send_ping(store, now);
+            if now >= self.next_ping {
+                let jitter = 0.8 + self.rng.unit() * 0.4;
+                self.next_ping = now + self.cfg.ping_cycle.mul_f64(jitter);
+                if store.own_tick().is_some() {
+                    if self.is_housekeeper(now) {
+                        self.send_ticks(store);
+                    }
+                    if self.pulls_open == 0 && self.repair_at.is_none() {
+                        self.repair_at = Some(now);
+                    }
+                    self.purge(store, now);
+                }
+            }
+        }
+        if self.resend_at.is_some_and(|t| now >= t) {
+            self.resend_at = None;
+            self.resend(store);
+        }
+        if self.repair_at.is_some_and(|t| now >= t) && self.pulls_open == 0 {
+            if store.own_tick().is_some() {
+                self.start_repair(store, now);
+            } else {
+                self.repair_at = None;
+            }
+        }
+    }
+
+    /// Re-sends what others reported missing: a bounded number of entries
+    /// (whoever still misses the rest asks again), and what is superseded
+    /// or deleted.
+    fn resend(&mut self, store: &mut dyn Replica) {
+        let r = store.take_resend();
+        for u in r.updates.iter().take(RESEND_LIMIT) {
+            let msg = UpdateMessage::Change(u.clone()).to_value(self.cfg.chain_length);
+            let size = distkv_proto::msgpack::encoded_len(&msg);
+            self.queue.push_back(Queued {
+                msg,
+                size,
+                notice: false,
+            });
+        }
+        if !r.updates.is_empty() {
+            tracing::info!(count = r.updates.len(), "re-sending entries others missed");
+        }
+        if !r.known.is_empty() || !r.deleted.is_empty() {
+            let conv = |v: Vec<(distkv_tree::NodeName, RangeSet)>| -> NodeTicks {
+                v.into_iter().map(|(n, r)| (n.to_string(), r)).collect()
+            };
+            self.send_info(
+                store,
+                Info {
+                    known: conv(r.known),
+                    deleted: conv(r.deleted),
+                    ..Info::default()
+                },
+            );
+        }
+    }
+
+    /// The next message to publish, if one may go now. Pings and `info`
+    /// go first; changes leave within the rate and only while the
+    /// transport's backlog is short (otherwise they are dropped and a tick
+    /// notice follows).
+    pub fn poll_transmit(&mut self, store: &mut dyn Replica, now: Instant) -> Option<Transmit> {
+        if let Some(t) = self.urgent.pop_front() {
+            return Some(t);
+        }
+        if self.backlog > self.cfg.gossip_backlog && !self.queue.is_empty() {
+            while self.queue.pop_front().is_some() {
+                self.dropped_one();
+            }
+        }
+        if self.notice_due
+            && (self.queue.is_empty()
+                || self.last_notice.is_none_or(|t| now >= t + NOTICE_INTERVAL))
+        {
+            self.notice_due = false;
+            self.last_notice = Some(now);
+            let tick = store.own_tick()?;
+            let own = self.cfg.name.clone();
+            self.send_info(
+                store,
+                Info {
+                    ticks: vec![(own, tick)],
+                    ..Info::default()
+                },
+            );
+            return self.urgent.pop_front();
+        }
+        if self.queue.is_empty() {
+            return None;
+        }
+        if self.next_send + BURST < now {
+            self.next_send = now - BURST;
+        }
+        if self.next_send > now {
+            return None;
+        }
+        self.next_send += Duration::from_secs_f64(1.0 / f64::from(self.cfg.gossip_rate.max(1)));
+        let first = self.queue.pop_front()?;
+        self.stats.sent += 1;
+        let batchable = |q: &Queued| !q.notice;
+        if !batchable(&first) || self.cfg.batch_bytes == 0 {
+            return Some(Transmit {
+                topic: Topic::Update,
+                msg: first.msg,
+            });
+        }
+        let mut size = first.size;
+        let mut items = vec![first.msg];
+        while let Some(next) = self.queue.front() {
+            if !batchable(next)
+                || items.len() >= BATCH_ITEMS
+                || size + next.size > self.cfg.batch_bytes
+            {
+                break;
+            }
+            size += next.size;
+            if let Some(q) = self.queue.pop_front() {
+                items.push(q.msg);
+                self.stats.sent += 1;
+            }
+        }
+        let msg = if items.len() == 1 {
+            items.pop().unwrap_or(Value::Nil)
+        } else {
+            distkv_proto::gossip::batch_value(items)
+        };
+        Some(Transmit {
+            topic: Topic::Update,
+            msg,
+        })
+    }
+
+    /// The next piece of work for the caller.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+}
