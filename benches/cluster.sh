@@ -11,6 +11,7 @@
 #   PROP_N=1000 benches/cluster.sh       more samples of the delivery times (default 200)
 #   RATES="1000 5000" benches/cluster.sh  sustained rates, 5 s each (default: 1000 5000 20000)
 #   BURST=100000                          pipelined writes of the burst (0: none)
+#   JOIN_ONLY=1                           only the join test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q --release -p distkv-cli --bin distkv
@@ -56,17 +57,22 @@ server() { # name agent-index client-port [init]
     echo "server $1 did not start"; cat "$WORK/$1.err"; exit 1
 }
 
-for backend in ${BACKENDS:-serf mqtt}; do
-    echo "== backend: $backend"
+network() { # starts the transport and servers one (with -i), two, three
     if [ "$backend" = mqtt ]; then
         broker
     else
         agent a 0; agent b 1 0; agent c 2 0
     fi
-    pa=$((base + 100)); pb=$((base + 101)); pc=$((base + 102))
     server one 0 $pa Root
     server two 1 $pb
     server three 2 $pc
+}
+
+pa=$((base + 100)); pb=$((base + 101)); pc=$((base + 102))
+for backend in ${BACKENDS:-serf mqtt}; do
+    echo "== backend: $backend"
+    if [ -z "${JOIN_ONLY:-}" ]; then
+    network
     if [ "$backend" = mqtt ]; then
         $BENCH mqtt $((base + 50)) "${PROP_N:-200}"
     else
@@ -78,19 +84,21 @@ for backend in ${BACKENDS:-serf mqtt}; do
     done
     [ "${BURST:-100000}" -gt 0 ] && $BENCH burst "${BURST:-100000}" $pa $pb $pc
     [ "$backend" = serf ] && echo "serf agents dropped events: $(cat "$WORK"/serf-*.log | grep -c 'Dropping event' || true)"
+    stop_all
+    fi
 
+    # a new server joins a fresh network of M entries
     for m in "${@:-1000000}"; do
+        network
         [ "$backend" = serf ] && agent "j$m" 3 0
         $BENCH fill $pa "$m"
         $BENCH settle $pa $pb $pc
         start=$(date +%s.%N)
         server "join$m" 3 $((base + 103))
         end=$(date +%s.%N)
-        echo "a new server serves a network of ~$m entries after $(echo "$end - $start" | bc) s"
+        echo "a new server serves a network of $m entries after $(echo "$end - $start" | bc) s"
         [ -n "${VERBOSE:-}" ] && grep -E "copying|copied|running" "$WORK/join$m.err" | cut -c1-140
-        kill "${PIDS[-1]}"; unset 'PIDS[-1]'
-        if [ "$backend" = serf ]; then kill "${PIDS[-1]}"; unset 'PIDS[-1]'; fi
+        stop_all
         sleep 0.5
     done
-    stop_all
 done

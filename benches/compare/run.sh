@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds distkv-rs and the comparison driver (release) and runs the
-# side-by-side benchmark: distkv-rs standalone, with a state log, and three
-# servers on Serf; etcd, Redis and the Python DistKV 0.7.1 when installed
-# (apt-get install etcd-server redis-server; tests/interop/setup.sh).
+# side-by-side benchmark: distkv-rs standalone, with a state log, three
+# servers on Serf and three on one MQTT broker; etcd, Redis and the Python
+# DistKV 0.7.1 when installed (apt-get install etcd-server redis-server;
+# tests/interop/setup.sh).
 # Results: target/compare/results.md and results.json.
 #
 #   benches/compare/run.sh [--smoke] [--keys N] [--ops N] [--only distkv-rs,etcd,…]

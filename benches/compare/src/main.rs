@@ -24,7 +24,7 @@ use anyhow::{Context, Result, bail};
 
 use kv::{DistKv, Etcd, Kv, Redis};
 use report::{Row, SystemRun};
-use systems::Proc;
+use systems::{Backend, Proc};
 use workload::{Op, run_ops, run_watch};
 
 /// Sizes of one run.
@@ -284,17 +284,38 @@ async fn bench_distkv_rs(o: &Opts, work: &Path, log: bool) -> Result<SystemRun> 
     } else {
         (Vec::new(), Vec::new())
     };
-    let (proc, port) = systems::distkv_rs(work, &o.bin, name, None, true, &global, &server)?;
+    let (proc, port) = systems::distkv_rs(
+        work,
+        &o.bin,
+        name,
+        Backend::Standalone,
+        true,
+        &global,
+        &server,
+    )?;
     single_server(&o.plan, &proc, port, DistKv::connect).await
 }
 
-async fn bench_distkv_cluster(o: &Opts, work: &Path) -> Result<SystemRun> {
-    let a = systems::serf(work, "ca", None)?;
-    let b = systems::serf(work, "cb", Some(a.bind))?;
-    let c = systems::serf(work, "cc", Some(a.bind))?;
-    let (pa, port_a) = systems::distkv_rs(work, &o.bin, "ca", Some(a.rpc), true, &[], &[])?;
-    let (pb, port_b) = systems::distkv_rs(work, &o.bin, "cb", Some(b.rpc), false, &[], &[])?;
-    let (pc, port_c) = systems::distkv_rs(work, &o.bin, "cc", Some(c.rpc), false, &[], &[])?;
+/// Three servers, on three Serf agents or on one MQTT broker.
+async fn bench_distkv_cluster(o: &Opts, work: &Path, mqtt: bool) -> Result<SystemRun> {
+    let mut agents = Vec::new();
+    let mut broker = None;
+    let backends: Vec<Backend> = if mqtt {
+        let b = systems::mosquitto(work)?;
+        let port = b.port;
+        broker = Some(b);
+        vec![Backend::Mqtt(port); 3]
+    } else {
+        let a = systems::serf(work, "ca", None)?;
+        let b = systems::serf(work, "cb", Some(a.bind))?;
+        let c = systems::serf(work, "cc", Some(a.bind))?;
+        let rpcs = [a.rpc, b.rpc, c.rpc];
+        agents.extend([a, b, c]);
+        rpcs.into_iter().map(Backend::Serf).collect()
+    };
+    let (pa, port_a) = systems::distkv_rs(work, &o.bin, "ca", backends[0], true, &[], &[])?;
+    let (pb, port_b) = systems::distkv_rs(work, &o.bin, "cb", backends[1], false, &[], &[])?;
+    let (pc, port_c) = systems::distkv_rs(work, &o.bin, "cc", backends[2], false, &[], &[])?;
     let conns = connect_all(&[port_a, port_b, port_c], DistKv::connect).await?;
     // watcher and writer on the same server, as for the other systems: a
     // burst of 50,000 updates is far more than Serf's user events carry
@@ -305,7 +326,10 @@ async fn bench_distkv_cluster(o: &Opts, work: &Path) -> Result<SystemRun> {
     let writer = DistKv::connect(port_a).await?;
     let alive = || pa.alive() && pb.alive() && pc.alive();
     let (rows, died) = workloads(&o.plan, &conns, &watcher, &writer, &alive).await?;
-    Ok(SystemRun::ran(&pa, &[&pa, &pb, &pc], rows).noting(died))
+    let run = SystemRun::ran(&pa, &[&pa, &pb, &pc], rows).noting(died);
+    drop((pa, pb, pc));
+    drop((agents, broker));
+    Ok(run)
 }
 
 async fn bench_etcd(o: &Opts, work: &Path) -> Result<SystemRun> {
@@ -377,6 +401,7 @@ async fn main() -> Result<()> {
         ("distkv-rs", "distkv-rs"),
         ("distkv-rs-log", "distkv-rs, state log"),
         ("distkv-rs-serf", "distkv-rs ×3, Serf"),
+        ("distkv-rs-mqtt", "distkv-rs ×3, MQTT"),
         ("etcd", "etcd"),
         ("redis", "Redis"),
         ("python", "DistKV 0.7.1 (Python)"),
@@ -391,9 +416,18 @@ async fn main() -> Result<()> {
             "distkv-rs-log" => bench_distkv_rs(&o, &work, true).await,
             "distkv-rs-serf" => {
                 if systems::have("serf") {
-                    bench_distkv_cluster(&o, &work).await
+                    bench_distkv_cluster(&o, &work, false).await
                 } else {
                     Ok(SystemRun::skipped("serf is not installed"))
+                }
+            }
+            "distkv-rs-mqtt" => {
+                if systems::have("mosquitto") || Path::new("/usr/sbin/mosquitto").exists() {
+                    bench_distkv_cluster(&o, &work, true).await
+                } else {
+                    Ok(SystemRun::skipped(
+                        "mosquitto is not installed (Debian: mosquitto)",
+                    ))
                 }
             }
             "etcd" => bench_etcd(&o, &work).await,

@@ -154,14 +154,53 @@ pub fn serf(work: &Path, node: &str, join: Option<u16>) -> Result<Serf> {
     })
 }
 
-/// Starts a `distkv` server of this project. `serf`: the agent's RPC port
-/// (standalone without one); `init`: whether it creates the tree; `extra`:
-/// global options; `server_args`: options of the `server` command.
+/// A mosquitto broker on loopback.
+pub struct Mosquitto {
+    /// The broker's process, stopped with this value.
+    _proc: Proc,
+    /// Its port.
+    pub port: u16,
+}
+
+/// Starts a mosquitto broker with a configuration of its own.
+pub fn mosquitto(work: &Path) -> Result<Mosquitto> {
+    let port = free_port();
+    let conf = work.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+    )?;
+    let bin = if have("mosquitto") {
+        "mosquitto"
+    } else {
+        "/usr/sbin/mosquitto"
+    };
+    let mut cmd = Command::new(bin);
+    cmd.arg("-c").arg(&conf).stdout(Stdio::null());
+    let proc = spawn("mosquitto", &mut cmd, &work.join("mosquitto.log"))?;
+    wait_port(port, Duration::from_secs(10))?;
+    Ok(Mosquitto { _proc: proc, port })
+}
+
+/// What a server of this project replicates through.
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    /// Nothing: `--standalone`.
+    Standalone,
+    /// The Serf agent with this RPC port.
+    Serf(u16),
+    /// The MQTT broker on this port.
+    Mqtt(u16),
+}
+
+/// Starts a `distkv` server of this project on `backend`; `init`: whether
+/// it creates the tree; `extra`: global options; `server_args`: options
+/// of the `server` command.
 pub fn distkv_rs(
     work: &Path,
     bin: &Path,
     name: &str,
-    serf: Option<u16>,
+    backend: Backend,
     init: bool,
     extra: &[String],
     server_args: &[String],
@@ -172,12 +211,19 @@ pub fn distkv_rs(
         .arg(format!("server.bind_default.port={port}"))
         .args(["-C", "server.ping.cycle=1"])
         .args(extra);
-    if let Some(rpc) = serf {
-        cmd.args(["-C", "server.serf.host=127.0.0.1", "-C"])
-            .arg(format!("server.serf.port={rpc}"));
+    match backend {
+        Backend::Standalone => {}
+        Backend::Serf(rpc) => {
+            cmd.args(["-C", "server.serf.host=127.0.0.1", "-C"])
+                .arg(format!("server.serf.port={rpc}"));
+        }
+        Backend::Mqtt(port) => {
+            cmd.args(["-C", "server.backend=mqtt", "-C", "server.mqtt.host=127.0.0.1", "-C"])
+                .arg(format!("server.mqtt.port={port}"));
+        }
     }
     cmd.arg("server");
-    if serf.is_none() {
+    if matches!(backend, Backend::Standalone) {
         cmd.arg("--standalone");
     }
     cmd.args(server_args);

@@ -139,11 +139,21 @@ pub fn update_from_value(
     mut v: Value,
     intern: &dyn Fn(&str) -> NodeName,
 ) -> Result<UpdateEvent, WireError> {
+    let path = path_from_value(v.take_field("path").ok_or(WireError::Missing("path"))?)?;
+    update_at_path(v, path, intern)
+}
+
+/// Reads an update event whose path is known already (a tree stream
+/// sends it shortened); a `path` field is ignored.
+pub fn update_at_path(
+    mut v: Value,
+    path: Path,
+    intern: &dyn Fn(&str) -> NodeName,
+) -> Result<UpdateEvent, WireError> {
     let chain = match v.field("chain") {
         Some(c) => chain_from_value(c, intern)?,
         None => chain_from_value(&v, intern)?,
     };
-    let path = path_from_value(v.take_field("path").ok_or(WireError::Missing("path"))?)?;
     let tock = v
         .field("tock")
         .ok_or(WireError::Missing("tock"))?

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use distkv_proto::request::RequestErrorKind;
 use distkv_proto::value_map::MapBuilder;
-use distkv_proto::wire::update_from_value;
+use distkv_proto::value_map::MapExt;
+use distkv_proto::wire::{update_at_path, update_from_value};
 use distkv_proto::{Limits, MsgpackCodec, PathLengthener};
 use distkv_tree::{Path, Value};
 use futures_util::{SinkExt, StreamExt};
@@ -200,10 +201,9 @@ pub async fn sync_from(shared: &Shared, host: &str, port: u16) -> Result<u64, Sy
             .and_then(Value::as_u64)
             .and_then(|d| usize::try_from(d).ok())
             .unwrap_or(0);
-        let rest = match msg.get("path") {
-            Some(p) => {
-                Path::from_value(p.clone()).map_err(|e| SyncError::Protocol(e.to_string()))?
-            }
+        let mut msg = msg;
+        let rest = match msg.take_field("path") {
+            Some(p) => Path::from_value(p).map_err(|e| SyncError::Protocol(e.to_string()))?,
             None => Path::root(),
         };
         let full = len
@@ -213,15 +213,7 @@ pub async fn sync_from(shared: &Shared, host: &str, port: u16) -> Result<u64, Sy
             // an interior entry without data or history
             continue;
         }
-        let mut m = msg;
-        if let Value::Map(kv) = &mut m {
-            for (k, v) in kv.iter_mut() {
-                if k.as_str() == Some("path") {
-                    *v = full.to_value();
-                }
-            }
-        }
-        batch.push(m);
+        batch.push((msg, Some(full)));
         if batch.len() >= 1000 {
             count += apply(shared, &mut batch)?;
         }
@@ -231,18 +223,22 @@ pub async fn sync_from(shared: &Shared, host: &str, port: u16) -> Result<u64, Sy
     Ok(count)
 }
 
-fn apply(shared: &Shared, batch: &mut Vec<Value>) -> Result<u64, SyncError> {
+/// Applies received entries under one lock: each with its full path, or
+/// with the path in its `path` field.
+fn apply(shared: &Shared, batch: &mut Vec<(Value, Option<Path>)>) -> Result<u64, SyncError> {
     let mut n = 0;
     let mut core = shared.lock();
-    for m in batch.drain(..) {
-        let ev = update_from_value(m, &|x| core.tree.intern(x))
-            .map_err(|e| SyncError::Protocol(e.to_string()))?;
-        if let distkv_tree::ApplyOutcome::Applied { .. } =
-            core.tree.apply_remote(&ev, &shared.clock)
-        {
-            core.log_change(&ev);
-            core.notify(&ev.path);
+    for (m, path) in batch.drain(..) {
+        let ev = {
+            let tree = &core.tree;
+            let intern = |x: &str| tree.intern(x);
+            match path {
+                Some(p) => update_at_path(m, p, &intern),
+                None => update_from_value(m, &intern),
+            }
         }
+        .map_err(|e| SyncError::Protocol(e.to_string()))?;
+        core.apply_remote(&ev, &shared.clock);
         n += 1;
     }
     Ok(n)
@@ -302,7 +298,7 @@ pub async fn pull_ticks(
             _ => {}
         }
         if msg.get("path").is_some() {
-            batch.push(msg);
+            batch.push((msg, None));
             if batch.len() >= 1000 {
                 count += apply(shared, &mut batch)?;
             }
