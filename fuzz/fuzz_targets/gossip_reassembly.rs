@@ -1,6 +1,9 @@
 //! Gossip messages: Serf event payloads decoded, fragments reassembled,
 //! complete messages read as update events and tick range sets.
 //!
+//! Every complete message is also read as each typed server message
+//! (`distkv_proto::gossip`); what reads re-encodes and reads to itself.
+//!
 //! The input is a sequence of payloads, each preceded by a one-byte length
 //! and a one-byte clock step. Properties: no panic; the reassembler never
 //! holds more incomplete messages than its count and byte budgets allow;
@@ -14,6 +17,7 @@
 use std::time::{Duration, Instant};
 
 use distkv_proto::Limits;
+use distkv_proto::gossip::{GossipMessage, Topic};
 use distkv_proto::msgpack::decode_one;
 use distkv_proto::split::{MAX_INCOMPLETE, Reassembler, Splitter};
 use distkv_proto::wire::{ranges_from_value, ranges_to_value, update_from_value, update_to_value};
@@ -33,6 +37,13 @@ fn check_message(m: &Value) {
         let again = update_from_value(update_to_value(&ev, usize::MAX), &intern)
             .expect("an encoded update decodes");
         assert_eq!(again, ev, "update round trip");
+    }
+    for topic in Topic::ALL {
+        if let Ok(g) = GossipMessage::from_value(topic, m.clone(), &intern) {
+            let again = GossipMessage::from_value(topic, g.to_value(usize::MAX), &intern)
+                .expect("an encoded gossip message reads");
+            assert_eq!(again, g, "gossip message round trip");
+        }
     }
     for (_, v) in m.as_map().unwrap_or(&[]) {
         if let Ok(r) = ranges_from_value(v) {
