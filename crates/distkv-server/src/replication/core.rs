@@ -19,7 +19,7 @@
 //!   messages per second and while the transport's backlog is short. A
 //!   change that cannot be sent (the queue overflowed, the transport is
 //!   backed up) is dropped, and a tick notice (`info` with this server's
-//!   tick) follows promptly, so that peers see the gap and pull.
+//!   tick) follows within 100 ms, so that peers see the gap and pull.
 //! * **Prompt repair.** An update or tick that reveals a gap schedules a
 //!   pull `repair_delay` later (gaps arriving meanwhile share it). The pull
 //!   goes to the origin of the missing ticks if it is live, else to
@@ -143,7 +143,8 @@ struct Queued {
 const RESEND_LIMIT: usize = 200;
 /// The most changes in one batch.
 const BATCH_ITEMS: usize = 256;
-/// Tick notices during a sustained overload: at most one per this time.
+/// Tick notices: at most one per this time (during an overload the
+/// transport is backed up already).
 const NOTICE_INTERVAL: Duration = Duration::from_millis(100);
 /// How far ahead of the rate the sender may be.
 const BURST: Duration = Duration::from_millis(200);
@@ -736,10 +737,7 @@ impl ReplicaCore {
                 self.dropped_one();
             }
         }
-        if self.notice_due
-            && (self.queue.is_empty()
-                || self.last_notice.is_none_or(|t| now >= t + NOTICE_INTERVAL))
-        {
+        if self.notice_due && self.last_notice.is_none_or(|t| now >= t + NOTICE_INTERVAL) {
             self.notice_due = false;
             self.last_notice = Some(now);
             let tick = store.own_tick()?;
@@ -801,5 +799,110 @@ impl ReplicaCore {
     /// The next piece of work for the caller.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replication::sim::{Setup, SimReplica, core_config};
+    use distkv_tree::{Chain, NodeEvent, Path, Precondition};
+
+    const SETUP: Setup = Setup {
+        batch: true,
+        pull: true,
+    };
+
+    fn ping(node: &str, tick: u64) -> GossipMessage {
+        GossipMessage::Ping(Ping {
+            node: node.into(),
+            value: Some((1, tick)),
+            ..Ping::default()
+        })
+    }
+
+    fn change(node: &str, tick: u64) -> GossipMessage {
+        GossipMessage::Update(UpdateMessage::Change(UpdateEvent {
+            path: Path::from_strs(&["k", &tick.to_string()]),
+            chain: Chain::single(NodeEvent::new(node, tick)),
+            value: Some(Value::Int(1)),
+            tock: 10 + tick,
+        }))
+    }
+
+    #[test]
+    fn a_gap_is_pulled_after_the_repair_delay_from_its_origin() {
+        let t0 = Instant::now();
+        let mut store = SimReplica::new("a");
+        let mut core = ReplicaCore::new(core_config("a", 1, SETUP), t0);
+        core.receive(&mut store, ping("b", 0), t0);
+        core.receive(&mut store, change("b", 1), t0);
+        assert_eq!(core.poll_action(), Some(Action::PeerReady("b".into())));
+        assert_eq!(core.poll_action(), None, "nothing is missing yet");
+        // ticks 2 and 3 of b were lost
+        core.receive(&mut store, change("b", 4), t0);
+        assert_eq!(core.poll_action(), None, "the pull waits for the delay");
+        let due = core.poll_timeout().expect("a timer");
+        assert_eq!(due, t0 + Duration::from_millis(20));
+        core.handle_timeout(&mut store, due);
+        let mut gap = RangeSet::new();
+        gap.insert_range(2, 4);
+        assert_eq!(
+            core.poll_action(),
+            Some(Action::Pull {
+                sets: vec![("b".into(), gap)],
+                peers: vec!["b".into()],
+            })
+        );
+        // while the pull is open, nothing else is pulled
+        core.receive(&mut store, change("b", 7), due);
+        core.handle_timeout(&mut store, due + Duration::from_millis(50));
+        assert_eq!(core.poll_action(), None);
+    }
+
+    #[test]
+    fn dropped_changes_are_announced_at_most_every_interval() {
+        let t0 = Instant::now();
+        let mut store = SimReplica::new("a");
+        let mut cfg = core_config("a", 1, SETUP);
+        cfg.queue = 1;
+        let mut core = ReplicaCore::new(cfg, t0);
+        let write = |store: &mut SimReplica, core: &mut ReplicaCore, k: &str| {
+            let c = store
+                .tree
+                .local_change(
+                    &Path::from_strs(&[k]),
+                    Some(Value::Int(1)),
+                    &Precondition::default(),
+                    &store.clock,
+                )
+                .expect("a local change")
+                .expect("a change");
+            core.local_change(&c.event);
+        };
+        for k in ["x", "y", "z"] {
+            write(&mut store, &mut core, k);
+        }
+        assert_eq!(core.take_stats().not_broadcast, 2);
+        let notice = core.poll_transmit(&mut store, t0).expect("a notice");
+        assert_eq!(notice.topic, Topic::Info);
+        let info = Info::from_value(&notice.msg).expect("an info");
+        assert_eq!(info.ticks, vec![("a".to_owned(), 3)]);
+        let update = core.poll_transmit(&mut store, t0).expect("the last change");
+        assert_eq!(update.topic, Topic::Update);
+        // more drops right away: the next notice waits for the interval
+        for k in ["u", "v"] {
+            write(&mut store, &mut core, k);
+        }
+        // (the next change after the rate's interval)
+        let t1 = t0 + Duration::from_millis(10);
+        let next = core.poll_transmit(&mut store, t1);
+        assert_eq!(next.map(|t| t.topic), Some(Topic::Update));
+        let almost = t0 + NOTICE_INTERVAL - Duration::from_millis(1);
+        assert_eq!(core.poll_transmit(&mut store, almost), None);
+        let notice = core
+            .poll_transmit(&mut store, t0 + NOTICE_INTERVAL)
+            .expect("the second notice");
+        assert_eq!(notice.topic, Topic::Info);
     }
 }

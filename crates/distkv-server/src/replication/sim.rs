@@ -41,14 +41,16 @@ enum LogRecord {
     Deleted(String, RangeSet),
 }
 
-struct SimReplica {
-    tree: Tree,
-    clock: TockClock,
+/// A server's tree, clock and state log in the simulation.
+pub(super) struct SimReplica {
+    pub(super) tree: Tree,
+    pub(super) clock: TockClock,
     log: Vec<LogRecord>,
 }
 
 impl SimReplica {
-    fn new(name: &str) -> SimReplica {
+    /// A ready server with an empty tree.
+    pub(super) fn new(name: &str) -> SimReplica {
         let mut tree = Tree::new(name, CHAIN);
         tree.mark_ready();
         SimReplica {
@@ -184,12 +186,15 @@ struct Sim {
 
 /// How the servers of a schedule are set up.
 #[derive(Clone, Copy, Debug)]
-struct Setup {
-    batch: bool,
-    pull: bool,
+pub(super) struct Setup {
+    /// Whether changes are batched.
+    pub(super) batch: bool,
+    /// Whether gaps are pulled.
+    pub(super) pull: bool,
 }
 
-fn core_config(name: &str, seed: u64, setup: Setup) -> CoreConfig {
+/// A test configuration of the core.
+pub(super) fn core_config(name: &str, seed: u64, setup: Setup) -> CoreConfig {
     CoreConfig {
         name: name.to_owned(),
         ping_cycle: Duration::from_millis(200),
