@@ -388,6 +388,8 @@ fn get_state(shared: &Shared, f: &StateFlags) -> MapBuilder {
                 .set("gossip_updates", st.gossip_updates.load(Relaxed))
                 .set("pulled", st.pulled.load(Relaxed))
                 .set("not_broadcast", st.not_broadcast.load(Relaxed))
+                .set("broadcast", st.broadcast.load(Relaxed))
+                .set("pull_rounds", st.pull_rounds.load(Relaxed))
                 .set("entries", shared.lock().tree.len())
                 .build(),
         );

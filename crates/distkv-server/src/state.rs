@@ -129,6 +129,10 @@ pub struct Stats {
     /// Local changes not broadcast because the gossip queue was full
     /// (peers fetch them when they notice the gap).
     pub not_broadcast: std::sync::atomic::AtomicU64,
+    /// Local changes handed to the transport.
+    pub broadcast: std::sync::atomic::AtomicU64,
+    /// Rounds of pulls started to fill gaps.
+    pub pull_rounds: std::sync::atomic::AtomicU64,
 }
 
 /// Everything the connections of one server share.

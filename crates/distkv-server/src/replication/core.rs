@@ -785,10 +785,9 @@ impl ReplicaCore {
                 self.stats.sent += 1;
             }
         }
-        let msg = if items.len() == 1 {
-            items.pop().unwrap_or(Value::Nil)
-        } else {
-            distkv_proto::gossip::batch_value(items)
+        let msg = match items.len() {
+            1 => items.swap_remove(0),
+            _ => distkv_proto::gossip::batch_value(items),
         };
         Some(Transmit {
             topic: Topic::Update,

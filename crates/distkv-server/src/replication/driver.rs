@@ -151,6 +151,8 @@ impl Replication {
         let st = &self.shared.stats;
         st.gossip_updates.fetch_add(add.gossip_updates, Relaxed);
         st.not_broadcast.fetch_add(add.not_broadcast, Relaxed);
+        st.broadcast.fetch_add(add.sent, Relaxed);
+        st.pull_rounds.fetch_add(add.pulls, Relaxed);
     }
 
     fn start(self: &Arc<Self>, a: Action) {
