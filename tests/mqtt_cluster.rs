@@ -8,7 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::cluster::{concurrent_writers_converge, converged};
-use common::{Mosquitto, ScratchDir, ServerProc, distkv, eventually, raw_mqtt_client};
+use common::{
+    Mosquitto, ScratchDir, ServerProc, distkv, eventually, msgpack_map as map, raw_mqtt_client,
+};
 use distkv_tree::{Path, Value};
 
 fn p(words: &[&str]) -> Path {
@@ -39,15 +41,6 @@ async fn three_servers_replicate_both_ways() {
         .await
         .expect("set a large value");
     let tree = converged(&[&s1, &s2, &s3], Duration::from_secs(60)).await;
-    let own = tree
-        .iter()
-        .filter(|(p, v, _)| p.len() == 3 && p.0[0] == "own".into() && v.is_some())
-        .count();
-    assert_eq!(
-        own,
-        3 * (300 - 30),
-        "every server's own keys, minus its deletions"
-    );
     let got = tree
         .iter()
         .find(|(p, _, _)| *p == Path::from_strs(&["big"]))
@@ -172,14 +165,6 @@ async fn hostile_messages_on_every_topic_change_nothing() {
     one.ok(&["data", "set", "-v", "safe", "keep"]);
     converged(&[&one, &two], Duration::from_secs(20)).await;
     let (evil, _) = raw_mqtt_client(broker.port, "evil");
-    let map = |pairs: Vec<(&str, Value)>| {
-        distkv_proto::msgpack::to_vec(&Value::Map(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (Value::Str(k.into()), v))
-                .collect(),
-        ))
-    };
     let payloads: Vec<Vec<u8>> = vec![
         vec![],
         vec![0xc1, 0xff, 0x00],

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::cluster::{concurrent_writers_converge, converged};
-use common::{SerfAgent, ServerProc, eventually};
+use common::{SerfAgent, ServerProc, eventually, msgpack_map as map};
 use distkv_client::StateQuery;
 use distkv_serf::Gossip;
 use distkv_serf::agent::{SerfConfig, SerfGossip};
@@ -430,14 +430,6 @@ async fn hostile_gossip_is_dropped() {
         async move {
             let _ = evil.broadcast(topic, bytes::Bytes::from(payload)).await;
         }
-    };
-    let map = |pairs: Vec<(&str, Value)>| {
-        distkv_proto::msgpack::to_vec(&Value::Map(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (Value::Str(k.into()), v))
-                .collect(),
-        ))
     };
     // garbage, wrong types, broken chains
     send(":distkv.update", vec![0xc1, 0xff, 0x00]).await;

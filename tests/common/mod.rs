@@ -634,3 +634,13 @@ pub fn raw_mqtt_client(
     });
     (client, rx)
 }
+
+/// The msgpack encoding of a map with string keys, for hand-made messages.
+pub fn msgpack_map(pairs: Vec<(&str, distkv_tree::Value)>) -> Vec<u8> {
+    distkv_proto::msgpack::to_vec(&distkv_tree::Value::Map(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (distkv_tree::Value::Str(k.into()), v))
+            .collect(),
+    ))
+}
