@@ -505,14 +505,14 @@ fn start_value(head: Head, r: &mut Reader<'_>) -> Result<Result<Value, Open>, De
         Head::Map(0) => Value::Map(Vec::new()),
         Head::Array(n) => {
             return Ok(Err(Open::Array {
-                items: Vec::with_capacity(capacity(n, r)),
+                items: Vec::with_capacity(capacity(n, r, 1)),
                 left: n,
             }));
         }
         Head::Map(n) => {
             return Ok(Err(Open::Map {
                 // Each entry takes at least two bytes.
-                entries: Vec::with_capacity(capacity(n, r) / 2),
+                entries: Vec::with_capacity(capacity(n, r, 2)),
                 key: None,
                 left: n,
             }));
@@ -520,9 +520,10 @@ fn start_value(head: Head, r: &mut Reader<'_>) -> Result<Result<Value, Open>, De
     }))
 }
 
-/// A preallocation for `n` children that never exceeds the bytes left.
-fn capacity(n: u32, r: &Reader<'_>) -> usize {
-    usize::try_from(n).map_or(0, |n| n.min(r.rest.len()))
+/// A preallocation for `n` children of at least `min_len` bytes each that
+/// never exceeds what the bytes left can hold.
+fn capacity(n: u32, r: &Reader<'_>, min_len: usize) -> usize {
+    usize::try_from(n).map_or(0, |n| n.min(r.rest.len() / min_len))
 }
 
 /// Decodes a buffer that [`frame_len`] has accepted as exactly one object.
@@ -901,6 +902,23 @@ mod tests {
             decode_one(&[0x92, 0x01], &lim()),
             Err(DecodeError::Truncated)
         );
+    }
+
+    #[test]
+    fn containers_are_allocated_once_for_their_items() {
+        let entries: Vec<(Value, Value)> = (0..5).map(|i| (Value::Int(i), Value::Nil)).collect();
+        let items: Vec<Value> = (0..7).map(Value::Int).collect();
+        let v = Value::Array(vec![map(entries), Value::Array(items)]);
+        let Ok(Value::Array(outer)) = decode_one(&to_vec(&v), &lim()) else {
+            panic!("not an array");
+        };
+        match outer.as_slice() {
+            [Value::Map(m), Value::Array(a)] => {
+                assert_eq!((m.len(), m.capacity()), (5, 5));
+                assert_eq!((a.len(), a.capacity()), (7, 7));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]
