@@ -462,37 +462,42 @@ impl Tree {
         }
         clock.seen(ev.tock);
         let head = ev.chain.head();
-        let unwritten = self.get(&ev.path).is_none_or(|e| e.chain.is_none());
-        let head_seen = self
-            .nodes
-            .get(&head.node)
-            .is_some_and(|n| n.known.contains(head.tick));
-        if unwritten && head_seen {
-            // This change was seen before, and its entry has been purged
-            // since: a late duplicate must not bring it back.
-            return ApplyOutcome::Stale;
-        }
-        self.record_chain(&ev.chain);
-        let mut conflict = false;
-        if let Some(e) = self.get(&ev.path) {
-            if let Some(c) = &e.chain {
-                if c.same_head(&ev.chain) {
-                    return ApplyOutcome::Duplicate;
-                }
-                if c.is_newer_than(&ev.chain) {
+        // One lookup decides: what the entry holds now, against the change.
+        let verdict = match self
+            .get(&ev.path)
+            .and_then(|e| Some((e.tock, e.chain.as_ref()?)))
+        {
+            None => {
+                let head_seen = self
+                    .nodes
+                    .get(&head.node)
+                    .is_some_and(|n| n.known.contains(head.tick));
+                if head_seen {
+                    // This change was seen before, and its entry has been
+                    // purged since: a late duplicate must not bring it back.
                     return ApplyOutcome::Stale;
                 }
-                // Concurrent changes. Tombstones take part too (the original
-                // only resolved conflicts against live data, which lets the
-                // arrival order decide between a delete and a concurrent set).
-                if !c.is_older_than(&ev.chain) {
-                    if !incoming_wins(e.tock, c, ev.tock, &ev.chain) {
-                        return ApplyOutcome::ConflictLost;
-                    }
-                    conflict = true;
+                Ok(false)
+            }
+            Some((_, c)) if c.same_head(&ev.chain) => Err(ApplyOutcome::Duplicate),
+            Some((_, c)) if c.is_newer_than(&ev.chain) => Err(ApplyOutcome::Stale),
+            // Concurrent changes. Tombstones take part too (the original
+            // only resolved conflicts against live data, which lets the
+            // arrival order decide between a delete and a concurrent set).
+            Some((tock, c)) if !c.is_older_than(&ev.chain) => {
+                if incoming_wins(tock, c, ev.tock, &ev.chain) {
+                    Ok(true)
+                } else {
+                    Err(ApplyOutcome::ConflictLost)
                 }
             }
-        }
+            Some(_) => Ok(false),
+        };
+        self.record_chain(&ev.chain);
+        let conflict = match verdict {
+            Ok(conflict) => conflict,
+            Err(outcome) => return outcome,
+        };
         let old = self.store(ev);
         ApplyOutcome::Applied { old, conflict }
     }
