@@ -121,7 +121,7 @@ async fn send_item(
     out: &Replies,
     seq: u64,
     short: &mut PathShortener,
-    item: &Item,
+    item: Item,
     nchain: i64,
     user: &User,
 ) -> bool {
@@ -132,13 +132,11 @@ async fn send_item(
         return true;
     };
     let mut m = MapBuilder::new();
-    push_entry(
-        &mut m,
-        item.value.as_ref(),
-        item.chain.as_ref(),
-        item.tock,
-        nchain,
-    );
+    // the value moves into the reply: a dump copies each value once
+    if let Some(v) = item.value {
+        m.push("value", v);
+    }
+    push_entry(&mut m, None, item.chain.as_ref(), item.tock, nchain);
     m.push("path", rest.to_value());
     m.push("depth", depth);
     out.send(seq, m).await
@@ -168,7 +166,7 @@ pub async fn get_tree(
             }
         };
         encode_items(&shared, &user, &mut items).await;
-        for it in &items {
+        for it in items {
             if cancel.is_cancelled()
                 || !send_item(&out, seq, &mut short, it, walk.nchain, &user).await
             {
@@ -262,7 +260,7 @@ pub async fn watch(
         let keep = |e: &distkv_tree::Entry| e.tock() < t0 && (walk.empty || e.data().is_some());
         while let Ok((mut items, next)) = next_chunk(&shared, &path, &walk, cursor, &keep, &user) {
             encode_items(&shared, &user, &mut items).await;
-            for it in &items {
+            for it in items {
                 alive = alive && send_item(&out, seq, &mut short, it, walk.nchain, &user).await;
             }
             // Changes made meanwhile go out between chunks, so that the
@@ -270,8 +268,7 @@ pub async fn watch(
             while let Some(ev) = handle.try_recv() {
                 if let Some(mut it) = visible(&shared, &user, &path, event_item(ev)) {
                     encode_items(&shared, &user, std::slice::from_mut(&mut it)).await;
-                    alive =
-                        alive && send_item(&out, seq, &mut short, &it, walk.nchain, &user).await;
+                    alive = alive && send_item(&out, seq, &mut short, it, walk.nchain, &user).await;
                 }
             }
             cursor = next;
@@ -292,7 +289,7 @@ pub async fn watch(
                 Some(ev) => {
                     if let Some(mut it) = visible(&shared, &user, &path, event_item(ev)) {
                         encode_items(&shared, &user, std::slice::from_mut(&mut it)).await;
-                        alive = send_item(&out, seq, &mut short, &it, walk.nchain, &user).await;
+                        alive = send_item(&out, seq, &mut short, it, walk.nchain, &user).await;
                     }
                 }
                 None => {

@@ -1,6 +1,7 @@
 //! Initial sync: a server without data copies the whole tree and the node
 //! state from a peer over the client protocol.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use distkv_proto::request::RequestErrorKind;
@@ -155,9 +156,17 @@ async fn open(shared: &Shared, host: &str, port: u16) -> Result<(Conn, Value, u6
     Ok((conn, greeting, seq))
 }
 
+/// Entries decoded before they are handed to the tree in one lock hold.
+const APPLY_BATCH: usize = 1000;
+
 /// Copies everything from the server at `host:port`. Returns the number of
 /// entries received.
-pub async fn sync_from(shared: &Shared, host: &str, port: u16) -> Result<u64, SyncError> {
+///
+/// Reading and decoding the stream (this task) and applying the entries
+/// to the tree (a blocking thread) overlap: batches pass between them
+/// through a short bounded channel, so neither waits for the other and the
+/// memory held in flight stays bounded.
+pub async fn sync_from(shared: &Arc<Shared>, host: &str, port: u16) -> Result<u64, SyncError> {
     let (mut conn, _, seq) = open(shared, host, port).await?;
     // The node state first: every tick in it belongs to a change made
     // before the walk, which the walk then delivers (or its successor).
@@ -181,11 +190,46 @@ pub async fn sync_from(shared: &Shared, host: &str, port: u16) -> Result<u64, Sy
         .set("from_server", own)
         .build();
     SinkExt::<Value>::send(&mut conn, tree_req).await?;
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Received>>(16);
+    let applier = {
+        let shared = shared.clone();
+        tokio::task::spawn_blocking(move || -> Result<u64, SyncError> {
+            let mut count = 0;
+            while let Some(mut batch) = rx.blocking_recv() {
+                count += apply(&shared, &mut batch)?;
+            }
+            Ok(count)
+        })
+    };
+    let read = read_tree(shared, &mut conn, &tx).await;
+    drop(tx);
+    // The applier's error (bad data in an entry) explains a closed
+    // channel better than the reader's.
+    let count = applier
+        .await
+        .map_err(|e| SyncError::Protocol(format!("applying the copy failed: {e}")))??;
+    read?;
+    shared.merge_node_state(&st);
+    Ok(count)
+}
+
+/// An entry as received: the message, and its full path if the message
+/// does not carry one.
+type Received = (Value, Option<Path>);
+
+/// Reads a `get_tree` stream to its end, passing batches of entries with
+/// their full paths to `tx`.
+async fn read_tree(
+    shared: &Shared,
+    conn: &mut Conn,
+    tx: &tokio::sync::mpsc::Sender<Vec<Received>>,
+) -> Result<(), SyncError> {
     let mut len = PathLengthener::new(Path::root());
-    let mut count = 0u64;
-    let mut batch = Vec::with_capacity(1000);
+    let mut batch = Vec::with_capacity(APPLY_BATCH);
+    let closed = |_| SyncError::Protocol("the copy stopped being applied".into());
     loop {
-        let msg = next(&mut conn).await?;
+        let mut msg = next(conn).await?;
         match msg.get("state").and_then(Value::as_str) {
             Some("start") => continue,
             Some("end") => {
@@ -201,7 +245,6 @@ pub async fn sync_from(shared: &Shared, host: &str, port: u16) -> Result<u64, Sy
             .and_then(Value::as_u64)
             .and_then(|d| usize::try_from(d).ok())
             .unwrap_or(0);
-        let mut msg = msg;
         let rest = match msg.take_field("path") {
             Some(p) => Path::from_value(p).map_err(|e| SyncError::Protocol(e.to_string()))?,
             None => Path::root(),
@@ -214,18 +257,20 @@ pub async fn sync_from(shared: &Shared, host: &str, port: u16) -> Result<u64, Sy
             continue;
         }
         batch.push((msg, Some(full)));
-        if batch.len() >= 1000 {
-            count += apply(shared, &mut batch)?;
+        if batch.len() >= APPLY_BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(APPLY_BATCH));
+            tx.send(full).await.map_err(closed)?;
         }
     }
-    count += apply(shared, &mut batch)?;
-    shared.merge_node_state(&st);
-    Ok(count)
+    if !batch.is_empty() {
+        tx.send(batch).await.map_err(closed)?;
+    }
+    Ok(())
 }
 
 /// Applies received entries under one lock: each with its full path, or
 /// with the path in its `path` field.
-fn apply(shared: &Shared, batch: &mut Vec<(Value, Option<Path>)>) -> Result<u64, SyncError> {
+fn apply(shared: &Shared, batch: &mut Vec<Received>) -> Result<u64, SyncError> {
     let mut n = 0;
     let mut core = shared.lock();
     for (m, path) in batch.drain(..) {
