@@ -20,6 +20,12 @@ use distkv_cli::config::Config;
 
 use args::{Cli, ClientCommand, Command};
 
+/// mimalloc instead of the system allocator: the server allocates and frees
+/// small values on several threads at once (a reader decodes what another
+/// thread stores), where glibc's arenas serialise on a lock.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A failed command: the text is printed to stderr (unless empty) and the
 /// process exits with `code`.
 #[derive(Debug)]
