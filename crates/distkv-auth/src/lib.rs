@@ -24,6 +24,7 @@ pub mod builtin;
 pub mod client;
 pub mod crypto;
 mod error;
+pub mod gossip_key;
 mod method;
 pub mod params;
 mod registry;
