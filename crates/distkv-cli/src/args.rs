@@ -40,6 +40,14 @@ pub enum Command {
     Client(ClientArgs),
     /// Print the effective configuration as YAML.
     Dumpcfg,
+    /// Print a new network key for `server.gossip_key` (ID:BASE64 of 32
+    /// random bytes). Give the same key to every server of the network.
+    GossipKey {
+        /// The key's id (letters, digits, '_', '-', '.'), used to rotate
+        /// keys.
+        #[arg(default_value = "k1")]
+        id: String,
+    },
 }
 
 /// `distkv server`.

@@ -120,6 +120,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
             output::print_raw(&cfg.to_yaml()?);
             Ok(())
         }
+        Command::GossipKey { id } => {
+            let spec = distkv_auth::gossip_key::generate(&id);
+            // checked like a configured key, so a bad id is refused here
+            distkv_auth::gossip_key::GossipKeyRing::new(&[spec.as_str()], "", Default::default())
+                .map_err(|e| Failure::usage(e.to_string()))?;
+            output::print_raw(&format!("{spec}\n"));
+            Ok(())
+        }
         Command::Server(args) => rt.block_on(server::run(&cfg, args)),
         Command::Client(args) => {
             let opts = data::connect_options(&cfg, &args)?;

@@ -120,6 +120,7 @@ fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failur
     if let Some(n) = cfg.get_u64("server.gossip_backlog")? {
         sc.gossip_backlog = n;
     }
+    sc.gossip_keys = gossip_keys(cfg, &sc.root)?;
     if let Some(n) = cfg.get_u64("server.fetch_above")? {
         sc.fetch_above = usize::try_from(n).unwrap_or(sc.fetch_above);
     }
@@ -133,6 +134,62 @@ fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failur
         return Err(Failure::usage("-e only works together with -i"));
     }
     Ok(sc)
+}
+
+/// The network keys: `server.gossip_key` (one `ID:BASE64` or a list, the
+/// first signs), then the lines of `server.gossip_key_file`;
+/// `server.gossip_encrypt` also encrypts.
+fn gossip_keys(
+    cfg: &Config,
+    root: &str,
+) -> Result<Option<Arc<distkv_auth::gossip_key::GossipKeyRing>>, Failure> {
+    use distkv_auth::gossip_key::{GossipKeyRing, Protection, parse_key_file};
+    let bad = |why: String| Failure::usage(format!("server.gossip_key: {why}"));
+    let mut specs: Vec<String> = match cfg.get("server.gossip_key") {
+        None | Some(serde_yaml_ng::Value::Null) => Vec::new(),
+        Some(serde_yaml_ng::Value::String(s)) => vec![s.clone()],
+        Some(serde_yaml_ng::Value::Sequence(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or_else(|| bad("a list of ID:BASE64 strings".into()))?,
+        Some(_) => return Err(bad("ID:BASE64, or a list of them".into())),
+    };
+    if let Some(file) = cfg.get_str("server.gossip_key_file")? {
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| Failure::error(format!("server.gossip_key_file {file}: {e}")))?;
+        let lines = parse_key_file(&text)
+            .map_err(|e| Failure::error(format!("server.gossip_key_file {file}: {e}")))?;
+        specs.extend(lines);
+    }
+    let protection = match cfg.get("server.gossip_encrypt") {
+        None | Some(serde_yaml_ng::Value::Null) | Some(serde_yaml_ng::Value::Bool(false)) => {
+            Protection::Sign
+        }
+        Some(serde_yaml_ng::Value::Bool(true)) => Protection::Encrypt,
+        Some(serde_yaml_ng::Value::String(s)) if s.eq_ignore_ascii_case("false") => {
+            Protection::Sign
+        }
+        Some(serde_yaml_ng::Value::String(s)) if s.eq_ignore_ascii_case("true") => {
+            Protection::Encrypt
+        }
+        Some(_) => {
+            return Err(Failure::usage(
+                "server.gossip_encrypt must be true or false",
+            ));
+        }
+    };
+    if specs.is_empty() {
+        if protection == Protection::Encrypt {
+            return Err(Failure::usage(
+                "server.gossip_encrypt needs a key: set server.gossip_key",
+            ));
+        }
+        return Ok(None);
+    }
+    let refs: Vec<&str> = specs.iter().map(String::as_str).collect();
+    let ring = GossipKeyRing::new(&refs, root, protection).map_err(|e| bad(e.to_string()))?;
+    Ok(Some(Arc::new(ring)))
 }
 
 async fn gossip(cfg: &Config, args: &ServerArgs) -> Result<(Arc<dyn Gossip>, bool), Failure> {

@@ -172,6 +172,15 @@ pub async fn run(
         Action::GetState(flags) => Outcome::Reply(get_state(shared, &flags)),
         Action::GetTock => Outcome::Reply(MapBuilder::new()),
         Action::MsgSend { topic, payload } => {
+            // The servers' own events are theirs alone: a client message
+            // there would be taken for replication (unsigned, it would be
+            // refused by signed networks; unsigned networks would apply it).
+            let root = shared.config.root.as_str();
+            if topic == root || topic.strip_prefix(root).is_some_and(|r| r.starts_with('.')) {
+                return Err(ActionError(format!(
+                    "the topic {topic} belongs to the servers (server.root {root})"
+                )));
+            }
             let bytes = match payload {
                 MsgPayload::Raw(b) => b,
                 MsgPayload::Data(v) => distkv_proto::msgpack::to_vec(&v),
@@ -390,6 +399,7 @@ fn get_state(shared: &Shared, f: &StateFlags) -> MapBuilder {
                 .set("not_broadcast", st.not_broadcast.load(Relaxed))
                 .set("broadcast", st.broadcast.load(Relaxed))
                 .set("pull_rounds", st.pull_rounds.load(Relaxed))
+                .set("gossip_rejected", st.gossip_rejected.load(Relaxed))
                 .set("entries", shared.lock().tree.len())
                 .build(),
         );

@@ -94,6 +94,10 @@ pub struct ServerConfig {
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     /// Talk TLS to peers (`connect.ssl`).
     pub peer_tls: Option<PeerTls>,
+    /// The network keys (`server.gossip_key`, `server.gossip_key_file`):
+    /// with them, everything published is signed (or encrypted) and
+    /// everything received must verify. `None`: gossip is trusted as is.
+    pub gossip_keys: Option<std::sync::Arc<distkv_auth::gossip_key::GossipKeyRing>>,
     /// A connection whose client does not take its replies for this long
     /// is closed (`server.send_timeout`).
     pub send_timeout: Duration,
@@ -138,6 +142,7 @@ impl ServerConfig {
             fetch_above: 16 << 10,
             pull_repair: true,
             repair_delay: Duration::from_millis(20),
+            gossip_keys: None,
             gossip_batch: true,
             gossip_queue: 1024,
             gossip_rate: 1000,

@@ -116,12 +116,15 @@ impl Server {
         let cluster = match repl_rx {
             Some(rx) => {
                 let name = shared.config.name.clone();
-                let out = Broadcaster::new(gossip.clone(), &shared.config.root, &name);
+                let keys = shared.config.gossip_keys.clone();
+                let out = Broadcaster::new(gossip.clone(), &shared.config.root, &name)
+                    .with_keys(keys.clone());
                 let c = Arc::new(Replication::new(shared.clone(), out, Some(good_tx)));
                 let max = shared.config.max_frame;
                 for t in Topic::ALL {
                     let sub = gossip.subscribe(&c.topic(t)).await?;
-                    tasks.spawn(c.clone().run_receiver(t, Receiver::new(sub, max)));
+                    let rx = Receiver::new(sub, &c.topic(t), max, keys.clone());
+                    tasks.spawn(c.clone().run_receiver(t, rx));
                 }
                 tasks.spawn(c.clone().run_local(rx));
                 tasks.spawn(c.clone().run_sender());
@@ -138,7 +141,7 @@ impl Server {
                 // peer with data before serving, if there is one.
                 let mut synced = false;
                 for (node, host, port) in peers::published(&shared, gossip.as_ref()).await {
-                    match peer_copy::sync_from(&shared, &host, port).await {
+                    match peer_copy::sync_from(&shared, &node, &host, port).await {
                         Ok(n) => {
                             tracing::info!(peer = %node, entries = n, "caught up with a peer after loading");
                             synced = true;
@@ -176,7 +179,7 @@ impl Server {
                     };
                     let (host, port) = peers::resolve(&shared, gossip.as_ref(), &node).await;
                     tracing::info!(peer = %node, %host, port, "copying the state of a peer");
-                    match peer_copy::sync_from(&shared, &host, port).await {
+                    match peer_copy::sync_from(&shared, &node, &host, port).await {
                         Ok(n) => {
                             tracing::info!(peer = %node, entries = n, "copied the state of a peer");
                             break;
@@ -260,10 +263,31 @@ impl Server {
             let root = &shared.config.root;
             let tags = [
                 (peers::tag_node(root), shared.config.name.clone()),
-                (peers::tag_addr(root), advertise),
+                (
+                    peers::tag_addr(root),
+                    peers::addr_tag_value(&shared, &advertise),
+                ),
             ];
             if let Err(e) = gossip.set_tags(&tags).await {
                 tracing::warn!(error = %e, "could not publish the client address");
+            }
+        }
+        if cluster.is_some() {
+            let auth = crate::auth::current_method(&shared.lock().tree);
+            match (&shared.config.gossip_keys, auth) {
+                (Some(k), _) => tracing::info!(
+                    key = k.ids().first().copied().unwrap_or("?"),
+                    protection = ?k.protection(),
+                    "messages through the transport are signed, and must be"
+                ),
+                (None, Some(method)) => tracing::warn!(
+                    auth = %method,
+                    "LOGINS ARE REQUIRED, BUT REPLICATION IS NOT AUTHENTICATED: whoever can reach \
+                     the Serf agent or publish on the MQTT broker can change any entry, logins and \
+                     ACLs included. Give every server of the network the same `server.gossip_key` \
+                     (make one with `distkv gossip-key`)."
+                ),
+                (None, None) => {}
             }
         }
         tracing::info!(name = %shared.config.name, ?addrs, gossip = gossip.kind(), "server running");

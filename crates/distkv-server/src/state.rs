@@ -133,6 +133,9 @@ pub struct Stats {
     pub broadcast: std::sync::atomic::AtomicU64,
     /// Rounds of pulls started to fill gaps.
     pub pull_rounds: std::sync::atomic::AtomicU64,
+    /// Messages from the transport dropped because they were not signed
+    /// with a network key this server has, or did not verify.
+    pub gossip_rejected: std::sync::atomic::AtomicU64,
 }
 
 /// Everything the connections of one server share.

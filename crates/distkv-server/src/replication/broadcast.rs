@@ -5,8 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use distkv_auth::gossip_key::GossipKeyRing;
 use distkv_proto::gossip::Topic;
-use distkv_proto::msgpack::{Limits, decode_one};
+use distkv_proto::msgpack::{Limits, decode_one, to_vec};
 use distkv_proto::split::{Reassembler, Splitter};
 use distkv_proto::transport::{Gossip, Subscription};
 use distkv_tree::Value;
@@ -16,6 +17,7 @@ pub struct Broadcaster {
     gossip: Arc<dyn Gossip>,
     root: String,
     splitter: Mutex<Splitter>,
+    keys: Option<Arc<GossipKeyRing>>,
 }
 
 impl std::fmt::Debug for Broadcaster {
@@ -36,7 +38,14 @@ impl Broadcaster {
                 Splitter::starting_after(node, first_split_seq())
                     .with_max_len(split_limit(gossip.max_event_size(), root)),
             ),
+            keys: None,
         }
+    }
+
+    /// Signs (or encrypts) every message with the first key of `keys`.
+    pub fn with_keys(mut self, keys: Option<Arc<GossipKeyRing>>) -> Broadcaster {
+        self.keys = keys;
+        self
     }
 
     /// The event name of a topic.
@@ -53,6 +62,10 @@ impl Broadcaster {
     /// is unreliable anyway, and the tick bookkeeping repairs losses.
     pub async fn send(&self, t: Topic, msg: Value) -> bool {
         let name = self.topic(t);
+        let msg = match &self.keys {
+            Some(k) => k.seal(&name, &to_vec(&msg)),
+            None => msg,
+        };
         let parts = {
             let mut s = self.splitter.lock().unwrap_or_else(|e| e.into_inner());
             s.split(msg)
@@ -101,18 +114,43 @@ fn first_split_seq() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 2))
 }
 
+/// A message from the transport that was not accepted because it is not
+/// signed with a network key of this server, or does not verify.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// A short name of the reason (`unsigned`, `bad_tag`, …).
+    pub kind: &'static str,
+    /// Who the message claims to come from (its key id or node name);
+    /// only a claim, for log lines.
+    pub origin: String,
+    /// The reason, in words.
+    pub reason: String,
+}
+
 /// Receives the messages of one topic: decodes each event, puts split
-/// messages back together, and drops (with a log line) anything malformed.
+/// messages back together, checks the envelope of signed networks, and
+/// drops (with a log line) anything malformed.
 pub struct Receiver {
     sub: Subscription,
     reasm: Reassembler,
     limits: Limits,
+    topic: String,
+    keys: Option<Arc<GossipKeyRing>>,
 }
 
 impl Receiver {
-    /// Wraps a subscription; messages may be at most `max_message` bytes.
-    pub fn new(sub: Subscription, max_message: usize) -> Receiver {
+    /// Wraps the subscription to event `topic`; messages may be at most
+    /// `max_message` bytes. With `keys`, only messages signed with one of
+    /// them are passed on.
+    pub fn new(
+        sub: Subscription,
+        topic: &str,
+        max_message: usize,
+        keys: Option<Arc<GossipKeyRing>>,
+    ) -> Receiver {
         Receiver {
+            topic: topic.to_owned(),
+            keys,
             sub,
             reasm: Reassembler::new(
                 max_message,
@@ -123,8 +161,9 @@ impl Receiver {
         }
     }
 
-    /// The next complete message; `None` when the backend is closed.
-    pub async fn next(&mut self) -> Option<Value> {
+    /// The next complete message, or a message that was refused;
+    /// `None` when the backend is closed.
+    pub async fn next(&mut self) -> Option<Result<Value, Rejection>> {
         loop {
             let ev = self.sub.recv().await?;
             let msg = match decode_one(&ev.payload, &self.limits) {
@@ -139,10 +178,49 @@ impl Receiver {
                 }
             };
             match self.reasm.receive(msg, Instant::now()) {
-                Ok(Some(m)) => return Some(m),
+                Ok(Some(m)) => return Some(self.verify(m)),
                 Ok(None) => {}
                 Err(e) => tracing::warn!(event = %ev.name, error = %e, "dropping a fragment"),
             }
+        }
+    }
+
+    /// Checks a complete message against the network keys and returns the
+    /// message inside the envelope.
+    fn verify(&self, m: Value) -> Result<Value, Rejection> {
+        let claimed = |m: &Value| match (m.get("_kid"), m.get("node")) {
+            (Some(Value::Str(k)), _) => format!("key {}", k.chars().take(32).collect::<String>()),
+            (_, Some(Value::Str(n))) => n.chars().take(64).collect(),
+            _ => "?".to_owned(),
+        };
+        let Some(keys) = &self.keys else {
+            if m.get("_kid").is_some() {
+                return Err(Rejection {
+                    kind: "no_key",
+                    origin: claimed(&m),
+                    reason: "the message is signed, and this server has no gossip key".into(),
+                });
+            }
+            return Ok(m);
+        };
+        let refuse = |kind, reason: String| Rejection {
+            kind,
+            origin: claimed(&m),
+            reason,
+        };
+        let body = keys
+            .open(&self.topic, &m)
+            .map_err(|e| refuse(e.kind(), e.to_string()))?;
+        match decode_one(&body, &self.limits) {
+            Ok(inner @ Value::Map(_)) => Ok(inner),
+            Ok(_) => Err(refuse(
+                "malformed",
+                "the signed message is not a map".into(),
+            )),
+            Err(e) => Err(refuse(
+                "malformed",
+                format!("the signed message does not decode: {e}"),
+            )),
         }
     }
 
@@ -174,7 +252,9 @@ mod tests {
         let gossip: Arc<dyn Gossip> = Arc::new(LocalGossip::default().with_max_event_size(512));
         let mut rx = Receiver::new(
             gossip.subscribe(":distkv.info").await.expect("subscribe"),
+            ":distkv.info",
             1 << 20,
+            None,
         );
         let frags = |b: &Broadcaster, m: Value| {
             b.splitter
@@ -198,6 +278,6 @@ mod tests {
             .await
             .expect("a message")
             .expect("open");
-        assert_eq!(got, big("new", 1000));
+        assert_eq!(got, Ok(big("new", 1000)));
     }
 }

@@ -180,7 +180,7 @@ impl Replication {
         let mut outcome = PullOutcome::default();
         for peer in peers {
             let (host, port) = peers::resolve(&self.shared, self.out.gossip().as_ref(), peer).await;
-            match peer_copy::pull_ticks(&self.shared, &host, port, sets).await {
+            match peer_copy::pull_ticks(&self.shared, peer, &host, port, sets).await {
                 Ok(n) => {
                     self.shared
                         .stats
@@ -217,7 +217,19 @@ impl Replication {
     pub async fn run_receiver(self: Arc<Self>, topic: Topic, mut rx: Receiver) {
         let mut dropped = 0;
         let mut said = Instant::now() - Duration::from_secs(60);
+        let mut refused = RefusalLog::default();
         while let Some(v) = rx.next().await {
+            let v = match v {
+                Ok(v) => v,
+                Err(r) => {
+                    self.shared
+                        .stats
+                        .gossip_rejected
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    refused.note(topic, r, Instant::now());
+                    continue;
+                }
+            };
             if rx.dropped() > dropped && said.elapsed() >= Duration::from_secs(10) {
                 dropped = rx.dropped();
                 said = Instant::now();
@@ -334,6 +346,44 @@ impl Replication {
         };
         while generation.changed().await.is_ok() {
             self.with_core(|c, s, now| c.reconnected(s, now));
+        }
+    }
+}
+
+/// Log lines about refused messages: one per reason and claimed origin a
+/// minute, with the number refused since the last line, so that a flood
+/// of forged messages cannot flood the log.
+#[derive(Default)]
+struct RefusalLog {
+    last: std::collections::HashMap<(&'static str, String), (Instant, u64)>,
+}
+
+impl RefusalLog {
+    const EVERY: Duration = Duration::from_secs(60);
+    const MAX_ORIGINS: usize = 256;
+
+    fn note(&mut self, topic: Topic, r: super::broadcast::Rejection, now: Instant) {
+        if self.last.len() >= Self::MAX_ORIGINS {
+            self.last
+                .retain(|_, (t, _)| now.duration_since(*t) < Self::EVERY);
+            if self.last.len() >= Self::MAX_ORIGINS {
+                // too many claimed origins: one line for all of them
+                self.last.clear();
+            }
+        }
+        let key = (r.kind, r.origin.clone());
+        let (at, count) = self.last.entry(key).or_insert((now - Self::EVERY, 0));
+        *count += 1;
+        if now.duration_since(*at) >= Self::EVERY {
+            tracing::warn!(
+                topic = topic.suffix(),
+                origin = %r.origin,
+                reason = %r.reason,
+                refused = *count,
+                "refusing a message from the transport (gossip_key): it changes nothing"
+            );
+            *at = now;
+            *count = 0;
         }
     }
 }

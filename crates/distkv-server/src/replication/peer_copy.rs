@@ -36,6 +36,14 @@ pub enum SyncError {
     /// The peer took too long.
     #[error("the peer did not answer in time")]
     Timeout,
+    /// The server at the peer's address is another one.
+    #[error("the server at this address is {found:?}, not {expected:?}")]
+    WrongPeer {
+        /// The name looked for.
+        expected: String,
+        /// The name in its greeting.
+        found: String,
+    },
 }
 
 impl From<distkv_proto::CodecError> for SyncError {
@@ -104,10 +112,17 @@ impl AuthChannel for PeerChannel<'_> {
     }
 }
 
-/// Connects to a peer's client port, reads its greeting and logs in if
-/// the peer requires it (with `connect.auth`). Returns the connection,
-/// the greeting and the last request number used.
-async fn open(shared: &Shared, host: &str, port: u16) -> Result<(Conn, Value, u64), SyncError> {
+/// Connects to the client port of peer `node`, reads its greeting, checks
+/// that the server there is `node` (data is taken from the peer that
+/// gossip named, never from whoever answers at its address), and logs in
+/// if the peer requires it (with `connect.auth`). Returns the
+/// connection, the greeting and the last request number used.
+async fn open(
+    shared: &Shared,
+    node: &str,
+    host: &str,
+    port: u16,
+) -> Result<(Conn, Value, u64), SyncError> {
     let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect((host, port)))
         .await
         .map_err(|_| SyncError::Timeout)??;
@@ -133,6 +148,15 @@ async fn open(shared: &Shared, host: &str, port: u16) -> Result<(Conn, Value, u6
     };
     let mut conn = Framed::new(io, MsgpackCodec::new(limits));
     let greeting = next(&mut conn).await?;
+    match greeting.get("node").and_then(Value::as_str) {
+        Some(found) if found == node => {}
+        found => {
+            return Err(SyncError::WrongPeer {
+                expected: node.chars().take(64).collect(),
+                found: found.unwrap_or("(none)").chars().take(64).collect(),
+            });
+        }
+    }
     let creds = shared.config.peer_login.as_ref();
     let mut seq = 0;
     match login_needed(greeting.get("auth"), creds) {
@@ -159,15 +183,20 @@ async fn open(shared: &Shared, host: &str, port: u16) -> Result<(Conn, Value, u6
 /// Entries decoded before they are handed to the tree in one lock hold.
 const APPLY_BATCH: usize = 1000;
 
-/// Copies everything from the server at `host:port`. Returns the number of
-/// entries received.
+/// Copies everything from peer `node` at `host:port`. Returns the number
+/// of entries received.
 ///
 /// Reading and decoding the stream (this task) and applying the entries
 /// to the tree (a blocking thread) overlap: batches pass between them
 /// through a short bounded channel, so neither waits for the other and the
 /// memory held in flight stays bounded.
-pub async fn sync_from(shared: &Arc<Shared>, host: &str, port: u16) -> Result<u64, SyncError> {
-    let (mut conn, _, seq) = open(shared, host, port).await?;
+pub async fn sync_from(
+    shared: &Arc<Shared>,
+    node: &str,
+    host: &str,
+    port: u16,
+) -> Result<u64, SyncError> {
+    let (mut conn, _, seq) = open(shared, node, host, port).await?;
     // The node state first: every tick in it belongs to a change made
     // before the walk, which the walk then delivers (or its successor).
     // Merged after the walk, it cannot hide entries the walk did not see.
@@ -299,7 +328,7 @@ pub async fn fetch_event(
     node: &str,
     tick: u64,
 ) -> Result<Value, SyncError> {
-    let (mut conn, _, seq) = open(shared, host, port).await?;
+    let (mut conn, _, seq) = open(shared, node, host, port).await?;
     let req = MapBuilder::new()
         .set("seq", seq + 1)
         .set("action", "get_value")
@@ -311,17 +340,18 @@ pub async fn fetch_event(
     next(&mut conn).await
 }
 
-/// Asks the server at `host:port` for the entries holding the `missing`
+/// Asks peer `peer` at `host:port` for the entries holding the `missing`
 /// ticks (the `fetch_ticks` action) and applies what it sends: entries,
 /// and the ticks it knows as superseded or deleted. Returns the number of
 /// entries received.
 pub async fn pull_ticks(
     shared: &Shared,
+    peer: &str,
     host: &str,
     port: u16,
     missing: &[(String, distkv_tree::RangeSet)],
 ) -> Result<u64, SyncError> {
-    let (mut conn, _, seq) = open(shared, host, port).await?;
+    let (mut conn, _, seq) = open(shared, peer, host, port).await?;
     let mut sets = MapBuilder::new();
     for (n, r) in missing {
         sets.push(n, distkv_proto::wire::ranges_to_value(r));

@@ -16,8 +16,28 @@ pub fn tag_addr(root: &str) -> String {
     format!("distkv-addr{root}")
 }
 
+/// What a server's address tag is signed for, in a network with keys: the
+/// network and the node, so that a tag cannot be moved to another name.
+pub fn addr_context(root: &str, node: &str) -> String {
+    format!("{root} client address of {node}")
+}
+
+/// The value of this server's address tag: the address, signed in a
+/// network with keys.
+pub fn addr_tag_value(shared: &Shared, addr: &str) -> String {
+    match &shared.config.gossip_keys {
+        Some(k) => k.sign_text(
+            &addr_context(&shared.config.root, &shared.config.name),
+            addr,
+        ),
+        None => addr.to_owned(),
+    }
+}
+
 /// The servers of this network that published their client address: they
-/// have data (they publish it once ready). `(node, host, port)`.
+/// have data (they publish it once ready). `(node, host, port)`. In a
+/// network with keys, only addresses signed with one of them count: a
+/// transport member cannot point this server at a fake peer.
 pub async fn published(shared: &Shared, gossip: &dyn Gossip) -> Vec<(String, String, u16)> {
     let (kn, ka) = (tag_node(&shared.config.root), tag_addr(&shared.config.root));
     let own = shared.config.name.as_str();
@@ -33,6 +53,16 @@ pub async fn published(shared: &Shared, gossip: &dyn Gossip) -> Vec<(String, Str
                 .map(|(_, v)| v.clone())
         };
         if let (Some(node), Some(addr)) = (tag(&kn), tag(&ka)) {
+            let addr = match &shared.config.gossip_keys {
+                None => addr,
+                Some(k) => match k.verify_text(&addr_context(&shared.config.root, &node), &addr) {
+                    Ok(a) => a.to_owned(),
+                    Err(e) => {
+                        tracing::debug!(%node, error = %e, "ignoring an address tag");
+                        continue;
+                    }
+                },
+            };
             if node != own {
                 let (h, port) = split_host_port(&addr, shared.config.connect_port);
                 out.push((node, h, port));
