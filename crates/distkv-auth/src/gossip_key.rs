@@ -43,9 +43,10 @@
 //! # Rotation
 //!
 //! A key ring holds several keys: the first one signs, all of them are
-//! accepted. To rotate, give every server the ring `new, old` (it still
-//! accepts the old key while sending with the new one), then, once all
-//! run with it, `new` alone.
+//! accepted. Keys rotate in three rolling steps: every server gets the
+//! ring `old, new` (it accepts the new key, still sending with the old),
+//! then `new, old` (it sends with the new one), then `new` alone (the old
+//! key is retired).
 //!
 //! ```
 //! use distkv_auth::gossip_key::{GossipKeyRing, Protection};
