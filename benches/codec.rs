@@ -1,7 +1,9 @@
 //! Criterion benchmarks of the wire codec: a client's set request and a
-//! server's update message, encoded, decoded and parsed.
+//! server's update message, encoded, decoded and parsed; the update signed
+//! and encrypted for gossip with a network key, and checked.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use distkv_auth::gossip_key::{GossipKeyRing, Protection};
 use distkv_proto::Limits;
 use distkv_proto::msgpack::{decode_one, encode};
 use distkv_proto::request::parse_request;
@@ -75,6 +77,19 @@ fn bench(c: &mut Criterion) {
             update_from_value(v, &intern).ok()
         })
     });
+
+    let key = "k1:YmVuY2htYXJrLWtleS1vZi10aGlydHktdHdvLWJ5dGVzIQ==";
+    for p in [Protection::Sign, Protection::Encrypt] {
+        let ring = GossipKeyRing::new(&[key], ":distkv", p).expect("a valid key");
+        let name = if p == Protection::Sign { "sign" } else { "encrypt" };
+        c.bench_function(&format!("{name}_update"), |b| {
+            b.iter(|| ring.seal(":distkv.update", black_box(&ev_bytes)))
+        });
+        let env = ring.seal(":distkv.update", &ev_bytes);
+        c.bench_function(&format!("{name}_check_update"), |b| {
+            b.iter(|| ring.open(":distkv.update", black_box(&env)).ok())
+        });
+    }
 }
 
 criterion_group!(benches, bench);
