@@ -12,6 +12,9 @@
 #   RATES="1000 5000" benches/cluster.sh  sustained rates, 5 s each (default: 1000 5000 20000)
 #   BURST=100000                          pipelined writes of the burst (0: none)
 #   JOIN_ONLY=1                           only the join test
+#   NO_JOIN=1                             no join test
+#   GOSSIP_KEY=1                          servers sign their gossip (a fresh server.gossip_key)
+#   GOSSIP_KEY=encrypt                    … and encrypt it (server.gossip_encrypt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q --release -p distkv-cli --bin distkv
@@ -25,6 +28,12 @@ trap cleanup EXIT
 stop_all() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; PIDS=(); }
 
 base=$((21000 + RANDOM % 5000))
+KEYOPTS=()
+if [ -n "${GOSSIP_KEY:-}" ]; then
+    KEYOPTS=(-C "server.gossip_key=$("$BIN" gossip-key)")
+    [ "$GOSSIP_KEY" = encrypt ] && KEYOPTS+=(-C server.gossip_encrypt=True)
+    if [ "$GOSSIP_KEY" = encrypt ]; then echo "gossip signed and encrypted"; else echo "gossip signed"; fi
+fi
 MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 agent() { # name index [join-index]
     local join=()
@@ -49,7 +58,7 @@ server() { # name agent-index client-port [init]
     else
         transport=(-C server.serf.host=127.0.0.1 -C server.serf.port=$((base + $2 * 10 + 1)))
     fi
-    "$BIN" ${VERBOSE:-} "${transport[@]}" \
+    "$BIN" ${VERBOSE:-} "${transport[@]}" ${KEYOPTS[@]+"${KEYOPTS[@]}"} \
         -C server.bind_default.host=127.0.0.1 -C server.bind_default.port="$3" -C server.ping.cycle=1 \
         server "${init[@]}" "$1" >"$WORK/$1.out" 2>"$WORK/$1.err" &
     PIDS+=($!)
@@ -88,6 +97,7 @@ for backend in ${BACKENDS:-serf mqtt}; do
     fi
 
     # a new server joins a fresh network of M entries
+    [ -n "${NO_JOIN:-}" ] && continue
     for m in "${@:-1000000}"; do
         network
         [ "$backend" = serf ] && agent "j$m" 3 0

@@ -170,14 +170,28 @@ impl Server {
             (None, None) => shared.lock().tree.mark_ready(),
             (None, Some(_)) if standalone => shared.lock().tree.mark_ready(),
             (None, Some(c)) => {
-                tracing::info!("waiting for a server with data to copy from");
+                // Servers that published their address have data (they
+                // publish it once ready): copy from one of them at once,
+                // else wait for a server with data to make itself known.
+                let mut published: std::collections::VecDeque<_> =
+                    peers::published(&shared, gossip.as_ref()).await.into();
+                if published.is_empty() {
+                    tracing::info!("waiting for a server with data to copy from");
+                }
                 loop {
-                    let Some(node) = good_rx.recv().await else {
-                        return Err(ServerError::CannotJoin(
-                            "gossip closed while waiting for a peer".into(),
-                        ));
+                    let (node, host, port) = match published.pop_front() {
+                        Some(p) => p,
+                        None => {
+                            let Some(node) = good_rx.recv().await else {
+                                return Err(ServerError::CannotJoin(
+                                    "gossip closed while waiting for a peer".into(),
+                                ));
+                            };
+                            let (host, port) =
+                                peers::resolve(&shared, gossip.as_ref(), &node).await;
+                            (node, host, port)
+                        }
                     };
-                    let (host, port) = peers::resolve(&shared, gossip.as_ref(), &node).await;
                     tracing::info!(peer = %node, %host, port, "copying the state of a peer");
                     match peer_copy::sync_from(&shared, &node, &host, port).await {
                         Ok(n) => {
