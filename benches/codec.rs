@@ -81,7 +81,11 @@ fn bench(c: &mut Criterion) {
     let key = "k1:YmVuY2htYXJrLWtleS1vZi10aGlydHktdHdvLWJ5dGVzIQ==";
     for p in [Protection::Sign, Protection::Encrypt] {
         let ring = GossipKeyRing::new(&[key], ":distkv", p).expect("a valid key");
-        let name = if p == Protection::Sign { "sign" } else { "encrypt" };
+        let name = if p == Protection::Sign {
+            "sign"
+        } else {
+            "encrypt"
+        };
         c.bench_function(&format!("{name}_update"), |b| {
             b.iter(|| ring.seal(":distkv.update", black_box(&ev_bytes)))
         });

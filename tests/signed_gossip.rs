@@ -339,7 +339,11 @@ async fn encrypted_gossip_hides_values_from_the_broker() {
             if encrypt { "True" } else { "False" }
         );
         let one = ServerProc::on_mqtt("one", &broker, Some("Root"), &["-C", &key, "-C", &enc]);
-        let two = ServerProc::on_mqtt("two", &broker, None, &["-C", &key, "-C", &enc]);
+        // the other server reads the same key from a key file
+        let dir = common::ScratchDir::new("gossip-keyfile");
+        let file = dir.file("keys", &format!("# network keys\n\n{KEY_A}\n"));
+        let file = format!("server.gossip_key_file={file}");
+        let two = ServerProc::on_mqtt("two", &broker, None, &["-C", &file, "-C", &enc]);
         let (spy, mut seen) = raw_mqtt_client(broker.port, "spy");
         spy.subscribe(format!("{ROOT}/#"), rumqttc::QoS::AtMostOnce)
             .await
@@ -451,4 +455,148 @@ async fn keys_rotate_without_lost_updates() {
         assert_eq!(n, 1, "{} counts the retired key's message", s.name);
         assert_eq!(value(s, &p(&["control", "7"])).await, None);
     }
+}
+
+/// A server process on `broker` whose log goes to a file: `(child, stdout
+/// first line, log path)`. Stopped by its PID when dropped by the caller.
+struct LoggedServer {
+    child: std::process::Child,
+    first_line: std::sync::mpsc::Receiver<String>,
+    log: String,
+}
+
+impl LoggedServer {
+    fn start(broker: &Mosquitto, name: &str, dir: &common::ScratchDir, extra: &[&str]) -> Self {
+        let log = dir.file(&format!("{name}.log"), "");
+        let file = std::fs::File::create(&log).expect("log file");
+        let mut cmd = std::process::Command::new(common::distkv_bin());
+        cmd.args([
+            "-C",
+            "server.backend=mqtt",
+            "-C",
+            "server.mqtt.host=127.0.0.1",
+        ])
+        .arg("-C")
+        .arg(format!("server.mqtt.port={}", broker.port))
+        .args(["-C", "server.bind_default.host=127.0.0.1", "-C"])
+        .arg(format!("server.bind_default.port={}", common::free_port()))
+        .args(["-C", "server.ping.cycle=0.5"])
+        .args(extra)
+        .args(["server", name])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::from(file));
+        let mut child = cmd.spawn().expect("start distkv server");
+        let first_line = common::first_stdout_line(&mut child);
+        LoggedServer {
+            child,
+            first_line,
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for LoggedServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A server that requires logins and replicates without a key says so,
+/// loudly, at start; with a key it does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_without_a_gossip_key_warn_at_start() {
+    let broker = Mosquitto::start();
+    let dir = common::ScratchDir::new("gossip-warn");
+    let one = ServerProc::on_mqtt("one", &broker, Some("Root"), &[]);
+    one.ok(&["auth", "-m", "_test", "user", "add", "name=joe"]);
+    one.ok(&["auth", "-m", "_test", "init"]);
+    let login = ["-C", "connect.auth=_test name=joe"];
+    let two = LoggedServer::start(&broker, "two", &dir, &login);
+    let line = two.first_line.recv_timeout(Duration::from_secs(60));
+    assert_eq!(line.as_deref(), Ok("Running."), "{}", two.log());
+    let log = two.log();
+    assert!(
+        log.contains("REPLICATION IS NOT AUTHENTICATED") && log.contains("server.gossip_key"),
+        "{log}"
+    );
+    drop(two);
+    drop(one);
+
+    // the same network with a key: no warning
+    let broker = Mosquitto::start();
+    let key = key_option(&[KEY_A]);
+    let one = ServerProc::on_mqtt("one", &broker, Some("Root"), &["-C", &key]);
+    one.ok(&["auth", "-m", "_test", "user", "add", "name=joe"]);
+    one.ok(&["auth", "-m", "_test", "init"]);
+    let two = LoggedServer::start(&broker, "two", &dir, &[login[0], login[1], "-C", &key]);
+    let line = two.first_line.recv_timeout(Duration::from_secs(60));
+    assert_eq!(line.as_deref(), Ok("Running."), "{}", two.log());
+    assert!(!two.log().contains("NOT AUTHENTICATED"), "{}", two.log());
+}
+
+/// Publishes a retained membership message on `:distkv/server/{topic}`
+/// that claims node `claimed` is reachable at `port`.
+async fn fake_membership(broker: &Mosquitto, topic: &str, claimed: &str, port: u16) {
+    let (evil, _) = raw_mqtt_client(broker.port, "evil-tags");
+    let tags = map(vec![
+        ("distkv-node:distkv", claimed.into()),
+        (
+            "distkv-addr:distkv",
+            format!("127.0.0.1:{port}").as_str().into(),
+        ),
+    ]);
+    evil.publish(
+        format!("{ROOT}/server/{topic}"),
+        rumqttc::QoS::AtLeastOnce,
+        true,
+        to_vec(&tags),
+    )
+    .await
+    .expect("publish");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+/// A joining server copies only from the server gossip named: an address
+/// that leads to another server is refused, and in a network with keys an
+/// unsigned address is not even tried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joining_server_copies_only_from_the_named_peer() {
+    let dir = common::ScratchDir::new("gossip-peer");
+    let imposter = ServerProc::standalone("imposter", Some("Imposter"), &[]);
+
+    // no key: the only address of "one" leads to the imposter
+    let broker = Mosquitto::start();
+    let one = ServerProc::on_mqtt("one", &broker, Some("Root"), &[]);
+    fake_membership(&broker, "one", "one", imposter.port).await;
+    let two = LoggedServer::start(&broker, "two", &dir, &[]);
+    eventually(Duration::from_secs(30), "the imposter is refused", || {
+        two.log()
+            .contains(r#"the server at this address is "imposter", not "one""#)
+            .then_some(())
+    });
+    assert!(
+        two.first_line.try_recv().is_err(),
+        "two started from the imposter"
+    );
+    drop(two);
+    drop(one);
+
+    // with a key: an unsigned address next to the real one is ignored
+    let broker = Mosquitto::start();
+    let key = key_option(&[KEY_A]);
+    let _one = ServerProc::on_mqtt("one", &broker, Some("Root"), &["-C", &key]);
+    // several fakes, so that without the check one of them is tried first
+    for i in 0..5 {
+        fake_membership(&broker, &format!("evil{i}"), "one", imposter.port).await;
+    }
+    let two = LoggedServer::start(&broker, "two", &dir, &["-C", &key]);
+    let line = two.first_line.recv_timeout(Duration::from_secs(60));
+    assert_eq!(line.as_deref(), Ok("Running."), "{}", two.log());
+    let log = two.log();
+    assert!(!log.contains("imposter"), "{log}");
 }
