@@ -6,7 +6,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 /// distkv: a distributed, masterless key-value store.
 #[derive(Parser, Debug)]
-#[command(name = "distkv", version, about, disable_help_subcommand = true)]
+#[command(name = "distkv", version, about)]
 pub struct Cli {
     /// More log output (repeatable): -v warnings, -vv info, -vvv debug.
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count, global = false)]
@@ -48,6 +48,14 @@ pub enum Command {
         #[arg(default_value = "k1")]
         id: String,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish or
+    /// powershell), e.g. `distkv completions bash > /etc/bash_completion.d/distkv`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `distkv man | man -l -`.
+    Man,
 }
 
 /// `distkv server`.
@@ -100,8 +108,9 @@ pub struct ClientArgs {
     /// Login parameters: "METHOD key=value …".
     #[arg(short = 'a', long = "auth")]
     pub auth: Option<String>,
-    /// Print help.
-    #[arg(long = "help", action = ArgAction::Help)]
+    /// Print help (of this command and of every command below it; `-h`
+    /// is the host, as in the original).
+    #[arg(long = "help", action = ArgAction::Help, global = true)]
     pub help: Option<bool>,
     /// The client command.
     #[command(subcommand)]

@@ -120,6 +120,22 @@ fn run(cli: Cli) -> Result<(), Failure> {
             output::print_raw(&cfg.to_yaml()?);
             Ok(())
         }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "distkv", &mut out);
+            output::print_raw(&String::from_utf8_lossy(&out));
+            Ok(())
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_mangen::Man::new(cmd)
+                .render(&mut out)
+                .map_err(|e| Failure::error(format!("cannot render the manual: {e}")))?;
+            output::print_raw(&String::from_utf8_lossy(&out));
+            Ok(())
+        }
         Command::GossipKey { id } => {
             let spec = distkv_auth::gossip_key::generate(&id);
             // checked like a configured key, so a bad id is refused here
