@@ -22,7 +22,6 @@ server:
     host: localhost
     port: 7373
   root: ":distkv"
-  paranoia: false
   bind:
   - {}
   bind_default:
@@ -33,23 +32,111 @@ server:
     length: 5
   ping:
     cycle: 5
-    gap: 2
-  delete:
-    cycle: 5
-    gap: 2
   max_frame: 16777216
   watch_queue: 16384
   watch_queue_total: 1048576
-paranoia: false
-domain: null
 hostmap: {}
-errors:
-  prefix: [".distkv", "error"]
-codes:
-  prefix: [".distkv", "code", "proc"]
-modules:
-  prefix: [".distkv", "code", "module"]
 "#;
+
+/// Every setting something reads. A pattern ending in `.*` takes any
+/// contents below it (a list, or a map of names chosen by the user).
+pub const KNOWN_KEYS: &[&str] = &[
+    "connect.host",
+    "connect.port",
+    "connect.ssl.*",
+    "connect.init_timeout",
+    "connect.auth",
+    "server.backend",
+    "server.root",
+    "server.bind.*",
+    "server.bind_default.host",
+    "server.bind_default.port",
+    "server.bind_default.ssl.*",
+    "server.serf.host",
+    "server.serf.port",
+    "server.serf.rpc_auth",
+    "server.serf.event_size_limit",
+    "server.mqtt.host",
+    "server.mqtt.port",
+    "server.mqtt.username",
+    "server.mqtt.password",
+    "server.mqtt.tls.*",
+    "server.mqtt.prefix",
+    "server.mqtt.max_payload",
+    "server.change.length",
+    "server.ping.cycle",
+    "server.max_frame",
+    "server.max_streams",
+    "server.watch_queue",
+    "server.watch_queue_total",
+    "server.send_timeout",
+    "server.log_sync",
+    "server.progress_delay",
+    "server.pull_repair",
+    "server.repair_delay",
+    "server.fetch_above",
+    "server.gossip_backlog",
+    "server.gossip_batch",
+    "server.gossip_queue",
+    "server.gossip_rate",
+    "server.gossip_key.*",
+    "server.gossip_key_file",
+    "server.gossip_encrypt",
+    "server.test_drop_updates",
+    "hostmap.*",
+    "code.max_operations",
+    "code.max_time",
+    "code.max_call_levels",
+    "code.max_string_size",
+    "code.max_array_size",
+    "code.max_map_size",
+];
+
+/// Settings of the original DistKV that distkv-rs accepts in a file and
+/// ignores, so that its configuration files keep working.
+pub const IGNORED_KEYS: &[&str] = &[
+    "paranoia",
+    "domain",
+    "server.paranoia",
+    "server.ping.gap",
+    "server.delete.*",
+    "errors.*",
+    "codes.*",
+    "modules.*",
+    "logging.*",
+];
+
+/// Whether dotted `key` is matched by `pattern` (exactly, or below a
+/// `.*` pattern).
+fn key_matches(pattern: &str, key: &str) -> bool {
+    match pattern.strip_suffix(".*") {
+        Some(base) => key == base || key.strip_prefix(base).is_some_and(|r| r.starts_with('.')),
+        None => key == pattern,
+    }
+}
+
+/// Whether `key` is a section that holds known settings.
+fn is_section(key: &str) -> bool {
+    KNOWN_KEYS.iter().chain(IGNORED_KEYS).any(|p| {
+        p.strip_prefix(key)
+            .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
+/// The known setting closest to an unknown `key`, if one is close.
+fn nearest_key(key: &str) -> Option<&'static str> {
+    KNOWN_KEYS
+        .iter()
+        .map(|p| {
+            (
+                p.trim_end_matches(".*"),
+                strsim::damerau_levenshtein(p.trim_end_matches(".*"), key),
+            )
+        })
+        .filter(|(p, d)| *d <= (p.len() / 3).max(2))
+        .min_by_key(|(_, d)| *d)
+        .map(|(p, _)| p)
+}
 
 /// Why the configuration could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +175,14 @@ pub enum ConfigError {
     /// The configuration could not be written as YAML.
     #[error("cannot write the configuration as YAML: {0}")]
     Dump(serde_yaml_ng::Error),
+    /// A setting nothing reads (a typo, most likely).
+    #[error("unknown configuration key '{key}'{}", nearest.map(|n| format!(" (did you mean '{n}'?)")).unwrap_or_default())]
+    UnknownKey {
+        /// The dotted key.
+        key: String,
+        /// The known key closest to it.
+        nearest: Option<&'static str>,
+    },
     /// A setting has the wrong type.
     #[error("configuration '{key}': {why}")]
     BadValue {
@@ -152,6 +247,42 @@ fn complex_key(y: &Yaml, at: &str) -> Option<String> {
     }
 }
 
+/// Checks the settings below `at` (see [`Config::check_keys`]).
+fn check_map(y: &Yaml, at: &str, ignored: &mut Vec<String>) -> Result<(), ConfigError> {
+    let Yaml::Mapping(m) = y else {
+        return Ok(());
+    };
+    for (k, v) in m {
+        let name = match k {
+            Yaml::String(s) => s.clone(),
+            other => serde_yaml_ng::to_string(other)
+                .map(|t| t.trim_end().to_owned())
+                .unwrap_or_default(),
+        };
+        let key = if at.is_empty() {
+            name
+        } else {
+            format!("{at}.{name}")
+        };
+        if KNOWN_KEYS.iter().any(|p| key_matches(p, &key)) {
+            continue;
+        }
+        if IGNORED_KEYS.iter().any(|p| key_matches(p, &key)) {
+            ignored.push(key);
+            continue;
+        }
+        if is_section(&key) && matches!(v, Yaml::Mapping(_) | Yaml::Null) {
+            check_map(v, &key, ignored)?;
+            continue;
+        }
+        return Err(ConfigError::UnknownKey {
+            nearest: nearest_key(&key),
+            key,
+        });
+    }
+    Ok(())
+}
+
 /// Converts a stored value into YAML (bytes become text, lossily).
 pub fn value_to_yaml(v: &Value) -> Yaml {
     match v {
@@ -172,6 +303,15 @@ pub fn value_to_yaml(v: &Value) -> Yaml {
 }
 
 impl Config {
+    /// Checks every setting against [`KNOWN_KEYS`]: an unknown key is an
+    /// error naming the closest known one. Returns the settings of the
+    /// original that are accepted and ignored ([`IGNORED_KEYS`]).
+    pub fn check_keys(&self) -> Result<Vec<String>, ConfigError> {
+        let mut ignored = Vec::new();
+        check_map(&self.0, "", &mut ignored)?;
+        Ok(ignored)
+    }
+
     /// The built-in defaults.
     pub fn new() -> Config {
         // The defaults are a constant that the tests parse; fall back to an
@@ -211,6 +351,34 @@ impl Config {
             Yaml::Null => Ok(()),
             _ => Err(ConfigError::NotAMap(shown.to_owned())),
         }
+    }
+
+    /// Sets dotted `key` to the text `value` (environment variables: the
+    /// text is taken as it is, not parsed as a literal).
+    pub fn set_str(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let port = key.ends_with(".port");
+        let parts: Vec<&str> = key.split('.').collect();
+        let Some((last, parents)) = parts.split_last() else {
+            return Err(ConfigError::BadKey(key.to_owned()));
+        };
+        let mut cur = &mut self.0;
+        for p in parents {
+            let Yaml::Mapping(m) = cur else {
+                return Err(ConfigError::BadKey(key.to_owned()));
+            };
+            cur = m
+                .entry(Yaml::String((*p).to_owned()))
+                .or_insert_with(|| Yaml::Mapping(Mapping::new()));
+        }
+        let Yaml::Mapping(m) = cur else {
+            return Err(ConfigError::BadKey(key.to_owned()));
+        };
+        let v = match value.parse::<u16>() {
+            Ok(n) if port => Yaml::Number(n.into()),
+            _ => Yaml::String(value.to_owned()),
+        };
+        m.insert(Yaml::String((*last).to_owned()), v);
+        Ok(())
     }
 
     /// Applies one `-C` override: `a.b.c=VALUE` sets (VALUE is a Python

@@ -96,13 +96,47 @@ fn init_logging(cli: &Cli) {
         .init();
 }
 
+/// The configuration: the defaults; then the file `-c FILE`, else
+/// `$DISTKV_CONFIG`, else the first of `~/.distkv.cfg` and
+/// `/etc/distkv.cfg` that exists; then `DISTKV_HOST`, `DISTKV_PORT` and
+/// `DISTKV_AUTH` (the client's `connect.host`, `.port`, `.auth`); then the
+/// `-C` overrides. Every key must be one that something reads.
 fn load_config(cli: &Cli) -> Result<Config, Failure> {
     let mut cfg = Config::new();
-    if let Some(f) = &cli.cfg {
-        cfg.merge_file(f)?;
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    match cli
+        .cfg
+        .clone()
+        .or_else(|| env("DISTKV_CONFIG").map(Into::into))
+    {
+        Some(f) => cfg.merge_file(&f)?,
+        None => {
+            let home = env("HOME").map(|h| std::path::Path::new(&h).join(".distkv.cfg"));
+            let etc = Some(std::path::PathBuf::from("/etc/distkv.cfg"));
+            if let Some(f) = [home, etc].into_iter().flatten().find(|f| f.is_file()) {
+                cfg.merge_file(&f)?;
+            }
+        }
+    }
+    for (var, key) in [
+        ("DISTKV_HOST", "connect.host"),
+        ("DISTKV_PORT", "connect.port"),
+        ("DISTKV_AUTH", "connect.auth"),
+    ] {
+        if let Some(v) = env(var) {
+            cfg.set_str(key, &v)?;
+        }
     }
     for c in &cli.conf {
         cfg.apply_override(c)?;
+    }
+    let ignored = cfg
+        .check_keys()
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    for key in ignored {
+        output::info(&format!(
+            "distkv: the setting {key} of the original DistKV has no effect here"
+        ));
     }
     Ok(cfg)
 }
