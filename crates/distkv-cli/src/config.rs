@@ -83,6 +83,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "server.gossip_key_file",
     "server.gossip_encrypt",
     "server.test_drop_updates",
+    "server.http.host",
+    "server.http.port",
     "hostmap.*",
     "code.max_operations",
     "code.max_time",

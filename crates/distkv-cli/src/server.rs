@@ -121,6 +121,12 @@ fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failur
         sc.gossip_backlog = n;
     }
     sc.gossip_keys = gossip_keys(cfg, &sc.root)?;
+    if let Some(port) = cfg.get_port("server.http.port")? {
+        let host = cfg
+            .get_str("server.http.host")?
+            .unwrap_or_else(|| "localhost".into());
+        sc.http = Some((host, port));
+    }
     if let Some(n) = cfg.get_u64("server.fetch_above")? {
         sc.fetch_above = usize::try_from(n).unwrap_or(sc.fetch_above);
     }

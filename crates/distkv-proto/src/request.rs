@@ -163,6 +163,33 @@ pub enum Action {
     Unknown(String),
 }
 
+impl Action {
+    /// The action's wire name (`get_value`, `set_value`, …), for metrics
+    /// and logs; `unknown` for an action this server does not know.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::GetValue { .. } => "get_value",
+            Action::GetByEvent { .. } => "get_value",
+            Action::SetValue { .. } => "set_value",
+            Action::DeleteTree { .. } => "delete_tree",
+            Action::GetTree { .. } => "get_tree",
+            Action::Enumerate { .. } => "enumerate",
+            Action::Watch { .. } => "watch",
+            Action::GetState(_) => "get_state",
+            Action::GetTock => "get_tock",
+            Action::Stop { .. } => "stop",
+            Action::MsgSend { .. } => "msg_send",
+            Action::MsgMonitor { .. } => "msg_monitor",
+            Action::FetchTicks { .. } => "fetch_ticks",
+            Action::Log { .. } => "log",
+            Action::Save { .. } => "save",
+            Action::Auth(_) => "auth",
+            Action::TestAcl { .. } => "test_acl",
+            Action::Unknown(_) => "unknown",
+        }
+    }
+}
+
 /// The auth actions (auth-acl.md §3; secrets are sealed, see
 /// `distkv-auth`).
 #[derive(Clone, Debug, PartialEq)]

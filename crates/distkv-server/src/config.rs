@@ -98,6 +98,9 @@ pub struct ServerConfig {
     /// with them, everything published is signed (or encrypted) and
     /// everything received must verify. `None`: gossip is trusted as is.
     pub gossip_keys: Option<std::sync::Arc<distkv_auth::gossip_key::GossipKeyRing>>,
+    /// Where to serve `GET /metrics` and `GET /health` over HTTP
+    /// (`server.http: {host, port}`); `None`: nowhere.
+    pub http: Option<(String, u16)>,
     /// A connection whose client does not take its replies for this long
     /// is closed (`server.send_timeout`).
     pub send_timeout: Duration,
@@ -143,6 +146,7 @@ impl ServerConfig {
             pull_repair: true,
             repair_delay: Duration::from_millis(20),
             gossip_keys: None,
+            http: None,
             gossip_batch: true,
             gossip_queue: 1024,
             gossip_rate: 1000,

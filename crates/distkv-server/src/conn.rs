@@ -35,6 +35,9 @@ impl Replies {
             m.push("tock", self.shared.clock.next());
         }
         m.push("seq", seq);
+        if m.has("error") {
+            self.shared.metrics.error();
+        }
         self.tx.send(m.build()).await.is_ok()
     }
 
@@ -85,6 +88,7 @@ where
     };
     let tasks: Tasks = Arc::default();
 
+    shared.metrics.connection(true);
     let mut session = greet(&shared, &out).await;
     let mut last_seq = 0u64;
     loop {
@@ -113,7 +117,12 @@ where
             }
             Ok(req) => {
                 last_seq = req.seq;
+                let action = req.action.name();
+                let started = std::time::Instant::now();
                 dispatch(&shared, &out, &tasks, &mut session, req).await;
+                shared
+                    .metrics
+                    .request(action, started.elapsed().as_secs_f64());
             }
             Err(e) => match (e.seq, &e.error) {
                 // A follow-up message of a running request: nothing reads
@@ -138,6 +147,7 @@ where
     }
     drop(out);
     let _ = writer.await;
+    shared.metrics.connection(false);
     tracing::debug!(%peer, "connection closed");
 }
 

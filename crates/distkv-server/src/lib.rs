@@ -31,6 +31,7 @@ pub mod codec;
 pub mod config;
 mod conn;
 pub mod error;
+pub mod observe;
 pub mod persist;
 pub mod progress;
 mod rand;
@@ -94,6 +95,22 @@ impl Server {
         let init = config.init.clone();
         let standalone = config.standalone;
         let shared = Arc::new(Shared::new(config, gossip.clone(), repl_tx));
+        let shutdown = CancellationToken::new();
+        // The HTTP endpoint comes first: /health answers while this server
+        // loads its files or copies a peer.
+        if let Some((host, port)) = shared.config.http.clone() {
+            let l = TcpListener::bind((host.as_str(), port))
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: format!("{host}:{port} (server.http)"),
+                    source,
+                })?;
+            let local = l
+                .local_addr()
+                .map_or_else(|_| format!("{host}:{port}"), |a| a.to_string());
+            tracing::info!(addr = %local, "serving /metrics and /health over HTTP");
+            tasks.spawn(observe::serve_http(shared.clone(), l, shutdown.clone()));
+        }
 
         for file in &shared.config.load {
             let r = persist::load(&shared, file, shared.config.load_up_to_corruption)?;
@@ -230,7 +247,6 @@ impl Server {
             tracing::info!(entries = n, "state log started");
         }
 
-        let shutdown = CancellationToken::new();
         let mut addrs = Vec::new();
         for (host, port) in shared.config.bind.clone() {
             let resolved = tokio::net::lookup_host((host.as_str(), port))

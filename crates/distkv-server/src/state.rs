@@ -142,6 +142,8 @@ pub struct Stats {
 pub struct Shared {
     /// Counters.
     pub stats: Stats,
+    /// Request counts and latencies for `/metrics`.
+    pub metrics: crate::observe::Metrics,
     /// Settings.
     pub config: ServerConfig,
     /// The tock clock (outside the lock: replies read it all the time).
@@ -174,6 +176,7 @@ impl Shared {
         let tree = Tree::new(config.name.as_str(), config.chain_length);
         Shared {
             stats: Stats::default(),
+            metrics: crate::observe::Metrics::default(),
             config,
             clock: TockClock::default(),
             login_failures: crate::auth::LoginFailures::default(),
@@ -196,7 +199,12 @@ impl Shared {
         self.core.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The gossip backend.
+    /// Whether this server replicates to others (not standalone).
+    pub fn gossip_is_networked(&self) -> bool {
+        self.gossip.has_peers()
+    }
+
+    /// The transport.
     pub fn gossip(&self) -> &Arc<dyn Gossip> {
         &self.gossip
     }

@@ -1,0 +1,12 @@
+//! What an operator sees of a running server: counters and latency
+//! histograms ([`Metrics`]), its health, and the HTTP endpoint that serves
+//! both (`server.http`): `GET /metrics` in the Prometheus text format and
+//! `GET /health`.
+
+mod health;
+mod http;
+mod metrics;
+
+pub use health::{Health, health};
+pub(crate) use http::serve as serve_http;
+pub use metrics::{Metrics, render};
