@@ -192,3 +192,26 @@ fn requests_it_does_not_serve_get_clear_answers() {
     assert_eq!(get(hp, "/health").0, 200);
     assert_eq!(s.ok(&["data", "get"]), "\"Root\"\n");
 }
+
+/// A networked server that requires logins and has no gossip key is
+/// healthy, with a warning that names the risk and the setting.
+#[test]
+fn health_warns_of_logins_without_a_gossip_key() {
+    let broker = Mosquitto::start();
+    let hp = free_port();
+    let opts = http_opts(hp);
+    let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
+    let s = ServerProc::on_mqtt("one", &broker, Some("Root"), &opts);
+    let (status, text) = get(hp, "/health");
+    assert_eq!((status, text.as_str()), (200, "ok\n"));
+    s.ok(&["auth", "-m", "_test", "user", "add", "name=joe"]);
+    s.ok(&["auth", "-m", "_test", "init"]);
+    let (status, text) = get(hp, "/health");
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.starts_with("ok\n")
+            && text.contains("warning: logins are required but replication is not authenticated")
+            && text.contains("server.gossip_key"),
+        "{text}"
+    );
+}
