@@ -108,6 +108,11 @@ pub struct ClientArgs {
     /// Login parameters: "METHOD key=value …".
     #[arg(short = 'a', long = "auth")]
     pub auth: Option<String>,
+    /// How to print data: default (as the original: Python literals),
+    /// yaml, or json (paths as arrays; see the README for bytes and other
+    /// msgpack types).
+    #[arg(short = 'o', long = "output", value_enum, default_value = "default")]
+    pub output: crate::output::Format,
     /// Print help (of this command and of every command below it; `-h`
     /// is the host, as in the original).
     #[arg(long = "help", action = ArgAction::Help, global = true)]

@@ -220,7 +220,7 @@ async fn get(ui: Ui, client: &Client, a: GetArgs) -> CmdResult {
             }
             Err(Failure::silent().into())
         }
-        Some(v) if a.yaml => {
+        Some(v) if a.yaml || output::format() != output::Format::Default => {
             output::print_yaml(v);
             Ok(())
         }
@@ -271,7 +271,9 @@ async fn get_tree(client: &Client, a: GetArgs) -> CmdResult {
             continue;
         }
         let Some(value) = &item.value else { continue };
-        if a.yaml {
+        if output::format() == output::Format::Json && !a.verbose {
+            output::print_json_entry(&item.path, value);
+        } else if a.yaml || output::format() == output::Format::Yaml {
             let shown = if a.verbose {
                 without_seq(item.raw.clone())
             } else {
@@ -302,7 +304,7 @@ async fn get_tree(client: &Client, a: GetArgs) -> CmdResult {
     }
     if let Some(d) = dict {
         print_value(&d.build(), a.yaml);
-    } else if a.yaml {
+    } else if !list.is_empty() || a.yaml {
         output::print_yaml(&Value::Array(list));
     }
     Ok(())

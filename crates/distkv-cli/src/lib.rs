@@ -5,6 +5,7 @@
 //! (`src/main.rs`) calls `distkv-server` and `distkv-client`.
 
 pub mod config;
+pub mod json;
 pub mod literal;
 pub mod render;
 pub mod repr;

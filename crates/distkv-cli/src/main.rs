@@ -180,6 +180,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Server(args) => rt.block_on(server::run(&cfg, args)),
         Command::Client(args) => {
+            output::set_format(args.output);
             let opts = data::connect_options(&cfg, &args)?;
             match args.cmd {
                 ClientCommand::Data { cmd } => rt.block_on(data::run(ui, opts, cmd)),
