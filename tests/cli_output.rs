@@ -79,3 +79,30 @@ fn yaml_is_the_long_form_of_y_and_the_default_stays() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("xml"));
 }
+
+#[test]
+fn status_summarises_the_server() {
+    let dir = common::ScratchDir::new("status");
+    let s = ServerProc::standalone("one", Some("Root"), &[]);
+    s.ok(&["data", "set", "-v", "x", "a"]);
+    let log = dir.file("state.log", "");
+    s.ok(&["log", "dest", &log]);
+    let st: Json = serde_json::from_str(&s.ok(&["-o", "json", "status"])).expect("JSON");
+    assert_eq!(st["server"], json!("one"));
+    assert_eq!(st["backend"], json!("local"));
+    assert_eq!(st["ready"], json!(true));
+    assert_eq!(st["entries"], json!(2));
+    // the status request's own connection
+    assert_eq!(st["connections"], json!(1));
+    assert_eq!(st["watchers"], json!(0));
+    assert_eq!(st["state_log"], json!(log));
+    assert!(st["nodes"]["one"].as_u64().is_some_and(|t| t >= 2), "{st}");
+    assert_eq!(st["missing"], json!({}));
+    assert_eq!(st["replication"]["gossip_rejected"], json!(0));
+    // the default is YAML
+    let yaml = s.ok(&["status"]);
+    assert!(
+        yaml.contains("server: one\n") && yaml.contains("backend: local\n"),
+        "{yaml}"
+    );
+}

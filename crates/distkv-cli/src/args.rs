@@ -137,6 +137,10 @@ pub enum ClientCommand {
         #[command(subcommand)]
         cmd: LogCommand,
     },
+    /// The server's state: name, backend, entries, connections, watchers,
+    /// state log, the servers it knows with their ticks, the changes it
+    /// misses, and its replication counters.
+    Status,
     /// Authentication: methods and users.
     Auth(AuthArgs),
     /// Types of values and where they apply.

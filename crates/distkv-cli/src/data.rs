@@ -172,6 +172,69 @@ pub async fn run(ui: Ui, opts: ConnectOptions, cmd: DataCommand) -> Result<(), F
 type CmdResult = Result<(), CmdError>;
 
 /// Runs one `log` command (prints nothing on success).
+/// `distkv client status`: a summary of the server's `get_state`, as YAML
+/// (or JSON with `-o json`).
+pub async fn status(opts: ConnectOptions) -> Result<(), Failure> {
+    let client = Client::connect_with(&opts)
+        .await
+        .map_err(|e| client_failure(e, &opts))?;
+    let flags = distkv_client::StateQuery {
+        nodes: true,
+        missing: true,
+        stats: true,
+        ..Default::default()
+    };
+    let st = client.get_state(&flags).await?;
+    let stats = st.raw.get("stats").cloned().unwrap_or(Value::Nil);
+    let stat = |k: &str| stats.get(k).cloned().unwrap_or(Value::Nil);
+    let nodes = st
+        .nodes
+        .iter()
+        .map(|(n, t)| {
+            let tick = t.map_or(Value::Nil, Value::from_u64);
+            (Value::from(n.as_str()), tick)
+        })
+        .collect();
+    let missing = st
+        .missing
+        .iter()
+        .map(|(n, r)| (Value::from(n.as_str()), Value::from(r.to_string().as_str())))
+        .collect();
+    let replication = [
+        "gossip_updates",
+        "pulled",
+        "pull_rounds",
+        "broadcast",
+        "not_broadcast",
+        "gossip_rejected",
+    ]
+    .into_iter()
+    .map(|k| (Value::from(k), stat(k)))
+    .collect();
+    let mut out = MapBuilder::new().set("server", st.node.as_str());
+    for k in [
+        "backend",
+        "ready",
+        "entries",
+        "connections",
+        "watchers",
+        "state_log",
+    ] {
+        out.push(k, stat(k));
+    }
+    let out = out
+        .set("nodes", Value::Map(nodes))
+        .set("missing", Value::Map(missing))
+        .set("replication", Value::Map(replication))
+        .build();
+    if output::format() == output::Format::Json {
+        output::print_json(&out);
+    } else {
+        output::print_yaml(&out);
+    }
+    Ok(())
+}
+
 pub async fn log(opts: ConnectOptions, cmd: crate::args::LogCommand) -> Result<(), Failure> {
     use crate::args::LogCommand;
     let msg = match cmd {

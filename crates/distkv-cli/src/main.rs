@@ -185,6 +185,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             match args.cmd {
                 ClientCommand::Data { cmd } => rt.block_on(data::run(ui, opts, cmd)),
                 ClientCommand::Log { cmd } => rt.block_on(data::log(opts, cmd)),
+                ClientCommand::Status => rt.block_on(data::status(opts)),
                 ClientCommand::Auth(a) => rt.block_on(auth::run(opts, a)),
                 ClientCommand::Acl { cmd } => rt.block_on(acl::run(opts, cmd)),
                 ClientCommand::Type { cmd } => rt.block_on(types::run(opts, cmd)),

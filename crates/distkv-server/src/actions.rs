@@ -391,6 +391,7 @@ fn get_state(shared: &Shared, f: &StateFlags) -> MapBuilder {
     if f.stats {
         use std::sync::atomic::Ordering::Relaxed;
         let st = &shared.stats;
+        let core = shared.lock();
         m.push(
             "stats",
             MapBuilder::new()
@@ -400,7 +401,17 @@ fn get_state(shared: &Shared, f: &StateFlags) -> MapBuilder {
                 .set("broadcast", st.broadcast.load(Relaxed))
                 .set("pull_rounds", st.pull_rounds.load(Relaxed))
                 .set("gossip_rejected", st.gossip_rejected.load(Relaxed))
-                .set("entries", shared.lock().tree.len())
+                .set("entries", core.tree.len())
+                .set("watchers", core.watchers.len())
+                .set("connections", shared.metrics.connections())
+                .set("backend", shared.gossip().kind())
+                .set(
+                    "state_log",
+                    core.log.as_ref().map_or(Value::Nil, |l| {
+                        Value::from(l.path().display().to_string().as_str())
+                    }),
+                )
+                .set("ready", core.tree.own_tick().is_some())
                 .build(),
         );
     }

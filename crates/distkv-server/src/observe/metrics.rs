@@ -52,6 +52,11 @@ impl Metrics {
         self.errors.inc();
     }
 
+    /// Open client connections.
+    pub fn connections(&self) -> i64 {
+        self.connections.load(Relaxed)
+    }
+
     /// A client connection opened (`true`) or closed.
     pub fn connection(&self, open: bool) {
         self.connections
