@@ -184,3 +184,73 @@ fn clients_take_host_port_and_login_from_the_environment() {
     let o = distkv_env(&home, &with_auth, &["client", "data", "get"]);
     assert_eq!(text(&o.stdout), "\"Root\"\n", "{}", text(&o.stderr));
 }
+
+/// Starts a standalone server with `args` and `env`, waits for
+/// `Running.`, stops it, and returns what it logged.
+fn server_log(env: &[(&str, &str)], args: &[&str]) -> String {
+    let dir = ScratchDir::new("cfg-log");
+    let log = dir.file("err", "");
+    let mut cmd = Command::new(common::distkv_bin());
+    cmd.env_remove("RUST_LOG")
+        .envs(env.iter().copied())
+        .args(args)
+        .args(["-C", "server.bind_default.host=127.0.0.1", "-C"])
+        .arg(format!("server.bind_default.port={}", common::free_port()))
+        .args(["server", "--standalone", "-i", "Root", "one"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::from(
+            std::fs::File::create(&log).expect("log file"),
+        ));
+    let mut child = cmd.spawn().expect("start");
+    let first = common::first_stdout_line(&mut child).recv_timeout(Duration::from_secs(60));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(first.as_deref(), Ok("Running."));
+    std::fs::read_to_string(&log).unwrap_or_default()
+}
+
+#[test]
+fn log_levels_combine_as_documented() {
+    // default: warnings only
+    assert!(!server_log(&[], &[]).contains("server running"));
+    // -v: info
+    assert!(server_log(&[], &["-v"]).contains("server running"));
+    // RUST_LOG without flags is used; -q wins over it
+    assert!(server_log(&[("RUST_LOG", "info")], &[]).contains("server running"));
+    assert!(!server_log(&[("RUST_LOG", "info")], &["-q"]).contains("server running"));
+    // -l adds a module's level
+    assert!(server_log(&[], &["-l", "distkv_server=info"]).contains("server running"));
+    // JSON lines
+    let json = server_log(&[], &["-v", "-C", "server.log_format=json"]);
+    let line = json
+        .lines()
+        .find(|l| l.contains("server running"))
+        .unwrap_or_else(|| panic!("{json}"));
+    let v: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+    assert_eq!(v["level"], serde_json::json!("INFO"), "{line}");
+    // bad settings are usage errors
+    for (env, args, what) in [
+        (vec![], vec!["-l", "nonsense"], "-l nonsense"),
+        (vec![], vec!["-l", "distkv=loud"], "-l distkv=loud"),
+        (
+            vec![],
+            vec!["-C", "server.log_format=xml"],
+            "server.log_format",
+        ),
+        (vec![("RUST_LOG", "a=b=c")], vec![], "RUST_LOG"),
+    ] {
+        let mut all: Vec<&str> = args.clone();
+        all.push("dumpcfg");
+        let mut cmd = Command::new(common::distkv_bin());
+        cmd.env_remove("RUST_LOG")
+            .envs(env.iter().copied())
+            .args(&all);
+        let o = run_with_timeout(cmd, Duration::from_secs(30));
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&o.stderr).contains(what),
+            "{args:?}: {}",
+            text(&o.stderr)
+        );
+    }
+}

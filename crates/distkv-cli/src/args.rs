@@ -8,13 +8,15 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "distkv", version, about)]
 pub struct Cli {
-    /// More log output (repeatable): -v warnings, -vv info, -vvv debug.
+    /// More log output (repeatable): -v info, -vv debug, -vvv trace (the
+    /// default is warnings; -v/-q win over RUST_LOG).
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count, global = false)]
     pub verbose: u8,
     /// Fewer informational messages (repeatable).
     #[arg(short = 'q', long = "quiet", action = ArgAction::Count)]
     pub quiet: u8,
-    /// Per-module log level, SOURCE=LEVEL (repeatable).
+    /// Per-module log level, SOURCE=LEVEL (repeatable; e.g.
+    /// distkv_server::replication=debug).
     #[arg(short = 'l', long = "log", value_name = "SOURCE=LEVEL")]
     pub log: Vec<String>,
     /// Insecure speed-ups for testing.

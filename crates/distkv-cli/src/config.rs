@@ -83,6 +83,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "server.gossip_key_file",
     "server.gossip_encrypt",
     "server.test_drop_updates",
+    "server.log_format",
     "server.http.host",
     "server.http.port",
     "hostmap.*",

@@ -75,25 +75,55 @@ pub struct Ui {
     pub debug: i32,
 }
 
-fn init_logging(cli: &Cli) {
-    // Warnings by default: a server must say when it dropped the torn end
-    // of a state file or lost its Serf agent.
+/// Sets up logging to stderr. The default level is `warn`; `-v` makes it
+/// `info`, `-vv` `debug`, `-vvv` `trace`, `-q` `error`. Without `-v` or
+/// `-q`, `RUST_LOG` (if set) takes the default's place and may name
+/// modules; `-l SOURCE=LEVEL` directives come last and win. `json`: one
+/// JSON object per line (`server.log_format: json`).
+fn init_logging(cli: &Cli, json: bool) -> Result<(), Failure> {
+    use tracing_subscriber::EnvFilter;
     let level = match (cli.verbose, cli.quiet) {
         (_, q) if q > 0 => "error",
         (0, _) => "warn",
         (1, _) => "info",
-        _ => "debug",
+        (2, _) => "debug",
+        _ => "trace",
     };
-    let mut directives = vec![level.to_owned()];
-    directives.extend(cli.log.iter().cloned());
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(directives.join(",")))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
-    tracing_subscriber::fmt()
+    let flags = cli.verbose > 0 || cli.quiet > 0;
+    let base = match std::env::var("RUST_LOG") {
+        Ok(env) if !flags && !env.trim().is_empty() => {
+            EnvFilter::try_new(&env).map_err(|e| Failure::usage(format!("RUST_LOG={env}: {e}")))?;
+            env
+        }
+        _ => level.to_owned(),
+    };
+    let mut directives = vec![base];
+    for d in &cli.log {
+        // checked one by one, so that the error names the bad one
+        let valid = d.contains('=')
+            && EnvFilter::try_new(d).is_ok()
+            && d.split_once('=')
+                .is_some_and(|(src, lvl)| !src.is_empty() && lvl.parse::<tracing::Level>().is_ok());
+        if !valid {
+            return Err(Failure::usage(format!(
+                "-l {d}: expected SOURCE=LEVEL, LEVEL one of error, warn, info, debug, trace"
+            )));
+        }
+        directives.push(d.clone());
+    }
+    let filter = EnvFilter::try_new(directives.join(","))
+        .map_err(|e| Failure::usage(format!("log settings: {e}")))?;
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
+    Ok(())
 }
 
 /// The configuration: the defaults; then the file `-c FILE`, else
@@ -146,6 +176,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
         debug: (i32::from(cli.verbose) - i32::from(cli.quiet) + 1).max(0),
     };
     let cfg = load_config(&cli)?;
+    let json_logs = match cfg.get_str("server.log_format")?.as_deref() {
+        None | Some("text") => false,
+        Some("json") => true,
+        Some(other) => {
+            return Err(Failure::usage(format!(
+                "server.log_format is text or json, not {other}"
+            )));
+        }
+    };
+    init_logging(&cli, json_logs)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -200,7 +240,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure { text, code }) => {
