@@ -53,17 +53,27 @@ pub fn connect_options(cfg: &Config, args: &ClientArgs) -> Result<ConnectOptions
 }
 
 /// Describes a client error the way the original CLI did.
+/// The exit status says what kind of failure it was: 3 when the server
+/// cannot be reached, 4 for logins, 1 for what the server refused.
 pub fn client_failure(e: ClientError, opts: &ConnectOptions) -> Failure {
+    use crate::{EXIT_CONNECTION, EXIT_LOGIN};
     match e {
         ClientError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-            Failure::error(format!(
-                "ConnectionRefusedError: {} Connect call failed ('{}', {})",
-                io.raw_os_error().unwrap_or(111),
-                opts.host,
-                opts.port
-            ))
+            Failure::with_code(
+                format!(
+                    "ConnectionRefusedError: {} Connect call failed ('{}', {})",
+                    io.raw_os_error().unwrap_or(111),
+                    opts.host,
+                    opts.port
+                ),
+                EXIT_CONNECTION,
+            )
         }
-        ClientError::Io(io) => Failure::error(format!("OSError: {io}")),
+        ClientError::Io(io) => Failure::with_code(format!("OSError: {io}"), EXIT_CONNECTION),
+        e @ (ClientError::Timeout(_) | ClientError::Tls(_) | ClientError::Closed) => {
+            Failure::with_code(e.to_string(), EXIT_CONNECTION)
+        }
+        e @ ClientError::Auth(_) => Failure::with_code(e.to_string(), EXIT_LOGIN),
         other => Failure::error(other.to_string()),
     }
 }

@@ -20,23 +20,31 @@ use distkv_cli::config::Config;
 
 use args::{Cli, ClientCommand, Command};
 
-/// mimalloc instead of the system allocator: the server allocates and frees
-/// small values on several threads at once (a reader decodes what another
-/// thread stores), where glibc's arenas serialise on a lock.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// A failed command: the text is printed to stderr (unless empty) and the
 /// process exits with `code`.
 #[derive(Debug)]
 pub struct Failure {
     /// What to print.
     pub text: String,
-    /// The exit status: 1 for errors, 2 for usage errors.
+    /// The exit status: see [`Failure::code`] and the README's table.
     pub code: u8,
 }
 
+/// Exit status: the server cannot be reached (refused, timed out, TLS,
+/// the connection broke).
+pub const EXIT_CONNECTION: u8 = 3;
+/// Exit status: logging in failed or is required.
+pub const EXIT_LOGIN: u8 = 4;
+
 impl Failure {
+    /// A failure with exit status `code`.
+    pub fn with_code(text: impl Into<String>, code: u8) -> Failure {
+        Failure {
+            text: text.into(),
+            code,
+        }
+    }
+
     /// An error (exit status 1).
     pub fn error(text: impl Into<String>) -> Failure {
         Failure {

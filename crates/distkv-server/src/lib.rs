@@ -161,6 +161,7 @@ impl Server {
                     match peer_copy::sync_from(&shared, &node, &host, port).await {
                         Ok(n) => {
                             tracing::info!(peer = %node, entries = n, "caught up with a peer after loading");
+                            c.note_served(&node);
                             synced = true;
                             break;
                         }
@@ -213,6 +214,7 @@ impl Server {
                     match peer_copy::sync_from(&shared, &node, &host, port).await {
                         Ok(n) => {
                             tracing::info!(peer = %node, entries = n, "copied the state of a peer");
+                            c.note_served(&node);
                             break;
                         }
                         // Without valid credentials this server cannot
@@ -407,5 +409,19 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, shutdown: Cance
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// An embedding application spawns the server on its runtime: starting
+    /// it must be a `Send` future (checked when this compiles).
+    #[test]
+    fn starting_a_server_can_be_spawned() {
+        fn spawnable<T: Send + 'static>(_: &T) {}
+        let gossip: std::sync::Arc<dyn distkv_proto::transport::Gossip> =
+            std::sync::Arc::new(distkv_proto::transport::local::LocalGossip::default());
+        let start = super::Server::start(super::ServerConfig::new("x"), gossip);
+        spawnable(&start);
     }
 }

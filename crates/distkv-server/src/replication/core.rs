@@ -416,6 +416,23 @@ impl ReplicaCore {
         self.note_unreachable(peer, now);
     }
 
+    /// `peer` just served a copy of its data: it is live and has data, so
+    /// what is still missing can be pulled from it at once (instead of
+    /// asking through gossip until its next ping).
+    pub fn peer_served(&mut self, peer: &str, now: Instant) {
+        self.unreachable.remove(peer);
+        let p = self
+            .peers
+            .entry(peer.to_owned())
+            .or_insert_with(|| PeerInfo {
+                last_seen: now,
+                ready: true,
+                seen: HashMap::new(),
+            });
+        p.last_seen = now;
+        p.ready = true;
+    }
+
     /// The pulls that would fetch what is missing now: per source, the
     /// ticks and the peers to ask in order. A node's own ticks are asked of
     /// that node if it is live, the rest of the first live peer; peers
@@ -827,6 +844,26 @@ mod tests {
             value: Some(Value::Int(1)),
             tock: 10 + tick,
         }))
+    }
+
+    #[test]
+    fn a_peer_that_served_a_copy_is_pulled_from_before_it_pings() {
+        let t0 = Instant::now();
+        let mut store = SimReplica::new("a");
+        let mut core = ReplicaCore::new(core_config("a", 1, SETUP), t0);
+        // a change of c arrives with a gap before it; nobody has pinged
+        core.receive(&mut store, change("c", 3), t0);
+        assert!(
+            core.plan_pulls(&store, t0).is_empty(),
+            "no known peer to pull from"
+        );
+        core.peer_served("b", t0);
+        let plans = core.plan_pulls(&store, t0);
+        assert_eq!(plans.len(), 1, "{plans:?}");
+        assert_eq!(plans[0].1, vec!["b".to_owned()]);
+        // until it is not heard of for three ping cycles
+        let later = t0 + Duration::from_secs(4);
+        assert!(core.plan_pulls(&store, later).is_empty());
     }
 
     #[test]

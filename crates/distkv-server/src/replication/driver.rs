@@ -211,6 +211,11 @@ impl Replication {
         lock(&self.core).peer_unreachable(peer, Instant::now());
     }
 
+    /// Notes that `peer` just served a copy of its data.
+    pub fn note_served(&self, peer: &str) {
+        lock(&self.core).peer_served(peer, Instant::now());
+    }
+
     /// Receives one topic and hands its messages to the core. Malformed
     /// messages are logged with their sender (if they name one) and
     /// dropped.

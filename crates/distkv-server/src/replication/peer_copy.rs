@@ -9,7 +9,7 @@ use distkv_proto::value_map::MapBuilder;
 use distkv_proto::value_map::MapExt;
 use distkv_proto::wire::{update_at_path, update_from_value};
 use distkv_proto::{Limits, MsgpackCodec, PathLengthener};
-use distkv_tree::{Path, Value};
+use distkv_tree::{NodeName, Path, UpdateEvent, Value};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
@@ -220,13 +220,19 @@ pub async fn sync_from(
         .build();
     SinkExt::<Value>::send(&mut conn, tree_req).await?;
 
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Received>>(16);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<UpdateEvent>>(16);
     let applier = {
         let shared = shared.clone();
         tokio::task::spawn_blocking(move || -> Result<u64, SyncError> {
             let mut count = 0;
-            while let Some(mut batch) = rx.blocking_recv() {
-                count += apply(&shared, &mut batch)?;
+            while let Some(batch) = rx.blocking_recv() {
+                let mut core = shared.lock();
+                for ev in &batch {
+                    core.apply_remote(ev, &shared.clock);
+                }
+                count += batch.len() as u64;
+                drop(core);
+                // the batch is freed here, outside the lock
             }
             Ok(count)
         })
@@ -247,15 +253,45 @@ pub async fn sync_from(
 /// does not carry one.
 type Received = (Value, Option<Path>);
 
-/// Reads a `get_tree` stream to its end, passing batches of entries with
-/// their full paths to `tx`.
+/// Node names seen in a copy, interned once: the reader converts entries
+/// without taking the tree's lock for each of them.
+struct NameCache<'a> {
+    shared: &'a Shared,
+    names: std::sync::Mutex<std::collections::HashMap<String, NodeName>>,
+}
+
+impl NameCache<'_> {
+    /// At most this many names are kept (a hostile peer could send more).
+    const MAX: usize = 4096;
+
+    fn intern(&self, name: &str) -> NodeName {
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = names.get(name) {
+            return n.clone();
+        }
+        let n = self.shared.lock().tree.intern(name);
+        if names.len() < Self::MAX {
+            names.insert(name.to_owned(), n.clone());
+        }
+        n
+    }
+}
+
+/// Reads a `get_tree` stream to its end, passing batches of update events
+/// to `tx`. The messages are decoded and converted here, so that what
+/// they leave behind is freed on this thread, not the applier's.
 async fn read_tree(
     shared: &Shared,
     conn: &mut Conn,
-    tx: &tokio::sync::mpsc::Sender<Vec<Received>>,
+    tx: &tokio::sync::mpsc::Sender<Vec<UpdateEvent>>,
 ) -> Result<(), SyncError> {
     let mut len = PathLengthener::new(Path::root());
     let mut batch = Vec::with_capacity(APPLY_BATCH);
+    let names = NameCache {
+        shared,
+        names: Default::default(),
+    };
+    let intern = |n: &str| names.intern(n);
     let closed = |_| SyncError::Protocol("the copy stopped being applied".into());
     loop {
         let mut msg = next(conn).await?;
@@ -285,7 +321,9 @@ async fn read_tree(
             // an interior entry without data or history
             continue;
         }
-        batch.push((msg, Some(full)));
+        let ev =
+            update_at_path(msg, full, &intern).map_err(|e| SyncError::Protocol(e.to_string()))?;
+        batch.push(ev);
         if batch.len() >= APPLY_BATCH {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(APPLY_BATCH));
             tx.send(full).await.map_err(closed)?;
