@@ -73,7 +73,7 @@ fn the_tutorial_password_chapter() {
         "Authorization switched to password\n"
     );
     let o = s.client(&["data", "get"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(4));
     assert_eq!(
         stderr(&o),
         "ClientAuthRequiredError: You need to log in using: password\n"
@@ -164,7 +164,7 @@ fn login_failures_of_every_kind() {
     ];
     for (login, text) in cases {
         let o = s.client(&["-a", login, "data", "get"]);
-        assert_eq!(o.status.code(), Some(1), "{login}");
+        assert_eq!(o.status.code(), Some(4), "{login}");
         if text.is_empty() {
             assert!(
                 stderr(&o).contains("an auth file holds a map"),
@@ -183,7 +183,7 @@ fn login_failures_of_every_kind() {
         &["-a", "password name=joe password?=Code", "data", "get"],
         "",
     );
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(4));
     assert!(
         stderr(&o).contains("cannot read Code: no input"),
         "{}",
@@ -205,7 +205,7 @@ fn the_tutorial_test_method() {
     );
     s.ok(&["auth", "-m", "_test", "init"]);
     let o = s.client(&["data", "get"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(4));
     assert_eq!(
         stderr(&o),
         "ClientAuthRequiredError: You need to log in using: _test\n"

@@ -240,7 +240,7 @@ fn config_layers_and_dumpcfg() {
 fn connection_refused_is_reported() {
     let port = common::free_port().to_string();
     let o = distkv(&["client", "-h", "127.0.0.1", "-p", &port, "data", "get"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(3));
     assert_eq!(
         stderr(&o),
         format!("ConnectionRefusedError: 111 Connect call failed ('127.0.0.1', {port})\n")

@@ -120,7 +120,7 @@ async fn clients_talk_tls_to_a_tls_server() {
         &["-C", &format!("connect.ssl.cert={}", c.other)],
         &["data", "get", "x"],
     );
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(3));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.starts_with("SSLError: "), "{err}");
     match Client::connect_with(&tls_options(s.port, &c.other)).await {
@@ -129,7 +129,7 @@ async fn clients_talk_tls_to_a_tls_server() {
     }
     // a plain client gets no greeting, and the server keeps serving
     let o = client(&s, &["-C", "connect.init_timeout=1"], &["data", "get", "x"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(3));
     let login = [
         "-a",
         "password name=joe password=test123",

@@ -84,15 +84,20 @@ fn from_file(path: &str) -> Result<(String, Params), Failure> {
 
 /// Turns an auth string (or `=FILE`) into credentials for a method of
 /// `registry`.
+/// Every failure here exits with the login status.
 pub fn credentials(spec: &str, registry: &Registry) -> Result<Credentials, Failure> {
+    let login = |f: Failure| Failure::with_code(f.text, crate::EXIT_LOGIN);
     let (method, params) = match spec.strip_prefix('=') {
-        Some(file) => from_file(file)?,
-        None => parse_auth_string(spec, &Terminal).map_err(auth_failure)?,
+        Some(file) => from_file(file).map_err(login)?,
+        None => parse_auth_string(spec, &Terminal)
+            .map_err(auth_failure)
+            .map_err(login)?,
     };
     registry
         .get(&method)
         .and_then(|m| m.credentials(&params))
         .map_err(auth_failure)
+        .map_err(login)
 }
 
 /// An auth error found before connecting.
