@@ -162,7 +162,7 @@ fn clients_take_host_port_and_login_from_the_environment() {
     // -p wins over the environment
     let free = common::free_port().to_string();
     let o = distkv_env(&home, &env, &["client", "-p", &free, "data", "get"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(3));
     // a bad port in the environment is a clear error
     let o = distkv_env(
         &home,
