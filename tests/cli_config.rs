@@ -91,13 +91,7 @@ fn settings_of_the_original_are_accepted_and_do_nothing() {
 #[test]
 fn configuration_files_are_found_in_order() {
     let dir = ScratchDir::new("cfg-order");
-    let home = dir.file("home-marker", "");
-    let home = std::path::Path::new(&home)
-        .parent()
-        .expect("dir")
-        .to_str()
-        .expect("utf-8")
-        .to_owned();
+    let home = dir.path();
     let port_of = |o: &Output| {
         text(&o.stdout)
             .lines()
@@ -148,13 +142,7 @@ fn configuration_files_are_found_in_order() {
 fn clients_take_host_port_and_login_from_the_environment() {
     let s = ServerProc::standalone("one", Some("Root"), &[]);
     let dir = ScratchDir::new("cfg-env");
-    let home = dir.file("marker", "");
-    let home = std::path::Path::new(&home)
-        .parent()
-        .expect("dir")
-        .to_str()
-        .expect("utf-8")
-        .to_owned();
+    let home = dir.path();
     let port = s.port.to_string();
     let env = [("DISTKV_HOST", "127.0.0.1"), ("DISTKV_PORT", port.as_str())];
     let o = distkv_env(&home, &env, &["client", "data", "get"]);

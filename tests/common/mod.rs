@@ -466,6 +466,11 @@ impl ScratchDir {
         ScratchDir(dir)
     }
 
+    /// The directory's path.
+    pub fn path(&self) -> String {
+        self.0.to_str().expect("a UTF-8 path").to_owned()
+    }
+
     /// Writes `text` to the file `name` in it; returns the file's path.
     pub fn file(&self, name: &str, text: &str) -> String {
         let p = self.0.join(name);
