@@ -77,7 +77,10 @@ fn settings_of_the_original_are_accepted_and_do_nothing() {
         err.contains("server.ping.gap") && err.contains("paranoia"),
         "{err}"
     );
-    assert!(text(&o.stdout).contains("cycle: 3"));
+    let out = text(&o.stdout);
+    assert!(out.contains("cycle: 3"), "{out}");
+    // what is ignored is not shown as if it took effect
+    assert!(!out.contains("paranoia") && !out.contains("gap:"), "{out}");
     // the defaults no longer show settings nothing reads
     let o = distkv(&["dumpcfg"]);
     let out = text(&o.stdout);
@@ -241,4 +244,32 @@ fn log_levels_combine_as_documented() {
             text(&o.stderr)
         );
     }
+}
+
+/// `dumpcfg` prints every setting that takes effect with its value, and
+/// what it prints is a configuration file that loads to the same.
+#[test]
+fn dumpcfg_shows_every_setting_with_its_default_and_reloads() {
+    let o = distkv(&["dumpcfg"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    for line in [
+        "  log_sync: 1\n",
+        "  send_timeout: 60\n",
+        "  max_time: 1\n",
+        "  max_streams: 1000\n",
+        "  gossip_encrypt: false\n",
+        "    event_size_limit: 512\n",
+        "    max_payload: 262144\n",
+    ] {
+        assert!(out.contains(line), "{line:?} not in\n{out}");
+    }
+    let dir = ScratchDir::new("cfg-dump");
+    let f = dir.file("dump.cfg", &out);
+    let again = distkv(&["-c", &f, "-C", "server.log_sync=always", "dumpcfg"]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert_eq!(
+        text(&again.stdout),
+        out.replace("  log_sync: 1\n", "  log_sync: always\n")
+    );
 }

@@ -378,11 +378,8 @@ pub fn limits(cfg: &distkv_cli::config::Config) -> Result<distkv_code::Limits, F
     l.max_string_size = size("code.max_string_size", l.max_string_size)?;
     l.max_array_size = size("code.max_array_size", l.max_array_size)?;
     l.max_map_size = size("code.max_map_size", l.max_map_size)?;
-    if let Some(t) = cfg
-        .get("code.max_time")
-        .and_then(serde_yaml_ng::Value::as_f64)
-    {
-        if t.is_finite() && t > 0.0 {
+    if let Some(t) = cfg.get_f64("code.max_time")? {
+        if t > 0.0 {
             l.max_time = std::time::Duration::from_secs_f64(t.min(86_400.0));
         }
     }

@@ -4,11 +4,14 @@
 use std::path::Path as FsPath;
 
 use distkv_tree::Value;
-use serde_yaml_ng::{Mapping, Value as Yaml};
 
-use crate::literal;
+use crate::{literal, repr, yaml};
 
-/// The built-in defaults (spec cli.md §6, plus `server.backend`).
+/// The built-in defaults: every setting that takes effect, with the value
+/// it has when nothing overrides it (`dumpcfg` prints them). `null` means
+/// "not set": no TLS, no login, no HTTP listener, and for `gossip_rate`
+/// and `gossip_backlog` the backend's own default (1,000 messages a
+/// second and 64 behind for Serf, no limit for MQTT).
 pub const DEFAULTS: &str = r#"
 connect:
   host: localhost
@@ -18,9 +21,6 @@ connect:
   auth: null
 server:
   backend: serf
-  serf:
-    host: localhost
-    port: 7373
   root: ":distkv"
   bind:
   - {}
@@ -28,14 +28,53 @@ server:
     host: localhost
     port: 27586
     ssl: false
+  serf:
+    host: localhost
+    port: 7373
+    rpc_auth: null
+    event_size_limit: 512
+  mqtt:
+    host: localhost
+    port: 1883
+    username: null
+    password: null
+    tls: null
+    prefix: null
+    max_payload: 262144
   change:
     length: 5
   ping:
     cycle: 5
   max_frame: 16777216
+  max_streams: 1000
   watch_queue: 16384
   watch_queue_total: 1048576
+  send_timeout: 60
+  log_sync: 1
+  log_format: text
+  progress_delay: 2
+  pull_repair: true
+  repair_delay: 0.02
+  fetch_above: 16384
+  gossip_backlog: null
+  gossip_batch: true
+  gossip_queue: 1024
+  gossip_rate: null
+  gossip_key: null
+  gossip_key_file: null
+  gossip_encrypt: false
+  test_drop_updates: 0
+  http:
+    host: localhost
+    port: null
 hostmap: {}
+code:
+  max_operations: 1000000
+  max_time: 1
+  max_call_levels: 32
+  max_string_size: 1048576
+  max_array_size: 100000
+  max_map_size: 100000
 "#;
 
 /// Every setting something reads. A pattern ending in `.*` takes any
@@ -158,7 +197,7 @@ pub enum ConfigError {
         /// The file.
         path: String,
         /// The cause.
-        source: serde_yaml_ng::Error,
+        source: yaml::LoadError,
     },
     /// The file's top level is not a map.
     #[error("{0}: the configuration must be a map")]
@@ -166,18 +205,14 @@ pub enum ConfigError {
     /// A `-C` key is empty or malformed.
     #[error("bad configuration key '{0}'")]
     BadKey(String),
-    /// A map key is itself a map or a tagged value; the YAML writer cannot
-    /// write such a configuration back out.
-    #[error("{path}: a configuration key may not be a map or a tagged value (at '{at}')")]
+    /// A map key is itself a map: no setting is named by one.
+    #[error("{path}: a configuration key may not be a map (at '{at}')")]
     ComplexKey {
         /// The file.
         path: String,
         /// The dotted position of the map holding the key.
         at: String,
     },
-    /// The configuration could not be written as YAML.
-    #[error("cannot write the configuration as YAML: {0}")]
-    Dump(serde_yaml_ng::Error),
     /// A setting nothing reads (a typo, most likely).
     #[error("unknown configuration key '{key}'{}", nearest.map(|n| format!(" (did you mean '{n}'?)")).unwrap_or_default())]
     UnknownKey {
@@ -196,9 +231,9 @@ pub enum ConfigError {
     },
 }
 
-/// The effective configuration, a YAML tree.
+/// The effective configuration: a tree of maps, as loaded from YAML.
 #[derive(Clone, Debug)]
-pub struct Config(Yaml);
+pub struct Config(Value);
 
 impl Default for Config {
     fn default() -> Config {
@@ -207,15 +242,13 @@ impl Default for Config {
 }
 
 /// Merges `over` into `base`: maps recursively, everything else replaced.
-fn merge(base: &mut Yaml, over: Yaml) {
+fn merge(base: &mut Value, over: Value) {
     match (base, over) {
-        (Yaml::Mapping(b), Yaml::Mapping(o)) => {
+        (Value::Map(b), Value::Map(o)) => {
             for (k, v) in o {
-                match b.get_mut(&k) {
-                    Some(slot) => merge(slot, v),
-                    None => {
-                        b.insert(k, v);
-                    }
+                match b.iter_mut().find(|(bk, _)| *bk == k) {
+                    Some((_, slot)) => merge(slot, v),
+                    None => b.push((k, v)),
                 }
             }
         }
@@ -223,50 +256,46 @@ fn merge(base: &mut Yaml, over: Yaml) {
     }
 }
 
-/// Finds a map key that is a map or a tagged value (which the YAML writer
-/// cannot write), returning the dotted position of its map. The parser bounds the nesting, so the recursion is bounded.
-fn complex_key(y: &Yaml, at: &str) -> Option<String> {
+/// A map key as a dotted name part: text as it is, anything else as
+/// Python would print it.
+fn key_name(k: &Value) -> String {
+    match k {
+        Value::Str(s) => s.to_string(),
+        other => repr::repr_line(other),
+    }
+}
+
+/// `at.name`, or `name` at the top.
+fn dotted(at: &str, name: &str) -> String {
+    if at.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{at}.{name}")
+    }
+}
+
+/// Finds a map key that is itself a map, returning the dotted position of
+/// its map. The loader bounds the nesting, so the recursion is bounded.
+fn complex_key(y: &Value, at: &str) -> Option<String> {
     match y {
-        Yaml::Mapping(m) => m.iter().find_map(|(k, v)| {
-            if matches!(k, Yaml::Mapping(_) | Yaml::Tagged(_)) {
+        Value::Map(m) => m.iter().find_map(|(k, v)| {
+            if matches!(k, Value::Map(_)) {
                 return Some(at.to_owned());
             }
-            let name = match k {
-                Yaml::String(s) => s.clone(),
-                other => serde_yaml_ng::to_string(other)
-                    .map(|t| t.trim_end().to_owned())
-                    .unwrap_or_default(),
-            };
-            let below = if at.is_empty() {
-                name
-            } else {
-                format!("{at}.{name}")
-            };
-            complex_key(v, &below)
+            complex_key(v, &dotted(at, &key_name(k)))
         }),
-        Yaml::Sequence(items) => items.iter().find_map(|v| complex_key(v, at)),
-        Yaml::Tagged(t) => complex_key(&t.value, at),
+        Value::Array(items) => items.iter().find_map(|v| complex_key(v, at)),
         _ => None,
     }
 }
 
 /// Checks the settings below `at` (see [`Config::check_keys`]).
-fn check_map(y: &Yaml, at: &str, ignored: &mut Vec<String>) -> Result<(), ConfigError> {
-    let Yaml::Mapping(m) = y else {
+fn check_map(y: &Value, at: &str, ignored: &mut Vec<String>) -> Result<(), ConfigError> {
+    let Value::Map(m) = y else {
         return Ok(());
     };
     for (k, v) in m {
-        let name = match k {
-            Yaml::String(s) => s.clone(),
-            other => serde_yaml_ng::to_string(other)
-                .map(|t| t.trim_end().to_owned())
-                .unwrap_or_default(),
-        };
-        let key = if at.is_empty() {
-            name
-        } else {
-            format!("{at}.{name}")
-        };
+        let key = dotted(at, &key_name(k));
         if KNOWN_KEYS.iter().any(|p| key_matches(p, &key)) {
             continue;
         }
@@ -274,7 +303,7 @@ fn check_map(y: &Yaml, at: &str, ignored: &mut Vec<String>) -> Result<(), Config
             ignored.push(key);
             continue;
         }
-        if is_section(&key) && matches!(v, Yaml::Mapping(_) | Yaml::Null) {
+        if is_section(&key) && matches!(v, Value::Map(_) | Value::Nil) {
             check_map(v, &key, ignored)?;
             continue;
         }
@@ -286,23 +315,54 @@ fn check_map(y: &Yaml, at: &str, ignored: &mut Vec<String>) -> Result<(), Config
     Ok(())
 }
 
-/// Converts a stored value into YAML (bytes become text, lossily).
-pub fn value_to_yaml(v: &Value) -> Yaml {
-    match v {
-        Value::Nil => Yaml::Null,
-        Value::Bool(b) => Yaml::Bool(*b),
-        Value::Int(i) => Yaml::Number((*i).into()),
-        Value::UInt(u) => Yaml::Number((*u).into()),
-        Value::Float(f) => Yaml::Number((*f).into()),
-        Value::Str(s) => Yaml::String(s.to_string()),
-        Value::Bytes(b) | Value::Ext(_, b) => Yaml::String(String::from_utf8_lossy(b).into_owned()),
-        Value::Array(a) => Yaml::Sequence(a.iter().map(value_to_yaml).collect()),
-        Value::Map(m) => Yaml::Mapping(
-            m.iter()
-                .map(|(k, v)| (value_to_yaml(k), value_to_yaml(v)))
-                .collect::<Mapping>(),
-        ),
+/// `y` without the settings matched by [`IGNORED_KEYS`].
+fn without_ignored(y: &Value, at: &str) -> Value {
+    let Value::Map(m) = y else {
+        return y.clone();
+    };
+    Value::Map(
+        m.iter()
+            .filter_map(|(k, v)| {
+                let key = dotted(at, &key_name(k));
+                let ignored = IGNORED_KEYS.iter().any(|p| key_matches(p, &key))
+                    && !KNOWN_KEYS.iter().any(|p| key_matches(p, &key));
+                (!ignored).then(|| (k.clone(), without_ignored(v, &key)))
+            })
+            .collect(),
+    )
+}
+
+/// The map entry for text key `name`.
+fn entry<'a>(m: &'a mut [(Value, Value)], name: &str) -> Option<&'a mut Value> {
+    m.iter_mut()
+        .find(|(k, _)| matches!(k, Value::Str(s) if s == name))
+        .map(|(_, v)| v)
+}
+
+/// The map below text key `name` in `cur`, created (replacing whatever
+/// was there) when missing or not a map.
+fn section_mut<'a>(cur: &'a mut Value, name: &str) -> &'a mut Value {
+    if !matches!(cur, Value::Map(_)) {
+        *cur = Value::Map(Vec::new());
     }
+    let Value::Map(m) = cur else {
+        return cur;
+    };
+    let at = match m
+        .iter()
+        .position(|(k, _)| matches!(k, Value::Str(s) if s == name))
+    {
+        Some(i) => i,
+        None => {
+            m.push((Value::from(name), Value::Map(Vec::new())));
+            m.len() - 1
+        }
+    };
+    let slot = &mut m[at].1;
+    if !matches!(slot, Value::Map(_)) {
+        *slot = Value::Map(Vec::new());
+    }
+    slot
 }
 
 impl Config {
@@ -319,7 +379,7 @@ impl Config {
     pub fn new() -> Config {
         // The defaults are a constant that the tests parse; fall back to an
         // empty map rather than panic.
-        Config(serde_yaml_ng::from_str(DEFAULTS).unwrap_or(Yaml::Mapping(Mapping::new())))
+        Config(yaml::load(DEFAULTS).unwrap_or(Value::Map(Vec::new())))
     }
 
     /// Merges a YAML file over the current settings.
@@ -334,9 +394,9 @@ impl Config {
 
     /// Merges YAML text over the current settings, as [`Config::merge_file`]
     /// does with a file's contents; `shown` names the source in errors.
-    /// A map or tagged value as a map key is refused.
+    /// A map as a map key is refused.
     pub fn merge_str(&mut self, text: &str, shown: &str) -> Result<(), ConfigError> {
-        let y: Yaml = serde_yaml_ng::from_str(text).map_err(|source| ConfigError::Parse {
+        let y = yaml::load(text).map_err(|source| ConfigError::Parse {
             path: shown.to_owned(),
             source,
         })?;
@@ -347,50 +407,17 @@ impl Config {
             });
         }
         match y {
-            Yaml::Mapping(_) => {
+            Value::Map(_) => {
                 merge(&mut self.0, y);
                 Ok(())
             }
-            Yaml::Null => Ok(()),
+            Value::Nil => Ok(()),
             _ => Err(ConfigError::NotAMap(shown.to_owned())),
         }
     }
 
-    /// Sets dotted `key` to the text `value` (environment variables: the
-    /// text is taken as it is, not parsed as a literal).
-    pub fn set_str(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
-        let port = key.ends_with(".port");
-        let parts: Vec<&str> = key.split('.').collect();
-        let Some((last, parents)) = parts.split_last() else {
-            return Err(ConfigError::BadKey(key.to_owned()));
-        };
-        let mut cur = &mut self.0;
-        for p in parents {
-            let Yaml::Mapping(m) = cur else {
-                return Err(ConfigError::BadKey(key.to_owned()));
-            };
-            cur = m
-                .entry(Yaml::String((*p).to_owned()))
-                .or_insert_with(|| Yaml::Mapping(Mapping::new()));
-        }
-        let Yaml::Mapping(m) = cur else {
-            return Err(ConfigError::BadKey(key.to_owned()));
-        };
-        let v = match value.parse::<u16>() {
-            Ok(n) if port => Yaml::Number(n.into()),
-            _ => Yaml::String(value.to_owned()),
-        };
-        m.insert(Yaml::String((*last).to_owned()), v);
-        Ok(())
-    }
-
-    /// Applies one `-C` override: `a.b.c=VALUE` sets (VALUE is a Python
-    /// literal if it parses, else a string), `a.b.c` alone deletes.
-    pub fn apply_override(&mut self, spec: &str) -> Result<(), ConfigError> {
-        let (key, value) = match spec.split_once('=') {
-            Some((k, v)) => (k, Some(value_to_yaml(&literal::parse_or_string(v)))),
-            None => (spec, None),
-        };
+    /// Sets dotted `key` to `value`, creating the maps above it.
+    fn set(&mut self, key: &str, value: Option<Value>) -> Result<(), ConfigError> {
         let parts: Vec<&str> = key.split('.').collect();
         if parts.iter().any(|p| p.is_empty()) {
             return Err(ConfigError::BadKey(key.to_owned()));
@@ -400,58 +427,63 @@ impl Config {
         };
         let mut cur = &mut self.0;
         for p in parents {
-            let map = match cur {
-                Yaml::Mapping(m) => m,
-                other => {
-                    *other = Yaml::Mapping(Mapping::new());
-                    match other {
-                        Yaml::Mapping(m) => m,
-                        _ => return Err(ConfigError::BadKey(key.to_owned())),
-                    }
-                }
-            };
-            let k = Yaml::String((*p).to_owned());
-            if !map.contains_key(&k) {
-                map.insert(k.clone(), Yaml::Mapping(Mapping::new()));
-            }
-            cur = match map.get_mut(&k) {
-                Some(v) => v,
-                None => return Err(ConfigError::BadKey(key.to_owned())),
-            };
+            cur = section_mut(cur, p);
         }
-        if !matches!(cur, Yaml::Mapping(_)) {
-            *cur = Yaml::Mapping(Mapping::new());
+        if !matches!(cur, Value::Map(_)) {
+            *cur = Value::Map(Vec::new());
         }
-        if let Yaml::Mapping(m) = cur {
-            let k = Yaml::String((*last).to_owned());
-            match value {
-                Some(v) => {
-                    m.insert(k, v);
-                }
-                None => {
-                    m.remove(&k);
-                }
+        if let Value::Map(m) = cur {
+            match (entry(m, last), value) {
+                (Some(slot), Some(v)) => *slot = v,
+                (None, Some(v)) => m.push((Value::from(*last), v)),
+                (_, None) => m.retain(|(k, _)| !matches!(k, Value::Str(s) if s == last)),
             }
         }
         Ok(())
     }
 
-    /// The setting at a dotted key.
-    pub fn get(&self, key: &str) -> Option<&Yaml> {
-        let mut cur = &self.0;
-        for p in key.split('.') {
-            cur = cur.as_mapping()?.get(Yaml::String(p.to_owned()))?;
-        }
-        Some(cur)
+    /// Sets dotted `key` to the text `value` (environment variables: the
+    /// text is taken as it is, not parsed as a literal; a port number
+    /// becomes a number).
+    pub fn set_str(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let v = match value.parse::<u16>() {
+            Ok(n) if key.ends_with(".port") => Value::Int(i64::from(n)),
+            _ => Value::from(value),
+        };
+        self.set(key, Some(v))
     }
 
-    /// A string setting (numbers are turned into text).
+    /// Applies one `-C` override: `a.b.c=VALUE` sets (VALUE is a Python
+    /// literal if it parses, else a string), `a.b.c` alone deletes.
+    pub fn apply_override(&mut self, spec: &str) -> Result<(), ConfigError> {
+        match spec.split_once('=') {
+            Some((k, v)) => self.set(k, Some(literal::parse_or_string(v))),
+            None => self.set(spec, None),
+        }
+    }
+
+    /// The setting at a dotted key; `None` when it is absent or null.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        let mut cur = &self.0;
+        for p in key.split('.') {
+            let Value::Map(m) = cur else { return None };
+            cur = m
+                .iter()
+                .find(|(k, _)| matches!(k, Value::Str(s) if s == p))
+                .map(|(_, v)| v)?;
+        }
+        (!matches!(cur, Value::Nil)).then_some(cur)
+    }
+
+    /// A string setting (numbers and booleans are turned into text).
     pub fn get_str(&self, key: &str) -> Result<Option<String>, ConfigError> {
         match self.get(key) {
-            None | Some(Yaml::Null) => Ok(None),
-            Some(Yaml::String(s)) => Ok(Some(s.clone())),
-            Some(Yaml::Number(n)) => Ok(Some(n.to_string())),
-            Some(Yaml::Bool(b)) => Ok(Some(b.to_string())),
+            None => Ok(None),
+            Some(Value::Str(s)) => Ok(Some(s.to_string())),
+            Some(Value::Int(n)) => Ok(Some(n.to_string())),
+            Some(Value::UInt(n)) => Ok(Some(n.to_string())),
+            Some(Value::Float(f)) => Ok(Some(repr::repr_line(&Value::Float(*f)))),
+            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
             Some(_) => Err(ConfigError::BadValue {
                 key: key.to_owned(),
                 why: "not a string".into(),
@@ -461,19 +493,58 @@ impl Config {
 
     /// An unsigned integer setting.
     pub fn get_u64(&self, key: &str) -> Result<Option<u64>, ConfigError> {
+        let bad = |why: String| ConfigError::BadValue {
+            key: key.to_owned(),
+            why,
+        };
         match self.get(key) {
-            None | Some(Yaml::Null) => Ok(None),
-            Some(Yaml::Number(n)) => n.as_u64().map(Some).ok_or_else(|| ConfigError::BadValue {
-                key: key.to_owned(),
-                why: "not a non-negative integer".into(),
-            }),
-            Some(Yaml::String(s)) => s.parse().map(Some).map_err(|_| ConfigError::BadValue {
-                key: key.to_owned(),
-                why: format!("'{s}' is not a non-negative integer"),
-            }),
+            None => Ok(None),
+            Some(Value::Int(n)) => u64::try_from(*n)
+                .map(Some)
+                .map_err(|_| bad("not a non-negative integer".into())),
+            Some(Value::UInt(n)) => Ok(Some(*n)),
+            Some(Value::Str(s)) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| bad(format!("'{s}' is not a non-negative integer"))),
+            Some(_) => Err(bad("not a non-negative integer".into())),
+        }
+    }
+
+    /// A number setting (seconds, fractions).
+    pub fn get_f64(&self, key: &str) -> Result<Option<f64>, ConfigError> {
+        let bad = |why: String| ConfigError::BadValue {
+            key: key.to_owned(),
+            why,
+        };
+        #[allow(clippy::cast_precision_loss)]
+        let f = match self.get(key) {
+            None => return Ok(None),
+            Some(Value::Int(n)) => *n as f64,
+            Some(Value::UInt(n)) => *n as f64,
+            Some(Value::Float(f)) => *f,
+            Some(Value::Str(s)) => s
+                .parse()
+                .map_err(|_| bad(format!("'{s}' is not a number")))?,
+            Some(_) => return Err(bad("not a number".into())),
+        };
+        if f.is_finite() {
+            Ok(Some(f))
+        } else {
+            Err(bad("not a finite number".into()))
+        }
+    }
+
+    /// A boolean setting (`true`/`false`, also as text).
+    pub fn get_bool(&self, key: &str) -> Result<Option<bool>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::Str(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(Value::Str(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
             Some(_) => Err(ConfigError::BadValue {
                 key: key.to_owned(),
-                why: "not a number".into(),
+                why: "not true or false".into(),
             }),
         }
     }
@@ -497,18 +568,16 @@ impl Config {
         let default = self
             .get("server.bind_default")
             .cloned()
-            .unwrap_or(Yaml::Mapping(Mapping::new()));
+            .unwrap_or(Value::Map(Vec::new()));
         let items = match self.get("server.bind") {
-            Some(Yaml::Sequence(s)) if !s.is_empty() => s.clone(),
-            _ => vec![Yaml::Mapping(Mapping::new())],
+            Some(Value::Array(s)) if !s.is_empty() => s.clone(),
+            _ => vec![Value::Map(Vec::new())],
         };
         let mut out = Vec::new();
         for item in items {
             let mut merged = default.clone();
             merge(&mut merged, item);
-            let sub = Config(Yaml::Mapping(
-                [(Yaml::String("l".into()), merged)].into_iter().collect(),
-            ));
+            let sub = Config(Value::Map(vec![(Value::from("l"), merged)]));
             let host = sub.get_str("l.host")?.unwrap_or_else(|| "localhost".into());
             let port = sub.get_port("l.port")?.unwrap_or(27586);
             out.push((host, port));
@@ -520,7 +589,7 @@ impl Config {
     /// `"host:port"`, as `(name, host, port)`.
     pub fn hostmap(&self) -> Result<Vec<(String, String, u16)>, ConfigError> {
         let default_port = self.get_port("connect.port")?.unwrap_or(27586);
-        let Some(Yaml::Mapping(m)) = self.get("hostmap") else {
+        let Some(Value::Map(m)) = self.get("hostmap") else {
             return Ok(Vec::new());
         };
         let bad = |name: &str, why: &str| ConfigError::BadValue {
@@ -529,29 +598,31 @@ impl Config {
         };
         let mut out = Vec::new();
         for (k, v) in m {
-            let Some(name) = k.as_str() else { continue };
+            let Value::Str(name) = k else { continue };
             let (host, port) = match v {
-                Yaml::Sequence(s) => match s.as_slice() {
-                    [Yaml::String(h), Yaml::Number(p)] => {
+                Value::Array(s) => match s.as_slice() {
+                    [Value::Str(h), p] => {
                         let p = p.as_u64().and_then(|p| u16::try_from(p).ok());
-                        (h.clone(), p.ok_or_else(|| bad(name, "bad port"))?)
+                        (h.to_string(), p.ok_or_else(|| bad(name, "bad port"))?)
                     }
                     _ => return Err(bad(name, "expected [host, port]")),
                 },
-                Yaml::String(s) => match s.rsplit_once(':') {
+                Value::Str(s) => match s.rsplit_once(':') {
                     Some((h, p)) => (h.to_owned(), p.parse().map_err(|_| bad(name, "bad port"))?),
-                    None => (s.clone(), default_port),
+                    None => (s.to_string(), default_port),
                 },
                 _ => return Err(bad(name, "expected [host, port] or \"host:port\"")),
             };
-            out.push((name.to_owned(), host, port));
+            out.push((name.to_string(), host, port));
         }
         Ok(out)
     }
 
-    /// The configuration as YAML text (`dumpcfg`).
-    pub fn to_yaml(&self) -> Result<String, ConfigError> {
-        serde_yaml_ng::to_string(&self.0).map_err(ConfigError::Dump)
+    /// The configuration as YAML text (`dumpcfg`), as PyYAML's
+    /// `safe_dump` writes it: the settings that take effect, without the
+    /// original's settings that are accepted and ignored.
+    pub fn to_yaml(&self) -> String {
+        yaml::to_yaml(&without_ignored(&self.0, ""))
     }
 }
 
@@ -562,27 +633,60 @@ mod tests {
     /// Found by fuzzing: `? ? ?` (a map whose key is a map) loaded, but
     /// `dumpcfg` then printed nothing, the YAML writer's error swallowed.
     #[test]
-    fn complex_keys_are_refused_and_dumps_do_not_fail_silently() {
-        for text in [
-            "? ? ?",
-            "a:\n  ? {x: 1}\n  : 2\n",
-            "b: [{? {c: 1} : 2}]",
-            "!t k: 1",
-        ] {
+    fn map_keys_are_refused_and_other_keys_dump_and_reload() {
+        for text in ["? ? ?", "a:\n  ? {x: 1}\n  : 2\n", "b: [{? {c: 1} : 2}]"] {
             let mut c = Config::new();
             assert!(
-                matches!(c.merge_str(text, "f"), Err(ConfigError::ComplexKey { .. })),
+                matches!(
+                    c.merge_str(text, "f"),
+                    Err(ConfigError::ComplexKey { .. } | ConfigError::Parse { .. })
+                ),
                 "{text:?}"
             );
-            assert!(c.to_yaml().expect("dumps").contains("connect:"));
+            assert!(c.to_yaml().contains("connect:"));
         }
         let mut c = Config::new();
         c.merge_str("hostmap: {1: h, ~: g, 1.5: x, [1, 2]: y}", "f")
             .expect("scalar and list keys");
-        let dump = c.to_yaml().expect("dumps");
+        let dump = c.to_yaml();
         let mut again = Config::new();
         again.merge_str(&dump, "dump").expect("reloads");
-        assert_eq!(again.to_yaml().expect("dumps"), dump);
+        assert_eq!(again.to_yaml(), dump);
+    }
+
+    /// `dumpcfg` shows exactly the settings that take effect: every known
+    /// key has a default, and every default is a known key.
+    #[test]
+    fn defaults_name_every_known_key_and_nothing_else() {
+        let c = Config::new();
+        assert_eq!(c.check_keys().expect("all known"), Vec::<String>::new());
+        let mut missing = Vec::new();
+        for key in KNOWN_KEYS {
+            let key = key.trim_end_matches(".*");
+            let mut cur = &c.0;
+            for p in key.split('.') {
+                cur = match cur {
+                    Value::Map(m) => match m.iter().find(|(k, _)| k.as_str() == Some(p)) {
+                        Some((_, v)) => v,
+                        None => {
+                            missing.push(key);
+                            break;
+                        }
+                    },
+                    _ => {
+                        missing.push(key);
+                        break;
+                    }
+                };
+            }
+        }
+        assert_eq!(missing, Vec::<&str>::new(), "known keys without a default");
+        let again = {
+            let mut a = Config::new();
+            a.merge_str(&c.to_yaml(), "dump").expect("the dump loads");
+            a.to_yaml()
+        };
+        assert_eq!(again, c.to_yaml());
     }
 
     #[test]
@@ -620,7 +724,7 @@ mod tests {
             Some("_test name=joe")
         );
         assert_eq!(c.listeners().expect("ok")[0].1, 1234);
-        assert!(matches!(c.get("new.deep.key"), Some(Yaml::Sequence(_))));
+        assert!(matches!(c.get("new.deep.key"), Some(Value::Array(_))));
         c.apply_override("connect.auth").expect("ok");
         assert!(c.get("connect.auth").is_none());
         assert!(c.apply_override("a..b=1").is_err());

@@ -5,6 +5,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use distkv_auth::params::{Prompt, parse_auth_string};
 use distkv_auth::{AuthError, Credentials, Param, Params, Registry};
+use distkv_tree::Value;
 use zeroize::Zeroizing;
 
 use crate::Failure;
@@ -51,9 +52,8 @@ fn from_file(path: &str) -> Result<(String, Params), Failure> {
         return Err(Failure::error(format!("{path}: an auth file is small")));
     }
     let text = std::fs::read_to_string(path).map_err(|e| Failure::error(format!("{path}: {e}")))?;
-    let doc: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(&text).map_err(|e| Failure::error(format!("{path}: {e}")))?;
-    let serde_yaml_ng::Value::Mapping(map) = doc else {
+    let doc = distkv_cli::yaml::load(&text).map_err(|e| Failure::error(format!("{path}: {e}")))?;
+    let Value::Map(map) = doc else {
         return Err(Failure::error(format!("{path}: an auth file holds a map")));
     };
     let mut method = None;
@@ -63,9 +63,11 @@ fn from_file(path: &str) -> Result<(String, Params), Failure> {
             return Err(Failure::error(format!("{path}: keys are strings")));
         };
         let v = match v {
-            serde_yaml_ng::Value::String(s) => s,
-            serde_yaml_ng::Value::Number(n) => n.to_string(),
-            serde_yaml_ng::Value::Bool(b) => b.to_string(),
+            Value::Str(s) => s.to_string(),
+            Value::Int(n) => n.to_string(),
+            Value::UInt(n) => n.to_string(),
+            Value::Float(_) => distkv_cli::repr::repr_line(&v),
+            Value::Bool(b) => b.to_string(),
             _ => {
                 return Err(Failure::error(format!(
                     "{path}: '{k}' must be a string or a number"

@@ -199,7 +199,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .build()?;
     match cli.cmd {
         Command::Dumpcfg => {
-            output::print_raw(&cfg.to_yaml()?);
+            output::print_raw(&cfg.to_yaml());
             Ok(())
         }
         Command::Completions { shell } => {

@@ -33,32 +33,23 @@ fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failur
     if let Some(n) = cfg.get_u64("server.watch_queue_total")? {
         sc.watch_queue_total = usize::try_from(n).unwrap_or(sc.watch_queue_total).max(1);
     }
-    if let Some(c) = cfg
-        .get("server.ping.cycle")
-        .and_then(serde_yaml_ng::Value::as_f64)
-    {
-        if c > 0.0 && c.is_finite() {
+    if let Some(c) = cfg.get_f64("server.ping.cycle")? {
+        if c > 0.0 {
             sc.ping_cycle = std::time::Duration::from_secs_f64(c.clamp(0.1, 3600.0));
         }
     }
     if let Some(p) = cfg.get_port("connect.port")? {
         sc.connect_port = p;
     }
-    if let Some(d) = cfg
-        .get("server.test_drop_updates")
-        .and_then(serde_yaml_ng::Value::as_f64)
-    {
+    if let Some(d) = cfg.get_f64("server.test_drop_updates")? {
         sc.drop_updates = d.clamp(0.0, 1.0);
     }
     sc.hostmap = cfg.hostmap()?;
     sc.load = args.load.clone();
     sc.load_up_to_corruption = args.load_damaged;
     sc.save = args.save.clone();
-    if let Some(t) = cfg
-        .get("server.send_timeout")
-        .and_then(serde_yaml_ng::Value::as_f64)
-    {
-        if t.is_finite() && t > 0.0 {
+    if let Some(t) = cfg.get_f64("server.send_timeout")? {
+        if t > 0.0 {
             sc.send_timeout = std::time::Duration::from_secs_f64(t.min(86_400.0));
         }
     }
@@ -73,21 +64,18 @@ fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failur
     if let Some(a) = cfg.get_str("connect.auth")? {
         sc.peer_login = Some(crate::login::credentials(&a, &sc.auth)?);
     }
-    let quiet_for = match cfg
-        .get("server.progress_delay")
-        .and_then(serde_yaml_ng::Value::as_f64)
-    {
-        Some(s) if s.is_finite() && s >= 0.0 => std::time::Duration::from_secs_f64(s.min(3600.0)),
+    let quiet_for = match cfg.get_f64("server.progress_delay")? {
+        Some(s) if s >= 0.0 => std::time::Duration::from_secs_f64(s.min(3600.0)),
         _ => std::time::Duration::from_secs(2),
     };
     sc.progress =
         distkv_server::progress::ProgressHook::new(Arc::new(crate::progress::Bars { quiet_for }));
     sc.log_sync = match cfg.get("server.log_sync") {
         None => sc.log_sync,
-        Some(serde_yaml_ng::Value::String(s)) if s == "always" => SyncPolicy::Always,
-        Some(serde_yaml_ng::Value::String(s)) if s == "never" => SyncPolicy::Never,
-        Some(v) => match v.as_f64() {
-            Some(secs) if secs.is_finite() && secs >= 0.0 => {
+        Some(Value::Str(s)) if s == "always" => SyncPolicy::Always,
+        Some(Value::Str(s)) if s == "never" => SyncPolicy::Never,
+        Some(_) => match cfg.get_f64("server.log_sync").ok().flatten() {
+            Some(secs) if secs >= 0.0 => {
                 SyncPolicy::Interval(std::time::Duration::from_secs_f64(secs.min(3600.0)))
             }
             _ => {
@@ -97,20 +85,17 @@ fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failur
             }
         },
     };
-    if let Some(serde_yaml_ng::Value::Bool(b)) = cfg.get("server.pull_repair") {
-        sc.pull_repair = *b;
+    if let Some(b) = cfg.get_bool("server.pull_repair")? {
+        sc.pull_repair = b;
     }
-    if let Some(serde_yaml_ng::Value::Bool(b)) = cfg.get("server.gossip_batch") {
-        sc.gossip_batch = *b;
+    if let Some(b) = cfg.get_bool("server.gossip_batch")? {
+        sc.gossip_batch = b;
     }
     if let Some(n) = cfg.get_u64("server.gossip_queue")? {
         sc.gossip_queue = usize::try_from(n).unwrap_or(usize::MAX).clamp(1, 1 << 20);
     }
-    if let Some(d) = cfg
-        .get("server.repair_delay")
-        .and_then(serde_yaml_ng::Value::as_f64)
-    {
-        if d.is_finite() && d >= 0.0 {
+    if let Some(d) = cfg.get_f64("server.repair_delay")? {
+        if d >= 0.0 {
             sc.repair_delay = std::time::Duration::from_secs_f64(d.min(60.0));
         }
     }
@@ -152,9 +137,9 @@ fn gossip_keys(
     use distkv_auth::gossip_key::{GossipKeyRing, Protection, parse_key_file};
     let bad = |why: String| Failure::usage(format!("server.gossip_key: {why}"));
     let mut specs: Vec<String> = match cfg.get("server.gossip_key") {
-        None | Some(serde_yaml_ng::Value::Null) => Vec::new(),
-        Some(serde_yaml_ng::Value::String(s)) => vec![s.clone()],
-        Some(serde_yaml_ng::Value::Sequence(items)) => items
+        None => Vec::new(),
+        Some(Value::Str(s)) => vec![s.to_string()],
+        Some(Value::Array(items)) => items
             .iter()
             .map(|v| v.as_str().map(str::to_owned))
             .collect::<Option<_>>()
@@ -168,18 +153,10 @@ fn gossip_keys(
             .map_err(|e| Failure::error(format!("server.gossip_key_file {file}: {e}")))?;
         specs.extend(lines);
     }
-    let protection = match cfg.get("server.gossip_encrypt") {
-        None | Some(serde_yaml_ng::Value::Null) | Some(serde_yaml_ng::Value::Bool(false)) => {
-            Protection::Sign
-        }
-        Some(serde_yaml_ng::Value::Bool(true)) => Protection::Encrypt,
-        Some(serde_yaml_ng::Value::String(s)) if s.eq_ignore_ascii_case("false") => {
-            Protection::Sign
-        }
-        Some(serde_yaml_ng::Value::String(s)) if s.eq_ignore_ascii_case("true") => {
-            Protection::Encrypt
-        }
-        Some(_) => {
+    let protection = match cfg.get_bool("server.gossip_encrypt") {
+        Ok(None | Some(false)) => Protection::Sign,
+        Ok(Some(true)) => Protection::Encrypt,
+        Err(_) => {
             return Err(Failure::usage(
                 "server.gossip_encrypt must be true or false",
             ));
@@ -321,4 +298,69 @@ pub async fn run(cfg: &Config, args: ServerArgs) -> Result<(), Failure> {
     tracing::info!("stopping");
     server.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::args::{Cli, Command};
+
+    /// The defaults `dumpcfg` prints are the ones the server runs with.
+    #[test]
+    fn dumped_defaults_are_the_library_defaults() {
+        let cli = Cli::try_parse_from(["distkv", "server", "one"]).expect("parses");
+        let Command::Server(args) = cli.cmd else {
+            panic!("a server command")
+        };
+        let sc = server_config(&Config::new(), &args).expect("the defaults build");
+        let lib = ServerConfig::new("one");
+        assert_eq!(sc.bind, lib.bind);
+        assert_eq!(sc.root, lib.root);
+        assert_eq!(sc.chain_length, lib.chain_length);
+        assert_eq!(sc.max_frame, lib.max_frame);
+        assert_eq!(sc.max_streams, lib.max_streams);
+        assert_eq!(sc.watch_queue, lib.watch_queue);
+        assert_eq!(sc.watch_queue_total, lib.watch_queue_total);
+        assert_eq!(sc.ping_cycle, lib.ping_cycle);
+        assert_eq!(sc.connect_port, lib.connect_port);
+        assert_eq!(sc.send_timeout, lib.send_timeout);
+        assert_eq!(sc.log_sync, lib.log_sync);
+        assert_eq!(sc.pull_repair, lib.pull_repair);
+        assert_eq!(sc.repair_delay, lib.repair_delay);
+        assert_eq!(sc.fetch_above, lib.fetch_above);
+        assert_eq!(sc.gossip_batch, lib.gossip_batch);
+        assert_eq!(sc.gossip_queue, lib.gossip_queue);
+        assert_eq!(sc.gossip_rate, lib.gossip_rate);
+        assert_eq!(sc.gossip_backlog, lib.gossip_backlog);
+        assert_eq!(sc.http, lib.http);
+        assert!(sc.gossip_keys.is_none() && sc.tls.is_none() && sc.peer_login.is_none());
+        assert!(sc.drop_updates.abs() < f64::EPSILON);
+
+        let limits = crate::code::limits(&Config::new()).expect("the defaults build");
+        let lib = distkv_code::Limits::default();
+        assert_eq!(limits.max_operations, lib.max_operations);
+        assert_eq!(limits.max_call_levels, lib.max_call_levels);
+        assert_eq!(limits.max_string_size, lib.max_string_size);
+        assert_eq!(limits.max_array_size, lib.max_array_size);
+        assert_eq!(limits.max_map_size, lib.max_map_size);
+        assert_eq!(limits.max_time, lib.max_time);
+
+        let cfg = Config::new();
+        let mqtt = MqttConfig::default();
+        assert_eq!(
+            cfg.get_u64("server.mqtt.max_payload").expect("a number"),
+            u64::try_from(mqtt.max_payload).ok()
+        );
+        assert_eq!(
+            cfg.get_port("server.mqtt.port").expect("a port"),
+            Some(mqtt.port)
+        );
+        assert_eq!(
+            cfg.get_u64("server.serf.event_size_limit")
+                .expect("a number"),
+            u64::try_from(SerfConfig::default().event_size_limit).ok()
+        );
+    }
 }

@@ -22,10 +22,8 @@ fn file(cfg: &Config, key: &str) -> Result<Option<String>, Failure> {
 /// and other values that name no files.
 fn section(cfg: &Config, key: &str) -> Result<bool, Failure> {
     match cfg.get(key) {
-        None | Some(serde_yaml_ng::Value::Null) | Some(serde_yaml_ng::Value::Bool(false)) => {
-            Ok(false)
-        }
-        Some(serde_yaml_ng::Value::Mapping(_)) => Ok(true),
+        None | Some(distkv_tree::Value::Bool(false)) => Ok(false),
+        Some(distkv_tree::Value::Map(_)) => Ok(true),
         Some(_) => Err(Failure::error(format!(
             "{key} must be false or a map with the certificate files (cert, key)"
         ))),

@@ -21,28 +21,6 @@ fn read(path: &std::path::Path) -> Result<String, Failure> {
     std::fs::read_to_string(path).map_err(|e| Failure::error(format!("{}: {e}", path.display())))
 }
 
-/// A YAML (or JSON) document as a value.
-fn yaml_value(y: serde_yaml_ng::Value) -> Result<Value, Failure> {
-    use serde_yaml_ng::Value as Y;
-    Ok(match y {
-        Y::Null => Value::Nil,
-        Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => Value::Int(i),
-            (None, Some(f)) => Value::Float(f),
-            _ => return Err(Failure::error(format!("unsupported number {n}"))),
-        },
-        Y::String(s) => Value::from(s),
-        Y::Sequence(s) => Value::Array(s.into_iter().map(yaml_value).collect::<Result<_, _>>()?),
-        Y::Mapping(m) => Value::Map(
-            m.into_iter()
-                .map(|(k, v)| Ok((yaml_value(k)?, yaml_value(v)?)))
-                .collect::<Result<_, Failure>>()?,
-        ),
-        Y::Tagged(t) => yaml_value(t.value)?,
-    })
-}
-
 /// Prints the system record `None KIND PATH…` (a Python literal, or YAML).
 async fn print_record(
     client: &Client,
@@ -92,9 +70,8 @@ pub async fn run(opts: ConnectOptions, cmd: TypeCommand) -> Result<(), Failure> 
             let schema = match schema.as_deref() {
                 Some(f) => {
                     let text = read(f)?;
-                    let y: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text)
-                        .map_err(|e| Failure::error(format!("{}: {e}", f.display())))?;
-                    yaml_value(y)?
+                    distkv_cli::yaml::load(&text)
+                        .map_err(|e| Failure::error(format!("{}: {e}", f.display())))?
                 }
                 None => Value::Nil,
             };
