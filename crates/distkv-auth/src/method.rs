@@ -100,6 +100,84 @@ impl Presented {
 /// (`_aux`). Records are replicated to every server like any other entry;
 /// they must not contain anything that lets a reader log in (store a slow,
 /// salted hash, not the secret).
+///
+/// # Example
+///
+/// A `token` method: the user presents a long random token, the server
+/// keeps only its SHA-256 digest. The halves are called directly here; on
+/// a real connection the client seals the secrets and the server opens
+/// them into a [`Presented`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use async_trait::async_trait;
+/// use distkv_auth::params::{NoPrompt, parse_auth_string, valid_user_name};
+/// use distkv_auth::{AuthError, AuthMethod, Credentials, Params, Presented, Registry};
+/// use distkv_tree::Value;
+/// use sha2::{Digest, Sha256};
+/// use zeroize::Zeroizing;
+///
+/// struct TokenMethod;
+///
+/// #[async_trait]
+/// impl AuthMethod for TokenMethod {
+///     fn name(&self) -> &str {
+///         "token"
+///     }
+///
+///     fn credentials(&self, params: &Params) -> Result<Credentials, AuthError> {
+///         let name = params.get("name").map(|p| p.as_str()).filter(|n| valid_user_name(n));
+///         let token = params.get("token").map(|p| p.as_str()).filter(|t| t.len() >= 16);
+///         let (Some(name), Some(token)) = (name, token) else {
+///             return Err(AuthError::Param("a user name and a 16-byte token".into()));
+///         };
+///         Ok(Credentials {
+///             method: "token".into(),
+///             ident: name.into(),
+///             data: Vec::new(),
+///             secrets: vec![("token".into(), Zeroizing::new(token.as_bytes().to_vec()))],
+///         })
+///     }
+///
+///     async fn make_record(&self, user: &Presented) -> Result<Value, AuthError> {
+///         let token = user.secret("token").filter(|t| t.len() >= 16);
+///         let token = token.ok_or_else(|| AuthError::Param("a 16-byte token".into()))?;
+///         Ok(Value::Map(vec![("sha256".into(), Sha256::digest(token).to_vec().into())]))
+///     }
+///
+///     async fn verify(&self, user: &Presented, record: Option<&Value>) -> Result<(), AuthError> {
+///         let stored = record.and_then(|r| r.get("sha256")).and_then(Value::as_bytes);
+///         let sent = Sha256::digest(user.secret("token").unwrap_or_default());
+///         match stored {
+///             Some(digest) if digest == sent.as_slice() => Ok(()),
+///             _ => Err(AuthError::Failed { why: "Bad token".into(), ident: user.ident.clone() }),
+///         }
+///     }
+///
+///     fn super_root(&self) -> bool {
+///         false // token users are ordinary users
+///     }
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Server and client each register it next to the built-in methods.
+/// let mut registry = Registry::builtin();
+/// registry.register(Arc::new(TokenMethod));
+///
+/// // Client half: an auth string becomes credentials.
+/// let login = "token name=joe token=correct-horse-battery";
+/// let (name, params) = parse_auth_string(login, &NoPrompt)?;
+/// let method = registry.get(&name)?;
+/// let creds = method.credentials(&params)?;
+///
+/// // Server half: store a record for the user, then check logins against it.
+/// let user = Presented { ident: creds.ident, data: creds.data, secrets: creds.secrets };
+/// let rt = tokio::runtime::Builder::new_current_thread().build()?;
+/// let record = rt.block_on(method.make_record(&user))?;
+/// rt.block_on(method.verify(&user, Some(&record)))?;
+/// assert!(rt.block_on(method.verify(&user, None)).is_err()); // no such user
+/// # Ok(()) }
+/// ```
 #[async_trait]
 pub trait AuthMethod: Send + Sync + 'static {
     /// The method name, on the wire and in `None auth METHOD`.

@@ -99,6 +99,42 @@ impl Default for ConnectOptions {
 }
 
 /// A connection to a distkv server.
+///
+/// # Example
+///
+/// Against a standalone server started in the same process (the server
+/// crate is a dev-dependency only):
+///
+/// ```
+/// use distkv_client::Client;
+/// use distkv_tree::{Path, Value};
+/// # use std::sync::Arc;
+/// # use distkv_proto::transport::local::LocalGossip;
+/// # use distkv_server::{Server, ServerConfig};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let rt = tokio::runtime::Runtime::new()?;
+/// # rt.block_on(async {
+/// # let mut cfg = ServerConfig::new("one");
+/// # cfg.bind = vec![("127.0.0.1".into(), 0)];
+/// # cfg.init = Some(Value::from("Root"));
+/// # let server = Server::start(cfg, Arc::new(LocalGossip::default())).await?;
+/// # let port = server.local_addrs()[0].port();
+/// let client = Client::connect("127.0.0.1", port).await?;
+/// assert_eq!(client.greeting().node, "one");
+///
+/// let path = Path::from_strs(&["one", "two", "three"]);
+/// client.set(&path, Value::Int(123)).await?;
+/// assert_eq!(client.get(&path).await?, Some(Value::Int(123)));
+///
+/// client.delete(&path).await?;
+/// assert_eq!(client.get(&path).await?, None);
+/// # drop(client);
+/// # server.shutdown().await;
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Client {
     conn: Arc<Conn>,

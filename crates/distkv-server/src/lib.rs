@@ -64,6 +64,37 @@ use state::Shared;
 pub const DEFAULT_PORT: u16 = 27586;
 
 /// Entry point: starts servers.
+///
+/// # Example
+///
+/// A standalone server on a free port of 127.0.0.1, with the in-process
+/// gossip backend (no peers), that starts a new network:
+///
+/// ```
+/// use std::sync::Arc;
+/// use distkv_proto::transport::local::LocalGossip;
+/// use distkv_server::{Server, ServerConfig};
+/// use distkv_tree::{Path, Value};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let rt = tokio::runtime::Runtime::new()?;
+/// rt.block_on(async {
+///     let mut cfg = ServerConfig::new("one");
+///     cfg.bind = vec![("127.0.0.1".into(), 0)]; // port 0: any free port
+///     cfg.init = Some(Value::from("Root")); // a new network with this root value
+///     let server = Server::start(cfg, Arc::new(LocalGossip::default())).await?;
+///
+///     // Clients can connect now.
+///     let addr = server.local_addrs()[0];
+///     assert_ne!(addr.port(), 0);
+///     let root = server.shared().lock().tree.get(&Path::root()).and_then(|e| e.data().cloned());
+///     assert_eq!(root, Some(Value::from("Root")));
+///
+///     server.shutdown().await;
+///     Ok::<_, distkv_server::ServerError>(())
+/// })?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Server;
 

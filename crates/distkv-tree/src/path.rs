@@ -239,6 +239,38 @@ pub fn write_py_str(f: &mut impl fmt::Write, s: &str) -> fmt::Result {
 }
 
 /// A path from the root: a sequence of elements. The root is the empty path.
+///
+/// It displays as a Python tuple, and travels as an array value.
+///
+/// # Example
+///
+/// ```
+/// use distkv_tree::{Path, PathElem, Value};
+///
+/// # fn main() -> Result<(), distkv_tree::PathError> {
+/// let sensors = Path::from_strs(&["home", "sensors"]);
+/// // Elements are any msgpack scalar, not only text.
+/// let third = sensors.child(PathElem::Int(3));
+/// assert_eq!(third.to_string(), "('home', 'sensors', 3)");
+/// assert_eq!(third.len(), 3);
+/// assert!(third.starts_with(&sensors));
+///
+/// // The same path, element by element.
+/// let built = Path::from(vec![PathElem::from("home"), "sensors".into(), 3.into()]);
+/// assert_eq!(built, third);
+///
+/// // On the wire a path is an array.
+/// let wire = third.to_value();
+/// assert_eq!(wire, Value::Array(vec!["home".into(), "sensors".into(), Value::Int(3)]));
+/// assert_eq!(Path::from_value(wire)?, third);
+///
+/// // nil as the first element names the system subtree.
+/// let system = Path(vec![PathElem::Nil, "auth".into()]);
+/// assert!(system.has_nil());
+/// assert_eq!(system.to_string(), "(None, 'auth')");
+/// assert_eq!(Path::root().to_string(), "()");
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Path(pub Vec<PathElem>);
 

@@ -204,6 +204,39 @@ pub struct WalkOpts {
 
 /// The whole replicated state of one server: the entry tree plus the tick
 /// bookkeeping of every node.
+///
+/// # Example
+///
+/// A server writes through [`Tree::local_change`]; the
+/// [`UpdateEvent`] it returns is what other servers get, and they merge
+/// it with [`Tree::apply_remote`].
+///
+/// ```
+/// use distkv_tree::{ApplyOutcome, Path, Precondition, TockClock, Tree, Value};
+///
+/// # fn main() -> Result<(), distkv_tree::ChangeError> {
+/// let clock = TockClock::default();
+/// let mut tree = Tree::new("one", 5);
+/// tree.mark_ready(); // this server starts a new network: it has data now
+///
+/// let path = Path::from_strs(&["sensors", "kitchen", "temp"]);
+/// let any = Precondition::default();
+/// let change = tree.local_change(&path, Some(Value::Float(21.5)), &any, &clock)?;
+/// let event = change.expect("a set is never a no-op").event;
+/// assert_eq!(tree.get(&path).and_then(|e| e.data()), Some(&Value::Float(21.5)));
+/// assert_eq!(event.chain.head().tick, 1); // the first change of "one"
+///
+/// // Another server merges the change.
+/// let mut other = Tree::new("two", 5);
+/// let outcome = other.apply_remote(&event, &TockClock::default());
+/// assert!(matches!(outcome, ApplyOutcome::Applied { old: None, conflict: false }));
+///
+/// // Deleting is a change to `None`.
+/// tree.local_change(&path, None, &any, &clock)?;
+/// assert_eq!(tree.get(&path).and_then(|e| e.data()), None);
+/// assert!(tree.is_empty());
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Tree {
     root: Entry,

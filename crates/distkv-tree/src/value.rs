@@ -9,6 +9,37 @@ use compact_str::CompactString;
 /// Byte strings stay bytes (`Bytes`), text stays text (`Str`), maps keep
 /// their insertion order and may have keys of any type. Equality is
 /// structural; floats compare by bit pattern so that `Value` is `Eq`.
+///
+/// This crate does no I/O: the msgpack bytes of a value are written and
+/// read by `distkv_proto::msgpack` (`to_vec`, `decode_one`).
+///
+/// # Example
+///
+/// ```
+/// use distkv_tree::Value;
+///
+/// // Rust values convert with `From`; integers pick `Int` or `UInt`.
+/// assert_eq!(Value::from(42), Value::Int(42));
+/// assert_eq!(Value::from(u64::MAX), Value::UInt(u64::MAX));
+/// assert_eq!(Value::from("hi").as_str(), Some("hi"));
+/// assert_eq!(Value::from(b"raw".to_vec()).as_bytes(), Some(&b"raw"[..]));
+///
+/// // Maps keep their order and may have keys of any type.
+/// let reading = Value::Map(vec![
+///     ("temp".into(), 21.5.into()),
+///     ("ok".into(), true.into()),
+///     (Value::Int(1), Value::Nil),
+/// ]);
+/// assert_eq!(reading.get("ok").and_then(Value::as_bool), Some(true));
+/// assert_eq!(reading.to_string(), r#"{"temp": 21.5, "ok": True, 1: None}"#);
+///
+/// // Equality is structural and exact: no numeric coercion between types,
+/// // and floats compare by bit pattern.
+/// assert_ne!(Value::Int(1), Value::Float(1.0));
+/// assert_eq!(Value::Float(f64::NAN), Value::Float(f64::NAN));
+/// assert_ne!(Value::Float(0.0), Value::Float(-0.0));
+/// assert_ne!(Value::from("1"), Value::from(b"1".to_vec()));
+/// ```
 #[derive(Clone, Debug, Default)]
 pub enum Value {
     /// msgpack nil (Python `None`).
