@@ -17,10 +17,10 @@
 #   GOSSIP_KEY=encrypt                    … and encrypt it (server.gossip_encrypt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build -q --release -p distkv-cli --bin distkv
-cargo build -q --release --example cluster_bench
-BIN=target/release/distkv
-BENCH=target/release/examples/cluster_bench
+cargo build -q --profile profiling -p distkv-cli --bin distkv
+cargo build -q --profile profiling --example cluster_bench
+BIN=target/profiling/distkv
+BENCH=target/profiling/examples/cluster_bench
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] && echo "logs in $WORK" || rm -rf "$WORK"; }

@@ -9,10 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000000}
-cargo build -q --release -p distkv-cli --bin distkv
-cargo build -q --release --example loadgen
-BIN=target/release/distkv
-LOAD=target/release/examples/loadgen
+cargo build -q --profile profiling -p distkv-cli --bin distkv
+cargo build -q --profile profiling --example loadgen
+BIN=target/profiling/distkv
+LOAD=target/profiling/examples/loadgen
 WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/distkv-persist-bench.XXXXXX")
 PID=
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }

@@ -69,7 +69,7 @@ fn parse() -> Result<Opts> {
         },
         only: None,
         out: PathBuf::from("target/compare"),
-        bin: PathBuf::from("target/release/distkv"),
+        bin: PathBuf::from("target/profiling/distkv"),
         venv: PathBuf::from("target/interop-venv"),
     };
     let mut args = std::env::args().skip(1);
@@ -387,7 +387,7 @@ async fn main() -> Result<()> {
     let o = parse()?;
     if !o.bin.exists() {
         bail!(
-            "no distkv binary at {} (cargo build --release -p distkv-cli)",
+            "no distkv binary at {} (cargo build --profile profiling -p distkv-cli)",
             o.bin.display()
         );
     }
