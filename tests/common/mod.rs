@@ -111,9 +111,20 @@ impl ServerProc {
 
     /// Starts a standalone server with extra `server` arguments (e.g. `-l`).
     pub fn standalone_args(name: &str, server_args: &[&str]) -> ServerProc {
+        Self::standalone_with(name, None, &[], server_args)
+    }
+
+    /// Starts a standalone server with `init` (`-i`), extra global options
+    /// and extra `server` arguments.
+    pub fn standalone_with(
+        name: &str,
+        init: Option<&str>,
+        extra: &[&str],
+        server_args: &[&str],
+    ) -> ServerProc {
         let args: Vec<String> = server_args.iter().map(|a| (*a).to_owned()).collect();
         SERVER_ARGS.with(|a| *a.borrow_mut() = args);
-        let s = Self::start(name, None, &[], Backend::Standalone);
+        let s = Self::start(name, init, extra, Backend::Standalone);
         SERVER_ARGS.with(|a| a.borrow_mut().clear());
         s
     }

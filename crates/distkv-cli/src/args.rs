@@ -79,6 +79,12 @@ pub struct ServerArgs {
     /// Run a single node without a Serf agent (server.backend=local).
     #[arg(long = "standalone")]
     pub standalone: bool,
+    /// Keep the state in DIR: load the newest state logs there when there
+    /// are any (otherwise join the network, or start with -i), write a new
+    /// log there and rotate it (server.log_rotate, server.log_keep). The
+    /// same command line serves the first start and every restart.
+    #[arg(long = "data", value_name = "DIR", conflicts_with_all = ["load", "save"])]
+    pub data: Option<std::path::PathBuf>,
     /// Load a state file (dump and/or change log) before serving; repeat
     /// for several files, oldest first.
     #[arg(short = 'l', long = "load", value_name = "FILE")]

@@ -51,6 +51,8 @@ server:
   watch_queue_total: 1048576
   send_timeout: 60
   log_sync: 1
+  log_rotate: daily
+  log_keep: 7
   log_format: text
   progress_delay: 2
   pull_repair: true
@@ -110,6 +112,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "server.watch_queue_total",
     "server.send_timeout",
     "server.log_sync",
+    "server.log_rotate",
+    "server.log_keep",
     "server.progress_delay",
     "server.pull_repair",
     "server.repair_delay",

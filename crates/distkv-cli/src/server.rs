@@ -48,6 +48,32 @@ fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failur
     sc.load = args.load.clone();
     sc.load_up_to_corruption = args.load_damaged;
     sc.save = args.save.clone();
+    if let Some(dir) = &args.data {
+        let mut d = distkv_server::data_dir::DataDir::new(dir);
+        d.rotate = match cfg.get("server.log_rotate") {
+            None | Some(Value::Bool(false)) => None,
+            Some(Value::Str(s)) if s == "never" => None,
+            Some(Value::Str(s)) if s == "daily" => Some(std::time::Duration::from_secs(86_400)),
+            Some(Value::Str(s)) if s == "hourly" => Some(std::time::Duration::from_secs(3_600)),
+            Some(_) => match cfg.get_f64("server.log_rotate").ok().flatten() {
+                Some(secs) if secs >= 1.0 => Some(std::time::Duration::from_secs_f64(
+                    secs.min(366.0 * 86_400.0),
+                )),
+                _ => {
+                    return Err(Failure::usage(
+                        "server.log_rotate must be daily, hourly, never or a number of seconds (at least 1)",
+                    ));
+                }
+            },
+        };
+        if let Some(n) = cfg.get_u64("server.log_keep")? {
+            if n == 0 {
+                return Err(Failure::usage("server.log_keep must be at least 1"));
+            }
+            d.keep = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        sc.data_dir = Some(d);
+    }
     if let Some(t) = cfg.get_f64("server.send_timeout")? {
         if t > 0.0 {
             sc.send_timeout = std::time::Duration::from_secs_f64(t.min(86_400.0));
@@ -271,23 +297,28 @@ pub async fn run(cfg: &Config, args: ServerArgs) -> Result<(), Failure> {
             sc.gossip_backlog = u64::MAX;
         }
     }
+    // Catch SIGTERM and SIGINT before anyone is told the server runs: a
+    // stop asked for right after "Running." must find the handlers there.
+    #[cfg(unix)]
+    let mut signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::interrupt())?,
+        )
+    };
     let server = Server::start(sc, gossip).await?;
     output::print_line("Running.");
+    // Under systemd (Type=notify): ready now. Elsewhere NOTIFY_SOCKET is
+    // unset and this does nothing.
+    if let Err(e) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
+        tracing::warn!(error = %e, "cannot tell systemd that the server is ready");
+    }
     let stop = async {
         #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            match signal(SignalKind::terminate()) {
-                Ok(mut term) => {
-                    tokio::select! {
-                        _ = term.recv() => {},
-                        _ = tokio::signal::ctrl_c() => {},
-                    }
-                }
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
+        tokio::select! {
+            _ = signals.0.recv() => {},
+            _ = signals.1.recv() => {},
         }
         #[cfg(not(unix))]
         {
@@ -296,6 +327,7 @@ pub async fn run(cfg: &Config, args: ServerArgs) -> Result<(), Failure> {
     };
     stop.await;
     tracing::info!("stopping");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     server.shutdown().await;
     Ok(())
 }

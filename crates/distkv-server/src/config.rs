@@ -81,6 +81,10 @@ pub struct ServerConfig {
     /// Write a state log (with a full dump first) to this file from the
     /// moment the server has data (`server -s`).
     pub save: Option<std::path::PathBuf>,
+    /// A data directory (`server --data DIR`): its logs are loaded at
+    /// start (instead of `init`, when there are any), a new log is
+    /// written there and rotated. Replaces `load` and `save`.
+    pub data_dir: Option<crate::data_dir::DataDir>,
     /// Where progress of long loads and dumps is reported.
     pub progress: crate::progress::ProgressHook,
     /// The auth methods this server accepts (`None auth current` picks
@@ -155,6 +159,7 @@ impl ServerConfig {
             log_sync: crate::persist::SyncPolicy::Interval(Duration::from_secs(1)),
             gossip_backlog: 64,
             save: None,
+            data_dir: None,
             send_timeout: Duration::from_secs(60),
             max_streams: 1000,
             auth: distkv_auth::Registry::builtin(),

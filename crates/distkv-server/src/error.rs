@@ -34,6 +34,14 @@ pub enum ServerError {
     /// The state log asked for at start (`server -s`) could not be written.
     #[error(transparent)]
     Save(#[from] crate::persist::DumpError),
+    /// The data directory (`--data`) cannot be used.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// A background task failed unexpectedly.
     #[error("internal error: {0}")]
     Internal(String),

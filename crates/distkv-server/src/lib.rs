@@ -30,6 +30,7 @@ pub mod auth;
 pub mod codec;
 pub mod config;
 mod conn;
+pub mod data_dir;
 pub mod error;
 pub mod observe;
 pub mod persist;
@@ -123,6 +124,29 @@ impl Server {
         } else {
             (None, None)
         };
+        let mut config = config;
+        if let Some(d) = config.data_dir.clone() {
+            let plan = tokio::task::spawn_blocking(move || {
+                let plan = d.plan_start(std::time::SystemTime::now());
+                (d, plan)
+            })
+            .await
+            .map_err(|e| ServerError::Internal(e.to_string()))?;
+            let (d, plan) = plan;
+            let plan = plan.map_err(|source| ServerError::DataDir {
+                path: d.path.display().to_string(),
+                source,
+            })?;
+            if !plan.load.is_empty() {
+                if config.init.take().is_some() {
+                    tracing::info!(dir = %d.path.display(), "the data directory holds state: -i is not used");
+                }
+                // A crash leaves the newest log torn at its end.
+                config.load_up_to_corruption = true;
+            }
+            config.load = plan.load;
+            config.save = Some(plan.save);
+        }
         let init = config.init.clone();
         let standalone = config.standalone;
         let shared = Arc::new(Shared::new(config, gossip.clone(), repl_tx));
@@ -274,10 +298,20 @@ impl Server {
         }
         if let Some(file) = shared.config.save.clone() {
             let sh = shared.clone();
-            let n = tokio::task::spawn_blocking(move || persist::start_log(&sh, &file, true))
+            let path = file.clone();
+            let n = tokio::task::spawn_blocking(move || persist::start_log(&sh, &path, true))
                 .await
                 .map_err(|e| ServerError::Internal(e.to_string()))??;
             tracing::info!(entries = n, "state log started");
+            if let Some(d) = shared.config.data_dir.clone() {
+                let dir = d.clone();
+                tokio::task::spawn_blocking(move || log_completed(&dir, &file))
+                    .await
+                    .map_err(|e| ServerError::Internal(e.to_string()))?;
+                if let Some(every) = d.rotate {
+                    tasks.spawn(rotate_logs(shared.clone(), d, every, shutdown.clone()));
+                }
+            }
         }
 
         let mut addrs = Vec::new();
@@ -389,6 +423,59 @@ impl RunningServer {
 
 /// A listener with a long accept queue, so that a burst of connections
 /// is not turned away (the kernel caps it at `net.core.somaxconn`).
+/// After a data directory's log holds its full dump: records it as
+/// complete and deletes the logs it makes redundant.
+fn log_completed(dir: &data_dir::DataDir, log: &std::path::Path) {
+    if let Err(e) = dir.mark_complete(log) {
+        tracing::warn!(file = %log.display(), error = %e, "cannot record the state log as complete");
+        return;
+    }
+    match dir.prune() {
+        Ok(gone) => {
+            for f in gone {
+                tracing::info!(file = %f.display(), "deleted an old state log");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(dir = %dir.path.display(), error = %e, "cannot delete old state logs")
+        }
+    }
+}
+
+/// Starts a new state log in the data directory every `every`.
+async fn rotate_logs(
+    shared: Arc<Shared>,
+    dir: data_dir::DataDir,
+    every: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let (sh, d) = (shared.clone(), dir.clone());
+        let done = tokio::task::spawn_blocking(move || {
+            let file = d
+                .next_log(std::time::SystemTime::now())
+                .map_err(|e| e.to_string())?;
+            let n = persist::start_log(&sh, &file, true).map_err(|e| e.to_string())?;
+            log_completed(&d, &file);
+            Ok::<_, String>((file, n))
+        })
+        .await;
+        match done {
+            Ok(Ok((file, n))) => {
+                tracing::info!(file = %file.display(), entries = n, "rotated the state log");
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot rotate the state log; the current one goes on")
+            }
+            Err(e) => tracing::warn!(error = %e, "the state log rotation failed"),
+        }
+    }
+}
+
 fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?

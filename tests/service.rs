@@ -1,0 +1,87 @@
+//! Running the server as a service: the systemd unit under `contrib/` is
+//! valid, and the server tells systemd when it is ready and when it stops
+//! (`Type=notify`), through the real binary.
+
+mod common;
+
+use std::os::unix::net::UnixDatagram;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{ScratchDir, distkv_bin, free_port};
+
+#[test]
+fn the_systemd_unit_verifies() {
+    let Ok(out) = Command::new("systemd-analyze").arg("--version").output() else {
+        panic!("systemd-analyze is missing: install systemd (.ci/run does)");
+    };
+    assert!(out.status.success());
+    let dir = ScratchDir::new("unit");
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/contrib/distkv.service"
+    ))
+    .expect("contrib/distkv.service");
+    assert!(unit.contains("Type=notify"));
+    // the unit as installed, with the binary where it says
+    let bin = distkv_bin();
+    let unit = unit.replace("/usr/local/bin/distkv", &bin.display().to_string());
+    let path = dir.file("distkv.service", &unit);
+    let out = Command::new("systemd-analyze")
+        .args(["verify", &path])
+        .output()
+        .expect("run systemd-analyze");
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Only complaints about this unit count (the host's own units may
+    // produce warnings of their own).
+    let ours: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("distkv.service"))
+        .collect();
+    assert!(out.status.success() && ours.is_empty(), "{err}");
+}
+
+#[test]
+fn the_server_notifies_systemd_when_ready_and_when_stopping() {
+    let dir = ScratchDir::new("notify");
+    let sock_path = format!("{}/notify.sock", dir.path());
+    let sock = UnixDatagram::bind(&sock_path).expect("bind the notify socket");
+    sock.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let port = free_port();
+    let mut child = Command::new(distkv_bin())
+        .args(["-C", "server.bind_default.host=127.0.0.1", "-C"])
+        .arg(format!("server.bind_default.port={port}"))
+        .args(["server", "--standalone", "-i", "Root", "one"])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the server");
+    let first = common::first_stdout_line(&mut child)
+        .recv_timeout(Duration::from_secs(60))
+        .expect("Running.");
+    assert_eq!(first, "Running.");
+    let mut buf = [0u8; 256];
+    let n = sock.recv(&mut buf).expect("a readiness message");
+    assert_eq!(std::str::from_utf8(&buf[..n]).expect("text"), "READY=1\n");
+    // a client can connect once systemd is told
+    let c = std::net::TcpStream::connect(("127.0.0.1", port));
+    assert!(c.is_ok(), "{c:?}");
+
+    // at once: the server handles the signal from the moment it is ready
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM PID");
+    assert!(status.success());
+    let n = sock.recv(&mut buf).expect("a stopping message");
+    assert_eq!(
+        std::str::from_utf8(&buf[..n]).expect("text"),
+        "STOPPING=1\n"
+    );
+    let code = common::eventually(Duration::from_secs(30), "the server to stop", || {
+        child.try_wait().expect("wait")
+    });
+    assert!(code.success(), "{code:?}");
+}
