@@ -653,6 +653,11 @@ pub struct SetArgs {
     /// The value (a string unless -e).
     #[arg(short = 'v', long = "value", allow_hyphen_values = true)]
     pub value: Option<String>,
+    /// Read the value from standard input instead of -v (one final
+    /// newline is dropped; input that is not UTF-8 is stored as bytes
+    /// unless -e).
+    #[arg(long = "stdin", conflicts_with = "value")]
+    pub stdin: bool,
     /// Evaluate VALUE and PREV as Python literals.
     #[arg(short = 'e', long = "eval")]
     pub eval: bool,

@@ -143,11 +143,17 @@ pub async fn run(ui: Ui, opts: ConnectOptions, cmd: DataCommand) -> Result<(), F
             ));
         }
     }
+    let mut new_value = None;
     if let DataCommand::Set(a) = &cmd {
-        let Some(text) = &a.value else {
-            return Err(Failure::usage("You need to provide a value (-v VALUE)"));
-        };
-        value_arg(text, a.eval)?;
+        new_value = Some(match &a.value {
+            Some(text) => value_arg(text, a.eval)?,
+            None if a.stdin => stdin_value(a.eval)?,
+            None => {
+                return Err(Failure::usage(
+                    "You need to provide a value (-v VALUE, or --stdin)",
+                ));
+            }
+        });
         a.prev
             .as_deref()
             .map(|p| value_arg(p, a.eval))
@@ -168,7 +174,7 @@ pub async fn run(ui: Ui, opts: ConnectOptions, cmd: DataCommand) -> Result<(), F
     let r = match cmd {
         DataCommand::Get(a) if a.recursive => get_tree(&client, a).await,
         DataCommand::Get(a) => get(ui, &client, a).await,
-        DataCommand::Set(a) => set(&client, a).await,
+        DataCommand::Set(a) => set(&client, a, new_value.unwrap_or_default()).await,
         DataCommand::Delete(a) => delete(&client, a).await,
         DataCommand::List(a) => list(&client, a).await,
         DataCommand::Watch(a) => watch(&client, a).await,
@@ -397,11 +403,40 @@ fn write_options(
     }
 }
 
-async fn set(client: &Client, a: SetArgs) -> CmdResult {
-    let Some(text) = &a.value else {
-        return Err(Failure::usage("You need to provide a value (-v VALUE)").into());
-    };
-    let value = value_arg(text, a.eval)?;
+/// The most a value read from standard input may hold (the largest
+/// frame a server accepts by default).
+const MAX_STDIN: u64 = 16 << 20;
+
+/// The value of `data set --stdin`: standard input without one final
+/// newline; a string (a Python literal with `-e`), or bytes when it is not
+/// UTF-8.
+fn stdin_value(eval: bool) -> Result<Value, Failure> {
+    use std::io::Read;
+    let mut data = Vec::new();
+    std::io::stdin()
+        .take(MAX_STDIN + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| Failure::error(format!("cannot read standard input: {e}")))?;
+    if data.len() as u64 > MAX_STDIN {
+        return Err(Failure::usage(format!(
+            "standard input holds more than {MAX_STDIN} bytes"
+        )));
+    }
+    if data.last() == Some(&b'\n') {
+        data.pop();
+        if data.last() == Some(&b'\r') {
+            data.pop();
+        }
+    }
+    match String::from_utf8(data) {
+        Ok(text) => value_arg(&text, eval),
+        Err(_) if eval => Err(Failure::usage("-e: standard input is not UTF-8 text")),
+        Err(e) => Ok(Value::Bytes(e.into_bytes())),
+    }
+}
+
+/// `data set`, with the value already read (from -v or standard input).
+async fn set(client: &Client, a: SetArgs, value: Value) -> CmdResult {
     let (prev, last) = preconditions(a.prev.as_deref(), a.eval, &a.last)?;
     let opts = write_options(a.chain, a.new, last, prev);
     let msg = write_message(&words_to_path(&a.path), Some(value), &opts);
@@ -479,5 +514,10 @@ async fn watch(client: &Client, a: WatchArgs) -> CmdResult {
         };
         print_value(&shown, a.yaml);
     }
-    Ok(())
+    // A watch only ends when the connection does.
+    Err(Failure::with_code(
+        "ConnectionClosed: the server ended the watch",
+        crate::EXIT_CONNECTION,
+    )
+    .into())
 }
