@@ -7,13 +7,19 @@ use std::time::Duration;
 
 use common::{ServerProc, run_with_timeout};
 
+/// Builds example `name` of the workspace's root package.
 fn example(name: &str) -> std::path::PathBuf {
+    example_of("distkv-rs", name)
+}
+
+/// Builds example `name` of `package`.
+fn example_of(package: &str, name: &str) -> std::path::PathBuf {
     let bin = common::distkv_bin();
     let dir = bin.parent().expect("target dir").join("examples");
     let path = dir.join(name);
     // Always: a stale example binary would test old code.
     let status = Command::new(env!("CARGO"))
-        .args(["build", "--example", name])
+        .args(["build", "-p", package, "--example", name])
         .status()
         .expect("cargo build --example");
     assert!(status.success());
@@ -23,7 +29,7 @@ fn example(name: &str) -> std::path::PathBuf {
 #[test]
 fn embed_client_example_runs() {
     let s = ServerProc::standalone("one", Some("Root"), &[]);
-    let mut cmd = Command::new(example("embed_client"));
+    let mut cmd = Command::new(example_of("distkv-client", "embed_client"));
     cmd.args(["127.0.0.1", &s.port.to_string()]);
     let out = run_with_timeout(cmd, Duration::from_secs(30));
     let text = String::from_utf8_lossy(&out.stdout);

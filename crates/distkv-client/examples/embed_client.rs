@@ -3,7 +3,7 @@
 //! Start a server first (`distkv server --standalone -i Root one`), then:
 //!
 //! ```text
-//! cargo run --example embed_client -- [HOST [PORT]]
+//! cargo run -p distkv-client --example embed_client -- [HOST [PORT]]
 //! ```
 //!
 //! It writes a few entries, reads them back singly and as a tree, and shows

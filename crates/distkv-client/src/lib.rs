@@ -6,6 +6,15 @@
 //! every clone can send requests concurrently: requests are pipelined and
 //! replies are matched to them by `seq`.
 //!
+//! # Features
+//!
+//! Both are on by default; an application that needs neither builds
+//! with `default-features = false` and leaves rustls and the script
+//! engine out:
+//!
+//! * `tls`: TLS connections (`ConnectOptions::tls`, `ClientTls`);
+//! * `code`: stored code and runners (the `code` and `runner` modules).
+//!
 //! ```no_run
 //! use distkv_client::Client;
 //! use distkv_tree::{Path, Value};
@@ -25,10 +34,12 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "code")]
 pub mod code;
 mod conn;
 pub mod error;
 pub mod errors;
+#[cfg(feature = "code")]
 pub mod runner;
 pub mod stream;
 pub mod types;
@@ -73,10 +84,12 @@ pub struct ConnectOptions {
     /// Credentials to log in with, if the server requires a login.
     pub login: Option<distkv_auth::Credentials>,
     /// Talk TLS (`connect.ssl`).
+    #[cfg(feature = "tls")]
     pub tls: Option<ClientTls>,
 }
 
 /// TLS settings of a client connection.
+#[cfg(feature = "tls")]
 #[derive(Clone, Debug)]
 pub struct ClientTls {
     /// The rustls configuration (trusted roots, client certificate).
@@ -93,6 +106,7 @@ impl Default for ConnectOptions {
             init_timeout: Duration::from_secs(5),
             max_frame: 64 << 20,
             login: None,
+            #[cfg(feature = "tls")]
             tls: None,
         }
     }
@@ -228,6 +242,7 @@ impl Client {
         let setup = async {
             let stream = TcpStream::connect((opts.host.as_str(), opts.port)).await?;
             let _ = stream.set_nodelay(true);
+            #[cfg(feature = "tls")]
             let (rd, wr): (BoxRead, BoxWrite) = match &opts.tls {
                 None => {
                     let (r, w) = stream.into_split();
@@ -244,6 +259,11 @@ impl Client {
                     let (r, w) = tokio::io::split(s);
                     (Box::new(r), Box::new(w))
                 }
+            };
+            #[cfg(not(feature = "tls"))]
+            let (rd, wr): (BoxRead, BoxWrite) = {
+                let (r, w) = stream.into_split();
+                (Box::new(r), Box::new(w))
             };
             let limits = Limits {
                 max_frame: opts.max_frame,
