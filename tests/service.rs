@@ -85,3 +85,77 @@ fn the_server_notifies_systemd_when_ready_and_when_stopping() {
     });
     assert!(code.success(), "{code:?}");
 }
+
+/// The JSON array of a Dockerfile instruction (`ENTRYPOINT [...]`).
+fn instruction(dockerfile: &str, name: &str) -> Vec<String> {
+    let line = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .unwrap_or_else(|| panic!("no {name} in the Dockerfile"));
+    serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// The container image's command line (ENTRYPOINT, then CMD) runs a
+/// server on its data directory, and running it again finds the data.
+/// (Building the image needs a Docker daemon and registry, which the
+/// tests do not assume.)
+#[test]
+fn the_container_command_line_serves_and_restarts_on_its_volume() {
+    let dockerfile =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/Dockerfile"))
+            .expect("contrib/Dockerfile");
+    let mut argv = instruction(&dockerfile, "ENTRYPOINT ");
+    argv.extend(instruction(&dockerfile, "CMD "));
+    assert_eq!(argv[0], "/usr/local/bin/distkv");
+    assert!(argv.contains(&"server.bind_default.host=0.0.0.0".to_owned()));
+    let scratch = ScratchDir::new("image");
+    let volume = format!("{}/data", scratch.path());
+    let args: Vec<String> = argv[1..]
+        .iter()
+        .map(|a| {
+            if a == "/data" {
+                volume.clone()
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    let run = || {
+        let port = free_port();
+        let mut child = Command::new(distkv_bin())
+            .arg("-C")
+            .arg(format!("server.bind_default.port={port}"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the image's command");
+        let first = common::first_stdout_line(&mut child)
+            .recv_timeout(Duration::from_secs(60))
+            .expect("Running.");
+        assert_eq!(first, "Running.");
+        (child, port)
+    };
+    let client = |port: u16, args: &[&str]| {
+        let out = Command::new(distkv_bin())
+            .args(["client", "-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(args)
+            .output()
+            .expect("client");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (mut first, port) = run();
+    assert_eq!(client(port, &["data", "get"]), "\"Root\"\n");
+    client(port, &["data", "set", "-v", "kept", "in", "volume"]);
+    let _ = first.kill();
+    let _ = first.wait();
+    let (mut second, port) = run();
+    assert_eq!(client(port, &["data", "get", "in", "volume"]), "\"kept\"\n");
+    let _ = second.kill();
+    let _ = second.wait();
+}
