@@ -4,7 +4,7 @@
 //! Properties: no panic; the framed reader reports no more records and
 //! dropped bytes than the input holds; the records it returns, written
 //! again with `encode_record` behind a fresh header, read back identically
-//! and with nothing dropped; `persist::load_bytes` applies a file without
+//! and with nothing dropped; `load_bytes` applies a file without
 //! panicking and agrees with `read_records` on the record count.
 #![no_main]
 
@@ -13,8 +13,9 @@ use std::sync::{Arc, LazyLock};
 use distkv_proto::Limits;
 use distkv_proto::record::{encode_record, header, read_records};
 use distkv_server::ServerConfig;
-use distkv_server::persist::{SyncPolicy, load_bytes};
-use distkv_server::state::Shared;
+use distkv_server::SyncPolicy;
+use distkv_server::fuzzing::load_bytes;
+use distkv_server::fuzzing::Shared;
 use distkv_tree::Tree;
 use libfuzzer_sys::fuzz_target;
 

@@ -7,7 +7,7 @@ use distkv_cli::literal;
 use distkv_mqtt::{MqttConfig, MqttGossip};
 use distkv_serf::Gossip;
 use distkv_serf::agent::{SerfConfig, SerfGossip};
-use distkv_server::persist::SyncPolicy;
+use distkv_server::SyncPolicy;
 use distkv_server::{Server, ServerConfig};
 use distkv_tree::Value;
 
@@ -49,7 +49,7 @@ fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failur
     sc.load_up_to_corruption = args.load_damaged;
     sc.save = args.save.clone();
     if let Some(dir) = &args.data {
-        let mut d = distkv_server::data_dir::DataDir::new(dir);
+        let mut d = distkv_server::DataDir::new(dir);
         d.rotate = match cfg.get("server.log_rotate") {
             None | Some(Value::Bool(false)) => None,
             Some(Value::Str(s)) if s == "never" => None,

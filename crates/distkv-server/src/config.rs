@@ -77,14 +77,14 @@ pub struct ServerConfig {
     /// Load a damaged file up to the damage instead of refusing it.
     pub load_up_to_corruption: bool,
     /// When state logs are forced to disk (`server.log_sync`).
-    pub log_sync: crate::persist::SyncPolicy,
+    pub log_sync: crate::storage::persist::SyncPolicy,
     /// Write a state log (with a full dump first) to this file from the
     /// moment the server has data (`server -s`).
     pub save: Option<std::path::PathBuf>,
     /// A data directory (`server --data DIR`): its logs are loaded at
     /// start (instead of `init`, when there are any), a new log is
     /// written there and rotated. Replaces `load` and `save`.
-    pub data_dir: Option<crate::data_dir::DataDir>,
+    pub data_dir: Option<crate::storage::data_dir::DataDir>,
     /// Where progress of long loads and dumps is reported.
     pub progress: crate::progress::ProgressHook,
     /// The auth methods this server accepts (`None auth current` picks
@@ -156,7 +156,7 @@ impl ServerConfig {
             gossip_rate: 1000,
             load: Vec::new(),
             load_up_to_corruption: false,
-            log_sync: crate::persist::SyncPolicy::Interval(Duration::from_secs(1)),
+            log_sync: crate::storage::persist::SyncPolicy::Interval(Duration::from_secs(1)),
             gossip_backlog: 64,
             save: None,
             data_dir: None,

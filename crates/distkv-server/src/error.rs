@@ -30,10 +30,10 @@ pub enum ServerError {
     Init(#[from] distkv_tree::ChangeError),
     /// A state file could not be loaded.
     #[error(transparent)]
-    Load(#[from] crate::persist::LoadError),
+    Load(#[from] crate::storage::persist::LoadError),
     /// The state log asked for at start (`server -s`) could not be written.
     #[error(transparent)]
-    Save(#[from] crate::persist::DumpError),
+    Save(#[from] crate::storage::persist::DumpError),
     /// The data directory (`--data`) cannot be used.
     #[error("data directory {path}: {source}")]
     DataDir {

@@ -24,26 +24,23 @@
 //! # Ok(()) }
 //! ```
 
-pub mod acl;
-mod actions;
-pub mod auth;
-pub mod codec;
 pub mod config;
-mod conn;
-pub mod data_dir;
 pub mod error;
-pub mod observe;
-pub mod persist;
+mod observe;
 pub mod progress;
 mod rand;
 mod replication;
-mod schema;
-mod snapshot;
-pub mod state;
-mod streams;
-pub mod syncer;
-pub mod types;
-pub mod watch;
+mod service;
+mod state;
+mod storage;
+mod validate;
+
+/// Entry points for the fuzz targets: not a stable interface.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::state::Shared;
+    pub use crate::storage::persist::load_bytes;
+}
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,6 +57,8 @@ use tokio_util::sync::CancellationToken;
 pub use config::{PeerTls, ServerConfig};
 pub use error::ServerError;
 use state::Shared;
+pub use storage::data_dir::DataDir;
+pub use storage::persist::SyncPolicy;
 
 /// The default client port: 20000 + 100·ord('K') + ord('V').
 pub const DEFAULT_PORT: u16 = 27586;
@@ -88,8 +87,7 @@ pub const DEFAULT_PORT: u16 = 27586;
 ///     // Clients can connect now.
 ///     let addr = server.local_addrs()[0];
 ///     assert_ne!(addr.port(), 0);
-///     let root = server.shared().lock().tree.get(&Path::root()).and_then(|e| e.data().cloned());
-///     assert_eq!(root, Some(Value::from("Root")));
+///     assert_eq!(server.value(&Path::root()), Some(Value::from("Root")));
 ///
 ///     server.shutdown().await;
 ///     Ok::<_, distkv_server::ServerError>(())
@@ -168,7 +166,7 @@ impl Server {
         }
 
         for file in &shared.config.load {
-            let r = persist::load(&shared, file, shared.config.load_up_to_corruption)?;
+            let r = storage::persist::load(&shared, file, shared.config.load_up_to_corruption)?;
             if r.dropped > 0 {
                 tracing::warn!(
                     file = %file.display(),
@@ -299,9 +297,10 @@ impl Server {
         if let Some(file) = shared.config.save.clone() {
             let sh = shared.clone();
             let path = file.clone();
-            let n = tokio::task::spawn_blocking(move || persist::start_log(&sh, &path, true))
-                .await
-                .map_err(|e| ServerError::Internal(e.to_string()))??;
+            let n =
+                tokio::task::spawn_blocking(move || storage::persist::start_log(&sh, &path, true))
+                    .await
+                    .map_err(|e| ServerError::Internal(e.to_string()))??;
             tracing::info!(entries = n, "state log started");
             if let Some(d) = shared.config.data_dir.clone() {
                 let dir = d.clone();
@@ -370,7 +369,7 @@ impl Server {
             }
         }
         if cluster.is_some() {
-            let auth = crate::auth::current_method(&shared.lock().tree);
+            let auth = crate::service::login::current_method(&shared.lock().tree);
             match (&shared.config.gossip_keys, auth) {
                 (Some(k), _) => tracing::info!(
                     key = k.ids().first().copied().unwrap_or("?"),
@@ -403,8 +402,19 @@ impl RunningServer {
         &self.addrs
     }
 
-    /// The shared state (for embedding and tests).
-    pub fn shared(&self) -> &Arc<Shared> {
+    /// The value stored at `path` in this server's tree, if any (an
+    /// embedding application reads its own server without a connection).
+    pub fn value(&self, path: &Path) -> Option<distkv_tree::Value> {
+        self.shared
+            .lock()
+            .tree
+            .get(path)
+            .and_then(|e| e.data().cloned())
+    }
+
+    /// The shared state (the crate's own tests).
+    #[cfg(test)]
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
 
@@ -425,7 +435,7 @@ impl RunningServer {
 /// is not turned away (the kernel caps it at `net.core.somaxconn`).
 /// After a data directory's log holds its full dump: records it as
 /// complete and deletes the logs it makes redundant.
-fn log_completed(dir: &data_dir::DataDir, log: &std::path::Path) {
+fn log_completed(dir: &DataDir, log: &std::path::Path) {
     if let Err(e) = dir.mark_complete(log) {
         tracing::warn!(file = %log.display(), error = %e, "cannot record the state log as complete");
         return;
@@ -445,7 +455,7 @@ fn log_completed(dir: &data_dir::DataDir, log: &std::path::Path) {
 /// Starts a new state log in the data directory every `every`.
 async fn rotate_logs(
     shared: Arc<Shared>,
-    dir: data_dir::DataDir,
+    dir: DataDir,
     every: std::time::Duration,
     shutdown: CancellationToken,
 ) {
@@ -459,7 +469,7 @@ async fn rotate_logs(
             let file = d
                 .next_log(std::time::SystemTime::now())
                 .map_err(|e| e.to_string())?;
-            let n = persist::start_log(&sh, &file, true).map_err(|e| e.to_string())?;
+            let n = storage::persist::start_log(&sh, &file, true).map_err(|e| e.to_string())?;
             log_completed(&d, &file);
             Ok::<_, String>((file, n))
         })
@@ -499,7 +509,12 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, shutdown: Cance
                 let (shared, shutdown) = (shared.clone(), shutdown.clone());
                 match shared.config.tls.clone() {
                     None => {
-                        tokio::spawn(conn::serve(shared, stream, peer.to_string(), shutdown));
+                        tokio::spawn(service::connection::serve(
+                            shared,
+                            stream,
+                            peer.to_string(),
+                            shutdown,
+                        ));
                     }
                     Some(tls) => {
                         tokio::spawn(async move {
@@ -510,7 +525,13 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, shutdown: Cance
                             );
                             match handshake.await {
                                 Ok(Ok(s)) => {
-                                    conn::serve(shared, s, peer.to_string(), shutdown).await
+                                    service::connection::serve(
+                                        shared,
+                                        s,
+                                        peer.to_string(),
+                                        shutdown,
+                                    )
+                                    .await
                                 }
                                 Ok(Err(e)) => {
                                     tracing::info!(%peer, error = %e, "TLS handshake failed");

@@ -55,7 +55,7 @@ pub fn health(shared: &Shared) -> Health {
         }
         if shared.gossip_is_networked()
             && shared.config.gossip_keys.is_none()
-            && crate::auth::current_method(&core.tree).is_some()
+            && crate::service::login::current_method(&core.tree).is_some()
         {
             warnings.push(
                 "logins are required but replication is not authenticated: set server.gossip_key"

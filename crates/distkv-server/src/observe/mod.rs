@@ -7,6 +7,6 @@ mod health;
 mod http;
 mod metrics;
 
-pub use health::{Health, health};
+pub(crate) use health::health;
 pub(crate) use http::serve as serve_http;
-pub use metrics::{Metrics, render};
+pub(crate) use metrics::{Metrics, render};

@@ -82,7 +82,7 @@ impl Checker {
     /// Checks `v` against one type level (`record` at `path`).
     fn check_level(&self, path: &Path, record: &Value, v: &Value) -> Result<(), String> {
         if let Some(schema) = record.get("schema").filter(|s| !s.is_nil()) {
-            crate::schema::validate(schema, v)
+            crate::validate::schema::validate(schema, v)
                 .map_err(|e| format!("ValidationError({})", PathElem::from(e)))?;
         }
         if let Some(code) = record.get("code").and_then(Value::as_str) {

@@ -11,7 +11,7 @@
 
 use distkv_tree::{Path, PathElem, Tree, Value};
 
-use crate::types::Checker;
+use crate::validate::type_check::Checker;
 
 fn root(kind: &str) -> Path {
     Path(vec![PathElem::Nil, PathElem::Str(kind.into())])
@@ -26,7 +26,7 @@ pub fn codec_for(tree: &Tree, group: &str, path: &Path) -> Option<Value> {
         f = f.step(e)?;
     }
     let (e, _) = f.result()?;
-    let codec_path = crate::types::elems_of(e.data()?.get("codec")?)?;
+    let codec_path = crate::validate::type_check::elems_of(e.data()?.get("codec")?)?;
     let mut p = root("codec");
     p.0.extend(codec_path);
     tree.get(&p)?.data().cloned()

@@ -15,8 +15,8 @@ use distkv_proto::request::AuthAction;
 use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{Path, PathElem, Precondition, Tree, Value};
 
-use crate::conn::Replies;
-use crate::snapshot::push_entry;
+use crate::service::connection::Replies;
+use crate::service::snapshot::push_entry;
 use crate::state::Shared;
 
 /// Who a connection acts as.

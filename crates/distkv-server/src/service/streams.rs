@@ -9,12 +9,12 @@ use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{Path, Value, WalkCursor, WalkOpts};
 use tokio_util::sync::CancellationToken;
 
-use crate::acl;
-use crate::auth::User;
-use crate::conn::Replies;
-use crate::snapshot::push_entry;
+use crate::service::access;
+use crate::service::connection::Replies;
+use crate::service::login::User;
+use crate::service::snapshot::push_entry;
+use crate::service::watchers::{QueueLimits, WatchEvent, WatchHandle};
 use crate::state::Shared;
-use crate::watch::{QueueLimits, WatchEvent, WatchHandle};
 
 fn opts(w: &WalkParams) -> WalkOpts {
     WalkOpts {
@@ -54,10 +54,10 @@ fn next_chunk(
                 if !keep(e) {
                     return;
                 }
-                let value = match acl::view(tree, user, path, p) {
-                    acl::View::Skip => return,
-                    acl::View::Hide => None,
-                    acl::View::Show => e.data().cloned(),
+                let value = match access::view(tree, user, path, p) {
+                    access::View::Skip => return,
+                    access::View::Hide => None,
+                    access::View::Show => e.data().cloned(),
                 };
                 items.push(Item {
                     path: p.clone(),
@@ -83,7 +83,7 @@ async fn encode_items(shared: &Shared, user: &User, items: &mut [Item]) {
             .enumerate()
             .filter(|(_, it)| it.value.is_some())
             .filter_map(|(i, it)| {
-                crate::actions::converter(&core.tree, user, &it.path).map(|c| (i, c))
+                crate::service::actions::converter(&core.tree, user, &it.path).map(|c| (i, c))
             })
             .collect()
     };
@@ -91,7 +91,14 @@ async fn encode_items(shared: &Shared, user: &User, items: &mut [Item]) {
         let Some(v) = items[i].value.take() else {
             continue;
         };
-        match crate::actions::convert(shared, codec, crate::codec::Direction::Encode, v).await {
+        match crate::service::actions::convert(
+            shared,
+            codec,
+            crate::validate::converters::Direction::Encode,
+            v,
+        )
+        .await
+        {
             Ok(v) => items[i].value = Some(v),
             Err(e) => {
                 tracing::warn!(path = %items[i].path, error = %e.0, "encoding a value failed; it is left out");
@@ -105,13 +112,13 @@ fn visible(shared: &Shared, user: &User, start: &Path, mut item: Item) -> Option
     if user.acl.is_none() {
         return user.may_access(&item.path).then_some(item);
     }
-    match acl::view(&shared.lock().tree, user, start, &item.path) {
-        acl::View::Skip => None,
-        acl::View::Hide => {
+    match access::view(&shared.lock().tree, user, start, &item.path) {
+        access::View::Skip => None,
+        access::View::Hide => {
             item.value = None;
             Some(item)
         }
-        acl::View::Show => Some(item),
+        access::View::Show => Some(item),
     }
 }
 

@@ -12,7 +12,7 @@
 use distkv_acl::{Denied, DeniedAt, Finder};
 use distkv_tree::{Entry, Path, PathElem, Tree};
 
-use crate::auth::User;
+use crate::service::login::User;
 
 /// How the ACL of a user applies to one request.
 pub enum Access<'a> {

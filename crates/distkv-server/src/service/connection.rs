@@ -13,10 +13,10 @@ use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 
-use crate::actions::{self, Outcome};
-use crate::auth::{self, Session, User};
+use crate::service::actions::{self, Outcome};
+use crate::service::login::{self, Session, User};
+use crate::service::streams;
 use crate::state::Shared;
-use crate::streams;
 
 /// The reply side of a connection: a bounded queue to the writer task.
 /// Sending waits while the queue is full, which slows down this client's
@@ -157,7 +157,7 @@ async fn greet(shared: &Shared, out: &Replies) -> Session {
         let meta = Path(vec![PathElem::Nil]);
         // The system subtree exists from the first connection on.
         let _ = core.tree.ensure(&meta);
-        (core.tree.own_tick(), auth::greeting_auth(&core.tree))
+        (core.tree.own_tick(), login::greeting_auth(&core.tree))
     };
     let current = auth
         .as_ref()
@@ -233,11 +233,11 @@ async fn dispatch(
     let internal = req.internal;
     let user = match (&session.user, req.action) {
         (_, Action::Auth(a)) => {
-            auth::handle(shared, session, out, seq, a).await;
+            login::handle(shared, session, out, seq, a).await;
             return;
         }
         (None, _) => {
-            let method = auth::current_method(&shared.lock().tree).unwrap_or_default();
+            let method = login::current_method(&shared.lock().tree).unwrap_or_default();
             let text = format!("NoAuthError: You need to log in using: {method}");
             out.send(seq, MapBuilder::new().set("error", text)).await;
             return;

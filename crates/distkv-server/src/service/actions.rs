@@ -7,11 +7,11 @@ use distkv_proto::value_map::MapBuilder;
 use distkv_proto::wire::{chain_to_value, ranges_to_value, update_to_value};
 use distkv_tree::{NodeEvent, Path, Precondition, RangeSet, Value};
 
-use crate::acl;
-use crate::auth::User;
-use crate::codec;
-use crate::snapshot::{entry_map, push_entry};
+use crate::service::access;
+use crate::service::login::User;
+use crate::service::snapshot::{entry_map, push_entry};
 use crate::state::Shared;
+use crate::validate::converters;
 
 /// Runs file work on the blocking pool, off the executor threads.
 async fn blocking<T: Send + 'static>(
@@ -61,7 +61,7 @@ pub async fn run(
             check_read_path(&path)?;
             let (found, codec) = {
                 let core = shared.lock();
-                acl::check(&core.tree, user, &path, 'r', false).map_err(ActionError)?;
+                access::check(&core.tree, user, &path, 'r', false).map_err(ActionError)?;
                 let found = core
                     .tree
                     .get(&path)
@@ -72,7 +72,7 @@ pub async fn run(
                 Some((value, chain, tock)) => {
                     let value = match (value, codec) {
                         (Some(v), Some(c)) => {
-                            Some(convert(shared, c, codec::Direction::Encode, v).await?)
+                            Some(convert(shared, c, converters::Direction::Encode, v).await?)
                         }
                         (v, _) => v,
                     };
@@ -118,7 +118,7 @@ pub async fn run(
             .await?,
         ),
         Action::DeleteTree { path, nchain } => {
-            let check = |tree: &distkv_tree::Tree| acl::check_delete_tree(tree, user, &path);
+            let check = |tree: &distkv_tree::Tree| access::check_delete_tree(tree, user, &path);
             let changes = shared.delete_tree_checked(&path, &check).await?;
             if nchain == 0 {
                 Outcome::Reply(MapBuilder::new().set("changed", changes.len()))
@@ -138,7 +138,7 @@ pub async fn run(
                         let codec = converter(&shared.lock().tree, user, &c.event.path);
                         let old = match codec {
                             Some(codec) => {
-                                convert(shared, codec, codec::Direction::Encode, old).await?
+                                convert(shared, codec, converters::Direction::Encode, old).await?
                             }
                             None => old,
                         };
@@ -152,7 +152,7 @@ pub async fn run(
         Action::Enumerate { path, empty } => {
             check_read_path(&path)?;
             let core = shared.lock();
-            acl::check(&core.tree, user, &path, 'e', false).map_err(ActionError)?;
+            access::check(&core.tree, user, &path, 'e', false).map_err(ActionError)?;
             let names: Vec<Value> = core
                 .tree
                 .get(&path)
@@ -160,8 +160,8 @@ pub async fn run(
                     e.children()
                         .filter(|(_, c)| empty || c.data().is_some())
                         .filter(|(n, _)| {
-                            acl::view(&core.tree, user, &path, &path.child((*n).clone()))
-                                != acl::View::Skip
+                            access::view(&core.tree, user, &path, &path.child((*n).clone()))
+                                != access::View::Skip
                         })
                         .map(|(n, _)| n.to_value())
                         .collect()
@@ -225,11 +225,11 @@ pub async fn run(
         }
         Action::Log { path, fetch } => {
             match path {
-                None => crate::persist::stop_log(shared)?,
+                None => crate::storage::persist::stop_log(shared)?,
                 Some(p) => {
                     let shared = shared.clone();
                     blocking(move || {
-                        crate::persist::start_log(&shared, std::path::Path::new(&p), fetch)
+                        crate::storage::persist::start_log(&shared, std::path::Path::new(&p), fetch)
                             .map_err(|e| ActionError(e.to_string()))
                     })
                     .await?;
@@ -240,7 +240,7 @@ pub async fn run(
         Action::Save { path } => {
             let shared = shared.clone();
             blocking(move || {
-                crate::persist::save(&shared, std::path::Path::new(&path))
+                crate::storage::persist::save(&shared, std::path::Path::new(&path))
                     .map_err(|e| ActionError(e.to_string()))
             })
             .await?;
@@ -249,7 +249,7 @@ pub async fn run(
         Action::TestAcl { path, mode, acl } => {
             let core = shared.lock();
             let access =
-                acl::test(&core.tree, user, &path, mode, acl.as_deref()).map_err(ActionError)?;
+                access::test(&core.tree, user, &path, mode, acl.as_deref()).map_err(ActionError)?;
             Outcome::Reply(MapBuilder::new().set("access", access))
         }
         Action::Unknown(name) => return Err(ActionError(format!("Unknown action: {name}"))),
@@ -293,10 +293,10 @@ async fn set_value(
     let mut prev = prev;
     if let Some(c) = &codec {
         if let Some(v) = value.take() {
-            value = Some(convert(shared, c.clone(), codec::Direction::Decode, v).await?);
+            value = Some(convert(shared, c.clone(), converters::Direction::Decode, v).await?);
         }
         if let Some(p) = prev.take() {
-            prev = Some(convert(shared, c.clone(), codec::Direction::Decode, p).await?);
+            prev = Some(convert(shared, c.clone(), converters::Direction::Decode, p).await?);
         }
     }
     if let Some(v) = &value {
@@ -306,7 +306,7 @@ async fn set_value(
     // writes
     let letter = if value.is_some() { 'W' } else { 'D' };
     let create = value.is_some();
-    let check = |tree: &distkv_tree::Tree| acl::check(tree, user, &path, letter, create);
+    let check = |tree: &distkv_tree::Tree| access::check(tree, user, &path, letter, create);
     let had_precondition = chain.is_some() || prev.is_some();
     if idem {
         let core = shared.lock();
@@ -340,8 +340,13 @@ async fn set_value(
                 if let Some(old) = &c.old {
                     let old = match &codec {
                         Some(cd) => {
-                            convert(shared, cd.clone(), codec::Direction::Encode, old.clone())
-                                .await?
+                            convert(
+                                shared,
+                                cd.clone(),
+                                converters::Direction::Encode,
+                                old.clone(),
+                            )
+                            .await?
                         }
                         None => old.clone(),
                     };
@@ -422,33 +427,33 @@ fn get_state(shared: &Shared, f: &StateFlags) -> MapBuilder {
 /// The codec that converts values at `path` for `user`, if any.
 pub fn converter(tree: &distkv_tree::Tree, user: &User, path: &Path) -> Option<Value> {
     let group = user.conv.as_deref()?;
-    if crate::auth::is_system(path) {
+    if crate::service::login::is_system(path) {
         return None;
     }
-    codec::codec_for(tree, group, path)
+    converters::codec_for(tree, group, path)
 }
 
 /// Runs a codec on the blocking pool.
 pub async fn convert(
     shared: &Shared,
     codec: Value,
-    dir: codec::Direction,
+    dir: converters::Direction,
     v: Value,
 ) -> Result<Value, ActionError> {
     let checker = shared.checker.clone();
-    blocking(move || codec::convert(&checker, &codec, dir, &v).map_err(ActionError)).await
+    blocking(move || converters::convert(&checker, &codec, dir, &v).map_err(ActionError)).await
 }
 
 /// Checks a value about to be written: user data against the type its
 /// path matches, type and match records for consistency.
 async fn check_type(shared: &Shared, path: &Path, value: &Value) -> Result<(), ActionError> {
-    use crate::types::{
+    use crate::validate::type_check::{
         SystemEntry, elems_of, matched_type, system_entry, system_record_exists, type_chain,
         type_path_of,
     };
     enum Job {
-        Value(crate::types::TypeChain),
-        Type(crate::types::TypeChain),
+        Value(crate::validate::type_check::TypeChain),
+        Type(crate::validate::type_check::TypeChain),
         Codec,
     }
     let job = {
@@ -496,7 +501,7 @@ async fn check_type(shared: &Shared, path: &Path, value: &Value) -> Result<(), A
         match job {
             Job::Value(chain) => checker.check(&chain, &value),
             Job::Type(chain) => checker.validate_type(&path, &chain, &value),
-            Job::Codec => codec::validate(&checker, &value),
+            Job::Codec => converters::validate(&checker, &value),
         }
         .map_err(ActionError)
     })

@@ -20,7 +20,7 @@ use distkv_proto::wire::{chain_to_value, ranges_to_value, update_from_value};
 use distkv_tree::{Path, Tree, UpdateEvent, Value, WalkOpts};
 
 use crate::state::Shared;
-use crate::syncer::{Durable, Syncer};
+use crate::storage::group_commit::{Durable, Syncer};
 
 /// When a log is forced to disk (`server.log_sync`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -387,7 +387,7 @@ pub fn load(
 }
 
 /// Loads the contents of a state file that is already in memory, exactly
-/// as [`load`] does; `shown` names the source in errors and log lines.
+/// as `load` does; `shown` names the source in errors and log lines.
 pub fn load_bytes(
     shared: &Shared,
     data: &[u8],

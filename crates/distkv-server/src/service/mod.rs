@@ -1,0 +1,11 @@
+//! Serving clients: connections, request dispatch, the single-reply and
+//! streaming actions, logins and sessions, ACL checks, watchers and how
+//! entries are shown in replies.
+
+pub(crate) mod access;
+pub(crate) mod actions;
+pub(crate) mod connection;
+pub(crate) mod login;
+pub(crate) mod snapshot;
+pub(crate) mod streams;
+pub(crate) mod watchers;
