@@ -23,11 +23,21 @@ const LEVELS: &[(&str, u8)] = &[
 #[test]
 fn every_crate_depends_only_on_crates_below_it() {
     let out = Command::new(env!("CARGO"))
-        .args(["metadata", "--no-deps", "--format-version", "1", "--offline"])
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run cargo metadata");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata is JSON");
     let levels: BTreeMap<&str, u8> = LEVELS.iter().copied().collect();
     let packages = meta["packages"].as_array().expect("packages");
@@ -56,7 +66,11 @@ fn every_crate_depends_only_on_crates_below_it() {
             }
         }
     }
-    assert_eq!(wrong, Vec::<String>::new(), "dependencies up or sideways in the stack");
+    assert_eq!(
+        wrong,
+        Vec::<String>::new(),
+        "dependencies up or sideways in the stack"
+    );
     seen.sort_unstable();
     let mut all: Vec<&str> = levels.keys().copied().collect();
     all.sort_unstable();
