@@ -126,7 +126,7 @@ async fn call(root: &CodeRoot, name: &str, args: Vec<Value>) -> Result<Value, Ca
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_for_the_same_object_are_counted_and_merged() {
-    use distkv_client::errors::ErrorLog;
+    use distkv_client::error_log::ErrorLog;
     let s = ServerProc::standalone("one", Some("Root"), &[]);
     let client = Client::connect("127.0.0.1", s.port).await.expect("connect");
     let a = ErrorLog::new(client.clone(), "a");

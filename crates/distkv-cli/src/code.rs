@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Read};
 
 use distkv_client::code::{module_prefix, proc_prefix};
-use distkv_client::errors::ErrorLog;
+use distkv_client::error_log::ErrorLog;
 use distkv_client::{Client, ConnectOptions, TreeOptions};
 use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{Path, PathElem, Value};

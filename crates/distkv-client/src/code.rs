@@ -20,7 +20,7 @@ use distkv_tree::{Path, Value};
 use futures_util::StreamExt;
 use tokio::sync::watch;
 
-use crate::errors::ErrorLog;
+use crate::error_log::ErrorLog;
 use crate::{Client, ClientError, TreeOptions, WatchItem};
 
 /// Where procedures are stored by default.

@@ -38,11 +38,11 @@
 pub mod code;
 mod conn;
 pub mod error;
-pub mod errors;
+pub mod error_log;
+pub mod replies;
 #[cfg(feature = "code")]
 pub mod runner;
 pub mod stream;
-pub mod types;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,10 +59,10 @@ use conn::Conn;
 use distkv_auth::wire::login_needed;
 use distkv_auth::{AuthChannel, AuthError, ClientAuth, Credentials};
 pub use error::{ClientError, ServerError};
-pub use stream::{ReplyStream, TreeStream, WatchStream};
-pub use types::{
+pub use replies::{
     EntryReply, Greeting, StateReply, TreeItem, TreeOptions, WatchItem, WriteOptions, WriteReply,
 };
+pub use stream::{ReplyStream, TreeStream, WatchStream};
 
 type BoxRead = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
 type BoxWrite = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;

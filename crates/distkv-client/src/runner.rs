@@ -33,7 +33,7 @@ use distkv_tree::{Path, Value};
 use futures_util::StreamExt;
 
 use crate::code::CodeRoot;
-use crate::errors::ErrorLog;
+use crate::error_log::ErrorLog;
 use crate::{Client, ClientError, TreeOptions, WriteOptions};
 
 /// Which jobs a runner runs.

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::conn::{Conn, Reply};
 use crate::error::ClientError;
-use crate::types::{TreeItem, WatchItem, chain_of, tock_of};
+use crate::replies::{TreeItem, WatchItem, chain_of, tock_of};
 
 /// The raw messages of one streamed request. Dropping it before the end
 /// cancels the request on the server.
