@@ -1,6 +1,7 @@
 //! distkv access control lists.
 //!
-//! Fifth layer of the distkv-rs stack, above `distkv-auth`; pure, no I/O.
+//! It sits on the data model (`distkv-tree`), beside `distkv-auth` and
+//! `distkv-code`; pure, no I/O.
 //! An ACL is a subtree of path patterns (`+` matches one element, `#` one
 //! or more) stored at `None acl NAME`, whose values are flag strings.
 //! [`AclFlags`] holds a set of flags, [`Finder`] finds the pattern that

@@ -1,7 +1,7 @@
 //! distkv authentication.
 //!
-//! Fourth layer of the distkv-rs stack, above `distkv-serf` (it uses the
-//! data model of `distkv-tree` and the message helpers of `distkv-proto`).
+//! It sits on the data model (`distkv-tree`) and the message helpers of
+//! `distkv-proto`, beside `distkv-acl` and `distkv-code`.
 //! An auth method ([`AuthMethod`]) has two halves: the client half turns
 //! user-supplied parameters into [`Credentials`], the server half builds
 //! the record stored for a user (below `None auth METHOD user IDENT`) and

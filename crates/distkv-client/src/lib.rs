@@ -1,8 +1,8 @@
 //! The distkv client library.
 //!
-//! Seventh layer of the distkv-rs stack: it speaks the client protocol
-//! (`distkv-proto`) to a distkv server over TCP. It does not depend on the
-//! server crate. One [`Client`] is one connection; it is cheap to clone and
+//! It speaks the client protocol (`distkv-proto`) to a distkv server over
+//! TCP; it sits above the server crate in the stack but does not depend on
+//! it. One [`Client`] is one connection; it is cheap to clone and
 //! every clone can send requests concurrently: requests are pipelined and
 //! replies are matched to them by `seq`.
 //!

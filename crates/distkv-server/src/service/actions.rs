@@ -41,8 +41,8 @@ pub enum Outcome {
     Stream(Vec<MapBuilder>),
 }
 
-/// `None` in a path: allowed as the first element of reads, anywhere in
-/// writes (every connection is privileged until auth exists).
+/// `None` in a path: allowed only as the first element (the system
+/// subtree); who may read or write there is checked by the caller.
 pub fn check_read_path(path: &Path) -> Result<(), ActionError> {
     if path.elems().iter().skip(1).any(|e| e.is_nil()) {
         return Err(ActionError("Null path element".into()));
