@@ -225,6 +225,15 @@ pub enum ConfigError {
         /// The known key closest to it.
         nearest: Option<&'static str>,
     },
+    /// A section does not fit its typed settings (the message names the
+    /// setting).
+    #[error("configuration '{key}': {why}")]
+    Section {
+        /// The dotted key of the setting.
+        key: String,
+        /// What is wrong.
+        why: String,
+    },
     /// A setting has the wrong type.
     #[error("configuration '{key}': {why}")]
     BadValue {
@@ -317,6 +326,43 @@ fn check_map(y: &Value, at: &str, ignored: &mut Vec<String>) -> Result<(), Confi
         });
     }
     Ok(())
+}
+
+/// A configuration value as JSON, for typed sections: maps need text keys,
+/// numbers must be finite, bytes have no JSON form.
+fn to_json(v: &Value, at: &str) -> Result<serde_json::Value, ConfigError> {
+    use serde_json::Value as J;
+    let bad = |why: &str| ConfigError::BadValue {
+        key: at.to_owned(),
+        why: why.to_owned(),
+    };
+    Ok(match v {
+        Value::Nil => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Int(i) => J::from(*i),
+        Value::UInt(u) => J::from(*u),
+        Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(J::Number)
+            .ok_or_else(|| bad("not a finite number"))?,
+        Value::Str(s) => J::String(s.to_string()),
+        Value::Bytes(_) | Value::Ext(..) => return Err(bad("bytes are not a setting")),
+        Value::Array(items) => J::Array(
+            items
+                .iter()
+                .map(|i| to_json(i, at))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Map(m) => {
+            let mut o = serde_json::Map::new();
+            for (k, v) in m {
+                let Value::Str(name) = k else {
+                    return Err(bad("setting names are text"));
+                };
+                o.insert(name.to_string(), to_json(v, &dotted(at, name))?);
+            }
+            J::Object(o)
+        }
+    })
 }
 
 /// `y` without the settings matched by [`IGNORED_KEYS`].
@@ -564,6 +610,22 @@ impl Config {
                     why: format!("{p} is not a port number"),
                 }),
         }
+    }
+
+    /// The section at dotted `key` as typed settings (a missing section
+    /// is an empty one); errors name the setting.
+    pub fn section<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<T, ConfigError> {
+        let json = match self.get(key) {
+            None => serde_json::Value::Object(serde_json::Map::new()),
+            Some(v) => to_json(v, key)?,
+        };
+        serde_path_to_error::deserialize(json).map_err(|e| ConfigError::Section {
+            key: match e.path().to_string().as_str() {
+                "." => key.to_owned(),
+                below => format!("{key}.{below}"),
+            },
+            why: e.into_inner().to_string(),
+        })
     }
 
     /// The listeners: every `server.bind` item merged over

@@ -7,7 +7,7 @@ use distkv_cli::literal;
 use distkv_mqtt::{MqttConfig, MqttGossip};
 use distkv_serf::Gossip;
 use distkv_serf::agent::{SerfConfig, SerfGossip};
-use distkv_server::SyncPolicy;
+use distkv_server::config::ServerSettings;
 use distkv_server::{Server, ServerConfig};
 use distkv_tree::Value;
 
@@ -15,72 +15,31 @@ use crate::Failure;
 use crate::args::ServerArgs;
 use crate::output;
 
+/// The server's configuration: the typed `server` section (checked and
+/// clamped by the server crate), then what needs files, prompts or other
+/// sections (listeners, TLS, keys, logins, hostmap) and the arguments.
 fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failure> {
+    let settings: ServerSettings = cfg
+        .section("server")
+        .map_err(|e| Failure::usage(e.to_string()))?;
     let mut sc = ServerConfig::new(args.name.clone());
+    settings
+        .apply(&mut sc)
+        .map_err(|e| Failure::usage(e.to_string()))?;
     sc.bind = cfg.listeners()?;
-    if let Some(root) = cfg.get_str("server.root")? {
-        sc.root = root;
-    }
-    if let Some(n) = cfg.get_u64("server.change.length")? {
-        sc.chain_length = usize::try_from(n).unwrap_or(5).clamp(1, 16);
-    }
-    if let Some(n) = cfg.get_u64("server.max_frame")? {
-        sc.max_frame = usize::try_from(n).unwrap_or(sc.max_frame);
-    }
-    if let Some(n) = cfg.get_u64("server.watch_queue")? {
-        sc.watch_queue = usize::try_from(n).unwrap_or(sc.watch_queue).max(1);
-    }
-    if let Some(n) = cfg.get_u64("server.watch_queue_total")? {
-        sc.watch_queue_total = usize::try_from(n).unwrap_or(sc.watch_queue_total).max(1);
-    }
-    if let Some(c) = cfg.get_f64("server.ping.cycle")? {
-        if c > 0.0 {
-            sc.ping_cycle = std::time::Duration::from_secs_f64(c.clamp(0.1, 3600.0));
-        }
-    }
     if let Some(p) = cfg.get_port("connect.port")? {
         sc.connect_port = p;
-    }
-    if let Some(d) = cfg.get_f64("server.test_drop_updates")? {
-        sc.drop_updates = d.clamp(0.0, 1.0);
     }
     sc.hostmap = cfg.hostmap()?;
     sc.load = args.load.clone();
     sc.load_up_to_corruption = args.load_damaged;
     sc.save = args.save.clone();
     if let Some(dir) = &args.data {
-        let mut d = distkv_server::DataDir::new(dir);
-        d.rotate = match cfg.get("server.log_rotate") {
-            None | Some(Value::Bool(false)) => None,
-            Some(Value::Str(s)) if s == "never" => None,
-            Some(Value::Str(s)) if s == "daily" => Some(std::time::Duration::from_secs(86_400)),
-            Some(Value::Str(s)) if s == "hourly" => Some(std::time::Duration::from_secs(3_600)),
-            Some(_) => match cfg.get_f64("server.log_rotate").ok().flatten() {
-                Some(secs) if secs >= 1.0 => Some(std::time::Duration::from_secs_f64(
-                    secs.min(366.0 * 86_400.0),
-                )),
-                _ => {
-                    return Err(Failure::usage(
-                        "server.log_rotate must be daily, hourly, never or a number of seconds (at least 1)",
-                    ));
-                }
-            },
-        };
-        if let Some(n) = cfg.get_u64("server.log_keep")? {
-            if n == 0 {
-                return Err(Failure::usage("server.log_keep must be at least 1"));
-            }
-            d.keep = usize::try_from(n).unwrap_or(usize::MAX);
-        }
-        sc.data_dir = Some(d);
-    }
-    if let Some(t) = cfg.get_f64("server.send_timeout")? {
-        if t > 0.0 {
-            sc.send_timeout = std::time::Duration::from_secs_f64(t.min(86_400.0));
-        }
-    }
-    if let Some(n) = cfg.get_u64("server.max_streams")? {
-        sc.max_streams = usize::try_from(n).unwrap_or(usize::MAX).max(1);
+        sc.data_dir = Some(
+            settings
+                .data_dir(dir)
+                .map_err(|e| Failure::usage(e.to_string()))?,
+        );
     }
     sc.tls = crate::tls::server(cfg)?;
     sc.peer_tls = crate::tls::client(cfg)?.map(|(config, server_name)| distkv_server::PeerTls {
@@ -96,51 +55,7 @@ fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failur
     };
     sc.progress =
         distkv_server::progress::ProgressHook::new(Arc::new(crate::progress::Bars { quiet_for }));
-    sc.log_sync = match cfg.get("server.log_sync") {
-        None => sc.log_sync,
-        Some(Value::Str(s)) if s == "always" => SyncPolicy::Always,
-        Some(Value::Str(s)) if s == "never" => SyncPolicy::Never,
-        Some(_) => match cfg.get_f64("server.log_sync").ok().flatten() {
-            Some(secs) if secs >= 0.0 => {
-                SyncPolicy::Interval(std::time::Duration::from_secs_f64(secs.min(3600.0)))
-            }
-            _ => {
-                return Err(Failure::usage(
-                    "server.log_sync must be 'always', 'never' or a number of seconds",
-                ));
-            }
-        },
-    };
-    if let Some(b) = cfg.get_bool("server.pull_repair")? {
-        sc.pull_repair = b;
-    }
-    if let Some(b) = cfg.get_bool("server.gossip_batch")? {
-        sc.gossip_batch = b;
-    }
-    if let Some(n) = cfg.get_u64("server.gossip_queue")? {
-        sc.gossip_queue = usize::try_from(n).unwrap_or(usize::MAX).clamp(1, 1 << 20);
-    }
-    if let Some(d) = cfg.get_f64("server.repair_delay")? {
-        if d >= 0.0 {
-            sc.repair_delay = std::time::Duration::from_secs_f64(d.min(60.0));
-        }
-    }
-    if let Some(n) = cfg.get_u64("server.gossip_rate")? {
-        sc.gossip_rate = u32::try_from(n).unwrap_or(u32::MAX).max(1);
-    }
-    if let Some(n) = cfg.get_u64("server.gossip_backlog")? {
-        sc.gossip_backlog = n;
-    }
     sc.gossip_keys = gossip_keys(cfg, &sc.root)?;
-    if let Some(port) = cfg.get_port("server.http.port")? {
-        let host = cfg
-            .get_str("server.http.host")?
-            .unwrap_or_else(|| "localhost".into());
-        sc.http = Some((host, port));
-    }
-    if let Some(n) = cfg.get_u64("server.fetch_above")? {
-        sc.fetch_above = usize::try_from(n).unwrap_or(sc.fetch_above);
-    }
     sc.init = match &args.init {
         None => None,
         Some(v) if v == "-" => Some(Value::Nil),

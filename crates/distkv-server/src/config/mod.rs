@@ -1,8 +1,16 @@
-//! Server settings.
+//! Server settings: [`ServerConfig`], what a server needs to start, and
+//! [`ServerSettings`], the typed `server:` section of a configuration
+//! file that fills it.
 
 use std::time::Duration;
 
 use distkv_tree::Value;
+
+mod settings;
+
+pub use settings::{
+    ChangeSettings, HttpSettings, PingSettings, SecondsOr, ServerSettings, SettingsError,
+};
 
 /// Everything a server needs to start. The CLI fills this from its
 /// configuration layers; embedders build it directly.
