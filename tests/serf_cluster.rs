@@ -261,20 +261,19 @@ async fn a_healed_split_converges_by_the_conflict_rule() {
     std::thread::sleep(Duration::from_millis(300));
     s1.ok(&["data", "set", "-v", "side-a", "conflict"]);
     s2.ok(&["data", "set", "-v", "only-a", "island", "a"]);
-    let t1 = s1
+    let e1 = s1
         .connect()
         .await
         .get_entry(&p(&["conflict"]), 1)
         .await
-        .expect("get")
-        .tock;
-    let t3 = s3
+        .expect("get");
+    let e3 = s3
         .connect()
         .await
         .get_entry(&p(&["conflict"]), 1)
         .await
-        .expect("get")
-        .tock;
+        .expect("get");
+    let (t1, t3) = (e1.tock, e3.tock);
     // heal
     c.restart(Some(&a));
     let tree = converged(&[&s1, &s2, &s3], Duration::from_secs(60)).await;
@@ -283,7 +282,17 @@ async fn a_healed_split_converges_by_the_conflict_rule() {
         .find(|(p, _, _)| *p == Path::from_strs(&["conflict"]))
         .and_then(|(_, v, _)| v.clone())
         .expect("conflict entry");
-    let expected = if t1 >= t3 { "side-a" } else { "side-b" };
+    // the higher tock wins; on a tie, the greater chain head (node, tick)
+    let head = |e: &distkv_client::EntryReply| {
+        let h = e.chain.as_ref().expect("a chain").head().clone();
+        (h.node.to_string(), h.tick)
+    };
+    let expected = match t1.cmp(&t3) {
+        std::cmp::Ordering::Greater => "side-a",
+        std::cmp::Ordering::Less => "side-b",
+        std::cmp::Ordering::Equal if head(&e1) > head(&e3) => "side-a",
+        std::cmp::Ordering::Equal => "side-b",
+    };
     assert_eq!(
         winner,
         Value::Str(expected.into()),
