@@ -360,28 +360,15 @@ pub async fn jobs(
     Ok(())
 }
 
-/// Script limits from the configuration (`code.max_operations`,
-/// `code.max_call_levels`, `code.max_string_size`, `code.max_array_size`,
-/// `code.max_map_size`, `code.max_time` in seconds).
+/// Script limits from the configuration's `code` section (checked by
+/// distkv-code).
 pub fn limits(cfg: &distkv_cli::config::Config) -> Result<distkv_code::Limits, Failure> {
+    let settings: distkv_code::LimitSettings = cfg
+        .section("code")
+        .map_err(|e| Failure::usage(e.to_string()))?;
     let mut l = distkv_code::Limits::default();
-    let size = |k: &str, d: usize| -> Result<usize, Failure> {
-        Ok(cfg
-            .get_u64(k)?
-            .and_then(|v| usize::try_from(v).ok())
-            .unwrap_or(d))
-    };
-    l.max_operations = cfg
-        .get_u64("code.max_operations")?
-        .unwrap_or(l.max_operations);
-    l.max_call_levels = size("code.max_call_levels", l.max_call_levels)?;
-    l.max_string_size = size("code.max_string_size", l.max_string_size)?;
-    l.max_array_size = size("code.max_array_size", l.max_array_size)?;
-    l.max_map_size = size("code.max_map_size", l.max_map_size)?;
-    if let Some(t) = cfg.get_f64("code.max_time")? {
-        if t > 0.0 {
-            l.max_time = std::time::Duration::from_secs_f64(t.min(86_400.0));
-        }
-    }
+    settings
+        .apply(&mut l)
+        .map_err(|e| Failure::usage(e.to_string()))?;
     Ok(l)
 }

@@ -23,8 +23,10 @@
 
 mod convert;
 mod engine;
+mod settings;
 
 pub use convert::{from_dynamic, to_dynamic};
 pub use engine::{CodeError, Engine, Limits, Script, time_left};
 /// The Rhai crate, for hosts that register functions.
 pub use rhai;
+pub use settings::{LimitError, LimitSettings};
