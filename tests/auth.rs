@@ -5,7 +5,7 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::{ServerProc, creds, distkv_bin};
@@ -23,18 +23,7 @@ fn stderr(o: &Output) -> String {
 
 /// `distkv client -h … -p … ARGS` with `input` on stdin (not a terminal).
 fn client_input(s: &ServerProc, args: &[&str], input: &str) -> Output {
-    let mut child = Command::new(distkv_bin())
-        .args(["client", "-h", "127.0.0.1", "-p", &s.port.to_string()])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("client");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(input.as_bytes()).expect("write stdin");
-    drop(stdin);
-    child.wait_with_output().expect("client output")
+    s.client_with_stdin(args, input.as_bytes())
 }
 
 async fn connect(s: &ServerProc, login: Option<&str>) -> Result<Client, ClientError> {

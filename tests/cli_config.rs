@@ -279,13 +279,23 @@ fn dumpcfg_shows_every_setting_with_its_default_and_reloads() {
 #[test]
 fn bad_server_settings_are_usage_errors_naming_the_setting() {
     for (setting, named) in [
-        ("server.max_frame=abc", "'server.max_frame': invalid type: string \"abc\""),
+        (
+            "server.max_frame=abc",
+            "'server.max_frame': invalid type: string \"abc\"",
+        ),
         ("server.log_sync=sometimes", "server.log_sync: must be"),
-        ("server.ping.cycle=0", "server.ping.cycle: 0 is not a positive number"),
+        (
+            "server.ping.cycle=0",
+            "server.ping.cycle: 0 is not a positive number",
+        ),
         ("server.http.port=99999", "'server.http.port'"),
     ] {
         let o = distkv(&["-C", setting, "server", "--standalone", "one"]);
         assert_eq!(o.status.code(), Some(2), "{setting}: {}", text(&o.stderr));
-        assert!(text(&o.stderr).contains(named), "{setting}: {}", text(&o.stderr));
+        assert!(
+            text(&o.stderr).contains(named),
+            "{setting}: {}",
+            text(&o.stderr)
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -11,18 +11,7 @@ use common::{ServerProc, distkv_bin};
 
 /// Runs `distkv client … ARGS` against `s` with `input` on standard input.
 fn with_stdin(s: &ServerProc, args: &[&str], input: &[u8]) -> std::process::Output {
-    let mut child = Command::new(distkv_bin())
-        .args(["client", "-h", "127.0.0.1", "-p", &s.port.to_string()])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start distkv");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(input).expect("write stdin");
-    drop(stdin);
-    child.wait_with_output().expect("distkv output")
+    s.client_with_stdin(args, input)
 }
 
 #[test]

@@ -5,7 +5,7 @@
 mod common;
 
 use std::os::unix::net::UnixDatagram;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::{ScratchDir, distkv_bin, free_port};
@@ -49,19 +49,13 @@ fn the_server_notifies_systemd_when_ready_and_when_stopping() {
     sock.set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
     let port = free_port();
-    let mut child = Command::new(distkv_bin())
-        .args(["-C", "server.bind_default.host=127.0.0.1", "-C"])
-        .arg(format!("server.bind_default.port={port}"))
-        .args(["server", "--standalone", "-i", "Root", "one"])
-        .env("NOTIFY_SOCKET", &sock_path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the server");
-    let first = common::first_stdout_line(&mut child)
-        .recv_timeout(Duration::from_secs(60))
-        .expect("Running.");
-    assert_eq!(first, "Running.");
+    let mut child = common::spawn_running(
+        Command::new(distkv_bin())
+            .args(["-C", "server.bind_default.host=127.0.0.1", "-C"])
+            .arg(format!("server.bind_default.port={port}"))
+            .args(["server", "--standalone", "-i", "Root", "one"])
+            .env("NOTIFY_SOCKET", &sock_path),
+    );
     let mut buf = [0u8; 256];
     let n = sock.recv(&mut buf).expect("a readiness message");
     assert_eq!(std::str::from_utf8(&buf[..n]).expect("text"), "READY=1\n");
@@ -122,18 +116,12 @@ fn the_container_command_line_serves_and_restarts_on_its_volume() {
         .collect();
     let run = || {
         let port = free_port();
-        let mut child = Command::new(distkv_bin())
-            .arg("-C")
-            .arg(format!("server.bind_default.port={port}"))
-            .args(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the image's command");
-        let first = common::first_stdout_line(&mut child)
-            .recv_timeout(Duration::from_secs(60))
-            .expect("Running.");
-        assert_eq!(first, "Running.");
+        let child = common::spawn_running(
+            Command::new(distkv_bin())
+                .arg("-C")
+                .arg(format!("server.bind_default.port={port}"))
+                .args(&args),
+        );
         (child, port)
     };
     let client = |port: u16, args: &[&str]| {

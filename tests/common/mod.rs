@@ -278,6 +278,25 @@ impl ServerProc {
         run_with_timeout(cmd, Duration::from_secs(30))
     }
 
+    /// Runs `distkv client -h 127.0.0.1 -p PORT ARGS…` with `input` on its
+    /// standard input (a pipe, not a terminal).
+    pub fn client_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(distkv_bin())
+            .args(["client", "-h", "127.0.0.1", "-p"])
+            .arg(self.port.to_string())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start distkv client");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input).expect("write stdin");
+        drop(stdin);
+        child.wait_with_output().expect("client output")
+    }
+
     /// Runs a client command and returns its stdout, asserting success.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.client(args);
@@ -302,6 +321,21 @@ impl Drop for ServerProc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts a server command line (stdout piped, stderr discarded) and
+/// waits until it prints `Running.`.
+pub fn spawn_running(cmd: &mut Command) -> Child {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the server");
+    let first = first_stdout_line(&mut child)
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the server prints a line");
+    assert_eq!(first, "Running.");
+    child
 }
 
 /// Runs a command, killing it if it takes longer than `limit`. Its output
