@@ -147,3 +147,53 @@ fn the_container_command_line_serves_and_restarts_on_its_volume() {
     let _ = second.kill();
     let _ = second.wait();
 }
+
+/// `distkv-server` is `distkv server` as a program of its own: the same
+/// options (with the global ones), the same server.
+#[test]
+fn the_distkv_server_program_runs_a_server() {
+    let bin = distkv_bin().with_file_name("distkv-server");
+    let help = Command::new(&bin).arg("--help").output().expect("--help");
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    for opt in [
+        "--data",
+        "--standalone",
+        "--load",
+        "--cfg",
+        "--conf",
+        "--log",
+    ] {
+        assert!(text.contains(opt), "{opt} not in\n{text}");
+    }
+    let scratch = ScratchDir::new("server-binary");
+    let data = format!("{}/data", scratch.path());
+    let port = free_port();
+    let mut child = common::spawn_running(
+        Command::new(&bin)
+            .args(["-C", "server.bind_default.host=127.0.0.1", "-C"])
+            .arg(format!("server.bind_default.port={port}"))
+            .args(["--standalone", "--data", &data, "-i", "Root", "one"]),
+    );
+    let out = Command::new(distkv_bin())
+        .args([
+            "client",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "data",
+            "get",
+        ])
+        .output()
+        .expect("client");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "\"Root\"\n");
+    let _ = child.kill();
+    let _ = child.wait();
+    // a bad option is a usage error, as with distkv
+    let o = Command::new(&bin)
+        .args(["--nope", "one"])
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -13,7 +13,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The `distkv` binary of this workspace, brought up to date once per test
-/// process (the root package's tests do not make cargo rebuild it).
+/// process (the root package's tests do not make cargo rebuild it), with
+/// `distkv-server` beside it.
 pub fn distkv_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -29,7 +30,7 @@ pub fn distkv_bin() -> PathBuf {
             .to_path_buf();
         let bin = dir.join(format!("distkv{}", std::env::consts::EXE_SUFFIX));
         let mut build = Command::new(env!("CARGO"));
-        build.args(["build", "-q", "-p", "distkv-cli", "--bin", "distkv"]);
+        build.args(["build", "-q", "-p", "distkv-cli", "--bins"]);
         if dir.ends_with("release") {
             build.arg("--release");
         }

@@ -1,9 +1,13 @@
-//! The `distkv` command line front end.
+//! The `distkv` and `distkv-server` command line front ends.
 //!
 //! Top of the distkv-rs stack: argument parsing, configuration files and
-//! output formatting. It owns no protocol or storage logic; the binary
-//! (`src/main.rs`) calls `distkv-server` and `distkv-client`.
+//! output formatting. The configuration layers (`config`), the Python
+//! literal parser and repr, JSON and YAML are library modules; `app` is
+//! what the two binaries run (each `main` is one call into it), which
+//! hands over to `distkv-server` and `distkv-client`.
 
+#[doc(hidden)]
+pub mod app;
 pub mod config;
 pub mod json;
 pub mod literal;

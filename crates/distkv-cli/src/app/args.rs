@@ -33,6 +33,50 @@ pub struct Cli {
     pub cmd: Command,
 }
 
+/// `distkv-server`: the server's options and the global ones (but `-l`
+/// is `--load`, per-module log levels are `--log`).
+#[derive(Parser, Debug)]
+#[command(
+    name = "distkv-server",
+    version,
+    about = "Run a distkv server (the same as `distkv server`)."
+)]
+pub struct ServerCli {
+    /// More log output (repeatable): -v info, -vv debug, -vvv trace.
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Less log output (repeatable).
+    #[arg(short = 'q', long = "quiet", action = ArgAction::Count)]
+    pub quiet: u8,
+    /// Per-module log level, SOURCE=LEVEL (repeatable).
+    #[arg(long = "log", value_name = "SOURCE=LEVEL")]
+    pub log: Vec<String>,
+    /// A YAML configuration file, merged over the defaults.
+    #[arg(short = 'c', long = "cfg", value_name = "FILE")]
+    pub cfg: Option<PathBuf>,
+    /// Override one configuration value (KEY=VALUE; KEY alone deletes).
+    #[arg(short = 'C', long = "conf", value_name = "KEY=VALUE")]
+    pub conf: Vec<String>,
+    /// The server's own options.
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+impl ServerCli {
+    /// The same command as `distkv [OPTIONS] server ARGS…`.
+    pub fn into_cli(self) -> Cli {
+        Cli {
+            verbose: self.verbose,
+            quiet: self.quiet,
+            log: self.log,
+            debug: false,
+            cfg: self.cfg,
+            conf: self.conf,
+            cmd: Command::Server(self.server),
+        }
+    }
+}
+
 /// The top-level commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -120,7 +164,7 @@ pub struct ClientArgs {
     /// yaml, or json (paths as arrays; see the README for bytes and other
     /// msgpack types).
     #[arg(short = 'o', long = "output", value_enum, default_value = "default")]
-    pub output: crate::output::Format,
+    pub output: crate::app::output::Format,
     /// Print help (of this command and of every command below it; `-h`
     /// is the host, as in the original).
     #[arg(long = "help", action = ArgAction::Help, global = true)]

@@ -8,10 +8,10 @@ use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{Path, PathElem, Value};
 use futures_util::StreamExt;
 
-use crate::Failure;
-use crate::args::AclCommand;
-use crate::data::client_failure;
-use crate::output;
+use crate::app::Failure;
+use crate::app::args::AclCommand;
+use crate::app::data::client_failure;
+use crate::app::output;
 
 /// `acl NAME PATH…` relative to the system subtree.
 fn acl_path(name: &str, words: &[String]) -> Path {
@@ -103,7 +103,7 @@ pub async fn run(opts: ConnectOptions, cmd: AclCommand) -> Result<(), Failure> {
                 if yaml {
                     list.push(Value::Map(vec![(Value::from(shown), v.clone())]));
                 } else {
-                    output::print_line(&format!("{shown}: {}", distkv_cli::repr::repr(v)));
+                    output::print_line(&format!("{shown}: {}", crate::repr::repr(v)));
                 }
             }
             if yaml {

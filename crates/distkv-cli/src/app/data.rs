@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use distkv_cli::config::Config;
-use distkv_cli::literal;
-use distkv_cli::render::{DictBuilder, path_words};
-use distkv_cli::repr;
+use crate::config::Config;
+use crate::literal;
+use crate::render::{DictBuilder, path_words};
+use crate::repr;
 use distkv_client::{
     Client, ClientError, ConnectOptions, TreeOptions, WatchItem, WriteOptions, write_message,
 };
@@ -13,9 +13,11 @@ use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{NodeEvent, Path, Value};
 use futures_util::StreamExt;
 
-use crate::args::{ClientArgs, DataCommand, DeleteArgs, GetArgs, ListArgs, SetArgs, WatchArgs};
-use crate::output;
-use crate::{Failure, Ui};
+use crate::app::args::{
+    ClientArgs, DataCommand, DeleteArgs, GetArgs, ListArgs, SetArgs, WatchArgs,
+};
+use crate::app::output;
+use crate::app::{Failure, Ui};
 
 /// Connection settings from the configuration and `client` options.
 pub fn connect_options(cfg: &Config, args: &ClientArgs) -> Result<ConnectOptions, Failure> {
@@ -40,12 +42,12 @@ pub fn connect_options(cfg: &Config, args: &ClientArgs) -> Result<ConnectOptions
         None => cfg.get_str("connect.auth")?,
     };
     if let Some(a) = auth {
-        o.login = Some(crate::login::credentials(
+        o.login = Some(crate::app::login::credentials(
             &a,
             &distkv_auth::Registry::builtin(),
         )?);
     }
-    o.tls = crate::tls::client(cfg)?.map(|(config, server_name)| distkv_client::ClientTls {
+    o.tls = crate::app::tls::client(cfg)?.map(|(config, server_name)| distkv_client::ClientTls {
         config,
         server_name,
     });
@@ -56,7 +58,7 @@ pub fn connect_options(cfg: &Config, args: &ClientArgs) -> Result<ConnectOptions
 /// The exit status says what kind of failure it was: 3 when the server
 /// cannot be reached, 4 for logins, 1 for what the server refused.
 pub fn client_failure(e: ClientError, opts: &ConnectOptions) -> Failure {
-    use crate::{EXIT_CONNECTION, EXIT_LOGIN};
+    use crate::app::{EXIT_CONNECTION, EXIT_LOGIN};
     match e {
         ClientError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
             Failure::with_code(
@@ -251,8 +253,8 @@ pub async fn status(opts: ConnectOptions) -> Result<(), Failure> {
     Ok(())
 }
 
-pub async fn log(opts: ConnectOptions, cmd: crate::args::LogCommand) -> Result<(), Failure> {
-    use crate::args::LogCommand;
+pub async fn log(opts: ConnectOptions, cmd: crate::app::args::LogCommand) -> Result<(), Failure> {
+    use crate::app::args::LogCommand;
     let msg = match cmd {
         LogCommand::Dest { incremental, path } => MapBuilder::new()
             .set("action", "log")
@@ -517,7 +519,7 @@ async fn watch(client: &Client, a: WatchArgs) -> CmdResult {
     // A watch only ends when the connection does.
     Err(Failure::with_code(
         "ConnectionClosed: the server ended the watch",
-        crate::EXIT_CONNECTION,
+        crate::app::EXIT_CONNECTION,
     )
     .into())
 }

@@ -9,10 +9,10 @@ use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{Path, PathElem, Value};
 use futures_util::StreamExt;
 
-use crate::Failure;
-use crate::args::{CodeCommand, ErrorCommand, ModuleCommand};
-use crate::data::client_failure;
-use crate::output;
+use crate::app::Failure;
+use crate::app::args::{CodeCommand, ErrorCommand, ModuleCommand};
+use crate::app::data::client_failure;
+use crate::app::output;
 
 fn under(prefix: Path, words: &[String]) -> Path {
     let mut p = prefix;
@@ -114,7 +114,7 @@ pub async fn run(opts: ConnectOptions, cmd: CodeCommand) -> Result<(), Failure> 
                 let Ok(item) = item else { break };
                 if item.value.as_ref().and_then(|v| v.get("code")).is_some() {
                     let rel = Path(item.path.elems()[prefix.len()..].to_vec());
-                    output::print_line(&distkv_cli::render::path_words(&rel));
+                    output::print_line(&crate::render::path_words(&rel));
                 }
             }
         }
@@ -160,7 +160,7 @@ pub async fn errors(opts: ConnectOptions, cmd: ErrorCommand) -> Result<(), Failu
                 output::print_line(&format!(
                     "{} {}: {} ({}×{})",
                     r.subsystem(),
-                    distkv_cli::render::path_words(&r.path()),
+                    crate::render::path_words(&r.path()),
                     r.message(),
                     r.count(),
                     if r.is_open() { "" } else { ", resolved" }
@@ -174,7 +174,7 @@ pub async fn errors(opts: ConnectOptions, cmd: ErrorCommand) -> Result<(), Failu
                     continue;
                 }
                 list.push(Value::Map(vec![(
-                    Value::from(distkv_cli::render::path_words(&r.at)),
+                    Value::from(crate::render::path_words(&r.at)),
                     r.value,
                 )]));
             }
@@ -203,10 +203,10 @@ pub async fn errors(opts: ConnectOptions, cmd: ErrorCommand) -> Result<(), Failu
 /// Runs a `run` command.
 pub async fn jobs(
     opts: ConnectOptions,
-    args: crate::args::RunArgs,
+    args: crate::app::args::RunArgs,
     limits: distkv_code::Limits,
 ) -> Result<(), Failure> {
-    use crate::args::RunCommand;
+    use crate::app::args::RunCommand;
     use distkv_client::runner::{RunnerConfig, RunnerKind, job_paths};
     let fail = |e| client_failure(e, &opts);
     let kind = match (args.all_nodes, args.node) {
@@ -262,9 +262,7 @@ pub async fn jobs(
             };
             if let Some(c) = code {
                 let words = if eval {
-                    match distkv_cli::literal::parse(&c)
-                        .map_err(|e| Failure::usage(e.to_string()))?
-                    {
+                    match crate::literal::parse(&c).map_err(|e| Failure::usage(e.to_string()))? {
                         Value::Array(a) => Value::Array(a),
                         other => Value::Array(vec![other]),
                     }
@@ -343,7 +341,7 @@ pub async fn jobs(
             for (rel, job) in jobs {
                 let mut full = below.clone();
                 full.0.extend(rel.elems().iter().cloned());
-                let name = Value::from(distkv_cli::render::path_words(&full));
+                let name = Value::from(crate::render::path_words(&full));
                 let st = states.get(&rel).cloned().unwrap_or(Value::Nil);
                 let shown = if state_only {
                     st
@@ -362,7 +360,7 @@ pub async fn jobs(
 
 /// Script limits from the configuration's `code` section (checked by
 /// distkv-code).
-pub fn limits(cfg: &distkv_cli::config::Config) -> Result<distkv_code::Limits, Failure> {
+pub fn limits(cfg: &crate::config::Config) -> Result<distkv_code::Limits, Failure> {
     let settings: distkv_code::LimitSettings = cfg
         .section("code")
         .map_err(|e| Failure::usage(e.to_string()))?;

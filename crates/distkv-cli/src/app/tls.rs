@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use distkv_cli::config::Config;
+use crate::config::Config;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::Failure;
+use crate::app::Failure;
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())

@@ -8,7 +8,7 @@ use distkv_auth::{AuthError, Credentials, Param, Params, Registry};
 use distkv_tree::Value;
 use zeroize::Zeroizing;
 
-use crate::Failure;
+use crate::app::Failure;
 
 /// Asks on the terminal without echo; reads a line from stdin when stdin
 /// is not a terminal (the label then goes to stderr).
@@ -52,7 +52,7 @@ fn from_file(path: &str) -> Result<(String, Params), Failure> {
         return Err(Failure::error(format!("{path}: an auth file is small")));
     }
     let text = std::fs::read_to_string(path).map_err(|e| Failure::error(format!("{path}: {e}")))?;
-    let doc = distkv_cli::yaml::load(&text).map_err(|e| Failure::error(format!("{path}: {e}")))?;
+    let doc = crate::yaml::load(&text).map_err(|e| Failure::error(format!("{path}: {e}")))?;
     let Value::Map(map) = doc else {
         return Err(Failure::error(format!("{path}: an auth file holds a map")));
     };
@@ -66,7 +66,7 @@ fn from_file(path: &str) -> Result<(String, Params), Failure> {
             Value::Str(s) => s.to_string(),
             Value::Int(n) => n.to_string(),
             Value::UInt(n) => n.to_string(),
-            Value::Float(_) => distkv_cli::repr::repr_line(&v),
+            Value::Float(_) => crate::repr::repr_line(&v),
             Value::Bool(b) => b.to_string(),
             _ => {
                 return Err(Failure::error(format!(
@@ -88,7 +88,7 @@ fn from_file(path: &str) -> Result<(String, Params), Failure> {
 /// `registry`.
 /// Every failure here exits with the login status.
 pub fn credentials(spec: &str, registry: &Registry) -> Result<Credentials, Failure> {
-    let login = |f: Failure| Failure::with_code(f.text, crate::EXIT_LOGIN);
+    let login = |f: Failure| Failure::with_code(f.text, crate::app::EXIT_LOGIN);
     let (method, params) = match spec.strip_prefix('=') {
         Some(file) => from_file(file).map_err(login)?,
         None => parse_auth_string(spec, &Terminal)

@@ -1,15 +1,15 @@
 //! `distkv client type`: types (`None type …`) and matches
 //! (`None match …`), written with the internal actions.
 
-use distkv_cli::literal;
+use crate::literal;
 use distkv_client::{Client, ConnectOptions};
 use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{Path, PathElem, Value};
 
-use crate::Failure;
-use crate::args::TypeCommand;
-use crate::data::client_failure;
-use crate::output;
+use crate::app::Failure;
+use crate::app::args::TypeCommand;
+use crate::app::data::client_failure;
+use crate::app::output;
 
 fn system_path(kind: &str, words: &[String]) -> Path {
     let mut p = vec![PathElem::Str(kind.into())];
@@ -70,7 +70,7 @@ pub async fn run(opts: ConnectOptions, cmd: TypeCommand) -> Result<(), Failure> 
             let schema = match schema.as_deref() {
                 Some(f) => {
                     let text = read(f)?;
-                    distkv_cli::yaml::load(&text)
+                    crate::yaml::load(&text)
                         .map_err(|e| Failure::error(format!("{}: {e}", f.display())))?
                 }
                 None => Value::Nil,
@@ -149,9 +149,9 @@ pub async fn run(opts: ConnectOptions, cmd: TypeCommand) -> Result<(), Failure> 
 /// Runs a codec command.
 pub async fn run_codec(
     opts: ConnectOptions,
-    cmd: crate::args::CodecCommand,
+    cmd: crate::app::args::CodecCommand,
 ) -> Result<(), Failure> {
-    use crate::args::CodecCommand;
+    use crate::app::args::CodecCommand;
     let pairs = |items: &[String]| -> Result<Value, Failure> {
         let vals: Vec<Value> = items
             .iter()

@@ -6,11 +6,11 @@ use distkv_client::{Client, ConnectOptions};
 use distkv_proto::value_map::MapBuilder;
 use distkv_tree::Value;
 
-use crate::Failure;
-use crate::args::{AuthArgs, AuthCommand, UserCommand};
-use crate::data::client_failure;
-use crate::login::{Terminal, auth_failure, credentials};
-use crate::output;
+use crate::app::Failure;
+use crate::app::args::{AuthArgs, AuthCommand, UserCommand};
+use crate::app::data::client_failure;
+use crate::app::login::{Terminal, auth_failure, credentials};
+use crate::app::output;
 
 /// The method a command works on: `-m`, else the active one, else the
 /// only one with users. `Ok(None)`: `-m -` (none).

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::sync::OnceLock;
 
-use distkv_cli::{json, repr, yaml};
+use crate::{json, repr, yaml};
 use distkv_tree::{Path, Value};
 
 /// How data is printed (`distkv client -o FORMAT`).

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use distkv_cli::config::Config;
-use distkv_cli::literal;
+use crate::config::Config;
+use crate::literal;
 use distkv_mqtt::{MqttConfig, MqttGossip};
 use distkv_serf::Gossip;
 use distkv_serf::agent::{SerfConfig, SerfGossip};
@@ -11,9 +11,9 @@ use distkv_server::config::ServerSettings;
 use distkv_server::{Server, ServerConfig};
 use distkv_tree::Value;
 
-use crate::Failure;
-use crate::args::ServerArgs;
-use crate::output;
+use crate::app::Failure;
+use crate::app::args::ServerArgs;
+use crate::app::output;
 
 /// The server's configuration: the typed `server` section (checked and
 /// clamped by the server crate), then what needs files, prompts or other
@@ -41,20 +41,23 @@ fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failur
                 .map_err(|e| Failure::usage(e.to_string()))?,
         );
     }
-    sc.tls = crate::tls::server(cfg)?;
-    sc.peer_tls = crate::tls::client(cfg)?.map(|(config, server_name)| distkv_server::PeerTls {
-        config,
-        server_name,
-    });
+    sc.tls = crate::app::tls::server(cfg)?;
+    sc.peer_tls =
+        crate::app::tls::client(cfg)?.map(|(config, server_name)| distkv_server::PeerTls {
+            config,
+            server_name,
+        });
     if let Some(a) = cfg.get_str("connect.auth")? {
-        sc.peer_login = Some(crate::login::credentials(&a, &sc.auth)?);
+        sc.peer_login = Some(crate::app::login::credentials(&a, &sc.auth)?);
     }
     let quiet_for = match cfg.get_f64("server.progress_delay")? {
         Some(s) if s >= 0.0 => std::time::Duration::from_secs_f64(s.min(3600.0)),
         _ => std::time::Duration::from_secs(2),
     };
     sc.progress =
-        distkv_server::progress::ProgressHook::new(Arc::new(crate::progress::Bars { quiet_for }));
+        distkv_server::progress::ProgressHook::new(Arc::new(crate::app::progress::Bars {
+            quiet_for,
+        }));
     sc.gossip_keys = gossip_keys(cfg, &sc.root)?;
     sc.init = match &args.init {
         None => None,
@@ -168,7 +171,7 @@ async fn gossip(cfg: &Config, args: &ServerArgs) -> Result<(Arc<dyn Gossip>, boo
                 port: cfg.get_port("server.mqtt.port")?.unwrap_or(1883),
                 username: cfg.get_str("server.mqtt.username")?,
                 password: cfg.get_str("server.mqtt.password")?,
-                tls: crate::tls::client_at(cfg, "server.mqtt.tls")?.map(|(c, _)| c),
+                tls: crate::app::tls::client_at(cfg, "server.mqtt.tls")?.map(|(c, _)| c),
                 prefix: cfg
                     .get_str("server.mqtt.prefix")?
                     .unwrap_or_else(|| root.clone()),
@@ -252,7 +255,7 @@ mod tests {
     use clap::Parser as _;
 
     use super::*;
-    use crate::args::{Cli, Command};
+    use crate::app::args::{Cli, Command};
 
     /// The defaults `dumpcfg` prints are the ones the server runs with.
     #[test]
@@ -285,7 +288,7 @@ mod tests {
         assert!(sc.gossip_keys.is_none() && sc.tls.is_none() && sc.peer_login.is_none());
         assert!(sc.drop_updates.abs() < f64::EPSILON);
 
-        let limits = crate::code::limits(&Config::new()).expect("the defaults build");
+        let limits = crate::app::code::limits(&Config::new()).expect("the defaults build");
         let lib = distkv_code::Limits::default();
         assert_eq!(limits.max_operations, lib.max_operations);
         assert_eq!(limits.max_call_levels, lib.max_call_levels);
