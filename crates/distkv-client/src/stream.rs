@@ -75,17 +75,8 @@ pub(crate) fn tree_item(
     lengthener: &mut PathLengthener,
     mut v: Value,
 ) -> Result<TreeItem, ClientError> {
-    let depth = v
-        .get("depth")
-        .and_then(Value::as_u64)
-        .and_then(|d| usize::try_from(d).ok())
-        .unwrap_or(0);
-    let rest = match v.get("path") {
-        Some(p) => Path::from_value(p.clone()).map_err(|e| ClientError::Protocol(e.to_string()))?,
-        None => Path::root(),
-    };
     let path = lengthener
-        .lengthen(depth, &rest)
+        .lengthen_item(&v)
         .map_err(|e| ClientError::Protocol(e.to_string()))?;
     if let Value::Map(m) = &mut v {
         m.retain(|(k, _)| k.as_str() != Some("seq"));

@@ -11,7 +11,7 @@
 //! [`PathShortener`] produces these pairs on the sending side and
 //! [`PathLengthener`] restores the full paths on the receiving side.
 
-use distkv_tree::{Path, PathElem};
+use distkv_tree::{Path, PathElem, Value};
 
 /// Why a shortened path cannot be restored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,6 +24,9 @@ pub enum ShortenError {
         /// The largest acceptable depth (length of the previous relative path).
         max: usize,
     },
+    /// A streamed item's `depth` or `path` field is malformed.
+    #[error("bad item in a path stream: {0}")]
+    BadItem(String),
 }
 
 /// Turns full paths below a prefix into `(depth, rest)` pairs.
@@ -96,6 +99,27 @@ impl PathLengthener {
         self.cur.extend_from_slice(rest.elems());
         Ok(Path(self.cur.clone()))
     }
+
+    /// The full path of one item of a streamed reply (`get_tree`,
+    /// `watch`): its `depth` (0 when absent) and its `path`, the rest
+    /// (the root when absent). The one decoder of shortened paths, for
+    /// the client, the server's peer copy and the command line.
+    pub fn lengthen_item(&mut self, item: &Value) -> Result<Path, ShortenError> {
+        let depth = match item.get("depth") {
+            None => 0,
+            Some(d) => d
+                .as_u64()
+                .and_then(|d| usize::try_from(d).ok())
+                .ok_or_else(|| ShortenError::BadItem(format!("depth {d} is not a count")))?,
+        };
+        let rest = match item.get("path") {
+            None => Path::root(),
+            Some(p) => {
+                Path::from_value(p.clone()).map_err(|e| ShortenError::BadItem(e.to_string()))?
+            }
+        };
+        self.lengthen(depth, &rest)
+    }
 }
 
 #[cfg(test)]
@@ -164,5 +188,41 @@ mod tests {
             Err(ShortenError::BadDepth { depth: 3, max: 2 })
         );
         assert_eq!(l.lengthen(2, &Path::root()), Ok(p("a b c")));
+    }
+
+    #[test]
+    fn items_carry_their_shortened_paths() {
+        let prefix = Path::from_strs(&["a"]);
+        let mut l = PathLengthener::new(prefix.clone());
+        let item = |depth: Option<Value>, path: Option<Value>| {
+            let mut m = Vec::new();
+            if let Some(d) = depth {
+                m.push((Value::from("depth"), d));
+            }
+            if let Some(p) = path {
+                m.push((Value::from("path"), p));
+            }
+            Value::Map(m)
+        };
+        assert_eq!(l.lengthen_item(&item(None, None)).expect("root"), prefix);
+        let bc = Value::Array(vec![Value::from("b"), Value::from("c")]);
+        assert_eq!(
+            l.lengthen_item(&item(None, Some(bc))).expect("below"),
+            Path::from_strs(&["a", "b", "c"])
+        );
+        let d = Value::Array(vec![Value::from("d")]);
+        assert_eq!(
+            l.lengthen_item(&item(Some(Value::Int(1)), Some(d)))
+                .expect("sibling"),
+            Path::from_strs(&["a", "b", "d"])
+        );
+        for bad in [
+            item(Some(Value::from("x")), None),
+            item(Some(Value::Int(-1)), None),
+            item(Some(Value::Int(9)), None),
+            item(None, Some(Value::from("not a list"))),
+        ] {
+            assert!(l.lengthen_item(&bad).is_err(), "{bad:?}");
+        }
     }
 }

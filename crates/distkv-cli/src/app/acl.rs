@@ -84,14 +84,8 @@ pub async fn run(opts: ConnectOptions, cmd: AclCommand) -> Result<(), Failure> {
             let mut list = Vec::new();
             while let Some(item) = s.next().await {
                 let item = item.map_err(fail)?;
-                let depth = item.get("depth").and_then(Value::as_u64).unwrap_or(0);
-                let rest = item
-                    .get("path")
-                    .cloned()
-                    .and_then(|p| Path::from_value(p).ok())
-                    .unwrap_or_default();
                 let full = longer
-                    .lengthen(usize::try_from(depth).unwrap_or(0), &rest)
+                    .lengthen_item(&item)
                     .map_err(|e| Failure::error(e.to_string()))?;
                 let Some(v) = item.get("value") else { continue };
                 let mut words: Vec<String> = path.clone();

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use distkv_proto::request::RequestErrorKind;
 use distkv_proto::value_map::MapBuilder;
-use distkv_proto::value_map::MapExt;
 use distkv_proto::wire::{update_at_path, update_from_value};
 use distkv_proto::{Limits, MsgpackCodec, PathLengthener};
 use distkv_tree::{NodeName, Path, UpdateEvent, Value};
@@ -294,7 +293,7 @@ async fn read_tree(
     let intern = |n: &str| names.intern(n);
     let closed = |_| SyncError::Protocol("the copy stopped being applied".into());
     loop {
-        let mut msg = next(conn).await?;
+        let msg = next(conn).await?;
         match msg.get("state").and_then(Value::as_str) {
             Some("start") => continue,
             Some("end") => {
@@ -305,17 +304,8 @@ async fn read_tree(
             }
             _ => {}
         }
-        let depth = msg
-            .get("depth")
-            .and_then(Value::as_u64)
-            .and_then(|d| usize::try_from(d).ok())
-            .unwrap_or(0);
-        let rest = match msg.take_field("path") {
-            Some(p) => Path::from_value(p).map_err(|e| SyncError::Protocol(e.to_string()))?,
-            None => Path::root(),
-        };
         let full = len
-            .lengthen(depth, &rest)
+            .lengthen_item(&msg)
             .map_err(|e| SyncError::Protocol(e.to_string()))?;
         if msg.get("chain").is_none() {
             // an interior entry without data or history
