@@ -31,6 +31,7 @@ pub mod progress;
 mod rand;
 mod replication;
 mod service;
+mod startup;
 mod state;
 mod storage;
 mod validate;
@@ -45,11 +46,8 @@ pub mod fuzzing {
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use distkv_proto::gossip::Topic;
 use distkv_proto::transport::Gossip;
 use distkv_tree::{Path, Precondition};
-use replication::{Broadcaster, Receiver, Replication, peer_copy, peers};
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -115,122 +113,29 @@ impl Server {
         gossip: Arc<dyn Gossip>,
     ) -> Result<RunningServer, ServerError> {
         let mut tasks = JoinSet::new();
-        let networked = gossip.has_peers();
-        let (repl_tx, repl_rx) = if networked {
+        let shutdown = CancellationToken::new();
+        let (repl_tx, repl_rx) = if gossip.has_peers() {
             let (tx, rx) = mpsc::channel(1024);
             (Some(tx), Some(rx))
         } else {
             (None, None)
         };
         let mut config = config;
-        if let Some(d) = config.data_dir.clone() {
-            let plan = tokio::task::spawn_blocking(move || {
-                let plan = d.plan_start(std::time::SystemTime::now());
-                (d, plan)
-            })
-            .await
-            .map_err(|e| ServerError::Internal(e.to_string()))?;
-            let (d, plan) = plan;
-            let plan = plan.map_err(|source| ServerError::DataDir {
-                path: d.path.display().to_string(),
-                source,
-            })?;
-            if !plan.load.is_empty() {
-                if config.init.take().is_some() {
-                    tracing::info!(dir = %d.path.display(), "the data directory holds state: -i is not used");
-                }
-                // A crash leaves the newest log torn at its end.
-                config.load_up_to_corruption = true;
-            }
-            config.load = plan.load;
-            config.save = Some(plan.save);
-        }
+        startup::plan_data_dir(&mut config).await?;
         let init = config.init.clone();
         let standalone = config.standalone;
         let shared = Arc::new(Shared::new(config, gossip.clone(), repl_tx));
-        let shutdown = CancellationToken::new();
         // The HTTP endpoint comes first: /health answers while this server
         // loads its files or copies a peer.
-        if let Some((host, port)) = shared.config.http.clone() {
-            let l = TcpListener::bind((host.as_str(), port))
-                .await
-                .map_err(|source| ServerError::Bind {
-                    addr: format!("{host}:{port} (server.http)"),
-                    source,
-                })?;
-            let local = l
-                .local_addr()
-                .map_or_else(|_| format!("{host}:{port}"), |a| a.to_string());
-            tracing::info!(addr = %local, "serving /metrics and /health over HTTP");
-            tasks.spawn(observe::serve_http(shared.clone(), l, shutdown.clone()));
-        }
-
-        for file in &shared.config.load {
-            let r = storage::persist::load(&shared, file, shared.config.load_up_to_corruption)?;
-            if r.dropped > 0 {
-                tracing::warn!(
-                    file = %file.display(),
-                    bytes = r.dropped,
-                    offset = r.dropped_at,
-                    "dropped the damaged end of the file"
-                );
-            }
-            tracing::info!(file = %file.display(), records = r.records, "loaded");
-        }
-        let loaded = !shared.config.load.is_empty();
-        if loaded {
-            shared.lock().tree.mark_ready();
-        }
-
-        let (good_tx, mut good_rx) = mpsc::channel(16);
+        startup::serve_http(&shared, &mut tasks, &shutdown).await?;
+        let loaded = startup::load_files(&shared)?;
+        let (good_tx, good_rx) = mpsc::channel(16);
         let cluster = match repl_rx {
-            Some(rx) => {
-                let name = shared.config.name.clone();
-                let keys = shared.config.gossip_keys.clone();
-                let out = Broadcaster::new(gossip.clone(), &shared.config.root, &name)
-                    .with_keys(keys.clone());
-                let c = Arc::new(Replication::new(shared.clone(), out, Some(good_tx)));
-                let max = shared.config.max_frame;
-                for t in Topic::ALL {
-                    let sub = gossip.subscribe(&c.topic(t)).await?;
-                    let rx = Receiver::new(sub, &c.topic(t), max, keys.clone());
-                    tasks.spawn(c.clone().run_receiver(t, rx));
-                }
-                tasks.spawn(c.clone().run_local(rx));
-                tasks.spawn(c.clone().run_sender());
-                tasks.spawn(c.clone().run_reconnect_watch());
-                Some(c)
-            }
+            Some(rx) => Some(startup::replicate(&shared, &gossip, rx, good_tx, &mut tasks).await?),
             None => None,
         };
-
         match (init, &cluster) {
-            (_, Some(c)) if loaded => {
-                // A file may be older than what the network holds (and
-                // than this server's own latest ticks): catch up from a
-                // peer with data before serving, if there is one.
-                let mut synced = false;
-                for (node, host, port) in peers::published(&shared, gossip.as_ref()).await {
-                    match peer_copy::sync_from(&shared, &node, &host, port).await {
-                        Ok(n) => {
-                            tracing::info!(peer = %node, entries = n, "caught up with a peer after loading");
-                            c.note_served(&node);
-                            synced = true;
-                            break;
-                        }
-                        Err(e) => {
-                            tracing::warn!(peer = %node, %host, port, error = %e, "catching up after loading failed");
-                            // the missing changes are not asked of it first
-                            c.note_unreachable(&node);
-                        }
-                    }
-                }
-                if synced && !c.fetch_missing(8).await {
-                    tracing::warn!(
-                        "some changes are still missing; serving anyway, they will be fetched"
-                    );
-                }
-            }
+            (_, Some(c)) if loaded => startup::catch_up(&shared, gossip.as_ref(), c).await,
             (_, _) if loaded => {}
             (Some(value), _) => {
                 shared.lock().tree.mark_ready();
@@ -240,151 +145,16 @@ impl Server {
             }
             (None, None) => shared.lock().tree.mark_ready(),
             (None, Some(_)) if standalone => shared.lock().tree.mark_ready(),
-            (None, Some(c)) => {
-                // Servers that published their address have data (they
-                // publish it once ready): copy from one of them at once,
-                // else wait for a server with data to make itself known.
-                let mut published: std::collections::VecDeque<_> =
-                    peers::published(&shared, gossip.as_ref()).await.into();
-                if published.is_empty() {
-                    tracing::info!("waiting for a server with data to copy from");
-                }
-                loop {
-                    let (node, host, port) = match published.pop_front() {
-                        Some(p) => p,
-                        None => {
-                            let Some(node) = good_rx.recv().await else {
-                                return Err(ServerError::CannotJoin(
-                                    "gossip closed while waiting for a peer".into(),
-                                ));
-                            };
-                            let (host, port) =
-                                peers::resolve(&shared, gossip.as_ref(), &node).await;
-                            (node, host, port)
-                        }
-                    };
-                    tracing::info!(peer = %node, %host, port, "copying the state of a peer");
-                    match peer_copy::sync_from(&shared, &node, &host, port).await {
-                        Ok(n) => {
-                            tracing::info!(peer = %node, entries = n, "copied the state of a peer");
-                            c.note_served(&node);
-                            break;
-                        }
-                        // Without valid credentials this server cannot
-                        // join at all: say so and stop.
-                        Err(e @ peer_copy::SyncError::Login(_)) => {
-                            return Err(ServerError::CannotJoin(format!(
-                                "cannot copy the state of {node}: {e}"
-                            )));
-                        }
-                        Err(e) => {
-                            tracing::warn!(peer = %node, %host, port, error = %e, "initial sync failed");
-                            c.note_unreachable(&node);
-                        }
-                    }
-                }
-                if !c.fetch_missing(8).await {
-                    tracing::warn!(
-                        "some changes are still missing; serving anyway, they will be fetched"
-                    );
-                }
-                shared.lock().tree.mark_ready();
-            }
+            (None, Some(c)) => startup::join(&shared, gossip.as_ref(), c, good_rx).await?,
         }
         if let Some(c) = &cluster {
             c.stop_good_nodes();
         }
-        if let Some(file) = shared.config.save.clone() {
-            let sh = shared.clone();
-            let path = file.clone();
-            let n =
-                tokio::task::spawn_blocking(move || storage::persist::start_log(&sh, &path, true))
-                    .await
-                    .map_err(|e| ServerError::Internal(e.to_string()))??;
-            tracing::info!(entries = n, "state log started");
-            if let Some(d) = shared.config.data_dir.clone() {
-                let dir = d.clone();
-                tokio::task::spawn_blocking(move || log_completed(&dir, &file))
-                    .await
-                    .map_err(|e| ServerError::Internal(e.to_string()))?;
-                if let Some(every) = d.rotate {
-                    tasks.spawn(rotate_logs(shared.clone(), d, every, shutdown.clone()));
-                }
-            }
-        }
-
-        let mut addrs = Vec::new();
-        for (host, port) in shared.config.bind.clone() {
-            let resolved = tokio::net::lookup_host((host.as_str(), port))
-                .await
-                .map_err(|source| ServerError::Resolve {
-                    host: host.clone(),
-                    source,
-                })?;
-            let mut bound_any = false;
-            let mut last_err = None;
-            for addr in resolved {
-                match listen(addr) {
-                    Ok(l) => {
-                        let local = l.local_addr().unwrap_or(addr);
-                        addrs.push(local);
-                        bound_any = true;
-                        tasks.spawn(accept_loop(shared.clone(), l, shutdown.clone()));
-                    }
-                    Err(e) => last_err = Some((addr, e)),
-                }
-            }
-            if !bound_any {
-                let (addr, source) = last_err.map_or_else(
-                    || {
-                        (
-                            format!("{host}:{port}"),
-                            std::io::Error::other("no address"),
-                        )
-                    },
-                    |(a, e)| (a.to_string(), e),
-                );
-                shutdown.cancel();
-                return Err(ServerError::Bind { addr, source });
-            }
-        }
-        if addrs.is_empty() {
-            return Err(ServerError::NoListener);
-        }
+        startup::start_state_log(&shared, &mut tasks, &shutdown).await?;
+        let addrs = startup::bind_listeners(&shared, &mut tasks, &shutdown).await?;
         if cluster.is_some() {
-            let advertise = match &shared.config.advertise {
-                Some((h, p)) => format!("{h}:{p}"),
-                None => addrs[0].to_string(),
-            };
-            let root = &shared.config.root;
-            let tags = [
-                (peers::tag_node(root), shared.config.name.clone()),
-                (
-                    peers::tag_addr(root),
-                    peers::addr_tag_value(&shared, &advertise),
-                ),
-            ];
-            if let Err(e) = gossip.set_tags(&tags).await {
-                tracing::warn!(error = %e, "could not publish the client address");
-            }
-        }
-        if cluster.is_some() {
-            let auth = crate::service::login::current_method(&shared.lock().tree);
-            match (&shared.config.gossip_keys, auth) {
-                (Some(k), _) => tracing::info!(
-                    key = k.ids().first().copied().unwrap_or("?"),
-                    protection = ?k.protection(),
-                    "messages through the transport are signed, and must be"
-                ),
-                (None, Some(method)) => tracing::warn!(
-                    auth = %method,
-                    "LOGINS ARE REQUIRED, BUT REPLICATION IS NOT AUTHENTICATED: whoever can reach \
-                     the Serf agent or publish on the MQTT broker can change any entry, logins and \
-                     ACLs included. Give every server of the network the same `server.gossip_key` \
-                     (make one with `distkv gossip-key`)."
-                ),
-                (None, None) => {}
-            }
+            startup::publish_address(&shared, gossip.as_ref(), &addrs).await;
+            startup::say_how_gossip_is_protected(&shared);
         }
         tracing::info!(name = %shared.config.name, ?addrs, gossip = gossip.kind(), "server running");
         Ok(RunningServer {
@@ -433,124 +203,6 @@ impl RunningServer {
 
 /// A listener with a long accept queue, so that a burst of connections
 /// is not turned away (the kernel caps it at `net.core.somaxconn`).
-/// After a data directory's log holds its full dump: records it as
-/// complete and deletes the logs it makes redundant.
-fn log_completed(dir: &DataDir, log: &std::path::Path) {
-    if let Err(e) = dir.mark_complete(log) {
-        tracing::warn!(file = %log.display(), error = %e, "cannot record the state log as complete");
-        return;
-    }
-    match dir.prune() {
-        Ok(gone) => {
-            for f in gone {
-                tracing::info!(file = %f.display(), "deleted an old state log");
-            }
-        }
-        Err(e) => {
-            tracing::warn!(dir = %dir.path.display(), error = %e, "cannot delete old state logs")
-        }
-    }
-}
-
-/// Starts a new state log in the data directory every `every`.
-async fn rotate_logs(
-    shared: Arc<Shared>,
-    dir: DataDir,
-    every: std::time::Duration,
-    shutdown: CancellationToken,
-) {
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
-        }
-        let (sh, d) = (shared.clone(), dir.clone());
-        let done = tokio::task::spawn_blocking(move || {
-            let file = d
-                .next_log(std::time::SystemTime::now())
-                .map_err(|e| e.to_string())?;
-            let n = storage::persist::start_log(&sh, &file, true).map_err(|e| e.to_string())?;
-            log_completed(&d, &file);
-            Ok::<_, String>((file, n))
-        })
-        .await;
-        match done {
-            Ok(Ok((file, n))) => {
-                tracing::info!(file = %file.display(), entries = n, "rotated the state log");
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "cannot rotate the state log; the current one goes on")
-            }
-            Err(e) => tracing::warn!(error = %e, "the state log rotation failed"),
-        }
-    }
-}
-
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(4096)
-}
-
-async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, shutdown: CancellationToken) {
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = shutdown.cancelled() => return,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                let (shared, shutdown) = (shared.clone(), shutdown.clone());
-                match shared.config.tls.clone() {
-                    None => {
-                        tokio::spawn(service::connection::serve(
-                            shared,
-                            stream,
-                            peer.to_string(),
-                            shutdown,
-                        ));
-                    }
-                    Some(tls) => {
-                        tokio::spawn(async move {
-                            let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-                            let handshake = tokio::time::timeout(
-                                std::time::Duration::from_secs(10),
-                                acceptor.accept(stream),
-                            );
-                            match handshake.await {
-                                Ok(Ok(s)) => {
-                                    service::connection::serve(
-                                        shared,
-                                        s,
-                                        peer.to_string(),
-                                        shutdown,
-                                    )
-                                    .await
-                                }
-                                Ok(Err(e)) => {
-                                    tracing::info!(%peer, error = %e, "TLS handshake failed");
-                                }
-                                Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
-                            }
-                        });
-                    }
-                }
-            }
-            Err(e) => {
-                // Typically out of file descriptors: back off briefly.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     /// An embedding application spawns the server on its runtime: starting
