@@ -40,6 +40,24 @@ pub struct StateFlags {
     pub stats: bool,
 }
 
+/// `set_value` / `delete_value`: write (or, with `value: None`, delete)
+/// one entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SetValue {
+    /// Where.
+    pub path: Path,
+    /// The new value; `None` deletes.
+    pub value: Option<Value>,
+    /// Chain precondition.
+    pub chain: Option<ChainCheck>,
+    /// Previous-value precondition.
+    pub prev: Option<Value>,
+    /// Chain links wanted in the reply.
+    pub nchain: i64,
+    /// Do nothing if the value is unchanged.
+    pub idem: bool,
+}
+
 /// A parsed client action.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
@@ -58,20 +76,7 @@ pub enum Action {
         nchain: i64,
     },
     /// Write (or, with `value: None`, delete) one entry.
-    SetValue {
-        /// Where.
-        path: Path,
-        /// The new value; `None` deletes.
-        value: Option<Value>,
-        /// Chain precondition.
-        chain: Option<ChainCheck>,
-        /// Previous-value precondition.
-        prev: Option<Value>,
-        /// Chain links wanted in the reply.
-        nchain: i64,
-        /// Do nothing if the value is unchanged.
-        idem: bool,
-    },
+    SetValue(SetValue),
     /// Delete every value below (and at) `path`.
     DeleteTree {
         /// Where.
@@ -170,7 +175,7 @@ impl Action {
         match self {
             Action::GetValue { .. } => "get_value",
             Action::GetByEvent { .. } => "get_value",
-            Action::SetValue { .. } => "set_value",
+            Action::SetValue(_) => "set_value",
             Action::DeleteTree { .. } => "delete_tree",
             Action::GetTree { .. } => "get_tree",
             Action::Enumerate { .. } => "enumerate",
@@ -476,27 +481,27 @@ fn parse_action(name: &str, m: &mut Value) -> Result<Action, RequestErrorKind> {
         }
         "set_value" | "set" => {
             let value = m.take_field("value").ok_or(RequestErrorKind::NoValue)?;
-            Action::SetValue {
+            Action::SetValue(SetValue {
                 path: wrap(path_field(m, false)?),
                 value: Some(value),
                 chain: chain_check(m)?,
                 prev: m.take_field("prev"),
                 nchain: int_field(m, "nchain", 1)?,
                 idem: bool_field(m, "idem"),
-            }
+            })
         }
         "delete_value" | "delete" => {
             if m.field("value").is_some() {
                 return Err(RequestErrorKind::ValueOnDelete);
             }
-            Action::SetValue {
+            Action::SetValue(SetValue {
                 path: wrap(path_field(m, false)?),
                 value: None,
                 chain: chain_check(m)?,
                 prev: m.take_field("prev"),
                 nchain: int_field(m, "nchain", 1)?,
                 idem: false,
-            }
+            })
         }
         "delete_tree" if !is_internal => Action::DeleteTree {
             path: path_field(m, false)?,
@@ -703,12 +708,12 @@ mod tests {
         .expect("parses");
         assert_eq!(r.seq, 2);
         match r.action {
-            Action::SetValue {
+            Action::SetValue(SetValue {
                 value,
                 chain,
                 nchain,
                 ..
-            } => {
+            }) => {
                 assert_eq!(value, Some(Value::Int(1234)));
                 assert_eq!(chain, Some(ChainCheck::New));
                 assert_eq!(nchain, 1);

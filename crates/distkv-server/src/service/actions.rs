@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use distkv_proto::request::{Action, ChainCheck, MsgPayload, StateFlags};
+use distkv_proto::request::{Action, ChainCheck, MsgPayload, SetValue, StateFlags};
 use distkv_proto::value_map::MapBuilder;
 use distkv_proto::wire::{chain_to_value, ranges_to_value, update_to_value};
 use distkv_tree::{NodeEvent, Path, Precondition, RangeSet, Value};
@@ -56,231 +56,277 @@ pub async fn run(
     action: Action,
     user: &User,
 ) -> Result<Outcome, ActionError> {
-    Ok(match action {
-        Action::GetValue { path, nchain } => {
-            check_read_path(&path)?;
-            let (found, codec) = {
-                let core = shared.lock();
-                access::check(&core.tree, user, &path, 'r', false).map_err(ActionError)?;
-                let found = core
-                    .tree
-                    .get(&path)
-                    .map(|e| (e.data().cloned(), e.chain().cloned(), e.tock()));
-                (found, converter(&core.tree, user, &path))
-            };
-            match found {
-                Some((value, chain, tock)) => {
-                    let value = match (value, codec) {
-                        (Some(v), Some(c)) => {
-                            Some(convert(shared, c, converters::Direction::Encode, v).await?)
-                        }
-                        (v, _) => v,
-                    };
-                    let mut m = MapBuilder::new();
-                    push_entry(&mut m, value.as_ref(), chain.as_ref(), tock, nchain);
-                    Outcome::Reply(m)
-                }
-                None if nchain != 0 => Outcome::Reply(MapBuilder::new().set("chain", Value::Nil)),
-                None => Outcome::Reply(MapBuilder::new()),
-            }
-        }
-        Action::GetByEvent { event, nchain } => {
-            let core = shared.lock();
-            let ev = NodeEvent::new(core.tree.intern(&event.node), event.tick);
-            let (path, e) = core
-                .tree
-                .find_event(&ev)
-                .ok_or_else(|| ActionError(ev.tick.to_string()))?;
-            let mut m = entry_map(e, nchain);
-            m.push("path", path.to_value());
-            Outcome::Reply(m)
-        }
-        Action::SetValue {
-            path,
-            value,
-            chain,
-            prev,
-            nchain,
-            idem,
-        } => Outcome::Reply(
-            set_value(
-                shared,
-                SetRequest {
-                    path,
-                    value,
-                    chain,
-                    prev,
-                    nchain,
-                    idem,
-                },
-                user,
-            )
-            .await?,
-        ),
-        Action::DeleteTree { path, nchain } => {
-            let check = |tree: &distkv_tree::Tree| access::check_delete_tree(tree, user, &path);
-            let changes = shared.delete_tree_checked(&path, &check).await?;
-            if nchain == 0 {
-                Outcome::Reply(MapBuilder::new().set("changed", changes.len()))
-            } else {
-                let links = usize::try_from(nchain).unwrap_or(usize::MAX);
-                let mut items = Vec::with_capacity(changes.len());
-                for c in changes {
-                    let mut m = MapBuilder::new();
-                    if let Value::Map(kv) = update_to_value(&c.event, links) {
-                        for (k, v) in kv {
-                            if let Some(k) = k.as_str() {
-                                m.push(k, v);
-                            }
-                        }
-                    }
-                    if let Some(old) = c.old {
-                        let codec = converter(&shared.lock().tree, user, &c.event.path);
-                        let old = match codec {
-                            Some(codec) => {
-                                convert(shared, codec, converters::Direction::Encode, old).await?
-                            }
-                            None => old,
-                        };
-                        m.push("old_value", old);
-                    }
-                    items.push(m);
-                }
-                Outcome::Stream(items)
-            }
-        }
-        Action::Enumerate { path, empty } => {
-            check_read_path(&path)?;
-            let core = shared.lock();
-            access::check(&core.tree, user, &path, 'e', false).map_err(ActionError)?;
-            let names: Vec<Value> = core
-                .tree
-                .get(&path)
-                .map(|e| {
-                    e.children()
-                        .filter(|(_, c)| empty || c.data().is_some())
-                        .filter(|(n, _)| {
-                            access::view(&core.tree, user, &path, &path.child((*n).clone()))
-                                != access::View::Skip
-                        })
-                        .map(|(n, _)| n.to_value())
-                        .collect()
-                })
-                .unwrap_or_default();
-            Outcome::Reply(MapBuilder::new().set("result", Value::Array(names)))
-        }
-        Action::GetState(flags) => Outcome::Reply(get_state(shared, &flags)),
-        Action::GetTock => Outcome::Reply(MapBuilder::new()),
-        Action::MsgSend { topic, payload } => {
-            // The servers' own events are theirs alone: a client message
-            // there would be taken for replication (unsigned, it would be
-            // refused by signed networks; unsigned networks would apply it).
-            let root = shared.config.root.as_str();
-            if topic == root || topic.strip_prefix(root).is_some_and(|r| r.starts_with('.')) {
-                return Err(ActionError(format!(
-                    "the topic {topic} belongs to the servers (server.root {root})"
-                )));
-            }
-            let bytes = match payload {
-                MsgPayload::Raw(b) => b,
-                MsgPayload::Data(v) => distkv_proto::msgpack::to_vec(&v),
-            };
-            shared
-                .gossip()
-                .broadcast(&topic, bytes::Bytes::from(bytes))
-                .await?;
-            Outcome::Reply(MapBuilder::new())
-        }
-        Action::FetchTicks { nodes } => {
-            let r = {
-                let core = shared.lock();
-                let wanted: Vec<_> = nodes
-                    .iter()
-                    .map(|(n, r)| (core.tree.intern(n), r.clone()))
-                    .collect();
-                core.tree.lookup_ticks(&wanted)
-            };
-            let mut items: Vec<MapBuilder> = r
-                .updates
-                .iter()
-                .map(|u| {
-                    let mut m = MapBuilder::new().set("path", u.path.to_value());
-                    push_entry(&mut m, u.value.as_ref(), Some(&u.chain), u.tock, -1);
-                    m
-                })
-                .collect();
-            let sets = |v: &[(distkv_tree::NodeName, RangeSet)]| {
-                let mut m = MapBuilder::new();
-                for (n, r) in v {
-                    m.push(n, ranges_to_value(r));
-                }
-                m.build()
-            };
-            items.push(
-                MapBuilder::new()
-                    .set("known", sets(&r.known))
-                    .set("deleted", sets(&r.deleted)),
-            );
-            Outcome::Stream(items)
-        }
-        Action::Log { path, fetch } => {
-            match path {
-                None => crate::storage::persist::stop_log(shared)?,
-                Some(p) => {
-                    let shared = shared.clone();
-                    blocking(move || {
-                        crate::storage::persist::start_log(&shared, std::path::Path::new(&p), fetch)
-                            .map_err(|e| ActionError(e.to_string()))
-                    })
-                    .await?;
-                }
-            }
-            Outcome::Reply(MapBuilder::new().set("result", true))
-        }
-        Action::Save { path } => {
-            let shared = shared.clone();
-            blocking(move || {
-                crate::storage::persist::save(&shared, std::path::Path::new(&path))
-                    .map_err(|e| ActionError(e.to_string()))
-            })
-            .await?;
-            Outcome::Reply(MapBuilder::new().set("result", true))
-        }
-        Action::TestAcl { path, mode, acl } => {
-            let core = shared.lock();
-            let access =
-                access::test(&core.tree, user, &path, mode, acl.as_deref()).map_err(ActionError)?;
-            Outcome::Reply(MapBuilder::new().set("access", access))
-        }
-        Action::Unknown(name) => return Err(ActionError(format!("Unknown action: {name}"))),
+    match action {
+        Action::GetValue { path, nchain } => get_value(shared, user, path, nchain).await,
+        Action::GetByEvent { event, nchain } => get_by_event(shared, event, nchain),
+        Action::SetValue(req) => Ok(Outcome::Reply(set_value(shared, req, user).await?)),
+        Action::DeleteTree { path, nchain } => delete_tree(shared, user, path, nchain).await,
+        Action::Enumerate { path, empty } => enumerate(shared, user, path, empty),
+        Action::GetState(flags) => Ok(Outcome::Reply(get_state(shared, &flags))),
+        Action::GetTock => Ok(Outcome::Reply(MapBuilder::new())),
+        Action::MsgSend { topic, payload } => msg_send(shared, topic, payload).await,
+        Action::FetchTicks { nodes } => fetch_ticks(shared, nodes),
+        Action::Log { path, fetch } => log(shared, path, fetch).await,
+        Action::Save { path } => save(shared, path).await,
+        Action::TestAcl { path, mode, acl } => test_acl(shared, user, path, mode, acl),
+        Action::Unknown(name) => Err(ActionError(format!("Unknown action: {name}"))),
         Action::GetTree { .. }
         | Action::Watch { .. }
         | Action::Stop { .. }
         | Action::Auth(_)
-        | Action::MsgMonitor { .. } => {
-            return Err(ActionError(
-                "internal error: stream action dispatched as single".into(),
-            ));
+        | Action::MsgMonitor { .. } => Err(ActionError(
+            "internal error: stream action dispatched as single".into(),
+        )),
+    }
+}
+
+/// `get_value`: one entry, converted for the user.
+async fn get_value(
+    shared: &Arc<Shared>,
+    user: &User,
+    path: Path,
+    nchain: i64,
+) -> Result<Outcome, ActionError> {
+    Ok({
+        check_read_path(&path)?;
+        let (found, codec) = {
+            let core = shared.lock();
+            access::check(&core.tree, user, &path, 'r', false).map_err(ActionError)?;
+            let found = core
+                .tree
+                .get(&path)
+                .map(|e| (e.data().cloned(), e.chain().cloned(), e.tock()));
+            (found, converter(&core.tree, user, &path))
+        };
+        match found {
+            Some((value, chain, tock)) => {
+                let value = match (value, codec) {
+                    (Some(v), Some(c)) => {
+                        Some(convert(shared, c, converters::Direction::Encode, v).await?)
+                    }
+                    (v, _) => v,
+                };
+                let mut m = MapBuilder::new();
+                push_entry(&mut m, value.as_ref(), chain.as_ref(), tock, nchain);
+                Outcome::Reply(m)
+            }
+            None if nchain != 0 => Outcome::Reply(MapBuilder::new().set("chain", Value::Nil)),
+            None => Outcome::Reply(MapBuilder::new()),
         }
     })
 }
 
-/// The fields of a `set_value` / `delete_value` request.
-struct SetRequest {
-    path: Path,
-    value: Option<Value>,
-    chain: Option<ChainCheck>,
-    prev: Option<Value>,
+/// `get_value` by `(node, tick)`: the entry that change made.
+fn get_by_event(
+    shared: &Arc<Shared>,
+    event: NodeEvent,
     nchain: i64,
-    idem: bool,
+) -> Result<Outcome, ActionError> {
+    Ok({
+        let core = shared.lock();
+        let ev = NodeEvent::new(core.tree.intern(&event.node), event.tick);
+        let (path, e) = core
+            .tree
+            .find_event(&ev)
+            .ok_or_else(|| ActionError(ev.tick.to_string()))?;
+        let mut m = entry_map(e, nchain);
+        m.push("path", path.to_value());
+        Outcome::Reply(m)
+    })
 }
 
-async fn set_value(
-    shared: &Shared,
-    req: SetRequest,
+/// `delete_tree`: every value below and at `path`; with `nchain` the deletions as a stream.
+async fn delete_tree(
+    shared: &Arc<Shared>,
     user: &User,
-) -> Result<MapBuilder, ActionError> {
-    let SetRequest {
+    path: Path,
+    nchain: i64,
+) -> Result<Outcome, ActionError> {
+    Ok({
+        let check = |tree: &distkv_tree::Tree| access::check_delete_tree(tree, user, &path);
+        let changes = shared.delete_tree_checked(&path, &check).await?;
+        if nchain == 0 {
+            Outcome::Reply(MapBuilder::new().set("changed", changes.len()))
+        } else {
+            let links = usize::try_from(nchain).unwrap_or(usize::MAX);
+            let mut items = Vec::with_capacity(changes.len());
+            for c in changes {
+                let mut m = MapBuilder::new();
+                if let Value::Map(kv) = update_to_value(&c.event, links) {
+                    for (k, v) in kv {
+                        if let Some(k) = k.as_str() {
+                            m.push(k, v);
+                        }
+                    }
+                }
+                if let Some(old) = c.old {
+                    let codec = converter(&shared.lock().tree, user, &c.event.path);
+                    let old = match codec {
+                        Some(codec) => {
+                            convert(shared, codec, converters::Direction::Encode, old).await?
+                        }
+                        None => old,
+                    };
+                    m.push("old_value", old);
+                }
+                items.push(m);
+            }
+            Outcome::Stream(items)
+        }
+    })
+}
+
+/// `enumerate`: the names of the children (with values, unless `empty`).
+fn enumerate(
+    shared: &Arc<Shared>,
+    user: &User,
+    path: Path,
+    empty: bool,
+) -> Result<Outcome, ActionError> {
+    Ok({
+        check_read_path(&path)?;
+        let core = shared.lock();
+        access::check(&core.tree, user, &path, 'e', false).map_err(ActionError)?;
+        let names: Vec<Value> = core
+            .tree
+            .get(&path)
+            .map(|e| {
+                e.children()
+                    .filter(|(_, c)| empty || c.data().is_some())
+                    .filter(|(n, _)| {
+                        access::view(&core.tree, user, &path, &path.child((*n).clone()))
+                            != access::View::Skip
+                    })
+                    .map(|(n, _)| n.to_value())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Outcome::Reply(MapBuilder::new().set("result", Value::Array(names)))
+    })
+}
+
+/// `msg_send`: a message to every server's monitors of `topic`.
+async fn msg_send(
+    shared: &Arc<Shared>,
+    topic: String,
+    payload: MsgPayload,
+) -> Result<Outcome, ActionError> {
+    Ok({
+        // The servers' own events are theirs alone: a client message
+        // there would be taken for replication (unsigned, it would be
+        // refused by signed networks; unsigned networks would apply it).
+        let root = shared.config.root.as_str();
+        if topic == root || topic.strip_prefix(root).is_some_and(|r| r.starts_with('.')) {
+            return Err(ActionError(format!(
+                "the topic {topic} belongs to the servers (server.root {root})"
+            )));
+        }
+        let bytes = match payload {
+            MsgPayload::Raw(b) => b,
+            MsgPayload::Data(v) => distkv_proto::msgpack::to_vec(&v),
+        };
+        shared
+            .gossip()
+            .broadcast(&topic, bytes::Bytes::from(bytes))
+            .await?;
+        Outcome::Reply(MapBuilder::new())
+    })
+}
+
+/// `fetch_ticks`: the changes of the given ticks, then what is known and deleted.
+fn fetch_ticks(
+    shared: &Arc<Shared>,
+    nodes: Vec<(String, RangeSet)>,
+) -> Result<Outcome, ActionError> {
+    Ok({
+        let r = {
+            let core = shared.lock();
+            let wanted: Vec<_> = nodes
+                .iter()
+                .map(|(n, r)| (core.tree.intern(n), r.clone()))
+                .collect();
+            core.tree.lookup_ticks(&wanted)
+        };
+        let mut items: Vec<MapBuilder> = r
+            .updates
+            .iter()
+            .map(|u| {
+                let mut m = MapBuilder::new().set("path", u.path.to_value());
+                push_entry(&mut m, u.value.as_ref(), Some(&u.chain), u.tock, -1);
+                m
+            })
+            .collect();
+        let sets = |v: &[(distkv_tree::NodeName, RangeSet)]| {
+            let mut m = MapBuilder::new();
+            for (n, r) in v {
+                m.push(n, ranges_to_value(r));
+            }
+            m.build()
+        };
+        items.push(
+            MapBuilder::new()
+                .set("known", sets(&r.known))
+                .set("deleted", sets(&r.deleted)),
+        );
+        Outcome::Stream(items)
+    })
+}
+
+/// `log`: start (or stop, without a path) the state log.
+async fn log(
+    shared: &Arc<Shared>,
+    path: Option<String>,
+    fetch: bool,
+) -> Result<Outcome, ActionError> {
+    Ok({
+        match path {
+            None => crate::storage::persist::stop_log(shared)?,
+            Some(p) => {
+                let shared = shared.clone();
+                blocking(move || {
+                    crate::storage::persist::start_log(&shared, std::path::Path::new(&p), fetch)
+                        .map_err(|e| ActionError(e.to_string()))
+                })
+                .await?;
+            }
+        }
+        Outcome::Reply(MapBuilder::new().set("result", true))
+    })
+}
+
+/// `save`: a one-shot dump to `path`.
+async fn save(shared: &Arc<Shared>, path: String) -> Result<Outcome, ActionError> {
+    Ok({
+        let shared = shared.clone();
+        blocking(move || {
+            crate::storage::persist::save(&shared, std::path::Path::new(&path))
+                .map_err(|e| ActionError(e.to_string()))
+        })
+        .await?;
+        Outcome::Reply(MapBuilder::new().set("result", true))
+    })
+}
+
+/// `test_acl`: what access the user (or ACL `acl`) has at `path`.
+fn test_acl(
+    shared: &Arc<Shared>,
+    user: &User,
+    path: Path,
+    mode: char,
+    acl: Option<String>,
+) -> Result<Outcome, ActionError> {
+    Ok({
+        let core = shared.lock();
+        let access =
+            access::test(&core.tree, user, &path, mode, acl.as_deref()).map_err(ActionError)?;
+        Outcome::Reply(MapBuilder::new().set("access", access))
+    })
+}
+
+/// `set_value` / `delete_value`: type checks, conversion for the user, the
+/// preconditions, then the change.
+async fn set_value(shared: &Shared, req: SetValue, user: &User) -> Result<MapBuilder, ActionError> {
+    let SetValue {
         path,
         mut value,
         chain,

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use distkv_proto::request::{Action, Request, RequestErrorKind, parse_request};
+use distkv_proto::request::{Action, Request, RequestErrorKind, SetValue, parse_request};
 use distkv_proto::value_map::MapBuilder;
 use distkv_proto::{Limits, MsgpackCodec};
 use distkv_tree::{Path, PathElem, Value};
@@ -194,7 +194,7 @@ fn permitted(user: &User, action: &Action, internal: bool) -> Result<(), String>
     let system = "NoAuthError: only super-root users may use the system subtree";
     let path = match action {
         Action::GetValue { path, .. }
-        | Action::SetValue { path, .. }
+        | Action::SetValue(SetValue { path, .. })
         | Action::DeleteTree { path, .. }
         | Action::GetTree { path, .. }
         | Action::Enumerate { path, .. }
@@ -328,7 +328,7 @@ async fn dispatch(
             });
         }
         action => {
-            let changes = matches!(action, Action::SetValue { .. } | Action::DeleteTree { .. });
+            let changes = matches!(action, Action::SetValue(_) | Action::DeleteTree { .. });
             match actions::run(shared, action, &user).await {
                 Ok(outcome) => match changes.then(|| shared.durable()).flatten() {
                     // `log_sync: always`: acknowledge once the change is on
