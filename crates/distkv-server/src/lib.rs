@@ -56,7 +56,7 @@ pub use config::{PeerTls, ServerConfig};
 pub use error::ServerError;
 use state::Shared;
 pub use storage::data_dir::DataDir;
-pub use storage::persist::SyncPolicy;
+pub use storage::group_commit::SyncPolicy;
 
 /// The default client port: 20000 + 100·ord('K') + ord('V').
 pub const DEFAULT_PORT: u16 = 27586;

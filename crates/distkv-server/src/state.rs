@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::config::ServerConfig;
 use crate::service::watchers::{WatchEvent, Watchers};
-use crate::storage::persist::StateLog;
+use crate::storage::log_file::StateLog;
 
 /// Why a checked change was not made.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +31,7 @@ pub struct Core {
     /// Registered watchers.
     pub watchers: Watchers,
     /// The state log, if one is open.
-    pub log: Option<crate::storage::persist::StateLog>,
+    pub log: Option<crate::storage::log_file::StateLog>,
     /// Counts log switches, so that a chunked initial dump notices when its
     /// log was replaced.
     pub log_generation: u64,
@@ -42,7 +42,7 @@ impl Core {
     /// closed with an error in the server log (the change itself stands).
     pub fn log_change(&mut self, ev: &UpdateEvent) {
         if self.log.is_some() {
-            self.log_record(&crate::storage::persist::change_record(ev));
+            self.log_record(&crate::storage::log_file::change_record(ev));
         }
     }
 
@@ -69,7 +69,7 @@ impl Core {
     /// and tells the watchers. Returns the entries that lost their value.
     pub fn report_deleted(&mut self, node: &str, ticks: &distkv_tree::RangeSet) -> Vec<Path> {
         let changed = self.tree.report_deleted(node, ticks);
-        self.log_node_state(&crate::storage::persist::deleted_record(node, ticks));
+        self.log_node_state(&crate::storage::log_file::deleted_record(node, ticks));
         for p in &changed {
             self.notify(p);
         }
@@ -149,7 +149,7 @@ pub struct Shared {
     /// The tock clock (outside the lock: replies read it all the time).
     pub clock: TockClock,
     /// Failed logins per user, for the growing delay.
-    pub login_failures: crate::service::login::LoginFailures,
+    pub login_failures: crate::service::login_failures::LoginFailures,
     /// Runs type checks.
     pub checker: Arc<crate::validate::type_check::Checker>,
     core: Mutex<Core>,
@@ -179,7 +179,7 @@ impl Shared {
             metrics: crate::observe::Metrics::default(),
             config,
             clock: TockClock::default(),
-            login_failures: crate::service::login::LoginFailures::default(),
+            login_failures: crate::service::login_failures::LoginFailures::default(),
             checker: Arc::default(),
             core: Mutex::new(Core {
                 tree,

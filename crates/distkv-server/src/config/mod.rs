@@ -85,7 +85,7 @@ pub struct ServerConfig {
     /// Load a damaged file up to the damage instead of refusing it.
     pub load_up_to_corruption: bool,
     /// When state logs are forced to disk (`server.log_sync`).
-    pub log_sync: crate::storage::persist::SyncPolicy,
+    pub log_sync: crate::storage::group_commit::SyncPolicy,
     /// Write a state log (with a full dump first) to this file from the
     /// moment the server has data (`server -s`).
     pub save: Option<std::path::PathBuf>,
@@ -164,7 +164,7 @@ impl ServerConfig {
             gossip_rate: 1000,
             load: Vec::new(),
             load_up_to_corruption: false,
-            log_sync: crate::storage::persist::SyncPolicy::Interval(Duration::from_secs(1)),
+            log_sync: crate::storage::group_commit::SyncPolicy::Interval(Duration::from_secs(1)),
             gossip_backlog: 64,
             save: None,
             data_dir: None,

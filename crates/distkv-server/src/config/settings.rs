@@ -29,7 +29,7 @@ use serde::Deserialize;
 
 use super::ServerConfig;
 use crate::storage::data_dir::DataDir;
-use crate::storage::persist::SyncPolicy;
+use crate::storage::group_commit::SyncPolicy;
 
 /// Why settings cannot be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

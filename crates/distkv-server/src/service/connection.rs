@@ -15,38 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::service::actions::{self, Outcome};
 use crate::service::login::{self, Session, User};
+use crate::service::replies::Replies;
 use crate::service::streams;
 use crate::state::Shared;
-
-/// The reply side of a connection: a bounded queue to the writer task.
-/// Sending waits while the queue is full, which slows down this client's
-/// requests only.
-#[derive(Clone)]
-pub struct Replies {
-    tx: mpsc::Sender<Value>,
-    shared: Arc<Shared>,
-}
-
-impl Replies {
-    /// Sends a reply for `seq`, adding a fresh `tock` if it has none.
-    /// Returns false once the connection is gone.
-    pub async fn send(&self, seq: u64, mut m: MapBuilder) -> bool {
-        if !m.has("tock") {
-            m.push("tock", self.shared.clock.next());
-        }
-        m.push("seq", seq);
-        if m.has("error") {
-            self.shared.metrics.error();
-        }
-        self.tx.send(m.build()).await.is_ok()
-    }
-
-    /// Sends a message without `seq` (fatal errors before closing).
-    async fn send_raw(&self, m: MapBuilder) {
-        let m = m.set("tock", self.shared.clock.next());
-        let _ = self.tx.send(m.build()).await;
-    }
-}
 
 type Tasks = Arc<Mutex<HashMap<u64, CancellationToken>>>;
 
@@ -82,10 +53,7 @@ where
             tracing::warn!(peer = %stall_peer, "closing connection: the client does not read its replies");
         }
     });
-    let out = Replies {
-        tx,
-        shared: shared.clone(),
-    };
+    let out = Replies::new(tx, shared.clone());
     let tasks: Tasks = Arc::default();
 
     shared.metrics.connection(true);
@@ -233,7 +201,11 @@ async fn dispatch(
     let internal = req.internal;
     let user = match (&session.user, req.action) {
         (_, Action::Auth(a)) => {
-            login::handle(shared, session, out, seq, a).await;
+            for reply in login::handle(shared, session, a).await {
+                if !out.send(seq, reply).await {
+                    break;
+                }
+            }
             return;
         }
         (None, _) => {

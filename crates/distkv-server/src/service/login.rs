@@ -5,9 +5,7 @@
 //! `None auth METHOD user IDENT` one record per user: what the method
 //! stores (e.g. an argon2id hash) plus the user's aux data (`_aux`).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use distkv_auth::AuthMethod;
 use distkv_auth::crypto::{KeyExchange, SessionKey};
@@ -15,7 +13,7 @@ use distkv_proto::request::AuthAction;
 use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{Path, PathElem, Precondition, Tree, Value};
 
-use crate::service::connection::Replies;
+use crate::service::login_failures::failure_delay;
 use crate::service::snapshot::push_entry;
 use crate::state::Shared;
 
@@ -120,51 +118,6 @@ pub fn greeting_auth(tree: &Tree) -> Option<Value> {
     Some(Value::Array(list))
 }
 
-/// Failed logins per user, shared by all connections of a server, so that
-/// guessing cannot be sped up by opening more connections.
-#[derive(Debug, Default)]
-pub struct LoginFailures(Mutex<HashMap<String, (u32, Instant)>>);
-
-impl LoginFailures {
-    /// Failures are forgotten after this long without one.
-    const MEMORY: Duration = Duration::from_secs(15 * 60);
-    /// At most this many users are tracked.
-    const USERS: usize = 10_000;
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u32, Instant)>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Counts a failure for `who`; returns the count.
-    fn fail(&self, who: &str) -> u32 {
-        let mut m = self.lock();
-        if m.len() >= Self::USERS && !m.contains_key(who) {
-            m.retain(|_, (_, t)| t.elapsed() < Self::MEMORY);
-            if m.len() >= Self::USERS {
-                m.clear();
-            }
-        }
-        let e = m.entry(who.to_owned()).or_insert((0, Instant::now()));
-        if e.1.elapsed() >= Self::MEMORY {
-            e.0 = 0;
-        }
-        e.0 = e.0.saturating_add(1);
-        e.1 = Instant::now();
-        e.0
-    }
-
-    fn succeed(&self, who: &str) {
-        self.lock().remove(who);
-    }
-}
-
-/// How long to wait before answering the `n`th failed login in a row:
-/// 100 ms, doubling, at most 5 s.
-pub fn failure_delay(n: u32) -> Duration {
-    let ms = 100u64.saturating_mul(1 << n.saturating_sub(1).min(6));
-    Duration::from_millis(ms.min(5_000))
-}
-
 fn error_reply(text: impl Into<String>) -> MapBuilder {
     MapBuilder::new().set("error", text.into())
 }
@@ -204,14 +157,14 @@ fn aux_name(record: &Value, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Runs an auth action on connection `session` and sends the reply.
+/// Runs an auth action on connection `session`; returns its replies, in
+/// order (one, or a `start`, items, `end` stream).
 pub async fn handle(
     shared: &Arc<Shared>,
     session: &mut Session,
-    out: &Replies,
-    seq: u64,
     action: AuthAction,
-) {
+) -> Vec<MapBuilder> {
+    let mut out = Vec::new();
     match action {
         AuthAction::KeyExchange { pubkey } => {
             let reply = if session.key.is_some() {
@@ -227,25 +180,25 @@ pub async fn handle(
                     Err(e) => error_reply(e.to_string()),
                 }
             };
-            out.send(seq, reply).await;
+            out.push(reply);
         }
         AuthAction::Login { typ, request } => {
-            out.send(seq, MapBuilder::new().set("state", "start")).await;
+            out.push(MapBuilder::new().set("state", "start"));
             if let Err(e) = login(shared, session, &typ, &request).await {
-                out.send(seq, error_reply(e)).await;
+                out.push(error_reply(e));
             }
-            out.send(seq, MapBuilder::new().set("state", "end")).await;
+            out.push(MapBuilder::new().set("state", "end"));
         }
         AuthAction::SetUser { typ, request, new } => {
             let reply = set_user(shared, session, &typ, &request, new)
                 .await
                 .unwrap_or_else(error_reply);
-            out.send(seq, reply).await;
+            out.push(reply);
         }
         AuthAction::ListUsers { typ, ident } => {
             if let Err(e) = need_super(session) {
-                out.send(seq, error_reply(e)).await;
-                return;
+                out.push(error_reply(e));
+                return out;
             }
             let item = |ident: &str| {
                 MapBuilder::new()
@@ -265,7 +218,7 @@ pub async fn handle(
                     } else {
                         error_reply(format!("KeyError({})", user_path(&typ, &id)))
                     };
-                    out.send(seq, reply).await;
+                    out.push(reply);
                 }
                 None => {
                     let idents: Vec<String> = {
@@ -283,27 +236,26 @@ pub async fn handle(
                             })
                             .unwrap_or_default()
                     };
-                    out.send(seq, MapBuilder::new().set("state", "start")).await;
+                    out.push(MapBuilder::new().set("state", "start"));
                     for id in &idents {
-                        if !out.send(seq, item(id)).await {
-                            return;
-                        }
+                        out.push(item(id));
                     }
-                    out.send(seq, MapBuilder::new().set("state", "end")).await;
+                    out.push(MapBuilder::new().set("state", "end"));
                 }
             }
         }
         AuthAction::GetUser { typ, ident } => {
             let reply = get_user(shared, session, &typ, &ident).unwrap_or_else(error_reply);
-            out.send(seq, reply).await;
+            out.push(reply);
         }
         AuthAction::SetMethod { typ } => {
             let reply = set_method(shared, session, typ.as_deref())
                 .await
                 .unwrap_or_else(error_reply);
-            out.send(seq, reply).await;
+            out.push(reply);
         }
     }
+    out
 }
 
 async fn login(
@@ -500,25 +452,6 @@ async fn set_method(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn delays_grow_and_are_capped() {
-        assert_eq!(failure_delay(1), Duration::from_millis(100));
-        assert_eq!(failure_delay(2), Duration::from_millis(200));
-        assert_eq!(failure_delay(6), Duration::from_millis(3200));
-        assert_eq!(failure_delay(7), Duration::from_secs(5));
-        assert_eq!(failure_delay(u32::MAX), Duration::from_secs(5));
-    }
-
-    #[test]
-    fn failures_are_counted_per_user_and_forgotten_on_success() {
-        let f = LoginFailures::default();
-        assert_eq!(f.fail("password joe"), 1);
-        assert_eq!(f.fail("password joe"), 2);
-        assert_eq!(f.fail("password bob"), 1);
-        f.succeed("password joe");
-        assert_eq!(f.fail("password joe"), 1);
-    }
 
     #[test]
     fn aux_data_is_checked() {

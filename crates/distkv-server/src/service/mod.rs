@@ -6,6 +6,8 @@ pub(crate) mod access;
 pub(crate) mod actions;
 pub(crate) mod connection;
 pub(crate) mod login;
+pub(crate) mod login_failures;
+pub(crate) mod replies;
 pub(crate) mod snapshot;
 pub(crate) mod streams;
 pub(crate) mod watchers;

@@ -10,8 +10,8 @@ use distkv_tree::{Path, Value, WalkCursor, WalkOpts};
 use tokio_util::sync::CancellationToken;
 
 use crate::service::access;
-use crate::service::connection::Replies;
 use crate::service::login::User;
+use crate::service::replies::Replies;
 use crate::service::snapshot::push_entry;
 use crate::service::watchers::{QueueLimits, WatchEvent, WatchHandle};
 use crate::state::Shared;

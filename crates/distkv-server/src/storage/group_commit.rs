@@ -14,6 +14,18 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+/// When a log is forced to disk (`server.log_sync`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// `fsync` after every record: survives power loss, slowest.
+    Always,
+    /// `fsync` at most this often (records reach the kernel at once, so a
+    /// crash of the server loses nothing; power loss may lose this long).
+    Interval(Duration),
+    /// Never `fsync`; the kernel writes back when it likes.
+    Never,
+}
+
 /// What the writer and the sync thread share.
 #[derive(Debug)]
 struct Shared {

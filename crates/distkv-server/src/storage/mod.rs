@@ -4,4 +4,5 @@
 
 pub(crate) mod data_dir;
 pub(crate) mod group_commit;
+pub(crate) mod log_file;
 pub(crate) mod persist;
