@@ -42,6 +42,7 @@ pub mod error_log;
 pub mod replies;
 #[cfg(feature = "code")]
 pub mod runner;
+mod settings;
 pub mod stream;
 
 use std::sync::Arc;
@@ -62,6 +63,7 @@ pub use error::{ClientError, ServerError};
 pub use replies::{
     EntryReply, Greeting, StateReply, TreeItem, TreeOptions, WatchItem, WriteOptions, WriteReply,
 };
+pub use settings::ConnectSettings;
 pub use stream::{ReplyStream, TreeStream, WatchStream};
 
 type BoxRead = Box<dyn tokio::io::AsyncRead + Send + Unpin>;

@@ -1,7 +1,5 @@
 //! `distkv client data …`.
 
-use std::time::Duration;
-
 use crate::config::Config;
 use crate::literal;
 use crate::render::{DictBuilder, path_words};
@@ -22,15 +20,10 @@ use crate::app::{Failure, Ui};
 /// Connection settings from the configuration and `client` options.
 pub fn connect_options(cfg: &Config, args: &ClientArgs) -> Result<ConnectOptions, Failure> {
     let mut o = ConnectOptions::default();
-    if let Some(h) = cfg.get_str("connect.host")? {
-        o.host = h;
-    }
-    if let Some(p) = cfg.get_port("connect.port")? {
-        o.port = p;
-    }
-    if let Some(t) = cfg.get_u64("connect.init_timeout")? {
-        o.init_timeout = Duration::from_secs(t.max(1));
-    }
+    let settings: distkv_client::ConnectSettings = cfg
+        .section("connect")
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    settings.apply(&mut o);
     if let Some(h) = &args.host {
         o.host = h.clone();
     }
