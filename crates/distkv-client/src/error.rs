@@ -7,6 +7,14 @@ use distkv_proto::CodecError;
 #[error("{0}")]
 pub struct ServerError(pub String);
 
+impl ServerError {
+    /// The class of the error (`NoAuthError`, `KeyError`, …), when the
+    /// text names one.
+    pub fn class(&self) -> Option<distkv_proto::ErrorClass> {
+        distkv_proto::ErrorClass::of(&self.0)
+    }
+}
+
 /// Everything that can go wrong on the client side.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

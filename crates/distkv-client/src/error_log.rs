@@ -109,7 +109,9 @@ impl ErrorLog {
             let item = match item {
                 Ok(i) => i,
                 // no errors recorded yet
-                Err(ClientError::Server(e)) if e.0.starts_with("KeyError") => break,
+                Err(ClientError::Server(e)) if e.class() == Some(distkv_proto::ErrorClass::Key) => {
+                    break;
+                }
                 Err(e) => return Err(e),
             };
             if let Some(value) = item.value {

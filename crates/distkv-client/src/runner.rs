@@ -164,13 +164,17 @@ async fn read_tree(
     let mut out = HashMap::new();
     let mut s = match client.get_tree(root, &opts).await {
         Ok(s) => s,
-        Err(ClientError::Server(e)) if e.0.starts_with("KeyError") => return Ok(out),
+        Err(ClientError::Server(e)) if e.class() == Some(distkv_proto::ErrorClass::Key) => {
+            return Ok(out);
+        }
         Err(e) => return Err(e),
     };
     while let Some(item) = s.next().await {
         let item = match item {
             Ok(i) => i,
-            Err(ClientError::Server(e)) if e.0.starts_with("KeyError") => break,
+            Err(ClientError::Server(e)) if e.class() == Some(distkv_proto::ErrorClass::Key) => {
+                break;
+            }
             Err(e) => return Err(e),
         };
         if let Some(v) = item.value {

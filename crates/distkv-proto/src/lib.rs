@@ -6,6 +6,7 @@
 //! depth and never panics on garbage.
 
 pub mod codec;
+mod error_class;
 pub mod gossip;
 pub mod msgpack;
 pub mod record;
@@ -17,5 +18,6 @@ pub mod value_map;
 pub mod wire;
 
 pub use codec::{CodecError, MsgpackCodec};
+pub use error_class::ErrorClass;
 pub use msgpack::{DecodeError, Limits};
 pub use shorten::{PathLengthener, PathShortener, ShortenError};

@@ -60,7 +60,7 @@ pub fn describe(tree: &Tree, d: &Denied) -> String {
 
 /// Why a user bound to a missing ACL gets nothing.
 fn missing_text(name: &str) -> String {
-    format!("NoAuthError: the ACL {name} does not exist")
+    distkv_proto::ErrorClass::NoAuth.message(format!("the ACL {name} does not exist"))
 }
 
 /// Follows `path` from the data root, checking `x` through existing

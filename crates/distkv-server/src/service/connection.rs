@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use distkv_proto::ErrorClass;
 use distkv_proto::request::{Action, Request, RequestErrorKind, SetValue, parse_request};
 use distkv_proto::value_map::MapBuilder;
 use distkv_proto::{Limits, MsgpackCodec};
@@ -157,9 +158,9 @@ async fn greet(shared: &Shared, out: &Replies) -> Session {
 /// users).
 fn permitted(user: &User, action: &Action, internal: bool) -> Result<(), String> {
     if internal && !user.super_root {
-        return Err("NoAuthError: only super-root users may use internal actions".into());
+        return Err(ErrorClass::NoAuth.message("only super-root users may use internal actions"));
     }
-    let system = "NoAuthError: only super-root users may use the system subtree";
+    let system = || ErrorClass::NoAuth.message("only super-root users may use the system subtree");
     let path = match action {
         Action::GetValue { path, .. }
         | Action::SetValue(SetValue { path, .. })
@@ -172,20 +173,20 @@ fn permitted(user: &User, action: &Action, internal: bool) -> Result<(), String>
         | Action::Log { .. }
         | Action::Save { .. } => {
             return if !user.super_root {
-                Err("NoAuthError: only super-root users may do this".into())
+                Err(ErrorClass::NoAuth.message("only super-root users may do this"))
             } else if user.acl.is_some() {
-                Err("NoAuthError: not for users bound to an ACL".into())
+                Err(ErrorClass::NoAuth.message("not for users bound to an ACL"))
             } else {
                 Ok(())
             };
         }
         Action::MsgSend { .. } | Action::MsgMonitor { .. } if user.acl.is_some() => {
-            return Err("NoAuthError: not for users bound to an ACL".into());
+            return Err(ErrorClass::NoAuth.message("not for users bound to an ACL"));
         }
         _ => None,
     };
     match path {
-        Some(p) if !user.may_access(p) => Err(system.into()),
+        Some(p) if !user.may_access(p) => Err(system()),
         _ => Ok(()),
     }
 }
@@ -210,7 +211,7 @@ async fn dispatch(
         }
         (None, _) => {
             let method = login::current_method(&shared.lock().tree).unwrap_or_default();
-            let text = format!("NoAuthError: You need to log in using: {method}");
+            let text = ErrorClass::NoAuth.message(format!("You need to log in using: {method}"));
             out.send(seq, MapBuilder::new().set("error", text)).await;
             return;
         }

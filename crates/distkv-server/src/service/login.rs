@@ -125,7 +125,7 @@ fn error_reply(text: impl Into<String>) -> MapBuilder {
 fn need_super(session: &Session) -> Result<(), String> {
     match &session.user {
         Some(u) if u.super_root => Ok(()),
-        _ => Err("NoAuthError: you may not manage users".into()),
+        _ => Err(distkv_proto::ErrorClass::NoAuth.message("you may not manage users")),
     }
 }
 
@@ -216,7 +216,7 @@ pub async fn handle(
                     let reply = if exists {
                         item(&id)
                     } else {
-                        error_reply(format!("KeyError({})", user_path(&typ, &id)))
+                        error_reply(distkv_proto::ErrorClass::Key.call(user_path(&typ, &id)))
                     };
                     out.push(reply);
                 }

@@ -167,7 +167,7 @@ pub async fn get_tree(
         let (mut items, next) = match next_chunk(&shared, &path, &walk, cursor, &keep, &user) {
             Ok(x) => x,
             Err(()) => {
-                let text = format!("KeyError({path})");
+                let text = distkv_proto::ErrorClass::Key.call(&path);
                 out.send(seq, MapBuilder::new().set("error", text)).await;
                 break;
             }
@@ -301,7 +301,7 @@ pub async fn watch(
                 }
                 None => {
                     if handle.overflowed.load(Ordering::Acquire) {
-                        let text = "WatchOverflowError: the client fell behind; changes were lost, resync";
+                        let text = distkv_proto::ErrorClass::WatchOverflow.message("the client fell behind; changes were lost, resync");
                         out.send(seq, MapBuilder::new().set("error", text)).await;
                     }
                     break;

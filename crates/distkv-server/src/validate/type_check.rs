@@ -59,7 +59,7 @@ fn match_root() -> Path {
 
 /// `ValueError('…')`, as the original shows a rejected value.
 fn value_error(msg: &str) -> String {
-    format!("ValueError({})", PathElem::from(msg))
+    distkv_proto::ErrorClass::Value.call(PathElem::from(msg))
 }
 
 impl Checker {
@@ -71,7 +71,7 @@ impl Checker {
         let s = self
             .engine
             .compile(name, code, &["value"])
-            .map_err(|e| format!("SyntaxError({})", PathElem::from(e.to_string())))?;
+            .map_err(|e| distkv_proto::ErrorClass::Syntax.call(PathElem::from(e.to_string())))?;
         if cache.len() >= 1000 {
             cache.clear();
         }
@@ -83,7 +83,7 @@ impl Checker {
     fn check_level(&self, path: &Path, record: &Value, v: &Value) -> Result<(), String> {
         if let Some(schema) = record.get("schema").filter(|s| !s.is_nil()) {
             crate::validate::schema::validate(schema, v)
-                .map_err(|e| format!("ValidationError({})", PathElem::from(e)))?;
+                .map_err(|e| distkv_proto::ErrorClass::Validation.call(PathElem::from(e)))?;
         }
         if let Some(code) = record.get("code").and_then(Value::as_str) {
             let script = self.script(&path.to_string(), code)?;
