@@ -655,3 +655,47 @@ async fn requests_fail_when_the_server_dies() {
     }
     panic!("requests to a dead server still succeed");
 }
+
+/// The state-log calls of the library: a one-shot dump, a log that
+/// records changes, stopping it; each file loads into a new server.
+#[tokio::test]
+async fn state_logs_through_the_library() {
+    let s = ServerProc::standalone("one", Some("Root"), &[]);
+    let c = s.connect().await;
+    let dir = common::ScratchDir::new("client-logs");
+    let dump = format!("{}/dump.state", dir.path());
+    let log = format!("{}/log.state", dir.path());
+    c.set(&Path::from_strs(&["a"]), Value::Int(1))
+        .await
+        .expect("set");
+    c.save(&dump).await.expect("save");
+    c.log_to(&log, true).await.expect("log");
+    c.set(&Path::from_strs(&["b"]), Value::Int(2))
+        .await
+        .expect("set");
+    c.log_stop().await.expect("stop");
+    c.set(&Path::from_strs(&["c"]), Value::Int(3))
+        .await
+        .expect("set");
+    // a bad place is the server's error
+    let bad = c.save("/nonexistent/dir/x.state").await;
+    assert!(matches!(bad, Err(ClientError::Server(_))), "{bad:?}");
+
+    let from_dump = ServerProc::standalone_args("two", &["-l", &dump]);
+    let two = from_dump.connect().await;
+    assert_eq!(
+        two.get(&Path::from_strs(&["a"])).await.expect("get"),
+        Some(Value::Int(1))
+    );
+    assert_eq!(two.get(&Path::from_strs(&["b"])).await.expect("get"), None);
+    let from_log = ServerProc::standalone_args("three", &["-l", &log]);
+    let three = from_log.connect().await;
+    assert_eq!(
+        three.get(&Path::from_strs(&["b"])).await.expect("get"),
+        Some(Value::Int(2))
+    );
+    assert_eq!(
+        three.get(&Path::from_strs(&["c"])).await.expect("get"),
+        None
+    );
+}

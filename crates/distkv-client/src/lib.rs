@@ -409,6 +409,31 @@ impl Client {
         Ok(r.get("changed").and_then(Value::as_u64).unwrap_or(0))
     }
 
+    /// Makes `path` (a file on the server's host) the server's state log:
+    /// with `full_dump`, everything first, then every change (`log dest`);
+    /// without, changes only (`log dest -i`).
+    pub async fn log_to(&self, path: &str, full_dump: bool) -> Result<(), ClientError> {
+        let m = MapBuilder::new()
+            .set("action", "log")
+            .set("path", path)
+            .set("fetch", full_dump);
+        self.request(m).await.map(|_| ())
+    }
+
+    /// Stops the server's state log (`log stop`).
+    pub async fn log_stop(&self) -> Result<(), ClientError> {
+        self.request(MapBuilder::new().set("action", "log"))
+            .await
+            .map(|_| ())
+    }
+
+    /// Writes a one-shot dump of everything to `path` on the server's host
+    /// (`log save`).
+    pub async fn save(&self, path: &str) -> Result<(), ClientError> {
+        let m = MapBuilder::new().set("action", "save").set("path", path);
+        self.request(m).await.map(|_| ())
+    }
+
     /// The names of the children of `path` that hold data.
     pub async fn enumerate(&self, path: &Path) -> Result<Vec<PathElem>, ClientError> {
         let r = self.request(path_msg("enumerate", path)).await?;

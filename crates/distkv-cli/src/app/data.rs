@@ -248,22 +248,15 @@ pub async fn status(opts: ConnectOptions) -> Result<(), Failure> {
 
 pub async fn log(opts: ConnectOptions, cmd: crate::app::args::LogCommand) -> Result<(), Failure> {
     use crate::app::args::LogCommand;
-    let msg = match cmd {
-        LogCommand::Dest { incremental, path } => MapBuilder::new()
-            .set("action", "log")
-            .set("path", path)
-            .set("fetch", !incremental),
-        LogCommand::Save { path } => MapBuilder::new().set("action", "save").set("path", path),
-        LogCommand::Stop => MapBuilder::new().set("action", "log"),
-    };
     let client = Client::connect_with(&opts)
         .await
         .map_err(|e| client_failure(e, &opts))?;
-    client
-        .request(msg)
-        .await
-        .map(|_| ())
-        .map_err(|e| client_failure(e, &opts))
+    match cmd {
+        LogCommand::Dest { incremental, path } => client.log_to(&path, !incremental).await,
+        LogCommand::Save { path } => client.save(&path).await,
+        LogCommand::Stop => client.log_stop().await,
+    }
+    .map_err(|e| client_failure(e, &opts))
 }
 
 fn without_seq(mut v: Value) -> Value {
