@@ -12,7 +12,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{Path, PathElem, Value};
-use futures_util::StreamExt;
 
 use crate::{Client, ClientError, TreeOptions, WriteOptions};
 
@@ -105,15 +104,9 @@ impl ErrorLog {
             Err(e) => return Err(e),
         };
         let mut out = Vec::new();
-        while let Some(item) = s.next().await {
-            let item = match item {
-                Ok(i) => i,
-                // no errors recorded yet
-                Err(ClientError::Server(e)) if e.class() == Some(distkv_proto::ErrorClass::Key) => {
-                    break;
-                }
-                Err(e) => return Err(e),
-            };
+        // no errors recorded yet: no subtree
+        while let Some(item) = s.next_existing().await {
+            let item = item?;
             if let Some(value) = item.value {
                 let r = ErrorRecord {
                     at: item.path,

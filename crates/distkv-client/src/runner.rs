@@ -169,14 +169,8 @@ async fn read_tree(
         }
         Err(e) => return Err(e),
     };
-    while let Some(item) = s.next().await {
-        let item = match item {
-            Ok(i) => i,
-            Err(ClientError::Server(e)) if e.class() == Some(distkv_proto::ErrorClass::Key) => {
-                break;
-            }
-            Err(e) => return Err(e),
-        };
+    while let Some(item) = s.next_existing().await {
+        let item = item?;
         if let Some(v) = item.value {
             let rel = Path(item.path.elems()[root.len()..].to_vec());
             out.insert(rel, (v, item.chain));

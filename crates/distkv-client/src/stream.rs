@@ -103,6 +103,15 @@ impl TreeStream {
             lengthener: PathLengthener::new(prefix),
         }
     }
+
+    /// The next item, where a subtree that does not exist (`KeyError`)
+    /// is an empty one: the stream just ends.
+    pub async fn next_existing(&mut self) -> Option<Result<TreeItem, ClientError>> {
+        match futures_util::StreamExt::next(self).await? {
+            Err(ClientError::Server(e)) if e.class() == Some(distkv_proto::ErrorClass::Key) => None,
+            other => Some(other),
+        }
+    }
 }
 
 impl Stream for TreeStream {
