@@ -125,11 +125,7 @@ fn the_container_command_line_serves_and_restarts_on_its_volume() {
         (child, port)
     };
     let client = |port: u16, args: &[&str]| {
-        let out = Command::new(distkv_bin())
-            .args(["client", "-h", "127.0.0.1", "-p", &port.to_string()])
-            .args(args)
-            .output()
-            .expect("client");
+        let out = common::client_on(port, args);
         assert!(
             out.status.success(),
             "{}",
@@ -175,18 +171,7 @@ fn the_distkv_server_program_runs_a_server() {
             .arg(format!("server.bind_default.port={port}"))
             .args(["--standalone", "--data", &data, "-i", "Root", "one"]),
     );
-    let out = Command::new(distkv_bin())
-        .args([
-            "client",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "data",
-            "get",
-        ])
-        .output()
-        .expect("client");
+    let out = common::client_on(port, &["data", "get"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "\"Root\"\n");
     let _ = child.kill();
     let _ = child.wait();

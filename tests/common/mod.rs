@@ -324,6 +324,15 @@ impl Drop for ServerProc {
     }
 }
 
+/// Runs `distkv client -h 127.0.0.1 -p PORT ARGS…`.
+pub fn client_on(port: u16, args: &[&str]) -> Output {
+    let mut cmd = Command::new(distkv_bin());
+    cmd.args(["client", "-h", "127.0.0.1", "-p"])
+        .arg(port.to_string())
+        .args(args);
+    run_with_timeout(cmd, Duration::from_secs(30))
+}
+
 /// Starts a server command line (stdout piped, stderr discarded) and
 /// waits until it prints `Running.`.
 pub fn spawn_running(cmd: &mut Command) -> Child {
