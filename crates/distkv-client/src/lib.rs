@@ -34,6 +34,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod acl;
 #[cfg(feature = "code")]
 pub mod code;
 mod conn;

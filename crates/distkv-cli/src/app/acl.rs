@@ -1,71 +1,33 @@
-//! `distkv client acl`: ACLs are entries below `None acl NAME`; these
-//! commands read and write them with the internal actions.
+//! `distkv client acl`: ACLs are entries below `None acl NAME`; each
+//! command is one call of `distkv_client::acl`.
 
-use distkv_acl::{AclError, AclFlags};
+use distkv_client::acl::FlagChange;
 use distkv_client::{Client, ClientError, ConnectOptions};
-use distkv_proto::PathLengthener;
 use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{Path, PathElem, Value};
-use futures_util::StreamExt;
 
 use crate::app::Failure;
 use crate::app::args::AclCommand;
 use crate::app::data::client_failure;
 use crate::app::output;
 
-/// `acl NAME PATH…` relative to the system subtree.
-fn acl_path(name: &str, words: &[String]) -> Path {
-    let mut p = vec![PathElem::Str("acl".into()), PathElem::Str(name.into())];
-    p.extend(words.iter().map(|w| PathElem::from(w.as_str())));
-    Path(p)
-}
-
-fn internal(action: &str, path: &Path) -> MapBuilder {
-    MapBuilder::new()
-        .set("action", format!("{action}_internal"))
-        .set("path", path.to_value())
-}
-
-/// The new flags for MODES given the old ones; `None`: delete the entry.
-fn new_flags(modes: &str, old: Option<&str>) -> Result<Option<String>, Failure> {
-    let bad = |e: AclError| Failure::error(e.to_string());
-    let old = AclFlags::parse(old.unwrap_or("")).unwrap_or_default();
-    Ok(match modes {
-        "-" => None,
-        m if m.starts_with('+') => Some(
-            old.union(AclFlags::parse(&m[1..]).map_err(bad)?)
-                .to_string(),
-        ),
-        m if m.starts_with('-') => Some(
-            old.without(AclFlags::parse(&m[1..]).map_err(bad)?)
-                .to_string(),
-        ),
-        m => Some(AclFlags::parse(m).map_err(bad)?.to_string()),
-    })
-}
-
-/// Runs an ACL command.
+/// Runs an ACL command: parse, one call of the client library, print.
 pub async fn run(opts: ConnectOptions, cmd: AclCommand) -> Result<(), Failure> {
     // Flags are checked before connecting.
-    if let AclCommand::Set { modes, .. } = &cmd {
-        new_flags(modes, None)?;
-    }
+    let change = match &cmd {
+        AclCommand::Set { modes, .. } => {
+            Some(FlagChange::parse(modes).map_err(|e| Failure::error(e.to_string()))?)
+        }
+        _ => None,
+    };
     let client = Client::connect_with(&opts)
         .await
         .map_err(|e| client_failure(e, &opts))?;
     let fail = |e: ClientError| client_failure(e, &opts);
+    let words = |w: &[String]| Path(w.iter().map(|w| PathElem::from(w.as_str())).collect());
     match cmd {
         AclCommand::List { yaml } => {
-            let path = Path(vec![PathElem::Str("acl".into())]);
-            let r = client
-                .request(internal("enumerate", &path).set("empty", true))
-                .await
-                .map_err(fail)?;
-            let names: Vec<Value> = r
-                .get("result")
-                .and_then(Value::as_array)
-                .unwrap_or(&[])
-                .to_vec();
+            let names = client.acl_names().await.map_err(fail)?;
             if yaml {
                 output::print_yaml(&Value::Array(names));
             } else {
@@ -75,29 +37,22 @@ pub async fn run(opts: ConnectOptions, cmd: AclCommand) -> Result<(), Failure> {
             }
         }
         AclCommand::Dump { yaml, name, path } => {
-            let start = acl_path(&name, &path);
-            let mut s = client
-                .request_stream(internal("get_tree", &start).set("nchain", 0))
+            let entries = client
+                .acl_entries(&name, &words(&path))
                 .await
                 .map_err(fail)?;
-            let mut longer = PathLengthener::new(Path::root());
             let mut list = Vec::new();
-            while let Some(item) = s.next().await {
-                let item = item.map_err(fail)?;
-                let full = longer
-                    .lengthen_item(&item)
-                    .map_err(|e| Failure::error(e.to_string()))?;
-                let Some(v) = item.get("value") else { continue };
-                let mut words: Vec<String> = path.clone();
-                words.extend(full.elems().iter().map(|e| match e.as_str() {
+            for (rel, v) in entries {
+                let mut shown: Vec<String> = path.clone();
+                shown.extend(rel.elems().iter().map(|e| match e.as_str() {
                     Some(s) => s.to_owned(),
                     None => e.to_string(),
                 }));
-                let shown = words.join(" ");
+                let shown = shown.join(" ");
                 if yaml {
-                    list.push(Value::Map(vec![(Value::from(shown), v.clone())]));
+                    list.push(Value::Map(vec![(Value::from(shown), v)]));
                 } else {
-                    output::print_line(&format!("{shown}: {}", crate::repr::repr(v)));
+                    output::print_line(&format!("{shown}: {}", crate::repr::repr(&v)));
                 }
             }
             if yaml {
@@ -105,70 +60,44 @@ pub async fn run(opts: ConnectOptions, cmd: AclCommand) -> Result<(), Failure> {
             }
         }
         AclCommand::Get { name, path } => {
-            let r = client
-                .request(internal("get_value", &acl_path(&name, &path)))
-                .await
-                .map_err(fail)?;
-            match r.get("value").and_then(Value::as_str) {
-                Some(f) => output::print_line(f),
-                None => output::print_line("-"),
-            }
+            let flags = client.acl_get(&name, &words(&path)).await.map_err(fail)?;
+            output::print_line(flags.as_deref().unwrap_or("-"));
         }
         AclCommand::Set {
             verbose,
             yaml,
-            modes,
             name,
             path,
+            ..
         } => {
-            let p = acl_path(&name, &path);
-            let old = client
-                .request(internal("get_value", &p).set("nchain", 1))
+            let Some(change) = change else {
+                return Ok(());
+            };
+            let done = client
+                .acl_update(&name, &words(&path), &change)
                 .await
                 .map_err(fail)?;
-            let old_flags = old.get("value").and_then(Value::as_str).map(str::to_owned);
-            let new = new_flags(&modes, old_flags.as_deref())?;
-            let chain = match old.get("chain") {
-                Some(Value::Map(c)) if old_flags.is_some() => Value::Map(c.clone()),
-                _ => Value::Nil,
-            };
-            let reply = match &new {
-                Some(f) => {
-                    client
-                        .request(
-                            internal("set_value", &p)
-                                .set("value", f.as_str())
-                                .set("chain", chain.clone())
-                                .set("nchain", 1),
-                        )
-                        .await
-                }
-                None => {
-                    client
-                        .request(
-                            internal("delete_value", &p)
-                                .set("chain", chain.clone())
-                                .set("nchain", 1),
-                        )
-                        .await
-                }
-            }
-            .map_err(fail)?;
             let show = |v: &Option<String>| v.as_deref().map_or(Value::Nil, Value::from);
             if yaml {
                 output::print_yaml(
                     &MapBuilder::new()
-                        .set("old", show(&old_flags))
-                        .set("new", show(&new))
+                        .set("old", show(&done.old))
+                        .set("new", show(&done.new))
                         .build(),
                 );
             } else if verbose {
                 output::print_repr(
                     &MapBuilder::new()
-                        .set("old", show(&old_flags))
-                        .set("new", show(&new))
-                        .set("chain", reply.get("chain").cloned().unwrap_or(Value::Nil))
-                        .set("tock", reply.get("tock").cloned().unwrap_or(Value::Nil))
+                        .set("old", show(&done.old))
+                        .set("new", show(&done.new))
+                        .set(
+                            "chain",
+                            done.reply.get("chain").cloned().unwrap_or(Value::Nil),
+                        )
+                        .set(
+                            "tock",
+                            done.reply.get("tock").cloned().unwrap_or(Value::Nil),
+                        )
                         .build(),
                 );
             }
@@ -179,24 +108,12 @@ pub async fn run(opts: ConnectOptions, cmd: AclCommand) -> Result<(), Failure> {
             acl,
             path,
         } => {
-            let mut m = MapBuilder::new()
-                .set("action", "test_acl")
-                .set("path", Path::from_strs(&path).to_value());
-            if let Some(mode) = mode {
-                m.push("mode", mode);
-            }
-            if let Some(a) = acl {
-                m.push("acl", a);
-            }
-            let r = client.request(m).await.map_err(fail)?;
+            let r = client
+                .acl_test(&Path::from_strs(&path), mode.as_deref(), acl.as_deref())
+                .await
+                .map_err(fail)?;
             if verbose {
-                let mut shown = MapBuilder::new();
-                for (k, v) in r.as_map().unwrap_or(&[]) {
-                    if let Some(k) = k.as_str().filter(|k| *k != "seq") {
-                        shown.push(k, v.clone());
-                    }
-                }
-                output::print_repr(&shown.build());
+                output::print_repr(&r);
             } else {
                 match r.get("access") {
                     Some(Value::Bool(true)) => output::print_line("+"),
