@@ -699,3 +699,51 @@ async fn state_logs_through_the_library() {
         None
     );
 }
+
+/// Types through the library: a type with examples, bound to a pattern,
+/// enforced on writes, the binding read back and removed.
+#[tokio::test]
+async fn types_and_matches_through_the_library() {
+    use distkv_client::validation::TypeRecord;
+    let s = ServerProc::standalone("one", Some("Root"), &[]);
+    let c = s.connect().await;
+    let int = Path::from_strs(&["int"]);
+    let record = TypeRecord {
+        good: vec![Value::Int(1), Value::Int(-5)],
+        bad: vec![Value::from("x")],
+        code: Some("if type_of(value) != \"i64\" { throw \"not an integer\"; }".into()),
+        ..TypeRecord::default()
+    };
+    c.type_set(&int, &record).await.expect("a valid type");
+    let stored = c.system_record("type", &int).await.expect("read back");
+    assert_eq!(stored.get("good"), Some(&Value::Array(record.good.clone())));
+    // a type whose examples contradict it is refused by the server
+    let wrong = TypeRecord {
+        good: vec![Value::from("x")],
+        ..record.clone()
+    };
+    assert!(
+        c.type_set(&Path::from_strs(&["wrong"]), &wrong)
+            .await
+            .is_err()
+    );
+
+    let pattern = Path::from_strs(&["counters", "+"]);
+    c.type_match_set(&pattern, &int).await.expect("bind");
+    assert_eq!(
+        c.type_match(&pattern).await.expect("binding"),
+        vec![Value::from("int")]
+    );
+    c.set(&Path::from_strs(&["counters", "a"]), Value::Int(3))
+        .await
+        .expect("an integer passes");
+    let r = c
+        .set(&Path::from_strs(&["counters", "b"]), Value::from("three"))
+        .await;
+    assert!(matches!(r, Err(ClientError::Server(_))), "{r:?}");
+    c.type_match_delete(&pattern).await.expect("unbind");
+    assert!(c.type_match(&pattern).await.expect("none").is_empty());
+    c.set(&Path::from_strs(&["counters", "b"]), Value::from("three"))
+        .await
+        .expect("unchecked again");
+}

@@ -45,6 +45,7 @@ pub mod replies;
 pub mod runner;
 mod settings;
 pub mod stream;
+pub mod validation;
 
 use std::sync::Arc;
 use std::time::Duration;

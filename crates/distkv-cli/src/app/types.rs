@@ -1,9 +1,9 @@
-//! `distkv client type`: types (`None type …`) and matches
-//! (`None match …`), written with the internal actions.
+//! `distkv client type` and `codec`: each command is one call of
+//! `distkv_client::validation`.
 
 use crate::literal;
+use distkv_client::validation::{CodecRecord, TypeRecord};
 use distkv_client::{Client, ConnectOptions};
-use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{Path, PathElem, Value};
 
 use crate::app::Failure;
@@ -11,14 +11,26 @@ use crate::app::args::TypeCommand;
 use crate::app::data::client_failure;
 use crate::app::output;
 
-fn system_path(kind: &str, words: &[String]) -> Path {
-    let mut p = vec![PathElem::Str(kind.into())];
-    p.extend(words.iter().map(|w| PathElem::from(w.as_str())));
-    Path(p)
+/// Words as a path (each a string element, as typed).
+fn words(w: &[String]) -> Path {
+    Path(w.iter().map(|w| PathElem::from(w.as_str())).collect())
+}
+
+/// Words as a path of text elements (type and codec names).
+fn names(w: &[String]) -> Path {
+    Path(w.iter().map(|w| PathElem::Str(w.as_str().into())).collect())
 }
 
 fn read(path: &std::path::Path) -> Result<String, Failure> {
     std::fs::read_to_string(path).map_err(|e| Failure::error(format!("{}: {e}", path.display())))
+}
+
+/// Python literals.
+fn literals(items: &[String]) -> Result<Vec<Value>, Failure> {
+    items
+        .iter()
+        .map(|t| literal::parse(t).map_err(|e| Failure::error(e.to_string())))
+        .collect()
 }
 
 /// Prints the system record `None KIND PATH…` (a Python literal, or YAML).
@@ -28,14 +40,7 @@ async fn print_record(
     path: &[String],
     yaml: bool,
 ) -> Result<(), distkv_client::ClientError> {
-    let r = client
-        .request(
-            MapBuilder::new()
-                .set("action", "get_value_internal")
-                .set("path", system_path(kind, path).to_value()),
-        )
-        .await?;
-    let v = r.get("value").cloned().unwrap_or(Value::Nil);
+    let v = client.system_record(kind, &words(path)).await?;
     if yaml {
         output::print_yaml(&v);
     } else {
@@ -44,7 +49,7 @@ async fn print_record(
     Ok(())
 }
 
-/// Runs a type command.
+/// Runs a type command: parse, one call of the client library, print.
 pub async fn run(opts: ConnectOptions, cmd: TypeCommand) -> Result<(), Failure> {
     let client = Client::connect_with(&opts)
         .await
@@ -58,15 +63,6 @@ pub async fn run(opts: ConnectOptions, cmd: TypeCommand) -> Result<(), Failure> 
             schema,
             path,
         } => {
-            let values = |items: &[String]| -> Result<Value, Failure> {
-                Ok(Value::Array(
-                    items
-                        .iter()
-                        .map(|t| literal::parse(t).map_err(|e| Failure::error(e.to_string())))
-                        .collect::<Result<_, _>>()?,
-                ))
-            };
-            let code = script.as_deref().map(read).transpose()?;
             let schema = match schema.as_deref() {
                 Some(f) => {
                     let text = read(f)?;
@@ -75,19 +71,14 @@ pub async fn run(opts: ConnectOptions, cmd: TypeCommand) -> Result<(), Failure> 
                 }
                 None => Value::Nil,
             };
-            let record = MapBuilder::new()
-                .set("good", values(&good)?)
-                .set("bad", values(&bad)?)
-                .set("code", code.map_or(Value::Nil, Value::from))
-                .set("schema", schema)
-                .build();
+            let record = TypeRecord {
+                good: literals(&good)?,
+                bad: literals(&bad)?,
+                code: script.as_deref().map(read).transpose()?,
+                schema,
+            };
             client
-                .request(
-                    MapBuilder::new()
-                        .set("action", "set_value_internal")
-                        .set("path", system_path("type", &path).to_value())
-                        .set("value", record),
-                )
+                .type_set(&words(&path), &record)
                 .await
                 .map_err(fail)?;
         }
@@ -101,43 +92,19 @@ pub async fn run(opts: ConnectOptions, cmd: TypeCommand) -> Result<(), Failure> 
             delete,
             path,
         } => {
-            let p = system_path("match", &path).to_value();
+            let at = words(&path);
             if delete {
-                client
-                    .request(
-                        MapBuilder::new()
-                            .set("action", "delete_value_internal")
-                            .set("path", p),
-                    )
-                    .await
-                    .map_err(fail)?;
+                client.type_match_delete(&at).await.map_err(fail)?;
             } else if types.is_empty() {
-                let r = client
-                    .request(
-                        MapBuilder::new()
-                            .set("action", "get_value_internal")
-                            .set("path", p),
-                    )
-                    .await
-                    .map_err(fail)?;
-                let words: Vec<String> = r
-                    .get("value")
-                    .and_then(|v| v.get("type"))
-                    .and_then(Value::as_array)
-                    .unwrap_or(&[])
+                let bound = client.type_match(&at).await.map_err(fail)?;
+                let shown: Vec<String> = bound
                     .iter()
                     .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
                     .collect();
-                output::print_line(&words.join(" "));
+                output::print_line(&shown.join(" "));
             } else {
-                let t = Value::Array(types.into_iter().map(Value::from).collect());
                 client
-                    .request(
-                        MapBuilder::new()
-                            .set("action", "set_value_internal")
-                            .set("path", p)
-                            .set("value", MapBuilder::new().set("type", t).build()),
-                    )
+                    .type_match_set(&at, &names(&types))
                     .await
                     .map_err(fail)?;
             }
@@ -146,48 +113,47 @@ pub async fn run(opts: ConnectOptions, cmd: TypeCommand) -> Result<(), Failure> 
     Ok(())
 }
 
-/// Runs a codec command.
+/// Runs a codec command: parse, one call of the client library, print.
 pub async fn run_codec(
     opts: ConnectOptions,
     cmd: crate::app::args::CodecCommand,
 ) -> Result<(), Failure> {
     use crate::app::args::CodecCommand;
-    let pairs = |items: &[String]| -> Result<Value, Failure> {
-        let vals: Vec<Value> = items
-            .iter()
-            .map(|t| literal::parse(t).map_err(|e| Failure::error(e.to_string())))
-            .collect::<Result<_, _>>()?;
-        Ok(Value::Array(
-            vals.chunks(2).map(|c| Value::Array(c.to_vec())).collect(),
-        ))
+    let pairs = |items: &[String]| -> Result<Vec<(Value, Value)>, Failure> {
+        let vals = literals(items)?;
+        if vals.len() % 2 != 0 {
+            return Err(Failure::usage("-i and -o take pairs of values"));
+        }
+        Ok(vals
+            .chunks(2)
+            .map(|c| (c[0].clone(), c[1].clone()))
+            .collect())
     };
-    // Arguments are checked before connecting.
-    let request = match &cmd {
+    // Arguments are checked (and files read) before connecting.
+    let record = match &cmd {
         CodecCommand::Set {
             encode,
             decode,
             input,
             output,
-            path,
-        } => {
-            let code = |f: &Option<std::path::PathBuf>| -> Result<Value, Failure> {
-                Ok(f.as_deref()
-                    .map(read)
-                    .transpose()?
-                    .map_or(Value::Nil, Value::from))
-            };
-            let record = MapBuilder::new()
-                .set("encode", code(encode)?)
-                .set("decode", code(decode)?)
-                .set("in", pairs(input)?)
-                .set("out", pairs(output)?)
-                .build();
-            Some(
-                MapBuilder::new()
-                    .set("action", "set_value_internal")
-                    .set("path", system_path("codec", path).to_value())
-                    .set("value", record),
-            )
+            ..
+        } => Some(CodecRecord {
+            encode: encode.as_deref().map(read).transpose()?,
+            decode: decode.as_deref().map(read).transpose()?,
+            input: pairs(input)?,
+            output: pairs(output)?,
+        }),
+        _ => None,
+    };
+    let client = Client::connect_with(&opts)
+        .await
+        .map_err(|e| client_failure(e, &opts))?;
+    let fail = |e| client_failure(e, &opts);
+    match cmd {
+        CodecCommand::Set { path, .. } => {
+            if let Some(r) = record {
+                client.codec_set(&words(&path), &r).await.map_err(fail)?;
+            }
         }
         CodecCommand::Convert {
             codec,
@@ -195,37 +161,23 @@ pub async fn run_codec(
             name,
             path,
         } => {
-            let mut words = vec![name.clone()];
-            words.extend(path.iter().cloned());
-            let p = system_path("conv", &words).to_value();
-            Some(if *delete {
-                MapBuilder::new()
-                    .set("action", "delete_value_internal")
-                    .set("path", p)
+            if delete {
+                client
+                    .converter_delete(&name, &words(&path))
+                    .await
+                    .map_err(fail)?;
             } else {
-                let c = Value::Array(codec.iter().cloned().map(Value::from).collect());
-                MapBuilder::new()
-                    .set("action", "set_value_internal")
-                    .set("path", p)
-                    .set("value", MapBuilder::new().set("codec", c).build())
-            })
+                client
+                    .converter_set(&name, &words(&path), &names(&codec))
+                    .await
+                    .map_err(fail)?;
+            }
         }
-        CodecCommand::Get { .. } => None,
-    };
-    let client = Client::connect_with(&opts)
-        .await
-        .map_err(|e| client_failure(e, &opts))?;
-    let fail = |e| client_failure(e, &opts);
-    match (request, cmd) {
-        (Some(req), _) => {
-            client.request(req).await.map_err(fail)?;
-        }
-        (None, CodecCommand::Get { yaml, path }) => {
+        CodecCommand::Get { yaml, path } => {
             print_record(&client, "codec", &path, yaml)
                 .await
                 .map_err(fail)?;
         }
-        (None, _) => {}
     }
     Ok(())
 }
