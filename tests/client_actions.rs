@@ -747,3 +747,38 @@ async fn types_and_matches_through_the_library() {
         .await
         .expect("unchecked again");
 }
+
+/// A subtree deleted with its deletions streamed: one item per entry,
+/// with its old value.
+#[tokio::test]
+async fn deleting_a_subtree_streams_what_went() {
+    let s = ServerProc::standalone("one", Some("Root"), &[]);
+    let c = s.connect().await;
+    for (k, v) in [("a", 1), ("b", 2)] {
+        c.set(&Path::from_strs(&["gone", k]), Value::Int(v))
+            .await
+            .expect("set");
+    }
+    let mut st = c
+        .delete_tree_changes(&Path::from_strs(&["gone"]), 1)
+        .await
+        .expect("delete");
+    let mut old = Vec::new();
+    while let Some(item) = st.next().await {
+        let item = item.expect("an item");
+        if let Some(v) = item.get("old_value") {
+            old.push(v.clone());
+        }
+    }
+    old.sort_by_key(|v| v.as_i64());
+    assert_eq!(old, vec![Value::Int(1), Value::Int(2)]);
+    assert_eq!(
+        c.get(&Path::from_strs(&["gone", "a"])).await.expect("get"),
+        None
+    );
+    let r = c
+        .delete_tree_reply(&Path::from_strs(&["gone"]))
+        .await
+        .expect("nothing left");
+    assert_eq!(r.get("changed"), Some(&Value::Int(0)));
+}

@@ -407,8 +407,27 @@ impl Client {
 
     /// Deletes every value at and below `path`; returns how many.
     pub async fn delete_tree(&self, path: &Path) -> Result<u64, ClientError> {
-        let r = self.request(path_msg("delete_tree", path)).await?;
+        let r = self.delete_tree_reply(path).await?;
         Ok(r.get("changed").and_then(Value::as_u64).unwrap_or(0))
+    }
+
+    /// [`Client::delete_tree`], returning the server's reply as sent
+    /// (`changed`, `tock`, `seq`), for showing it.
+    pub async fn delete_tree_reply(&self, path: &Path) -> Result<Value, ClientError> {
+        self.request(path_msg("delete_tree", path)).await
+    }
+
+    /// Deletes every value at and below `path` and streams the deletions:
+    /// per entry its path, `nchain` chain links (at least 1; -1: all) and
+    /// `old_value`.
+    pub async fn delete_tree_changes(
+        &self,
+        path: &Path,
+        nchain: i64,
+    ) -> Result<ReplyStream, ClientError> {
+        let n = if nchain == 0 { 1 } else { nchain };
+        self.request_stream(path_msg("delete_tree", path).set("nchain", n))
+            .await
     }
 
     /// Makes `path` (a file on the server's host) the server's state log:

@@ -44,6 +44,8 @@ pub struct EntryReply {
     pub chain: Option<Chain>,
     /// The tock of the entry's last change (or a fresh tock if missing).
     pub tock: u64,
+    /// The reply as the server sent it (`seq` included), for showing it.
+    pub raw: Value,
 }
 
 impl EntryReply {
@@ -52,6 +54,7 @@ impl EntryReply {
             value: v.get("value").cloned(),
             chain: chain_of(v)?,
             tock: tock_of(v),
+            raw: v.clone(),
         })
     }
 }
@@ -67,6 +70,8 @@ pub struct WriteReply {
     pub chain: Option<Chain>,
     /// The tock of the change.
     pub tock: u64,
+    /// The reply as the server sent it (`seq` included), for showing it.
+    pub raw: Value,
 }
 
 impl WriteReply {
@@ -76,6 +81,7 @@ impl WriteReply {
             prev: v.get("prev").cloned(),
             chain: chain_of(v)?,
             tock: tock_of(v),
+            raw: v.clone(),
         })
     }
 }

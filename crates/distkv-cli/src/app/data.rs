@@ -4,9 +4,7 @@ use crate::config::Config;
 use crate::literal;
 use crate::render::{DictBuilder, path_words};
 use crate::repr;
-use distkv_client::{
-    Client, ClientError, ConnectOptions, TreeOptions, WatchItem, WriteOptions, write_message,
-};
+use distkv_client::{Client, ClientError, ConnectOptions, TreeOptions, WatchItem, WriteOptions};
 use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{NodeEvent, Path, Value};
 use futures_util::StreamExt;
@@ -268,14 +266,7 @@ fn without_seq(mut v: Value) -> Value {
 
 async fn get(ui: Ui, client: &Client, a: GetArgs) -> CmdResult {
     let path = words_to_path(&a.path);
-    let reply = client
-        .request(
-            MapBuilder::new()
-                .set("action", "get_value")
-                .set("path", path.to_value())
-                .set("nchain", a.chain),
-        )
-        .await?;
+    let reply = client.get_entry(&path, a.chain).await?.raw;
     if a.verbose {
         print_value(&reply, a.yaml);
         return Ok(());
@@ -427,8 +418,10 @@ fn stdin_value(eval: bool) -> Result<Value, Failure> {
 async fn set(client: &Client, a: SetArgs, value: Value) -> CmdResult {
     let (prev, last) = preconditions(a.prev.as_deref(), a.eval, &a.last)?;
     let opts = write_options(a.chain, a.new, last, prev);
-    let msg = write_message(&words_to_path(&a.path), Some(value), &opts);
-    let reply = client.request(msg).await?;
+    let reply = client
+        .set_with(&words_to_path(&a.path), Some(value), &opts)
+        .await?
+        .raw;
     if a.yaml {
         output::print_yaml(&reply);
     } else if a.chain.is_some() {
@@ -441,14 +434,10 @@ async fn delete(client: &Client, a: DeleteArgs) -> CmdResult {
     let path = words_to_path(&a.path);
     if a.recursive {
         let nchain = a.chain.unwrap_or(0);
-        let msg = MapBuilder::new()
-            .set("action", "delete_tree")
-            .set("path", path.to_value())
-            .set("nchain", nchain);
         if nchain == 0 {
-            output::print_repr(&client.request(msg).await?);
+            output::print_repr(&client.delete_tree_reply(&path).await?);
         } else {
-            let mut s = client.request_stream(msg).await?;
+            let mut s = client.delete_tree_changes(&path, nchain).await?;
             while let Some(item) = s.next().await {
                 output::print_repr(&item?);
             }
@@ -457,7 +446,7 @@ async fn delete(client: &Client, a: DeleteArgs) -> CmdResult {
     }
     let (prev, last) = preconditions(a.prev.as_deref(), a.eval, &a.last)?;
     let opts = write_options(a.chain, false, last, prev);
-    let reply = client.request(write_message(&path, None, &opts)).await?;
+    let reply = client.set_with(&path, None, &opts).await?.raw;
     output::print_repr(&reply);
     Ok(())
 }
