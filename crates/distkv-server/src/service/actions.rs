@@ -553,3 +553,132 @@ async fn check_type(shared: &Shared, path: &Path, value: &Value) -> Result<(), A
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use distkv_proto::request::{ChainCheck, parse_request};
+    use distkv_proto::value_map::MapBuilder;
+
+    use super::*;
+
+    /// A server's state without listeners or transport.
+    fn shared() -> Arc<Shared> {
+        let sh = Shared::new(
+            crate::ServerConfig::new("one"),
+            Arc::new(distkv_proto::transport::local::LocalGossip::default()),
+            None,
+        );
+        sh.lock().tree.mark_ready();
+        Arc::new(sh)
+    }
+
+    /// Parses a request as the connection does, then runs it.
+    async fn request(sh: &Arc<Shared>, m: MapBuilder) -> Result<Outcome, ActionError> {
+        let req = parse_request(m.set("seq", 1).build()).expect("a valid request");
+        run(sh, req.action, &User::superuser()).await
+    }
+
+    fn reply(o: Outcome) -> Value {
+        match o {
+            Outcome::Reply(m) => m.build(),
+            Outcome::Stream(_) => panic!("a single reply"),
+        }
+    }
+
+    fn at(words: &[&str]) -> Value {
+        Path::from_strs(words).to_value()
+    }
+
+    #[tokio::test]
+    async fn set_get_enumerate_and_delete_without_a_process() {
+        let sh = shared();
+        let set = |w: &[&str], v: i64| {
+            MapBuilder::new()
+                .set("action", "set_value")
+                .set("path", at(w))
+                .set("value", v)
+        };
+        request(&sh, set(&["a", "b"], 1)).await.expect("set");
+        request(&sh, set(&["a", "c"], 2)).await.expect("set");
+        let got = reply(
+            request(
+                &sh,
+                MapBuilder::new()
+                    .set("action", "get_value")
+                    .set("path", at(&["a", "b"])),
+            )
+            .await
+            .expect("get"),
+        );
+        assert_eq!(got.get("value"), Some(&Value::Int(1)));
+        let names = reply(
+            request(
+                &sh,
+                MapBuilder::new()
+                    .set("action", "enumerate")
+                    .set("path", at(&["a"])),
+            )
+            .await
+            .expect("enumerate"),
+        );
+        assert_eq!(
+            names.get("result"),
+            Some(&Value::Array(vec![Value::from("b"), Value::from("c")]))
+        );
+        // a precondition that does not hold is refused, nothing changes
+        let stale = set(&["a", "b"], 9).set("prev", 7);
+        assert!(request(&sh, stale).await.is_err());
+        let gone = reply(
+            request(
+                &sh,
+                MapBuilder::new()
+                    .set("action", "delete_tree")
+                    .set("path", at(&["a"])),
+            )
+            .await
+            .expect("delete_tree"),
+        );
+        assert_eq!(gone.get("changed"), Some(&Value::Int(2)));
+        assert!(
+            sh.lock()
+                .tree
+                .get(&Path::from_strs(&["a", "b"]))
+                .and_then(|e| e.data().cloned())
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn null_path_elements_and_unknown_actions_are_refused() {
+        let sh = shared();
+        let bad_path = Value::Array(vec![Value::from("a"), Value::Nil]);
+        let r = request(
+            &sh,
+            MapBuilder::new()
+                .set("action", "get_value")
+                .set("path", bad_path),
+        )
+        .await;
+        assert!(matches!(r, Err(ActionError(t)) if t.contains("Null path element")));
+        let r = request(&sh, MapBuilder::new().set("action", "frobnicate")).await;
+        assert!(matches!(r, Err(ActionError(t)) if t.contains("Unknown action")),);
+        // the new-entry precondition parses into the shared request type
+        let req = parse_request(
+            MapBuilder::new()
+                .set("action", "set_value")
+                .set("path", at(&["n"]))
+                .set("value", 1)
+                .set("chain", Value::Nil)
+                .set("seq", 2)
+                .build(),
+        )
+        .expect("valid");
+        assert!(matches!(
+            req.action,
+            Action::SetValue(SetValue {
+                chain: Some(ChainCheck::New),
+                ..
+            })
+        ));
+    }
+}
