@@ -47,7 +47,7 @@ impl PyServer {
         hostmap: &[(&str, u16)],
     ) -> PyServer {
         let port = free_port();
-        let mut cmd = Command::new(venv.join("bin/distkv"));
+        let mut cmd = py_command(venv.join("bin/distkv"));
         cmd.args(["-C", "server.bind_default.host='127.0.0.1'", "-C"])
             .arg(format!("server.bind_default.port={port}"))
             .args(["-C", "server.ping.cycle=2"]);
@@ -96,9 +96,17 @@ impl Drop for PyServer {
     }
 }
 
+/// A program of the Python environment, run in a scratch directory: the
+/// original writes `test.log` into its working directory.
+fn py_command(program: std::path::PathBuf) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.current_dir(env!("CARGO_TARGET_TMPDIR"));
+    cmd
+}
+
 /// The Python command line client.
 fn py_client(venv: &std::path::Path, port: u16, args: &[&str]) -> Output {
-    let mut cmd = Command::new(venv.join("bin/distkv"));
+    let mut cmd = py_command(venv.join("bin/distkv"));
     cmd.args(["client", "-h", "127.0.0.1", "-p", &port.to_string()])
         .args(args);
     run_with_timeout(cmd, Duration::from_secs(60))
@@ -125,7 +133,7 @@ fn the_python_client_gets_the_same_answers_from_both_servers() {
     // the client library: chains, preconditions, trees, watches, deletes
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/client_ops.py");
     let ops = |port: u16| {
-        let mut cmd = Command::new(venv.join("bin/python"));
+        let mut cmd = py_command(venv.join("bin/python"));
         cmd.arg(&script).args(["127.0.0.1", &port.to_string()]);
         let o = run_with_timeout(cmd, Duration::from_secs(60));
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
