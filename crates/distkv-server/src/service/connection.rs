@@ -242,12 +242,8 @@ async fn dispatch(
                 .await;
         }
         Action::GetTree { path, walk } => {
-            if !room_for_stream(shared, tasks) {
-                stream_error(out, seq, TOO_MANY_STREAMS.into()).await;
-                return;
-            }
-            if let Err(e) = actions::check_read_path(&path) {
-                stream_error(out, seq, e.0).await;
+            if let Err(why) = may_stream_at(shared, tasks, &path) {
+                stream_error(out, seq, why).await;
                 return;
             }
             let cancel = register(tasks, seq);
@@ -258,12 +254,8 @@ async fn dispatch(
             });
         }
         Action::Watch { path, fetch, walk } => {
-            if !room_for_stream(shared, tasks) {
-                stream_error(out, seq, TOO_MANY_STREAMS.into()).await;
-                return;
-            }
-            if let Err(e) = actions::check_read_path(&path) {
-                stream_error(out, seq, e.0).await;
+            if let Err(why) = may_stream_at(shared, tasks, &path) {
+                stream_error(out, seq, why).await;
                 return;
             }
             let cancel = register(tasks, seq);
@@ -342,6 +334,15 @@ async fn send_outcome(out: &Replies, seq: u64, outcome: Outcome) {
 /// Whether another stream may be opened on this connection.
 fn room_for_stream(shared: &Shared, tasks: &Tasks) -> bool {
     lock_tasks(tasks).len() < shared.config.max_streams
+}
+
+/// Whether a tree stream (`get_tree`, `watch`) may start at `path`: room
+/// for one more stream, and a path a client may read.
+fn may_stream_at(shared: &Shared, tasks: &Tasks, path: &Path) -> Result<(), String> {
+    if !room_for_stream(shared, tasks) {
+        return Err(TOO_MANY_STREAMS.into());
+    }
+    actions::check_read_path(path).map_err(|e| e.0)
 }
 
 const TOO_MANY_STREAMS: &str = "too many open streams on this connection (server.max_streams)";
