@@ -589,6 +589,14 @@ mod tests {
         Path::from_strs(words).to_value()
     }
 
+    /// The single reply to `action` at `words`.
+    async fn ask(sh: &Arc<Shared>, action: &str, words: &[&str]) -> Value {
+        let m = MapBuilder::new()
+            .set("action", action)
+            .set("path", at(words));
+        reply(request(sh, m).await.expect(action))
+    }
+
     #[tokio::test]
     async fn set_get_enumerate_and_delete_without_a_process() {
         let sh = shared();
@@ -600,27 +608,9 @@ mod tests {
         };
         request(&sh, set(&["a", "b"], 1)).await.expect("set");
         request(&sh, set(&["a", "c"], 2)).await.expect("set");
-        let got = reply(
-            request(
-                &sh,
-                MapBuilder::new()
-                    .set("action", "get_value")
-                    .set("path", at(&["a", "b"])),
-            )
-            .await
-            .expect("get"),
-        );
+        let got = ask(&sh, "get_value", &["a", "b"]).await;
         assert_eq!(got.get("value"), Some(&Value::Int(1)));
-        let names = reply(
-            request(
-                &sh,
-                MapBuilder::new()
-                    .set("action", "enumerate")
-                    .set("path", at(&["a"])),
-            )
-            .await
-            .expect("enumerate"),
-        );
+        let names = ask(&sh, "enumerate", &["a"]).await;
         assert_eq!(
             names.get("result"),
             Some(&Value::Array(vec![Value::from("b"), Value::from("c")]))
@@ -628,16 +618,7 @@ mod tests {
         // a precondition that does not hold is refused, nothing changes
         let stale = set(&["a", "b"], 9).set("prev", 7);
         assert!(request(&sh, stale).await.is_err());
-        let gone = reply(
-            request(
-                &sh,
-                MapBuilder::new()
-                    .set("action", "delete_tree")
-                    .set("path", at(&["a"])),
-            )
-            .await
-            .expect("delete_tree"),
-        );
+        let gone = ask(&sh, "delete_tree", &["a"]).await;
         assert_eq!(gone.get("changed"), Some(&Value::Int(2)));
         assert!(
             sh.lock()
