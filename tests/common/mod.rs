@@ -14,7 +14,11 @@ use std::time::{Duration, Instant};
 
 /// The `distkv` binary of this workspace, brought up to date once per test
 /// process (the root package's tests do not make cargo rebuild it), with
-/// `distkv-server` beside it.
+/// `distkv-server` and the examples beside it.
+///
+/// It is built as `cargo test --workspace` builds it (the whole workspace,
+/// examples included, so with the same features), which makes this a
+/// relink at most instead of a second build of the dependency tree.
 pub fn distkv_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -30,7 +34,7 @@ pub fn distkv_bin() -> PathBuf {
             .to_path_buf();
         let bin = dir.join(format!("distkv{}", std::env::consts::EXE_SUFFIX));
         let mut build = Command::new(env!("CARGO"));
-        build.args(["build", "-q", "-p", "distkv-cli", "--bins"]);
+        build.args(["build", "-q", "--workspace", "--bins", "--examples"]);
         if dir.ends_with("release") {
             build.arg("--release");
         }
