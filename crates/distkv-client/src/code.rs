@@ -23,15 +23,7 @@ use tokio::sync::watch;
 use crate::error_log::ErrorLog;
 use crate::{Client, ClientError, TreeOptions, WatchItem};
 
-/// Where procedures are stored by default.
-pub fn proc_prefix() -> Path {
-    Path::from_strs(&[".distkv", "code", "proc"])
-}
-
-/// Where modules are stored by default.
-pub fn module_prefix() -> Path {
-    Path::from_strs(&[".distkv", "code", "module"])
-}
+pub use crate::procedures::{module_prefix, proc_prefix};
 
 /// Why a procedure could not be called.
 #[derive(Debug, thiserror::Error)]

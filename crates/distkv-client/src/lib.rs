@@ -40,6 +40,8 @@ pub mod code;
 mod conn;
 pub mod error;
 pub mod error_log;
+pub mod jobs;
+pub mod procedures;
 pub mod replies;
 #[cfg(feature = "code")]
 pub mod runner;

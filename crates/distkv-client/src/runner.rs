@@ -34,19 +34,8 @@ use futures_util::StreamExt;
 
 use crate::code::CodeRoot;
 use crate::error_log::ErrorLog;
+pub use crate::jobs::{RunnerKind, job_paths};
 use crate::{Client, ClientError, TreeOptions, WriteOptions};
-
-/// Which jobs a runner runs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RunnerKind {
-    /// Jobs any runner of the group may run (one at a time).
-    Any,
-    /// The jobs of this node only.
-    Single(String),
-    /// Jobs every node runs, each with its own state; the name is this
-    /// runner's.
-    All(String),
-}
 
 /// A runner's settings.
 #[derive(Clone, Debug)]
@@ -59,42 +48,6 @@ pub struct RunnerConfig {
     pub cycle: Duration,
     /// Limits for each run.
     pub limits: Limits,
-}
-
-impl RunnerKind {
-    fn jobs(&self) -> Path {
-        match self {
-            RunnerKind::Any => Path::from_strs(&[".distkv", "run-any"]),
-            RunnerKind::Single(n) => Path::from_strs(&[".distkv", "run-at", n]),
-            RunnerKind::All(_) => Path::from_strs(&[".distkv", "run-all"]),
-        }
-    }
-
-    fn states(&self) -> Path {
-        match self {
-            RunnerKind::Any => Path::from_strs(&[".distkv", "state", "any"]),
-            RunnerKind::Single(n) => Path::from_strs(&[".distkv", "state", "at", n]),
-            RunnerKind::All(n) => Path::from_strs(&[".distkv", "state", "all", n]),
-        }
-    }
-
-    fn topic(&self) -> String {
-        match self {
-            RunnerKind::Any => "run.run-any".into(),
-            RunnerKind::Single(n) => format!("run.run-at.{n}"),
-            RunnerKind::All(_) => "run.run-all".into(),
-        }
-    }
-}
-
-/// Where the job `job` (relative path) of kind `kind` is stored, and its
-/// state.
-pub fn job_paths(kind: &RunnerKind, job: &Path) -> (Path, Path) {
-    let mut j = kind.jobs();
-    j.0.extend(job.elems().iter().cloned());
-    let mut s = kind.states();
-    s.0.extend(job.elems().iter().cloned());
-    (j, s)
 }
 
 fn now() -> f64 {

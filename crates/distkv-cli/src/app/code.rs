@@ -2,23 +2,17 @@
 
 use std::io::{IsTerminal, Read};
 
-use distkv_client::code::{module_prefix, proc_prefix};
 use distkv_client::error_log::ErrorLog;
-use distkv_client::{Client, ConnectOptions, TreeOptions};
+use distkv_client::jobs::{JobChange, JobError};
+use distkv_client::procedures::Procedure;
+use distkv_client::{Client, ConnectOptions};
 use distkv_proto::value_map::MapBuilder;
-use distkv_tree::{Path, PathElem, Value};
-use futures_util::StreamExt;
+use distkv_tree::{Path, Value};
 
 use crate::app::Failure;
 use crate::app::args::{CodeCommand, ErrorCommand, ModuleCommand};
 use crate::app::data::client_failure;
 use crate::app::output;
-
-fn under(prefix: Path, words: &[String]) -> Path {
-    let mut p = prefix;
-    p.0.extend(words.iter().map(|w| PathElem::from(w.as_str())));
-    p
-}
 
 fn script(file: Option<&std::path::Path>) -> Result<String, Failure> {
     match file {
@@ -55,25 +49,13 @@ pub async fn run(opts: ConnectOptions, cmd: CodeCommand) -> Result<(), Failure> 
             is_async,
             path,
         } => {
-            let code = script(file.as_deref())?;
-            let record = MapBuilder::new()
-                .set("code", code)
-                .set(
-                    "is_async",
-                    if is_async {
-                        Value::Bool(true)
-                    } else {
-                        Value::Nil
-                    },
-                )
-                .set(
-                    "vars",
-                    Value::Array(vars.into_iter().map(Value::from).collect()),
-                )
-                .build();
+            let proc = Procedure {
+                is_async,
+                ..Procedure::new(script(file.as_deref())?).with_vars(vars)
+            };
             let client = connect(&opts).await?;
             client
-                .set(&under(proc_prefix(), &path), record)
+                .proc_set(&Path::from_strs(&path), &proc)
                 .await
                 .map_err(fail)?;
         }
@@ -84,7 +66,7 @@ pub async fn run(opts: ConnectOptions, cmd: CodeCommand) -> Result<(), Failure> 
         } => {
             let client = connect(&opts).await?;
             let v = client
-                .get(&under(proc_prefix(), &path))
+                .proc_get(&Path::from_strs(&path))
                 .await
                 .map_err(fail)?
                 .ok_or_else(|| Failure::error(format!("No code at {}", path.join(" "))))?;
@@ -105,23 +87,14 @@ pub async fn run(opts: ConnectOptions, cmd: CodeCommand) -> Result<(), Failure> 
         }
         CodeCommand::List => {
             let client = connect(&opts).await?;
-            let prefix = proc_prefix();
-            let mut s = match client.get_tree(&prefix, &TreeOptions::default()).await {
-                Ok(s) => s,
-                Err(e) => return Err(fail(e)),
-            };
-            while let Some(item) = s.next().await {
-                let Ok(item) = item else { break };
-                if item.value.as_ref().and_then(|v| v.get("code")).is_some() {
-                    let rel = Path(item.path.elems()[prefix.len()..].to_vec());
-                    output::print_line(&crate::render::path_words(&rel));
-                }
+            for name in client.proc_names().await.map_err(fail)? {
+                output::print_line(&crate::render::path_words(&name));
             }
         }
         CodeCommand::Delete { path } => {
             let client = connect(&opts).await?;
             client
-                .delete(&under(proc_prefix(), &path))
+                .proc_delete(&Path::from_strs(&path))
                 .await
                 .map_err(fail)?;
         }
@@ -129,16 +102,15 @@ pub async fn run(opts: ConnectOptions, cmd: CodeCommand) -> Result<(), Failure> 
             ModuleCommand::Set { script: file, path } => {
                 let code = script(file.as_deref())?;
                 let client = connect(&opts).await?;
-                let record = MapBuilder::new().set("code", code).build();
                 client
-                    .set(&under(module_prefix(), &path), record)
+                    .module_set(&Path::from_strs(&path), &code)
                     .await
                     .map_err(fail)?;
             }
             ModuleCommand::Get { path } => {
                 let client = connect(&opts).await?;
                 let v = client
-                    .get(&under(module_prefix(), &path))
+                    .module_get(&Path::from_strs(&path))
                     .await
                     .map_err(fail)?
                     .ok_or_else(|| Failure::error(format!("No module at {}", path.join(" "))))?;
@@ -207,7 +179,8 @@ pub async fn jobs(
     limits: distkv_code::Limits,
 ) -> Result<(), Failure> {
     use crate::app::args::RunCommand;
-    use distkv_client::runner::{RunnerConfig, RunnerKind, job_paths};
+    use distkv_client::jobs::RunnerKind;
+    use distkv_client::runner::RunnerConfig;
     let fail = |e| client_failure(e, &opts);
     let kind = match (args.all_nodes, args.node) {
         (true, n) => RunnerKind::All(n.unwrap_or_default()),
@@ -245,69 +218,58 @@ pub async fn jobs(
             info,
             path,
         } => {
-            let (job_path, _) = job_paths(&kind, &Path::from_strs(&path));
-            let mut job = client
-                .get(&job_path)
-                .await
-                .map_err(fail)?
-                .unwrap_or(Value::Map(Vec::new()));
-            if code.is_none() && job.get("code").is_none() {
-                return Err(Failure::usage("A new job needs code (-c PATH)"));
-            }
-            let mut set = |k: &str, v: Value| {
-                if let Value::Map(m) = &mut job {
-                    m.retain(|(key, _)| key.as_str() != Some(k));
-                    m.push((Value::from(k), v));
-                }
-            };
-            if let Some(c) = code {
-                let words = if eval {
+            let code = match code {
+                None => None,
+                Some(c) if eval => Some(
                     match crate::literal::parse(&c).map_err(|e| Failure::usage(e.to_string()))? {
-                        Value::Array(a) => Value::Array(a),
-                        other => Value::Array(vec![other]),
-                    }
-                } else {
-                    Value::Array(c.split_whitespace().map(Value::from).collect())
-                };
-                set("code", words);
+                        Value::Array(a) => a,
+                        other => vec![other],
+                    },
+                ),
+                Some(c) => Some(c.split_whitespace().map(Value::from).collect()),
+            };
+            let start_in = match time.as_deref() {
+                None => None,
+                Some("now") => Some(0.0),
+                Some(t) => Some(t.parse::<f64>().map_err(|_| {
+                    Failure::usage(format!("'{t}' is not a number of seconds or 'now'"))
+                })?),
+            };
+            let change = JobChange {
+                code,
+                backoff,
+                start_in,
+                repeat,
+                delay,
+                info,
+            };
+            match client
+                .job_update(&kind, &Path::from_strs(&path), &change)
+                .await
+            {
+                Ok(()) => {}
+                Err(JobError::NoCode) => {
+                    return Err(Failure::usage("A new job needs code (-c PATH)"));
+                }
+                Err(JobError::Client(e)) => return Err(fail(e)),
             }
-            if let Some(b) = backoff {
-                set("backoff", Value::Float(b));
-            }
-            if let Some(t) = time {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0.0, |d| d.as_secs_f64());
-                let secs = if t == "now" {
-                    0.0
-                } else {
-                    t.parse::<f64>().map_err(|_| {
-                        Failure::usage(format!("'{t}' is not a number of seconds or 'now'"))
-                    })?
-                };
-                set("target", Value::Float(now + secs));
-            }
-            if let Some(r) = repeat {
-                set("repeat", Value::Float(r));
-            }
-            if let Some(d) = delay {
-                set("delay", Value::Float(d));
-            }
-            if let Some(i) = info {
-                set("info", Value::from(i));
-            }
-            client.set(&job_path, job).await.map_err(fail)?;
         }
         RunCommand::Get { path } => {
-            let (job_path, _) = job_paths(&kind, &Path::from_strs(&path));
-            match client.get(&job_path).await.map_err(fail)? {
+            match client
+                .job_get(&kind, &Path::from_strs(&path))
+                .await
+                .map_err(fail)?
+            {
                 Some(v) => output::print_yaml(&v),
                 None => return Err(Failure::error("Not found (yet?)")),
             }
         }
         RunCommand::State { path } => {
-            let (_, state_path) = job_paths(&kind, &Path::from_strs(&path));
-            match client.get(&state_path).await.map_err(fail)? {
+            match client
+                .job_state(&kind, &Path::from_strs(&path))
+                .await
+                .map_err(fail)?
+            {
                 Some(v) => output::print_yaml(&v),
                 None => return Err(Failure::error("Not found (yet?)")),
             }
@@ -318,37 +280,21 @@ pub async fn jobs(
             path,
         } => {
             let below = Path::from_strs(&path);
-            let (root, state_root) = job_paths(&kind, &below);
-            let read = |root: Path| {
-                let client = client.clone();
-                async move {
-                    let mut out = Vec::new();
-                    let Ok(mut s) = client.get_tree(&root, &TreeOptions::default()).await else {
-                        return out;
-                    };
-                    while let Some(Ok(item)) = s.next().await {
-                        if let Some(v) = item.value {
-                            out.push((Path(item.path.elems()[root.len()..].to_vec()), v));
-                        }
-                    }
-                    out
-                }
-            };
-            let jobs = read(root).await;
-            let states: std::collections::HashMap<Path, Value> =
-                read(state_root).await.into_iter().collect();
             let mut list = Vec::new();
-            for (rel, job) in jobs {
+            for job in client.job_list(&kind, &below).await.map_err(fail)? {
                 let mut full = below.clone();
-                full.0.extend(rel.elems().iter().cloned());
+                full.0.extend(job.path.elems().iter().cloned());
                 let name = Value::from(crate::render::path_words(&full));
-                let st = states.get(&rel).cloned().unwrap_or(Value::Nil);
+                let st = job.state.unwrap_or(Value::Nil);
                 let shown = if state_only {
                     st
                 } else if state {
-                    MapBuilder::new().set("job", job).set("state", st).build()
+                    MapBuilder::new()
+                        .set("job", job.job)
+                        .set("state", st)
+                        .build()
                 } else {
-                    job
+                    job.job
                 };
                 list.push(Value::Map(vec![(name, shown)]));
             }

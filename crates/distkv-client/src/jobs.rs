@@ -1,0 +1,291 @@
+//! Jobs for runners (code-and-runners.md §3), as an administration tool
+//! writes and reads them: where a job and its state are stored, changing
+//! a job's fields, listing jobs with their states. Running jobs is
+//! [`runner`](crate::runner)'s job (with the `code` feature).
+//!
+//! ```no_run
+//! # async fn demo(client: distkv_client::Client) -> Result<(), distkv_client::jobs::JobError> {
+//! use distkv_client::jobs::{JobChange, RunnerKind};
+//! use distkv_tree::{Path, Value};
+//!
+//! let change = JobChange {
+//!     code: Some(vec![Value::from("the"), Value::from("answer")]),
+//!     repeat: Some(60.0),
+//!     start_in: Some(0.0),
+//!     ..JobChange::default()
+//! };
+//! client.job_update(&RunnerKind::Any, &Path::from_strs(&["hello"]), &change).await?;
+//! for job in client.job_list(&RunnerKind::Any, &Path::root()).await? {
+//!     println!("{}: {:?}", job.path, job.state);
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use distkv_proto::ErrorClass;
+use distkv_tree::{Path, Value};
+use futures_util::StreamExt;
+
+use crate::{Client, ClientError, TreeOptions};
+
+/// Which jobs a runner runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunnerKind {
+    /// Jobs any runner of the group may run (one at a time).
+    Any,
+    /// The jobs of this node only.
+    Single(String),
+    /// Jobs every node runs, each with its own state; the name is this
+    /// runner's.
+    All(String),
+}
+
+impl RunnerKind {
+    /// Where this kind's jobs are stored.
+    pub(crate) fn jobs(&self) -> Path {
+        match self {
+            RunnerKind::Any => Path::from_strs(&[".distkv", "run-any"]),
+            RunnerKind::Single(n) => Path::from_strs(&[".distkv", "run-at", n]),
+            RunnerKind::All(_) => Path::from_strs(&[".distkv", "run-all"]),
+        }
+    }
+
+    /// Where this kind's job states are stored.
+    pub(crate) fn states(&self) -> Path {
+        match self {
+            RunnerKind::Any => Path::from_strs(&[".distkv", "state", "any"]),
+            RunnerKind::Single(n) => Path::from_strs(&[".distkv", "state", "at", n]),
+            RunnerKind::All(n) => Path::from_strs(&[".distkv", "state", "all", n]),
+        }
+    }
+
+    /// The message topic the runners of this kind ping each other on.
+    #[cfg(feature = "code")]
+    pub(crate) fn topic(&self) -> String {
+        match self {
+            RunnerKind::Any => "run.run-any".into(),
+            RunnerKind::Single(n) => format!("run.run-at.{n}"),
+            RunnerKind::All(_) => "run.run-all".into(),
+        }
+    }
+}
+
+/// Where the job `job` (relative path) of kind `kind` is stored, and its
+/// state.
+pub fn job_paths(kind: &RunnerKind, job: &Path) -> (Path, Path) {
+    let mut j = kind.jobs();
+    j.0.extend(job.elems().iter().cloned());
+    let mut s = kind.states();
+    s.0.extend(job.elems().iter().cloned());
+    (j, s)
+}
+
+/// Why a job could not be changed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// There is no job at this path yet, and the change names no code.
+    #[error("a new job needs code")]
+    NoCode,
+    /// The server refused, or the connection failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+/// Fields to change in a job; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JobChange {
+    /// The procedure to run: its path below `.distkv code proc`.
+    pub code: Option<Vec<Value>>,
+    /// The base of the delay's growth after failures.
+    pub backoff: Option<f64>,
+    /// Start this many seconds from now (`target`).
+    pub start_in: Option<f64>,
+    /// Seconds between the end of a successful run and the next start.
+    pub repeat: Option<f64>,
+    /// Seconds after a failure before the next start.
+    pub delay: Option<f64>,
+    /// A description.
+    pub info: Option<String>,
+}
+
+impl JobChange {
+    /// `job` with this change applied, `now` being the current unix time.
+    /// A field that is changed moves to the end of the record, as the
+    /// original writes it.
+    pub fn apply(&self, job: &mut Value, now: f64) {
+        let mut set = |k: &str, v: Value| {
+            if let Value::Map(m) = job {
+                m.retain(|(key, _)| key.as_str() != Some(k));
+                m.push((Value::from(k), v));
+            }
+        };
+        if let Some(c) = &self.code {
+            set("code", Value::Array(c.clone()));
+        }
+        if let Some(b) = self.backoff {
+            set("backoff", Value::Float(b));
+        }
+        if let Some(t) = self.start_in {
+            set("target", Value::Float(now + t));
+        }
+        if let Some(r) = self.repeat {
+            set("repeat", Value::Float(r));
+        }
+        if let Some(d) = self.delay {
+            set("delay", Value::Float(d));
+        }
+        if let Some(i) = &self.info {
+            set("info", Value::from(i.as_str()));
+        }
+    }
+}
+
+/// A job with its state, as [`Client::job_list`] returns it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobListing {
+    /// The job's path relative to the kind's job subtree.
+    pub path: Path,
+    /// The job record.
+    pub job: Value,
+    /// Its state record, if a runner has written one.
+    pub state: Option<Value>,
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl Client {
+    /// Changes job `job` of `kind` (creating it: then `change` must name
+    /// its code), keeping the fields `change` leaves alone.
+    pub async fn job_update(
+        &self,
+        kind: &RunnerKind,
+        job: &Path,
+        change: &JobChange,
+    ) -> Result<(), JobError> {
+        let (path, _) = job_paths(kind, job);
+        let mut record = self.get(&path).await?.unwrap_or(Value::Map(Vec::new()));
+        if change.code.is_none() && record.get("code").is_none() {
+            return Err(JobError::NoCode);
+        }
+        change.apply(&mut record, unix_now());
+        self.set(&path, record).await?;
+        Ok(())
+    }
+
+    /// Job `job` of `kind`, if it exists.
+    pub async fn job_get(
+        &self,
+        kind: &RunnerKind,
+        job: &Path,
+    ) -> Result<Option<Value>, ClientError> {
+        self.get(&job_paths(kind, job).0).await
+    }
+
+    /// The state of job `job` of `kind`, if a runner has written one.
+    pub async fn job_state(
+        &self,
+        kind: &RunnerKind,
+        job: &Path,
+    ) -> Result<Option<Value>, ClientError> {
+        self.get(&job_paths(kind, job).1).await
+    }
+
+    /// The jobs of `kind` at and below `below`, in tree order, each with
+    /// its state; paths are relative to `below`.
+    pub async fn job_list(
+        &self,
+        kind: &RunnerKind,
+        below: &Path,
+    ) -> Result<Vec<JobListing>, ClientError> {
+        let (root, state_root) = job_paths(kind, below);
+        let jobs = self.values_below(&root).await?;
+        let mut states: HashMap<Path, Value> =
+            self.values_below(&state_root).await?.into_iter().collect();
+        Ok(jobs
+            .into_iter()
+            .map(|(path, job)| JobListing {
+                state: states.remove(&path),
+                path,
+                job,
+            })
+            .collect())
+    }
+
+    /// Every value at and below `root`, with paths relative to it; none
+    /// when nothing was ever stored there.
+    async fn values_below(&self, root: &Path) -> Result<Vec<(Path, Value)>, ClientError> {
+        let missing = |e: &ClientError| match e {
+            ClientError::Server(e) => e.class() == Some(ErrorClass::Key),
+            _ => false,
+        };
+        let mut out = Vec::new();
+        let mut stream = match self.get_tree(root, &TreeOptions::default()).await {
+            Ok(s) => s,
+            Err(e) if missing(&e) => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(item) => {
+                    if let Some(v) = item.value {
+                        out.push((Path(item.path.elems()[root.len()..].to_vec()), v));
+                    }
+                }
+                Err(e) if out.is_empty() && missing(&e) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_and_states_live_in_their_kinds_subtrees() {
+        let job = Path::from_strs(&["a", "b"]);
+        let (j, s) = job_paths(&RunnerKind::Single("n1".into()), &job);
+        assert_eq!(j, Path::from_strs(&[".distkv", "run-at", "n1", "a", "b"]));
+        assert_eq!(
+            s,
+            Path::from_strs(&[".distkv", "state", "at", "n1", "a", "b"])
+        );
+        let (j, s) = job_paths(&RunnerKind::All("me".into()), &job);
+        assert_eq!(j, Path::from_strs(&[".distkv", "run-all", "a", "b"]));
+        assert_eq!(
+            s,
+            Path::from_strs(&[".distkv", "state", "all", "me", "a", "b"])
+        );
+    }
+
+    #[test]
+    fn a_change_keeps_other_fields_and_moves_changed_ones_last() {
+        let mut job = Value::Map(vec![
+            (Value::from("code"), Value::Array(vec![Value::from("x")])),
+            (Value::from("repeat"), Value::Float(5.0)),
+            (Value::from("info"), Value::from("old")),
+        ]);
+        JobChange {
+            repeat: Some(10.0),
+            start_in: Some(3.0),
+            ..JobChange::default()
+        }
+        .apply(&mut job, 1000.0);
+        let keys: Vec<_> = match &job {
+            Value::Map(m) => m.iter().filter_map(|(k, _)| k.as_str()).collect(),
+            _ => Vec::new(),
+        };
+        assert_eq!(keys, ["code", "info", "target", "repeat"]);
+        assert_eq!(job.get("repeat"), Some(&Value::Float(10.0)));
+        assert_eq!(job.get("target"), Some(&Value::Float(1003.0)));
+        assert_eq!(job.get("info").and_then(Value::as_str), Some("old"));
+    }
+}
