@@ -107,21 +107,11 @@ fn health_says_why_a_server_is_not_serving() {
     // peer with data, and says so
     let broker = Mosquitto::start();
     let hp = free_port();
-    let mut cmd = std::process::Command::new(common::distkv_bin());
-    cmd.args([
-        "-C",
-        "server.backend=mqtt",
-        "-C",
-        "server.mqtt.host=127.0.0.1",
-        "-C",
-    ])
-    .arg(format!("server.mqtt.port={}", broker.port))
-    .args(["-C", "server.bind_default.host=127.0.0.1", "-C"])
-    .arg(format!("server.bind_default.port={}", free_port()))
-    .args(http_opts(hp))
-    .args(["server", "lonely"])
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null());
+    let mut cmd = common::server_command(free_port(), common::Backend::Mqtt(broker.port), &[]);
+    cmd.args(http_opts(hp))
+        .args(["server", "lonely"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
     let mut child = cmd.spawn().expect("start");
     let mut answer = None;
     for _ in 0..100 {

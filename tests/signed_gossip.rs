@@ -469,22 +469,14 @@ impl LoggedServer {
     fn start(broker: &Mosquitto, name: &str, dir: &common::ScratchDir, extra: &[&str]) -> Self {
         let log = dir.file(&format!("{name}.log"), "");
         let file = std::fs::File::create(&log).expect("log file");
-        let mut cmd = std::process::Command::new(common::distkv_bin());
-        cmd.args([
-            "-C",
-            "server.backend=mqtt",
-            "-C",
-            "server.mqtt.host=127.0.0.1",
-        ])
-        .arg("-C")
-        .arg(format!("server.mqtt.port={}", broker.port))
-        .args(["-C", "server.bind_default.host=127.0.0.1", "-C"])
-        .arg(format!("server.bind_default.port={}", common::free_port()))
-        .args(["-C", "server.ping.cycle=0.5"])
-        .args(extra)
-        .args(["server", name])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::from(file));
+        let mut cmd = common::server_command(
+            common::free_port(),
+            common::Backend::Mqtt(broker.port),
+            extra,
+        );
+        cmd.args(["server", name])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::from(file));
         let mut child = cmd.spawn().expect("start distkv server");
         let first_line = common::first_stdout_line(&mut child);
         LoggedServer {

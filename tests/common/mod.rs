@@ -81,6 +81,39 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// `distkv` with the global options of a test server: its client port
+/// `port` on loopback, the transport of `backend` (with a short ping
+/// cycle), then `global`. The caller adds `server`, its options and the
+/// name.
+pub fn server_command(port: u16, backend: Backend, global: &[&str]) -> Command {
+    let mut cmd = Command::new(distkv_bin());
+    cmd.arg("-C")
+        .arg("server.bind_default.host=127.0.0.1")
+        .arg("-C")
+        .arg(format!("server.bind_default.port={port}"));
+    match backend {
+        Backend::Standalone => {}
+        Backend::Serf(rpc) => {
+            cmd.args(["-C", "server.serf.host=127.0.0.1", "-C"])
+                .arg(format!("server.serf.port={rpc}"))
+                .args(["-C", "server.ping.cycle=0.5"]);
+        }
+        Backend::Mqtt(port) => {
+            cmd.args([
+                "-C",
+                "server.backend=mqtt",
+                "-C",
+                "server.mqtt.host=127.0.0.1",
+            ])
+            .arg("-C")
+            .arg(format!("server.mqtt.port={port}"))
+            .args(["-C", "server.ping.cycle=0.5"]);
+        }
+    }
+    cmd.args(global);
+    cmd
+}
+
 thread_local! {
     static SERVER_ARGS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
     static SERVER_ENV: std::cell::RefCell<Vec<(String, String)>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -88,7 +121,7 @@ thread_local! {
 
 /// Which transport a test server uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Backend {
+pub enum Backend {
     /// None (`--standalone`).
     Standalone,
     /// The Serf agent with this RPC port.
@@ -205,36 +238,12 @@ impl ServerProc {
         backend: Backend,
     ) -> Option<ServerProc> {
         let port = free_port();
-        let mut cmd = Command::new(distkv_bin());
+        let mut cmd = server_command(port, backend, extra);
         SERVER_ENV.with(|e| {
             for (k, v) in e.borrow().iter() {
                 cmd.env(k, v);
             }
         });
-        cmd.arg("-C")
-            .arg("server.bind_default.host=127.0.0.1")
-            .arg("-C")
-            .arg(format!("server.bind_default.port={port}"));
-        match backend {
-            Backend::Standalone => {}
-            Backend::Serf(rpc) => {
-                cmd.args(["-C", "server.serf.host=127.0.0.1", "-C"])
-                    .arg(format!("server.serf.port={rpc}"))
-                    .args(["-C", "server.ping.cycle=0.5"]);
-            }
-            Backend::Mqtt(port) => {
-                cmd.args([
-                    "-C",
-                    "server.backend=mqtt",
-                    "-C",
-                    "server.mqtt.host=127.0.0.1",
-                ])
-                .arg("-C")
-                .arg(format!("server.mqtt.port={port}"))
-                .args(["-C", "server.ping.cycle=0.5"]);
-            }
-        }
-        cmd.args(extra);
         cmd.arg("server");
         if backend == Backend::Standalone {
             cmd.arg("--standalone");
