@@ -15,9 +15,10 @@ const LEVELS: &[(&str, u8)] = &[
     ("distkv-auth", 3),
     ("distkv-acl", 3),
     ("distkv-code", 3),
-    ("distkv-server", 4),
-    ("distkv-client", 5),
-    ("distkv-cli", 6),
+    ("distkv-connect", 4),
+    ("distkv-server", 5),
+    ("distkv-client", 6),
+    ("distkv-cli", 7),
 ];
 
 #[test]

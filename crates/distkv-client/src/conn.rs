@@ -3,13 +3,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use distkv_proto::MsgpackCodec;
+use distkv_proto::CodecError;
 use distkv_proto::value_map::MapBuilder;
 use distkv_tree::Value;
 use futures_util::StreamExt;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Notify, mpsc, oneshot};
-use tokio_util::codec::FramedRead;
 
 use crate::error::{ClientError, ServerError};
 
@@ -18,6 +17,14 @@ use crate::error::{ClientError, ServerError};
 pub const STREAM_QUEUE: usize = 1024;
 
 pub(crate) type Reply = Result<Value, ClientError>;
+
+/// The server's messages, decoded: the reading half of a connection
+/// framed with the msgpack codec.
+pub(crate) trait Frames:
+    futures_util::Stream<Item = Result<Value, CodecError>> + Unpin
+{
+}
+impl<T: futures_util::Stream<Item = Result<Value, CodecError>> + Unpin> Frames for T {}
 
 enum Pending {
     Single(oneshot::Sender<Reply>),
@@ -91,9 +98,9 @@ impl Drop for Conn {
 impl Conn {
     /// Starts the writer and reader tasks on an established stream whose
     /// greeting has been read already (`frames` holds the rest).
-    pub(crate) fn start<R, W>(frames: FramedRead<R, MsgpackCodec>, wr: W) -> Conn
+    pub(crate) fn start<F, W>(frames: F, wr: W) -> Conn
     where
-        R: AsyncRead + Unpin + Send + 'static,
+        F: Frames + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let shared = Arc::new(Shared::default());
@@ -214,10 +221,7 @@ async fn write_requests<W: AsyncWrite + Unpin>(
     let _ = wr.shutdown().await;
 }
 
-async fn route_replies<R: AsyncRead + Unpin>(
-    mut frames: FramedRead<R, MsgpackCodec>,
-    pending: PendingMap,
-) {
+async fn route_replies<F: Frames>(mut frames: F, pending: PendingMap) {
     let fatal = loop {
         let msg = match frames.next().await {
             None => break ClientError::Closed,
@@ -309,9 +313,10 @@ mod tests {
     use std::task::{Context, Poll, Waker};
     use std::time::Duration;
 
-    use distkv_proto::Limits;
+    use distkv_proto::{Limits, MsgpackCodec};
     use tokio::io::{AsyncReadExt, DuplexStream, WriteHalf};
     use tokio::task::JoinHandle;
+    use tokio_util::codec::FramedRead;
 
     use super::*;
 

@@ -52,26 +52,23 @@ pub mod validation;
 use std::sync::Arc;
 use std::time::Duration;
 
+use distkv_connect::{ConnectError, GreetingError, Target};
+use distkv_proto::Limits;
 use distkv_proto::request::StateFlags;
 use distkv_proto::value_map::MapBuilder;
-use distkv_proto::{Limits, MsgpackCodec};
 use distkv_tree::{Path, PathElem, Value};
 use futures_util::StreamExt;
-use tokio::net::TcpStream;
-use tokio_util::codec::FramedRead;
 
 use conn::Conn;
-use distkv_auth::wire::login_needed;
 use distkv_auth::{AuthChannel, AuthError, ClientAuth, Credentials};
+#[cfg(feature = "tls")]
+pub use distkv_connect::ClientTls;
 pub use error::{ClientError, ServerError};
 pub use replies::{
     EntryReply, Greeting, StateReply, TreeItem, TreeOptions, WatchItem, WriteOptions, WriteReply,
 };
 pub use settings::ConnectSettings;
 pub use stream::{ReplyStream, TreeStream, WatchStream};
-
-type BoxRead = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
-type BoxWrite = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
 
 /// The default server port.
 pub const DEFAULT_PORT: u16 = 27586;
@@ -92,16 +89,6 @@ pub struct ConnectOptions {
     /// Talk TLS (`connect.ssl`).
     #[cfg(feature = "tls")]
     pub tls: Option<ClientTls>,
-}
-
-/// TLS settings of a client connection.
-#[cfg(feature = "tls")]
-#[derive(Clone, Debug)]
-pub struct ClientTls {
-    /// The rustls configuration (trusted roots, client certificate).
-    pub config: Arc<rustls::ClientConfig>,
-    /// The name the server's certificate must carry; default: the host.
-    pub server_name: Option<String>,
 }
 
 impl Default for ConnectOptions {
@@ -170,30 +157,25 @@ impl std::fmt::Debug for Client {
     }
 }
 
-fn parse_greeting(v: &Value) -> Result<Greeting, ClientError> {
-    if v.get("seq").and_then(Value::as_u64) != Some(0) {
-        return Err(ClientError::Protocol(
-            "the first message is not a greeting".into(),
-        ));
+/// A failed connection setup as the client reports it (the original
+/// client's error classes: `TimeoutError`, `SSLError`, …).
+fn setup_error(e: ConnectError) -> ClientError {
+    match e {
+        ConnectError::Connect { source, .. } => ClientError::Io(source),
+        ConnectError::Timeout { .. } => ClientError::Timeout("no greeting from the server"),
+        ConnectError::ServerName { name, reason } => {
+            ClientError::Tls(format!("bad server name {name}: {reason}"))
+        }
+        ConnectError::Tls { source, .. } => ClientError::Tls(source.to_string()),
+        ConnectError::Closed { .. } => ClientError::Closed,
+        ConnectError::Codec(e) => ClientError::Codec(e),
+        ConnectError::Greeting(GreetingError::Refused(text)) => {
+            ClientError::Server(ServerError(text))
+        }
+        ConnectError::Greeting(e @ GreetingError::NotGreeting) => {
+            ClientError::Protocol(e.to_string())
+        }
     }
-    Ok(Greeting {
-        node: v
-            .get("node")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned(),
-        tick: v.get("tick").and_then(Value::as_u64),
-        tock: v.get("tock").and_then(Value::as_u64).unwrap_or(0),
-        version: v
-            .get("version")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_i64).collect())
-            .unwrap_or_default(),
-        auth: v
-            .get("auth")
-            .and_then(Value::as_array)
-            .map(<[Value]>::to_vec),
-    })
 }
 
 /// The `set_value` (or, without a value, `delete_value`) request for a
@@ -243,43 +225,25 @@ impl Client {
         .await
     }
 
-    /// Connects and reads the greeting.
+    /// Connects, reads the greeting and logs in if the server requires
+    /// it, all within `opts.init_timeout`.
     pub async fn connect_with(opts: &ConnectOptions) -> Result<Client, ClientError> {
+        let mut target = Target::new(opts.host.as_str(), opts.port);
+        target.timeout = opts.init_timeout;
+        target.limits = Limits {
+            max_frame: opts.max_frame,
+            ..Limits::default()
+        };
+        #[cfg(feature = "tls")]
+        {
+            target.tls.clone_from(&opts.tls);
+        }
         let setup = async {
-            let stream = TcpStream::connect((opts.host.as_str(), opts.port)).await?;
-            let _ = stream.set_nodelay(true);
-            #[cfg(feature = "tls")]
-            let (rd, wr): (BoxRead, BoxWrite) = match &opts.tls {
-                None => {
-                    let (r, w) = stream.into_split();
-                    (Box::new(r), Box::new(w))
-                }
-                Some(tls) => {
-                    let name = tls.server_name.as_deref().unwrap_or(&opts.host);
-                    let name = rustls::pki_types::ServerName::try_from(name.to_owned())
-                        .map_err(|e| ClientError::Tls(format!("bad server name {name}: {e}")))?;
-                    let s = tokio_rustls::TlsConnector::from(tls.config.clone())
-                        .connect(name, stream)
-                        .await
-                        .map_err(|e| ClientError::Tls(e.to_string()))?;
-                    let (r, w) = tokio::io::split(s);
-                    (Box::new(r), Box::new(w))
-                }
-            };
-            #[cfg(not(feature = "tls"))]
-            let (rd, wr): (BoxRead, BoxWrite) = {
-                let (r, w) = stream.into_split();
-                (Box::new(r), Box::new(w))
-            };
-            let limits = Limits {
-                max_frame: opts.max_frame,
-                ..Limits::default()
-            };
-            let mut frames = FramedRead::new(rd, MsgpackCodec::new(limits));
-            let first = frames.next().await.ok_or(ClientError::Closed)??;
-            let greeting = parse_greeting(&first)?;
-            let auth = greeting.auth.clone().map(Value::Array);
-            let needed = login_needed(auth.as_ref(), opts.login.as_ref())?;
+            let (conn, greeting) = distkv_connect::connect(&target)
+                .await
+                .map_err(setup_error)?;
+            let needed = greeting.login_needed(opts.login.as_ref())?;
+            let (frames, wr) = conn.into_split();
             let client = Client {
                 conn: Arc::new(Conn::start(frames, wr)),
                 greeting: Arc::new(greeting),

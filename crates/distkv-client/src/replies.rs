@@ -20,20 +20,8 @@ pub(crate) fn tock_of(v: &Value) -> u64 {
     v.get("tock").and_then(Value::as_u64).unwrap_or(0)
 }
 
-/// The server's greeting.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Greeting {
-    /// The server's node name.
-    pub node: String,
-    /// The server's own tick (`None` while it has no data).
-    pub tick: Option<u64>,
-    /// The server's tock when it greeted.
-    pub tock: u64,
-    /// The server's version.
-    pub version: Vec<i64>,
-    /// `auth`: the active method first (nil if none), then the others.
-    pub auth: Option<Vec<Value>>,
-}
+/// The server's greeting (parsed by `distkv-connect`).
+pub use distkv_connect::Greeting;
 
 /// One entry as the server shows it.
 #[derive(Clone, Debug, PartialEq)]

@@ -124,15 +124,10 @@ pub struct ServerConfig {
     pub drop_updates: f64,
 }
 
-/// TLS settings for connections to peers.
-#[derive(Clone, Debug)]
-pub struct PeerTls {
-    /// The rustls configuration (trusted roots).
-    pub config: std::sync::Arc<rustls::ClientConfig>,
-    /// The name peers' certificates must carry; default: the host
-    /// connected to.
-    pub server_name: Option<String>,
-}
+/// TLS settings for connections to peers: the rustls configuration
+/// (trusted roots) and the name peers' certificates must carry (default:
+/// the host connected to).
+pub use distkv_connect::ClientTls as PeerTls;
 
 impl ServerConfig {
     /// Defaults for a server named `name` listening on localhost:27586.

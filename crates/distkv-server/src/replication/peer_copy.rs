@@ -4,25 +4,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use distkv_connect::{ConnectError, Target};
 use distkv_proto::request::RequestErrorKind;
 use distkv_proto::value_map::MapBuilder;
 use distkv_proto::wire::{update_at_path, update_from_value};
 use distkv_proto::{Limits, MsgpackCodec, PathLengthener};
 use distkv_tree::{NodeName, Path, UpdateEvent, Value};
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
 use crate::state::Shared;
-use distkv_auth::wire::login_needed;
 use distkv_auth::{AuthChannel, AuthError, ClientAuth};
 
 /// Why a sync attempt failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
-    /// Network trouble.
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
+    /// The connection could not be opened (connecting, TLS, the
+    /// greeting).
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
     /// The peer sent garbage.
     #[error("bad data from the peer: {0}")]
     Protocol(String),
@@ -57,11 +57,12 @@ impl From<RequestErrorKind> for SyncError {
     }
 }
 
-/// A byte stream to a peer: TCP, or TLS over TCP.
-trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+/// A connection to a peer: TCP, or TLS over TCP.
+type Conn = Framed<distkv_connect::Stream, MsgpackCodec>;
 
-type Conn = Framed<Box<dyn Io>, MsgpackCodec>;
+/// Time allowed for connecting to a peer, the TLS handshake and its
+/// greeting.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn next(conn: &mut Conn) -> Result<Value, SyncError> {
     let v = tokio::time::timeout(Duration::from_secs(30), conn.next())
@@ -74,7 +75,6 @@ async fn next(conn: &mut Conn) -> Result<Value, SyncError> {
     Ok(v)
 }
 
-/// Connects to a peer's client port and reads its greeting.
 /// A peer connection as the login flow uses it.
 struct PeerChannel<'a> {
     conn: &'a mut Conn,
@@ -115,50 +115,36 @@ impl AuthChannel for PeerChannel<'_> {
 /// that the server there is `node` (data is taken from the peer that
 /// gossip named, never from whoever answers at its address), and logs in
 /// if the peer requires it (with `connect.auth`). Returns the
-/// connection, the greeting and the last request number used.
+/// connection and the last request number used.
 async fn open(
     shared: &Shared,
     node: &str,
     host: &str,
     port: u16,
-) -> Result<(Conn, Value, u64), SyncError> {
-    let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect((host, port)))
-        .await
-        .map_err(|_| SyncError::Timeout)??;
-    let _ = stream.set_nodelay(true);
-    let io: Box<dyn Io> = match &shared.config.peer_tls {
-        None => Box::new(stream),
-        Some(tls) => {
-            let name = tls.server_name.as_deref().unwrap_or(host);
-            let name = rustls::pki_types::ServerName::try_from(name.to_owned())
-                .map_err(|e| SyncError::Protocol(format!("bad TLS server name {name}: {e}")))?;
-            let s = tokio::time::timeout(
-                Duration::from_secs(10),
-                tokio_rustls::TlsConnector::from(tls.config.clone()).connect(name, stream),
-            )
-            .await
-            .map_err(|_| SyncError::Timeout)??;
-            Box::new(s)
-        }
-    };
-    let limits = Limits {
+) -> Result<(Conn, u64), SyncError> {
+    let mut target = Target::new(host, port);
+    target.timeout = CONNECT_TIMEOUT;
+    target.limits = Limits {
         max_frame: shared.config.max_frame.max(64 << 20),
         ..Limits::default()
     };
-    let mut conn = Framed::new(io, MsgpackCodec::new(limits));
-    let greeting = next(&mut conn).await?;
-    match greeting.get("node").and_then(Value::as_str) {
-        Some(found) if found == node => {}
-        found => {
-            return Err(SyncError::WrongPeer {
-                expected: node.chars().take(64).collect(),
-                found: found.unwrap_or("(none)").chars().take(64).collect(),
-            });
-        }
+    target.tls.clone_from(&shared.config.peer_tls);
+    let (conn, greeting) = distkv_connect::connect(&target).await?;
+    if greeting.node != node {
+        let found = if greeting.node.is_empty() {
+            "(none)"
+        } else {
+            greeting.node.as_str()
+        };
+        return Err(SyncError::WrongPeer {
+            expected: node.chars().take(64).collect(),
+            found: found.chars().take(64).collect(),
+        });
     }
+    let mut conn = conn.into_framed();
     let creds = shared.config.peer_login.as_ref();
     let mut seq = 0;
-    match login_needed(greeting.get("auth"), creds) {
+    match greeting.login_needed(creds) {
         Ok(false) => {}
         Ok(true) => {
             let creds = creds.ok_or_else(|| SyncError::Login("no credentials".into()))?;
@@ -176,7 +162,7 @@ async fn open(
         }
         Err(e) => return Err(SyncError::Login(e.to_string())),
     }
-    Ok((conn, greeting, seq))
+    Ok((conn, seq))
 }
 
 /// Entries decoded before they are handed to the tree in one lock hold.
@@ -195,7 +181,7 @@ pub async fn sync_from(
     host: &str,
     port: u16,
 ) -> Result<u64, SyncError> {
-    let (mut conn, _, seq) = open(shared, node, host, port).await?;
+    let (mut conn, seq) = open(shared, node, host, port).await?;
     // The node state first: every tick in it belongs to a change made
     // before the walk, which the walk then delivers (or its successor).
     // Merged after the walk, it cannot hide entries the walk did not see.
@@ -356,7 +342,7 @@ pub async fn fetch_event(
     node: &str,
     tick: u64,
 ) -> Result<Value, SyncError> {
-    let (mut conn, _, seq) = open(shared, node, host, port).await?;
+    let (mut conn, seq) = open(shared, node, host, port).await?;
     let req = MapBuilder::new()
         .set("seq", seq + 1)
         .set("action", "get_value")
@@ -379,7 +365,7 @@ pub async fn pull_ticks(
     port: u16,
     missing: &[(String, distkv_tree::RangeSet)],
 ) -> Result<u64, SyncError> {
-    let (mut conn, _, seq) = open(shared, peer, host, port).await?;
+    let (mut conn, seq) = open(shared, peer, host, port).await?;
     let mut sets = MapBuilder::new();
     for (n, r) in missing {
         sets.push(n, distkv_proto::wire::ranges_to_value(r));
