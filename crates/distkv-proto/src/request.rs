@@ -1,10 +1,13 @@
-//! Client requests: parsing a received map into a typed [`Request`].
+//! Client requests: parsing a received map into a typed [`Request`]
+//! ([`parse_request`]), and writing one as the map the parser reads
+//! ([`Request::to_value`], [`Action::to_map`]).
 
 use distkv_tree::{NodeEvent, Path, Value};
 
 use crate::value_map::MapExt;
 use crate::wire::WireError;
 
+mod encode;
 mod parse;
 
 /// Precondition on the current chain of an entry, as a client sends it.
@@ -31,14 +34,20 @@ pub struct WalkParams {
 
 /// Which sets `get_state` returns.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
-#[allow(missing_docs)]
 pub struct StateFlags {
+    /// Each node's last tick.
     pub nodes: bool,
+    /// The ticks seen, per node.
     pub known: bool,
+    /// The original's superseded ticks (answered with `known`).
     pub superseded: bool,
+    /// The ticks of deletions, per node.
     pub deleted: bool,
+    /// The ticks missing here, per node.
     pub missing: bool,
+    /// The ticks other servers reported missing, per node.
     pub remote_missing: bool,
+    /// This server's counters.
     pub stats: bool,
 }
 
