@@ -6,7 +6,7 @@
 //! assumes for a missing field; a few fields that clients always send are
 //! always written: `nchain` of `get_value`, `get_tree` and `watch`,
 //! `fetch` of `watch` (and of `log` with a file), every flag of
-//! `get_state`, `kind: "user"` of `auth_list` / `auth_get` and `typ` of
+//! `get_state` but `superseded`, `kind: "user"` of `auth_list` / `auth_get` and `typ` of
 //! `set_auth_typ`.
 
 use distkv_tree::{Path, PathElem, Value};
@@ -293,11 +293,14 @@ impl WalkParams {
 }
 
 impl StateFlags {
-    /// Adds every flag, in declaration order.
+    /// Adds every flag, in declaration order, except that `superseded`
+    /// (which only repeats `known`) is written only when set.
     pub fn write_fields(&self, m: &mut MapBuilder) {
         m.push("nodes", self.nodes);
         m.push("known", self.known);
-        m.push("superseded", self.superseded);
+        if self.superseded {
+            m.push("superseded", true);
+        }
         m.push("deleted", self.deleted);
         m.push("missing", self.missing);
         m.push("remote_missing", self.remote_missing);
@@ -833,6 +836,16 @@ mod tests {
                 r#"{"action": "watch_internal", "path": [None, "x"], "nchain": 0, "fetch": False, "seq": 6}"#,
             ),
         ];
+        let flags = StateFlags {
+            nodes: true,
+            stats: true,
+            ..StateFlags::default()
+        };
+        let state = req(7, Action::GetState(flags));
+        assert_eq!(
+            state.to_value().to_string(),
+            r#"{"action": "get_state", "nodes": True, "known": False, "deleted": False, "missing": False, "remote_missing": False, "stats": True, "seq": 7}"#
+        );
         for (r, text) in cases {
             assert_eq!(r.to_value().to_string(), text);
         }
