@@ -4,7 +4,9 @@
 
 use distkv_acl::{AclError, AclFlags};
 use distkv_proto::PathLengthener;
+use distkv_proto::request::{Action, ChainCheck, SetValue, WalkParams};
 use distkv_proto::value_map::MapBuilder;
+use distkv_proto::wire::event_from_value;
 use distkv_tree::{Path, PathElem, Value};
 use futures_util::StreamExt;
 
@@ -67,26 +69,31 @@ pub struct AclChange {
     pub reply: Value,
 }
 
-/// `acl NAME PATH…` in the system subtree.
+/// `None acl NAME PATH…`.
 fn acl_path(name: &str, path: &Path) -> Path {
-    let mut p = vec![PathElem::Str("acl".into()), PathElem::Str(name.into())];
+    let mut p = vec![
+        PathElem::Nil,
+        PathElem::Str("acl".into()),
+        PathElem::Str(name.into()),
+    ];
     p.extend(path.elems().iter().cloned());
     Path(p)
 }
 
-fn internal(action: &str, path: &Path) -> MapBuilder {
-    MapBuilder::new()
-        .set("action", format!("{action}_internal"))
-        .set("path", path.to_value())
+/// The current entry at `path` in the system subtree, with `nchain`
+/// chain links.
+fn get_internal(path: Path, nchain: i64) -> MapBuilder {
+    Action::GetValue { path, nchain }.to_internal_map()
 }
 
 impl Client {
     /// The names of the ACLs.
     pub async fn acl_names(&self) -> Result<Vec<Value>, ClientError> {
-        let path = Path(vec![PathElem::Str("acl".into())]);
-        let r = self
-            .request(internal("enumerate", &path).set("empty", true))
-            .await?;
+        let names = Action::Enumerate {
+            path: Path(vec![PathElem::Nil, PathElem::Str("acl".into())]),
+            empty: true,
+        };
+        let r = self.request(names.to_internal_map()).await?;
         Ok(r.get("result")
             .and_then(Value::as_array)
             .unwrap_or(&[])
@@ -95,9 +102,7 @@ impl Client {
 
     /// The flags of ACL `name` at `path`, if the entry exists.
     pub async fn acl_get(&self, name: &str, path: &Path) -> Result<Option<String>, ClientError> {
-        let r = self
-            .request(internal("get_value", &acl_path(name, path)))
-            .await?;
+        let r = self.request(get_internal(acl_path(name, path), 0)).await?;
         Ok(r.get("value").and_then(Value::as_str).map(str::to_owned))
     }
 
@@ -108,10 +113,11 @@ impl Client {
         name: &str,
         path: &Path,
     ) -> Result<Vec<(Path, Value)>, ClientError> {
-        let start = acl_path(name, path);
-        let mut s = self
-            .request_stream(internal("get_tree", &start).set("nchain", 0))
-            .await?;
+        let tree = Action::GetTree {
+            path: acl_path(name, path),
+            walk: WalkParams::default(),
+        };
+        let mut s = self.request_stream(tree.to_internal_map()).await?;
         let mut longer = PathLengthener::new(Path::root());
         let mut out = Vec::new();
         while let Some(item) = s.next().await {
@@ -136,22 +142,24 @@ impl Client {
         change: &FlagChange,
     ) -> Result<AclChange, ClientError> {
         let p = acl_path(name, path);
-        let cur = self
-            .request(internal("get_value", &p).set("nchain", 1))
-            .await?;
+        let cur = self.request(get_internal(p.clone(), 1)).await?;
         let old = cur.get("value").and_then(Value::as_str).map(str::to_owned);
         let new = change.apply(old.as_deref());
         let chain = match cur.get("chain") {
-            Some(Value::Map(c)) if old.is_some() => Value::Map(c.clone()),
-            _ => Value::Nil,
+            Some(c @ Value::Map(_)) if old.is_some() => ChainCheck::Head(
+                event_from_value(c).map_err(|e| ClientError::Protocol(e.to_string()))?,
+            ),
+            _ => ChainCheck::New,
         };
-        let write = match &new {
-            Some(f) => internal("set_value", &p).set("value", f.as_str()),
-            None => internal("delete_value", &p),
-        };
-        let reply = self
-            .request(write.set("chain", chain).set("nchain", 1))
-            .await?;
+        let write = Action::SetValue(SetValue {
+            path: p,
+            value: new.as_deref().map(Value::from),
+            chain: Some(chain),
+            prev: None,
+            nchain: 1,
+            idem: false,
+        });
+        let reply = self.request(write.to_internal_map()).await?;
         Ok(AclChange { old, new, reply })
     }
 
@@ -163,15 +171,21 @@ impl Client {
         mode: Option<&str>,
         acl: Option<&str>,
     ) -> Result<Value, ClientError> {
-        let mut m = MapBuilder::new()
-            .set("action", "test_acl")
-            .set("path", path.to_value());
-        if let Some(mode) = mode {
-            m.push("mode", mode);
-        }
-        if let Some(a) = acl {
-            m.push("acl", a);
-        }
+        let mut chars = mode.unwrap_or("x").chars();
+        let m = match (chars.next(), chars.next()) {
+            (Some(letter), None) => Action::TestAcl {
+                path: path.clone(),
+                mode: letter,
+                acl: acl.map(str::to_owned),
+            }
+            .to_map(),
+            // not one letter: sent as given, for the server to refuse
+            _ => MapBuilder::new()
+                .set("action", "test_acl")
+                .set("path", path.to_value())
+                .set_opt("mode", mode)
+                .set_opt("acl", acl),
+        };
         let mut r = self.request(m).await?;
         if let Value::Map(kv) = &mut r {
             kv.retain(|(k, _)| k.as_str() != Some("seq"));

@@ -10,6 +10,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use distkv_proto::request::Action;
 use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{Path, PathElem, Value};
 
@@ -165,7 +166,7 @@ impl ErrorLog {
             None => {
                 let tock = self
                     .client
-                    .request(MapBuilder::new().set("action", "get_tock"))
+                    .send(&Action::GetTock)
                     .await?
                     .get("tock")
                     .and_then(Value::as_u64)

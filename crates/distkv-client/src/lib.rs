@@ -48,13 +48,17 @@ pub mod runner;
 mod settings;
 pub mod stream;
 pub mod validation;
+#[cfg(test)]
+mod wire_tests;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use distkv_connect::{ConnectError, GreetingError, Target};
 use distkv_proto::Limits;
-use distkv_proto::request::StateFlags;
+use distkv_proto::request::{
+    Action, AuthAction, ChainCheck, MsgPayload, SetValue, StateFlags, WalkParams,
+};
 use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{Path, PathElem, Value};
 use futures_util::StreamExt;
@@ -181,37 +185,22 @@ fn setup_error(e: ConnectError) -> ClientError {
 /// The `set_value` (or, without a value, `delete_value`) request for a
 /// write with these options, for callers that want the raw reply.
 pub fn write_message(path: &Path, value: Option<Value>, opts: &WriteOptions) -> MapBuilder {
-    let mut m = match value {
-        Some(v) => path_msg("set_value", path).set("value", v),
-        None => path_msg("delete_value", path),
-    };
-    if let Some(n) = opts.nchain {
-        m.push("nchain", n);
-    }
-    match &opts.chain {
-        None => {}
-        Some(None) => m.push("chain", Value::Nil),
-        Some(Some(ev)) => m.push(
-            "chain",
-            MapBuilder::new()
-                .set("node", ev.node.as_ref())
-                .set("tick", ev.tick)
-                .build(),
-        ),
-    }
-    if let Some(p) = &opts.prev {
-        m.push("prev", p.clone());
-    }
-    if opts.idem {
-        m.push("idem", true);
-    }
-    m
+    Action::SetValue(write_action(path.clone(), value, opts)).to_map()
 }
 
-fn path_msg(action: &str, path: &Path) -> MapBuilder {
-    MapBuilder::new()
-        .set("action", action)
-        .set("path", path.to_value())
+/// The typed write: `opts` as the request's preconditions.
+fn write_action(path: Path, value: Option<Value>, opts: &WriteOptions) -> SetValue {
+    SetValue {
+        path,
+        value,
+        chain: opts.chain.as_ref().map(|c| match c {
+            None => ChainCheck::New,
+            Some(ev) => ChainCheck::Head(ev.clone()),
+        }),
+        prev: opts.prev.clone(),
+        nchain: opts.nchain.unwrap_or(1),
+        idem: opts.idem,
+    }
 }
 
 impl Client {
@@ -282,11 +271,11 @@ impl Client {
 
     /// The users of auth method `typ`.
     pub async fn list_users(&self, typ: &str) -> Result<Vec<String>, ClientError> {
-        let m = MapBuilder::new()
-            .set("action", "auth_list")
-            .set("typ", typ)
-            .set("kind", "user");
-        let mut s = self.request_stream(m).await?;
+        let list = AuthAction::ListUsers {
+            typ: typ.to_owned(),
+            ident: None,
+        };
+        let mut s = self.send_stream(&Action::Auth(list)).await?;
         let mut out = Vec::new();
         while let Some(item) = s.next().await {
             if let Some(id) = item?.get("ident").and_then(Value::as_str) {
@@ -298,20 +287,19 @@ impl Client {
 
     /// What the server tells of user `ident` of method `typ`.
     pub async fn get_user(&self, typ: &str, ident: &str) -> Result<Value, ClientError> {
-        let m = MapBuilder::new()
-            .set("action", "auth_get")
-            .set("typ", typ)
-            .set("kind", "user")
-            .set("ident", ident);
-        self.request(m).await
+        self.send(&Action::Auth(AuthAction::GetUser {
+            typ: typ.to_owned(),
+            ident: ident.to_owned(),
+        }))
+        .await
     }
 
     /// Makes `typ` the active auth method (`None`: turns auth off).
     pub async fn set_auth_method(&self, typ: Option<&str>) -> Result<Value, ClientError> {
-        let m = MapBuilder::new()
-            .set("action", "set_auth_typ")
-            .set("typ", typ.map_or(Value::Nil, Value::from));
-        self.request(m).await
+        self.send(&Action::Auth(AuthAction::SetMethod {
+            typ: typ.map(str::to_owned),
+        }))
+        .await
     }
 
     /// The server's greeting.
@@ -337,6 +325,18 @@ impl Client {
         Ok(ReplyStream::new(seq, rx, Arc::downgrade(&self.conn)))
     }
 
+    /// Sends a typed request (encoded by [`Action::to_map`]; `seq` is
+    /// added) and returns the single reply, like [`Client::request`].
+    pub async fn send(&self, action: &Action) -> Result<Value, ClientError> {
+        self.request(action.to_map()).await
+    }
+
+    /// Sends a typed request answered by a stream, like
+    /// [`Client::request_stream`].
+    pub async fn send_stream(&self, action: &Action) -> Result<ReplyStream, ClientError> {
+        self.request_stream(action.to_map()).await
+    }
+
     /// The value at `path` (`None` if there is none).
     pub async fn get(&self, path: &Path) -> Result<Option<Value>, ClientError> {
         Ok(self.get_entry(path, 0).await?.value)
@@ -344,9 +344,11 @@ impl Client {
 
     /// The entry at `path` with up to `nchain` chain links.
     pub async fn get_entry(&self, path: &Path, nchain: i64) -> Result<EntryReply, ClientError> {
-        let r = self
-            .request(path_msg("get_value", path).set("nchain", nchain))
-            .await?;
+        let get = Action::GetValue {
+            path: path.clone(),
+            nchain,
+        };
+        let r = self.send(&get).await?;
         EntryReply::from_reply(&r)
     }
 
@@ -363,7 +365,8 @@ impl Client {
         value: Option<Value>,
         opts: &WriteOptions,
     ) -> Result<WriteReply, ClientError> {
-        WriteReply::from_reply(&self.request(write_message(path, value, opts)).await?)
+        let write = Action::SetValue(write_action(path.clone(), value, opts));
+        WriteReply::from_reply(&self.send(&write).await?)
     }
 
     /// Deletes the value at `path` (children stay).
@@ -380,7 +383,11 @@ impl Client {
     /// [`Client::delete_tree`], returning the server's reply as sent
     /// (`changed`, `tock`, `seq`), for showing it.
     pub async fn delete_tree_reply(&self, path: &Path) -> Result<Value, ClientError> {
-        self.request(path_msg("delete_tree", path)).await
+        self.send(&Action::DeleteTree {
+            path: path.clone(),
+            nchain: 0,
+        })
+        .await
     }
 
     /// Deletes every value at and below `path` and streams the deletions:
@@ -392,38 +399,50 @@ impl Client {
         nchain: i64,
     ) -> Result<ReplyStream, ClientError> {
         let n = if nchain == 0 { 1 } else { nchain };
-        self.request_stream(path_msg("delete_tree", path).set("nchain", n))
-            .await
+        self.send_stream(&Action::DeleteTree {
+            path: path.clone(),
+            nchain: n,
+        })
+        .await
     }
 
     /// Makes `path` (a file on the server's host) the server's state log:
     /// with `full_dump`, everything first, then every change (`log dest`);
     /// without, changes only (`log dest -i`).
     pub async fn log_to(&self, path: &str, full_dump: bool) -> Result<(), ClientError> {
-        let m = MapBuilder::new()
-            .set("action", "log")
-            .set("path", path)
-            .set("fetch", full_dump);
-        self.request(m).await.map(|_| ())
+        let log = Action::Log {
+            path: Some(path.to_owned()),
+            fetch: full_dump,
+        };
+        self.send(&log).await.map(|_| ())
     }
 
     /// Stops the server's state log (`log stop`).
     pub async fn log_stop(&self) -> Result<(), ClientError> {
-        self.request(MapBuilder::new().set("action", "log"))
-            .await
-            .map(|_| ())
+        let stop = Action::Log {
+            path: None,
+            fetch: false,
+        };
+        self.send(&stop).await.map(|_| ())
     }
 
     /// Writes a one-shot dump of everything to `path` on the server's host
     /// (`log save`).
     pub async fn save(&self, path: &str) -> Result<(), ClientError> {
-        let m = MapBuilder::new().set("action", "save").set("path", path);
-        self.request(m).await.map(|_| ())
+        let save = Action::Save {
+            path: path.to_owned(),
+        };
+        self.send(&save).await.map(|_| ())
     }
 
     /// The names of the children of `path` that hold data.
     pub async fn enumerate(&self, path: &Path) -> Result<Vec<PathElem>, ClientError> {
-        let r = self.request(path_msg("enumerate", path)).await?;
+        let r = self
+            .send(&Action::Enumerate {
+                path: path.clone(),
+                empty: false,
+            })
+            .await?;
         r.get("result")
             .and_then(Value::as_array)
             .unwrap_or(&[])
@@ -434,18 +453,13 @@ impl Client {
             .collect()
     }
 
-    fn walk_msg(action: &str, path: &Path, opts: &TreeOptions) -> MapBuilder {
-        let mut m = path_msg(action, path).set("nchain", opts.nchain);
-        if let Some(d) = opts.min_depth {
-            m.push("min_depth", d);
+    fn walk(opts: &TreeOptions) -> WalkParams {
+        WalkParams {
+            nchain: opts.nchain,
+            min_depth: opts.min_depth.unwrap_or(0),
+            max_depth: opts.max_depth,
+            empty: opts.empty,
         }
-        if let Some(d) = opts.max_depth {
-            m.push("max_depth", d);
-        }
-        if opts.empty {
-            m.push("empty", true);
-        }
-        m
     }
 
     /// Streams the entries of the subtree at `path` (depth first, children
@@ -455,9 +469,11 @@ impl Client {
         path: &Path,
         opts: &TreeOptions,
     ) -> Result<TreeStream, ClientError> {
-        let s = self
-            .request_stream(Self::walk_msg("get_tree", path, opts))
-            .await?;
+        let get = Action::GetTree {
+            path: path.clone(),
+            walk: Self::walk(opts),
+        };
+        let s = self.send_stream(&get).await?;
         Ok(TreeStream::new(s, path.clone()))
     }
 
@@ -469,40 +485,38 @@ impl Client {
         fetch: bool,
         opts: &TreeOptions,
     ) -> Result<WatchStream, ClientError> {
-        let m = Self::walk_msg("watch", path, opts).set("fetch", fetch);
-        let s = self.request_stream(m).await?;
+        let watch = Action::Watch {
+            path: path.clone(),
+            fetch,
+            walk: Self::walk(opts),
+        };
+        let s = self.send_stream(&watch).await?;
         Ok(WatchStream::new(s, path.clone()))
     }
 
     /// Broadcasts `data` to every server's monitors of `topic`.
     pub async fn msg_send(&self, topic: &str, data: Value) -> Result<(), ClientError> {
-        let m = MapBuilder::new()
-            .set("action", "msg_send")
-            .set("topic", topic)
-            .set("data", data);
-        self.request(m).await.map(|_| ())
+        let send = Action::MsgSend {
+            topic: topic.to_owned(),
+            payload: MsgPayload::Data(data),
+        };
+        self.send(&send).await.map(|_| ())
     }
 
     /// Streams the messages sent to `topic` (through any server), as the
     /// raw reply maps: `{topic, data}`, or `{topic, raw, decode_error}`.
     pub async fn msg_monitor(&self, topic: &str) -> Result<ReplyStream, ClientError> {
-        let m = MapBuilder::new()
-            .set("action", "msg_monitor")
-            .set("topic", topic);
-        self.request_stream(m).await
+        self.send_stream(&Action::MsgMonitor {
+            topic: topic.to_owned(),
+            raw: false,
+            field: "topic",
+        })
+        .await
     }
 
     /// The server's tick bookkeeping.
     pub async fn get_state(&self, flags: &StateFlags) -> Result<StateReply, ClientError> {
-        let m = MapBuilder::new()
-            .set("action", "get_state")
-            .set("nodes", flags.nodes)
-            .set("known", flags.known)
-            .set("deleted", flags.deleted)
-            .set("missing", flags.missing)
-            .set("remote_missing", flags.remote_missing)
-            .set("stats", flags.stats);
-        StateReply::from_reply(self.request(m).await?)
+        StateReply::from_reply(self.send(&Action::GetState(flags.clone())).await?)
     }
 }
 

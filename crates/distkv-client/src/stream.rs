@@ -5,7 +5,7 @@ use std::sync::Weak;
 use std::task::{Context, Poll};
 
 use distkv_proto::PathLengthener;
-use distkv_proto::value_map::MapBuilder;
+use distkv_proto::request::Action;
 use distkv_tree::{Path, Value};
 use futures_util::Stream;
 use tokio::sync::mpsc;
@@ -63,8 +63,8 @@ impl Drop for ReplyStream {
         let seq = self.seq;
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                let msg = MapBuilder::new().set("action", "stop").set("task", seq);
-                let _ = conn.request(msg).await;
+                let stop = Action::Stop { task: seq };
+                let _ = conn.request(stop.to_map()).await;
             });
         }
     }

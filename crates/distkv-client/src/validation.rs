@@ -3,6 +3,7 @@
 //! and convert values, written with the internal actions (super-root
 //! only). The command line's `type` and `codec` commands are these calls.
 
+use distkv_proto::request::{Action, SetValue};
 use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{Path, PathElem, Value};
 
@@ -38,7 +39,7 @@ pub struct CodecRecord {
 
 /// `None KIND WORDS…`.
 fn system_path(kind: &str, path: &Path) -> Path {
-    let mut p = vec![PathElem::Str(kind.into())];
+    let mut p = vec![PathElem::Nil, PathElem::Str(kind.into())];
     p.extend(path.elems().iter().cloned());
     Path(p)
 }
@@ -57,29 +58,36 @@ fn text(code: &Option<String>) -> Value {
 }
 
 impl Client {
+    /// Writes (or, without a value, deletes) the system entry `path`.
+    async fn write_internal(&self, path: Path, value: Option<Value>) -> Result<(), ClientError> {
+        let write = Action::SetValue(SetValue {
+            path,
+            value,
+            chain: None,
+            prev: None,
+            nchain: 1,
+            idem: false,
+        });
+        self.request(write.to_internal_map()).await.map(|_| ())
+    }
+
     async fn set_internal(&self, path: Path, value: Value) -> Result<(), ClientError> {
-        let m = MapBuilder::new()
-            .set("action", "set_value_internal")
-            .set("path", path.to_value())
-            .set("value", value);
-        self.request(m).await.map(|_| ())
+        self.write_internal(path, Some(value)).await
     }
 
     async fn delete_internal(&self, path: Path) -> Result<(), ClientError> {
-        let m = MapBuilder::new()
-            .set("action", "delete_value_internal")
-            .set("path", path.to_value());
-        self.request(m).await.map(|_| ())
+        self.write_internal(path, None).await
     }
 
     /// The record `None KIND PATH…` (`type`, `codec`, `match`, `conv`, …);
     /// `Value::Nil` when there is none.
     pub async fn system_record(&self, kind: &str, path: &Path) -> Result<Value, ClientError> {
-        let m = MapBuilder::new()
-            .set("action", "get_value_internal")
-            .set("path", system_path(kind, path).to_value());
+        let get = Action::GetValue {
+            path: system_path(kind, path),
+            nchain: 0,
+        };
         Ok(self
-            .request(m)
+            .request(get.to_internal_map())
             .await?
             .get("value")
             .cloned()

@@ -1,9 +1,14 @@
-//! Client requests: parsing a received map into a typed [`Request`].
+//! Client requests: parsing a received map into a typed [`Request`]
+//! ([`parse_request`]), and writing one as the map the parser reads
+//! ([`Request::to_value`], [`Action::to_map`]).
 
-use distkv_tree::{NodeEvent, Path, PathElem, Value};
+use distkv_tree::{NodeEvent, Path, Value};
 
 use crate::value_map::MapExt;
-use crate::wire::{WireError, event_from_value, path_from_value};
+use crate::wire::WireError;
+
+mod encode;
+mod parse;
 
 /// Precondition on the current chain of an entry, as a client sends it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,14 +34,20 @@ pub struct WalkParams {
 
 /// Which sets `get_state` returns.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
-#[allow(missing_docs)]
 pub struct StateFlags {
+    /// Each node's last tick.
     pub nodes: bool,
+    /// The ticks seen, per node.
     pub known: bool,
+    /// The original's superseded ticks (answered with `known`).
     pub superseded: bool,
+    /// The ticks of deletions, per node.
     pub deleted: bool,
+    /// The ticks missing here, per node.
     pub missing: bool,
+    /// The ticks other servers reported missing, per node.
     pub remote_missing: bool,
+    /// This server's counters.
     pub stats: bool,
 }
 
@@ -302,103 +313,10 @@ pub enum RequestErrorKind {
     ColonTopic,
 }
 
-/// The `*_internal` actions work below the system subtree (`None`).
-fn internal(path: Path) -> Path {
-    let mut v = Vec::with_capacity(path.len() + 1);
-    v.push(PathElem::Nil);
-    v.extend(path.0);
-    Path(v)
-}
-
-fn path_field(m: &mut Value, required: bool) -> Result<Path, WireError> {
-    match m.take_field("path") {
-        Some(Value::Nil) if !required => Ok(Path::root()),
-        Some(v) => path_from_value(v),
-        None if required => Err(WireError::Missing("path")),
-        None => Ok(Path::root()),
-    }
-}
-
-fn int_field(m: &Value, key: &'static str, default: i64) -> Result<i64, WireError> {
-    match m.field(key) {
-        None | Some(Value::Nil) => Ok(default),
-        Some(Value::Int(i)) => Ok(*i),
-        Some(Value::Bool(b)) => Ok(i64::from(*b)),
-        Some(_) => Err(WireError::Bad {
-            field: key,
-            why: "not an integer".into(),
-        }),
-    }
-}
-
-fn depth_field(m: &Value, key: &'static str) -> Result<Option<usize>, WireError> {
-    let v = int_field(m, key, -1)?;
-    Ok(usize::try_from(v).ok())
-}
-
-fn bool_field(m: &Value, key: &str) -> bool {
-    match m.field(key) {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::Int(i)) => *i != 0,
-        _ => false,
-    }
-}
-
-fn chain_check(m: &Value) -> Result<Option<ChainCheck>, WireError> {
-    match m.field("chain") {
-        None => Ok(None),
-        Some(Value::Nil) => Ok(Some(ChainCheck::New)),
-        Some(c) => Ok(Some(ChainCheck::Head(event_from_value(c)?))),
-    }
-}
-
-/// The topic of `msg_send` / `msg_monitor`: `type` (a string) or `topic`
-/// (a string, or a path whose elements are joined with `.`).
-fn topic_field(m: &Value) -> Result<(String, &'static str), RequestErrorKind> {
-    let (v, field) = match (m.field("topic"), m.field("type")) {
-        (Some(t), _) => (t, "topic"),
-        (None, Some(t)) => (t, "type"),
-        (None, None) => return Err(WireError::Missing("type").into()),
-    };
-    let topic = match v {
-        Value::Str(s) => s.to_string(),
-        Value::Array(parts) => {
-            let words: Option<Vec<&str>> = parts.iter().map(Value::as_str).collect();
-            words
-                .ok_or(WireError::Bad {
-                    field: "topic",
-                    why: "not a list of strings".into(),
-                })?
-                .join(".")
-        }
-        _ => {
-            return Err(WireError::Bad {
-                field: "topic",
-                why: "not a string".into(),
-            }
-            .into());
-        }
-    };
-    if topic.is_empty() || topic.len() > 128 {
-        return Err(WireError::Bad {
-            field: "topic",
-            why: "must have 1 to 128 bytes".into(),
-        }
-        .into());
-    }
-    if topic.starts_with(':') {
-        return Err(RequestErrorKind::ColonTopic);
-    }
-    Ok((topic, field))
-}
-
-fn walk_params(m: &Value) -> Result<WalkParams, WireError> {
-    Ok(WalkParams {
-        nchain: int_field(m, "nchain", 0)?,
-        min_depth: depth_field(m, "min_depth")?.unwrap_or(0),
-        max_depth: depth_field(m, "max_depth")?,
-        empty: bool_field(m, "empty"),
-    })
+/// The action name without its `_internal` suffix, for an `*_internal`
+/// action.
+fn internal_suffix(name: &str) -> Option<&str> {
+    name.strip_suffix("_internal")
 }
 
 /// Parses a received message into a request.
@@ -427,264 +345,12 @@ pub fn parse_request(mut m: Value) -> Result<Request, RequestError> {
         Some(Value::Str(a)) => a,
         _ => return Err(err(RequestErrorKind::NoAction)),
     };
-    let action = parse_action(&name, &mut m).map_err(err)?;
+    let action = parse::parse_action(&name, &mut m).map_err(err)?;
     Ok(Request {
         seq,
         action,
         streaming,
-        internal: name.ends_with("_internal"),
-    })
-}
-
-fn auth_typ(m: &Value) -> Result<String, RequestErrorKind> {
-    match m.field("typ") {
-        Some(Value::Str(s)) => Ok(s.to_string()),
-        _ => Err(RequestErrorKind::Field(WireError::Bad {
-            field: "typ",
-            why: "a method name expected".into(),
-        })),
-    }
-}
-
-/// Only users can be managed (the original's `kind` field).
-fn user_kind(m: &Value) -> Result<(), RequestErrorKind> {
-    match m.field("kind") {
-        None | Some(Value::Nil) => Ok(()),
-        Some(Value::Str(k)) if k == "user" => Ok(()),
-        Some(_) => Err(RequestErrorKind::Field(WireError::Bad {
-            field: "kind",
-            why: "only 'user' is supported".into(),
-        })),
-    }
-}
-
-fn parse_action(name: &str, m: &mut Value) -> Result<Action, RequestErrorKind> {
-    let (base, is_internal) = match name.strip_suffix("_internal") {
-        Some(b) => (b, true),
-        None => (name, false),
-    };
-    let wrap = |p: Path| if is_internal { internal(p) } else { p };
-    Ok(match base {
-        "get_value" | "get" => {
-            let nchain = int_field(m, "nchain", 0)?;
-            if m.field("path").is_none() && m.field("node").is_some() {
-                Action::GetByEvent {
-                    event: event_from_value(m)?,
-                    nchain,
-                }
-            } else {
-                Action::GetValue {
-                    path: wrap(path_field(m, false)?),
-                    nchain,
-                }
-            }
-        }
-        "set_value" | "set" => {
-            let value = m.take_field("value").ok_or(RequestErrorKind::NoValue)?;
-            Action::SetValue(SetValue {
-                path: wrap(path_field(m, false)?),
-                value: Some(value),
-                chain: chain_check(m)?,
-                prev: m.take_field("prev"),
-                nchain: int_field(m, "nchain", 1)?,
-                idem: bool_field(m, "idem"),
-            })
-        }
-        "delete_value" | "delete" => {
-            if m.field("value").is_some() {
-                return Err(RequestErrorKind::ValueOnDelete);
-            }
-            Action::SetValue(SetValue {
-                path: wrap(path_field(m, false)?),
-                value: None,
-                chain: chain_check(m)?,
-                prev: m.take_field("prev"),
-                nchain: int_field(m, "nchain", 1)?,
-                idem: false,
-            })
-        }
-        "delete_tree" if !is_internal => Action::DeleteTree {
-            path: path_field(m, false)?,
-            nchain: int_field(m, "nchain", 0)?,
-        },
-        "get_tree" => Action::GetTree {
-            path: wrap(path_field(m, false)?),
-            walk: walk_params(m)?,
-        },
-        "enumerate" | "enum" => Action::Enumerate {
-            path: wrap(path_field(m, false)?),
-            empty: bool_field(m, "empty"),
-        },
-        "watch" if !is_internal => Action::Watch {
-            path: path_field(m, false)?,
-            fetch: bool_field(m, "fetch"),
-            walk: walk_params(m)?,
-        },
-        "get_state" if !is_internal => Action::GetState(StateFlags {
-            nodes: bool_field(m, "nodes"),
-            known: bool_field(m, "known"),
-            superseded: bool_field(m, "superseded"),
-            deleted: bool_field(m, "deleted"),
-            missing: bool_field(m, "missing"),
-            remote_missing: bool_field(m, "remote_missing"),
-            stats: bool_field(m, "stats"),
-        }),
-        "get_tock" if !is_internal => Action::GetTock,
-        "key_exchange" if !is_internal => Action::Auth(AuthAction::KeyExchange {
-            pubkey: match m.take_field("pubkey") {
-                Some(Value::Bytes(b)) => b,
-                _ => {
-                    return Err(RequestErrorKind::Field(WireError::Bad {
-                        field: "pubkey",
-                        why: "32 bytes expected".into(),
-                    }));
-                }
-            },
-        }),
-        "auth" if !is_internal => Action::Auth(AuthAction::Login {
-            typ: auth_typ(m)?,
-            request: m.clone(),
-        }),
-        "auth_set" if !is_internal => {
-            user_kind(m)?;
-            Action::Auth(AuthAction::SetUser {
-                typ: auth_typ(m)?,
-                new: bool_field(m, "new"),
-                request: m.clone(),
-            })
-        }
-        "auth_list" if !is_internal => {
-            user_kind(m)?;
-            Action::Auth(AuthAction::ListUsers {
-                typ: auth_typ(m)?,
-                ident: match m.field("ident") {
-                    None | Some(Value::Nil) => None,
-                    Some(Value::Str(s)) => Some(s.to_string()),
-                    Some(_) => {
-                        return Err(RequestErrorKind::Field(WireError::Bad {
-                            field: "ident",
-                            why: "a string expected".into(),
-                        }));
-                    }
-                },
-            })
-        }
-        "auth_get" if !is_internal => {
-            user_kind(m)?;
-            Action::Auth(AuthAction::GetUser {
-                typ: auth_typ(m)?,
-                ident: m
-                    .field("ident")
-                    .and_then(Value::as_str)
-                    .ok_or(RequestErrorKind::Field(WireError::Bad {
-                        field: "ident",
-                        why: "a string expected".into(),
-                    }))?
-                    .to_owned(),
-            })
-        }
-        "test_acl" if !is_internal => Action::TestAcl {
-            path: path_field(m, false)?,
-            mode: match m.field("mode") {
-                None | Some(Value::Nil) => 'x',
-                Some(Value::Str(s)) if s.chars().count() == 1 => s.chars().next().unwrap_or('x'),
-                Some(_) => {
-                    return Err(RequestErrorKind::Field(WireError::Bad {
-                        field: "mode",
-                        why: "one flag letter expected".into(),
-                    }));
-                }
-            },
-            acl: match m.field("acl") {
-                None | Some(Value::Nil) => None,
-                Some(Value::Str(s)) => Some(s.to_string()),
-                Some(_) => {
-                    return Err(RequestErrorKind::Field(WireError::Bad {
-                        field: "acl",
-                        why: "an ACL name expected".into(),
-                    }));
-                }
-            },
-        },
-        "set_auth_typ" if !is_internal => Action::Auth(AuthAction::SetMethod {
-            typ: match m.field("typ") {
-                None | Some(Value::Nil) => None,
-                Some(Value::Str(s)) => Some(s.to_string()),
-                Some(_) => {
-                    return Err(RequestErrorKind::Field(WireError::Bad {
-                        field: "typ",
-                        why: "a method name expected".into(),
-                    }));
-                }
-            },
-        }),
-        "stop" if !is_internal => Action::Stop {
-            task: m
-                .field("task")
-                .and_then(Value::as_u64)
-                .ok_or(WireError::Missing("task"))?,
-        },
-        "serfsend" | "msg_send" if !is_internal => {
-            let (topic, _) = topic_field(m)?;
-            let payload = match (m.take_field("raw"), m.take_field("data")) {
-                (Some(Value::Bytes(b)), _) => MsgPayload::Raw(b),
-                (Some(Value::Str(s)), _) => MsgPayload::Raw(s.into_string().into_bytes()),
-                (Some(_), _) => {
-                    return Err(WireError::Bad {
-                        field: "raw",
-                        why: "not bytes".into(),
-                    }
-                    .into());
-                }
-                (None, Some(d)) => MsgPayload::Data(d),
-                (None, None) => return Err(WireError::Missing("data").into()),
-            };
-            Action::MsgSend { topic, payload }
-        }
-        "serfmon" | "msg_monitor" if !is_internal => {
-            let (topic, field) = topic_field(m)?;
-            Action::MsgMonitor {
-                topic,
-                raw: bool_field(m, "raw"),
-                field,
-            }
-        }
-        "log" if !is_internal => Action::Log {
-            path: match m.take_field("path") {
-                None | Some(Value::Nil) => None,
-                Some(Value::Str(p)) => Some(p.into()),
-                Some(_) => {
-                    return Err(WireError::Bad {
-                        field: "path",
-                        why: "not a file name".into(),
-                    }
-                    .into());
-                }
-            },
-            fetch: bool_field(m, "fetch"),
-        },
-        "save" if !is_internal => Action::Save {
-            path: match m.take_field("path") {
-                Some(Value::Str(p)) => p.into(),
-                _ => return Err(WireError::Missing("path").into()),
-            },
-        },
-        "fetch_ticks" if !is_internal => {
-            let mut nodes = Vec::new();
-            let sets = m
-                .field("nodes")
-                .and_then(Value::as_map)
-                .ok_or(WireError::Missing("nodes"))?;
-            for (k, v) in sets {
-                let name = k.as_str().ok_or(WireError::Bad {
-                    field: "nodes",
-                    why: "a node name is not a string".into(),
-                })?;
-                nodes.push((name.to_owned(), crate::wire::ranges_from_value(v)?));
-            }
-            Action::FetchTicks { nodes }
-        }
-        _ => Action::Unknown(name.to_owned()),
+        internal: internal_suffix(&name).is_some(),
     })
 }
 
@@ -692,6 +358,7 @@ fn parse_action(name: &str, m: &mut Value) -> Result<Action, RequestErrorKind> {
 mod tests {
     use super::*;
     use crate::value_map::MapBuilder;
+    use distkv_tree::PathElem;
 
     fn req(m: MapBuilder) -> Result<Request, RequestError> {
         parse_request(m.build())
