@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::config::ServerConfig;
 use crate::service::watchers::{WatchEvent, Watchers};
-use crate::storage::log_file::StateLog;
+use crate::storage::sink::LogSink;
 
 /// Why a checked change was not made.
 #[derive(Debug, thiserror::Error)]
@@ -30,46 +30,17 @@ pub struct Core {
     pub tree: Tree,
     /// Registered watchers.
     pub watchers: Watchers,
-    /// The state log, if one is open.
-    pub log: Option<crate::storage::log_file::StateLog>,
-    /// Counts log switches, so that a chunked initial dump notices when its
-    /// log was replaced.
-    pub log_generation: u64,
+    /// The state log every change is written to, if one is open.
+    pub log: LogSink,
 }
 
 impl Core {
-    /// Appends a change to the state log, if one is open. A failing log is
-    /// closed with an error in the server log (the change itself stands).
-    pub fn log_change(&mut self, ev: &UpdateEvent) {
-        if self.log.is_some() {
-            self.log_record(&crate::storage::log_file::change_record(ev));
-        }
-    }
-
-    /// Appends a record of tick bookkeeping learned from peers (node ticks,
-    /// known and deleted ticks) to the state log, if one is open, so that
-    /// deletions reported by peers survive a restart.
-    pub fn log_node_state(&mut self, st: &Value) {
-        if self.log.is_some() {
-            self.log_record(st);
-        }
-    }
-
-    fn log_record(&mut self, rec: &Value) {
-        if let Some(log) = &mut self.log {
-            if let Err(e) = log.write(rec) {
-                tracing::error!(file = %log.path().display(), error = %e, "state log failed; logging stopped");
-                self.log = None;
-            }
-        }
-    }
-
     /// Takes the values of the entries whose latest change is one of the
     /// `ticks` of `node` that a peer reported deleted, logs the report,
     /// and tells the watchers. Returns the entries that lost their value.
     pub fn report_deleted(&mut self, node: &str, ticks: &distkv_tree::RangeSet) -> Vec<Path> {
         let changed = self.tree.report_deleted(node, ticks);
-        self.log_node_state(&crate::storage::log_file::deleted_record(node, ticks));
+        self.log.deleted(node, ticks);
         for p in &changed {
             self.notify(p);
         }
@@ -86,7 +57,7 @@ impl Core {
         let out = self.tree.apply_remote(ev, clock);
         match &out {
             ApplyOutcome::Applied { conflict, .. } => {
-                self.log_change(ev);
+                self.log.change(ev);
                 if *conflict {
                     tracing::warn!(path = %ev.path, chain = %ev.chain, "*** inconsistency *** resolved by tock");
                 }
@@ -95,7 +66,7 @@ impl Core {
             // Not applied, but its tick is now known: logged so that a
             // restarted server knows it too (replaying it changes nothing
             // else).
-            ApplyOutcome::ConflictLost | ApplyOutcome::Stale => self.log_change(ev),
+            ApplyOutcome::ConflictLost | ApplyOutcome::Stale => self.log.change(ev),
             ApplyOutcome::Duplicate | ApplyOutcome::Rejected => {}
         }
         out
@@ -184,8 +155,7 @@ impl Shared {
             core: Mutex::new(Core {
                 tree,
                 watchers: Watchers::default(),
-                log: None,
-                log_generation: 0,
+                log: LogSink::default(),
             }),
             gossip,
             replicate,
@@ -245,7 +215,7 @@ impl Shared {
                 .local_change(path, value, pre, &self.clock)
                 .map_err(CheckedError::Change)?;
             if let Some(c) = &change {
-                core.log_change(&c.event);
+                core.log.change(&c.event);
                 core.notify(path);
             }
             change
@@ -279,7 +249,7 @@ impl Shared {
                 .delete_tree(path, &self.clock)
                 .map_err(CheckedError::Change)?;
             for c in &changes {
-                core.log_change(&c.event);
+                core.log.change(&c.event);
                 core.notify(&c.event.path);
             }
             changes
@@ -293,7 +263,7 @@ impl Shared {
     /// With `server.log_sync: always`, a promise that every change made so
     /// far reaches the disk; acknowledge changes only once it is kept.
     pub fn durable(&self) -> Option<crate::storage::group_commit::Durable> {
-        self.lock().log.as_ref().and_then(StateLog::durable)
+        self.lock().log.durable()
     }
 
     /// Queues a local change for broadcasting. Never waits: gossip cannot
@@ -326,7 +296,7 @@ impl Shared {
     pub fn merge_node_state(&self, st: &Value) {
         use distkv_proto::wire::ranges_from_value;
         let mut core = self.lock();
-        core.log_node_state(st);
+        core.log.node_state(st);
         for (n, t) in st.get("nodes").and_then(Value::as_map).unwrap_or(&[]) {
             if let (Some(n), Some(t)) = (n.as_str(), t.as_u64()) {
                 if n == core.tree.own_name().as_ref() {

@@ -458,8 +458,8 @@ fn get_state(shared: &Shared, f: &StateFlags) -> MapBuilder {
                 .set("backend", shared.gossip().kind())
                 .set(
                     "state_log",
-                    core.log.as_ref().map_or(Value::Nil, |l| {
-                        Value::from(l.path().display().to_string().as_str())
+                    core.log.path().map_or(Value::Nil, |p| {
+                        Value::from(p.display().to_string().as_str())
                     }),
                 )
                 .set("ready", core.tree.own_tick().is_some())

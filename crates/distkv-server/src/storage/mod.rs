@@ -6,3 +6,4 @@ pub(crate) mod data_dir;
 pub(crate) mod group_commit;
 pub(crate) mod log_file;
 pub(crate) mod persist;
+pub(crate) mod sink;

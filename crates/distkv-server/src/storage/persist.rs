@@ -19,6 +19,7 @@ use distkv_tree::{Path, UpdateEvent, Value, WalkOpts};
 use crate::state::Shared;
 use crate::storage::group_commit::SyncPolicy;
 use crate::storage::log_file::{StateLog, change_record, state_record};
+use crate::storage::sink::AppendError;
 
 /// Where a dump goes.
 enum DumpTarget<'a> {
@@ -94,22 +95,13 @@ fn dump_chunked(shared: &Shared, mut target: DumpTarget<'_>, name: &str) -> Resu
         // The root always exists: a walk from it cannot fail.
         let next = next.unwrap_or_default();
         match &mut target {
-            DumpTarget::Current(generation) => {
-                if core.log_generation != *generation || core.log.is_none() {
+            DumpTarget::Current(generation) => match core.log.append_dump(*generation, &recs) {
+                Ok(()) => {}
+                Err(AppendError::Superseded) => {
                     return Err(DumpError::Superseded(name.to_owned()));
                 }
-                let mut res = Ok(());
-                if let Some(log) = &mut core.log {
-                    res = recs
-                        .iter()
-                        .try_for_each(|r| log.append(r))
-                        .and_then(|()| log.commit());
-                }
-                if let Err(e) = res {
-                    core.log = None;
-                    return Err(werr(e));
-                }
-            }
+                Err(AppendError::Write(e)) => return Err(werr(e)),
+            },
             DumpTarget::Own(log) => {
                 drop(core);
                 recs.iter().try_for_each(|r| log.append(r)).map_err(werr)?;
@@ -166,13 +158,13 @@ pub fn start_log(shared: &Shared, path: &FsPath, fetch: bool) -> Result<u64, Dum
         if fetch {
             log.write(&state_record(&core.tree)).map_err(werr)?;
         }
-        core.log_generation += 1;
-        if let Some(old) = core.log.replace(log) {
+        let (generation, old) = core.log.replace(log);
+        if let Some(old) = old {
             if let Err(e) = old.close() {
                 tracing::warn!(file = %name, error = %e, "closing the previous log failed");
             }
         }
-        core.log_generation
+        generation
     };
     if fetch {
         dump_chunked(shared, DumpTarget::Current(generation), &name)
@@ -184,8 +176,7 @@ pub fn start_log(shared: &Shared, path: &FsPath, fetch: bool) -> Result<u64, Dum
 /// Stops the state log, if one is open.
 pub fn stop_log(shared: &Shared) -> std::io::Result<()> {
     let mut core = shared.lock();
-    core.log_generation += 1;
-    match core.log.take() {
+    match core.log.stop() {
         Some(old) => old.close(),
         None => Ok(()),
     }
