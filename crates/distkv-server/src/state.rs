@@ -1,4 +1,6 @@
-//! The state shared by all connections of a server.
+//! The state of a running server: the tree with its lock, clock and
+//! queue to the replication ([`Store`]), and [`Shared`], which holds it
+//! together with the parts' own state (service, network, storage).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -9,7 +11,10 @@ use distkv_tree::{
 use tokio::sync::mpsc;
 
 use crate::config::ServerConfig;
+use crate::replication::Network;
+use crate::service::state::ServiceState;
 use crate::service::watchers::{WatchEvent, Watchers};
+use crate::storage::StorageSettings;
 use crate::storage::sink::LogSink;
 
 /// Why a checked change was not made.
@@ -109,55 +114,85 @@ pub struct Stats {
     pub gossip_rejected: std::sync::atomic::AtomicU64,
 }
 
-/// Everything the connections of one server share.
+/// The parts of a running server, each with the state of its own
+/// concern: the tree (shared by all), the service's, the replication's
+/// and the storage's. Functions take the part they need.
 pub struct Shared {
-    /// Counters.
-    pub stats: Stats,
-    /// Request counts and latencies for `/metrics`.
-    pub metrics: crate::observe::Metrics,
-    /// Settings.
-    pub config: ServerConfig,
-    /// The tock clock (outside the lock: replies read it all the time).
-    pub clock: TockClock,
-    /// Failed logins per user, for the growing delay.
-    pub login_failures: crate::service::login_failures::LoginFailures,
-    /// Runs type checks.
-    pub checker: Arc<crate::validate::type_check::Checker>,
-    core: Mutex<Core>,
-    gossip: Arc<dyn Gossip>,
-    replicate: Option<mpsc::Sender<UpdateEvent>>,
+    /// The tree and how it changes.
+    pub store: Store,
+    /// Serving clients: settings, login failures, request metrics, type
+    /// checks.
+    pub service: ServiceState,
+    /// The transport and the settings for talking to peers.
+    pub network: Network,
+    /// What dumps, logs and loads need.
+    pub storage: StorageSettings,
 }
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shared")
-            .field("name", &self.config.name)
-            .field("gossip", &self.gossip.kind())
+            .field("name", &self.service.name)
+            .field("gossip", &self.network.gossip().kind())
             .finish_non_exhaustive()
     }
 }
 
 impl Shared {
-    /// Builds the shared state; `replicate` receives every local change.
+    /// Splits `config` into the parts; `replicate` receives every local
+    /// change.
     pub fn new(
-        config: ServerConfig,
+        config: &ServerConfig,
         gossip: Arc<dyn Gossip>,
         replicate: Option<mpsc::Sender<UpdateEvent>>,
     ) -> Shared {
-        let tree = Tree::new(config.name.as_str(), config.chain_length);
         Shared {
+            store: Store::new(&config.name, config.chain_length, replicate),
+            service: ServiceState::new(config),
+            network: Network::new(config, gossip),
+            storage: StorageSettings {
+                log_sync: config.log_sync,
+                walk_chunk: config.walk_chunk,
+                max_frame: config.max_frame,
+                progress: config.progress.clone(),
+            },
+        }
+    }
+}
+
+/// The tree under its lock, the tock clock, and the queue of local
+/// changes to the replication.
+pub struct Store {
+    /// Counters.
+    pub stats: Stats,
+    /// The tock clock (outside the lock: replies read it all the time).
+    pub clock: TockClock,
+    core: Mutex<Core>,
+    replicate: Option<mpsc::Sender<UpdateEvent>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// An empty tree of node `name`; `replicate` receives every local
+    /// change.
+    pub fn new(
+        name: &str,
+        chain_length: usize,
+        replicate: Option<mpsc::Sender<UpdateEvent>>,
+    ) -> Store {
+        Store {
             stats: Stats::default(),
-            metrics: crate::observe::Metrics::default(),
-            config,
             clock: TockClock::default(),
-            login_failures: crate::service::login_failures::LoginFailures::default(),
-            checker: Arc::default(),
             core: Mutex::new(Core {
-                tree,
+                tree: Tree::new(name, chain_length),
                 watchers: Watchers::default(),
                 log: LogSink::default(),
             }),
-            gossip,
             replicate,
         }
     }
@@ -167,16 +202,6 @@ impl Shared {
         // A panic while holding the lock would be a bug in a tree function;
         // the data is still consistent enough to keep serving.
         self.core.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Whether this server replicates to others (not standalone).
-    pub fn gossip_is_networked(&self) -> bool {
-        self.gossip.has_peers()
-    }
-
-    /// The transport.
-    pub fn gossip(&self) -> &Arc<dyn Gossip> {
-        &self.gossip
     }
 
     /// Makes a local change, tells the watchers and queues it for
@@ -198,7 +223,7 @@ impl Shared {
         }
     }
 
-    /// [`Shared::local_change`] after `check` (an ACL check) passed, both
+    /// [`Store::local_change`] after `check` (an ACL check) passed, both
     /// under the same lock hold.
     pub async fn local_change_checked(
         &self,
@@ -226,7 +251,9 @@ impl Shared {
         Ok(change)
     }
 
-    /// Deletes a subtree as local changes.
+    /// Deletes a subtree as local changes (the tests' shortcut; clients'
+    /// deletions are checked).
+    #[cfg(test)]
     pub async fn delete_tree(&self, path: &Path) -> Result<Vec<LocalChange>, ChangeError> {
         match self.delete_tree_checked(path, &|_| Ok(())).await {
             Ok(c) => Ok(c),
@@ -235,7 +262,7 @@ impl Shared {
         }
     }
 
-    /// [`Shared::delete_tree`] after `check` passed, under one lock hold.
+    /// [`Store::delete_tree`] after `check` passed, under one lock hold.
     pub async fn delete_tree_checked(
         &self,
         path: &Path,

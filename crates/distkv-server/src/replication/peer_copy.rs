@@ -13,7 +13,8 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
-use crate::state::Shared;
+use crate::replication::Network;
+use crate::state::{Shared, Store};
 use distkv_auth::wire::login_needed;
 use distkv_auth::{AuthChannel, AuthError, ClientAuth};
 
@@ -117,7 +118,7 @@ impl AuthChannel for PeerChannel<'_> {
 /// if the peer requires it (with `connect.auth`). Returns the
 /// connection, the greeting and the last request number used.
 async fn open(
-    shared: &Shared,
+    net: &Network,
     node: &str,
     host: &str,
     port: u16,
@@ -126,7 +127,7 @@ async fn open(
         .await
         .map_err(|_| SyncError::Timeout)??;
     let _ = stream.set_nodelay(true);
-    let io: Box<dyn Io> = match &shared.config.peer_tls {
+    let io: Box<dyn Io> = match &net.peer_tls {
         None => Box::new(stream),
         Some(tls) => {
             let name = tls.server_name.as_deref().unwrap_or(host);
@@ -142,7 +143,7 @@ async fn open(
         }
     };
     let limits = Limits {
-        max_frame: shared.config.max_frame.max(64 << 20),
+        max_frame: net.max_frame.max(64 << 20),
         ..Limits::default()
     };
     let mut conn = Framed::new(io, MsgpackCodec::new(limits));
@@ -156,7 +157,7 @@ async fn open(
             });
         }
     }
-    let creds = shared.config.peer_login.as_ref();
+    let creds = net.peer_login.as_ref();
     let mut seq = 0;
     match login_needed(greeting.get("auth"), creds) {
         Ok(false) => {}
@@ -195,7 +196,8 @@ pub async fn sync_from(
     host: &str,
     port: u16,
 ) -> Result<u64, SyncError> {
-    let (mut conn, _, seq) = open(shared, node, host, port).await?;
+    let (store, net) = (&shared.store, &shared.network);
+    let (mut conn, _, seq) = open(net, node, host, port).await?;
     // The node state first: every tick in it belongs to a change made
     // before the walk, which the walk then delivers (or its successor).
     // Merged after the walk, it cannot hide entries the walk did not see.
@@ -208,7 +210,7 @@ pub async fn sync_from(
         .build();
     SinkExt::<Value>::send(&mut conn, state_req).await?;
     let st = next(&mut conn).await?;
-    let own = shared.config.name.as_str();
+    let own = net.name.as_str();
     let tree_req = MapBuilder::new()
         .set("seq", seq + 2)
         .set("action", "get_tree")
@@ -225,9 +227,10 @@ pub async fn sync_from(
         tokio::task::spawn_blocking(move || -> Result<u64, SyncError> {
             let mut count = 0;
             while let Some(batch) = rx.blocking_recv() {
-                let mut core = shared.lock();
+                let store = &shared.store;
+                let mut core = store.lock();
                 for ev in &batch {
-                    core.apply_remote(ev, &shared.clock);
+                    core.apply_remote(ev, &store.clock);
                 }
                 count += batch.len() as u64;
                 drop(core);
@@ -236,7 +239,7 @@ pub async fn sync_from(
             Ok(count)
         })
     };
-    let read = read_tree(shared, &mut conn, &tx).await;
+    let read = read_tree(store, &mut conn, &tx).await;
     drop(tx);
     // The applier's error (bad data in an entry) explains a closed
     // channel better than the reader's.
@@ -244,7 +247,7 @@ pub async fn sync_from(
         .await
         .map_err(|e| SyncError::Protocol(format!("applying the copy failed: {e}")))??;
     read?;
-    shared.merge_node_state(&st);
+    store.merge_node_state(&st);
     Ok(count)
 }
 
@@ -255,7 +258,7 @@ type Received = (Value, Option<Path>);
 /// Node names seen in a copy, interned once: the reader converts entries
 /// without taking the tree's lock for each of them.
 struct NameCache<'a> {
-    shared: &'a Shared,
+    store: &'a Store,
     names: std::sync::Mutex<std::collections::HashMap<String, NodeName>>,
 }
 
@@ -268,7 +271,7 @@ impl NameCache<'_> {
         if let Some(n) = names.get(name) {
             return n.clone();
         }
-        let n = self.shared.lock().tree.intern(name);
+        let n = self.store.lock().tree.intern(name);
         if names.len() < Self::MAX {
             names.insert(name.to_owned(), n.clone());
         }
@@ -280,14 +283,14 @@ impl NameCache<'_> {
 /// to `tx`. The messages are decoded and converted here, so that what
 /// they leave behind is freed on this thread, not the applier's.
 async fn read_tree(
-    shared: &Shared,
+    store: &Store,
     conn: &mut Conn,
     tx: &tokio::sync::mpsc::Sender<Vec<UpdateEvent>>,
 ) -> Result<(), SyncError> {
     let mut len = PathLengthener::new(Path::root());
     let mut batch = Vec::with_capacity(APPLY_BATCH);
     let names = NameCache {
-        shared,
+        store,
         names: Default::default(),
     };
     let intern = |n: &str| names.intern(n);
@@ -298,7 +301,7 @@ async fn read_tree(
             Some("start") => continue,
             Some("end") => {
                 if let Some(t) = msg.get("tock").and_then(Value::as_u64) {
-                    shared.clock.seen(t);
+                    store.clock.seen(t);
                 }
                 break;
             }
@@ -327,9 +330,9 @@ async fn read_tree(
 
 /// Applies received entries under one lock: each with its full path, or
 /// with the path in its `path` field.
-fn apply(shared: &Shared, batch: &mut Vec<Received>) -> Result<u64, SyncError> {
+fn apply(store: &Store, batch: &mut Vec<Received>) -> Result<u64, SyncError> {
     let mut n = 0;
-    let mut core = shared.lock();
+    let mut core = store.lock();
     for (m, path) in batch.drain(..) {
         let ev = {
             let tree = &core.tree;
@@ -340,7 +343,7 @@ fn apply(shared: &Shared, batch: &mut Vec<Received>) -> Result<u64, SyncError> {
             }
         }
         .map_err(|e| SyncError::Protocol(e.to_string()))?;
-        core.apply_remote(&ev, &shared.clock);
+        core.apply_remote(&ev, &store.clock);
         n += 1;
     }
     Ok(n)
@@ -350,13 +353,13 @@ fn apply(shared: &Shared, batch: &mut Vec<Received>) -> Result<u64, SyncError> {
 /// server at `host:port`: the reply carries `value`, `chain`, `tock` and
 /// `path`, the form of an update.
 pub async fn fetch_event(
-    shared: &Shared,
+    net: &Network,
     host: &str,
     port: u16,
     node: &str,
     tick: u64,
 ) -> Result<Value, SyncError> {
-    let (mut conn, _, seq) = open(shared, node, host, port).await?;
+    let (mut conn, _, seq) = open(net, node, host, port).await?;
     let req = MapBuilder::new()
         .set("seq", seq + 1)
         .set("action", "get_value")
@@ -373,13 +376,14 @@ pub async fn fetch_event(
 /// and the ticks it knows as superseded or deleted. Returns the number of
 /// entries received.
 pub async fn pull_ticks(
-    shared: &Shared,
+    store: &Store,
+    net: &Network,
     peer: &str,
     host: &str,
     port: u16,
     missing: &[(String, distkv_tree::RangeSet)],
 ) -> Result<u64, SyncError> {
-    let (mut conn, _, seq) = open(shared, peer, host, port).await?;
+    let (mut conn, _, seq) = open(net, peer, host, port).await?;
     let mut sets = MapBuilder::new();
     for (n, r) in missing {
         sets.push(n, distkv_proto::wire::ranges_to_value(r));
@@ -388,7 +392,7 @@ pub async fn pull_ticks(
         .set("seq", seq + 1)
         .set("action", "fetch_ticks")
         .set("nodes", sets.build())
-        .set("from_server", shared.config.name.as_str())
+        .set("from_server", net.name.as_str())
         .build();
     SinkExt::<Value>::send(&mut conn, req).await?;
     let mut batch = Vec::new();
@@ -403,13 +407,13 @@ pub async fn pull_ticks(
         if msg.get("path").is_some() {
             batch.push((msg, None));
             if batch.len() >= 1000 {
-                count += apply(shared, &mut batch)?;
+                count += apply(store, &mut batch)?;
             }
             continue;
         }
-        count += apply(shared, &mut batch)?;
-        shared.merge_node_state(&msg);
+        count += apply(store, &mut batch)?;
+        store.merge_node_state(&msg);
     }
-    count += apply(shared, &mut batch)?;
+    count += apply(store, &mut batch)?;
     Ok(count)
 }

@@ -34,15 +34,15 @@ where
 {
     let (rd, wr) = tokio::io::split(stream);
     let limits = Limits {
-        max_frame: shared.config.max_frame,
+        max_frame: shared.service.max_frame,
         ..Limits::default()
     };
     // a small read buffer: it grows with the requests, and idle
     // connections stay cheap
     let mut frames = FramedRead::with_capacity(rd, MsgpackCodec::new(limits), 512);
-    let (tx, rx) = mpsc::channel(shared.config.reply_queue.max(1));
+    let (tx, rx) = mpsc::channel(shared.service.reply_queue.max(1));
     let stall_peer = peer.clone();
-    let send_timeout = shared.config.send_timeout;
+    let send_timeout = shared.service.send_timeout;
     let writer = tokio::spawn(async move {
         let stalled = distkv_proto::codec::write_frames_within(
             FramedWrite::new(wr, MsgpackCodec::new(limits)),
@@ -57,7 +57,7 @@ where
     let out = Replies::new(tx, shared.clone());
     let tasks: Tasks = Arc::default();
 
-    shared.metrics.connection(true);
+    shared.service.metrics.connection(true);
     let mut session = greet(&shared, &out).await;
     let mut last_seq = 0u64;
     loop {
@@ -90,6 +90,7 @@ where
                 let started = std::time::Instant::now();
                 dispatch(&shared, &out, &tasks, &mut session, req).await;
                 shared
+                    .service
                     .metrics
                     .request(action, started.elapsed().as_secs_f64());
             }
@@ -116,13 +117,13 @@ where
     }
     drop(out);
     let _ = writer.await;
-    shared.metrics.connection(false);
+    shared.service.metrics.connection(false);
     tracing::debug!(%peer, "connection closed");
 }
 
 async fn greet(shared: &Shared, out: &Replies) -> Session {
     let (tick, auth) = {
-        let mut core = shared.lock();
+        let mut core = shared.store.lock();
         let meta = Path(vec![PathElem::Nil]);
         // The system subtree exists from the first connection on.
         let _ = core.tree.ensure(&meta);
@@ -141,7 +142,7 @@ async fn greet(shared: &Shared, out: &Replies) -> Session {
         .collect();
     let mut m = MapBuilder::new()
         .set("version", Value::Array(version))
-        .set("node", shared.config.name.as_str())
+        .set("node", shared.service.name.as_str())
         .set("tick", tick.map_or(Value::Nil, Value::from_u64));
     if let Some(a) = auth {
         m.push("auth", a);
@@ -210,7 +211,7 @@ async fn dispatch(
             return;
         }
         (None, _) => {
-            let method = login::current_method(&shared.lock().tree).unwrap_or_default();
+            let method = login::current_method(&shared.store.lock().tree).unwrap_or_default();
             let text = ErrorClass::NoAuth.message(format!("You need to log in using: {method}"));
             out.send(seq, MapBuilder::new().set("error", text)).await;
             return;
@@ -278,7 +279,7 @@ async fn dispatch(
                 stream_error(out, seq, TOO_MANY_STREAMS.into()).await;
                 return;
             }
-            let sub = match shared.gossip().subscribe(&topic).await {
+            let sub = match shared.network.gossip().subscribe(&topic).await {
                 Ok(s) => s,
                 Err(e) => {
                     stream_error(out, seq, e.to_string()).await;
@@ -295,7 +296,7 @@ async fn dispatch(
         action => {
             let changes = matches!(action, Action::SetValue(_) | Action::DeleteTree { .. });
             match actions::run(shared, action, &user).await {
-                Ok(outcome) => match changes.then(|| shared.durable()).flatten() {
+                Ok(outcome) => match changes.then(|| shared.store.durable()).flatten() {
                     // `log_sync: always`: acknowledge once the change is on
                     // disk, without holding up this connection's next
                     // requests (one disk sync then covers many changes).
@@ -333,7 +334,7 @@ async fn send_outcome(out: &Replies, seq: u64, outcome: Outcome) {
 
 /// Whether another stream may be opened on this connection.
 fn room_for_stream(shared: &Shared, tasks: &Tasks) -> bool {
-    lock_tasks(tasks).len() < shared.config.max_streams
+    lock_tasks(tasks).len() < shared.service.max_streams
 }
 
 /// Whether a tree stream (`get_tree`, `watch`) may start at `path`: room

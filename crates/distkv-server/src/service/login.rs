@@ -15,7 +15,8 @@ use distkv_tree::{Path, PathElem, Precondition, Tree, Value};
 
 use crate::service::login_failures::failure_delay;
 use crate::service::snapshot::push_entry;
-use crate::state::Shared;
+use crate::service::state::ServiceState;
+use crate::state::{Shared, Store};
 
 /// Who a connection acts as.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -184,7 +185,7 @@ pub async fn handle(
         }
         AuthAction::Login { typ, request } => {
             out.push(MapBuilder::new().set("state", "start"));
-            if let Err(e) = login(shared, session, &typ, &request).await {
+            if let Err(e) = login(&shared.store, &shared.service, session, &typ, &request).await {
                 out.push(error_reply(e));
             }
             out.push(MapBuilder::new().set("state", "end"));
@@ -209,6 +210,7 @@ pub async fn handle(
             match ident {
                 Some(id) => {
                     let exists = shared
+                        .store
                         .lock()
                         .tree
                         .get(&user_path(&typ, &id))
@@ -222,7 +224,7 @@ pub async fn handle(
                 }
                 None => {
                     let idents: Vec<String> = {
-                        let core = shared.lock();
+                        let core = shared.store.lock();
                         core.tree
                             .get(&users_path(&typ))
                             .map(|e| {
@@ -245,11 +247,12 @@ pub async fn handle(
             }
         }
         AuthAction::GetUser { typ, ident } => {
-            let reply = get_user(shared, session, &typ, &ident).unwrap_or_else(error_reply);
+            let reply = get_user(&shared.store, &shared.service, session, &typ, &ident)
+                .unwrap_or_else(error_reply);
             out.push(reply);
         }
         AuthAction::SetMethod { typ } => {
-            let reply = set_method(shared, session, typ.as_deref())
+            let reply = set_method(&shared.store, &shared.service, session, typ.as_deref())
                 .await
                 .unwrap_or_else(error_reply);
             out.push(reply);
@@ -259,13 +262,14 @@ pub async fn handle(
 }
 
 async fn login(
-    shared: &Arc<Shared>,
+    store: &Store,
+    svc: &ServiceState,
     session: &mut Session,
     typ: &str,
     request: &Value,
 ) -> Result<(), String> {
     let (current, record) = {
-        let core = shared.lock();
+        let core = store.lock();
         let current = current_method(&core.tree);
         let ident = request.get("ident").and_then(Value::as_str).unwrap_or("");
         let record = core
@@ -280,18 +284,13 @@ async fn login(
             current.as_deref().unwrap_or("none")
         ));
     }
-    let method = shared
-        .config
-        .auth
-        .get(typ)
-        .map_err(|e| e.to_string())?
-        .clone();
+    let method = svc.auth.get(typ).map_err(|e| e.to_string())?.clone();
     let presented = distkv_auth::wire::presented(typ, request, session.key.as_ref())
         .map_err(|e| e.to_string())?;
     let who = format!("{typ} {}", presented.ident);
     match method.verify(&presented, record.as_ref()).await {
         Ok(()) => {
-            shared.login_failures.succeed(&who);
+            svc.login_failures.succeed(&who);
             session.failures = 0;
             // An already logged-in connection keeps its identity.
             if session.user.is_none() {
@@ -309,7 +308,7 @@ async fn login(
         }
         Err(e) => {
             session.failures = session.failures.saturating_add(1);
-            let n = session.failures.max(shared.login_failures.fail(&who));
+            let n = session.failures.max(svc.login_failures.fail(&who));
             tracing::warn!(method = typ, user = %presented.ident, failures = n, "login failed");
             tokio::time::sleep(failure_delay(n)).await;
             Err(e.to_string())
@@ -318,7 +317,7 @@ async fn login(
 }
 
 async fn set_user(
-    shared: &Arc<Shared>,
+    shared: &Shared,
     session: &Session,
     typ: &str,
     request: &Value,
@@ -326,7 +325,7 @@ async fn set_user(
 ) -> Result<MapBuilder, String> {
     need_super(session)?;
     let method: Arc<dyn AuthMethod> = shared
-        .config
+        .service
         .auth
         .get(typ)
         .map_err(|e| e.to_string())?
@@ -349,6 +348,7 @@ async fn set_user(
         }
     } else {
         let head = shared
+            .store
             .lock()
             .tree
             .get(&path)
@@ -362,6 +362,7 @@ async fn set_user(
         }
     };
     let change = shared
+        .store
         .local_change(&path, Some(Value::Map(record)), &pre)
         .await
         .map_err(|e| e.to_string())?;
@@ -378,14 +379,15 @@ async fn set_user(
 }
 
 fn get_user(
-    shared: &Shared,
+    store: &Store,
+    svc: &ServiceState,
     session: &Session,
     typ: &str,
     ident: &str,
 ) -> Result<MapBuilder, String> {
     need_super(session)?;
-    let method = shared.config.auth.get(typ).map_err(|e| e.to_string())?;
-    let record = shared
+    let method = svc.auth.get(typ).map_err(|e| e.to_string())?;
+    let record = store
         .lock()
         .tree
         .get(&user_path(typ, ident))
@@ -406,15 +408,16 @@ fn get_user(
 }
 
 async fn set_method(
-    shared: &Arc<Shared>,
+    store: &Store,
+    svc: &ServiceState,
     session: &Session,
     typ: Option<&str>,
 ) -> Result<MapBuilder, String> {
     need_super(session)?;
     let current = {
-        let core = shared.lock();
+        let core = store.lock();
         if let Some(t) = typ {
-            shared.config.auth.get(t).map_err(|e| e.to_string())?;
+            svc.auth.get(t).map_err(|e| e.to_string())?;
             let has_users = core
                 .tree
                 .get(&users_path(t))
@@ -433,7 +436,7 @@ async fn set_method(
     if let Some(t) = typ {
         m.push((Value::from("current"), Value::from(t)));
     }
-    let change = shared
+    let change = store
         .local_change(&auth_root(), Some(Value::Map(m)), &Precondition::default())
         .await
         .map_err(|e| e.to_string())?;
