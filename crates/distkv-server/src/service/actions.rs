@@ -92,48 +92,44 @@ async fn get_value(
     path: Path,
     nchain: i64,
 ) -> Result<Outcome, ActionError> {
-    Ok({
-        check_read_path(&path)?;
-        let (found, codec) = {
-            let core = store.lock();
-            access::check(&core.tree, user, &path, 'r', false).map_err(ActionError)?;
-            let found = core
-                .tree
-                .get(&path)
-                .map(|e| (e.data().cloned(), e.chain().cloned(), e.tock()));
-            (found, converter(&core.tree, user, &path))
-        };
-        match found {
-            Some((value, chain, tock)) => {
-                let value = match (value, codec) {
-                    (Some(v), Some(c)) => {
-                        Some(convert(&svc.checker, c, converters::Direction::Encode, v).await?)
-                    }
-                    (v, _) => v,
-                };
-                let mut m = MapBuilder::new();
-                push_entry(&mut m, value.as_ref(), chain.as_ref(), tock, nchain);
-                Outcome::Reply(m)
-            }
-            None if nchain != 0 => Outcome::Reply(MapBuilder::new().set("chain", Value::Nil)),
-            None => Outcome::Reply(MapBuilder::new()),
+    check_read_path(&path)?;
+    let (found, codec) = {
+        let core = store.lock();
+        access::check(&core.tree, user, &path, 'r', false).map_err(ActionError)?;
+        let found = core
+            .tree
+            .get(&path)
+            .map(|e| (e.data().cloned(), e.chain().cloned(), e.tock()));
+        (found, converter(&core.tree, user, &path))
+    };
+    Ok(match found {
+        Some((value, chain, tock)) => {
+            let value = match (value, codec) {
+                (Some(v), Some(c)) => {
+                    Some(convert(&svc.checker, c, converters::Direction::Encode, v).await?)
+                }
+                (v, _) => v,
+            };
+            let mut m = MapBuilder::new();
+            push_entry(&mut m, value.as_ref(), chain.as_ref(), tock, nchain);
+            Outcome::Reply(m)
         }
+        None if nchain != 0 => Outcome::Reply(MapBuilder::new().set("chain", Value::Nil)),
+        None => Outcome::Reply(MapBuilder::new()),
     })
 }
 
 /// `get_value` by `(node, tick)`: the entry that change made.
 fn get_by_event(store: &Store, event: NodeEvent, nchain: i64) -> Result<Outcome, ActionError> {
-    Ok({
-        let core = store.lock();
-        let ev = NodeEvent::new(core.tree.intern(&event.node), event.tick);
-        let (path, e) = core
-            .tree
-            .find_event(&ev)
-            .ok_or_else(|| ActionError(ev.tick.to_string()))?;
-        let mut m = entry_map(e, nchain);
-        m.push("path", path.to_value());
-        Outcome::Reply(m)
-    })
+    let core = store.lock();
+    let ev = NodeEvent::new(core.tree.intern(&event.node), event.tick);
+    let (path, e) = core
+        .tree
+        .find_event(&ev)
+        .ok_or_else(|| ActionError(ev.tick.to_string()))?;
+    let mut m = entry_map(e, nchain);
+    m.push("path", path.to_value());
+    Ok(Outcome::Reply(m))
 }
 
 /// `delete_tree`: every value below and at `path`; with `nchain` the deletions as a stream.
@@ -144,62 +140,61 @@ async fn delete_tree(
     path: Path,
     nchain: i64,
 ) -> Result<Outcome, ActionError> {
-    Ok({
-        let check = |tree: &distkv_tree::Tree| access::check_delete_tree(tree, user, &path);
-        let changes = store.delete_tree_checked(&path, &check).await?;
-        if nchain == 0 {
-            Outcome::Reply(MapBuilder::new().set("changed", changes.len()))
-        } else {
-            let links = usize::try_from(nchain).unwrap_or(usize::MAX);
-            let mut items = Vec::with_capacity(changes.len());
-            for c in changes {
-                let mut m = MapBuilder::new();
-                if let Value::Map(kv) = update_to_value(&c.event, links) {
-                    for (k, v) in kv {
-                        if let Some(k) = k.as_str() {
-                            m.push(k, v);
-                        }
-                    }
+    let check = |tree: &distkv_tree::Tree| access::check_delete_tree(tree, user, &path);
+    let changes = store.delete_tree_checked(&path, &check).await?;
+    if nchain == 0 {
+        return Ok(Outcome::Reply(
+            MapBuilder::new().set("changed", changes.len()),
+        ));
+    }
+    let links = usize::try_from(nchain).unwrap_or(usize::MAX);
+    let mut items = Vec::with_capacity(changes.len());
+    for c in changes {
+        let mut m = MapBuilder::new();
+        if let Value::Map(kv) = update_to_value(&c.event, links) {
+            for (k, v) in kv {
+                if let Some(k) = k.as_str() {
+                    m.push(k, v);
                 }
-                if let Some(old) = c.old {
-                    let codec = converter(&store.lock().tree, user, &c.event.path);
-                    let old = match codec {
-                        Some(codec) => {
-                            convert(&svc.checker, codec, converters::Direction::Encode, old).await?
-                        }
-                        None => old,
-                    };
-                    m.push("old_value", old);
-                }
-                items.push(m);
             }
-            Outcome::Stream(items)
         }
-    })
+        if let Some(old) = c.old {
+            let codec = converter(&store.lock().tree, user, &c.event.path);
+            let old = match codec {
+                Some(codec) => {
+                    convert(&svc.checker, codec, converters::Direction::Encode, old).await?
+                }
+                None => old,
+            };
+            m.push("old_value", old);
+        }
+        items.push(m);
+    }
+    Ok(Outcome::Stream(items))
 }
 
 /// `enumerate`: the names of the children (with values, unless `empty`).
 fn enumerate(store: &Store, user: &User, path: Path, empty: bool) -> Result<Outcome, ActionError> {
-    Ok({
-        check_read_path(&path)?;
-        let core = store.lock();
-        access::check(&core.tree, user, &path, 'e', false).map_err(ActionError)?;
-        let names: Vec<Value> = core
-            .tree
-            .get(&path)
-            .map(|e| {
-                e.children()
-                    .filter(|(_, c)| empty || c.data().is_some())
-                    .filter(|(n, _)| {
-                        access::view(&core.tree, user, &path, &path.child((*n).clone()))
-                            != access::View::Skip
-                    })
-                    .map(|(n, _)| n.to_value())
-                    .collect()
-            })
-            .unwrap_or_default();
-        Outcome::Reply(MapBuilder::new().set("result", Value::Array(names)))
-    })
+    check_read_path(&path)?;
+    let core = store.lock();
+    access::check(&core.tree, user, &path, 'e', false).map_err(ActionError)?;
+    let names: Vec<Value> = core
+        .tree
+        .get(&path)
+        .map(|e| {
+            e.children()
+                .filter(|(_, c)| empty || c.data().is_some())
+                .filter(|(n, _)| {
+                    access::view(&core.tree, user, &path, &path.child((*n).clone()))
+                        != access::View::Skip
+                })
+                .map(|(n, _)| n.to_value())
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Outcome::Reply(
+        MapBuilder::new().set("result", Value::Array(names)),
+    ))
 }
 
 /// `msg_send`: a message to every server's monitors of `topic`.
@@ -208,61 +203,57 @@ async fn msg_send(
     topic: String,
     payload: MsgPayload,
 ) -> Result<Outcome, ActionError> {
-    Ok({
-        // The servers' own events are theirs alone: a client message
-        // there would be taken for replication (unsigned, it would be
-        // refused by signed networks; unsigned networks would apply it).
-        let root = net.root.as_str();
-        if topic == root || topic.strip_prefix(root).is_some_and(|r| r.starts_with('.')) {
-            return Err(ActionError(format!(
-                "the topic {topic} belongs to the servers (server.root {root})"
-            )));
-        }
-        let bytes = match payload {
-            MsgPayload::Raw(b) => b,
-            MsgPayload::Data(v) => distkv_proto::msgpack::to_vec(&v),
-        };
-        net.gossip()
-            .broadcast(&topic, bytes::Bytes::from(bytes))
-            .await?;
-        Outcome::Reply(MapBuilder::new())
-    })
+    // The servers' own events are theirs alone: a client message
+    // there would be taken for replication (unsigned, it would be
+    // refused by signed networks; unsigned networks would apply it).
+    let root = net.root.as_str();
+    if topic == root || topic.strip_prefix(root).is_some_and(|r| r.starts_with('.')) {
+        return Err(ActionError(format!(
+            "the topic {topic} belongs to the servers (server.root {root})"
+        )));
+    }
+    let bytes = match payload {
+        MsgPayload::Raw(b) => b,
+        MsgPayload::Data(v) => distkv_proto::msgpack::to_vec(&v),
+    };
+    net.gossip()
+        .broadcast(&topic, bytes::Bytes::from(bytes))
+        .await?;
+    Ok(Outcome::Reply(MapBuilder::new()))
 }
 
 /// `fetch_ticks`: the changes of the given ticks, then what is known and deleted.
 fn fetch_ticks(store: &Store, nodes: Vec<(String, RangeSet)>) -> Result<Outcome, ActionError> {
-    Ok({
-        let r = {
-            let core = store.lock();
-            let wanted: Vec<_> = nodes
-                .iter()
-                .map(|(n, r)| (core.tree.intern(n), r.clone()))
-                .collect();
-            core.tree.lookup_ticks(&wanted)
-        };
-        let mut items: Vec<MapBuilder> = r
-            .updates
+    let r = {
+        let core = store.lock();
+        let wanted: Vec<_> = nodes
             .iter()
-            .map(|u| {
-                let mut m = MapBuilder::new().set("path", u.path.to_value());
-                push_entry(&mut m, u.value.as_ref(), Some(&u.chain), u.tock, -1);
-                m
-            })
+            .map(|(n, r)| (core.tree.intern(n), r.clone()))
             .collect();
-        let sets = |v: &[(distkv_tree::NodeName, RangeSet)]| {
-            let mut m = MapBuilder::new();
-            for (n, r) in v {
-                m.push(n, ranges_to_value(r));
-            }
-            m.build()
-        };
-        items.push(
-            MapBuilder::new()
-                .set("known", sets(&r.known))
-                .set("deleted", sets(&r.deleted)),
-        );
-        Outcome::Stream(items)
-    })
+        core.tree.lookup_ticks(&wanted)
+    };
+    let mut items: Vec<MapBuilder> = r
+        .updates
+        .iter()
+        .map(|u| {
+            let mut m = MapBuilder::new().set("path", u.path.to_value());
+            push_entry(&mut m, u.value.as_ref(), Some(&u.chain), u.tock, -1);
+            m
+        })
+        .collect();
+    let sets = |v: &[(distkv_tree::NodeName, RangeSet)]| {
+        let mut m = MapBuilder::new();
+        for (n, r) in v {
+            m.push(n, ranges_to_value(r));
+        }
+        m.build()
+    };
+    items.push(
+        MapBuilder::new()
+            .set("known", sets(&r.known))
+            .set("deleted", sets(&r.deleted)),
+    );
+    Ok(Outcome::Stream(items))
 }
 
 /// `log`: start (or stop, without a path) the state log.
@@ -271,35 +262,31 @@ async fn log(
     path: Option<String>,
     fetch: bool,
 ) -> Result<Outcome, ActionError> {
-    Ok({
-        match path {
-            None => crate::storage::persist::stop_log(&shared.store)?,
-            Some(p) => {
-                let shared = shared.clone();
-                blocking(move || {
-                    let file = std::path::Path::new(&p);
-                    crate::storage::persist::start_log(&shared.store, &shared.storage, file, fetch)
-                        .map_err(|e| ActionError(e.to_string()))
-                })
-                .await?;
-            }
+    match path {
+        None => crate::storage::persist::stop_log(&shared.store)?,
+        Some(p) => {
+            let shared = shared.clone();
+            blocking(move || {
+                let file = std::path::Path::new(&p);
+                crate::storage::persist::start_log(&shared.store, &shared.storage, file, fetch)
+                    .map_err(|e| ActionError(e.to_string()))
+            })
+            .await?;
         }
-        Outcome::Reply(MapBuilder::new().set("result", true))
-    })
+    }
+    Ok(Outcome::Reply(MapBuilder::new().set("result", true)))
 }
 
 /// `save`: a one-shot dump to `path`.
 async fn save(shared: &Arc<Shared>, path: String) -> Result<Outcome, ActionError> {
-    Ok({
-        let shared = shared.clone();
-        blocking(move || {
-            let file = std::path::Path::new(&path);
-            crate::storage::persist::save(&shared.store, &shared.storage, file)
-                .map_err(|e| ActionError(e.to_string()))
-        })
-        .await?;
-        Outcome::Reply(MapBuilder::new().set("result", true))
+    let shared = shared.clone();
+    blocking(move || {
+        let file = std::path::Path::new(&path);
+        crate::storage::persist::save(&shared.store, &shared.storage, file)
+            .map_err(|e| ActionError(e.to_string()))
     })
+    .await?;
+    Ok(Outcome::Reply(MapBuilder::new().set("result", true)))
 }
 
 /// `test_acl`: what access the user (or ACL `acl`) has at `path`.
@@ -310,12 +297,10 @@ fn test_acl(
     mode: char,
     acl: Option<String>,
 ) -> Result<Outcome, ActionError> {
-    Ok({
-        let core = store.lock();
-        let access =
-            access::test(&core.tree, user, &path, mode, acl.as_deref()).map_err(ActionError)?;
-        Outcome::Reply(MapBuilder::new().set("access", access))
-    })
+    let core = store.lock();
+    let access =
+        access::test(&core.tree, user, &path, mode, acl.as_deref()).map_err(ActionError)?;
+    Ok(Outcome::Reply(MapBuilder::new().set("access", access)))
 }
 
 /// `set_value` / `delete_value`: type checks, conversion for the user, the
