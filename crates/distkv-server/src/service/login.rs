@@ -160,105 +160,100 @@ fn aux_name(record: &Value, key: &str) -> Option<String> {
 
 /// Runs an auth action on connection `session`; returns its replies, in
 /// order (one, or a `start`, items, `end` stream).
-pub async fn handle(
-    shared: &Arc<Shared>,
-    session: &mut Session,
-    action: AuthAction,
-) -> Vec<MapBuilder> {
-    let mut out = Vec::new();
+pub async fn handle(shared: &Shared, session: &mut Session, action: AuthAction) -> Vec<MapBuilder> {
+    let (store, svc) = (&shared.store, &shared.service);
     match action {
-        AuthAction::KeyExchange { pubkey } => {
-            let reply = if session.key.is_some() {
-                error_reply("Key exchange already done on this connection")
-            } else {
-                let kx = KeyExchange::new();
-                let own = kx.public_bytes();
-                match kx.finish(&pubkey, false) {
-                    Ok(k) => {
-                        session.key = Some(k);
-                        MapBuilder::new().set("pubkey", Value::Bytes(own.to_vec()))
-                    }
-                    Err(e) => error_reply(e.to_string()),
-                }
-            };
-            out.push(reply);
-        }
+        AuthAction::KeyExchange { pubkey } => vec![key_exchange(session, &pubkey)],
         AuthAction::Login { typ, request } => {
-            out.push(MapBuilder::new().set("state", "start"));
-            if let Err(e) = login(&shared.store, &shared.service, session, &typ, &request).await {
-                out.push(error_reply(e));
-            }
-            out.push(MapBuilder::new().set("state", "end"));
+            let failed = login(store, svc, session, &typ, &request).await.err();
+            stream(failed.map(error_reply))
         }
         AuthAction::SetUser { typ, request, new } => {
-            let reply = set_user(shared, session, &typ, &request, new)
-                .await
-                .unwrap_or_else(error_reply);
-            out.push(reply);
+            vec![
+                set_user(shared, session, &typ, &request, new)
+                    .await
+                    .unwrap_or_else(error_reply),
+            ]
         }
-        AuthAction::ListUsers { typ, ident } => {
-            if let Err(e) = need_super(session) {
-                out.push(error_reply(e));
-                return out;
-            }
-            let item = |ident: &str| {
-                MapBuilder::new()
-                    .set("typ", typ.as_str())
-                    .set("kind", "user")
-                    .set("ident", ident)
-            };
-            match ident {
-                Some(id) => {
-                    let exists = shared
-                        .store
-                        .lock()
-                        .tree
-                        .get(&user_path(&typ, &id))
-                        .is_some_and(|e| e.data().is_some());
-                    let reply = if exists {
-                        item(&id)
-                    } else {
-                        error_reply(distkv_proto::ErrorClass::Key.call(user_path(&typ, &id)))
-                    };
-                    out.push(reply);
-                }
-                None => {
-                    let idents: Vec<String> = {
-                        let core = shared.store.lock();
-                        core.tree
-                            .get(&users_path(&typ))
-                            .map(|e| {
-                                e.children()
-                                    .filter(|(_, c)| c.data().is_some())
-                                    .filter_map(|(n, _)| match n {
-                                        PathElem::Str(s) => Some(s.to_string()),
-                                        _ => None,
-                                    })
-                                    .collect()
-                            })
-                            .unwrap_or_default()
-                    };
-                    out.push(MapBuilder::new().set("state", "start"));
-                    for id in &idents {
-                        out.push(item(id));
-                    }
-                    out.push(MapBuilder::new().set("state", "end"));
-                }
-            }
-        }
+        AuthAction::ListUsers { typ, ident } => list_users(store, session, &typ, ident.as_deref()),
         AuthAction::GetUser { typ, ident } => {
-            let reply = get_user(&shared.store, &shared.service, session, &typ, &ident)
-                .unwrap_or_else(error_reply);
-            out.push(reply);
+            vec![get_user(store, svc, session, &typ, &ident).unwrap_or_else(error_reply)]
         }
         AuthAction::SetMethod { typ } => {
-            let reply = set_method(&shared.store, &shared.service, session, typ.as_deref())
-                .await
-                .unwrap_or_else(error_reply);
-            out.push(reply);
+            vec![
+                set_method(store, svc, session, typ.as_deref())
+                    .await
+                    .unwrap_or_else(error_reply),
+            ]
         }
     }
+}
+
+/// A `start`, `items`, `end` stream.
+fn stream(items: impl IntoIterator<Item = MapBuilder>) -> Vec<MapBuilder> {
+    let mut out = vec![MapBuilder::new().set("state", "start")];
+    out.extend(items);
+    out.push(MapBuilder::new().set("state", "end"));
     out
+}
+
+/// Agrees on a session key with the client (once per connection); the
+/// reply carries this server's public key.
+fn key_exchange(session: &mut Session, pubkey: &[u8]) -> MapBuilder {
+    if session.key.is_some() {
+        return error_reply("Key exchange already done on this connection");
+    }
+    let kx = KeyExchange::new();
+    let own = kx.public_bytes();
+    match kx.finish(pubkey, false) {
+        Ok(k) => {
+            session.key = Some(k);
+            MapBuilder::new().set("pubkey", Value::Bytes(own.to_vec()))
+        }
+        Err(e) => error_reply(e.to_string()),
+    }
+}
+
+/// The users of method `typ` (super-root users only): just `ident`, if
+/// given and it exists, else a stream of all users with a record.
+fn list_users(store: &Store, session: &Session, typ: &str, ident: Option<&str>) -> Vec<MapBuilder> {
+    if let Err(e) = need_super(session) {
+        return vec![error_reply(e)];
+    }
+    let item = |ident: &str| {
+        MapBuilder::new()
+            .set("typ", typ)
+            .set("kind", "user")
+            .set("ident", ident)
+    };
+    if let Some(id) = ident {
+        let exists = store
+            .lock()
+            .tree
+            .get(&user_path(typ, id))
+            .is_some_and(|e| e.data().is_some());
+        return vec![if exists {
+            item(id)
+        } else {
+            error_reply(distkv_proto::ErrorClass::Key.call(user_path(typ, id)))
+        }];
+    }
+    let idents: Vec<String> = {
+        let core = store.lock();
+        core.tree
+            .get(&users_path(typ))
+            .map(|e| {
+                e.children()
+                    .filter(|(_, c)| c.data().is_some())
+                    .filter_map(|(n, _)| match n {
+                        PathElem::Str(s) => Some(s.to_string()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    stream(idents.iter().map(|id| item(id)))
 }
 
 async fn login(
