@@ -39,8 +39,78 @@ mod validate;
 /// Entry points for the fuzz targets: not a stable interface.
 #[doc(hidden)]
 pub mod fuzzing {
-    pub use crate::state::Shared;
-    pub use crate::storage::persist::load_bytes;
+    use std::sync::{Arc, MutexGuard};
+
+    use distkv_proto::transport::Gossip;
+    use distkv_tree::UpdateEvent;
+    use tokio::sync::mpsc;
+
+    use crate::ServerConfig;
+    use crate::state::Core;
+    use crate::storage::persist::{LoadError, LoadReport};
+
+    /// A server's state without listeners, with its configuration.
+    #[derive(Debug)]
+    pub struct Shared {
+        /// The configuration it was built from.
+        pub config: ServerConfig,
+        parts: crate::state::Shared,
+    }
+
+    impl Shared {
+        /// The state of a server configured by `config`.
+        pub fn new(
+            config: ServerConfig,
+            gossip: Arc<dyn Gossip>,
+            replicate: Option<mpsc::Sender<UpdateEvent>>,
+        ) -> Shared {
+            let parts = crate::state::Shared::new(&config, gossip, replicate);
+            Shared { config, parts }
+        }
+
+        /// Locks the tree.
+        pub fn lock(&self) -> MutexGuard<'_, Core> {
+            self.parts.store.lock()
+        }
+    }
+
+    /// Loads a state file held in memory into `shared`'s tree.
+    pub fn load_bytes(
+        shared: &Shared,
+        data: &[u8],
+        shown: &str,
+        up_to_corruption: bool,
+    ) -> Result<LoadReport, LoadError> {
+        let parts = &shared.parts;
+        crate::storage::persist::load_bytes(
+            &parts.store,
+            &parts.storage,
+            data,
+            shown,
+            up_to_corruption,
+        )
+    }
+
+    #[cfg(test)]
+    mod tests {
+        /// The state-log fuzz target's use of this module, in brief.
+        #[test]
+        fn the_fuzz_target_can_reset_the_tree_and_load() {
+            let mut cfg = crate::ServerConfig::new("fuzz");
+            cfg.log_sync = crate::SyncPolicy::Never;
+            let gossip =
+                std::sync::Arc::new(distkv_proto::transport::local::LocalGossip::default());
+            let shared = super::Shared::new(cfg, gossip, None);
+            {
+                let mut core = shared.lock();
+                core.tree = distkv_tree::Tree::new("fuzz", shared.config.chain_length);
+                core.tree.mark_ready();
+            }
+            let file = distkv_proto::record::header();
+            let report = super::load_bytes(&shared, &file, "fuzz.state", false).expect("loads");
+            assert_eq!(report.records, 0);
+        }
+    }
 }
 
 use std::net::SocketAddr;
@@ -122,41 +192,41 @@ impl Server {
         };
         let mut config = config;
         startup::plan_data_dir(&mut config).await?;
-        let init = config.init.clone();
-        let standalone = config.standalone;
-        let shared = Arc::new(Shared::new(config, gossip.clone(), repl_tx));
+        let config = config;
+        let shared = Arc::new(Shared::new(&config, gossip.clone(), repl_tx));
         // The HTTP endpoint comes first: /health answers while this server
         // loads its files or copies a peer.
-        startup::serve_http(&shared, &mut tasks, &shutdown).await?;
-        let loaded = startup::load_files(&shared)?;
+        startup::serve_http(&shared, &config, &mut tasks, &shutdown).await?;
+        let loaded = startup::load_files(&shared, &config)?;
         let (good_tx, good_rx) = mpsc::channel(16);
         let cluster = match repl_rx {
-            Some(rx) => Some(startup::replicate(&shared, &gossip, rx, good_tx, &mut tasks).await?),
+            Some(rx) => Some(startup::replicate(&shared, &config, rx, good_tx, &mut tasks).await?),
             None => None,
         };
-        match (init, &cluster) {
-            (_, Some(c)) if loaded => startup::catch_up(&shared, gossip.as_ref(), c).await,
+        let store = &shared.store;
+        match (config.init.clone(), &cluster) {
+            (_, Some(c)) if loaded => startup::catch_up(&shared, c).await,
             (_, _) if loaded => {}
             (Some(value), _) => {
-                shared.lock().tree.mark_ready();
-                shared
+                store.lock().tree.mark_ready();
+                store
                     .local_change(&Path::root(), Some(value), &Precondition::default())
                     .await?;
             }
-            (None, None) => shared.lock().tree.mark_ready(),
-            (None, Some(_)) if standalone => shared.lock().tree.mark_ready(),
-            (None, Some(c)) => startup::join(&shared, gossip.as_ref(), c, good_rx).await?,
+            (None, None) => store.lock().tree.mark_ready(),
+            (None, Some(_)) if config.standalone => store.lock().tree.mark_ready(),
+            (None, Some(c)) => startup::join(&shared, c, good_rx).await?,
         }
         if let Some(c) = &cluster {
             c.stop_good_nodes();
         }
-        startup::start_state_log(&shared, &mut tasks, &shutdown).await?;
-        let addrs = startup::bind_listeners(&shared, &mut tasks, &shutdown).await?;
+        startup::start_state_log(&shared, &config, &mut tasks, &shutdown).await?;
+        let addrs = startup::bind_listeners(&shared, &config, &mut tasks, &shutdown).await?;
         if cluster.is_some() {
-            startup::publish_address(&shared, gossip.as_ref(), &addrs).await;
+            startup::publish_address(&shared.network, &config, &addrs).await;
             startup::say_how_gossip_is_protected(&shared);
         }
-        tracing::info!(name = %shared.config.name, ?addrs, gossip = gossip.kind(), "server running");
+        tracing::info!(name = %config.name, ?addrs, gossip = gossip.kind(), "server running");
         Ok(RunningServer {
             shared,
             addrs,
@@ -176,6 +246,7 @@ impl RunningServer {
     /// embedding application reads its own server without a connection).
     pub fn value(&self, path: &Path) -> Option<distkv_tree::Value> {
         self.shared
+            .store
             .lock()
             .tree
             .get(path)

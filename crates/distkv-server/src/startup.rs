@@ -9,13 +9,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use distkv_proto::gossip::Topic;
-use distkv_proto::transport::Gossip;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::replication::{Broadcaster, Receiver, Replication, peer_copy, peers};
+use crate::replication::{Broadcaster, Network, Receiver, Replication, peer_copy, peers};
 use crate::state::Shared;
 use crate::storage::data_dir::DataDir;
 use crate::{ServerConfig, ServerError, observe, service, storage};
@@ -51,10 +50,11 @@ pub(crate) async fn plan_data_dir(config: &mut ServerConfig) -> Result<(), Serve
 /// Binds and serves the HTTP endpoint (`server.http`), if configured.
 pub(crate) async fn serve_http(
     shared: &Arc<Shared>,
+    config: &ServerConfig,
     tasks: &mut JoinSet<()>,
     shutdown: &CancellationToken,
 ) -> Result<(), ServerError> {
-    let Some((host, port)) = shared.config.http.clone() else {
+    let Some((host, port)) = config.http.clone() else {
         return Ok(());
     };
     let l = TcpListener::bind((host.as_str(), port))
@@ -73,9 +73,14 @@ pub(crate) async fn serve_http(
 
 /// Loads the state files; whether there were any (the tree is then
 /// ready).
-pub(crate) fn load_files(shared: &Arc<Shared>) -> Result<bool, ServerError> {
-    for file in &shared.config.load {
-        let r = storage::persist::load(shared, file, shared.config.load_up_to_corruption)?;
+pub(crate) fn load_files(shared: &Shared, config: &ServerConfig) -> Result<bool, ServerError> {
+    for file in &config.load {
+        let r = storage::persist::load(
+            &shared.store,
+            &shared.storage,
+            file,
+            config.load_up_to_corruption,
+        )?;
         if r.dropped > 0 {
             tracing::warn!(
                 file = %file.display(),
@@ -86,9 +91,9 @@ pub(crate) fn load_files(shared: &Arc<Shared>) -> Result<bool, ServerError> {
         }
         tracing::info!(file = %file.display(), records = r.records, "loaded");
     }
-    let loaded = !shared.config.load.is_empty();
+    let loaded = !config.load.is_empty();
     if loaded {
-        shared.lock().tree.mark_ready();
+        shared.store.lock().tree.mark_ready();
     }
     Ok(loaded)
 }
@@ -97,16 +102,17 @@ pub(crate) fn load_files(shared: &Arc<Shared>) -> Result<bool, ServerError> {
 /// and the reconnect watch.
 pub(crate) async fn replicate(
     shared: &Arc<Shared>,
-    gossip: &Arc<dyn Gossip>,
+    config: &ServerConfig,
     local: mpsc::Receiver<distkv_tree::UpdateEvent>,
     good_tx: mpsc::Sender<String>,
     tasks: &mut JoinSet<()>,
 ) -> Result<Arc<Replication>, ServerError> {
-    let name = shared.config.name.clone();
-    let keys = shared.config.gossip_keys.clone();
-    let out = Broadcaster::new(gossip.clone(), &shared.config.root, &name).with_keys(keys.clone());
-    let c = Arc::new(Replication::new(shared.clone(), out, Some(good_tx)));
-    let max = shared.config.max_frame;
+    let net = &shared.network;
+    let gossip = net.gossip();
+    let keys = net.gossip_keys.clone();
+    let out = Broadcaster::new(gossip.clone(), &net.root, &net.name).with_keys(keys.clone());
+    let c = Arc::new(Replication::new(shared.clone(), config, out, Some(good_tx)));
+    let max = net.max_frame;
     for t in Topic::ALL {
         let sub = gossip.subscribe(&c.topic(t)).await?;
         let rx = Receiver::new(sub, &c.topic(t), max, keys.clone());
@@ -121,9 +127,9 @@ pub(crate) async fn replicate(
 /// After loading files: a file may be older than what the network holds
 /// (and than this server's own latest ticks), so catch up from a peer
 /// with data before serving, if there is one.
-pub(crate) async fn catch_up(shared: &Arc<Shared>, gossip: &dyn Gossip, c: &Arc<Replication>) {
+pub(crate) async fn catch_up(shared: &Arc<Shared>, c: &Arc<Replication>) {
     let mut synced = false;
-    for (node, host, port) in peers::published(shared, gossip).await {
+    for (node, host, port) in peers::published(&shared.network).await {
         match peer_copy::sync_from(shared, &node, &host, port).await {
             Ok(n) => {
                 tracing::info!(peer = %node, entries = n, "caught up with a peer after loading");
@@ -149,12 +155,11 @@ pub(crate) async fn catch_up(shared: &Arc<Shared>, gossip: &dyn Gossip, c: &Arc<
 /// itself known.
 pub(crate) async fn join(
     shared: &Arc<Shared>,
-    gossip: &dyn Gossip,
     c: &Arc<Replication>,
     mut good_rx: mpsc::Receiver<String>,
 ) -> Result<(), ServerError> {
     let mut published: std::collections::VecDeque<_> =
-        peers::published(shared, gossip).await.into();
+        peers::published(&shared.network).await.into();
     if published.is_empty() {
         tracing::info!("waiting for a server with data to copy from");
     }
@@ -167,7 +172,7 @@ pub(crate) async fn join(
                         "gossip closed while waiting for a peer".into(),
                     ));
                 };
-                let (host, port) = peers::resolve(shared, gossip, &node).await;
+                let (host, port) = peers::resolve(&shared.network, &shared.store, &node).await;
                 (node, host, port)
             }
         };
@@ -194,7 +199,7 @@ pub(crate) async fn join(
     if !c.fetch_missing(8).await {
         tracing::warn!("some changes are still missing; serving anyway, they will be fetched");
     }
-    shared.lock().tree.mark_ready();
+    shared.store.lock().tree.mark_ready();
     Ok(())
 }
 
@@ -202,19 +207,22 @@ pub(crate) async fn join(
 /// full dump, and with a data directory the rotation.
 pub(crate) async fn start_state_log(
     shared: &Arc<Shared>,
+    config: &ServerConfig,
     tasks: &mut JoinSet<()>,
     shutdown: &CancellationToken,
 ) -> Result<(), ServerError> {
-    let Some(file) = shared.config.save.clone() else {
+    let Some(file) = config.save.clone() else {
         return Ok(());
     };
     let sh = shared.clone();
     let path = file.clone();
-    let n = tokio::task::spawn_blocking(move || storage::persist::start_log(&sh, &path, true))
-        .await
-        .map_err(|e| ServerError::Internal(e.to_string()))??;
+    let n = tokio::task::spawn_blocking(move || {
+        storage::persist::start_log(&sh.store, &sh.storage, &path, true)
+    })
+    .await
+    .map_err(|e| ServerError::Internal(e.to_string()))??;
     tracing::info!(entries = n, "state log started");
-    if let Some(d) = shared.config.data_dir.clone() {
+    if let Some(d) = config.data_dir.clone() {
         let dir = d.clone();
         tokio::task::spawn_blocking(move || log_completed(&dir, &file))
             .await
@@ -230,11 +238,12 @@ pub(crate) async fn start_state_log(
 /// addresses) and starts its accept loop.
 pub(crate) async fn bind_listeners(
     shared: &Arc<Shared>,
+    config: &ServerConfig,
     tasks: &mut JoinSet<()>,
     shutdown: &CancellationToken,
 ) -> Result<Vec<SocketAddr>, ServerError> {
     let mut addrs = Vec::new();
-    for (host, port) in shared.config.bind.clone() {
+    for (host, port) in config.bind.clone() {
         let resolved = tokio::net::lookup_host((host.as_str(), port))
             .await
             .map_err(|source| ServerError::Resolve {
@@ -249,7 +258,12 @@ pub(crate) async fn bind_listeners(
                     let local = l.local_addr().unwrap_or(addr);
                     addrs.push(local);
                     bound_any = true;
-                    tasks.spawn(accept_loop(shared.clone(), l, shutdown.clone()));
+                    tasks.spawn(accept_loop(
+                        shared.clone(),
+                        l,
+                        config.tls.clone(),
+                        shutdown.clone(),
+                    ));
                 }
                 Err(e) => last_err = Some((addr, e)),
             }
@@ -276,25 +290,21 @@ pub(crate) async fn bind_listeners(
 
 /// Publishes this server's name and client address (signed when there
 /// are network keys) for its peers.
-pub(crate) async fn publish_address(
-    shared: &Arc<Shared>,
-    gossip: &dyn Gossip,
-    addrs: &[SocketAddr],
-) {
-    let advertise = match (&shared.config.advertise, addrs.first()) {
+pub(crate) async fn publish_address(net: &Network, config: &ServerConfig, addrs: &[SocketAddr]) {
+    let advertise = match (&config.advertise, addrs.first()) {
         (Some((h, p)), _) => format!("{h}:{p}"),
         (None, Some(a)) => a.to_string(),
         (None, None) => return,
     };
-    let root = &shared.config.root;
+    let root = &net.root;
     let tags = [
-        (peers::tag_node(root), shared.config.name.clone()),
+        (peers::tag_node(root), net.name.clone()),
         (
             peers::tag_addr(root),
-            peers::addr_tag_value(shared, &advertise),
+            peers::addr_tag_value(net, &advertise),
         ),
     ];
-    if let Err(e) = gossip.set_tags(&tags).await {
+    if let Err(e) = net.gossip().set_tags(&tags).await {
         tracing::warn!(error = %e, "could not publish the client address");
     }
 }
@@ -303,8 +313,8 @@ pub(crate) async fn publish_address(
 /// warns loudly when logins are required but replication is not
 /// authenticated.
 pub(crate) fn say_how_gossip_is_protected(shared: &Shared) {
-    let auth = service::login::current_method(&shared.lock().tree);
-    match (&shared.config.gossip_keys, auth) {
+    let auth = service::login::current_method(&shared.store.lock().tree);
+    match (&shared.network.gossip_keys, auth) {
         (Some(k), _) => tracing::info!(
             key = k.ids().first().copied().unwrap_or("?"),
             protection = ?k.protection(),
@@ -357,7 +367,8 @@ async fn rotate_logs(
             let file = d
                 .next_log(std::time::SystemTime::now())
                 .map_err(|e| e.to_string())?;
-            let n = storage::persist::start_log(&sh, &file, true).map_err(|e| e.to_string())?;
+            let n = storage::persist::start_log(&sh.store, &sh.storage, &file, true)
+                .map_err(|e| e.to_string())?;
             log_completed(&d, &file);
             Ok::<_, String>((file, n))
         })
@@ -385,7 +396,13 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(4096)
 }
 
-async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, shutdown: CancellationToken) {
+/// Accepts clients on `listener`; with `tls`, only over TLS.
+async fn accept_loop(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: CancellationToken,
+) {
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -395,7 +412,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, shutdown: Cance
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 let (shared, shutdown) = (shared.clone(), shutdown.clone());
-                match shared.config.tls.clone() {
+                match tls.clone() {
                     None => {
                         tokio::spawn(service::connection::serve(
                             shared,

@@ -1,4 +1,6 @@
-//! The state shared by all connections of a server.
+//! The state of a running server: the tree with its lock, clock and
+//! queue to the replication ([`Store`]), and [`Shared`], which holds it
+//! together with the parts' own state (service, network, storage).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -9,8 +11,11 @@ use distkv_tree::{
 use tokio::sync::mpsc;
 
 use crate::config::ServerConfig;
+use crate::replication::Network;
+use crate::service::state::ServiceState;
 use crate::service::watchers::{WatchEvent, Watchers};
-use crate::storage::log_file::StateLog;
+use crate::storage::StorageSettings;
+use crate::storage::sink::LogSink;
 
 /// Why a checked change was not made.
 #[derive(Debug, thiserror::Error)]
@@ -30,46 +35,17 @@ pub struct Core {
     pub tree: Tree,
     /// Registered watchers.
     pub watchers: Watchers,
-    /// The state log, if one is open.
-    pub log: Option<crate::storage::log_file::StateLog>,
-    /// Counts log switches, so that a chunked initial dump notices when its
-    /// log was replaced.
-    pub log_generation: u64,
+    /// The state log every change is written to, if one is open.
+    pub log: LogSink,
 }
 
 impl Core {
-    /// Appends a change to the state log, if one is open. A failing log is
-    /// closed with an error in the server log (the change itself stands).
-    pub fn log_change(&mut self, ev: &UpdateEvent) {
-        if self.log.is_some() {
-            self.log_record(&crate::storage::log_file::change_record(ev));
-        }
-    }
-
-    /// Appends a record of tick bookkeeping learned from peers (node ticks,
-    /// known and deleted ticks) to the state log, if one is open, so that
-    /// deletions reported by peers survive a restart.
-    pub fn log_node_state(&mut self, st: &Value) {
-        if self.log.is_some() {
-            self.log_record(st);
-        }
-    }
-
-    fn log_record(&mut self, rec: &Value) {
-        if let Some(log) = &mut self.log {
-            if let Err(e) = log.write(rec) {
-                tracing::error!(file = %log.path().display(), error = %e, "state log failed; logging stopped");
-                self.log = None;
-            }
-        }
-    }
-
     /// Takes the values of the entries whose latest change is one of the
     /// `ticks` of `node` that a peer reported deleted, logs the report,
     /// and tells the watchers. Returns the entries that lost their value.
     pub fn report_deleted(&mut self, node: &str, ticks: &distkv_tree::RangeSet) -> Vec<Path> {
         let changed = self.tree.report_deleted(node, ticks);
-        self.log_node_state(&crate::storage::log_file::deleted_record(node, ticks));
+        self.log.deleted(node, ticks);
         for p in &changed {
             self.notify(p);
         }
@@ -86,7 +62,7 @@ impl Core {
         let out = self.tree.apply_remote(ev, clock);
         match &out {
             ApplyOutcome::Applied { conflict, .. } => {
-                self.log_change(ev);
+                self.log.change(ev);
                 if *conflict {
                     tracing::warn!(path = %ev.path, chain = %ev.chain, "*** inconsistency *** resolved by tock");
                 }
@@ -95,7 +71,7 @@ impl Core {
             // Not applied, but its tick is now known: logged so that a
             // restarted server knows it too (replaying it changes nothing
             // else).
-            ApplyOutcome::ConflictLost | ApplyOutcome::Stale => self.log_change(ev),
+            ApplyOutcome::ConflictLost | ApplyOutcome::Stale => self.log.change(ev),
             ApplyOutcome::Duplicate | ApplyOutcome::Rejected => {}
         }
         out
@@ -138,56 +114,85 @@ pub struct Stats {
     pub gossip_rejected: std::sync::atomic::AtomicU64,
 }
 
-/// Everything the connections of one server share.
+/// The parts of a running server, each with the state of its own
+/// concern: the tree (shared by all), the service's, the replication's
+/// and the storage's. Functions take the part they need.
 pub struct Shared {
-    /// Counters.
-    pub stats: Stats,
-    /// Request counts and latencies for `/metrics`.
-    pub metrics: crate::observe::Metrics,
-    /// Settings.
-    pub config: ServerConfig,
-    /// The tock clock (outside the lock: replies read it all the time).
-    pub clock: TockClock,
-    /// Failed logins per user, for the growing delay.
-    pub login_failures: crate::service::login_failures::LoginFailures,
-    /// Runs type checks.
-    pub checker: Arc<crate::validate::type_check::Checker>,
-    core: Mutex<Core>,
-    gossip: Arc<dyn Gossip>,
-    replicate: Option<mpsc::Sender<UpdateEvent>>,
+    /// The tree and how it changes.
+    pub store: Store,
+    /// Serving clients: settings, login failures, request metrics, type
+    /// checks.
+    pub service: ServiceState,
+    /// The transport and the settings for talking to peers.
+    pub network: Network,
+    /// What dumps, logs and loads need.
+    pub storage: StorageSettings,
 }
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shared")
-            .field("name", &self.config.name)
-            .field("gossip", &self.gossip.kind())
+            .field("name", &self.service.name)
+            .field("gossip", &self.network.gossip().kind())
             .finish_non_exhaustive()
     }
 }
 
 impl Shared {
-    /// Builds the shared state; `replicate` receives every local change.
+    /// Splits `config` into the parts; `replicate` receives every local
+    /// change.
     pub fn new(
-        config: ServerConfig,
+        config: &ServerConfig,
         gossip: Arc<dyn Gossip>,
         replicate: Option<mpsc::Sender<UpdateEvent>>,
     ) -> Shared {
-        let tree = Tree::new(config.name.as_str(), config.chain_length);
         Shared {
+            store: Store::new(&config.name, config.chain_length, replicate),
+            service: ServiceState::new(config),
+            network: Network::new(config, gossip),
+            storage: StorageSettings {
+                log_sync: config.log_sync,
+                walk_chunk: config.walk_chunk,
+                max_frame: config.max_frame,
+                progress: config.progress.clone(),
+            },
+        }
+    }
+}
+
+/// The tree under its lock, the tock clock, and the queue of local
+/// changes to the replication.
+pub struct Store {
+    /// Counters.
+    pub stats: Stats,
+    /// The tock clock (outside the lock: replies read it all the time).
+    pub clock: TockClock,
+    core: Mutex<Core>,
+    replicate: Option<mpsc::Sender<UpdateEvent>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// An empty tree of node `name`; `replicate` receives every local
+    /// change.
+    pub fn new(
+        name: &str,
+        chain_length: usize,
+        replicate: Option<mpsc::Sender<UpdateEvent>>,
+    ) -> Store {
+        Store {
             stats: Stats::default(),
-            metrics: crate::observe::Metrics::default(),
-            config,
             clock: TockClock::default(),
-            login_failures: crate::service::login_failures::LoginFailures::default(),
-            checker: Arc::default(),
             core: Mutex::new(Core {
-                tree,
+                tree: Tree::new(name, chain_length),
                 watchers: Watchers::default(),
-                log: None,
-                log_generation: 0,
+                log: LogSink::default(),
             }),
-            gossip,
             replicate,
         }
     }
@@ -197,16 +202,6 @@ impl Shared {
         // A panic while holding the lock would be a bug in a tree function;
         // the data is still consistent enough to keep serving.
         self.core.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Whether this server replicates to others (not standalone).
-    pub fn gossip_is_networked(&self) -> bool {
-        self.gossip.has_peers()
-    }
-
-    /// The transport.
-    pub fn gossip(&self) -> &Arc<dyn Gossip> {
-        &self.gossip
     }
 
     /// Makes a local change, tells the watchers and queues it for
@@ -228,7 +223,7 @@ impl Shared {
         }
     }
 
-    /// [`Shared::local_change`] after `check` (an ACL check) passed, both
+    /// [`Store::local_change`] after `check` (an ACL check) passed, both
     /// under the same lock hold.
     pub async fn local_change_checked(
         &self,
@@ -245,7 +240,7 @@ impl Shared {
                 .local_change(path, value, pre, &self.clock)
                 .map_err(CheckedError::Change)?;
             if let Some(c) = &change {
-                core.log_change(&c.event);
+                core.log.change(&c.event);
                 core.notify(path);
             }
             change
@@ -256,7 +251,9 @@ impl Shared {
         Ok(change)
     }
 
-    /// Deletes a subtree as local changes.
+    /// Deletes a subtree as local changes (the tests' shortcut; clients'
+    /// deletions are checked).
+    #[cfg(test)]
     pub async fn delete_tree(&self, path: &Path) -> Result<Vec<LocalChange>, ChangeError> {
         match self.delete_tree_checked(path, &|_| Ok(())).await {
             Ok(c) => Ok(c),
@@ -265,7 +262,7 @@ impl Shared {
         }
     }
 
-    /// [`Shared::delete_tree`] after `check` passed, under one lock hold.
+    /// [`Store::delete_tree`] after `check` passed, under one lock hold.
     pub async fn delete_tree_checked(
         &self,
         path: &Path,
@@ -279,7 +276,7 @@ impl Shared {
                 .delete_tree(path, &self.clock)
                 .map_err(CheckedError::Change)?;
             for c in &changes {
-                core.log_change(&c.event);
+                core.log.change(&c.event);
                 core.notify(&c.event.path);
             }
             changes
@@ -293,7 +290,7 @@ impl Shared {
     /// With `server.log_sync: always`, a promise that every change made so
     /// far reaches the disk; acknowledge changes only once it is kept.
     pub fn durable(&self) -> Option<crate::storage::group_commit::Durable> {
-        self.lock().log.as_ref().and_then(StateLog::durable)
+        self.lock().log.durable()
     }
 
     /// Queues a local change for broadcasting. Never waits: gossip cannot
@@ -326,7 +323,7 @@ impl Shared {
     pub fn merge_node_state(&self, st: &Value) {
         use distkv_proto::wire::ranges_from_value;
         let mut core = self.lock();
-        core.log_node_state(st);
+        core.log.node_state(st);
         for (n, t) in st.get("nodes").and_then(Value::as_map).unwrap_or(&[]) {
             if let (Some(n), Some(t)) = (n.as_str(), t.as_u64()) {
                 if n == core.tree.own_name().as_ref() {

@@ -34,7 +34,7 @@ pub fn health(shared: &Shared) -> Health {
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     {
-        let core = shared.lock();
+        let core = shared.store.lock();
         if core.tree.own_tick().is_none() {
             problems
                 .push("not serving yet: no data (copying from a peer, or waiting for one)".into());
@@ -53,8 +53,8 @@ pub fn health(shared: &Shared) -> Health {
                 missing.join(", ")
             ));
         }
-        if shared.gossip_is_networked()
-            && shared.config.gossip_keys.is_none()
+        if shared.network.is_networked()
+            && shared.network.gossip_keys.is_none()
             && crate::service::login::current_method(&core.tree).is_some()
         {
             warnings.push(

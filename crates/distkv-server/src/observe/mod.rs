@@ -1,6 +1,6 @@
-//! What an operator sees of a running server: counters and latency
-//! histograms ([`Metrics`]), its health, and the HTTP endpoint that serves
-//! both (`server.http`): `GET /metrics` in the Prometheus text format and
+//! What an operator sees of a running server: the service's counters and
+//! latency histograms with the tree's and the replication's figures
+//! (`render`), its health, and the HTTP endpoint that serves both (`server.http`): `GET /metrics` in the Prometheus text format and
 //! `GET /health`.
 
 mod health;
@@ -9,4 +9,4 @@ mod metrics;
 
 pub(crate) use health::health;
 pub(crate) use http::serve as serve_http;
-pub(crate) use metrics::{Metrics, render};
+pub(crate) use metrics::render;

@@ -18,6 +18,7 @@ use super::broadcast::{Broadcaster, Receiver};
 use super::core::{Action, CoreConfig, CoreStats, PullOutcome, ReplicaCore};
 use super::replica::Replica;
 use super::{peer_copy, peers};
+use crate::ServerConfig;
 use crate::state::{Core, Shared};
 
 /// The server's tree as the core sees it: locked, with its log and
@@ -52,6 +53,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The replication side of a running server.
 pub struct Replication {
     shared: Arc<Shared>,
+    /// How often a server pings (`server.ping.cycle`): the longest wait
+    /// between rounds of fetching what is missing.
+    ping_cycle: Duration,
     out: Broadcaster,
     core: Mutex<ReplicaCore>,
     wake: Notify,
@@ -69,14 +73,15 @@ impl std::fmt::Debug for Replication {
 const MAX_BATCH_BYTES: usize = 64 << 10;
 
 impl Replication {
-    /// Builds the replication side; `good_nodes` receives the names of
-    /// servers that have data while this one has none.
+    /// Builds the replication side with the settings of `c`; `good_nodes`
+    /// receives the names of servers that have data while this one has
+    /// none.
     pub fn new(
         shared: Arc<Shared>,
+        c: &ServerConfig,
         out: Broadcaster,
         good_nodes: Option<mpsc::Sender<String>>,
     ) -> Replication {
-        let c = &shared.config;
         let cfg = CoreConfig {
             name: c.name.clone(),
             ping_cycle: c.ping_cycle,
@@ -98,6 +103,7 @@ impl Replication {
         Replication {
             core: Mutex::new(ReplicaCore::new(cfg, Instant::now())),
             shared,
+            ping_cycle: c.ping_cycle,
             out,
             wake: Notify::new(),
             good_nodes: Mutex::new(good_nodes),
@@ -130,8 +136,8 @@ impl Replication {
         let (r, actions, stats) = {
             let mut core = lock(&self.core);
             let mut store = ServerReplica {
-                core: self.shared.lock(),
-                clock: &self.shared.clock,
+                core: self.shared.store.lock(),
+                clock: &self.shared.store.clock,
             };
             let r = f(&mut core, &mut store, Instant::now());
             drop(store);
@@ -148,7 +154,7 @@ impl Replication {
     /// Adds what the core counted to the server's counters.
     fn publish_stats(&self, add: CoreStats) {
         use std::sync::atomic::Ordering::Relaxed;
-        let st = &self.shared.stats;
+        let st = &self.shared.store.stats;
         st.gossip_updates.fetch_add(add.gossip_updates, Relaxed);
         st.not_broadcast.fetch_add(add.not_broadcast, Relaxed);
         st.broadcast.fetch_add(add.sent, Relaxed);
@@ -179,10 +185,11 @@ impl Replication {
     async fn pull(&self, sets: &[(String, RangeSet)], peers: &[String]) -> PullOutcome {
         let mut outcome = PullOutcome::default();
         for peer in peers {
-            let (host, port) = peers::resolve(&self.shared, self.out.gossip().as_ref(), peer).await;
-            match peer_copy::pull_ticks(&self.shared, peer, &host, port, sets).await {
+            let (store, net) = (&self.shared.store, &self.shared.network);
+            let (host, port) = peers::resolve(net, store, peer).await;
+            match peer_copy::pull_ticks(store, net, peer, &host, port, sets).await {
                 Ok(n) => {
-                    self.shared
+                    store
                         .stats
                         .pulled
                         .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
@@ -228,6 +235,7 @@ impl Replication {
                 Ok(v) => v,
                 Err(r) => {
                     self.shared
+                        .store
                         .stats
                         .gossip_rejected
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -295,16 +303,17 @@ impl Replication {
         let Ok(_permit) = self.fetches.acquire().await else {
             return;
         };
-        let (host, port) = peers::resolve(&self.shared, self.out.gossip().as_ref(), &node).await;
-        match peer_copy::fetch_event(&self.shared, &host, port, &node, tick).await {
+        let (store, net) = (&self.shared.store, &self.shared.network);
+        let (host, port) = peers::resolve(net, store, &node).await;
+        match peer_copy::fetch_event(net, &host, port, &node, tick).await {
             Ok(reply) => {
                 let ev = {
-                    let core = self.shared.lock();
+                    let core = store.lock();
                     update_from_value(reply, &|n| core.tree.intern(n))
                 };
                 match ev {
                     Ok(ev) => {
-                        self.shared.apply_remote(&ev);
+                        store.apply_remote(&ev);
                     }
                     Err(e) => tracing::warn!(%node, tick, error = %e, "fetched entry is malformed"),
                 }
@@ -320,7 +329,7 @@ impl Replication {
     /// Fetches what is missing until nothing is, for at most `rounds`
     /// rounds (while joining). Returns whether everything arrived.
     pub async fn fetch_missing(self: &Arc<Self>, rounds: u32) -> bool {
-        let mut delay = self.shared.config.ping_cycle.mul_f64(0.2);
+        let mut delay = self.ping_cycle.mul_f64(0.2);
         for _ in 0..rounds {
             let plans = self.with_core(|c, s, now| c.plan_pulls(s, now));
             // nobody to pull from: ask through gossip, unless nothing
@@ -338,7 +347,7 @@ impl Replication {
             tokio::time::sleep(delay).await;
             delay = delay
                 .mul_f64(1.0 + crate::rand::unit() / 2.0)
-                .min(self.shared.config.ping_cycle);
+                .min(self.ping_cycle);
         }
         !self.with_core(|c, s, _| c.ask_missing(s))
     }
@@ -467,6 +476,7 @@ mod tests {
         let path = |i: i64| Path::from_strs(&["k", &i.to_string()]);
         for i in 0..5 {
             c.shared()
+                .store
                 .local_change(&path(i), Some(Value::Int(i)), &Precondition::default())
                 .await
                 .expect("write on c");
@@ -474,7 +484,7 @@ mod tests {
         let start = Instant::now();
         loop {
             let have = {
-                let core = a.shared().lock();
+                let core = a.shared().store.lock();
                 (0..5)
                     .filter(|i| {
                         core.tree.get(&path(*i)).and_then(|e| e.data()) == Some(&Value::Int(*i))

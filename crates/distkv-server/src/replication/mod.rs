@@ -10,7 +10,8 @@
 //!   them back together;
 //! * [`peer_copy`]: copying state from a peer over the client protocol
 //!   (initial sync, pulls of missing ticks, fetches of large changes);
-//! * [`peers`]: finding a peer's client address.
+//! * [`peers`]: finding a peer's client address;
+//! * `network`: the transport and the settings for reaching peers.
 //!
 //! The transport (Serf, MQTT, in-process) only moves bytes; see
 //! `distkv_proto::transport`. The simulation in `sim` (tests only) runs
@@ -19,6 +20,7 @@
 mod broadcast;
 mod core;
 mod driver;
+mod network;
 pub(crate) mod peer_copy;
 pub(crate) mod peers;
 mod replica;
@@ -27,3 +29,4 @@ mod sim;
 
 pub(crate) use broadcast::{Broadcaster, Receiver};
 pub(crate) use driver::Replication;
+pub(crate) use network::Network;

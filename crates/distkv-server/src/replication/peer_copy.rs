@@ -13,7 +13,8 @@ use distkv_tree::{NodeName, Path, UpdateEvent, Value};
 use futures_util::{SinkExt, StreamExt};
 use tokio_util::codec::Framed;
 
-use crate::state::Shared;
+use crate::replication::Network;
+use crate::state::{Shared, Store};
 use distkv_auth::{AuthChannel, AuthError, ClientAuth};
 
 /// Why a sync attempt failed.
@@ -116,19 +117,14 @@ impl AuthChannel for PeerChannel<'_> {
 /// gossip named, never from whoever answers at its address), and logs in
 /// if the peer requires it (with `connect.auth`). Returns the
 /// connection and the last request number used.
-async fn open(
-    shared: &Shared,
-    node: &str,
-    host: &str,
-    port: u16,
-) -> Result<(Conn, u64), SyncError> {
+async fn open(net: &Network, node: &str, host: &str, port: u16) -> Result<(Conn, u64), SyncError> {
     let mut target = Target::new(host, port);
     target.timeout = CONNECT_TIMEOUT;
     target.limits = Limits {
-        max_frame: shared.config.max_frame.max(64 << 20),
+        max_frame: net.max_frame.max(64 << 20),
         ..Limits::default()
     };
-    target.tls.clone_from(&shared.config.peer_tls);
+    target.tls.clone_from(&net.peer_tls);
     let (conn, greeting) = distkv_connect::connect(&target).await?;
     if greeting.node != node {
         let found = if greeting.node.is_empty() {
@@ -142,7 +138,7 @@ async fn open(
         });
     }
     let mut conn = conn.into_framed();
-    let creds = shared.config.peer_login.as_ref();
+    let creds = net.peer_login.as_ref();
     let mut seq = 0;
     match greeting.login_needed(creds) {
         Ok(false) => {}
@@ -181,7 +177,8 @@ pub async fn sync_from(
     host: &str,
     port: u16,
 ) -> Result<u64, SyncError> {
-    let (mut conn, seq) = open(shared, node, host, port).await?;
+    let (store, net) = (&shared.store, &shared.network);
+    let (mut conn, seq) = open(net, node, host, port).await?;
     // The node state first: every tick in it belongs to a change made
     // before the walk, which the walk then delivers (or its successor).
     // Merged after the walk, it cannot hide entries the walk did not see.
@@ -194,7 +191,7 @@ pub async fn sync_from(
         .build();
     SinkExt::<Value>::send(&mut conn, state_req).await?;
     let st = next(&mut conn).await?;
-    let own = shared.config.name.as_str();
+    let own = net.name.as_str();
     let tree_req = MapBuilder::new()
         .set("seq", seq + 2)
         .set("action", "get_tree")
@@ -211,9 +208,10 @@ pub async fn sync_from(
         tokio::task::spawn_blocking(move || -> Result<u64, SyncError> {
             let mut count = 0;
             while let Some(batch) = rx.blocking_recv() {
-                let mut core = shared.lock();
+                let store = &shared.store;
+                let mut core = store.lock();
                 for ev in &batch {
-                    core.apply_remote(ev, &shared.clock);
+                    core.apply_remote(ev, &store.clock);
                 }
                 count += batch.len() as u64;
                 drop(core);
@@ -222,7 +220,7 @@ pub async fn sync_from(
             Ok(count)
         })
     };
-    let read = read_tree(shared, &mut conn, &tx).await;
+    let read = read_tree(store, &mut conn, &tx).await;
     drop(tx);
     // The applier's error (bad data in an entry) explains a closed
     // channel better than the reader's.
@@ -230,7 +228,7 @@ pub async fn sync_from(
         .await
         .map_err(|e| SyncError::Protocol(format!("applying the copy failed: {e}")))??;
     read?;
-    shared.merge_node_state(&st);
+    store.merge_node_state(&st);
     Ok(count)
 }
 
@@ -241,7 +239,7 @@ type Received = (Value, Option<Path>);
 /// Node names seen in a copy, interned once: the reader converts entries
 /// without taking the tree's lock for each of them.
 struct NameCache<'a> {
-    shared: &'a Shared,
+    store: &'a Store,
     names: std::sync::Mutex<std::collections::HashMap<String, NodeName>>,
 }
 
@@ -254,7 +252,7 @@ impl NameCache<'_> {
         if let Some(n) = names.get(name) {
             return n.clone();
         }
-        let n = self.shared.lock().tree.intern(name);
+        let n = self.store.lock().tree.intern(name);
         if names.len() < Self::MAX {
             names.insert(name.to_owned(), n.clone());
         }
@@ -266,14 +264,14 @@ impl NameCache<'_> {
 /// to `tx`. The messages are decoded and converted here, so that what
 /// they leave behind is freed on this thread, not the applier's.
 async fn read_tree(
-    shared: &Shared,
+    store: &Store,
     conn: &mut Conn,
     tx: &tokio::sync::mpsc::Sender<Vec<UpdateEvent>>,
 ) -> Result<(), SyncError> {
     let mut len = PathLengthener::new(Path::root());
     let mut batch = Vec::with_capacity(APPLY_BATCH);
     let names = NameCache {
-        shared,
+        store,
         names: Default::default(),
     };
     let intern = |n: &str| names.intern(n);
@@ -284,7 +282,7 @@ async fn read_tree(
             Some("start") => continue,
             Some("end") => {
                 if let Some(t) = msg.get("tock").and_then(Value::as_u64) {
-                    shared.clock.seen(t);
+                    store.clock.seen(t);
                 }
                 break;
             }
@@ -313,9 +311,9 @@ async fn read_tree(
 
 /// Applies received entries under one lock: each with its full path, or
 /// with the path in its `path` field.
-fn apply(shared: &Shared, batch: &mut Vec<Received>) -> Result<u64, SyncError> {
+fn apply(store: &Store, batch: &mut Vec<Received>) -> Result<u64, SyncError> {
     let mut n = 0;
-    let mut core = shared.lock();
+    let mut core = store.lock();
     for (m, path) in batch.drain(..) {
         let ev = {
             let tree = &core.tree;
@@ -326,7 +324,7 @@ fn apply(shared: &Shared, batch: &mut Vec<Received>) -> Result<u64, SyncError> {
             }
         }
         .map_err(|e| SyncError::Protocol(e.to_string()))?;
-        core.apply_remote(&ev, &shared.clock);
+        core.apply_remote(&ev, &store.clock);
         n += 1;
     }
     Ok(n)
@@ -336,13 +334,13 @@ fn apply(shared: &Shared, batch: &mut Vec<Received>) -> Result<u64, SyncError> {
 /// server at `host:port`: the reply carries `value`, `chain`, `tock` and
 /// `path`, the form of an update.
 pub async fn fetch_event(
-    shared: &Shared,
+    net: &Network,
     host: &str,
     port: u16,
     node: &str,
     tick: u64,
 ) -> Result<Value, SyncError> {
-    let (mut conn, seq) = open(shared, node, host, port).await?;
+    let (mut conn, seq) = open(net, node, host, port).await?;
     let req = MapBuilder::new()
         .set("seq", seq + 1)
         .set("action", "get_value")
@@ -359,13 +357,14 @@ pub async fn fetch_event(
 /// and the ticks it knows as superseded or deleted. Returns the number of
 /// entries received.
 pub async fn pull_ticks(
-    shared: &Shared,
+    store: &Store,
+    net: &Network,
     peer: &str,
     host: &str,
     port: u16,
     missing: &[(String, distkv_tree::RangeSet)],
 ) -> Result<u64, SyncError> {
-    let (mut conn, seq) = open(shared, peer, host, port).await?;
+    let (mut conn, seq) = open(net, peer, host, port).await?;
     let mut sets = MapBuilder::new();
     for (n, r) in missing {
         sets.push(n, distkv_proto::wire::ranges_to_value(r));
@@ -374,7 +373,7 @@ pub async fn pull_ticks(
         .set("seq", seq + 1)
         .set("action", "fetch_ticks")
         .set("nodes", sets.build())
-        .set("from_server", shared.config.name.as_str())
+        .set("from_server", net.name.as_str())
         .build();
     SinkExt::<Value>::send(&mut conn, req).await?;
     let mut batch = Vec::new();
@@ -389,13 +388,13 @@ pub async fn pull_ticks(
         if msg.get("path").is_some() {
             batch.push((msg, None));
             if batch.len() >= 1000 {
-                count += apply(shared, &mut batch)?;
+                count += apply(store, &mut batch)?;
             }
             continue;
         }
-        count += apply(shared, &mut batch)?;
-        shared.merge_node_state(&msg);
+        count += apply(store, &mut batch)?;
+        store.merge_node_state(&msg);
     }
-    count += apply(shared, &mut batch)?;
+    count += apply(store, &mut batch)?;
     Ok(count)
 }

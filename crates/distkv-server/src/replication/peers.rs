@@ -1,9 +1,9 @@
 //! Finding another server's client address (server-protocol §8).
 
-use distkv_proto::transport::Gossip;
 use distkv_tree::{Path, PathElem, Value};
 
-use crate::state::Shared;
+use crate::replication::Network;
+use crate::state::Store;
 
 /// The gossip tag carrying the node name of the server of network `root`
 /// on that agent (one agent may serve several networks).
@@ -24,12 +24,9 @@ pub fn addr_context(root: &str, node: &str) -> String {
 
 /// The value of this server's address tag: the address, signed in a
 /// network with keys.
-pub fn addr_tag_value(shared: &Shared, addr: &str) -> String {
-    match &shared.config.gossip_keys {
-        Some(k) => k.sign_text(
-            &addr_context(&shared.config.root, &shared.config.name),
-            addr,
-        ),
+pub fn addr_tag_value(net: &Network, addr: &str) -> String {
+    match &net.gossip_keys {
+        Some(k) => k.sign_text(&addr_context(&net.root, &net.name), addr),
         None => addr.to_owned(),
     }
 }
@@ -38,11 +35,11 @@ pub fn addr_tag_value(shared: &Shared, addr: &str) -> String {
 /// have data (they publish it once ready). `(node, host, port)`. In a
 /// network with keys, only addresses signed with one of them count: a
 /// transport member cannot point this server at a fake peer.
-pub async fn published(shared: &Shared, gossip: &dyn Gossip) -> Vec<(String, String, u16)> {
-    let (kn, ka) = (tag_node(&shared.config.root), tag_addr(&shared.config.root));
-    let own = shared.config.name.as_str();
+pub async fn published(net: &Network) -> Vec<(String, String, u16)> {
+    let (kn, ka) = (tag_node(&net.root), tag_addr(&net.root));
+    let own = net.name.as_str();
     let mut out = Vec::new();
-    for p in gossip.peers().await.unwrap_or_default() {
+    for p in net.gossip().peers().await.unwrap_or_default() {
         if !p.alive {
             continue;
         }
@@ -53,9 +50,9 @@ pub async fn published(shared: &Shared, gossip: &dyn Gossip) -> Vec<(String, Str
                 .map(|(_, v)| v.clone())
         };
         if let (Some(node), Some(addr)) = (tag(&kn), tag(&ka)) {
-            let addr = match &shared.config.gossip_keys {
+            let addr = match &net.gossip_keys {
                 None => addr,
-                Some(k) => match k.verify_text(&addr_context(&shared.config.root, &node), &addr) {
+                Some(k) => match k.verify_text(&addr_context(&net.root, &node), &addr) {
                     Ok(a) => a.to_owned(),
                     Err(e) => {
                         tracing::debug!(%node, error = %e, "ignoring an address tag");
@@ -64,7 +61,7 @@ pub async fn published(shared: &Shared, gossip: &dyn Gossip) -> Vec<(String, Str
                 },
             };
             if node != own {
-                let (h, port) = split_host_port(&addr, shared.config.connect_port);
+                let (h, port) = split_host_port(&addr, net.connect_port);
                 out.push((node, h, port));
             }
         }
@@ -88,14 +85,14 @@ fn split_host_port(s: &str, default_port: u16) -> (String, u16) {
 /// Where to reach server `node`: the system entry `None hostmap NODE`, the
 /// configured hostmap, the address the server published as a gossip tag,
 /// or finally the node name itself with the default client port.
-pub async fn resolve(shared: &Shared, gossip: &dyn Gossip, node: &str) -> (String, u16) {
-    let port = shared.config.connect_port;
+pub async fn resolve(net: &Network, store: &Store, node: &str) -> (String, u16) {
+    let port = net.connect_port;
     let entry = Path(vec![
         PathElem::Nil,
         PathElem::Str("hostmap".into()),
         PathElem::Str(node.into()),
     ]);
-    let from_tree = shared
+    let from_tree = store
         .lock()
         .tree
         .get(&entry)
@@ -107,13 +104,10 @@ pub async fn resolve(shared: &Shared, gossip: &dyn Gossip, node: &str) -> (Strin
             }
         }
     }
-    if let Some((_, h, p)) = shared.config.hostmap.iter().find(|(n, _, _)| n == node) {
+    if let Some((_, h, p)) = net.hostmap.iter().find(|(n, _, _)| n == node) {
         return (h.clone(), *p);
     }
-    let found = published(shared, gossip)
-        .await
-        .into_iter()
-        .find(|(n, _, _)| n == node);
+    let found = published(net).await.into_iter().find(|(n, _, _)| n == node);
     if let Some((_, h, p)) = found {
         return (h, p);
     }

@@ -7,11 +7,14 @@ use distkv_proto::value_map::MapBuilder;
 use distkv_proto::wire::{chain_to_value, ranges_to_value, update_to_value};
 use distkv_tree::{NodeEvent, Path, Precondition, RangeSet, Value};
 
+use crate::replication::Network;
 use crate::service::access;
 use crate::service::login::User;
 use crate::service::snapshot::{entry_map, push_entry};
-use crate::state::Shared;
+use crate::service::state::ServiceState;
+use crate::state::{Shared, Store};
 use crate::validate::converters;
+use crate::validate::type_check::Checker;
 
 /// Runs file work on the blocking pool, off the executor threads.
 async fn blocking<T: Send + 'static>(
@@ -56,19 +59,20 @@ pub async fn run(
     action: Action,
     user: &User,
 ) -> Result<Outcome, ActionError> {
+    let (store, svc) = (&shared.store, &shared.service);
     match action {
-        Action::GetValue { path, nchain } => get_value(shared, user, path, nchain).await,
-        Action::GetByEvent { event, nchain } => get_by_event(shared, event, nchain),
-        Action::SetValue(req) => Ok(Outcome::Reply(set_value(shared, req, user).await?)),
-        Action::DeleteTree { path, nchain } => delete_tree(shared, user, path, nchain).await,
-        Action::Enumerate { path, empty } => enumerate(shared, user, path, empty),
+        Action::GetValue { path, nchain } => get_value(store, svc, user, path, nchain).await,
+        Action::GetByEvent { event, nchain } => get_by_event(store, event, nchain),
+        Action::SetValue(req) => Ok(Outcome::Reply(set_value(store, svc, req, user).await?)),
+        Action::DeleteTree { path, nchain } => delete_tree(store, svc, user, path, nchain).await,
+        Action::Enumerate { path, empty } => enumerate(store, user, path, empty),
         Action::GetState(flags) => Ok(Outcome::Reply(get_state(shared, &flags))),
         Action::GetTock => Ok(Outcome::Reply(MapBuilder::new())),
-        Action::MsgSend { topic, payload } => msg_send(shared, topic, payload).await,
-        Action::FetchTicks { nodes } => fetch_ticks(shared, nodes),
+        Action::MsgSend { topic, payload } => msg_send(&shared.network, topic, payload).await,
+        Action::FetchTicks { nodes } => fetch_ticks(store, nodes),
         Action::Log { path, fetch } => log(shared, path, fetch).await,
         Action::Save { path } => save(shared, path).await,
-        Action::TestAcl { path, mode, acl } => test_acl(shared, user, path, mode, acl),
+        Action::TestAcl { path, mode, acl } => test_acl(store, user, path, mode, acl),
         Action::Unknown(name) => Err(ActionError(format!("Unknown action: {name}"))),
         Action::GetTree { .. }
         | Action::Watch { .. }
@@ -82,194 +86,174 @@ pub async fn run(
 
 /// `get_value`: one entry, converted for the user.
 async fn get_value(
-    shared: &Arc<Shared>,
+    store: &Store,
+    svc: &ServiceState,
     user: &User,
     path: Path,
     nchain: i64,
 ) -> Result<Outcome, ActionError> {
-    Ok({
-        check_read_path(&path)?;
-        let (found, codec) = {
-            let core = shared.lock();
-            access::check(&core.tree, user, &path, 'r', false).map_err(ActionError)?;
-            let found = core
-                .tree
-                .get(&path)
-                .map(|e| (e.data().cloned(), e.chain().cloned(), e.tock()));
-            (found, converter(&core.tree, user, &path))
-        };
-        match found {
-            Some((value, chain, tock)) => {
-                let value = match (value, codec) {
-                    (Some(v), Some(c)) => {
-                        Some(convert(shared, c, converters::Direction::Encode, v).await?)
-                    }
-                    (v, _) => v,
-                };
-                let mut m = MapBuilder::new();
-                push_entry(&mut m, value.as_ref(), chain.as_ref(), tock, nchain);
-                Outcome::Reply(m)
-            }
-            None if nchain != 0 => Outcome::Reply(MapBuilder::new().set("chain", Value::Nil)),
-            None => Outcome::Reply(MapBuilder::new()),
+    check_read_path(&path)?;
+    let (found, codec) = {
+        let core = store.lock();
+        access::check(&core.tree, user, &path, 'r', false).map_err(ActionError)?;
+        let found = core
+            .tree
+            .get(&path)
+            .map(|e| (e.data().cloned(), e.chain().cloned(), e.tock()));
+        (found, converter(&core.tree, user, &path))
+    };
+    Ok(match found {
+        Some((value, chain, tock)) => {
+            let value = match (value, codec) {
+                (Some(v), Some(c)) => {
+                    Some(convert(&svc.checker, c, converters::Direction::Encode, v).await?)
+                }
+                (v, _) => v,
+            };
+            let mut m = MapBuilder::new();
+            push_entry(&mut m, value.as_ref(), chain.as_ref(), tock, nchain);
+            Outcome::Reply(m)
         }
+        None if nchain != 0 => Outcome::Reply(MapBuilder::new().set("chain", Value::Nil)),
+        None => Outcome::Reply(MapBuilder::new()),
     })
 }
 
 /// `get_value` by `(node, tick)`: the entry that change made.
-fn get_by_event(
-    shared: &Arc<Shared>,
-    event: NodeEvent,
-    nchain: i64,
-) -> Result<Outcome, ActionError> {
-    Ok({
-        let core = shared.lock();
-        let ev = NodeEvent::new(core.tree.intern(&event.node), event.tick);
-        let (path, e) = core
-            .tree
-            .find_event(&ev)
-            .ok_or_else(|| ActionError(ev.tick.to_string()))?;
-        let mut m = entry_map(e, nchain);
-        m.push("path", path.to_value());
-        Outcome::Reply(m)
-    })
+fn get_by_event(store: &Store, event: NodeEvent, nchain: i64) -> Result<Outcome, ActionError> {
+    let core = store.lock();
+    let ev = NodeEvent::new(core.tree.intern(&event.node), event.tick);
+    let (path, e) = core
+        .tree
+        .find_event(&ev)
+        .ok_or_else(|| ActionError(ev.tick.to_string()))?;
+    let mut m = entry_map(e, nchain);
+    m.push("path", path.to_value());
+    Ok(Outcome::Reply(m))
 }
 
 /// `delete_tree`: every value below and at `path`; with `nchain` the deletions as a stream.
 async fn delete_tree(
-    shared: &Arc<Shared>,
+    store: &Store,
+    svc: &ServiceState,
     user: &User,
     path: Path,
     nchain: i64,
 ) -> Result<Outcome, ActionError> {
-    Ok({
-        let check = |tree: &distkv_tree::Tree| access::check_delete_tree(tree, user, &path);
-        let changes = shared.delete_tree_checked(&path, &check).await?;
-        if nchain == 0 {
-            Outcome::Reply(MapBuilder::new().set("changed", changes.len()))
-        } else {
-            let links = usize::try_from(nchain).unwrap_or(usize::MAX);
-            let mut items = Vec::with_capacity(changes.len());
-            for c in changes {
-                let mut m = MapBuilder::new();
-                if let Value::Map(kv) = update_to_value(&c.event, links) {
-                    for (k, v) in kv {
-                        if let Some(k) = k.as_str() {
-                            m.push(k, v);
-                        }
-                    }
+    let check = |tree: &distkv_tree::Tree| access::check_delete_tree(tree, user, &path);
+    let changes = store.delete_tree_checked(&path, &check).await?;
+    if nchain == 0 {
+        return Ok(Outcome::Reply(
+            MapBuilder::new().set("changed", changes.len()),
+        ));
+    }
+    let links = usize::try_from(nchain).unwrap_or(usize::MAX);
+    let mut items = Vec::with_capacity(changes.len());
+    for c in changes {
+        let mut m = MapBuilder::new();
+        if let Value::Map(kv) = update_to_value(&c.event, links) {
+            for (k, v) in kv {
+                if let Some(k) = k.as_str() {
+                    m.push(k, v);
                 }
-                if let Some(old) = c.old {
-                    let codec = converter(&shared.lock().tree, user, &c.event.path);
-                    let old = match codec {
-                        Some(codec) => {
-                            convert(shared, codec, converters::Direction::Encode, old).await?
-                        }
-                        None => old,
-                    };
-                    m.push("old_value", old);
-                }
-                items.push(m);
             }
-            Outcome::Stream(items)
         }
-    })
+        if let Some(old) = c.old {
+            let codec = converter(&store.lock().tree, user, &c.event.path);
+            let old = match codec {
+                Some(codec) => {
+                    convert(&svc.checker, codec, converters::Direction::Encode, old).await?
+                }
+                None => old,
+            };
+            m.push("old_value", old);
+        }
+        items.push(m);
+    }
+    Ok(Outcome::Stream(items))
 }
 
 /// `enumerate`: the names of the children (with values, unless `empty`).
-fn enumerate(
-    shared: &Arc<Shared>,
-    user: &User,
-    path: Path,
-    empty: bool,
-) -> Result<Outcome, ActionError> {
-    Ok({
-        check_read_path(&path)?;
-        let core = shared.lock();
-        access::check(&core.tree, user, &path, 'e', false).map_err(ActionError)?;
-        let names: Vec<Value> = core
-            .tree
-            .get(&path)
-            .map(|e| {
-                e.children()
-                    .filter(|(_, c)| empty || c.data().is_some())
-                    .filter(|(n, _)| {
-                        access::view(&core.tree, user, &path, &path.child((*n).clone()))
-                            != access::View::Skip
-                    })
-                    .map(|(n, _)| n.to_value())
-                    .collect()
-            })
-            .unwrap_or_default();
-        Outcome::Reply(MapBuilder::new().set("result", Value::Array(names)))
-    })
+fn enumerate(store: &Store, user: &User, path: Path, empty: bool) -> Result<Outcome, ActionError> {
+    check_read_path(&path)?;
+    let core = store.lock();
+    access::check(&core.tree, user, &path, 'e', false).map_err(ActionError)?;
+    let names: Vec<Value> = core
+        .tree
+        .get(&path)
+        .map(|e| {
+            e.children()
+                .filter(|(_, c)| empty || c.data().is_some())
+                .filter(|(n, _)| {
+                    access::view(&core.tree, user, &path, &path.child((*n).clone()))
+                        != access::View::Skip
+                })
+                .map(|(n, _)| n.to_value())
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Outcome::Reply(
+        MapBuilder::new().set("result", Value::Array(names)),
+    ))
 }
 
 /// `msg_send`: a message to every server's monitors of `topic`.
 async fn msg_send(
-    shared: &Arc<Shared>,
+    net: &Network,
     topic: String,
     payload: MsgPayload,
 ) -> Result<Outcome, ActionError> {
-    Ok({
-        // The servers' own events are theirs alone: a client message
-        // there would be taken for replication (unsigned, it would be
-        // refused by signed networks; unsigned networks would apply it).
-        let root = shared.config.root.as_str();
-        if topic == root || topic.strip_prefix(root).is_some_and(|r| r.starts_with('.')) {
-            return Err(ActionError(format!(
-                "the topic {topic} belongs to the servers (server.root {root})"
-            )));
-        }
-        let bytes = match payload {
-            MsgPayload::Raw(b) => b,
-            MsgPayload::Data(v) => distkv_proto::msgpack::to_vec(&v),
-        };
-        shared
-            .gossip()
-            .broadcast(&topic, bytes::Bytes::from(bytes))
-            .await?;
-        Outcome::Reply(MapBuilder::new())
-    })
+    // The servers' own events are theirs alone: a client message
+    // there would be taken for replication (unsigned, it would be
+    // refused by signed networks; unsigned networks would apply it).
+    let root = net.root.as_str();
+    if topic == root || topic.strip_prefix(root).is_some_and(|r| r.starts_with('.')) {
+        return Err(ActionError(format!(
+            "the topic {topic} belongs to the servers (server.root {root})"
+        )));
+    }
+    let bytes = match payload {
+        MsgPayload::Raw(b) => b,
+        MsgPayload::Data(v) => distkv_proto::msgpack::to_vec(&v),
+    };
+    net.gossip()
+        .broadcast(&topic, bytes::Bytes::from(bytes))
+        .await?;
+    Ok(Outcome::Reply(MapBuilder::new()))
 }
 
 /// `fetch_ticks`: the changes of the given ticks, then what is known and deleted.
-fn fetch_ticks(
-    shared: &Arc<Shared>,
-    nodes: Vec<(String, RangeSet)>,
-) -> Result<Outcome, ActionError> {
-    Ok({
-        let r = {
-            let core = shared.lock();
-            let wanted: Vec<_> = nodes
-                .iter()
-                .map(|(n, r)| (core.tree.intern(n), r.clone()))
-                .collect();
-            core.tree.lookup_ticks(&wanted)
-        };
-        let mut items: Vec<MapBuilder> = r
-            .updates
+fn fetch_ticks(store: &Store, nodes: Vec<(String, RangeSet)>) -> Result<Outcome, ActionError> {
+    let r = {
+        let core = store.lock();
+        let wanted: Vec<_> = nodes
             .iter()
-            .map(|u| {
-                let mut m = MapBuilder::new().set("path", u.path.to_value());
-                push_entry(&mut m, u.value.as_ref(), Some(&u.chain), u.tock, -1);
-                m
-            })
+            .map(|(n, r)| (core.tree.intern(n), r.clone()))
             .collect();
-        let sets = |v: &[(distkv_tree::NodeName, RangeSet)]| {
-            let mut m = MapBuilder::new();
-            for (n, r) in v {
-                m.push(n, ranges_to_value(r));
-            }
-            m.build()
-        };
-        items.push(
-            MapBuilder::new()
-                .set("known", sets(&r.known))
-                .set("deleted", sets(&r.deleted)),
-        );
-        Outcome::Stream(items)
-    })
+        core.tree.lookup_ticks(&wanted)
+    };
+    let mut items: Vec<MapBuilder> = r
+        .updates
+        .iter()
+        .map(|u| {
+            let mut m = MapBuilder::new().set("path", u.path.to_value());
+            push_entry(&mut m, u.value.as_ref(), Some(&u.chain), u.tock, -1);
+            m
+        })
+        .collect();
+    let sets = |v: &[(distkv_tree::NodeName, RangeSet)]| {
+        let mut m = MapBuilder::new();
+        for (n, r) in v {
+            m.push(n, ranges_to_value(r));
+        }
+        m.build()
+    };
+    items.push(
+        MapBuilder::new()
+            .set("known", sets(&r.known))
+            .set("deleted", sets(&r.deleted)),
+    );
+    Ok(Outcome::Stream(items))
 }
 
 /// `log`: start (or stop, without a path) the state log.
@@ -278,54 +262,55 @@ async fn log(
     path: Option<String>,
     fetch: bool,
 ) -> Result<Outcome, ActionError> {
-    Ok({
-        match path {
-            None => crate::storage::persist::stop_log(shared)?,
-            Some(p) => {
-                let shared = shared.clone();
-                blocking(move || {
-                    crate::storage::persist::start_log(&shared, std::path::Path::new(&p), fetch)
-                        .map_err(|e| ActionError(e.to_string()))
-                })
-                .await?;
-            }
+    match path {
+        None => crate::storage::persist::stop_log(&shared.store)?,
+        Some(p) => {
+            let shared = shared.clone();
+            blocking(move || {
+                let file = std::path::Path::new(&p);
+                crate::storage::persist::start_log(&shared.store, &shared.storage, file, fetch)
+                    .map_err(|e| ActionError(e.to_string()))
+            })
+            .await?;
         }
-        Outcome::Reply(MapBuilder::new().set("result", true))
-    })
+    }
+    Ok(Outcome::Reply(MapBuilder::new().set("result", true)))
 }
 
 /// `save`: a one-shot dump to `path`.
 async fn save(shared: &Arc<Shared>, path: String) -> Result<Outcome, ActionError> {
-    Ok({
-        let shared = shared.clone();
-        blocking(move || {
-            crate::storage::persist::save(&shared, std::path::Path::new(&path))
-                .map_err(|e| ActionError(e.to_string()))
-        })
-        .await?;
-        Outcome::Reply(MapBuilder::new().set("result", true))
+    let shared = shared.clone();
+    blocking(move || {
+        let file = std::path::Path::new(&path);
+        crate::storage::persist::save(&shared.store, &shared.storage, file)
+            .map_err(|e| ActionError(e.to_string()))
     })
+    .await?;
+    Ok(Outcome::Reply(MapBuilder::new().set("result", true)))
 }
 
 /// `test_acl`: what access the user (or ACL `acl`) has at `path`.
 fn test_acl(
-    shared: &Arc<Shared>,
+    store: &Store,
     user: &User,
     path: Path,
     mode: char,
     acl: Option<String>,
 ) -> Result<Outcome, ActionError> {
-    Ok({
-        let core = shared.lock();
-        let access =
-            access::test(&core.tree, user, &path, mode, acl.as_deref()).map_err(ActionError)?;
-        Outcome::Reply(MapBuilder::new().set("access", access))
-    })
+    let core = store.lock();
+    let access =
+        access::test(&core.tree, user, &path, mode, acl.as_deref()).map_err(ActionError)?;
+    Ok(Outcome::Reply(MapBuilder::new().set("access", access)))
 }
 
 /// `set_value` / `delete_value`: type checks, conversion for the user, the
 /// preconditions, then the change.
-async fn set_value(shared: &Shared, req: SetValue, user: &User) -> Result<MapBuilder, ActionError> {
+async fn set_value(
+    store: &Store,
+    svc: &ServiceState,
+    req: SetValue,
+    user: &User,
+) -> Result<MapBuilder, ActionError> {
     let SetValue {
         path,
         mut value,
@@ -335,18 +320,19 @@ async fn set_value(shared: &Shared, req: SetValue, user: &User) -> Result<MapBui
         idem,
     } = req;
     // values in the user's form become the stored form
-    let codec = converter(&shared.lock().tree, user, &path);
+    let codec = converter(&store.lock().tree, user, &path);
+    let checker = &svc.checker;
     let mut prev = prev;
     if let Some(c) = &codec {
         if let Some(v) = value.take() {
-            value = Some(convert(shared, c.clone(), converters::Direction::Decode, v).await?);
+            value = Some(convert(checker, c.clone(), converters::Direction::Decode, v).await?);
         }
         if let Some(p) = prev.take() {
-            prev = Some(convert(shared, c.clone(), converters::Direction::Decode, p).await?);
+            prev = Some(convert(checker, c.clone(), converters::Direction::Decode, p).await?);
         }
     }
     if let Some(v) = &value {
-        check_type(shared, &path, v).await?;
+        check_type(store, checker, &path, v).await?;
     }
     // a write where the entry has data, a create where not; a delete
     // writes
@@ -355,7 +341,7 @@ async fn set_value(shared: &Shared, req: SetValue, user: &User) -> Result<MapBui
     let check = |tree: &distkv_tree::Tree| access::check(tree, user, &path, letter, create);
     let had_precondition = chain.is_some() || prev.is_some();
     if idem {
-        let core = shared.lock();
+        let core = store.lock();
         check(&core.tree).map_err(ActionError)?;
         if let Some(e) = core.tree.get(&path) {
             if e.data().is_some() && e.data() == value.as_ref() {
@@ -374,7 +360,7 @@ async fn set_value(shared: &Shared, req: SetValue, user: &User) -> Result<MapBui
         }),
         prev,
     };
-    let change = shared
+    let change = store
         .local_change_checked(&path, value, &pre, &check)
         .await?;
     let mut m = MapBuilder::new();
@@ -387,7 +373,7 @@ async fn set_value(shared: &Shared, req: SetValue, user: &User) -> Result<MapBui
                     let old = match &codec {
                         Some(cd) => {
                             convert(
-                                shared,
+                                checker,
                                 cd.clone(),
                                 converters::Direction::Encode,
                                 old.clone(),
@@ -405,8 +391,8 @@ async fn set_value(shared: &Shared, req: SetValue, user: &User) -> Result<MapBui
     Ok(m)
 }
 
-fn node_sets(shared: &Shared, pick: impl Fn(&distkv_tree::NodeState) -> RangeSet) -> Value {
-    let core = shared.lock();
+fn node_sets(store: &Store, pick: impl Fn(&distkv_tree::NodeState) -> RangeSet) -> Value {
+    let core = store.lock();
     let mut m = MapBuilder::new();
     for (name, st) in core.tree.nodes() {
         let r = pick(st);
@@ -418,9 +404,10 @@ fn node_sets(shared: &Shared, pick: impl Fn(&distkv_tree::NodeState) -> RangeSet
 }
 
 fn get_state(shared: &Shared, f: &StateFlags) -> MapBuilder {
+    let store = &shared.store;
     let mut m = MapBuilder::new();
     if f.nodes {
-        let core = shared.lock();
+        let core = store.lock();
         let mut n = MapBuilder::new();
         for (name, st) in core.tree.nodes() {
             n.push(name, st.tick.map_or(Value::Nil, Value::from_u64));
@@ -428,21 +415,21 @@ fn get_state(shared: &Shared, f: &StateFlags) -> MapBuilder {
         m.push("nodes", n.build());
     }
     if f.known || f.superseded {
-        m.push("known", node_sets(shared, |s| s.known.clone()));
+        m.push("known", node_sets(store, |s| s.known.clone()));
     }
     if f.deleted {
-        m.push("deleted", node_sets(shared, |s| s.deleted.clone()));
+        m.push("deleted", node_sets(store, |s| s.deleted.clone()));
     }
     if f.missing {
-        m.push("missing", node_sets(shared, |s| s.missing()));
+        m.push("missing", node_sets(store, |s| s.missing()));
     }
     if f.remote_missing {
-        m.push("remote_missing", node_sets(shared, |s| s.reported.clone()));
+        m.push("remote_missing", node_sets(store, |s| s.reported.clone()));
     }
     if f.stats {
         use std::sync::atomic::Ordering::Relaxed;
-        let st = &shared.stats;
-        let core = shared.lock();
+        let st = &store.stats;
+        let core = store.lock();
         m.push(
             "stats",
             MapBuilder::new()
@@ -454,19 +441,19 @@ fn get_state(shared: &Shared, f: &StateFlags) -> MapBuilder {
                 .set("gossip_rejected", st.gossip_rejected.load(Relaxed))
                 .set("entries", core.tree.len())
                 .set("watchers", core.watchers.len())
-                .set("connections", shared.metrics.connections())
-                .set("backend", shared.gossip().kind())
+                .set("connections", shared.service.metrics.connections())
+                .set("backend", shared.network.gossip().kind())
                 .set(
                     "state_log",
-                    core.log.as_ref().map_or(Value::Nil, |l| {
-                        Value::from(l.path().display().to_string().as_str())
+                    core.log.path().map_or(Value::Nil, |p| {
+                        Value::from(p.display().to_string().as_str())
                     }),
                 )
                 .set("ready", core.tree.own_tick().is_some())
                 .build(),
         );
     }
-    m.push("node", shared.config.name.as_str());
+    m.push("node", shared.service.name.as_str());
     m
 }
 
@@ -481,18 +468,23 @@ pub fn converter(tree: &distkv_tree::Tree, user: &User, path: &Path) -> Option<V
 
 /// Runs a codec on the blocking pool.
 pub async fn convert(
-    shared: &Shared,
+    checker: &Arc<Checker>,
     codec: Value,
     dir: converters::Direction,
     v: Value,
 ) -> Result<Value, ActionError> {
-    let checker = shared.checker.clone();
+    let checker = checker.clone();
     blocking(move || converters::convert(&checker, &codec, dir, &v).map_err(ActionError)).await
 }
 
 /// Checks a value about to be written: user data against the type its
 /// path matches, type and match records for consistency.
-async fn check_type(shared: &Shared, path: &Path, value: &Value) -> Result<(), ActionError> {
+async fn check_type(
+    store: &Store,
+    checker: &Arc<Checker>,
+    path: &Path,
+    value: &Value,
+) -> Result<(), ActionError> {
     use crate::validate::type_check::{
         SystemEntry, elems_of, matched_type, system_entry, system_record_exists, type_chain,
         type_path_of,
@@ -503,7 +495,7 @@ async fn check_type(shared: &Shared, path: &Path, value: &Value) -> Result<(), A
         Codec,
     }
     let job = {
-        let core = shared.lock();
+        let core = store.lock();
         let tree = &core.tree;
         if path.elems().first() != Some(&distkv_tree::PathElem::Nil) {
             match matched_type(tree, path) {
@@ -541,7 +533,7 @@ async fn check_type(shared: &Shared, path: &Path, value: &Value) -> Result<(), A
             }
         }
     };
-    let checker = shared.checker.clone();
+    let checker = checker.clone();
     let (path, value) = (path.clone(), value.clone());
     blocking(move || {
         match job {
@@ -564,11 +556,11 @@ mod tests {
     /// A server's state without listeners or transport.
     fn shared() -> Arc<Shared> {
         let sh = Shared::new(
-            crate::ServerConfig::new("one"),
+            &crate::ServerConfig::new("one"),
             Arc::new(distkv_proto::transport::local::LocalGossip::default()),
             None,
         );
-        sh.lock().tree.mark_ready();
+        sh.store.lock().tree.mark_ready();
         Arc::new(sh)
     }
 
@@ -621,7 +613,8 @@ mod tests {
         let gone = ask(&sh, "delete_tree", &["a"]).await;
         assert_eq!(gone.get("changed"), Some(&Value::Int(2)));
         assert!(
-            sh.lock()
+            sh.store
+                .lock()
                 .tree
                 .get(&Path::from_strs(&["a", "b"]))
                 .and_then(|e| e.data().cloned())

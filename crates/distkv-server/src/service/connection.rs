@@ -4,7 +4,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use distkv_proto::ErrorClass;
-use distkv_proto::request::{Action, Request, RequestErrorKind, SetValue, parse_request};
+use distkv_proto::request::{
+    Action, AuthAction, Request, RequestError, RequestErrorKind, SetValue, WalkParams,
+    parse_request,
+};
 use distkv_proto::value_map::MapBuilder;
 use distkv_proto::{Limits, MsgpackCodec};
 use distkv_tree::{Path, PathElem, Value};
@@ -34,32 +37,25 @@ where
 {
     let (rd, wr) = tokio::io::split(stream);
     let limits = Limits {
-        max_frame: shared.config.max_frame,
+        max_frame: shared.service.max_frame,
         ..Limits::default()
     };
     // a small read buffer: it grows with the requests, and idle
     // connections stay cheap
     let mut frames = FramedRead::with_capacity(rd, MsgpackCodec::new(limits), 512);
-    let (tx, rx) = mpsc::channel(shared.config.reply_queue.max(1));
-    let stall_peer = peer.clone();
-    let send_timeout = shared.config.send_timeout;
-    let writer = tokio::spawn(async move {
-        let stalled = distkv_proto::codec::write_frames_within(
-            FramedWrite::new(wr, MsgpackCodec::new(limits)),
-            rx,
-            Some(send_timeout),
-        )
-        .await;
-        if stalled {
-            tracing::warn!(peer = %stall_peer, "closing connection: the client does not read its replies");
-        }
-    });
+    let (tx, rx) = mpsc::channel(shared.service.reply_queue.max(1));
+    let writer = spawn_writer(wr, limits, rx, shared.service.send_timeout, peer.clone());
     let out = Replies::new(tx, shared.clone());
     let tasks: Tasks = Arc::default();
 
-    shared.metrics.connection(true);
-    let mut session = greet(&shared, &out).await;
-    let mut last_seq = 0u64;
+    shared.service.metrics.connection(true);
+    let mut conn = Conn {
+        shared: &shared,
+        out: &out,
+        tasks: &tasks,
+        session: greet(&shared, &out).await,
+        last_seq: 0,
+    };
     loop {
         if writer.is_finished() {
             break;
@@ -78,37 +74,11 @@ where
                 break;
             }
         };
-        match parse_request(msg) {
-            Ok(req) if req.seq <= last_seq => {
-                let text = format!("Channel closed? Sequence error: {last_seq} < {}", req.seq);
-                out.send(req.seq, MapBuilder::new().set("error", text))
-                    .await;
-            }
-            Ok(req) => {
-                last_seq = req.seq;
-                let action = req.action.name();
-                let started = std::time::Instant::now();
-                dispatch(&shared, &out, &tasks, &mut session, req).await;
-                shared
-                    .metrics
-                    .request(action, started.elapsed().as_secs_f64());
-            }
-            Err(e) => match (e.seq, &e.error) {
-                // A follow-up message of a running request: nothing reads
-                // client streams yet, so it is ignored.
-                (Some(seq), RequestErrorKind::NoAction)
-                    if lock_tasks(&tasks).contains_key(&seq) => {}
-                (Some(seq), _) => {
-                    out.send(seq, MapBuilder::new().set("error", e.to_string()))
-                        .await;
-                }
-                (None, _) => {
-                    tracing::info!(%peer, error = %e, "closing connection: bad request");
-                    out.send_raw(MapBuilder::new().set("error", e.to_string()))
-                        .await;
-                    break;
-                }
-            },
+        if let Err(e) = conn.handle(msg).await {
+            tracing::info!(%peer, error = %e, "closing connection: bad request");
+            out.send_raw(MapBuilder::new().set("error", e.to_string()))
+                .await;
+            break;
         }
     }
     for (_, t) in lock_tasks(&tasks).drain() {
@@ -116,13 +86,38 @@ where
     }
     drop(out);
     let _ = writer.await;
-    shared.metrics.connection(false);
+    shared.service.metrics.connection(false);
     tracing::debug!(%peer, "connection closed");
+}
+
+/// Starts the writer task: it sends the queued replies, and gives up on a
+/// client that takes none for `send_timeout`.
+fn spawn_writer<W>(
+    wr: W,
+    limits: Limits,
+    rx: mpsc::Receiver<Value>,
+    send_timeout: std::time::Duration,
+    peer: String,
+) -> tokio::task::JoinHandle<()>
+where
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let stalled = distkv_proto::codec::write_frames_within(
+            FramedWrite::new(wr, MsgpackCodec::new(limits)),
+            rx,
+            Some(send_timeout),
+        )
+        .await;
+        if stalled {
+            tracing::warn!(%peer, "closing connection: the client does not read its replies");
+        }
+    })
 }
 
 async fn greet(shared: &Shared, out: &Replies) -> Session {
     let (tick, auth) = {
-        let mut core = shared.lock();
+        let mut core = shared.store.lock();
         let meta = Path(vec![PathElem::Nil]);
         // The system subtree exists from the first connection on.
         let _ = core.tree.ensure(&meta);
@@ -141,7 +136,7 @@ async fn greet(shared: &Shared, out: &Replies) -> Session {
         .collect();
     let mut m = MapBuilder::new()
         .set("version", Value::Array(version))
-        .set("node", shared.config.name.as_str())
+        .set("node", shared.service.name.as_str())
         .set("tick", tick.map_or(Value::Nil, Value::from_u64));
     if let Some(a) = auth {
         m.push("auth", a);
@@ -191,129 +186,196 @@ fn permitted(user: &User, action: &Action, internal: bool) -> Result<(), String>
     }
 }
 
-async fn dispatch(
-    shared: &Arc<Shared>,
-    out: &Replies,
-    tasks: &Tasks,
-    session: &mut Session,
-    req: Request,
-) {
-    let seq = req.seq;
-    let internal = req.internal;
-    let user = match (&session.user, req.action) {
-        (_, Action::Auth(a)) => {
-            for reply in login::handle(shared, session, a).await {
-                if !out.send(seq, reply).await {
-                    break;
-                }
+/// The reader's side of one connection: where replies go, its running
+/// streams, its session and the last request number.
+struct Conn<'a> {
+    shared: &'a Arc<Shared>,
+    out: &'a Replies,
+    tasks: &'a Tasks,
+    session: Session,
+    last_seq: u64,
+}
+
+impl Conn<'_> {
+    /// Handles one message. `Err`: a request without a readable `seq`,
+    /// which ends the connection.
+    async fn handle(&mut self, msg: Value) -> Result<(), RequestError> {
+        match parse_request(msg) {
+            Ok(req) if req.seq <= self.last_seq => {
+                let text = format!(
+                    "Channel closed? Sequence error: {} < {}",
+                    self.last_seq, req.seq
+                );
+                send_error(self.out, req.seq, text).await;
             }
-            return;
+            Ok(req) => {
+                self.last_seq = req.seq;
+                let action = req.action.name();
+                let started = std::time::Instant::now();
+                self.dispatch(req).await;
+                let metrics = &self.shared.service.metrics;
+                metrics.request(action, started.elapsed().as_secs_f64());
+            }
+            Err(e) => match (e.seq, &e.error) {
+                // A follow-up message of a running request: nothing reads
+                // client streams yet, so it is ignored.
+                (Some(seq), RequestErrorKind::NoAction)
+                    if lock_tasks(self.tasks).contains_key(&seq) => {}
+                (Some(seq), _) => send_error(self.out, seq, e.to_string()).await,
+                (None, _) => return Err(e),
+            },
         }
-        (None, _) => {
-            let method = login::current_method(&shared.lock().tree).unwrap_or_default();
+        Ok(())
+    }
+
+    /// Runs a request: logins, then for a logged-in user whatever the user
+    /// may do.
+    async fn dispatch(&mut self, req: Request) {
+        let Request {
+            seq,
+            action,
+            internal,
+            ..
+        } = req;
+        let action = match action {
+            Action::Auth(a) => return self.authenticate(seq, a).await,
+            action => action,
+        };
+        let Some(user) = &self.session.user else {
+            let method = login::current_method(&self.shared.store.lock().tree).unwrap_or_default();
             let text = ErrorClass::NoAuth.message(format!("You need to log in using: {method}"));
-            out.send(seq, MapBuilder::new().set("error", text)).await;
-            return;
-        }
-        (Some(user), action) => {
-            if let Err(text) = permitted(user, &action, internal) {
-                out.send(seq, MapBuilder::new().set("error", text)).await;
-                return;
+            return send_error(self.out, seq, text).await;
+        };
+        let user = match acting_user(user, &action, internal) {
+            Ok(u) => u,
+            Err(text) => return send_error(self.out, seq, text).await,
+        };
+        match action {
+            Action::Stop { task } => self.stop(seq, task).await,
+            Action::GetTree { path, walk } => self.start_get_tree(seq, user, path, walk).await,
+            Action::Watch { path, fetch, walk } => {
+                let task = streams::WatchTask {
+                    user,
+                    seq,
+                    path,
+                    fetch,
+                    walk,
+                };
+                self.start_watch(task).await;
             }
-            let user = if internal && user.acl.is_some() {
-                Arc::new(User {
-                    acl: None,
-                    ..(**user).clone()
-                })
-            } else {
-                user.clone()
-            };
-            (user, action)
-        }
-    };
-    let (user, action) = user;
-    match action {
-        Action::Stop { task } => {
-            let found = lock_tasks(tasks).remove(&task);
-            if let Some(t) = &found {
-                t.cancel();
+            Action::MsgMonitor { topic, raw, field } => {
+                self.start_monitor(seq, &topic, raw, field).await;
             }
-            out.send(seq, MapBuilder::new().set("result", found.is_some()))
-                .await;
+            action => run_single(self.shared, self.out, seq, action, &user).await,
         }
-        Action::GetTree { path, walk } => {
-            if let Err(why) = may_stream_at(shared, tasks, &path) {
-                stream_error(out, seq, why).await;
-                return;
-            }
-            let cancel = register(tasks, seq);
-            let (shared, out, tasks) = (shared.clone(), out.clone(), tasks.clone());
-            tokio::spawn(async move {
-                streams::get_tree(shared, out, seq, path, walk, cancel, user).await;
-                lock_tasks(&tasks).remove(&seq);
-            });
-        }
-        Action::Watch { path, fetch, walk } => {
-            if let Err(why) = may_stream_at(shared, tasks, &path) {
-                stream_error(out, seq, why).await;
-                return;
-            }
-            let cancel = register(tasks, seq);
-            let registered = streams::register_watch(shared, &path, &walk);
-            let task = streams::WatchTask {
-                user,
-                seq,
-                path,
-                fetch,
-                walk,
-            };
-            let (shared, out, tasks) = (shared.clone(), out.clone(), tasks.clone());
-            tokio::spawn(async move {
-                streams::watch(shared, out, task, registered, cancel).await;
-                lock_tasks(&tasks).remove(&seq);
-            });
-        }
-        Action::MsgMonitor { topic, raw, field } => {
-            if !room_for_stream(shared, tasks) {
-                stream_error(out, seq, TOO_MANY_STREAMS.into()).await;
-                return;
-            }
-            let sub = match shared.gossip().subscribe(&topic).await {
-                Ok(s) => s,
-                Err(e) => {
-                    stream_error(out, seq, e.to_string()).await;
-                    return;
-                }
-            };
-            let cancel = register(tasks, seq);
-            let (out, tasks) = (out.clone(), tasks.clone());
-            tokio::spawn(async move {
-                streams::monitor(out, seq, sub, raw, field, cancel).await;
-                lock_tasks(&tasks).remove(&seq);
-            });
-        }
-        action => {
-            let changes = matches!(action, Action::SetValue(_) | Action::DeleteTree { .. });
-            match actions::run(shared, action, &user).await {
-                Ok(outcome) => match changes.then(|| shared.durable()).flatten() {
-                    // `log_sync: always`: acknowledge once the change is on
-                    // disk, without holding up this connection's next
-                    // requests (one disk sync then covers many changes).
-                    Some(durable) => {
-                        let out = out.clone();
-                        tokio::spawn(async move {
-                            durable.wait().await;
-                            send_outcome(&out, seq, outcome).await;
-                        });
-                    }
-                    None => send_outcome(out, seq, outcome).await,
-                },
-                Err(e) => {
-                    out.send(seq, MapBuilder::new().set("error", e.0)).await;
-                }
+    }
+
+    /// An auth action: its replies, in order.
+    async fn authenticate(&mut self, seq: u64, a: AuthAction) {
+        for reply in login::handle(self.shared, &mut self.session, a).await {
+            if !self.out.send(seq, reply).await {
+                break;
             }
         }
     }
+
+    /// `stop`: cancels a running stream of this connection.
+    async fn stop(&self, seq: u64, task: u64) {
+        let found = lock_tasks(self.tasks).remove(&task);
+        if let Some(t) = &found {
+            t.cancel();
+        }
+        self.out
+            .send(seq, MapBuilder::new().set("result", found.is_some()))
+            .await;
+    }
+
+    /// `get_tree`: a stream task, if it may start.
+    async fn start_get_tree(&self, seq: u64, user: Arc<User>, path: Path, walk: WalkParams) {
+        if let Err(why) = may_stream_at(self.shared, self.tasks, &path) {
+            return stream_error(self.out, seq, why).await;
+        }
+        let cancel = register(self.tasks, seq);
+        let (shared, out, tasks) = (self.shared.clone(), self.out.clone(), self.tasks.clone());
+        tokio::spawn(async move {
+            streams::get_tree(shared, out, seq, path, walk, cancel, user).await;
+            lock_tasks(&tasks).remove(&seq);
+        });
+    }
+
+    /// `watch`: registers the watcher here, in request order, then
+    /// streams from a task.
+    async fn start_watch(&self, task: streams::WatchTask) {
+        let seq = task.seq;
+        if let Err(why) = may_stream_at(self.shared, self.tasks, &task.path) {
+            return stream_error(self.out, seq, why).await;
+        }
+        let cancel = register(self.tasks, seq);
+        let registered = streams::register_watch(self.shared, &task.path, &task.walk);
+        let (shared, out, tasks) = (self.shared.clone(), self.out.clone(), self.tasks.clone());
+        tokio::spawn(async move {
+            streams::watch(shared, out, task, registered, cancel).await;
+            lock_tasks(&tasks).remove(&seq);
+        });
+    }
+
+    /// `msg_monitor`: subscribes to `topic` and streams from a task.
+    async fn start_monitor(&self, seq: u64, topic: &str, raw: bool, field: &'static str) {
+        if !room_for_stream(self.shared, self.tasks) {
+            return stream_error(self.out, seq, TOO_MANY_STREAMS.into()).await;
+        }
+        let sub = match self.shared.network.gossip().subscribe(topic).await {
+            Ok(s) => s,
+            Err(e) => return stream_error(self.out, seq, e.to_string()).await,
+        };
+        let cancel = register(self.tasks, seq);
+        let (out, tasks) = (self.out.clone(), self.tasks.clone());
+        tokio::spawn(async move {
+            streams::monitor(out, seq, sub, raw, field, cancel).await;
+            lock_tasks(&tasks).remove(&seq);
+        });
+    }
+}
+
+/// Who a logged-in `user` acts as for `action`: `Err` is the text for
+/// the client. Internal actions of a super-root user bound to an ACL run
+/// without it.
+fn acting_user(user: &Arc<User>, action: &Action, internal: bool) -> Result<Arc<User>, String> {
+    permitted(user, action, internal)?;
+    Ok(if internal && user.acl.is_some() {
+        Arc::new(User {
+            acl: None,
+            ..(**user).clone()
+        })
+    } else {
+        user.clone()
+    })
+}
+
+/// A single-reply action. Changes are acknowledged, with
+/// `server.log_sync: always`, once they are on disk: without holding up
+/// this connection's next requests (one disk sync then covers many
+/// changes).
+async fn run_single(shared: &Arc<Shared>, out: &Replies, seq: u64, action: Action, user: &User) {
+    let changes = matches!(action, Action::SetValue(_) | Action::DeleteTree { .. });
+    let outcome = match actions::run(shared, action, user).await {
+        Ok(outcome) => outcome,
+        Err(e) => return send_error(out, seq, e.0).await,
+    };
+    match changes.then(|| shared.store.durable()).flatten() {
+        Some(durable) => {
+            let out = out.clone();
+            tokio::spawn(async move {
+                durable.wait().await;
+                send_outcome(&out, seq, outcome).await;
+            });
+        }
+        None => send_outcome(out, seq, outcome).await,
+    }
+}
+
+async fn send_error(out: &Replies, seq: u64, text: String) {
+    out.send(seq, MapBuilder::new().set("error", text)).await;
 }
 
 async fn send_outcome(out: &Replies, seq: u64, outcome: Outcome) {
@@ -333,7 +395,7 @@ async fn send_outcome(out: &Replies, seq: u64, outcome: Outcome) {
 
 /// Whether another stream may be opened on this connection.
 fn room_for_stream(shared: &Shared, tasks: &Tasks) -> bool {
-    lock_tasks(tasks).len() < shared.config.max_streams
+    lock_tasks(tasks).len() < shared.service.max_streams
 }
 
 /// Whether a tree stream (`get_tree`, `watch`) may start at `path`: room
@@ -357,4 +419,60 @@ async fn stream_error(out: &Replies, seq: u64, text: String) {
     out.send(seq, MapBuilder::new().set("state", "start")).await;
     out.send(seq, MapBuilder::new().set("error", text)).await;
     out.send(seq, MapBuilder::new().set("state", "end")).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(super_root: bool, acl: Option<&str>) -> Arc<User> {
+        Arc::new(User {
+            method: Some("password".into()),
+            ident: "joe".into(),
+            super_root,
+            acl: acl.map(str::to_owned),
+            conv: None,
+        })
+    }
+
+    fn get(words: &[&str]) -> Action {
+        Action::GetValue {
+            path: Path::from_strs(words),
+            nchain: 0,
+        }
+    }
+
+    fn system() -> Action {
+        Action::GetValue {
+            path: Path(vec![PathElem::Nil, PathElem::Str("auth".into())]),
+            nchain: 0,
+        }
+    }
+
+    #[test]
+    fn plain_users_reach_data_but_not_the_system_subtree_or_internal_actions() {
+        let joe = user(false, None);
+        let acted = acting_user(&joe, &get(&["a"]), false).expect("data");
+        assert!(Arc::ptr_eq(&acted, &joe));
+        assert!(acting_user(&joe, &system(), false).is_err());
+        assert!(acting_user(&joe, &get(&["a"]), true).is_err());
+        assert!(acting_user(&joe, &Action::FetchTicks { nodes: vec![] }, false).is_err());
+    }
+
+    #[test]
+    fn super_root_users_run_internal_actions_without_their_acl() {
+        let root = user(true, Some("ro"));
+        // internal actions drop the ACL, for this request only
+        let acted = acting_user(&root, &system(), true).expect("internal");
+        assert_eq!(acted.acl, None);
+        assert_eq!(root.acl.as_deref(), Some("ro"));
+        // plain actions keep it
+        let acted = acting_user(&root, &get(&["a"]), false).expect("data");
+        assert_eq!(acted.acl.as_deref(), Some("ro"));
+        // actions past the ACLs are not for users bound to one
+        let err = acting_user(&root, &Action::FetchTicks { nodes: vec![] }, false);
+        assert!(err.is_err_and(|t| t.contains("bound to an ACL")));
+        let free = user(true, None);
+        assert!(acting_user(&free, &Action::FetchTicks { nodes: vec![] }, false).is_ok());
+    }
 }

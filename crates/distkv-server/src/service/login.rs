@@ -15,7 +15,8 @@ use distkv_tree::{Path, PathElem, Precondition, Tree, Value};
 
 use crate::service::login_failures::failure_delay;
 use crate::service::snapshot::push_entry;
-use crate::state::Shared;
+use crate::service::state::ServiceState;
+use crate::state::{Shared, Store};
 
 /// Who a connection acts as.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,113 +160,111 @@ fn aux_name(record: &Value, key: &str) -> Option<String> {
 
 /// Runs an auth action on connection `session`; returns its replies, in
 /// order (one, or a `start`, items, `end` stream).
-pub async fn handle(
-    shared: &Arc<Shared>,
-    session: &mut Session,
-    action: AuthAction,
-) -> Vec<MapBuilder> {
-    let mut out = Vec::new();
+pub async fn handle(shared: &Shared, session: &mut Session, action: AuthAction) -> Vec<MapBuilder> {
+    let (store, svc) = (&shared.store, &shared.service);
     match action {
-        AuthAction::KeyExchange { pubkey } => {
-            let reply = if session.key.is_some() {
-                error_reply("Key exchange already done on this connection")
-            } else {
-                let kx = KeyExchange::new();
-                let own = kx.public_bytes();
-                match kx.finish(&pubkey, false) {
-                    Ok(k) => {
-                        session.key = Some(k);
-                        MapBuilder::new().set("pubkey", Value::Bytes(own.to_vec()))
-                    }
-                    Err(e) => error_reply(e.to_string()),
-                }
-            };
-            out.push(reply);
-        }
+        AuthAction::KeyExchange { pubkey } => vec![key_exchange(session, &pubkey)],
         AuthAction::Login { typ, request } => {
-            out.push(MapBuilder::new().set("state", "start"));
-            if let Err(e) = login(shared, session, &typ, &request).await {
-                out.push(error_reply(e));
-            }
-            out.push(MapBuilder::new().set("state", "end"));
+            let failed = login(store, svc, session, &typ, &request).await.err();
+            stream(failed.map(error_reply))
         }
         AuthAction::SetUser { typ, request, new } => {
-            let reply = set_user(shared, session, &typ, &request, new)
-                .await
-                .unwrap_or_else(error_reply);
-            out.push(reply);
+            vec![
+                set_user(shared, session, &typ, &request, new)
+                    .await
+                    .unwrap_or_else(error_reply),
+            ]
         }
-        AuthAction::ListUsers { typ, ident } => {
-            if let Err(e) = need_super(session) {
-                out.push(error_reply(e));
-                return out;
-            }
-            let item = |ident: &str| {
-                MapBuilder::new()
-                    .set("typ", typ.as_str())
-                    .set("kind", "user")
-                    .set("ident", ident)
-            };
-            match ident {
-                Some(id) => {
-                    let exists = shared
-                        .lock()
-                        .tree
-                        .get(&user_path(&typ, &id))
-                        .is_some_and(|e| e.data().is_some());
-                    let reply = if exists {
-                        item(&id)
-                    } else {
-                        error_reply(distkv_proto::ErrorClass::Key.call(user_path(&typ, &id)))
-                    };
-                    out.push(reply);
-                }
-                None => {
-                    let idents: Vec<String> = {
-                        let core = shared.lock();
-                        core.tree
-                            .get(&users_path(&typ))
-                            .map(|e| {
-                                e.children()
-                                    .filter(|(_, c)| c.data().is_some())
-                                    .filter_map(|(n, _)| match n {
-                                        PathElem::Str(s) => Some(s.to_string()),
-                                        _ => None,
-                                    })
-                                    .collect()
-                            })
-                            .unwrap_or_default()
-                    };
-                    out.push(MapBuilder::new().set("state", "start"));
-                    for id in &idents {
-                        out.push(item(id));
-                    }
-                    out.push(MapBuilder::new().set("state", "end"));
-                }
-            }
-        }
+        AuthAction::ListUsers { typ, ident } => list_users(store, session, &typ, ident.as_deref()),
         AuthAction::GetUser { typ, ident } => {
-            let reply = get_user(shared, session, &typ, &ident).unwrap_or_else(error_reply);
-            out.push(reply);
+            vec![get_user(store, svc, session, &typ, &ident).unwrap_or_else(error_reply)]
         }
         AuthAction::SetMethod { typ } => {
-            let reply = set_method(shared, session, typ.as_deref())
-                .await
-                .unwrap_or_else(error_reply);
-            out.push(reply);
+            vec![
+                set_method(store, svc, session, typ.as_deref())
+                    .await
+                    .unwrap_or_else(error_reply),
+            ]
         }
     }
+}
+
+/// A `start`, `items`, `end` stream.
+fn stream(items: impl IntoIterator<Item = MapBuilder>) -> Vec<MapBuilder> {
+    let mut out = vec![MapBuilder::new().set("state", "start")];
+    out.extend(items);
+    out.push(MapBuilder::new().set("state", "end"));
     out
 }
 
+/// Agrees on a session key with the client (once per connection); the
+/// reply carries this server's public key.
+fn key_exchange(session: &mut Session, pubkey: &[u8]) -> MapBuilder {
+    if session.key.is_some() {
+        return error_reply("Key exchange already done on this connection");
+    }
+    let kx = KeyExchange::new();
+    let own = kx.public_bytes();
+    match kx.finish(pubkey, false) {
+        Ok(k) => {
+            session.key = Some(k);
+            MapBuilder::new().set("pubkey", Value::Bytes(own.to_vec()))
+        }
+        Err(e) => error_reply(e.to_string()),
+    }
+}
+
+/// The users of method `typ` (super-root users only): just `ident`, if
+/// given and it exists, else a stream of all users with a record.
+fn list_users(store: &Store, session: &Session, typ: &str, ident: Option<&str>) -> Vec<MapBuilder> {
+    if let Err(e) = need_super(session) {
+        return vec![error_reply(e)];
+    }
+    let item = |ident: &str| {
+        MapBuilder::new()
+            .set("typ", typ)
+            .set("kind", "user")
+            .set("ident", ident)
+    };
+    if let Some(id) = ident {
+        let exists = store
+            .lock()
+            .tree
+            .get(&user_path(typ, id))
+            .is_some_and(|e| e.data().is_some());
+        return vec![if exists {
+            item(id)
+        } else {
+            error_reply(distkv_proto::ErrorClass::Key.call(user_path(typ, id)))
+        }];
+    }
+    let idents: Vec<String> = {
+        let core = store.lock();
+        core.tree
+            .get(&users_path(typ))
+            .map(|e| {
+                e.children()
+                    .filter(|(_, c)| c.data().is_some())
+                    .filter_map(|(n, _)| match n {
+                        PathElem::Str(s) => Some(s.to_string()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    stream(idents.iter().map(|id| item(id)))
+}
+
 async fn login(
-    shared: &Arc<Shared>,
+    store: &Store,
+    svc: &ServiceState,
     session: &mut Session,
     typ: &str,
     request: &Value,
 ) -> Result<(), String> {
     let (current, record) = {
-        let core = shared.lock();
+        let core = store.lock();
         let current = current_method(&core.tree);
         let ident = request.get("ident").and_then(Value::as_str).unwrap_or("");
         let record = core
@@ -280,18 +279,13 @@ async fn login(
             current.as_deref().unwrap_or("none")
         ));
     }
-    let method = shared
-        .config
-        .auth
-        .get(typ)
-        .map_err(|e| e.to_string())?
-        .clone();
+    let method = svc.auth.get(typ).map_err(|e| e.to_string())?.clone();
     let presented = distkv_auth::wire::presented(typ, request, session.key.as_ref())
         .map_err(|e| e.to_string())?;
     let who = format!("{typ} {}", presented.ident);
     match method.verify(&presented, record.as_ref()).await {
         Ok(()) => {
-            shared.login_failures.succeed(&who);
+            svc.login_failures.succeed(&who);
             session.failures = 0;
             // An already logged-in connection keeps its identity.
             if session.user.is_none() {
@@ -309,7 +303,7 @@ async fn login(
         }
         Err(e) => {
             session.failures = session.failures.saturating_add(1);
-            let n = session.failures.max(shared.login_failures.fail(&who));
+            let n = session.failures.max(svc.login_failures.fail(&who));
             tracing::warn!(method = typ, user = %presented.ident, failures = n, "login failed");
             tokio::time::sleep(failure_delay(n)).await;
             Err(e.to_string())
@@ -318,7 +312,7 @@ async fn login(
 }
 
 async fn set_user(
-    shared: &Arc<Shared>,
+    shared: &Shared,
     session: &Session,
     typ: &str,
     request: &Value,
@@ -326,7 +320,7 @@ async fn set_user(
 ) -> Result<MapBuilder, String> {
     need_super(session)?;
     let method: Arc<dyn AuthMethod> = shared
-        .config
+        .service
         .auth
         .get(typ)
         .map_err(|e| e.to_string())?
@@ -349,6 +343,7 @@ async fn set_user(
         }
     } else {
         let head = shared
+            .store
             .lock()
             .tree
             .get(&path)
@@ -362,6 +357,7 @@ async fn set_user(
         }
     };
     let change = shared
+        .store
         .local_change(&path, Some(Value::Map(record)), &pre)
         .await
         .map_err(|e| e.to_string())?;
@@ -378,14 +374,15 @@ async fn set_user(
 }
 
 fn get_user(
-    shared: &Shared,
+    store: &Store,
+    svc: &ServiceState,
     session: &Session,
     typ: &str,
     ident: &str,
 ) -> Result<MapBuilder, String> {
     need_super(session)?;
-    let method = shared.config.auth.get(typ).map_err(|e| e.to_string())?;
-    let record = shared
+    let method = svc.auth.get(typ).map_err(|e| e.to_string())?;
+    let record = store
         .lock()
         .tree
         .get(&user_path(typ, ident))
@@ -406,15 +403,16 @@ fn get_user(
 }
 
 async fn set_method(
-    shared: &Arc<Shared>,
+    store: &Store,
+    svc: &ServiceState,
     session: &Session,
     typ: Option<&str>,
 ) -> Result<MapBuilder, String> {
     need_super(session)?;
     let current = {
-        let core = shared.lock();
+        let core = store.lock();
         if let Some(t) = typ {
-            shared.config.auth.get(t).map_err(|e| e.to_string())?;
+            svc.auth.get(t).map_err(|e| e.to_string())?;
             let has_users = core
                 .tree
                 .get(&users_path(t))
@@ -433,7 +431,7 @@ async fn set_method(
     if let Some(t) = typ {
         m.push((Value::from("current"), Value::from(t)));
     }
-    let change = shared
+    let change = store
         .local_change(&auth_root(), Some(Value::Map(m)), &Precondition::default())
         .await
         .map_err(|e| e.to_string())?;

@@ -23,18 +23,18 @@ impl Replies {
     /// Returns false once the connection is gone.
     pub async fn send(&self, seq: u64, mut m: MapBuilder) -> bool {
         if !m.has("tock") {
-            m.push("tock", self.shared.clock.next());
+            m.push("tock", self.shared.store.clock.next());
         }
         m.push("seq", seq);
         if m.has("error") {
-            self.shared.metrics.error();
+            self.shared.service.metrics.error();
         }
         self.tx.send(m.build()).await.is_ok()
     }
 
     /// Sends a message without `seq` (fatal errors before closing).
     pub(crate) async fn send_raw(&self, m: MapBuilder) {
-        let m = m.set("tock", self.shared.clock.next());
+        let m = m.set("tock", self.shared.store.clock.next());
         let _ = self.tx.send(m.build()).await;
     }
 }

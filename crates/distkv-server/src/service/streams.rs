@@ -13,8 +13,8 @@ use crate::service::access;
 use crate::service::login::User;
 use crate::service::replies::Replies;
 use crate::service::snapshot::push_entry;
-use crate::service::watchers::{QueueLimits, WatchEvent, WatchHandle};
-use crate::state::Shared;
+use crate::service::watchers::{WatchEvent, WatchHandle};
+use crate::state::{Shared, Store};
 
 fn opts(w: &WalkParams) -> WalkOpts {
     WalkOpts {
@@ -42,14 +42,14 @@ fn next_chunk(
     user: &User,
 ) -> Result<(Vec<Item>, Option<WalkCursor>), ()> {
     let mut items = Vec::new();
-    let core = shared.lock();
+    let core = shared.store.lock();
     let tree = &core.tree;
     let next = tree
         .walk_chunk(
             path,
             opts(walk),
             cursor,
-            shared.config.walk_chunk,
+            shared.service.walk_chunk,
             &mut |p, _, e| {
                 if !keep(e) {
                     return;
@@ -77,7 +77,7 @@ async fn encode_items(shared: &Shared, user: &User, items: &mut [Item]) {
         return;
     }
     let jobs: Vec<(usize, Value)> = {
-        let core = shared.lock();
+        let core = shared.store.lock();
         items
             .iter()
             .enumerate()
@@ -92,7 +92,7 @@ async fn encode_items(shared: &Shared, user: &User, items: &mut [Item]) {
             continue;
         };
         match crate::service::actions::convert(
-            shared,
+            &shared.service.checker,
             codec,
             crate::validate::converters::Direction::Encode,
             v,
@@ -108,11 +108,11 @@ async fn encode_items(shared: &Shared, user: &User, items: &mut [Item]) {
 }
 
 /// What `user` may see of a change in a watch on `start`.
-fn visible(shared: &Shared, user: &User, start: &Path, mut item: Item) -> Option<Item> {
+fn visible(store: &Store, user: &User, start: &Path, mut item: Item) -> Option<Item> {
     if user.acl.is_none() {
         return user.may_access(&item.path).then_some(item);
     }
-    match access::view(&shared.lock().tree, user, start, &item.path) {
+    match access::view(&store.lock().tree, user, start, &item.path) {
         access::View::Skip => None,
         access::View::Hide => {
             item.value = None;
@@ -206,18 +206,15 @@ pub fn register_watch(
     path: &Path,
     walk: &WalkParams,
 ) -> Result<(WatchHandle, u64), distkv_tree::ChangeError> {
-    let mut core = shared.lock();
+    let mut core = shared.store.lock();
     core.tree.ensure(path)?;
     let h = core.watchers.add(
         path.clone(),
         walk.min_depth,
         walk.max_depth,
-        QueueLimits {
-            per_watcher: shared.config.watch_queue,
-            total: shared.config.watch_queue_total,
-        },
+        shared.service.watch_limits,
     );
-    Ok((h, shared.clock.next()))
+    Ok((h, shared.store.clock.next()))
 }
 
 /// The arguments of a running watch.
@@ -273,7 +270,7 @@ pub async fn watch(
             // Changes made meanwhile go out between chunks, so that the
             // watcher's queue does not fill during a long dump.
             while let Some(ev) = handle.try_recv() {
-                if let Some(mut it) = visible(&shared, &user, &path, event_item(ev)) {
+                if let Some(mut it) = visible(&shared.store, &user, &path, event_item(ev)) {
                     encode_items(&shared, &user, std::slice::from_mut(&mut it)).await;
                     alive = alive && send_item(&out, seq, &mut short, it, walk.nchain, &user).await;
                 }
@@ -294,7 +291,7 @@ pub async fn watch(
             _ = cancel.cancelled() => break,
             ev = handle.recv() => match ev {
                 Some(ev) => {
-                    if let Some(mut it) = visible(&shared, &user, &path, event_item(ev)) {
+                    if let Some(mut it) = visible(&shared.store, &user, &path, event_item(ev)) {
                         encode_items(&shared, &user, std::slice::from_mut(&mut it)).await;
                         alive = send_item(&out, seq, &mut short, it, walk.nchain, &user).await;
                     }
@@ -309,7 +306,7 @@ pub async fn watch(
             },
         }
     }
-    shared.lock().watchers.remove(handle.id);
+    shared.store.lock().watchers.remove(handle.id);
     out.send(seq, MapBuilder::new().set("state", "end")).await;
 }
 

@@ -16,9 +16,11 @@ use distkv_proto::record::scan_records;
 use distkv_proto::wire::update_from_value;
 use distkv_tree::{Path, UpdateEvent, Value, WalkOpts};
 
-use crate::state::Shared;
+use crate::state::Store;
+use crate::storage::StorageSettings;
 use crate::storage::group_commit::SyncPolicy;
 use crate::storage::log_file::{StateLog, change_record, state_record};
+use crate::storage::sink::AppendError;
 
 /// Where a dump goes.
 enum DumpTarget<'a> {
@@ -59,11 +61,15 @@ pub enum DumpError {
 /// moment after the dump started, and in the current log every change made
 /// after the dump started is logged as well; loading merges them by
 /// their chains, so the newest state wins whatever the record order.
-fn dump_chunked(shared: &Shared, mut target: DumpTarget<'_>, name: &str) -> Result<u64, DumpError> {
-    let chunk = shared.config.walk_chunk.max(1000);
-    let total = u64::try_from(shared.lock().tree.len()).unwrap_or(u64::MAX);
-    let mut progress = shared
-        .config
+fn dump_chunked(
+    store: &Store,
+    settings: &StorageSettings,
+    mut target: DumpTarget<'_>,
+    name: &str,
+) -> Result<u64, DumpError> {
+    let chunk = settings.walk_chunk.max(1000);
+    let total = u64::try_from(store.lock().tree.len()).unwrap_or(u64::MAX);
+    let mut progress = settings
         .progress
         .begin(&format!("dumping to {name}"), total);
     let werr = |source| DumpError::Write {
@@ -74,7 +80,7 @@ fn dump_chunked(shared: &Shared, mut target: DumpTarget<'_>, name: &str) -> Resu
     let mut n = 0;
     let mut recs = Vec::with_capacity(chunk);
     loop {
-        let mut core = shared.lock();
+        let mut core = store.lock();
         let next = core.tree.walk_chunk(
             &Path::root(),
             WalkOpts::default(),
@@ -94,22 +100,13 @@ fn dump_chunked(shared: &Shared, mut target: DumpTarget<'_>, name: &str) -> Resu
         // The root always exists: a walk from it cannot fail.
         let next = next.unwrap_or_default();
         match &mut target {
-            DumpTarget::Current(generation) => {
-                if core.log_generation != *generation || core.log.is_none() {
+            DumpTarget::Current(generation) => match core.log.append_dump(*generation, &recs) {
+                Ok(()) => {}
+                Err(AppendError::Superseded) => {
                     return Err(DumpError::Superseded(name.to_owned()));
                 }
-                let mut res = Ok(());
-                if let Some(log) = &mut core.log {
-                    res = recs
-                        .iter()
-                        .try_for_each(|r| log.append(r))
-                        .and_then(|()| log.commit());
-                }
-                if let Err(e) = res {
-                    core.log = None;
-                    return Err(werr(e));
-                }
-            }
+                Err(AppendError::Write(e)) => return Err(werr(e)),
+            },
             DumpTarget::Own(log) => {
                 drop(core);
                 recs.iter().try_for_each(|r| log.append(r)).map_err(werr)?;
@@ -129,7 +126,7 @@ fn dump_chunked(shared: &Shared, mut target: DumpTarget<'_>, name: &str) -> Resu
 
 /// Writes a one-shot dump to `path`: the state record, then every entry
 /// with a value or a tombstone. Returns the number of entries written.
-pub fn save(shared: &Shared, path: &FsPath) -> Result<u64, DumpError> {
+pub fn save(store: &Store, settings: &StorageSettings, path: &FsPath) -> Result<u64, DumpError> {
     let name = path.display().to_string();
     let werr = |source| DumpError::Write {
         path: name.clone(),
@@ -139,9 +136,9 @@ pub fn save(shared: &Shared, path: &FsPath) -> Result<u64, DumpError> {
         path: name.clone(),
         source,
     })?;
-    let state = state_record(&shared.lock().tree);
+    let state = state_record(&store.lock().tree);
     log.append(&state).map_err(werr)?;
-    let n = dump_chunked(shared, DumpTarget::Own(&mut log), &name)?;
+    let n = dump_chunked(store, settings, DumpTarget::Own(&mut log), &name)?;
     log.close().map_err(werr)?;
     Ok(n)
 }
@@ -150,42 +147,46 @@ pub fn save(shared: &Shared, path: &FsPath) -> Result<u64, DumpError> {
 /// written into it first (a chunk at a time, changes interleaved). The
 /// new log takes over from the old one under the tree lock, so every change
 /// lands in at least one of the two files, in order.
-pub fn start_log(shared: &Shared, path: &FsPath, fetch: bool) -> Result<u64, DumpError> {
+pub fn start_log(
+    store: &Store,
+    settings: &StorageSettings,
+    path: &FsPath,
+    fetch: bool,
+) -> Result<u64, DumpError> {
     let name = path.display().to_string();
     let werr = |source| DumpError::Write {
         path: name.clone(),
         source,
     };
     let generation = {
-        let mut core = shared.lock();
+        let mut core = store.lock();
         let mut log =
-            StateLog::create(path, shared.config.log_sync).map_err(|source| DumpError::Open {
+            StateLog::create(path, settings.log_sync).map_err(|source| DumpError::Open {
                 path: name.clone(),
                 source,
             })?;
         if fetch {
             log.write(&state_record(&core.tree)).map_err(werr)?;
         }
-        core.log_generation += 1;
-        if let Some(old) = core.log.replace(log) {
+        let (generation, old) = core.log.replace(log);
+        if let Some(old) = old {
             if let Err(e) = old.close() {
                 tracing::warn!(file = %name, error = %e, "closing the previous log failed");
             }
         }
-        core.log_generation
+        generation
     };
     if fetch {
-        dump_chunked(shared, DumpTarget::Current(generation), &name)
+        dump_chunked(store, settings, DumpTarget::Current(generation), &name)
     } else {
         Ok(0)
     }
 }
 
 /// Stops the state log, if one is open.
-pub fn stop_log(shared: &Shared) -> std::io::Result<()> {
-    let mut core = shared.lock();
-    core.log_generation += 1;
-    match core.log.take() {
+pub fn stop_log(store: &Store) -> std::io::Result<()> {
+    let mut core = store.lock();
+    match core.log.stop() {
         Some(old) => old.close(),
         None => Ok(()),
     }
@@ -239,7 +240,8 @@ pub struct LoadReport {
 /// stops the load with an error; the server then exits without serving
 /// what was applied so far.
 pub fn load(
-    shared: &Shared,
+    store: &Store,
+    settings: &StorageSettings,
     file: &FsPath,
     up_to_corruption: bool,
 ) -> Result<LoadReport, LoadError> {
@@ -248,39 +250,39 @@ pub fn load(
         path: shown.clone(),
         source,
     })?;
-    load_bytes(shared, &data, &shown, up_to_corruption)
+    load_bytes(store, settings, &data, &shown, up_to_corruption)
 }
 
 /// Loads the contents of a state file that is already in memory, exactly
 /// as `load` does; `shown` names the source in errors and log lines.
 pub fn load_bytes(
-    shared: &Shared,
+    store: &Store,
+    settings: &StorageSettings,
     data: &[u8],
     shown: &str,
     up_to_corruption: bool,
 ) -> Result<LoadReport, LoadError> {
     let shown = shown.to_owned();
     let limits = distkv_proto::Limits {
-        max_frame: shared.config.max_frame.max(64 << 20),
+        max_frame: settings.max_frame.max(64 << 20),
         ..Default::default()
     };
     // About 90 bytes per record in a dump of small entries.
     let estimate = data.len() as u64 / 90;
-    let mut progress = shared
-        .config
+    let mut progress = settings
         .progress
         .begin(&format!("loading {shown}"), estimate);
     let mut longer = PathLengthener::new(Path::root());
     let mut states = Vec::new();
     let mut failed = None;
     let mut index = 0usize;
-    let mut core = shared.lock();
+    let mut core = store.lock();
     let scanned = scan_records(data, &limits, up_to_corruption, &mut |rec| {
         progress.tick();
         let tree = &core.tree;
         match record_to_event(rec, index, &mut longer, &|n| tree.intern(n)) {
             Ok(Loadable::Event(ev)) => {
-                core.tree.apply_remote(&ev, &shared.clock);
+                core.tree.apply_remote(&ev, &store.clock);
             }
             Ok(Loadable::State(st)) => states.push(st),
             Ok(Loadable::Unknown(index)) => {
@@ -309,7 +311,7 @@ pub fn load_bytes(
     })?;
     // Deleted-tick reports are applied after the entries they delete.
     for st in &states {
-        shared.merge_node_state(st);
+        store.merge_node_state(st);
     }
     Ok(LoadReport {
         records: usize::try_from(scanned.records).unwrap_or(usize::MAX),
@@ -397,16 +399,25 @@ mod tests {
         ]
     }
 
-    fn shared(name: &str) -> Shared {
+    /// A server's tree with its storage settings (logs never synced).
+    struct Sh {
+        store: Store,
+        settings: StorageSettings,
+    }
+
+    fn shared(name: &str) -> Sh {
         let mut cfg = crate::ServerConfig::new(name);
         cfg.log_sync = SyncPolicy::Never;
-        let sh = Shared::new(
-            cfg,
+        let sh = crate::state::Shared::new(
+            &cfg,
             Arc::new(distkv_proto::transport::local::LocalGossip::default()),
             None,
         );
-        sh.lock().tree.mark_ready();
-        sh
+        sh.store.lock().tree.mark_ready();
+        Sh {
+            store: sh.store,
+            settings: sh.storage,
+        }
     }
 
     type Snapshot = (
@@ -414,8 +425,8 @@ mod tests {
         Vec<(String, Option<u64>, RangeSet)>,
     );
 
-    fn snapshot(sh: &Shared) -> Snapshot {
-        let core = sh.lock();
+    fn snapshot(store: &Store) -> Snapshot {
+        let core = store.lock();
         let mut entries = Vec::new();
         core.tree
             .walk(&Path::root(), WalkOpts::default(), &mut |p, _, e| {
@@ -443,26 +454,27 @@ mod tests {
         let sh = shared("one");
         let mut files = vec![dir.join("0.state")];
         let mut last_full = 0;
-        start_log(&sh, &files[0], true).expect("log");
+        let store = &sh.store;
+        start_log(store, &sh.settings, &files[0], true).expect("log");
         let mut ticks = [0u64; 2];
         for op in ops {
             match op {
                 Op::Set(p, v) => {
-                    let _ = sh
+                    let _ = store
                         .local_change(&path(*p), Some(Value::Int(*v)), &Precondition::default())
                         .await;
                 }
                 Op::Delete(p) => {
-                    let _ = sh
+                    let _ = store
                         .local_change(&path(*p), None, &Precondition::default())
                         .await;
                 }
                 Op::DeleteTree(p) => {
-                    let _ = sh.delete_tree(&path(*p)).await;
+                    let _ = store.delete_tree(&path(*p)).await;
                 }
                 Op::Remote(n, p, v, tock) => {
                     ticks[*n] += 1;
-                    sh.apply_remote(&UpdateEvent {
+                    store.apply_remote(&UpdateEvent {
                         path: path(*p),
                         chain: Chain::single(NodeEvent::new(NODES[*n], ticks[*n])),
                         value: v.map(Value::Int),
@@ -473,12 +485,12 @@ mod tests {
                     if ticks[*n] > 0 {
                         let mut r = RangeSet::new();
                         r.insert(ticks[*n]);
-                        sh.lock().report_deleted(NODES[*n], &r);
+                        store.lock().report_deleted(NODES[*n], &r);
                     }
                 }
                 Op::Rotate(full) => {
                     let f = dir.join(format!("{}.state", files.len()));
-                    start_log(&sh, &f, *full).expect("rotate");
+                    start_log(store, &sh.settings, &f, *full).expect("rotate");
                     if *full {
                         last_full = files.len();
                     }
@@ -486,16 +498,16 @@ mod tests {
                 }
             }
         }
-        stop_log(&sh).expect("stop");
-        (snapshot(&sh), files, last_full)
+        stop_log(store).expect("stop");
+        (snapshot(store), files, last_full)
     }
 
     fn reload(files: &[PathBuf]) -> Snapshot {
         let sh = shared("one");
         for f in files {
-            load(&sh, f, false).expect("load");
+            load(&sh.store, &sh.settings, f, false).expect("load");
         }
-        snapshot(&sh)
+        snapshot(&sh.store)
     }
 
     #[test]
@@ -509,12 +521,17 @@ mod tests {
         let mut data = distkv_proto::record::header().to_vec();
         distkv_proto::record::encode_record(&change_record(&ev), &mut data);
         let sh = shared("one");
-        let report = load_bytes(&sh, &data, "mem", false).expect("loads");
+        let report = load_bytes(&sh.store, &sh.settings, &data, "mem", false).expect("loads");
         assert_eq!(report.records, 1);
-        let got = sh.lock().tree.get(&path(1)).and_then(|e| e.data().cloned());
+        let got = sh
+            .store
+            .lock()
+            .tree
+            .get(&path(1))
+            .and_then(|e| e.data().cloned());
         assert_eq!(got, Some(Value::Int(7)));
         assert!(matches!(
-            load_bytes(&sh, b"\xc1", "mem", false),
+            load_bytes(&sh.store, &sh.settings, b"\xc1", "mem", false),
             Err(LoadError::Format { .. })
         ));
     }
