@@ -7,7 +7,10 @@ use distkv_proto::CodecError;
 use distkv_proto::value_map::MapBuilder;
 use distkv_tree::Value;
 use futures_util::StreamExt;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use tokio::io::AsyncWrite;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::error::{ClientError, ServerError};
@@ -58,19 +61,30 @@ struct Outbox {
     buf: Vec<u8>,
     /// Set when writing failed.
     closed: bool,
+    /// The writer task is writing (or about to write) a batch: nobody
+    /// else may write to the socket.
+    busy: bool,
+    /// Bytes were written directly but not flushed (the writer flushes).
+    unflushed: bool,
 }
 
 /// Queued request bytes above which a new request waits for the writer.
 const OUTBOX_LIMIT: usize = 1 << 20;
 
+/// The writing half of the connection.
+type Writer = Box<dyn AsyncWrite + Unpin + Send>;
+
 /// The state shared by the callers and the writer task.
-#[derive(Default)]
 struct Shared {
     outbox: Mutex<Outbox>,
     /// Wakes the writer: the outbox went from empty to non-empty.
     to_write: Notify,
     /// Wakes callers waiting for room in a full outbox.
     written: Notify,
+    /// The socket. The writer task writes through it while `busy`; a
+    /// caller may write its request directly while the writer is idle
+    /// (see [`Conn::submit`]). Never locked across an `.await`.
+    wr: Mutex<Writer>,
 }
 
 fn lock_outbox(s: &Shared) -> std::sync::MutexGuard<'_, Outbox> {
@@ -103,9 +117,14 @@ impl Conn {
         F: Frames + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            outbox: Mutex::default(),
+            to_write: Notify::new(),
+            written: Notify::new(),
+            wr: Mutex::new(Box::new(wr)),
+        });
         let pending: PendingMap = Arc::default();
-        let writer = tokio::spawn(write_requests(wr, shared.clone(), pending.clone()));
+        let writer = tokio::spawn(write_requests(shared.clone(), pending.clone()));
         let reader = tokio::spawn(route_replies(frames, pending.clone()));
         Conn {
             shared,
@@ -115,6 +134,15 @@ impl Conn {
         }
     }
 
+    /// Queues a request and returns its seq.
+    ///
+    /// A request made while nothing else is in flight and the writer is
+    /// idle is written to the socket right here, without waking the writer
+    /// task: a caller that waits for each reply before the next request
+    /// saves a task switch per request. The write never waits (it takes
+    /// what the socket accepts now; the writer task sends the rest), so it
+    /// is as cancellation-safe as queueing. Requests made while others are
+    /// in flight are left to the writer, which sends them in one write.
     async fn submit(&self, msg: MapBuilder, pending: Pending) -> Result<u64, ClientError> {
         // wait while the outbox is full
         let mut out = loop {
@@ -134,7 +162,7 @@ impl Conn {
         // reach the server in seq order.
         out.seq += 1;
         let seq = out.seq;
-        {
+        let alone = {
             // registered before the request can be written, so the reply
             // always finds it
             let mut p = lock(&self.pending);
@@ -142,14 +170,48 @@ impl Conn {
                 return Err(ClientError::Closed);
             }
             p.map.insert(seq, pending);
-        }
+            p.map.len() == 1
+        };
         let was_empty = out.buf.is_empty();
         distkv_proto::msgpack::encode(&msg.set("seq", seq).build(), &mut out.buf);
+        if was_empty && alone && !out.busy && self.write_now(&mut out) {
+            return Ok(seq);
+        }
         drop(out);
         if was_empty {
             self.shared.to_write.notify_one();
         }
         Ok(seq)
+    }
+
+    /// Writes what the socket takes of the outbox now, under the outbox
+    /// lock (so the writer cannot start a batch meanwhile). True when all
+    /// of it went out and was flushed; otherwise the rest stays queued for
+    /// the writer task.
+    fn write_now(&self, out: &mut Outbox) -> bool {
+        let Ok(mut wr) = self.shared.wr.try_lock() else {
+            return false;
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut done = 0;
+        while done < out.buf.len() {
+            match Pin::new(&mut *wr).poll_write(&mut cx, &out.buf[done..]) {
+                Poll::Ready(Ok(n)) if n > 0 => done += n,
+                // full, closed or failed: the writer task finds out
+                _ => break,
+            }
+        }
+        out.buf.drain(..done);
+        if !out.buf.is_empty() {
+            return false;
+        }
+        match Pin::new(&mut *wr).poll_flush(&mut cx) {
+            Poll::Ready(Ok(())) => true,
+            _ => {
+                out.unflushed = true;
+                false
+            }
+        }
     }
 
     /// Sends a request that gets exactly one reply.
@@ -184,16 +246,18 @@ impl Conn {
 /// Writes whatever requests are queued, one write per batch, until writing
 /// fails (or the connection is dropped, which aborts this task). On
 /// failure every waiting and later request gets [`ClientError::Closed`].
-async fn write_requests<W: AsyncWrite + Unpin>(
-    mut wr: W,
-    shared: Arc<Shared>,
-    pending: PendingMap,
-) {
+async fn write_requests(shared: Arc<Shared>, pending: PendingMap) {
     let mut batch = Vec::new();
     loop {
         let wake = shared.to_write.notified();
-        std::mem::swap(&mut lock_outbox(&shared).buf, &mut batch);
-        if batch.is_empty() {
+        let flush = {
+            let mut out = lock_outbox(&shared);
+            std::mem::swap(&mut out.buf, &mut batch);
+            let flush = std::mem::take(&mut out.unflushed);
+            out.busy = flush || !batch.is_empty();
+            out.busy
+        };
+        if !flush {
             wake.await;
             // let the other ready tasks queue their requests first, so
             // they go out in this write rather than one write each
@@ -201,11 +265,9 @@ async fn write_requests<W: AsyncWrite + Unpin>(
             continue;
         }
         shared.written.notify_waiters();
-        let sent = async {
-            wr.write_all(&batch).await?;
-            wr.flush().await
-        };
-        if let Err(e) = sent.await {
+        let sent = write_batch(&shared.wr, &batch).await;
+        lock_outbox(&shared).busy = false;
+        if let Err(e) = sent {
             tracing::debug!(error = %e, "writing to the server failed");
             lock_outbox(&shared).closed = true;
             shared.written.notify_waiters();
@@ -218,7 +280,29 @@ async fn write_requests<W: AsyncWrite + Unpin>(
             batch = Vec::new();
         }
     }
-    let _ = wr.shutdown().await;
+    let _ =
+        std::future::poll_fn(|cx| Pin::new(&mut **lock_writer(&shared.wr)).poll_shutdown(cx)).await;
+}
+
+fn lock_writer(wr: &Mutex<Writer>) -> std::sync::MutexGuard<'_, Writer> {
+    wr.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Writes and flushes `batch`, taking the socket's lock only within each
+/// poll.
+async fn write_batch(wr: &Mutex<Writer>, batch: &[u8]) -> std::io::Result<()> {
+    let mut done = 0;
+    while done < batch.len() {
+        let n = std::future::poll_fn(|cx| {
+            Pin::new(&mut **lock_writer(wr)).poll_write(cx, &batch[done..])
+        })
+        .await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        done += n;
+    }
+    std::future::poll_fn(|cx| Pin::new(&mut **lock_writer(wr)).poll_flush(cx)).await
 }
 
 async fn route_replies<F: Frames>(mut frames: F, pending: PendingMap) {
@@ -314,7 +398,7 @@ mod tests {
     use std::time::Duration;
 
     use distkv_proto::{Limits, MsgpackCodec};
-    use tokio::io::{AsyncReadExt, DuplexStream, WriteHalf};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, WriteHalf};
     use tokio::task::JoinHandle;
     use tokio_util::codec::FramedRead;
 
@@ -447,6 +531,35 @@ mod tests {
             assert_eq!(r.get("seq").and_then(Value::as_u64), Some(i as u64 + 2));
         }
         // one write for the first request, one for the fifty behind it
+        assert_eq!(gate.writes.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_request_alone_is_written_by_its_caller_others_wait_for_the_writer() {
+        let (conn, gate, server) = gated_conn();
+        gate.set(true, false);
+        tokio::spawn(echo_server(server));
+        // nothing in flight: written before submit returns, although the
+        // writer task has not run (one thread, no await point in between)
+        let (tx, rx) = oneshot::channel();
+        conn.submit(ping(1), Pending::Single(tx))
+            .await
+            .expect("queued");
+        assert!(lock_outbox(&conn.shared).buf.is_empty(), "written directly");
+        assert_eq!(gate.writes.load(Ordering::SeqCst), 1);
+        // with that one in flight, the next waits for the writer's batch
+        let (tx2, rx2) = oneshot::channel();
+        conn.submit(ping(2), Pending::Single(tx2))
+            .await
+            .expect("queued");
+        assert!(
+            !lock_outbox(&conn.shared).buf.is_empty(),
+            "left to the writer"
+        );
+        for (rx, seq) in [(rx, 1), (rx2, 2)] {
+            let r = rx.await.expect("answered").expect("reply");
+            assert_eq!(r.get("value").and_then(Value::as_u64), Some(seq));
+        }
         assert_eq!(gate.writes.load(Ordering::SeqCst), 2);
     }
 
