@@ -43,12 +43,13 @@ pub enum RunnerKind {
 }
 
 impl RunnerKind {
-    /// Where this kind's jobs are stored.
+    /// Where this kind's jobs are stored: `.distkv run any`, `.distkv
+    /// run at NODE` or `.distkv run all`, as the original keeps them.
     pub(crate) fn jobs(&self) -> Path {
         match self {
-            RunnerKind::Any => Path::from_strs(&[".distkv", "run-any"]),
-            RunnerKind::Single(n) => Path::from_strs(&[".distkv", "run-at", n]),
-            RunnerKind::All(_) => Path::from_strs(&[".distkv", "run-all"]),
+            RunnerKind::Any => Path::from_strs(&[".distkv", "run", "any"]),
+            RunnerKind::Single(n) => Path::from_strs(&[".distkv", "run", "at", n]),
+            RunnerKind::All(_) => Path::from_strs(&[".distkv", "run", "all"]),
         }
     }
 
@@ -253,13 +254,16 @@ mod tests {
     fn jobs_and_states_live_in_their_kinds_subtrees() {
         let job = Path::from_strs(&["a", "b"]);
         let (j, s) = job_paths(&RunnerKind::Single("n1".into()), &job);
-        assert_eq!(j, Path::from_strs(&[".distkv", "run-at", "n1", "a", "b"]));
+        assert_eq!(
+            j,
+            Path::from_strs(&[".distkv", "run", "at", "n1", "a", "b"])
+        );
         assert_eq!(
             s,
             Path::from_strs(&[".distkv", "state", "at", "n1", "a", "b"])
         );
         let (j, s) = job_paths(&RunnerKind::All("me".into()), &job);
-        assert_eq!(j, Path::from_strs(&[".distkv", "run-all", "a", "b"]));
+        assert_eq!(j, Path::from_strs(&[".distkv", "run", "all", "a", "b"]));
         assert_eq!(
             s,
             Path::from_strs(&[".distkv", "state", "all", "me", "a", "b"])

@@ -1,9 +1,9 @@
 //! Runners (code-and-runners.md §3): client processes that start stored
 //! procedures when their jobs are due.
 //!
-//! Jobs say what to run and when (`.distkv run-any JOB…`, `.distkv
-//! run-at NODE JOB…` for one node, `.distkv run-all JOB…` for every
-//! node); the runner that executes a job writes its state (`.distkv state
+//! Jobs say what to run and when (`.distkv run any JOB…`, `.distkv run
+//! at NODE JOB…` for one node, `.distkv run all JOB…` for every node, the
+//! original's places); the runner that executes a job writes its state (`.distkv state
 //! any JOB…`, `.distkv state at NODE JOB…`, `.distkv state all NODE
 //! JOB…`). Runners of a group find each other by pinging through their
 //! servers (`msg_send` / `msg_monitor` on `run.run-any` or
