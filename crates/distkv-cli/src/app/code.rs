@@ -203,6 +203,10 @@ pub async fn jobs(
                 kind,
                 cycle: std::time::Duration::from_secs_f64(cycle.clamp(0.1, 3600.0)),
                 limits,
+                // what jobs print shows on the runner's output
+                print: Some(distkv_client::runner::PrintSink(std::sync::Arc::new(
+                    |_, line| output::print_line(line),
+                ))),
             };
             distkv_client::runner::run(client, cfg)
                 .await
