@@ -251,6 +251,14 @@ pub enum TypeCommand {
         #[arg(required = true)]
         path: Vec<String>,
     },
+    /// The types (at and below PATH), one path per line.
+    List {
+        /// Each with its record, as YAML.
+        #[arg(short = 'y', long = "yaml")]
+        yaml: bool,
+        /// Only types below this path.
+        path: Vec<String>,
+    },
     /// Show a type.
     Get {
         /// YAML output.
@@ -500,6 +508,14 @@ pub enum CodecCommand {
         output: Vec<String>,
         /// The codec's path.
         #[arg(required = true)]
+        path: Vec<String>,
+    },
+    /// The codecs (at and below PATH), one path per line.
+    List {
+        /// Each with its record, as YAML.
+        #[arg(short = 'y', long = "yaml")]
+        yaml: bool,
+        /// Only codecs below this path.
         path: Vec<String>,
     },
     /// Show a codec.
