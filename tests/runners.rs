@@ -97,7 +97,8 @@ fn runners_share_jobs_take_over_and_back_off() {
         "-v",
         "{'code': ['service'], 'ok_after': 0.3, 'delay': 100}",
         ".distkv",
-        "run-any",
+        "run",
+        "any",
         "service",
     ]);
     // a job pointing at missing code, and a malformed job record
@@ -109,7 +110,8 @@ fn runners_share_jobs_take_over_and_back_off() {
         "-v",
         "{'code': 5, 'target': 'soon', 'repeat': [1]}",
         ".distkv",
-        "run-any",
+        "run",
+        "any",
         "garbage",
     ]);
     // a type defined through one server checks writes on the other
@@ -160,7 +162,7 @@ fn runners_share_jobs_take_over_and_back_off() {
     });
     let errors = one.ok(&["error", "list"]);
     assert!(
-        errors.contains("run .distkv run-any flaky: broken"),
+        errors.contains("run .distkv run any flaky: broken"),
         "{errors}"
     );
     // fixed code: the next retry succeeds, the error is resolved

@@ -8,7 +8,9 @@
 //! `delete(path)` on the tree through this client, `wait_change(path,
 //! seconds)` (the entry's next value, or `()` when nothing changed in
 //! time, never longer than the run may last), `log(text)`, `now()`.
-//! Nothing else is reachable from a script.
+//! Nothing else is reachable from a script. What a script prints
+//! (`print(text)`) is collected per call, bounded
+//! ([`CodeRoot::call_printing`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,6 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use distkv_code::rhai::{self, Dynamic, EvalAltResult};
 use distkv_code::{CodeError, Engine, Limits, Script, from_dynamic, to_dynamic};
+pub use distkv_code::{MAX_OUTPUT, Output};
 use distkv_tree::{Path, Value};
 use futures_util::StreamExt;
 use tokio::sync::watch;
@@ -235,28 +238,66 @@ impl CodeRoot {
     }
 
     /// Calls the procedure `name` with `args` for its variables and
-    /// `extra` named values, on a blocking thread.
+    /// `extra` named values, on a blocking thread. What it prints is
+    /// dropped.
     pub async fn call(
         &self,
         name: &Path,
         args: Vec<Value>,
         extra: Vec<(String, Value)>,
     ) -> Result<Value, CallError> {
-        let compiled = lock(&self.procs).get(name).cloned().ok_or_else(|| {
-            let mut full = self.prefix.clone();
-            full.0.extend(name.elems().iter().cloned());
-            CallError::EmptyCode(full)
-        })?;
+        self.call_printing(name, args, extra, Output::new(0))
+            .await
+            .0
+    }
+
+    /// Calls the procedure `name` as [`CodeRoot::call`] does, collecting
+    /// what it prints into `out` (bounded by `out`'s size), which is
+    /// returned with the result.
+    ///
+    /// ```no_run
+    /// # async fn demo(root: distkv_client::code::CodeRoot) {
+    /// use distkv_client::code::Output;
+    /// use distkv_tree::Path;
+    ///
+    /// let (result, out) = root
+    ///     .call_printing(&Path::from_strs(&["the", "answer"]), vec![], vec![], Output::default())
+    ///     .await;
+    /// print!("{}", out.text());
+    /// println!("{result:?}");
+    /// # }
+    /// ```
+    pub async fn call_printing(
+        &self,
+        name: &Path,
+        args: Vec<Value>,
+        extra: Vec<(String, Value)>,
+        mut out: Output,
+    ) -> (Result<Value, CallError>, Output) {
+        let compiled = match lock(&self.procs).get(name).cloned() {
+            Some(c) => c,
+            None => {
+                let mut full = self.prefix.clone();
+                full.0.extend(name.elems().iter().cloned());
+                return (Err(CallError::EmptyCode(full)), out);
+            }
+        };
         let engine = self.engine.clone();
         let _keep = self.client.clone();
-        let r = tokio::task::spawn_blocking(move || {
+        let run = tokio::task::spawn_blocking(move || {
             let extra: Vec<(&str, Value)> =
                 extra.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-            engine.run_with(&compiled.script, &args, &extra)
+            let r = engine.run_printing(&compiled.script, &args, &extra, &mut out);
+            (r, out)
         })
-        .await
-        .map_err(|e| CodeError::Run(format!("the run failed: {e}")))??;
-        Ok(r)
+        .await;
+        match run {
+            Ok((r, out)) => (r.map_err(CallError::from), out),
+            Err(e) => (
+                Err(CodeError::Run(format!("the run failed: {e}")).into()),
+                Output::new(0),
+            ),
+        }
     }
 }
 

@@ -28,7 +28,7 @@ use distkv_proto::ErrorClass;
 use distkv_tree::{Path, Value};
 use futures_util::StreamExt;
 
-use crate::{Client, ClientError, TreeOptions};
+use crate::{Client, ClientError, TreeOptions, WriteOptions};
 
 /// Which jobs a runner runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,16 +43,18 @@ pub enum RunnerKind {
 }
 
 impl RunnerKind {
-    /// Where this kind's jobs are stored.
+    /// Where this kind's jobs are stored: `.distkv run any`, `.distkv
+    /// run at NODE` or `.distkv run all`, as the original keeps them.
     pub(crate) fn jobs(&self) -> Path {
         match self {
-            RunnerKind::Any => Path::from_strs(&[".distkv", "run-any"]),
-            RunnerKind::Single(n) => Path::from_strs(&[".distkv", "run-at", n]),
-            RunnerKind::All(_) => Path::from_strs(&[".distkv", "run-all"]),
+            RunnerKind::Any => Path::from_strs(&[".distkv", "run", "any"]),
+            RunnerKind::Single(n) => Path::from_strs(&[".distkv", "run", "at", n]),
+            RunnerKind::All(_) => Path::from_strs(&[".distkv", "run", "all"]),
         }
     }
 
-    /// Where this kind's job states are stored.
+    /// Where this kind's job states are stored: `.distkv state any`,
+    /// `.distkv state at NODE` or `.distkv state all NODE`.
     pub(crate) fn states(&self) -> Path {
         match self {
             RunnerKind::Any => Path::from_strs(&[".distkv", "state", "any"]),
@@ -61,7 +63,8 @@ impl RunnerKind {
         }
     }
 
-    /// The message topic the runners of this kind ping each other on.
+    /// The message topic the runners of this kind ping each other on
+    /// (the original's actor groups `run.run-any` and `run.run-at`).
     #[cfg(feature = "code")]
     pub(crate) fn topic(&self) -> String {
         match self {
@@ -108,6 +111,14 @@ pub struct JobChange {
     pub delay: Option<f64>,
     /// A description.
     pub info: Option<String>,
+    /// Seconds after which a run counts as started well (`ok_after`):
+    /// its failure then counts as the first one.
+    pub ok_after: Option<f64>,
+    /// Do not start the job again (`target` cleared); `start_in` wins.
+    pub clear_target: bool,
+    /// Entries of the job's `data` (the code's named values) to set
+    /// (`Some`) or to remove (`None`), in order.
+    pub data: Vec<(String, Option<Value>)>,
 }
 
 impl JobChange {
@@ -115,6 +126,22 @@ impl JobChange {
     /// A field that is changed moves to the end of the record, as the
     /// original writes it.
     pub fn apply(&self, job: &mut Value, now: f64) {
+        let data = (!self.data.is_empty()).then(|| {
+            let mut data = match job.get("data") {
+                Some(Value::Map(m)) => m.clone(),
+                _ => Vec::new(),
+            };
+            for (name, value) in &self.data {
+                match value {
+                    Some(v) => match data.iter_mut().find(|(k, _)| k.as_str() == Some(name)) {
+                        Some(slot) => slot.1 = v.clone(),
+                        None => data.push((Value::from(name.as_str()), v.clone())),
+                    },
+                    None => data.retain(|(k, _)| k.as_str() != Some(name)),
+                }
+            }
+            Value::Map(data)
+        });
         let mut set = |k: &str, v: Value| {
             if let Value::Map(m) = job {
                 m.retain(|(key, _)| key.as_str() != Some(k));
@@ -129,6 +156,8 @@ impl JobChange {
         }
         if let Some(t) = self.start_in {
             set("target", Value::Float(now + t));
+        } else if self.clear_target {
+            set("target", Value::Nil);
         }
         if let Some(r) = self.repeat {
             set("repeat", Value::Float(r));
@@ -139,6 +168,38 @@ impl JobChange {
         if let Some(i) = &self.info {
             set("info", Value::from(i.as_str()));
         }
+        if let Some(k) = self.ok_after {
+            set("ok_after", Value::Float(k));
+        }
+        if let Some(data) = data {
+            set("data", data);
+        }
+    }
+}
+
+/// What [`Client::job_delete`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobDeleted {
+    /// There is no such job.
+    Missing,
+    /// The job and its state are gone.
+    Deleted,
+    /// The job is running: it was kept, but will not start again
+    /// (`target` cleared; delete it again once it stopped, or force it).
+    StillRunning,
+    /// The job was running and was deleted anyway (forced): the runner
+    /// still finishes the run and writes its state.
+    DeletedUnclean,
+}
+
+impl std::fmt::Display for JobDeleted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JobDeleted::Missing => "Does not exist.",
+            JobDeleted::Deleted => "Deleted.",
+            JobDeleted::StillRunning => "Still running, not deleted ('target' cleared).",
+            JobDeleted::DeletedUnclean => "Deleted (unclean!).",
+        })
     }
 }
 
@@ -176,6 +237,63 @@ impl Client {
         change.apply(&mut record, unix_now());
         self.set(&path, record).await?;
         Ok(())
+    }
+
+    /// Deletes job `job` of `kind` and its state. A running job (its
+    /// state names a runner) is only kept from starting again, unless
+    /// `force`; each write is conditional on what was read, so a change
+    /// meanwhile makes it fail instead of losing the change.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: distkv_client::Client) -> Result<(), distkv_client::ClientError> {
+    /// use distkv_client::jobs::RunnerKind;
+    /// use distkv_tree::Path;
+    ///
+    /// let done = client.job_delete(&RunnerKind::Any, &Path::from_strs(&["a", "question"]), false).await?;
+    /// println!("{done}");
+    /// # Ok(()) }
+    /// ```
+    pub async fn job_delete(
+        &self,
+        kind: &RunnerKind,
+        job: &Path,
+        force: bool,
+    ) -> Result<JobDeleted, ClientError> {
+        let (path, state_path) = job_paths(kind, job);
+        let entry = self.get_entry(&path, 1).await?;
+        let Some(mut record) = entry.value else {
+            return Ok(JobDeleted::Missing);
+        };
+        let state = self.get_entry(&state_path, 1).await?;
+        let running = state
+            .value
+            .as_ref()
+            .and_then(|v| v.get("node"))
+            .is_some_and(|n| !n.is_nil());
+        let cond = |chain: &Option<distkv_tree::Chain>| WriteOptions {
+            chain: Some(chain.as_ref().map(|c| c.head().clone())),
+            ..WriteOptions::default()
+        };
+        if running && !force {
+            JobChange {
+                clear_target: true,
+                ..JobChange::default()
+            }
+            .apply(&mut record, unix_now());
+            self.set_with(&path, Some(record), &cond(&entry.chain))
+                .await?;
+            return Ok(JobDeleted::StillRunning);
+        }
+        if state.value.is_some() {
+            self.set_with(&state_path, None, &cond(&state.chain))
+                .await?;
+        }
+        self.set_with(&path, None, &cond(&entry.chain)).await?;
+        Ok(if running {
+            JobDeleted::DeletedUnclean
+        } else {
+            JobDeleted::Deleted
+        })
     }
 
     /// Job `job` of `kind`, if it exists.
@@ -253,13 +371,16 @@ mod tests {
     fn jobs_and_states_live_in_their_kinds_subtrees() {
         let job = Path::from_strs(&["a", "b"]);
         let (j, s) = job_paths(&RunnerKind::Single("n1".into()), &job);
-        assert_eq!(j, Path::from_strs(&[".distkv", "run-at", "n1", "a", "b"]));
+        assert_eq!(
+            j,
+            Path::from_strs(&[".distkv", "run", "at", "n1", "a", "b"])
+        );
         assert_eq!(
             s,
             Path::from_strs(&[".distkv", "state", "at", "n1", "a", "b"])
         );
         let (j, s) = job_paths(&RunnerKind::All("me".into()), &job);
-        assert_eq!(j, Path::from_strs(&[".distkv", "run-all", "a", "b"]));
+        assert_eq!(j, Path::from_strs(&[".distkv", "run", "all", "a", "b"]));
         assert_eq!(
             s,
             Path::from_strs(&[".distkv", "state", "all", "me", "a", "b"])
@@ -287,5 +408,40 @@ mod tests {
         assert_eq!(job.get("repeat"), Some(&Value::Float(10.0)));
         assert_eq!(job.get("target"), Some(&Value::Float(1003.0)));
         assert_eq!(job.get("info").and_then(Value::as_str), Some("old"));
+    }
+
+    #[test]
+    fn parameters_are_set_and_removed_and_the_target_cleared() {
+        let mut job = Value::Map(vec![
+            (Value::from("code"), Value::Array(vec![Value::from("x")])),
+            (Value::from("target"), Value::Float(5.0)),
+            (
+                Value::from("data"),
+                Value::Map(vec![
+                    (Value::from("a"), Value::Int(1)),
+                    (Value::from("b"), Value::Int(2)),
+                ]),
+            ),
+        ]);
+        JobChange {
+            data: vec![
+                ("b".into(), None),
+                ("a".into(), Some(Value::from("one"))),
+                ("c".into(), Some(Value::Int(3))),
+            ],
+            ok_after: Some(2.5),
+            clear_target: true,
+            ..JobChange::default()
+        }
+        .apply(&mut job, 1000.0);
+        assert_eq!(job.get("target"), Some(&Value::Nil));
+        assert_eq!(job.get("ok_after"), Some(&Value::Float(2.5)));
+        assert_eq!(
+            job.get("data"),
+            Some(&Value::Map(vec![
+                (Value::from("a"), Value::from("one")),
+                (Value::from("c"), Value::Int(3)),
+            ]))
+        );
     }
 }

@@ -1,9 +1,9 @@
 //! Runners (code-and-runners.md §3): client processes that start stored
 //! procedures when their jobs are due.
 //!
-//! Jobs say what to run and when (`.distkv run-any JOB…`, `.distkv
-//! run-at NODE JOB…` for one node, `.distkv run-all JOB…` for every
-//! node); the runner that executes a job writes its state (`.distkv state
+//! Jobs say what to run and when (`.distkv run any JOB…`, `.distkv run
+//! at NODE JOB…` for one node, `.distkv run all JOB…` for every node, the
+//! original's places); the runner that executes a job writes its state (`.distkv state
 //! any JOB…`, `.distkv state at NODE JOB…`, `.distkv state all NODE
 //! JOB…`). Runners of a group find each other by pinging through their
 //! servers (`msg_send` / `msg_monitor` on `run.run-any` or
@@ -21,7 +21,11 @@
 //! values for the code), `target` (unix time to start), `repeat` (seconds
 //! after a success), `delay` (seconds after a failure, times
 //! base^failures, base `backoff` or 2), `ok_after`, `info`. State fields: `started`, `stopped`,
-//! `node`, `result`, `backoff`, `error`.
+//! `node`, `result`, `backoff`, `error`, and `output`: what the last run
+//! printed (`print(text)`, one line each, at most
+//! [`MAX_OUTPUT`] bytes; absent when it printed
+//! nothing). Printed lines also go to the log (target `distkv::run`) and,
+//! as they are printed, to [`RunnerConfig::print`].
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -32,12 +36,43 @@ use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{Path, Value};
 use futures_util::StreamExt;
 
-use crate::code::CodeRoot;
+use crate::code::{CodeRoot, MAX_OUTPUT, Output};
 use crate::error_log::ErrorLog;
 pub use crate::jobs::{RunnerKind, job_paths};
 use crate::{Client, ClientError, TreeOptions, WriteOptions};
 
+/// Where a runner passes on what its jobs print, line by line, as they
+/// print it: the job's path (relative to its kind's job subtree) and the
+/// line, without its newline.
+#[derive(Clone)]
+pub struct PrintSink(pub Arc<PrintFn>);
+
+/// The function behind a [`PrintSink`]: job path, printed line.
+pub type PrintFn = dyn Fn(&Path, &str) + Send + Sync;
+
+impl std::fmt::Debug for PrintSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PrintSink")
+    }
+}
+
 /// A runner's settings.
+///
+/// ```no_run
+/// # async fn demo(client: distkv_client::Client) -> Result<(), distkv_client::ClientError> {
+/// use std::sync::Arc;
+/// use distkv_client::runner::{PrintSink, RunnerConfig, RunnerKind, run};
+///
+/// let cfg = RunnerConfig {
+///     name: "r1".into(),
+///     kind: RunnerKind::Any,
+///     cycle: std::time::Duration::from_secs(1),
+///     limits: distkv_code::Limits::default(),
+///     print: Some(PrintSink(Arc::new(|_job, line| println!("{line}")))),
+/// };
+/// run(client, cfg).await
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct RunnerConfig {
     /// This runner's name (unique in the group).
@@ -48,7 +83,13 @@ pub struct RunnerConfig {
     pub cycle: Duration,
     /// Limits for each run.
     pub limits: Limits,
+    /// Where to pass on what jobs print (besides their state's `output`
+    /// and the log); `None`: nowhere else.
+    pub print: Option<PrintSink>,
 }
+
+/// Marks a job's `output` whose end was dropped.
+const TRUNCATED: &str = "\n[output truncated]\n";
 
 fn now() -> f64 {
     SystemTime::now()
@@ -343,7 +384,18 @@ async fn run_job(
         "_runners".into(),
         Value::Array(ctx.group.iter().map(|n| Value::from(n.as_str())).collect()),
     ));
-    let result = code.call(&code_path, Vec::new(), extra).await;
+    let printed = {
+        let (sink, job) = (cfg.print.clone(), job_path.clone());
+        Output::new(MAX_OUTPUT).with_live(Box::new(move |line| {
+            tracing::info!(target: "distkv::run", job = %job, "{line}");
+            if let Some(sink) = &sink {
+                (sink.0)(&job, line);
+            }
+        }))
+    };
+    let (result, printed) = code
+        .call_printing(&code_path, Vec::new(), extra, printed)
+        .await;
     let t1 = now();
     let ok_after = num(job.get("ok_after"));
     let mut fields = vec![("node", Value::Nil), ("stopped", Value::Float(t1))];
@@ -370,7 +422,17 @@ async fn run_job(
                 .await;
         }
     }
+    let mut output = printed.text().to_owned();
+    if printed.truncated() {
+        output.push_str(TRUNCATED);
+    }
+    fields.push(("output", Value::from(output.as_str())));
     set_fields(&mut s, &fields);
+    if output.is_empty() {
+        if let Value::Map(m) = &mut s {
+            m.retain(|(k, _)| k.as_str() != Some("output"));
+        }
+    }
     let opts = WriteOptions {
         chain: reply.chain.map(|c| Some(c.head().clone())),
         ..WriteOptions::default()

@@ -3,9 +3,12 @@
 //! and convert values, written with the internal actions (super-root
 //! only). The command line's `type` and `codec` commands are these calls.
 
-use distkv_proto::request::{Action, SetValue};
+use distkv_proto::PathLengthener;
+use distkv_proto::request::{Action, SetValue, WalkParams};
 use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{Path, PathElem, Value};
+
+use futures_util::StreamExt;
 
 use crate::{Client, ClientError};
 
@@ -92,6 +95,55 @@ impl Client {
             .get("value")
             .cloned()
             .unwrap_or(Value::Nil))
+    }
+
+    /// The records `None KIND PATH…` at and below `below` (`type`,
+    /// `codec`, `match`, `conv`), in tree order: their paths relative to
+    /// `None KIND` and their values; none when there are none.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: distkv_client::Client) -> Result<(), distkv_client::ClientError> {
+    /// use distkv_tree::Path;
+    ///
+    /// for (path, _record) in client.system_records("type", &Path::root()).await? {
+    ///     println!("{path}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn system_records(
+        &self,
+        kind: &str,
+        below: &Path,
+    ) -> Result<Vec<(Path, Value)>, ClientError> {
+        let missing = |e: &ClientError| match e {
+            ClientError::Server(e) => e.class() == Some(distkv_proto::ErrorClass::Key),
+            _ => false,
+        };
+        let tree = Action::GetTree {
+            path: system_path(kind, below),
+            walk: WalkParams::default(),
+        };
+        let mut out = Vec::new();
+        let mut s = match self.request_stream(tree.to_internal_map()).await {
+            Ok(s) => s,
+            Err(e) if missing(&e) => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        let mut longer = PathLengthener::new(below.clone());
+        while let Some(item) = s.next().await {
+            let item = match item {
+                Ok(item) => item,
+                Err(e) if out.is_empty() && missing(&e) => break,
+                Err(e) => return Err(e),
+            };
+            let rel = longer
+                .lengthen_item(&item)
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            if let Some(v) = item.get("value") {
+                out.push((rel, v.clone()));
+            }
+        }
+        Ok(out)
     }
 
     /// Stores type `path`; the server checks the examples first.

@@ -127,8 +127,9 @@ impl Engine {
             .set_max_expr_depths(64, 32);
         // `eval` would compile code at run time, past the compile checks.
         rhai.disable_symbol("eval");
-        // Scripts print through the host's log, never to stdout.
-        rhai.on_print(|_| {});
+        // Scripts never print to stdout: `print` goes to the run's
+        // `Output`, if its host collects one (`run_printing`).
+        rhai.on_print(crate::output::print);
         rhai.on_debug(|_, _, _| {});
         // Wall time: each run sets its deadline on the thread it runs on.
         rhai.on_progress(|_| {
@@ -209,6 +210,19 @@ impl Engine {
             .eval_ast_with_scope::<Dynamic>(&mut scope, &script.ast);
         DEADLINE.with(|d| d.set(previous));
         result.map(|d| from_dynamic(&d)).map_err(|e| run_error(&e))
+    }
+
+    /// Runs `script` as [`Engine::run_with`] does, collecting what it
+    /// prints into `out` (bounded; see [`Output`](crate::Output)).
+    /// Blocking: call it off the async executor threads.
+    pub fn run_printing(
+        &self,
+        script: &Script,
+        args: &[Value],
+        extra: &[(&str, Value)],
+        out: &mut crate::Output,
+    ) -> Result<Value, CodeError> {
+        crate::output::collect(out, || self.run_with(script, args, extra))
     }
 
     /// Runs `script` with `args` for its variables.

@@ -10,6 +10,8 @@
 //! access, logging, the time) and nothing else: there are no files,
 //! processes, network or modules, and every run is bounded by [`Limits`]
 //! (operations, call depth, string, array and map sizes, wall time).
+//! What a script prints never reaches the process's output: a host that
+//! wants it collects it per run into a bounded [`Output`].
 //!
 //! ```
 //! use distkv_code::{Engine, Limits};
@@ -23,10 +25,12 @@
 
 mod convert;
 mod engine;
+mod output;
 mod settings;
 
 pub use convert::{from_dynamic, to_dynamic};
 pub use engine::{CodeError, Engine, Limits, Script, time_left};
+pub use output::{LiveOutput, MAX_OUTPUT, Output};
 /// The Rhai crate, for hosts that register functions.
 pub use rhai;
 pub use settings::{LimitError, LimitSettings};

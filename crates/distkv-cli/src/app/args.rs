@@ -251,6 +251,14 @@ pub enum TypeCommand {
         #[arg(required = true)]
         path: Vec<String>,
     },
+    /// The types (at and below PATH), one path per line.
+    List {
+        /// Each with its record, as YAML.
+        #[arg(short = 'y', long = "yaml")]
+        yaml: bool,
+        /// Only types below this path.
+        path: Vec<String>,
+    },
     /// Show a type.
     Get {
         /// YAML output.
@@ -303,28 +311,13 @@ pub enum RunCommand {
         cycle: f64,
     },
     /// Create or change a job.
-    Set {
-        /// The procedure to run (its path words).
-        #[arg(short = 'c', long = "code")]
-        code: Option<String>,
-        /// The -c value is a Python literal (a list of path elements).
-        #[arg(short = 'e', long = "eval")]
-        eval: bool,
-        /// The back-off base after failures (default 2).
-        #[arg(short = 'b', long = "backoff", value_parser = finite_number)]
-        backoff: Option<f64>,
-        /// Start after this many seconds, or 'now'.
-        #[arg(short = 't', long = "time")]
-        time: Option<String>,
-        /// Seconds after a success to start again.
-        #[arg(short = 'r', long = "repeat", value_parser = finite_number)]
-        repeat: Option<f64>,
-        /// Seconds after a failure before retrying (times 2^failures).
-        #[arg(short = 'd', long = "delay", value_parser = finite_number)]
-        delay: Option<f64>,
-        /// A comment.
-        #[arg(short = 'i', long = "info")]
-        info: Option<String>,
+    Set(Box<JobSetArgs>),
+    /// Delete a job and its state; a running job is only kept from
+    /// starting again (without -f).
+    Delete {
+        /// Delete it even while it runs.
+        #[arg(short = 'f', long = "force")]
+        force: bool,
         /// The job's path.
         #[arg(required = true)]
         path: Vec<String>,
@@ -337,6 +330,9 @@ pub enum RunCommand {
     },
     /// Show a job's state.
     State {
+        /// Just print the result of its last successful run.
+        #[arg(short = 'r', long = "result")]
+        result: bool,
         /// The job's path.
         #[arg(required = true)]
         path: Vec<String>,
@@ -352,6 +348,50 @@ pub enum RunCommand {
         /// Only jobs below this path.
         path: Vec<String>,
     },
+}
+
+/// `distkv client run set`.
+#[derive(Args, Debug)]
+pub struct JobSetArgs {
+    /// The procedure to run (its path words).
+    #[arg(short = 'c', long = "code")]
+    pub code: Option<String>,
+    /// The -c value is a Python literal (a list of path elements).
+    #[arg(short = 'e', long = "eval")]
+    pub eval: bool,
+    /// The back-off base after failures (default 2).
+    #[arg(short = 'b', long = "backoff", value_parser = finite_number)]
+    pub backoff: Option<f64>,
+    /// Start after this many seconds, 'now', or '-' (not again).
+    #[arg(short = 't', long = "time", allow_hyphen_values = true)]
+    pub time: Option<String>,
+    /// Seconds after a success to start again.
+    #[arg(short = 'r', long = "repeat", value_parser = finite_number)]
+    pub repeat: Option<f64>,
+    /// Seconds after a failure before retrying (times 2^failures).
+    #[arg(short = 'd', long = "delay", value_parser = finite_number)]
+    pub delay: Option<f64>,
+    /// A comment.
+    #[arg(short = 'i', long = "info")]
+    pub info: Option<String>,
+    /// A run lasting this many seconds started well (ok_after): its
+    /// failure counts as the first.
+    #[arg(short = 'k', long = "ok", value_parser = finite_number)]
+    pub ok: Option<f64>,
+    /// A string parameter for the code (an entry of the job's data);
+    /// repeatable.
+    #[arg(short = 'v', long = "var", num_args = 2, value_names = ["NAME", "VALUE"], allow_hyphen_values = true)]
+    pub var: Vec<String>,
+    /// A parameter given as a Python literal; '-' removes it;
+    /// repeatable.
+    #[arg(short = 'E', long = "eval-var", num_args = 2, value_names = ["NAME", "VALUE"], allow_hyphen_values = true)]
+    pub eval_var: Vec<String>,
+    /// A path parameter (space-separated words); repeatable.
+    #[arg(short = 'p', long = "path-var", num_args = 2, value_names = ["NAME", "VALUE"])]
+    pub path_var: Vec<String>,
+    /// The job's path.
+    #[arg(required = true)]
+    pub path: Vec<String>,
 }
 
 /// `distkv client code …`.
@@ -468,6 +508,14 @@ pub enum CodecCommand {
         output: Vec<String>,
         /// The codec's path.
         #[arg(required = true)]
+        path: Vec<String>,
+    },
+    /// The codecs (at and below PATH), one path per line.
+    List {
+        /// Each with its record, as YAML.
+        #[arg(short = 'y', long = "yaml")]
+        yaml: bool,
+        /// Only codecs below this path.
         path: Vec<String>,
     },
     /// Show a codec.

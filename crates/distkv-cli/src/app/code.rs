@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Read};
 
 use distkv_client::error_log::ErrorLog;
-use distkv_client::jobs::{JobChange, JobError};
+use distkv_client::jobs::{JobChange, JobDeleted, JobError};
 use distkv_client::procedures::Procedure;
 use distkv_client::{Client, ConnectOptions};
 use distkv_proto::value_map::MapBuilder;
@@ -203,21 +203,30 @@ pub async fn jobs(
                 kind,
                 cycle: std::time::Duration::from_secs_f64(cycle.clamp(0.1, 3600.0)),
                 limits,
+                // what jobs print shows on the runner's output
+                print: Some(distkv_client::runner::PrintSink(std::sync::Arc::new(
+                    |_, line| output::print_line(line),
+                ))),
             };
             distkv_client::runner::run(client, cfg)
                 .await
                 .map_err(fail)?;
         }
-        RunCommand::Set {
-            code,
-            eval,
-            backoff,
-            time,
-            repeat,
-            delay,
-            info,
-            path,
-        } => {
+        RunCommand::Set(set) => {
+            let crate::app::args::JobSetArgs {
+                code,
+                eval,
+                backoff,
+                time,
+                repeat,
+                delay,
+                info,
+                ok,
+                var,
+                eval_var,
+                path_var,
+                path,
+            } = *set;
             let code = match code {
                 None => None,
                 Some(c) if eval => Some(
@@ -229,12 +238,36 @@ pub async fn jobs(
                 Some(c) => Some(c.split_whitespace().map(Value::from).collect()),
             };
             let start_in = match time.as_deref() {
-                None => None,
+                None | Some("-") => None,
                 Some("now") => Some(0.0),
                 Some(t) => Some(t.parse::<f64>().map_err(|_| {
                     Failure::usage(format!("'{t}' is not a number of seconds or 'now'"))
                 })?),
             };
+            let mut data = Vec::new();
+            for pair in var.chunks(2) {
+                if let [name, value] = pair {
+                    data.push((name.clone(), Some(Value::from(value.as_str()))));
+                }
+            }
+            for pair in eval_var.chunks(2) {
+                if let [name, value] = pair {
+                    let v = match value.as_str() {
+                        "-" => None,
+                        lit => Some(
+                            crate::literal::parse(lit)
+                                .map_err(|e| Failure::usage(format!("-E {name}: {e}")))?,
+                        ),
+                    };
+                    data.push((name.clone(), v));
+                }
+            }
+            for pair in path_var.chunks(2) {
+                if let [name, value] = pair {
+                    let p = Path::from_strs(&value.split_whitespace().collect::<Vec<_>>());
+                    data.push((name.clone(), Some(p.to_value())));
+                }
+            }
             let change = JobChange {
                 code,
                 backoff,
@@ -242,6 +275,9 @@ pub async fn jobs(
                 repeat,
                 delay,
                 info,
+                ok_after: ok,
+                clear_target: time.as_deref() == Some("-"),
+                data,
             };
             match client
                 .job_update(&kind, &Path::from_strs(&path), &change)
@@ -264,14 +300,29 @@ pub async fn jobs(
                 None => return Err(Failure::error("Not found (yet?)")),
             }
         }
-        RunCommand::State { path } => {
+        RunCommand::State { result, path } => {
             match client
                 .job_state(&kind, &Path::from_strs(&path))
                 .await
                 .map_err(fail)?
             {
+                Some(v) if result => output::print_repr(v.get("result").unwrap_or(&Value::Nil)),
                 Some(v) => output::print_yaml(&v),
                 None => return Err(Failure::error("Not found (yet?)")),
+            }
+        }
+        RunCommand::Delete { force, path } => {
+            let done = client
+                .job_delete(&kind, &Path::from_strs(&path), force)
+                .await
+                .map_err(fail)?;
+            match done {
+                JobDeleted::Missing | JobDeleted::StillRunning => {
+                    return Err(Failure::error(done.to_string()));
+                }
+                JobDeleted::Deleted | JobDeleted::DeletedUnclean => {
+                    output::print_line(&done.to_string());
+                }
             }
         }
         RunCommand::List {

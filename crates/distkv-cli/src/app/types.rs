@@ -82,6 +82,11 @@ pub async fn run(opts: ConnectOptions, cmd: TypeCommand) -> Result<(), Failure> 
                 .await
                 .map_err(fail)?;
         }
+        TypeCommand::List { yaml, path } => {
+            print_list(&client, "type", &path, yaml)
+                .await
+                .map_err(fail)?;
+        }
         TypeCommand::Get { yaml, path } => {
             print_record(&client, "type", &path, yaml)
                 .await
@@ -173,10 +178,38 @@ pub async fn run_codec(
                     .map_err(fail)?;
             }
         }
+        CodecCommand::List { yaml, path } => {
+            print_list(&client, "codec", &path, yaml)
+                .await
+                .map_err(fail)?;
+        }
         CodecCommand::Get { yaml, path } => {
             print_record(&client, "codec", &path, yaml)
                 .await
                 .map_err(fail)?;
+        }
+    }
+    Ok(())
+}
+
+/// Prints the records `None KIND …` below `path`: their paths, one per
+/// line, or with `yaml` a YAML list of `{path: record}`.
+async fn print_list(
+    client: &distkv_client::Client,
+    kind: &str,
+    path: &[String],
+    yaml: bool,
+) -> Result<(), distkv_client::ClientError> {
+    let records = client.system_records(kind, &words(path)).await?;
+    if yaml {
+        let list = records
+            .into_iter()
+            .map(|(p, v)| Value::Map(vec![(Value::from(crate::render::path_words(&p)), v)]))
+            .collect();
+        output::print_yaml(&Value::Array(list));
+    } else {
+        for (p, _) in records {
+            output::print_line(&crate::render::path_words(&p));
         }
     }
     Ok(())
