@@ -18,7 +18,8 @@ const LEVELS: &[(&str, u8)] = &[
     ("distkv-connect", 4),
     ("distkv-server", 5),
     ("distkv-client", 6),
-    ("distkv-cli", 7),
+    ("distkv-console", 7),
+    ("distkv-cli", 8),
 ];
 
 #[test]

@@ -69,6 +69,7 @@ server:
   http:
     host: localhost
     port: null
+    console: false
 hostmap: {}
 code:
   max_operations: 1000000
@@ -129,6 +130,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "server.log_format",
     "server.http.host",
     "server.http.port",
+    "server.http.console",
     "hostmap.*",
     "code.max_operations",
     "code.max_time",

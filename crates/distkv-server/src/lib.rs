@@ -124,6 +124,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{PeerTls, ServerConfig};
 pub use error::ServerError;
+pub use observe::http::{CONNECTION_TIME, HttpBody, HttpHandler};
 use state::Shared;
 pub use storage::data_dir::DataDir;
 pub use storage::group_commit::SyncPolicy;

@@ -67,7 +67,12 @@ pub(crate) async fn serve_http(
         .local_addr()
         .map_or_else(|_| format!("{host}:{port}"), |a| a.to_string());
     tracing::info!(addr = %local, "serving /metrics and /health over HTTP");
-    tasks.spawn(observe::serve_http(shared.clone(), l, shutdown.clone()));
+    tasks.spawn(observe::serve_http(
+        shared.clone(),
+        config.http_handler.clone(),
+        l,
+        shutdown.clone(),
+    ));
     Ok(())
 }
 

@@ -199,6 +199,35 @@ async fn gossip(cfg: &Config, args: &ServerArgs) -> Result<(Arc<dyn Gossip>, boo
     }
 }
 
+/// The web console (`server.http.console`), handed to the server for
+/// its HTTP endpoint; it connects to the server's own client listener
+/// once that is bound.
+fn web_console(
+    cfg: &Config,
+    sc: &mut ServerConfig,
+) -> Result<Option<Arc<distkv_console::Console>>, Failure> {
+    if !cfg.get_bool("server.http.console")?.unwrap_or(false) {
+        return Ok(None);
+    }
+    let Some((host, _)) = &sc.http else {
+        return Err(Failure::usage(
+            "server.http.console needs server.http.port (the console is served there)",
+        ));
+    };
+    if sc.tls.is_some() {
+        return Err(Failure::usage(
+            "server.http.console: the console cannot yet reach a server that accepts TLS only",
+        ));
+    }
+    let console = Arc::new(distkv_console::Console::new(
+        distkv_console::ConsoleSettings {
+            hosts: vec![host.clone()],
+        },
+    ));
+    sc.http_handler = Some(console.clone());
+    Ok(Some(console))
+}
+
 /// Runs the server until it is stopped by a signal.
 pub async fn run(cfg: &Config, args: ServerArgs) -> Result<(), Failure> {
     let mut sc = server_config(cfg, &args)?;
@@ -225,7 +254,11 @@ pub async fn run(cfg: &Config, args: ServerArgs) -> Result<(), Failure> {
             signal(SignalKind::interrupt())?,
         )
     };
+    let console = web_console(cfg, &mut sc)?;
     let server = Server::start(sc, gossip).await?;
+    if let (Some(c), Some(addr)) = (&console, server.local_addrs().first()) {
+        c.set_server(*addr);
+    }
     output::print_line("Running.");
     // Under systemd (Type=notify): ready now. Elsewhere NOTIFY_SOCKET is
     // unset and this does nothing.

@@ -113,6 +113,9 @@ pub struct ServerConfig {
     /// Where to serve `GET /metrics` and `GET /health` over HTTP
     /// (`server.http: {host, port}`); `None`: nowhere.
     pub http: Option<(String, u16)>,
+    /// Answers the HTTP requests for paths other than `/metrics` and
+    /// `/health` (the web console); `None`: they are not found.
+    pub http_handler: Option<std::sync::Arc<dyn crate::HttpHandler>>,
     /// A connection whose client does not take its replies for this long
     /// is closed (`server.send_timeout`).
     pub send_timeout: Duration,
@@ -154,6 +157,7 @@ impl ServerConfig {
             repair_delay: Duration::from_millis(20),
             gossip_keys: None,
             http: None,
+            http_handler: None,
             gossip_batch: true,
             gossip_queue: 1024,
             gossip_rate: 1000,

@@ -4,7 +4,7 @@
 //! `GET /health`.
 
 mod health;
-mod http;
+pub(crate) mod http;
 mod metrics;
 
 pub(crate) use health::health;

@@ -1,0 +1,199 @@
+//! The JSON calls: one level of the tree, writes with the chain the user
+//! saw.
+
+use distkv_client::{Client, TreeOptions, WriteOptions};
+use distkv_tree::{Chain, NodeEvent, Path};
+use serde_json::{Value as Json, json};
+
+use crate::ConsoleError;
+use crate::json;
+
+/// Children listed per level unless the request asks for fewer.
+pub const DEFAULT_LIMIT: usize = 200;
+/// The most children listed per level.
+pub const MAX_LIMIT: usize = 1000;
+/// Chain links shown per entry.
+const NCHAIN: i64 = 3;
+
+/// A query string: `path` (a JSON array) and `limit`.
+pub(crate) struct Query {
+    pub path: Path,
+    pub limit: usize,
+}
+
+impl Query {
+    pub fn parse(q: Option<&str>) -> Result<Query, ConsoleError> {
+        let mut path = Path::root();
+        let mut limit = DEFAULT_LIMIT;
+        for (k, v) in form_urlencoded::parse(q.unwrap_or("").as_bytes()) {
+            match k.as_ref() {
+                "path" => {
+                    let j: Json = serde_json::from_str(&v)
+                        .map_err(|e| ConsoleError::BadRequest(format!("path: not JSON ({e})")))?;
+                    path = json::to_path(&j)
+                        .map_err(|e| ConsoleError::BadRequest(format!("path: {e}")))?;
+                }
+                "limit" => {
+                    limit = v
+                        .parse::<usize>()
+                        .map_err(|_| ConsoleError::BadRequest("limit: a count".into()))?
+                        .clamp(1, MAX_LIMIT);
+                }
+                other => {
+                    return Err(ConsoleError::BadRequest(format!(
+                        "unknown parameter {other:?}"
+                    )));
+                }
+            }
+        }
+        Ok(Query { path, limit })
+    }
+}
+
+/// A chain as JSON: its links, most recent first.
+pub(crate) fn chain(c: Option<&Chain>) -> Json {
+    match c {
+        None => Json::Null,
+        Some(c) => Json::Array(
+            c.links()
+                .iter()
+                .map(|l| json!({"node": &*l.node, "tick": l.tick}))
+                .collect(),
+        ),
+    }
+}
+
+/// One entry's fields: `has_value`, `value` (when it has one), `chain`,
+/// `tock`.
+pub(crate) fn entry(value: Option<&distkv_tree::Value>, c: Option<&Chain>, tock: u64) -> Json {
+    let mut o = serde_json::Map::new();
+    o.insert("has_value".into(), Json::Bool(value.is_some()));
+    if let Some(v) = value {
+        o.insert("value".into(), json::value(v));
+    }
+    o.insert("chain".into(), chain(c));
+    o.insert("tock".into(), json!(tock));
+    Json::Object(o)
+}
+
+fn level() -> TreeOptions {
+    TreeOptions {
+        nchain: NCHAIN,
+        min_depth: Some(1),
+        max_depth: Some(1),
+        empty: true,
+    }
+}
+
+/// Whether `path` has a child: the first item of a one-level walk (the
+/// stream is dropped after it, which stops the walk).
+async fn has_children(c: &Client, path: &Path) -> Result<bool, ConsoleError> {
+    let opts = TreeOptions {
+        nchain: 0,
+        ..level()
+    };
+    let mut s = c
+        .get_tree(path, &opts)
+        .await
+        .map_err(|e| ConsoleError::from_client(&e))?;
+    match s.next_existing().await {
+        None => Ok(false),
+        Some(Ok(_)) => Ok(true),
+        Some(Err(e)) => Err(ConsoleError::from_client(&e)),
+    }
+}
+
+/// `GET /api/tree`: the entry at the path and at most `limit` of its
+/// children (`truncated` when there are more), each with whether it has
+/// children of its own.
+pub(crate) async fn tree(c: &Client, q: &Query) -> Result<Json, ConsoleError> {
+    let here = c
+        .get_entry(&q.path, NCHAIN)
+        .await
+        .map_err(|e| ConsoleError::from_client(&e))?;
+    let mut s = c
+        .get_tree(&q.path, &level())
+        .await
+        .map_err(|e| ConsoleError::from_client(&e))?;
+    let mut items = Vec::new();
+    let mut truncated = false;
+    while let Some(item) = s.next_existing().await {
+        let item = item.map_err(|e| ConsoleError::from_client(&e))?;
+        if items.len() == q.limit {
+            truncated = true;
+            break;
+        }
+        items.push(item);
+    }
+    drop(s);
+    let probes = items.iter().map(|i| has_children(c, &i.path));
+    let kids = futures_util::future::join_all(probes).await;
+    let mut children = Vec::with_capacity(items.len());
+    for (item, kids) in items.iter().zip(kids) {
+        let mut e = entry(item.value.as_ref(), item.chain.as_ref(), item.tock);
+        if let Json::Object(o) = &mut e {
+            let name = item.path.elems().last().map_or(Json::Null, json::elem);
+            o.insert("name".into(), name);
+            o.insert("has_children".into(), Json::Bool(kids?));
+        }
+        children.push(e);
+    }
+    let mut out = entry(here.value.as_ref(), here.chain.as_ref(), here.tock);
+    if let Json::Object(o) = &mut out {
+        o.insert("path".into(), json::path(&q.path));
+        o.insert("children".into(), Json::Array(children));
+        o.insert("truncated".into(), Json::Bool(truncated));
+    }
+    Ok(out)
+}
+
+/// `POST /api/set` (`value` given) and `/api/delete`: `{path, value,
+/// chain}` where `chain` is the head the user saw (`{node, tick}`) or
+/// `null` when the entry had no value. Returns the entry's new state.
+pub(crate) async fn set(c: &Client, body: &Json, with_value: bool) -> Result<Json, ConsoleError> {
+    let bad = |t: &str| ConsoleError::BadRequest(t.to_owned());
+    let path = body
+        .get("path")
+        .ok_or_else(|| bad("path: missing"))
+        .and_then(|p| json::to_path(p).map_err(|e| bad(&format!("path: {e}"))))?;
+    let value = if with_value {
+        let v = body.get("value").ok_or_else(|| bad("value: missing"))?;
+        Some(json::to_value(v).map_err(|e| bad(&format!("value: {e}")))?)
+    } else {
+        None
+    };
+    let seen = match body.get("chain") {
+        None => {
+            return Err(bad(
+                "chain: missing (the chain head you saw, or null for no value)",
+            ));
+        }
+        Some(Json::Null) => None,
+        Some(h) => {
+            let node = h.get("node").and_then(Json::as_str);
+            let tick = h.get("tick").and_then(Json::as_u64);
+            match (node, tick) {
+                (Some(n), Some(t)) => Some(NodeEvent::new(n, t)),
+                _ => return Err(bad("chain: {node, tick} or null")),
+            }
+        }
+    };
+    if !with_value && seen.is_none() {
+        return Err(bad("chain: null; there is no value to delete"));
+    }
+    let opts = WriteOptions {
+        chain: Some(seen),
+        nchain: Some(NCHAIN),
+        ..WriteOptions::default()
+    };
+    let r = c
+        .set_with(&path, value.clone(), &opts)
+        .await
+        .map_err(|e| ConsoleError::from_client(&e))?;
+    let mut out = entry(value.as_ref(), r.chain.as_ref(), r.tock);
+    if let Json::Object(o) = &mut out {
+        o.insert("path".into(), json::path(&path));
+        o.insert("changed".into(), Json::Bool(r.changed));
+    }
+    Ok(out)
+}

@@ -1,0 +1,246 @@
+// The DistKV web console. Everything from the server is put into the
+// page with textContent, never as markup.
+"use strict";
+
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
+const rows = new Map(); // JSON text of a path -> row
+let source = null;
+
+function key(path) { return JSON.stringify(path); }
+
+function status(text) { document.getElementById("status").textContent = text; }
+
+function show(v) { return JSON.stringify(v); }
+
+function nameText(name) {
+  return typeof name === "string" ? name : JSON.stringify(name);
+}
+
+async function api(url, body) {
+  const init = body === undefined ? {} : {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-DistKV-CSRF": csrf },
+    body: JSON.stringify(body),
+  };
+  const r = await fetch(url, init);
+  let data = null;
+  try { data = await r.json(); } catch (e) { data = { error: r.statusText }; }
+  if (!r.ok) {
+    const err = new Error((data && data.error) || r.statusText);
+    err.status = r.status;
+    throw err;
+  }
+  return data;
+}
+
+function treeUrl(path) {
+  return "/api/tree?path=" + encodeURIComponent(JSON.stringify(path));
+}
+
+function fill(row, data) {
+  row.data = Object.assign(row.data || {}, data);
+  const d = row.data;
+  const v = row.li.querySelector(":scope > .line > .value");
+  if (d.has_value) {
+    v.textContent = show(d.value);
+    v.classList.remove("novalue");
+  } else {
+    v.textContent = "no value";
+    v.classList.add("novalue");
+  }
+  const head = d.chain && d.chain.length ? d.chain.map((l) => l.node + ":" + l.tick).join(" ← ") : "no chain";
+  row.li.querySelector(":scope > .line > .meta").textContent = "chain " + head + " · tock " + d.tock;
+  const t = row.li.querySelector(":scope > .line > .toggle");
+  if (d.has_children === false && !row.expanded) {
+    t.textContent = "·";
+  } else {
+    t.textContent = row.expanded ? "▾" : "▸";
+  }
+}
+
+function makeRow(path, name, data) {
+  const li = document.getElementById("row").content.firstElementChild.cloneNode(true);
+  const row = { path, li, data: null, expanded: false };
+  const n = li.querySelector(".name");
+  n.textContent = name;
+  if (path.length && typeof path[path.length - 1] !== "string") n.classList.add("nonstr");
+  li.querySelector(".toggle").addEventListener("click", () => toggle(row));
+  li.querySelector(".edit").addEventListener("click", () => openEditor(row));
+  const form = li.querySelector(".editor");
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); save(row, false); });
+  li.querySelector(".delete").addEventListener("click", () => save(row, true));
+  li.querySelector(".cancel").addEventListener("click", () => { form.hidden = true; });
+  rows.set(key(path), row);
+  fill(row, data);
+  return row;
+}
+
+async function load(row) {
+  const data = await api(treeUrl(row.path));
+  const ul = row.li.querySelector(":scope > .children");
+  fill(row, { has_value: data.has_value, value: data.value, chain: data.chain, tock: data.tock,
+              has_children: data.children.length > 0 });
+  const seen = new Set();
+  for (const c of data.children) {
+    const p = row.path.concat([c.name]);
+    seen.add(key(p));
+    const old = rows.get(key(p));
+    if (old) { fill(old, c); } else { ul.appendChild(makeRow(p, nameText(c.name), c).li); }
+  }
+  for (const li of Array.from(ul.children)) {
+    const r = Array.from(rows.values()).find((x) => x.li === li);
+    if (r && !seen.has(key(r.path))) { forget(r); li.remove(); }
+  }
+  if (data.truncated) {
+    let more = ul.querySelector(":scope > .more");
+    if (!more) {
+      more = document.createElement("li");
+      more.className = "more";
+      more.textContent = "… more entries (not shown)";
+      ul.appendChild(more);
+    }
+  }
+}
+
+function forget(row) {
+  for (const k of Array.from(rows.keys())) {
+    const r = rows.get(k);
+    if (r.path.length >= row.path.length && key(r.path.slice(0, row.path.length)) === key(row.path)) {
+      rows.delete(k);
+    }
+  }
+}
+
+async function toggle(row) {
+  const ul = row.li.querySelector(":scope > .children");
+  if (row.expanded) {
+    row.expanded = false;
+    ul.hidden = true;
+    fill(row, {});
+    return;
+  }
+  try {
+    await load(row);
+    row.expanded = true;
+    ul.hidden = false;
+    fill(row, {});
+    status("");
+  } catch (e) {
+    status("cannot load: " + e.message);
+  }
+}
+
+function typeOf(v) {
+  if (v === null) return "null";
+  if (typeof v === "string") return "string";
+  if (typeof v === "number") return "number";
+  if (typeof v === "boolean") return "boolean";
+  return "json";
+}
+
+function openEditor(row) {
+  const form = row.li.querySelector(":scope > .editor");
+  const d = row.data;
+  const t = d.has_value ? typeOf(d.value) : "string";
+  form.querySelector(".type").value = t;
+  const input = form.querySelector(".input");
+  input.value = !d.has_value ? "" : t === "string" ? d.value : t === "json" ? JSON.stringify(d.value, null, 1) : String(d.value);
+  form.querySelector(".message").textContent = "";
+  form.querySelector(".delete").disabled = !d.has_value;
+  form.hidden = false;
+  input.focus();
+}
+
+function parseInput(type, text) {
+  switch (type) {
+    case "string": return text;
+    case "null": return null;
+    case "boolean":
+      if (text.trim() === "true") return true;
+      if (text.trim() === "false") return false;
+      throw new Error("true or false");
+    case "number": {
+      const n = Number(text.trim());
+      if (text.trim() === "" || !Number.isFinite(n)) throw new Error("not a number");
+      return n;
+    }
+    default: return JSON.parse(text);
+  }
+}
+
+async function save(row, del) {
+  const form = row.li.querySelector(":scope > .editor");
+  const msg = form.querySelector(".message");
+  msg.className = "message";
+  const d = row.data;
+  const chain = d.has_value && d.chain && d.chain.length ? d.chain[0] : null;
+  try {
+    let r;
+    if (del) {
+      r = await api("/api/delete", { path: row.path, chain });
+    } else {
+      const value = parseInput(form.querySelector(".type").value, form.querySelector(".input").value);
+      r = await api("/api/set", { path: row.path, value, chain });
+    }
+    fill(row, r);
+    msg.textContent = "saved";
+    msg.className = "message ok";
+    form.hidden = true;
+  } catch (e) {
+    msg.textContent = e.status === 409 ? "conflict: " + e.message : e.message;
+  }
+}
+
+function parentExpanded(path) {
+  const p = rows.get(key(path.slice(0, -1)));
+  return p && p.expanded ? p : null;
+}
+
+function onChange(ev) {
+  const c = JSON.parse(ev.data);
+  const row = rows.get(key(c.path));
+  if (row) {
+    if (row.data.tock > c.tock) return;
+    fill(row, c);
+    row.li.classList.add("flash");
+    setTimeout(() => row.li.classList.remove("flash"), 600);
+    return;
+  }
+  const parent = c.path.length ? parentExpanded(c.path) : null;
+  if (parent && c.has_value) {
+    const r = makeRow(c.path, nameText(c.path[c.path.length - 1]), Object.assign({ has_children: false }, c));
+    parent.li.querySelector(":scope > .children").appendChild(r.li);
+  }
+}
+
+async function reloadExpanded() {
+  for (const r of Array.from(rows.values())) {
+    if (r.expanded) {
+      try { await load(r); } catch (e) { status("cannot load: " + e.message); }
+    }
+  }
+}
+
+function setLive(on) {
+  if (source) { source.close(); source = null; }
+  if (!on) { status(""); return; }
+  source = new EventSource("/api/watch?path=" + encodeURIComponent("[]"));
+  source.addEventListener("ready", () => { status("live"); reloadExpanded(); });
+  source.addEventListener("message", onChange);
+  source.addEventListener("reload", () => {
+    status("too many changes: reloading");
+    setLive(false);
+    reloadExpanded().then(() => setLive(document.getElementById("live").checked));
+  });
+  source.addEventListener("error", () => status("live: reconnecting"));
+}
+
+function start() {
+  const root = makeRow([], "(root)", { has_value: false, chain: null, tock: 0 });
+  document.getElementById("tree").appendChild(root.li);
+  toggle(root);
+  const live = document.getElementById("live");
+  live.addEventListener("change", () => setLive(live.checked));
+}
+
+start();

@@ -1,0 +1,389 @@
+//! The web console (`server.http.console`) through a real HTTP client
+//! against a real server: the page and its assets, one level of the
+//! tree, chain-checked edits read back by the command line, conflicts,
+//! CSRF and Host checks, bounded bodies, malformed requests, and live
+//! changes as server-sent events.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::time::{Duration, Instant};
+
+use common::{ServerProc, free_port};
+use serde_json::{Value as Json, json};
+
+struct Console {
+    server: ServerProc,
+    port: u16,
+}
+
+impl Console {
+    fn start() -> Console {
+        let port = free_port();
+        let opts = [
+            "-C".to_owned(),
+            "server.http.host=127.0.0.1".to_owned(),
+            "-C".to_owned(),
+            format!("server.http.port={port}"),
+            "-C".to_owned(),
+            "server.http.console=true".to_owned(),
+        ];
+        let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
+        let server = ServerProc::standalone("one", Some("Root"), &opts);
+        Console { server, port }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        answer(
+            ureq::get(&self.url(path))
+                .timeout(Duration::from_secs(10))
+                .call(),
+        )
+    }
+
+    fn tree(&self, path: &Json) -> Json {
+        let q: String = url_escape(&path.to_string());
+        let (status, text) = self.get(&format!("/api/tree?path={q}"));
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str(&text).expect("JSON")
+    }
+
+    fn token(&self) -> String {
+        let (status, page) = self.get("/");
+        assert_eq!(status, 200);
+        let at = page
+            .find("name=\"csrf-token\" content=\"")
+            .expect("a token")
+            + 27;
+        page[at..].split('"').next().expect("token end").to_owned()
+    }
+
+    fn post(&self, path: &str, token: Option<&str>, body: &str) -> (u16, Json) {
+        let mut r = ureq::post(&self.url(path))
+            .timeout(Duration::from_secs(10))
+            .set("Content-Type", "application/json");
+        if let Some(t) = token {
+            r = r.set("X-DistKV-CSRF", t);
+        }
+        let (status, text) = answer(r.send_string(body));
+        (status, serde_json::from_str(&text).unwrap_or(Json::Null))
+    }
+}
+
+fn answer(r: Result<ureq::Response, ureq::Error>) -> (u16, String) {
+    match r {
+        Ok(r) => (r.status(), r.into_string().expect("a text body")),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+        Err(e) => panic!("request failed: {e}"),
+    }
+}
+
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Sends raw bytes and returns the whole answer.
+fn raw(port: u16, request: &[u8]) -> String {
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let _ = c.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = c.write_all(request);
+    let mut reply = Vec::new();
+    let _ = c.read_to_end(&mut reply);
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+#[test]
+fn the_page_and_its_assets_are_built_in() {
+    let c = Console::start();
+    let r = ureq::get(&c.url("/"))
+        .timeout(Duration::from_secs(10))
+        .call()
+        .expect("the page");
+    let csp = r.header("content-security-policy").unwrap_or("").to_owned();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    let page = r.into_string().expect("text");
+    assert!(page.contains("<script src=\"/console.js\""), "{page}");
+    assert!(!c.token().is_empty());
+    for asset in ["/console.js", "/console.css"] {
+        let (status, text) = c.get(asset);
+        assert_eq!(status, 200, "{asset}");
+        // nothing is fetched from elsewhere
+        assert!(
+            !text.contains("http://") && !text.contains("https://"),
+            "{asset}"
+        );
+    }
+    assert!(!page.contains("http://") && !page.contains("https://"));
+    // values reach the page through textContent only
+    let (_, js) = c.get("/console.js");
+    assert!(!js.contains("innerHTML") && !js.contains("insertAdjacentHTML"));
+    // the endpoint's own paths still answer
+    assert_eq!(c.get("/health").0, 200);
+    assert_eq!(c.get("/metrics").0, 200);
+}
+
+#[test]
+fn one_level_of_the_tree_with_typed_names_and_values() {
+    let c = Console::start();
+    c.server.ok(&["data", "set", "-v", "hello", "a", "b"]);
+    c.server.ok(&["data", "set", "-v", "deep", "a", "c", "d"]);
+    let t = c.token();
+    let (status, reply) = c.post(
+        "/api/set",
+        Some(&t),
+        r#"{"path": ["a", 5], "value": {"$bytes": "AP8="}, "chain": null}"#,
+    );
+    assert_eq!(status, 200, "{reply}");
+    let (status, reply) = c.post(
+        "/api/set",
+        Some(&t),
+        r#"{"path": ["a", "m"], "value": {"$map": [[1, "<b>x</b>"]]}, "chain": null}"#,
+    );
+    assert_eq!(status, 200, "{reply}");
+
+    let root = c.tree(&json!([]));
+    assert_eq!(root["value"], json!("Root"));
+    assert_eq!(root["path"], json!([]));
+    let a = root["children"]
+        .as_array()
+        .expect("children")
+        .iter()
+        .find(|e| e["name"] == json!("a"))
+        .expect("a is listed");
+    assert_eq!(a["has_value"], json!(false));
+    assert_eq!(a["has_children"], json!(true));
+
+    let level = c.tree(&json!(["a"]));
+    let kids = level["children"].as_array().expect("children");
+    let names: Vec<&Json> = kids.iter().map(|k| &k["name"]).collect();
+    assert_eq!(names, [&json!("b"), &json!("c"), &json!(5), &json!("m")]);
+    assert_eq!(kids[0]["value"], json!("hello"));
+    assert_eq!(kids[0]["chain"][0]["node"], json!("one"));
+    assert!(kids[0]["tock"].as_u64().is_some_and(|t| t > 0));
+    assert_eq!(kids[0]["has_children"], json!(false));
+    // lazy: d is not in this level
+    assert_eq!(kids[1]["has_value"], json!(false));
+    assert_eq!(kids[1]["has_children"], json!(true));
+    assert!(!level.to_string().contains("deep"));
+    assert_eq!(kids[2]["value"], json!({"$bytes": "AP8="}));
+    assert_eq!(kids[3]["value"], json!({"$map": [[1, "<b>x</b>"]]}));
+    assert_eq!(level["truncated"], json!(false));
+
+    // a bounded level
+    for i in 0..5 {
+        c.server
+            .ok(&["data", "set", "-v", "x", "many", &i.to_string()]);
+    }
+    let (status, text) = c.get(&format!(
+        "/api/tree?path={}&limit=3",
+        url_escape(r#"["many"]"#)
+    ));
+    assert_eq!(status, 200);
+    let many: Json = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(many["children"].as_array().map(Vec::len), Some(3));
+    assert_eq!(many["truncated"], json!(true));
+}
+
+#[test]
+fn edits_carry_the_chain_and_conflicts_are_409() {
+    let c = Console::start();
+    c.server.ok(&["data", "set", "-v", "one", "k"]);
+    let t = c.token();
+    let seen = c.tree(&json!([]))["children"]
+        .as_array()
+        .expect("children")
+        .iter()
+        .find(|e| e["name"] == json!("k"))
+        .expect("k")["chain"][0]
+        .clone();
+
+    // without the token, or from another site: refused
+    let body = json!({"path": ["k"], "value": 2, "chain": seen}).to_string();
+    assert_eq!(c.post("/api/set", None, &body).0, 403);
+    assert_eq!(c.post("/api/set", Some("wrong"), &body).0, 403);
+    let foreign = ureq::post(&c.url("/api/set"))
+        .set("Content-Type", "application/json")
+        .set("X-DistKV-CSRF", &t)
+        .set("Origin", "http://evil.example")
+        .send_string(&body);
+    assert_eq!(answer(foreign).0, 403);
+    assert_eq!(c.server.ok(&["data", "get", "k"]), "\"one\"\n");
+
+    // the edit, read back by the command line
+    let (status, reply) = c.post("/api/set", Some(&t), &body);
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(c.server.ok(&["data", "get", "k"]), "2\n");
+
+    // the same chain again: someone (we) changed it meanwhile
+    let (status, reply) = c.post(
+        "/api/set",
+        Some(&t),
+        &json!({"path": ["k"], "value": 3, "chain": seen}).to_string(),
+    );
+    assert_eq!(status, 409, "{reply}");
+    assert!(
+        reply["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("changed since you saw it")),
+        "{reply}"
+    );
+    // a change by the command line is a conflict too
+    let head = c.tree(&json!(["k"]))["chain"][0].clone();
+    c.server.ok(&["data", "set", "-v", "cli", "k"]);
+    let (status, _) = c.post(
+        "/api/set",
+        Some(&t),
+        &json!({"path": ["k"], "value": 4, "chain": head}).to_string(),
+    );
+    assert_eq!(status, 409);
+    assert_eq!(c.server.ok(&["data", "get", "k"]), "\"cli\"\n");
+    // a new entry must still be new
+    let (status, _) = c.post(
+        "/api/set",
+        Some(&t),
+        r#"{"path": ["k"], "value": 5, "chain": null}"#,
+    );
+    assert_eq!(status, 409);
+
+    // delete with the chain seen
+    let head = c.tree(&json!(["k"]))["chain"][0].clone();
+    let (status, reply) = c.post(
+        "/api/delete",
+        Some(&t),
+        &json!({"path": ["k"], "chain": head}).to_string(),
+    );
+    assert_eq!(status, 200, "{reply}");
+    let out = c.server.client(&["data", "get", "k"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("No data at"),
+        "{out:?}"
+    );
+    assert_eq!(c.tree(&json!(["k"]))["has_value"], json!(false));
+}
+
+#[test]
+fn bad_requests_get_4xx_and_the_console_goes_on() {
+    let c = Console::start();
+    let t = c.token();
+    // malformed bodies and paths
+    for (body, status) in [
+        ("not json", 400),
+        (r#"{"path": "a/b", "value": 1, "chain": null}"#, 400),
+        (r#"{"path": ["a"], "value": 1}"#, 400),
+        (r#"{"path": [["a"]], "value": 1, "chain": null}"#, 400),
+        (
+            r#"{"path": ["a"], "value": {"$bytes": 1}, "chain": null}"#,
+            400,
+        ),
+        (r#"{"path": ["a"], "chain": null}"#, 400),
+    ] {
+        assert_eq!(c.post("/api/set", Some(&t), body).0, status, "{body}");
+    }
+    assert_eq!(c.get("/api/tree?path=nope").0, 400);
+    assert_eq!(c.get("/api/tree?path=%5B%5D&limit=x").0, 400);
+    assert_eq!(c.get("/api/tree?other=1").0, 400);
+    assert_eq!(c.get("/nope").0, 404);
+    let put = ureq::put(&c.url("/api/set")).send_string("{}");
+    assert_eq!(answer(put).0, 405);
+    // not JSON
+    let r = ureq::post(&c.url("/api/set"))
+        .set("X-DistKV-CSRF", &t)
+        .set("Content-Type", "text/plain")
+        .send_string("{}");
+    assert_eq!(answer(r).0, 400);
+    // too large: refused by its declared length, and when streamed
+    let big = format!(
+        r#"{{"path": ["a"], "value": "{}", "chain": null}}"#,
+        "x".repeat(300 * 1024)
+    );
+    assert_eq!(c.post("/api/set", Some(&t), &big).0, 413);
+    let chunked = format!(
+        "POST /api/set HTTP/1.1\r\nHost: 127.0.0.1\r\nX-DistKV-CSRF: {t}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{big}\r\n0\r\n\r\n",
+        big.len()
+    );
+    let reply = raw(c.port, chunked.as_bytes());
+    assert!(
+        reply.starts_with("HTTP/1.1 413"),
+        "{}",
+        &reply[..reply.len().min(200)]
+    );
+    // a foreign Host (DNS rebinding)
+    let reply = raw(
+        c.port,
+        b"GET /api/tree HTTP/1.1\r\nHost: evil.example:80\r\nConnection: close\r\n\r\n",
+    );
+    assert!(reply.starts_with("HTTP/1.1 403"), "{reply}");
+    let reply = raw(
+        c.port,
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    // still serving
+    assert_eq!(c.tree(&json!([]))["value"], json!("Root"));
+    assert_eq!(c.server.ok(&["data", "get"]), "\"Root\"\n");
+}
+
+#[test]
+fn a_watched_subtree_streams_changes() {
+    let c = Console::start();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", c.port)).expect("connect");
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let req = format!(
+        "GET /api/watch?path={} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n",
+        url_escape(r#"["w"]"#)
+    );
+    s.write_all(req.as_bytes()).expect("send");
+    let mut lines = BufReader::new(s);
+    let mut line = String::new();
+    let mut read_until = |want: &str, lines: &mut BufReader<std::net::TcpStream>| {
+        let start = Instant::now();
+        loop {
+            line.clear();
+            let n = lines.read_line(&mut line).expect("read the stream");
+            assert!(n > 0, "the stream ended before {want}");
+            if line.contains(want) {
+                return line.clone();
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "no {want}");
+        }
+    };
+    let head = read_until("text/event-stream", &mut lines);
+    assert!(head.to_ascii_lowercase().starts_with("content-type"));
+    read_until("event: ready", &mut lines);
+    let t0 = Instant::now();
+    c.server
+        .ok(&["data", "set", "-v", "<script>x</script>", "w", "x"]);
+    // creating w/x creates w too; its event may come first
+    let change = loop {
+        let data = read_until("data: {", &mut lines);
+        let change: Json =
+            serde_json::from_str(data.trim_start_matches("data: ").trim()).expect("JSON");
+        if change["path"] == json!(["w", "x"]) {
+            break change;
+        }
+        assert_eq!(change["path"], json!(["w"]), "{change}");
+    };
+    assert!(t0.elapsed() < Duration::from_secs(2));
+    assert_eq!(change["value"], json!("<script>x</script>"));
+    // outside the watched subtree: nothing; inside again: the next event
+    c.server.ok(&["data", "set", "-v", "1", "elsewhere"]);
+    c.server.ok(&["data", "delete", "w", "x"]);
+    let data = read_until("data: {", &mut lines);
+    let change: Json =
+        serde_json::from_str(data.trim_start_matches("data: ").trim()).expect("JSON");
+    assert_eq!(change["path"], json!(["w", "x"]));
+    assert_eq!(change["has_value"], json!(false));
+}
