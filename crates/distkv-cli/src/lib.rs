@@ -9,7 +9,7 @@
 #[doc(hidden)]
 pub mod app;
 pub mod config;
-pub mod json;
+pub use distkv_proto::json;
 pub mod literal;
 pub mod render;
 pub mod repr;

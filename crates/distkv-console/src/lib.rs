@@ -26,7 +26,7 @@
 //! rebinding).
 
 mod api;
-pub mod json;
+pub use distkv_proto::json;
 mod sse;
 
 use std::net::SocketAddr;

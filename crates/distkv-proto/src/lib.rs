@@ -8,6 +8,8 @@
 pub mod codec;
 mod error_class;
 pub mod gossip;
+#[cfg(feature = "json")]
+pub mod json;
 pub mod msgpack;
 pub mod record;
 pub mod request;

@@ -1,5 +1,6 @@
-//! Values and paths as JSON, both ways: the form of `distkv client -o
-//! json`, which the console's API sends and reads.
+//! Values and paths as JSON, both ways (the `json` feature): the form of
+//! `distkv client -o json` and of the web console's API, for front ends
+//! and applications that hand stored data to JSON tools.
 //!
 //! | msgpack value | JSON |
 //! |---|---|
@@ -17,7 +18,7 @@
 //! elements (strings, numbers, `null`, `{"$bytes": …}`).
 //!
 //! ```
-//! use distkv_console::json;
+//! use distkv_proto::json;
 //! use distkv_tree::Value;
 //! let v = Value::Map(vec![(Value::Int(1), Value::Bytes(b"hi".to_vec()))]);
 //! let j = json::value(&v);
