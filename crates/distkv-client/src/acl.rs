@@ -3,12 +3,10 @@
 //! command line's `acl` commands are these calls.
 
 use distkv_acl::{AclError, AclFlags};
-use distkv_proto::PathLengthener;
-use distkv_proto::request::{Action, ChainCheck, SetValue, WalkParams};
+use distkv_proto::request::{Action, ChainCheck, SetValue};
 use distkv_proto::value_map::MapBuilder;
 use distkv_proto::wire::event_from_value;
 use distkv_tree::{Path, PathElem, Value};
-use futures_util::StreamExt;
 
 use crate::{Client, ClientError};
 
@@ -113,23 +111,8 @@ impl Client {
         name: &str,
         path: &Path,
     ) -> Result<Vec<(Path, Value)>, ClientError> {
-        let tree = Action::GetTree {
-            path: acl_path(name, path),
-            walk: WalkParams::default(),
-        };
-        let mut s = self.request_stream(tree.to_internal_map()).await?;
-        let mut longer = PathLengthener::new(Path::root());
-        let mut out = Vec::new();
-        while let Some(item) = s.next().await {
-            let item = item?;
-            let rel = longer
-                .lengthen_item(&item)
-                .map_err(|e| ClientError::Protocol(e.to_string()))?;
-            if let Some(v) = item.get("value") {
-                out.push((rel, v.clone()));
-            }
-        }
-        Ok(out)
+        self.internal_values(acl_path(name, path), Path::root(), false)
+            .await
     }
 
     /// Changes the flags of ACL `name` at `path`: reads the entry, then
@@ -152,12 +135,8 @@ impl Client {
             _ => ChainCheck::New,
         };
         let write = Action::SetValue(SetValue {
-            path: p,
-            value: new.as_deref().map(Value::from),
             chain: Some(chain),
-            prev: None,
-            nchain: 1,
-            idem: false,
+            ..SetValue::new(p, new.as_deref().map(Value::from))
         });
         let reply = self.request(write.to_internal_map()).await?;
         Ok(AclChange { old, new, reply })

@@ -163,3 +163,47 @@ impl Stream for WatchStream {
         }
     }
 }
+
+impl crate::Client {
+    /// Every value at and below the system path `path` (an internal
+    /// `get_tree`), with paths lengthened from `base`. With
+    /// `missing_is_empty`, a subtree that was never written is an empty
+    /// list instead of the server's `KeyError`.
+    pub(crate) async fn internal_values(
+        &self,
+        path: Path,
+        base: Path,
+        missing_is_empty: bool,
+    ) -> Result<Vec<(Path, Value)>, ClientError> {
+        let missing = |e: &ClientError| {
+            missing_is_empty
+                && matches!(e, ClientError::Server(e)
+                    if e.class() == Some(distkv_proto::ErrorClass::Key))
+        };
+        let tree = Action::GetTree {
+            path,
+            walk: distkv_proto::request::WalkParams::default(),
+        };
+        let mut out = Vec::new();
+        let mut s = match self.request_stream(tree.to_internal_map()).await {
+            Ok(s) => s,
+            Err(e) if missing(&e) => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        let mut longer = PathLengthener::new(base);
+        while let Some(item) = futures_util::StreamExt::next(&mut s).await {
+            let item = match item {
+                Ok(item) => item,
+                Err(e) if out.is_empty() && missing(&e) => break,
+                Err(e) => return Err(e),
+            };
+            let rel = longer
+                .lengthen_item(&item)
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            if let Some(v) = item.get("value") {
+                out.push((rel, v.clone()));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -3,12 +3,9 @@
 //! and convert values, written with the internal actions (super-root
 //! only). The command line's `type` and `codec` commands are these calls.
 
-use distkv_proto::PathLengthener;
-use distkv_proto::request::{Action, SetValue, WalkParams};
+use distkv_proto::request::{Action, SetValue};
 use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{Path, PathElem, Value};
-
-use futures_util::StreamExt;
 
 use crate::{Client, ClientError};
 
@@ -63,14 +60,7 @@ fn text(code: &Option<String>) -> Value {
 impl Client {
     /// Writes (or, without a value, deletes) the system entry `path`.
     async fn write_internal(&self, path: Path, value: Option<Value>) -> Result<(), ClientError> {
-        let write = Action::SetValue(SetValue {
-            path,
-            value,
-            chain: None,
-            prev: None,
-            nchain: 1,
-            idem: false,
-        });
+        let write = Action::SetValue(SetValue::new(path, value));
         self.request(write.to_internal_map()).await.map(|_| ())
     }
 
@@ -115,35 +105,8 @@ impl Client {
         kind: &str,
         below: &Path,
     ) -> Result<Vec<(Path, Value)>, ClientError> {
-        let missing = |e: &ClientError| match e {
-            ClientError::Server(e) => e.class() == Some(distkv_proto::ErrorClass::Key),
-            _ => false,
-        };
-        let tree = Action::GetTree {
-            path: system_path(kind, below),
-            walk: WalkParams::default(),
-        };
-        let mut out = Vec::new();
-        let mut s = match self.request_stream(tree.to_internal_map()).await {
-            Ok(s) => s,
-            Err(e) if missing(&e) => return Ok(out),
-            Err(e) => return Err(e),
-        };
-        let mut longer = PathLengthener::new(below.clone());
-        while let Some(item) = s.next().await {
-            let item = match item {
-                Ok(item) => item,
-                Err(e) if out.is_empty() && missing(&e) => break,
-                Err(e) => return Err(e),
-            };
-            let rel = longer
-                .lengthen_item(&item)
-                .map_err(|e| ClientError::Protocol(e.to_string()))?;
-            if let Some(v) = item.get("value") {
-                out.push((rel, v.clone()));
-            }
-        }
-        Ok(out)
+        self.internal_values(system_path(kind, below), below.clone(), true)
+            .await
     }
 
     /// Stores type `path`; the server checks the examples first.

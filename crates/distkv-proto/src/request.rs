@@ -69,6 +69,21 @@ pub struct SetValue {
     pub idem: bool,
 }
 
+impl SetValue {
+    /// A plain write of `value` at `path` (or, with `None`, a delete):
+    /// no precondition, the reply's chain one link long.
+    pub fn new(path: Path, value: Option<Value>) -> SetValue {
+        SetValue {
+            path,
+            value,
+            chain: None,
+            prev: None,
+            nchain: 1,
+            idem: false,
+        }
+    }
+}
+
 /// A parsed client action.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {

@@ -443,14 +443,7 @@ mod tests {
     }
 
     fn set(path: Path, value: Option<Value>) -> SetValue {
-        SetValue {
-            path,
-            value,
-            chain: None,
-            prev: None,
-            nchain: 1,
-            idem: false,
-        }
+        SetValue::new(path, value)
     }
 
     /// Which variant (`Action` and `AuthAction` together): a new variant
