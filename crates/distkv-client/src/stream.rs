@@ -165,6 +165,13 @@ impl Stream for WatchStream {
 }
 
 impl crate::Client {
+    /// Every value at and below `path` in the server's system subtree
+    /// (where ACLs, types, codecs and users live), with paths relative to
+    /// `path`; nothing when it does not exist. Super-root users only.
+    pub async fn internal_tree(&self, path: &Path) -> Result<Vec<(Path, Value)>, ClientError> {
+        self.internal_values(path.clone(), Path::root(), true).await
+    }
+
     /// Every value at and below the system path `path` (an internal
     /// `get_tree`), with paths lengthened from `base`. With
     /// `missing_is_empty`, a subtree that was never written is an empty

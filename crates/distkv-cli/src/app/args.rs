@@ -227,6 +227,43 @@ pub enum ClientCommand {
         #[command(subcommand)]
         cmd: AclCommand,
     },
+    /// The server's internal state: its bookkeeping of ticks, and the
+    /// system subtree.
+    Internal {
+        /// The internal command.
+        #[command(subcommand)]
+        cmd: InternalCommand,
+    },
+}
+
+/// `distkv client internal …`.
+#[derive(Subcommand, Debug)]
+pub enum InternalCommand {
+    /// The server's tick bookkeeping, as YAML: with no option only its
+    /// name and tick.
+    State {
+        /// Each node's last tick.
+        #[arg(short = 'n', long = "nodes")]
+        nodes: bool,
+        /// The ticks of deletions, per node.
+        #[arg(short = 'd', long = "deleted")]
+        deleted: bool,
+        /// The ticks missing here, per node.
+        #[arg(short = 'm', long = "missing")]
+        missing: bool,
+        /// The ticks other servers reported missing, per node.
+        #[arg(short = 'r', long = "remote-missing")]
+        remote_missing: bool,
+        /// The ticks seen, per node.
+        #[arg(short = 'k', long = "known")]
+        known: bool,
+    },
+    /// The system subtree at and below PATH, as nested YAML (a value under
+    /// the key `_`).
+    Dump {
+        /// The path below the system subtree.
+        path: Vec<String>,
+    },
 }
 
 /// `distkv client type …`.

@@ -9,6 +9,7 @@ mod args;
 mod auth;
 mod code;
 mod data;
+mod internal;
 mod login;
 mod output;
 mod progress;
@@ -239,6 +240,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 ClientCommand::Status => rt.block_on(data::status(opts)),
                 ClientCommand::Auth(a) => rt.block_on(auth::run(opts, a)),
                 ClientCommand::Acl { cmd } => rt.block_on(acl::run(opts, cmd)),
+                ClientCommand::Internal { cmd } => rt.block_on(internal::run(opts, cmd)),
                 ClientCommand::Type { cmd } => rt.block_on(types::run(opts, cmd)),
                 ClientCommand::Codec { cmd } => rt.block_on(types::run_codec(opts, cmd)),
                 ClientCommand::Code { cmd } => rt.block_on(code::run(opts, cmd)),

@@ -1,0 +1,109 @@
+//! `distkv client internal`: the server's tick bookkeeping and its system
+//! subtree, as the original's `internal state` and `internal dump` show
+//! them.
+
+use distkv_client::{Client, ConnectOptions, StateQuery};
+use distkv_tree::{Path, PathElem, Value};
+
+use crate::app::Failure;
+use crate::app::args::InternalCommand;
+use crate::app::data::client_failure;
+use crate::app::output;
+
+/// Runs an internal command.
+pub async fn run(opts: ConnectOptions, cmd: InternalCommand) -> Result<(), Failure> {
+    let client = Client::connect_with(&opts)
+        .await
+        .map_err(|e| client_failure(e, &opts))?;
+    let fail = |e| client_failure(e, &opts);
+    match cmd {
+        InternalCommand::State {
+            nodes,
+            deleted,
+            missing,
+            remote_missing,
+            known,
+        } => {
+            let query = StateQuery {
+                nodes,
+                deleted,
+                missing,
+                remote_missing,
+                known,
+                ..StateQuery::default()
+            };
+            let mut st = client.get_state(&query).await.map_err(fail)?.raw;
+            if let Value::Map(m) = &mut st {
+                m.retain(|(k, _)| k.as_str() != Some("seq"));
+            }
+            output::print_yaml(&st);
+        }
+        InternalCommand::Dump { path } => {
+            let path = Path(path.iter().map(|w| PathElem::from(w.as_str())).collect());
+            let entries = client.internal_tree(&path).await.map_err(fail)?;
+            output::print_yaml(&nested(entries));
+        }
+    }
+    Ok(())
+}
+
+/// Entries as one nested map: each path element a key, each value under
+/// `_` (the original's `internal dump` form).
+fn nested(entries: Vec<(Path, Value)>) -> Value {
+    let mut root = Value::Map(Vec::new());
+    for (path, value) in entries {
+        let mut at = &mut root;
+        for elem in path.elems() {
+            let key = elem.to_value();
+            let Value::Map(m) = at else { break };
+            let i = match m.iter().position(|(k, _)| *k == key) {
+                Some(i) => i,
+                None => {
+                    m.push((key, Value::Map(Vec::new())));
+                    m.len() - 1
+                }
+            };
+            at = &mut m[i].1;
+        }
+        if let Value::Map(m) = at {
+            m.push((Value::from("_"), value));
+        }
+    }
+    root
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_nest_by_path_with_values_under_underscore() {
+        let v = nested(vec![
+            (Path::root(), Value::from("top")),
+            (Path::from_strs(&["a"]), Value::Int(1)),
+            (Path::from_strs(&["a", "b"]), Value::Int(2)),
+            (Path::from_strs(&["c", "d"]), Value::Int(3)),
+        ]);
+        let want = Value::Map(vec![
+            (Value::from("_"), Value::from("top")),
+            (
+                Value::from("a"),
+                Value::Map(vec![
+                    (Value::from("_"), Value::Int(1)),
+                    (
+                        Value::from("b"),
+                        Value::Map(vec![(Value::from("_"), Value::Int(2))]),
+                    ),
+                ]),
+            ),
+            (
+                Value::from("c"),
+                Value::Map(vec![(
+                    Value::from("d"),
+                    Value::Map(vec![(Value::from("_"), Value::Int(3))]),
+                )]),
+            ),
+        ]);
+        assert_eq!(v, want);
+    }
+}
