@@ -17,7 +17,13 @@ fn internal_state_and_dump() {
     assert!(!plain.contains("known"), "{plain}");
     // each option adds its part
     let full = s.ok(&["internal", "state", "-n", "-k", "-d", "-m", "-r"]);
-    for key in ["nodes:", "known:", "deleted:", "missing: {}", "remote_missing: {}"] {
+    for key in [
+        "nodes:",
+        "known:",
+        "deleted:",
+        "missing: {}",
+        "remote_missing: {}",
+    ] {
         assert!(full.contains(key), "{key} in {full}");
     }
     assert!(full.contains("nodes:\n  one: 3\n"), "{full}");
@@ -28,9 +34,26 @@ fn internal_state_and_dump() {
         dump.contains("acl:\n  foo:\n    a:\n      b:\n        _: rw\n"),
         "{dump}"
     );
-    assert_eq!(s.ok(&["internal", "dump", "acl", "foo", "a"]), "b:\n  _: rw\n\n");
+    assert_eq!(
+        s.ok(&["internal", "dump", "acl", "foo", "a"]),
+        "b:\n  _: rw\n\n"
+    );
     assert_eq!(s.ok(&["internal", "dump", "nothing", "here"]), "{}\n\n");
-    // the group's help names both commands
+    // the deleter group: shown, extended, reduced, emptied; the server
+    // reads it where the README says (`None actor del` = `{nodes: […]}`)
+    assert_eq!(s.ok(&["internal", "deleter"]), "[]\n\n");
+    assert_eq!(
+        s.ok(&["internal", "deleter", "one", "two", "one"]),
+        "- one\n- two\n\n"
+    );
+    let record = s.ok(&["internal", "dump", "actor", "del"]);
+    assert_eq!(record, "_:\n  nodes:\n  - one\n  - two\n\n", "{record}");
+    assert_eq!(s.ok(&["internal", "deleter", "-d", "one"]), "- two\n\n");
+    assert_eq!(s.ok(&["internal", "deleter"]), "- two\n\n");
+    assert_eq!(s.ok(&["internal", "deleter", "-d"]), "[]\n\n");
+    // the group's help names the commands
     let help = s.ok(&["internal", "--help"]);
-    assert!(help.contains("state") && help.contains("dump"), "{help}");
+    for cmd in ["state", "deleter", "dump"] {
+        assert!(help.contains(cmd), "{cmd} in {help}");
+    }
 }

@@ -38,6 +38,7 @@ pub mod acl;
 #[cfg(feature = "code")]
 pub mod code;
 mod conn;
+pub mod deleter;
 pub mod error;
 pub mod error_log;
 pub mod jobs;

@@ -258,6 +258,16 @@ pub enum InternalCommand {
         #[arg(short = 'k', long = "known")]
         known: bool,
     },
+    /// The deleter group: the servers that must all have seen a deletion
+    /// before its tombstone is purged. Without arguments: show it; with
+    /// NODEs: add them (with -d: remove them); -d alone: empty it.
+    Deleter {
+        /// Remove instead of add.
+        #[arg(short = 'd', long = "delete")]
+        delete: bool,
+        /// Server names.
+        nodes: Vec<String>,
+    },
     /// The system subtree at and below PATH, as nested YAML (a value under
     /// the key `_`).
     Dump {

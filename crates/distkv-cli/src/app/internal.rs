@@ -2,6 +2,7 @@
 //! subtree, as the original's `internal state` and `internal dump` show
 //! them.
 
+use distkv_client::deleter::DeleterChange;
 use distkv_client::{Client, ConnectOptions, StateQuery};
 use distkv_tree::{Path, PathElem, Value};
 
@@ -37,6 +38,21 @@ pub async fn run(opts: ConnectOptions, cmd: InternalCommand) -> Result<(), Failu
                 m.retain(|(k, _)| k.as_str() != Some("seq"));
             }
             output::print_yaml(&st);
+        }
+        InternalCommand::Deleter { delete, nodes } => {
+            let change = match (delete, nodes.is_empty()) {
+                (false, true) => None,
+                (false, false) => Some(DeleterChange::Add(nodes)),
+                (true, false) => Some(DeleterChange::Remove(nodes)),
+                (true, true) => Some(DeleterChange::Clear),
+            };
+            let group = match change {
+                None => client.deleters().await,
+                Some(c) => client.deleters_update(&c).await,
+            }
+            .map_err(fail)?;
+            let list = group.iter().map(|n| Value::from(n.as_str())).collect();
+            output::print_yaml(&Value::Array(list));
         }
         InternalCommand::Dump { path } => {
             let path = Path(path.iter().map(|w| PathElem::from(w.as_str())).collect());
