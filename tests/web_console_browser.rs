@@ -1,0 +1,220 @@
+//! The web console (`server.http.console`) in a real browser: headless
+//! Chromium loads the page from a real server, runs its script, and the
+//! test reads the DOM the script built (`--dump-dom`). It checks that the
+//! first level of the tree is rendered as rows, that a value holding
+//! markup ends up as text and not as elements, and that the page did not
+//! fall back to an error message.
+//!
+//! The browser is `/usr/bin/chromium` (Debian's `chromium` package). When
+//! it is missing the test is skipped, except under CI (`CI` set), where it
+//! fails.
+#![allow(clippy::print_stderr)] // a skipped test says why
+
+mod common;
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{ScratchDir, ServerProc, free_port};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// How long one browser run may take before it is killed.
+const BROWSER_LIMIT: Duration = Duration::from_secs(60);
+
+/// Whether the browser is there; under CI its absence is a failure.
+fn have_chromium() -> bool {
+    if Path::new(CHROMIUM).exists() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{CHROMIUM} is missing: install the Debian package `chromium`");
+    }
+    eprintln!("skipped: no browser at {CHROMIUM} (install the Debian package `chromium`)");
+    false
+}
+
+/// Loads `url` in headless Chromium with a fresh profile and returns the
+/// serialized DOM after the page's scripts ran for `budget_ms` of
+/// virtual time. The browser is killed if it runs longer than
+/// [`BROWSER_LIMIT`].
+fn dump_dom(url: &str, budget_ms: u32) -> String {
+    let profile = ScratchDir::new("chromium-profile");
+    let mut child = Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path()))
+        .arg(format!("--virtual-time-budget={budget_ms}"))
+        .arg("--dump-dom")
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chromium");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait().expect("wait for chromium") {
+            Some(status) => break Some(status),
+            None if start.elapsed() > BROWSER_LIMIT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            None => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    let dom = out.join().expect("stdout reader");
+    let log = err.join().expect("stderr reader");
+    let status = status.unwrap_or_else(|| {
+        panic!("chromium did not finish within {BROWSER_LIMIT:?}; its log:\n{log}")
+    });
+    assert!(
+        status.success(),
+        "chromium failed ({status}); its log:\n{log}"
+    );
+    assert!(
+        !dom.trim().is_empty(),
+        "chromium printed no DOM; its log:\n{log}"
+    );
+    dom
+}
+
+/// A server with the console on a free port.
+fn console() -> (ServerProc, u16) {
+    let port = free_port();
+    let opts = [
+        "-C".to_owned(),
+        "server.http.host=127.0.0.1".to_owned(),
+        "-C".to_owned(),
+        format!("server.http.port={port}"),
+        "-C".to_owned(),
+        "server.http.console=true".to_owned(),
+    ];
+    let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
+    (ServerProc::standalone("one", Some("Root"), &opts), port)
+}
+
+/// Stores `value` at the top-level key `5` (a number, which the command
+/// line cannot write) through the console's own API.
+fn set_numeric_key(port: u16, value: &str) {
+    let page = ureq::get(&format!("http://127.0.0.1:{port}/"))
+        .timeout(Duration::from_secs(10))
+        .call()
+        .expect("the page")
+        .into_string()
+        .expect("text");
+    let at = page
+        .find("name=\"csrf-token\" content=\"")
+        .expect("a token")
+        + 27;
+    let token = page[at..].split('"').next().expect("token end");
+    let body = serde_json::json!({"path": [5], "value": value, "chain": null});
+    ureq::post(&format!("http://127.0.0.1:{port}/api/set"))
+        .timeout(Duration::from_secs(10))
+        .set("Content-Type", "application/json")
+        .set("X-DistKV-CSRF", token)
+        .send_string(&body.to_string())
+        .expect("set through the API");
+}
+
+#[test]
+fn the_first_level_is_rendered_and_markup_stays_text() {
+    if !have_chromium() {
+        return;
+    }
+    let (s, port) = console();
+    s.ok(&["data", "set", "-v", "hello", "greeting"]);
+    s.ok(&["data", "set", "-v", "deep", "outer", "inner"]);
+    s.ok(&[
+        "data",
+        "set",
+        "-v",
+        "<img src=x onerror=alert(1)>",
+        "markup",
+    ]);
+    set_numeric_key(port, "five");
+
+    let dom = dump_dom(&format!("http://127.0.0.1:{port}/"), 5000);
+
+    // the script ran: the root row exists, is expanded, and shows its value
+    assert!(dom.contains(r#"<span class="name">(root)</span>"#), "{dom}");
+    assert!(
+        dom.contains(r#"<span class="value">"Root"</span>"#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"<button class="toggle" type="button" aria-label="expand">▾</button>"#),
+        "{dom}"
+    );
+    // … and nothing went wrong on the way
+    assert!(
+        dom.contains(r#"<span id="status" role="status"></span>"#),
+        "{dom}"
+    );
+    assert!(!dom.contains("cannot load"), "{dom}");
+
+    // the first level, one row each: a string value …
+    assert!(
+        dom.contains(r#"<span class="name">greeting</span>"#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"<span class="value">"hello"</span>"#),
+        "{dom}"
+    );
+    // … an entry with children but no value, not expanded (lazy) …
+    assert!(dom.contains(r#"<span class="name">outer</span>"#), "{dom}");
+    assert!(
+        dom.contains(r#"<span class="value novalue">no value</span>"#),
+        "{dom}"
+    );
+    assert!(!dom.contains("inner") && !dom.contains("deep"), "{dom}");
+    // … a non-string name, marked as such …
+    assert!(
+        dom.contains(r#"<span class="name nonstr">5</span>"#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"<span class="value">"five"</span>"#),
+        "{dom}"
+    );
+    // … and a value holding markup, which is text and not an element
+    assert!(dom.contains(r#"<span class="name">markup</span>"#), "{dom}");
+    assert!(
+        dom.contains(r#"<span class="value">"&lt;img src=x onerror=alert(1)&gt;"</span>"#),
+        "{dom}"
+    );
+    assert!(!dom.contains("<img"), "{dom}");
+    // one row per entry (the server's own `null` subtree is listed too)
+    for name in ["(root)", "greeting", "outer", "markup"] {
+        let row = format!(r#"<span class="name">{name}</span>"#);
+        assert_eq!(dom.matches(&row).count(), 1, "{name}: {dom}");
+    }
+    assert_eq!(
+        dom.matches(r#"<span class="name nonstr">5</span>"#).count(),
+        1
+    );
+}
