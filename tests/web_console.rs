@@ -387,3 +387,66 @@ fn a_watched_subtree_streams_changes() {
     assert_eq!(change["path"], json!(["w", "x"]));
     assert_eq!(change["has_value"], json!(false));
 }
+
+/// A level of 100,000 entries is browsed a page at a time: the answer
+/// holds `limit` children and says that there are more, and the console
+/// stops the server's walk there instead of reading the whole level.
+#[test]
+fn a_level_of_100000_entries_is_never_dumped_whole() {
+    use distkv_tree::{Path, Value};
+    use futures_util::StreamExt;
+    let c = Console::start();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let client = c.server.connect().await;
+        let mut pending = futures_util::stream::FuturesUnordered::new();
+        for i in 0..100_000i64 {
+            if pending.len() >= 1000 {
+                pending.next().await.map(|r: Result<_, _>| r.expect("set"));
+            }
+            let client = client.clone();
+            pending.push(async move {
+                client
+                    .set(
+                        &Path::from_strs(&["big", &format!("{i:06}")]),
+                        Value::Int(i),
+                    )
+                    .await
+            });
+        }
+        while let Some(r) = pending.next().await {
+            r.expect("set");
+        }
+    });
+    let root = c.tree(&json!([]));
+    let big = root["children"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["name"] == json!("big")))
+        .expect("big listed");
+    assert_eq!(big["has_children"], json!(true));
+    let q = url_escape(&json!(["big"]).to_string());
+    let (status, text) = c.get(&format!("/api/tree?path={q}&limit=50"));
+    assert_eq!(status, 200, "{text}");
+    let page: Json = serde_json::from_str(&text).expect("JSON");
+    let children = page["children"].as_array().expect("children");
+    assert_eq!(children.len(), 50);
+    assert_eq!(page["truncated"], json!(true));
+    assert_eq!(children[0]["name"], json!("000000"));
+    assert_eq!(children[49]["value"], json!(49));
+    // the largest page there is
+    let (status, text) = c.get(&format!("/api/tree?path={q}&limit=1000"));
+    assert_eq!(status, 200);
+    let page: Json = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(page["children"].as_array().map(Vec::len), Some(1000));
+    assert!(
+        text.len() < 1 << 20,
+        "one page, not the level: {} bytes",
+        text.len()
+    );
+    // a larger limit is cut down to the largest page
+    let (status, text) = c.get(&format!("/api/tree?path={q}&limit=100000"));
+    assert_eq!(status, 200);
+    let page: Json = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(page["children"].as_array().map(Vec::len), Some(1000));
+    assert_eq!(page["truncated"], json!(true));
+}
