@@ -9,7 +9,7 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::time::{Duration, Instant};
 
-use common::{ServerProc, free_port};
+use common::ServerProc;
 use serde_json::{Value as Json, json};
 
 struct Console {
@@ -19,17 +19,7 @@ struct Console {
 
 impl Console {
     fn start() -> Console {
-        let port = free_port();
-        let opts = [
-            "-C".to_owned(),
-            "server.http.host=127.0.0.1".to_owned(),
-            "-C".to_owned(),
-            format!("server.http.port={port}"),
-            "-C".to_owned(),
-            "server.http.console=true".to_owned(),
-        ];
-        let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
-        let server = ServerProc::standalone("one", Some("Root"), &opts);
+        let (server, port) = common::console_server();
         Console { server, port }
     }
 

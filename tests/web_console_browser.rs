@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ScratchDir, ServerProc, free_port};
+use common::ScratchDir;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -102,21 +102,6 @@ fn dump_dom(url: &str, budget_ms: u32) -> String {
     dom
 }
 
-/// A server with the console on a free port.
-fn console() -> (ServerProc, u16) {
-    let port = free_port();
-    let opts = [
-        "-C".to_owned(),
-        "server.http.host=127.0.0.1".to_owned(),
-        "-C".to_owned(),
-        format!("server.http.port={port}"),
-        "-C".to_owned(),
-        "server.http.console=true".to_owned(),
-    ];
-    let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
-    (ServerProc::standalone("one", Some("Root"), &opts), port)
-}
-
 /// Stores `value` at the top-level key `5` (a number, which the command
 /// line cannot write) through the console's own API.
 fn set_numeric_key(port: u16, value: &str) {
@@ -145,7 +130,7 @@ fn the_first_level_is_rendered_and_markup_stays_text() {
     if !have_chromium() {
         return;
     }
-    let (s, port) = console();
+    let (s, port) = common::console_server();
     s.ok(&["data", "set", "-v", "hello", "greeting"]);
     s.ok(&["data", "set", "-v", "deep", "outer", "inner"]);
     s.ok(&[

@@ -81,6 +81,22 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A standalone server `one` (root value `Root`) with the web console
+/// on a free HTTP port, and that port.
+pub fn console_server() -> (ServerProc, u16) {
+    let port = free_port();
+    let opts = [
+        "-C".to_owned(),
+        "server.http.host=127.0.0.1".to_owned(),
+        "-C".to_owned(),
+        format!("server.http.port={port}"),
+        "-C".to_owned(),
+        "server.http.console=true".to_owned(),
+    ];
+    let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
+    (ServerProc::standalone("one", Some("Root"), &opts), port)
+}
+
 /// `distkv` with the global options of a test server: its client port
 /// `port` on loopback, the transport of `backend` (with a short ping
 /// cycle), then `global`. The caller adds `server`, its options and the

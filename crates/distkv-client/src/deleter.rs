@@ -15,14 +15,10 @@
 //! ```
 
 use distkv_proto::request::{Action, ChainCheck, SetValue};
-use distkv_proto::wire::event_from_value;
-use distkv_tree::{Path, PathElem, Value};
+use distkv_proto::wire::{deleter_nodes, deleter_path, event_from_value};
+use distkv_tree::Value;
 
 use crate::{Client, ClientError};
-
-fn deleter_path() -> Path {
-    Path(vec![PathElem::Nil, "actor".into(), "del".into()])
-}
 
 /// How to change the deleter group.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,18 +53,6 @@ impl DeleterChange {
     }
 }
 
-fn nodes_of(record: Option<&Value>) -> Vec<String> {
-    record
-        .and_then(|v| v.get("nodes"))
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|n| n.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 impl Client {
     /// The servers of the deleter group.
     pub async fn deleters(&self) -> Result<Vec<String>, ClientError> {
@@ -77,7 +61,7 @@ impl Client {
             nchain: 0,
         };
         let r = self.request(get.to_internal_map()).await?;
-        Ok(nodes_of(r.get("value")))
+        Ok(deleter_nodes(r.get("value")))
     }
 
     /// Changes the deleter group: reads it, then writes the new group on
@@ -93,7 +77,7 @@ impl Client {
         };
         let cur = self.request(get.to_internal_map()).await?;
         let old = cur.get("value");
-        let nodes = change.apply(&nodes_of(old));
+        let nodes = change.apply(&deleter_nodes(old));
         let chain = match (cur.get("chain"), old) {
             (Some(c @ Value::Map(_)), Some(_)) => ChainCheck::Head(
                 event_from_value(c).map_err(|e| ClientError::Protocol(e.to_string()))?,

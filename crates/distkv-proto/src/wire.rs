@@ -202,6 +202,42 @@ pub fn ranges_from_value(v: &Value) -> Result<RangeSet, WireError> {
     Ok(r)
 }
 
+/// Where the deleter group is stored: `None actor del`, a record
+/// `{nodes: [NAME, …]}` naming the servers that must all have seen a
+/// deletion before its tombstone is purged.
+pub fn deleter_path() -> Path {
+    Path(vec![
+        distkv_tree::PathElem::Nil,
+        "actor".into(),
+        "del".into(),
+    ])
+}
+
+/// The servers a deleter group record names; none for anything that is
+/// not such a record.
+///
+/// ```
+/// use distkv_proto::wire::deleter_nodes;
+/// use distkv_tree::Value;
+/// let record = Value::Map(vec![(
+///     Value::from("nodes"),
+///     Value::Array(vec![Value::from("one"), Value::Int(2)]),
+/// )]);
+/// assert_eq!(deleter_nodes(Some(&record)), ["one"]);
+/// assert!(deleter_nodes(None).is_empty());
+/// ```
+pub fn deleter_nodes(record: Option<&Value>) -> Vec<String> {
+    record
+        .and_then(|v| v.get("nodes"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,9 +3,7 @@
 //! watchers) or as the simulation holds it.
 
 use distkv_proto::gossip::NodeTicks;
-use distkv_tree::{
-    ApplyOutcome, Path, PathElem, RangeSet, Resend, TockClock, Tree, UpdateEvent, Value,
-};
+use distkv_tree::{ApplyOutcome, RangeSet, Resend, TockClock, Tree, UpdateEvent};
 
 /// The replicated state, seen by the core.
 ///
@@ -97,18 +95,8 @@ pub(crate) trait Replica {
 
     /// The deleter group (`None actor del` = `{nodes: [...]}`).
     fn deleters(&self) -> Vec<String> {
-        let path = Path(vec![PathElem::Nil, "actor".into(), "del".into()]);
-        self.tree()
-            .get(&path)
-            .and_then(|e| e.data())
-            .and_then(|v| v.get("nodes"))
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|n| n.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
+        let path = distkv_proto::wire::deleter_path();
+        distkv_proto::wire::deleter_nodes(self.tree().get(&path).and_then(|e| e.data()))
     }
 
     /// Purges the tombstones below `limit(node)`; returns how many.
