@@ -345,7 +345,17 @@ async fn read_body(req: Request<Incoming>) -> Result<serde_json::Value, ConsoleE
 }
 
 fn base(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<HttpBody> {
-    let mut r = Response::new(Full::new(body).boxed());
+    respond(status, content_type, Full::new(body).boxed())
+}
+
+/// An answer with the headers every answer of the console carries: no
+/// caching, no type sniffing, no framing, no referrer.
+pub(crate) fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: HttpBody,
+) -> Response<HttpBody> {
+    let mut r = Response::new(body);
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -24,7 +24,6 @@ use distkv_server::HttpBody;
 use futures_util::StreamExt as _;
 use http_body_util::BodyExt as _;
 use hyper::body::{Body, Frame};
-use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
@@ -156,17 +155,9 @@ pub(crate) async fn watch(
         overflow,
         done: false,
     };
-    let mut r = Response::new(body.boxed());
-    *r.status_mut() = StatusCode::OK;
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    Ok(r)
+    Ok(crate::respond(
+        StatusCode::OK,
+        "text/event-stream",
+        body.boxed(),
+    ))
 }
