@@ -135,11 +135,21 @@ fn runners_share_jobs_take_over_and_back_off() {
         String::from_utf8_lossy(&o.stdout).trim().parse().ok()
     };
 
-    // two any-runners, one per server: only one of them runs the job
+    // two any-runners, one per server: only one of them runs the job.
+    // r1 leads alone first; r2, started next, hears it and stays idle
     let r1 = Runner::start(&one, "r1", None);
-    let _r2 = Runner::start(&two, "r2", None);
     eventually(Duration::from_secs(30), "r1 runs the job", || {
-        hits(&one, "r1").filter(|n| *n >= 3)
+        hits(&one, "r1").filter(|n| *n >= 1)
+    });
+    let _r2 = Runner::start(&two, "r2", None);
+    eventually(Duration::from_secs(30), "r1 hears r2", || {
+        let st = one.ok(&["run", "state", "who"]);
+        st.contains("r2").then_some(())
+    });
+    // r2 is pinging, so it hears the group; give it time to settle
+    let seen = hits(&one, "r1").unwrap_or(0);
+    eventually(Duration::from_secs(30), "r1 goes on running it", || {
+        hits(&one, "r1").filter(|n| *n >= seen + 6)
     });
     assert_eq!(
         hits(&two, "r2"),

@@ -189,16 +189,15 @@ pub async fn run(client: Client, cfg: RunnerConfig) -> Result<(), ClientError> {
                 .and_then(|d| d.get("node"))
                 .and_then(Value::as_str)
             {
-                heard
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(n.to_owned(), Instant::now());
+                lock(&heard).insert(n.to_owned(), Instant::now());
             }
         }
     });
     let running: Arc<Mutex<HashSet<Path>>> = Arc::default();
     let mut last_ping = Instant::now() - cfg.cycle;
-    let started_at = Instant::now();
+    // when this runner first heard its own ping: from then on it hears the
+    // group, and after a silence period it knows who else is there
+    let mut hearing_since: Option<Instant> = None;
     let mut recovered_own = false;
     loop {
         if last_ping.elapsed() >= cfg.cycle {
@@ -211,15 +210,19 @@ pub async fn run(client: Client, cfg: RunnerConfig) -> Result<(), ClientError> {
             last_ping = Instant::now();
         }
         let live: Vec<String> = {
-            let m = members.lock().unwrap_or_else(|p| p.into_inner());
+            let m = lock(&members);
             m.iter()
                 .filter(|(_, t)| t.elapsed() < cfg.cycle * 3)
                 .map(|(n, _)| n.clone())
                 .chain(std::iter::once(cfg.name.clone()))
                 .collect()
         };
-        // wait one silence period before deciding who leads
-        let settled = started_at.elapsed() >= cfg.cycle * 3;
+        if hearing_since.is_none() && lock(&members).contains_key(&cfg.name) {
+            hearing_since = Some(Instant::now());
+        }
+        // wait one silence period, once the group is audible, before
+        // deciding who leads
+        let settled = hearing_since.is_some_and(|t| t.elapsed() >= cfg.cycle * 3);
         let leader = match cfg.kind {
             RunnerKind::Any => settled && live.iter().min() == Some(&cfg.name),
             RunnerKind::Single(_) | RunnerKind::All(_) => true,
