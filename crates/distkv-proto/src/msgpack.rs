@@ -124,6 +124,35 @@ pub fn encode(v: &Value, out: &mut Vec<u8>) {
     }
 }
 
+/// Appends the header of a map of `len` entries (its keys and values
+/// follow), for encoders that write a message without building a value.
+pub fn write_map_len(out: &mut Vec<u8>, len: u32) {
+    vec_write(enc::write_map_len(out, len));
+}
+
+/// Appends the header of an array of `len` items (the items follow).
+pub fn write_array_len(out: &mut Vec<u8>, len: u32) {
+    vec_write(enc::write_array_len(out, len));
+}
+
+/// Appends a string as [`encode`] writes a [`Value::Str`].
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    let (len, data) = clamp(s.as_bytes());
+    vec_write(enc::write_str_len(out, len));
+    out.extend_from_slice(data);
+}
+
+/// Appends a non-negative integer as [`encode`] writes
+/// [`Value::from_u64`]`(u)`.
+pub fn write_u64(out: &mut Vec<u8>, u: u64) {
+    vec_write(enc::write_uint(out, u));
+}
+
+/// Appends nil.
+pub fn write_nil(out: &mut Vec<u8>) {
+    vec_write(enc::write_nil(out));
+}
+
 /// Returns the msgpack encoding of `v` (see [`encode`]).
 pub fn to_vec(v: &Value) -> Vec<u8> {
     let mut out = Vec::new();

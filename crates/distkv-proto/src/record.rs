@@ -20,7 +20,7 @@ use std::ops::ControlFlow;
 
 use distkv_tree::Value;
 
-use crate::msgpack::{Limits, decode, decode_one, to_vec};
+use crate::msgpack::{Limits, decode, decode_one, encode};
 
 /// The first bytes of every framed state file.
 pub const MAGIC: &[u8; 8] = b"DKVSTATE";
@@ -41,12 +41,25 @@ pub fn header() -> [u8; HEADER_LEN] {
 
 /// Appends one framed record holding `v` to `out`.
 pub fn encode_record(v: &Value, out: &mut Vec<u8>) {
-    let payload = to_vec(v);
+    encode_record_with(out, |payload| encode(v, payload));
+}
+
+/// Appends one framed record whose payload `write` appends (one msgpack
+/// map), framing it in place: no copy of the payload.
+pub fn encode_record_with(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME_LEN]);
+    write(out);
+    let payload = out.get(start + FRAME_LEN..).unwrap_or_default();
     let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&(!len).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-    out.extend_from_slice(&payload);
+    let crc = crc32fast::hash(payload);
+    let mut frame = [0u8; FRAME_LEN];
+    frame[..4].copy_from_slice(&len.to_le_bytes());
+    frame[4..8].copy_from_slice(&(!len).to_le_bytes());
+    frame[8..].copy_from_slice(&crc.to_le_bytes());
+    if let Some(head) = out.get_mut(start..start + FRAME_LEN) {
+        head.copy_from_slice(&frame);
+    }
 }
 
 /// Why a state file cannot be loaded.
@@ -288,6 +301,7 @@ fn read_plain(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::msgpack::to_vec;
     use crate::value_map::MapBuilder;
 
     fn rec(i: i64) -> Value {

@@ -1,6 +1,8 @@
 //! Wire forms of the data model: chains, update events, range sets, paths.
 
-use distkv_tree::{Chain, NodeEvent, NodeName, Path, RangeSet, UpdateEvent, Value};
+use distkv_tree::{Chain, NodeEvent, NodeName, Path, PathElem, RangeSet, UpdateEvent, Value};
+
+use crate::msgpack;
 
 use crate::value_map::{MapBuilder, MapExt};
 
@@ -54,6 +56,92 @@ pub fn chain_to_value(chain: &Chain, n: i64) -> Option<Value> {
         tail = Some(m.build());
     }
     tail
+}
+
+/// Appends the msgpack encoding of `path` as an array, byte for byte what
+/// encoding [`Path::to_value`] gives.
+pub fn encode_path(path: &Path, out: &mut Vec<u8>) {
+    let elems = path.elems();
+    let len = u32::try_from(elems.len()).unwrap_or(u32::MAX);
+    msgpack::write_array_len(out, len);
+    for e in elems.iter().take(len as usize) {
+        match e {
+            PathElem::Str(s) => msgpack::write_str(out, s),
+            other => msgpack::encode(&other.to_value(), out),
+        }
+    }
+}
+
+/// Appends the msgpack encoding of a chain, byte for byte what encoding
+/// [`chain_to_value`]`(chain, -1)` gives; `false` (nothing written) where
+/// that is `None`.
+fn encode_chain(chain: &Chain, out: &mut Vec<u8>) -> bool {
+    let links = chain.links();
+    let complete = chain.is_complete();
+    if links.is_empty() {
+        if complete {
+            msgpack::write_nil(out);
+        }
+        return complete;
+    }
+    for (i, l) in links.iter().enumerate() {
+        let last = i + 1 == links.len();
+        msgpack::write_map_len(out, if last && !complete { 2 } else { 3 });
+        msgpack::write_str(out, "node");
+        msgpack::write_str(out, l.node.as_ref());
+        msgpack::write_str(out, "tick");
+        msgpack::write_u64(out, l.tick);
+        if !last {
+            msgpack::write_str(out, "prev");
+        } else if complete {
+            msgpack::write_str(out, "prev");
+            msgpack::write_nil(out);
+        }
+    }
+    true
+}
+
+/// Appends the msgpack map `{path, value?, chain?, tock}` of a change with
+/// its whole chain: the state log's change record and a `get_tree` entry,
+/// written without building a value first (byte for byte what encoding
+/// the equivalent [`MapBuilder`] map gives).
+pub fn encode_change(ev: &UpdateEvent, out: &mut Vec<u8>) {
+    encode_entry(&ev.path, ev.value.as_ref(), &ev.chain, ev.tock, out);
+}
+
+/// [`encode_change`] of an entry's parts, for encoding from the tree
+/// without cloning them into an event.
+pub fn encode_entry(
+    path: &Path,
+    value: Option<&Value>,
+    chain: &Chain,
+    tock: u64,
+    out: &mut Vec<u8>,
+) {
+    let start = out.len();
+    // the map's length is known once the chain is: patched below
+    msgpack::write_map_len(out, 4);
+    let mut fields = 2;
+    msgpack::write_str(out, "path");
+    encode_path(path, out);
+    if let Some(v) = value {
+        msgpack::write_str(out, "value");
+        msgpack::encode(v, out);
+        fields += 1;
+    }
+    let key = out.len();
+    msgpack::write_str(out, "chain");
+    if encode_chain(chain, out) {
+        fields += 1;
+    } else {
+        out.truncate(key);
+    }
+    msgpack::write_str(out, "tock");
+    msgpack::write_u64(out, tock);
+    // a fixmap header: one byte, 0x80 | fields (at most 4)
+    if let Some(b) = out.get_mut(start) {
+        *b = 0x80 | fields;
+    }
 }
 
 /// Reads one `{node, tick}` link.
@@ -241,6 +329,7 @@ pub fn deleter_nodes(record: Option<&Value>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn intern(s: &str) -> NodeName {
         NodeName::from(s)
@@ -309,5 +398,62 @@ mod tests {
             .build();
         assert!(chain_from_value(&dup, &intern).is_err());
         assert!(chain_from_value(&Value::Str("x".into()), &intern).is_err());
+    }
+
+    /// The change record as the map it is meant to equal.
+    fn change_value(ev: &UpdateEvent) -> Value {
+        let mut m = MapBuilder::new().set("path", ev.path.to_value());
+        if let Some(v) = &ev.value {
+            m.push("value", v.clone());
+        }
+        if let Some(c) = chain_to_value(&ev.chain, -1) {
+            m.push("chain", c);
+        }
+        m.set("tock", Value::from_u64(ev.tock)).build()
+    }
+
+    proptest! {
+        #[test]
+        fn a_change_encodes_as_its_map_does(
+            elems in proptest::collection::vec(prop_oneof![
+                "[a-z]{0,30}".prop_map(Value::from),
+                any::<i64>().prop_map(Value::Int),
+                any::<u64>().prop_map(Value::from_u64),
+                any::<f64>().prop_map(Value::Float),
+                any::<bool>().prop_map(Value::Bool),
+                proptest::collection::vec(any::<u8>(), 0..4).prop_map(Value::Bytes),
+                Just(Value::Nil),
+            ], 0..6),
+            value in proptest::option::of(prop_oneof![
+                "[a-z]{0,40}".prop_map(Value::from),
+                any::<i64>().prop_map(Value::Int),
+                proptest::collection::vec(any::<i64>().prop_map(Value::Int), 0..20)
+                    .prop_map(Value::Array),
+            ]),
+            ticks in proptest::collection::vec(1..u64::MAX, 1..20),
+            complete in any::<bool>(),
+            tock in any::<u64>(),
+        ) {
+            let links = ticks
+                .iter()
+                .enumerate()
+                .map(|(i, t)| NodeEvent::new(format!("n{i}").as_str(), *t))
+                .collect();
+            let path = Path(
+                elems
+                    .into_iter()
+                    .filter_map(|v| PathElem::from_value(v).ok())
+                    .collect(),
+            );
+            let ev = UpdateEvent {
+                path,
+                chain: Chain::new(links, complete).expect("chain"),
+                value,
+                tock,
+            };
+            let mut direct = Vec::new();
+            encode_change(&ev, &mut direct);
+            prop_assert_eq!(direct, msgpack::to_vec(&change_value(&ev)));
+        }
     }
 }

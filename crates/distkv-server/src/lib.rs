@@ -39,7 +39,7 @@ mod validate;
 /// Entry points for the fuzz targets: not a stable interface.
 #[doc(hidden)]
 pub mod fuzzing {
-    use std::sync::{Arc, MutexGuard};
+    use std::sync::Arc;
 
     use distkv_proto::transport::Gossip;
     use distkv_tree::UpdateEvent;
@@ -69,7 +69,7 @@ pub mod fuzzing {
         }
 
         /// Locks the tree.
-        pub fn lock(&self) -> MutexGuard<'_, Core> {
+        pub fn lock(&self) -> impl std::ops::DerefMut<Target = Core> + '_ {
             self.parts.store.lock()
         }
     }

@@ -95,6 +95,39 @@ impl Core {
     }
 }
 
+/// The tree's lock, held. Dropping it releases the lock first and then
+/// writes the state log records its holder appended, so that the system
+/// call happens outside the lock (and covers the records of every holder
+/// before it that has not written yet).
+pub struct CoreGuard<'a>(Option<MutexGuard<'a, Core>>);
+
+impl std::ops::Deref for CoreGuard<'_> {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        // `None` only inside `drop`
+        self.0.as_deref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl std::ops::DerefMut for CoreGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Core {
+        self.0.as_deref_mut().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl Drop for CoreGuard<'_> {
+    fn drop(&mut self) {
+        let unwritten = self.0.as_mut().and_then(|core| core.log.take_unwritten());
+        // release the lock, then write
+        drop(self.0.take());
+        if let Some(file) = unwritten {
+            // a failure is logged and closes the log
+            let _ = file.flush();
+        }
+    }
+}
+
 /// Counters for diagnostics and benchmarks (`get_state` with `stats`).
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -197,11 +230,13 @@ impl Store {
         }
     }
 
-    /// Locks the tree. Never hold the guard across an `.await`.
-    pub fn lock(&self) -> MutexGuard<'_, Core> {
+    /// Locks the tree. Never hold the guard across an `.await`. Dropping
+    /// it writes the state log records appended meanwhile, after the lock
+    /// is released.
+    pub fn lock(&self) -> CoreGuard<'_> {
         // A panic while holding the lock would be a bug in a tree function;
         // the data is still consistent enough to keep serving.
-        self.core.lock().unwrap_or_else(|p| p.into_inner())
+        CoreGuard(Some(self.core.lock().unwrap_or_else(|p| p.into_inner())))
     }
 
     /// Makes a local change, tells the watchers and queues it for

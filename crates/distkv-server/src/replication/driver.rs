@@ -19,12 +19,12 @@ use super::core::{Action, CoreConfig, CoreStats, PullOutcome, ReplicaCore};
 use super::replica::Replica;
 use super::{peer_copy, peers};
 use crate::ServerConfig;
-use crate::state::{Core, Shared};
+use crate::state::Shared;
 
 /// The server's tree as the core sees it: locked, with its log and
 /// watchers.
 struct ServerReplica<'a> {
-    core: std::sync::MutexGuard<'a, Core>,
+    core: crate::state::CoreGuard<'a>,
     clock: &'a TockClock,
 }
 

@@ -19,7 +19,7 @@ use distkv_tree::{Path, UpdateEvent, Value, WalkOpts};
 use crate::state::Store;
 use crate::storage::StorageSettings;
 use crate::storage::group_commit::SyncPolicy;
-use crate::storage::log_file::{StateLog, change_record, state_record};
+use crate::storage::log_file::{StateLog, frame_entry, state_record};
 use crate::storage::sink::AppendError;
 
 /// Where a dump goes.
@@ -78,9 +78,10 @@ fn dump_chunked(
     };
     let mut cursor = None;
     let mut n = 0;
-    let mut recs = Vec::with_capacity(chunk);
+    let mut recs = Vec::with_capacity(chunk * 64);
     loop {
         let mut core = store.lock();
+        let mut count = 0u64;
         let next = core.tree.walk_chunk(
             &Path::root(),
             WalkOpts::default(),
@@ -88,34 +89,32 @@ fn dump_chunked(
             chunk,
             &mut |p, _, e| {
                 if let Some(chain) = e.chain() {
-                    recs.push(change_record(&UpdateEvent {
-                        path: p.clone(),
-                        chain: chain.clone(),
-                        value: e.data().cloned(),
-                        tock: e.tock(),
-                    }));
+                    frame_entry(p, e.data(), chain, e.tock(), &mut recs);
+                    count += 1;
                 }
             },
         );
         // The root always exists: a walk from it cannot fail.
         let next = next.unwrap_or_default();
-        match &mut target {
+        let file = match &mut target {
             DumpTarget::Current(generation) => match core.log.append_dump(*generation, &recs) {
-                Ok(()) => {}
+                Ok(file) => file,
                 Err(AppendError::Superseded) => {
                     return Err(DumpError::Superseded(name.to_owned()));
                 }
                 Err(AppendError::Write(e)) => return Err(werr(e)),
             },
             DumpTarget::Own(log) => {
-                drop(core);
-                recs.iter().try_for_each(|r| log.append(r)).map_err(werr)?;
+                log.append_framed(&recs);
+                log.file()
             }
-        }
-        for _ in 0..recs.len() {
+        };
+        drop(core);
+        file.flush().map_err(werr)?;
+        for _ in 0..count {
             progress.tick();
         }
-        n += recs.len() as u64;
+        n += count;
         recs.clear();
         match next {
             Some(c) => cursor = Some(c),
@@ -137,7 +136,7 @@ pub fn save(store: &Store, settings: &StorageSettings, path: &FsPath) -> Result<
         source,
     })?;
     let state = state_record(&store.lock().tree);
-    log.append(&state).map_err(werr)?;
+    log.append(&state);
     let n = dump_chunked(store, settings, DumpTarget::Own(&mut log), &name)?;
     log.close().map_err(werr)?;
     Ok(n)
@@ -519,7 +518,7 @@ mod tests {
             tock: 3,
         };
         let mut data = distkv_proto::record::header().to_vec();
-        distkv_proto::record::encode_record(&change_record(&ev), &mut data);
+        crate::storage::log_file::frame_change(&ev, &mut data);
         let sh = shared("one");
         let report = load_bytes(&sh.store, &sh.settings, &data, "mem", false).expect("loads");
         assert_eq!(report.records, 1);

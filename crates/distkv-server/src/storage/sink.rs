@@ -4,11 +4,12 @@
 //! dumping logs is `persist`'s; the file format is `log_file`'s.
 
 use std::path::Path as FsPath;
+use std::sync::Arc;
 
 use distkv_tree::{RangeSet, UpdateEvent, Value};
 
 use crate::storage::group_commit::Durable;
-use crate::storage::log_file::{StateLog, change_record, deleted_record};
+use crate::storage::log_file::{LogFile, StateLog, deleted_record};
 
 /// Why dump records could not be added to the current log.
 #[derive(Debug, thiserror::Error)]
@@ -22,20 +23,28 @@ pub enum AppendError {
 }
 
 /// The state log, if one is open, and how often it was switched.
+///
+/// Records are appended in the tree's order under its lock; the lock's
+/// holder writes them once it released the lock (see
+/// [`LogSink::take_unwritten`]).
 #[derive(Debug, Default)]
 pub struct LogSink {
     log: Option<StateLog>,
     /// Counts log switches, so that a chunked initial dump notices when
     /// its log was replaced.
     generation: u64,
+    /// Whether records were appended since the last
+    /// [`LogSink::take_unwritten`].
+    unwritten: bool,
 }
 
 impl LogSink {
-    /// Appends a change. A failing log is closed with an error in the
-    /// server log (the change itself stands).
+    /// Appends a change. A log whose writing failed is closed (the error
+    /// is in the server log; the change itself stands).
     pub fn change(&mut self, ev: &UpdateEvent) {
-        if self.log.is_some() {
-            self.record(&change_record(ev));
+        if let Some(log) = self.open_log() {
+            log.append_change(ev);
+            self.unwritten = true;
         }
     }
 
@@ -43,9 +52,7 @@ impl LogSink {
     /// ticks, known and deleted ticks), so that deletions reported by
     /// peers survive a restart.
     pub fn node_state(&mut self, st: &Value) {
-        if self.log.is_some() {
-            self.record(st);
-        }
+        self.record(st);
     }
 
     /// Appends the report of a peer that `ticks` of `node` are deleted.
@@ -56,12 +63,28 @@ impl LogSink {
     }
 
     fn record(&mut self, rec: &Value) {
-        if let Some(log) = &mut self.log {
-            if let Err(e) = log.write(rec) {
-                tracing::error!(file = %log.path().display(), error = %e, "state log failed; logging stopped");
-                self.log = None;
-            }
+        if let Some(log) = self.open_log() {
+            log.append(rec);
+            self.unwritten = true;
         }
+    }
+
+    /// The log, unless there is none or its writing failed (then it is
+    /// closed).
+    fn open_log(&mut self) -> Option<&mut StateLog> {
+        if self.log.as_ref().is_some_and(StateLog::failed) {
+            self.log = None;
+        }
+        self.log.as_mut()
+    }
+
+    /// The log file to flush, if records were appended since the last
+    /// call: the lock's holder flushes it after releasing the lock.
+    pub fn take_unwritten(&mut self) -> Option<Arc<LogFile>> {
+        if !std::mem::take(&mut self.unwritten) {
+            return None;
+        }
+        self.log.as_ref().map(StateLog::file)
     }
 
     /// The open log's file name.
@@ -76,7 +99,8 @@ impl LogSink {
     }
 
     /// Makes `log` the state log. Returns the generation it is written
-    /// under and the log it replaces, if any.
+    /// under and the log it replaces, if any (closing it writes what is
+    /// pending).
     pub fn replace(&mut self, log: StateLog) -> (u64, Option<StateLog>) {
         self.generation += 1;
         (self.generation, self.log.replace(log))
@@ -88,24 +112,21 @@ impl LogSink {
         self.log.take()
     }
 
-    /// Appends dump records to the log of `generation` and hands them to
-    /// the kernel. A log that fails is closed.
-    pub fn append_dump(&mut self, generation: u64, recs: &[Value]) -> Result<(), AppendError> {
+    /// Appends framed dump records to the log of `generation`; returns the
+    /// file to flush once the tree's lock is released.
+    pub fn append_dump(
+        &mut self,
+        generation: u64,
+        records: &[u8],
+    ) -> Result<Arc<LogFile>, AppendError> {
         if self.generation != generation {
             return Err(AppendError::Superseded);
         }
-        let Some(log) = &mut self.log else {
+        let Some(log) = self.open_log() else {
             return Err(AppendError::Superseded);
         };
-        let res = recs
-            .iter()
-            .try_for_each(|r| log.append(r))
-            .and_then(|()| log.commit());
-        if let Err(e) = res {
-            self.log = None;
-            return Err(AppendError::Write(e));
-        }
-        Ok(())
+        log.append_framed(records);
+        Ok(log.file())
     }
 }
 
@@ -120,14 +141,18 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("tmp");
         let open = |n: &str| StateLog::create(&dir.join(n), SyncPolicy::Never).expect("create");
         let mut sink = LogSink::default();
-        let rec = [Value::from("x")];
+        let mut rec = Vec::new();
+        distkv_proto::record::encode_record(&Value::from("x"), &mut rec);
         assert!(matches!(
             sink.append_dump(0, &rec),
             Err(AppendError::Superseded)
         ));
         let (first, old) = sink.replace(open("a"));
         assert!(old.is_none());
-        sink.append_dump(first, &rec).expect("current log");
+        sink.append_dump(first, &rec)
+            .expect("current log")
+            .flush()
+            .expect("written");
         let (second, old) = sink.replace(open("b"));
         assert!(old.is_some());
         assert!(matches!(
