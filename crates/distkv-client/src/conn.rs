@@ -7,11 +7,11 @@ use distkv_proto::CodecError;
 use distkv_proto::value_map::MapBuilder;
 use distkv_tree::Value;
 use futures_util::StreamExt;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use distkv_connect::{Outbox, WriterEnd};
 use tokio::io::AsyncWrite;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{ClientError, ServerError};
 
@@ -48,52 +48,20 @@ fn lock(p: &PendingMap) -> std::sync::MutexGuard<'_, PendingTable> {
     p.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Encoded requests waiting for the writer task.
-///
-/// Requests are encoded by the task that makes them, straight into one
-/// buffer, and the writer sends whatever has piled up with one write: many
-/// requests in flight cost a few system calls, not one each.
-#[derive(Default)]
-struct Outbox {
-    /// The seq of the last request queued.
-    seq: u64,
-    /// Encoded frames, in seq order.
-    buf: Vec<u8>,
-    /// Set when writing failed.
-    closed: bool,
-    /// The writer task is writing (or about to write) a batch: nobody
-    /// else may write to the socket.
-    busy: bool,
-    /// Bytes were written directly but not flushed (the writer flushes).
-    unflushed: bool,
-}
-
 /// Queued request bytes above which a new request waits for the writer.
 const OUTBOX_LIMIT: usize = 1 << 20;
 
-/// The writing half of the connection.
-type Writer = Box<dyn AsyncWrite + Unpin + Send>;
-
-/// The state shared by the callers and the writer task.
-struct Shared {
-    outbox: Mutex<Outbox>,
-    /// Wakes the writer: the outbox went from empty to non-empty.
-    to_write: Notify,
-    /// Wakes callers waiting for room in a full outbox.
-    written: Notify,
-    /// The socket. The writer task writes through it while `busy`; a
-    /// caller may write its request directly while the writer is idle
-    /// (see [`Conn::submit`]). Never locked across an `.await`.
-    wr: Mutex<Writer>,
-}
-
-fn lock_outbox(s: &Shared) -> std::sync::MutexGuard<'_, Outbox> {
-    s.outbox.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// The shared half of a connection.
+///
+/// Requests are encoded by the task that makes them, straight into the
+/// connection's [`Outbox`], and its writer task sends whatever has piled
+/// up with one write: many requests in flight cost a few system calls,
+/// not one each.
 pub(crate) struct Conn {
-    shared: Arc<Shared>,
+    out: Outbox,
+    /// The seq of the last request queued (assigned under the outbox's
+    /// lock, so requests reach the server in seq order).
+    seq: Arc<AtomicU64>,
     pending: PendingMap,
     reader: tokio::task::JoinHandle<()>,
     writer: tokio::task::JoinHandle<()>,
@@ -117,17 +85,13 @@ impl Conn {
         F: Frames + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        let shared = Arc::new(Shared {
-            outbox: Mutex::default(),
-            to_write: Notify::new(),
-            written: Notify::new(),
-            wr: Mutex::new(Box::new(wr)),
-        });
+        let out = Outbox::new(wr, OUTBOX_LIMIT);
         let pending: PendingMap = Arc::default();
-        let writer = tokio::spawn(write_requests(shared.clone(), pending.clone()));
+        let writer = tokio::spawn(write_requests(out.clone(), pending.clone()));
         let reader = tokio::spawn(route_replies(frames, pending.clone()));
         Conn {
-            shared,
+            out,
+            seq: Arc::default(),
             pending,
             reader,
             writer,
@@ -144,74 +108,34 @@ impl Conn {
     /// is as cancellation-safe as queueing. Requests made while others are
     /// in flight are left to the writer, which sends them in one write.
     async fn submit(&self, msg: MapBuilder, pending: Pending) -> Result<u64, ClientError> {
-        // wait while the outbox is full
-        let mut out = loop {
-            let room = self.shared.written.notified();
-            {
-                let out = lock_outbox(&self.shared);
-                if out.closed {
-                    return Err(ClientError::Closed);
-                }
-                if out.buf.len() < OUTBOX_LIMIT {
-                    break out;
-                }
-            }
-            room.await;
-        };
-        // Seq allocation and queueing happen under one lock, so requests
-        // reach the server in seq order.
-        out.seq += 1;
-        let seq = out.seq;
-        let alone = {
-            // registered before the request can be written, so the reply
-            // always finds it
-            let mut p = lock(&self.pending);
-            if p.closed {
-                return Err(ClientError::Closed);
-            }
-            p.map.insert(seq, pending);
-            p.map.len() == 1
-        };
-        let was_empty = out.buf.is_empty();
-        distkv_proto::msgpack::encode(&msg.set("seq", seq).build(), &mut out.buf);
-        if was_empty && alone && !out.busy && self.write_now(&mut out) {
-            return Ok(seq);
-        }
-        drop(out);
-        if was_empty {
-            self.shared.to_write.notify_one();
+        let pending_map = &self.pending;
+        let seq_counter = &self.seq;
+        let (seq, direct) = self
+            .out
+            .push(false, move |buf, was_empty| {
+                // under the outbox's lock: seqs in queue order
+                let seq = seq_counter.fetch_add(1, Ordering::Relaxed) + 1;
+                let alone = {
+                    // registered before the request can be written, so the
+                    // reply always finds it
+                    let mut p = lock(pending_map);
+                    if p.closed {
+                        return Err(ClientError::Closed);
+                    }
+                    p.map.insert(seq, pending);
+                    p.map.len() == 1
+                };
+                distkv_proto::msgpack::encode(&msg.set("seq", seq).build(), buf);
+                Ok((seq, was_empty && alone))
+            })
+            .await
+            .map_err(|_| ClientError::Closed)??;
+        if direct {
+            self.out.write_now();
+        } else {
+            self.out.wake();
         }
         Ok(seq)
-    }
-
-    /// Writes what the socket takes of the outbox now, under the outbox
-    /// lock (so the writer cannot start a batch meanwhile). True when all
-    /// of it went out and was flushed; otherwise the rest stays queued for
-    /// the writer task.
-    fn write_now(&self, out: &mut Outbox) -> bool {
-        let Ok(mut wr) = self.shared.wr.try_lock() else {
-            return false;
-        };
-        let mut cx = Context::from_waker(Waker::noop());
-        let mut done = 0;
-        while done < out.buf.len() {
-            match Pin::new(&mut *wr).poll_write(&mut cx, &out.buf[done..]) {
-                Poll::Ready(Ok(n)) if n > 0 => done += n,
-                // full, closed or failed: the writer task finds out
-                _ => break,
-            }
-        }
-        out.buf.drain(..done);
-        if !out.buf.is_empty() {
-            return false;
-        }
-        match Pin::new(&mut *wr).poll_flush(&mut cx) {
-            Poll::Ready(Ok(())) => true,
-            _ => {
-                out.unflushed = true;
-                false
-            }
-        }
     }
 
     /// Sends a request that gets exactly one reply.
@@ -246,63 +170,11 @@ impl Conn {
 /// Writes whatever requests are queued, one write per batch, until writing
 /// fails (or the connection is dropped, which aborts this task). On
 /// failure every waiting and later request gets [`ClientError::Closed`].
-async fn write_requests(shared: Arc<Shared>, pending: PendingMap) {
-    let mut batch = Vec::new();
-    loop {
-        let wake = shared.to_write.notified();
-        let flush = {
-            let mut out = lock_outbox(&shared);
-            std::mem::swap(&mut out.buf, &mut batch);
-            let flush = std::mem::take(&mut out.unflushed);
-            out.busy = flush || !batch.is_empty();
-            out.busy
-        };
-        if !flush {
-            wake.await;
-            // let the other ready tasks queue their requests first, so
-            // they go out in this write rather than one write each
-            tokio::task::yield_now().await;
-            continue;
-        }
-        shared.written.notify_waiters();
-        let sent = write_batch(&shared.wr, &batch).await;
-        lock_outbox(&shared).busy = false;
-        if let Err(e) = sent {
-            tracing::debug!(error = %e, "writing to the server failed");
-            lock_outbox(&shared).closed = true;
-            shared.written.notify_waiters();
-            fail_all(&pending, &ClientError::Closed);
-            break;
-        }
-        batch.clear();
-        // a huge request does not keep its buffer for the connection's life
-        if batch.capacity() > OUTBOX_LIMIT * 2 {
-            batch = Vec::new();
-        }
+async fn write_requests(out: Outbox, pending: PendingMap) {
+    if let WriterEnd::Failed(e) = out.run_writer(None).await {
+        tracing::debug!(error = %e, "writing to the server failed");
     }
-    let _ =
-        std::future::poll_fn(|cx| Pin::new(&mut **lock_writer(&shared.wr)).poll_shutdown(cx)).await;
-}
-
-fn lock_writer(wr: &Mutex<Writer>) -> std::sync::MutexGuard<'_, Writer> {
-    wr.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Writes and flushes `batch`, taking the socket's lock only within each
-/// poll.
-async fn write_batch(wr: &Mutex<Writer>, batch: &[u8]) -> std::io::Result<()> {
-    let mut done = 0;
-    while done < batch.len() {
-        let n = std::future::poll_fn(|cx| {
-            Pin::new(&mut **lock_writer(wr)).poll_write(cx, &batch[done..])
-        })
-        .await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        done += n;
-    }
-    std::future::poll_fn(|cx| Pin::new(&mut **lock_writer(wr)).poll_flush(cx)).await
+    fail_all(&pending, &ClientError::Closed);
 }
 
 async fn route_replies<F: Frames>(mut frames: F, pending: PendingMap) {
@@ -499,7 +371,7 @@ mod tests {
         for _ in 0..50 {
             tokio::task::yield_now().await;
         }
-        lock_outbox(&conn.shared).buf.len()
+        conn.out.queued()
     }
 
     /// Sends request `n` from a task of its own and waits until the writer
@@ -545,17 +417,14 @@ mod tests {
         conn.submit(ping(1), Pending::Single(tx))
             .await
             .expect("queued");
-        assert!(lock_outbox(&conn.shared).buf.is_empty(), "written directly");
+        assert_eq!(conn.out.queued(), 0, "written directly");
         assert_eq!(gate.writes.load(Ordering::SeqCst), 1);
         // with that one in flight, the next waits for the writer's batch
         let (tx2, rx2) = oneshot::channel();
         conn.submit(ping(2), Pending::Single(tx2))
             .await
             .expect("queued");
-        assert!(
-            !lock_outbox(&conn.shared).buf.is_empty(),
-            "left to the writer"
-        );
+        assert!(conn.out.queued() > 0, "left to the writer");
         for (rx, seq) in [(rx, 1), (rx2, 2)] {
             let r = rx.await.expect("answered").expect("reply");
             assert_eq!(r.get("value").and_then(Value::as_u64), Some(seq));

@@ -7,12 +7,18 @@
 //! follows (logging in, requests) belongs to the caller: the client
 //! library and the server's connections to its peers both start here.
 //!
+//! The writing side of an open connection, shared by the client's
+//! requests and the server's replies, is an [`Outbox`]: messages encoded
+//! by their senders into one buffer, written in batches by a writer task,
+//! or directly by a sender that finds the writer idle.
+//!
 //! # Features
 //!
 //! * `tls` (off by default): TLS connections (`Target::tls`,
 //!   `ClientTls`), through rustls.
 
 mod greeting;
+mod outbox;
 mod stream;
 
 use std::time::Duration;
@@ -24,6 +30,7 @@ use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, FramedParts};
 
 pub use greeting::{Greeting, GreetingError};
+pub use outbox::{Closed, Outbox, WriterEnd};
 pub use stream::{ReadHalf, Stream, WriteHalf};
 
 /// The frames a server sends, read from the reading half of a split

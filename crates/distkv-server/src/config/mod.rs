@@ -31,9 +31,9 @@ pub struct ServerConfig {
     pub chain_length: usize,
     /// Largest accepted client message in bytes.
     pub max_frame: usize,
-    /// Replies queued per connection before the handlers wait for the
-    /// socket (back-pressure on that client only).
-    pub reply_queue: usize,
+    /// Bytes of replies queued per connection before the handlers wait
+    /// for the socket (back-pressure on that client only).
+    pub reply_buffer: usize,
     /// Changes queued per watcher (at most 2^24); a watcher that falls
     /// further behind gets an error and must resync.
     pub watch_queue: usize,
@@ -143,7 +143,7 @@ impl ServerConfig {
             root: ":distkv".to_owned(),
             chain_length: 5,
             max_frame: 16 << 20,
-            reply_queue: 256,
+            reply_buffer: 1 << 20,
             watch_queue: 16_384,
             watch_queue_total: 1 << 20,
             walk_chunk: 500,

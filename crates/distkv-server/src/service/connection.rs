@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use distkv_connect::{Outbox, WriterEnd};
 use distkv_proto::ErrorClass;
 use distkv_proto::request::{
     Action, AuthAction, Request, RequestError, RequestErrorKind, SetValue, WalkParams,
@@ -13,8 +14,7 @@ use distkv_proto::{Limits, MsgpackCodec};
 use distkv_tree::{Path, PathElem, Value};
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use crate::service::actions::{self, Outcome};
@@ -43,9 +43,9 @@ where
     // a small read buffer: it grows with the requests, and idle
     // connections stay cheap
     let mut frames = FramedRead::with_capacity(rd, MsgpackCodec::new(limits), 512);
-    let (tx, rx) = mpsc::channel(shared.service.reply_queue.max(1));
-    let writer = spawn_writer(wr, limits, rx, shared.service.send_timeout, peer.clone());
-    let out = Replies::new(tx, shared.clone());
+    let outbox = Outbox::new(wr, shared.service.reply_buffer);
+    let writer = spawn_writer(outbox.clone(), shared.service.send_timeout, peer.clone());
+    let out = Replies::new(outbox, shared.clone());
     let tasks: Tasks = Arc::default();
 
     shared.service.metrics.connection(true);
@@ -61,7 +61,7 @@ where
             break;
         }
         let frame = tokio::select! {
-            f = frames.next() => f,
+            f = writing_when_waiting(&out, frames.next()) => f,
             _ = shutdown.cancelled() => break,
         };
         let msg = match frame {
@@ -74,7 +74,7 @@ where
                 break;
             }
         };
-        if let Err(e) = conn.handle(msg).await {
+        if let Err(e) = writing_when_waiting(&out, conn.handle(msg)).await {
             tracing::info!(%peer, error = %e, "closing connection: bad request");
             out.send_raw(MapBuilder::new().set("error", e.to_string()))
                 .await;
@@ -84,33 +84,42 @@ where
     for (_, t) in lock_tasks(&tasks).drain() {
         t.cancel();
     }
-    drop(out);
+    out.close();
     let _ = writer.await;
     shared.service.metrics.connection(false);
     tracing::debug!(%peer, "connection closed");
 }
 
-/// Starts the writer task: it sends the queued replies, and gives up on a
+/// Runs `fut`; whenever it has to wait, first writes the replies the
+/// reading task queued (it queues them without waking the writer task).
+async fn writing_when_waiting<F: std::future::Future>(out: &Replies, fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        let polled = fut.as_mut().poll(cx);
+        if polled.is_pending() {
+            out.write_now();
+        }
+        polled
+    })
+    .await
+}
+
+/// Starts the writer task: it writes the queued replies, and gives up on a
 /// client that takes none for `send_timeout`.
-fn spawn_writer<W>(
-    wr: W,
-    limits: Limits,
-    rx: mpsc::Receiver<Value>,
+fn spawn_writer(
+    outbox: Outbox,
     send_timeout: std::time::Duration,
     peer: String,
-) -> tokio::task::JoinHandle<()>
-where
-    W: AsyncWrite + Unpin + Send + 'static,
-{
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let stalled = distkv_proto::codec::write_frames_within(
-            FramedWrite::new(wr, MsgpackCodec::new(limits)),
-            rx,
-            Some(send_timeout),
-        )
-        .await;
-        if stalled {
-            tracing::warn!(%peer, "closing connection: the client does not read its replies");
+        match outbox.run_writer(Some(send_timeout)).await {
+            WriterEnd::Closed => {}
+            WriterEnd::Stalled => {
+                tracing::warn!(%peer, "closing connection: the client does not read its replies");
+            }
+            WriterEnd::Failed(e) => {
+                tracing::debug!(%peer, error = %e, "writing to the client failed");
+            }
         }
     })
 }

@@ -17,8 +17,8 @@ pub struct ServiceState {
     pub name: String,
     /// Largest accepted client message in bytes.
     pub max_frame: usize,
-    /// Replies queued per connection before the handlers wait.
-    pub reply_queue: usize,
+    /// Bytes of replies queued per connection before the handlers wait.
+    pub reply_buffer: usize,
     /// A client that does not take its replies for this long is cut off.
     pub send_timeout: Duration,
     /// Streams one connection may have open at once.
@@ -43,7 +43,7 @@ impl ServiceState {
         ServiceState {
             name: config.name.clone(),
             max_frame: config.max_frame,
-            reply_queue: config.reply_queue,
+            reply_buffer: config.reply_buffer,
             send_timeout: config.send_timeout,
             max_streams: config.max_streams,
             walk_chunk: config.walk_chunk,
