@@ -121,6 +121,18 @@ impl Outbox {
         Ok(r)
     }
 
+    /// Appends `bytes` (whole messages) without waiting for room and
+    /// without waking the writer: for a sender that bounds what it holds
+    /// itself and calls [`Outbox::write_now`] next.
+    pub fn append_now(&self, bytes: &[u8]) -> Result<(), Closed> {
+        let mut st = lock(&self.inner.state);
+        if st.closed {
+            return Err(Closed);
+        }
+        st.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+
     /// Writes what the socket takes of the queue now, if the writer task
     /// is idle; whatever is left (or everything, when the writer is busy)
     /// goes to the writer task. Never waits.

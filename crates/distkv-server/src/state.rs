@@ -98,7 +98,9 @@ impl Core {
 /// The tree's lock, held. Dropping it releases the lock first and then
 /// writes the state log records its holder appended, so that the system
 /// call happens outside the lock (and covers the records of every holder
-/// before it that has not written yet).
+/// before it that has not written yet); a connection's reading task
+/// collects them instead and writes once per batch of requests (see
+/// [`crate::storage::sink::UnwrittenLogs`]).
 pub struct CoreGuard<'a>(Option<MutexGuard<'a, Core>>);
 
 impl std::ops::Deref for CoreGuard<'_> {
@@ -122,8 +124,7 @@ impl Drop for CoreGuard<'_> {
         // release the lock, then write
         drop(self.0.take());
         if let Some(file) = unwritten {
-            // a failure is logged and closes the log
-            let _ = file.flush();
+            crate::storage::sink::write_or_collect(file);
         }
     }
 }

@@ -90,14 +90,15 @@ where
     tracing::debug!(%peer, "connection closed");
 }
 
-/// Runs `fut`; whenever it has to wait, first writes the replies the
-/// reading task queued (it queues them without waking the writer task).
+/// Runs `fut`, collecting the log files its changes append to; whenever
+/// it has to wait, first writes what the reading task holds: the log
+/// records, then the replies (see [`Replies`]).
 async fn writing_when_waiting<F: std::future::Future>(out: &Replies, fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);
     std::future::poll_fn(|cx| {
-        let polled = fut.as_mut().poll(cx);
+        let polled = out.collecting(|| fut.as_mut().poll(cx));
         if polled.is_pending() {
-            out.write_now();
+            out.release();
         }
         polled
     })

@@ -42,6 +42,9 @@ pub struct LogFile {
     out: Mutex<Output>,
     failed: AtomicBool,
     name: String,
+    /// Whether changes wait for the disk (`server.log_sync: always`)
+    /// before they are acknowledged.
+    wait_for_disk: bool,
 }
 
 #[derive(Debug)]
@@ -97,6 +100,12 @@ impl LogFile {
     pub fn failed(&self) -> bool {
         self.failed.load(Ordering::Relaxed)
     }
+
+    /// Whether changes wait for the disk before they are acknowledged
+    /// (their records must then be written before the promise is taken).
+    pub fn waits_for_disk(&self) -> bool {
+        self.wait_for_disk
+    }
 }
 
 impl StateLog {
@@ -122,6 +131,7 @@ impl StateLog {
                 }),
                 failed: AtomicBool::new(false),
                 name,
+                wait_for_disk: policy == SyncPolicy::Always,
             }),
             path: path.to_owned(),
             wait_for_disk: policy == SyncPolicy::Always,

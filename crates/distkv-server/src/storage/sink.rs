@@ -3,8 +3,9 @@
 //! writes them to the open log, if there is one. Opening, replacing and
 //! dumping logs is `persist`'s; the file format is `log_file`'s.
 
+use std::cell::RefCell;
 use std::path::Path as FsPath;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use distkv_tree::{RangeSet, UpdateEvent, Value};
 
@@ -130,6 +131,67 @@ impl LogSink {
     }
 }
 
+/// Log files with records appended and not yet written, collected for one
+/// connection's reading task so that a batch of its changes costs one
+/// write: the task writes them (before sending the batch's replies) when
+/// it is about to wait. See [`LogSink::take_unwritten`].
+#[derive(Debug, Default)]
+pub struct UnwrittenLogs(Mutex<Vec<Arc<LogFile>>>);
+
+impl UnwrittenLogs {
+    /// Runs `f` with this collector taking the log files that lock
+    /// holders on this thread would otherwise write at once.
+    pub fn collecting<R>(self: &Arc<Self>, f: impl FnOnce() -> R) -> R {
+        /// Puts the previous collector back, also when `f` panics.
+        struct Restore(Option<Arc<UnwrittenLogs>>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let prev = self.0.take();
+                COLLECTOR.with(|c| *c.borrow_mut() = prev);
+            }
+        }
+        let _restore = Restore(COLLECTOR.with(|c| c.replace(Some(self.clone()))));
+        f()
+    }
+
+    /// Writes the collected logs' records (failures are logged and close
+    /// the log).
+    pub fn write(&self) {
+        let files = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        for f in files {
+            let _ = f.flush();
+        }
+    }
+}
+
+thread_local! {
+    static COLLECTOR: RefCell<Option<Arc<UnwrittenLogs>>> = const { RefCell::new(None) };
+}
+
+/// Writes `file`'s pending records now, or leaves that to the collector of
+/// the running task, if it has one. A log whose changes wait for the disk
+/// is always written now: the promise of durability is taken right after
+/// the change and must cover its record.
+pub fn write_or_collect(file: Arc<LogFile>) {
+    if !file.waits_for_disk() {
+        let collected = COLLECTOR.with(|c| match &*c.borrow() {
+            Some(col) => {
+                let mut v = col.0.lock().unwrap_or_else(|p| p.into_inner());
+                if !v.iter().any(|f| Arc::ptr_eq(f, &file)) {
+                    v.push(file.clone());
+                }
+                true
+            }
+            None => false,
+        });
+        if collected {
+            return;
+        }
+    }
+    // a failure is logged and closes the log
+    let _ = file.flush();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +228,37 @@ mod tests {
             Err(AppendError::Superseded)
         ));
         assert_eq!(sink.path(), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_reading_task_writes_its_records_once_per_batch() {
+        let dir = std::env::temp_dir().join(format!("distkv-collect-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp");
+        let size = |n: &str| std::fs::metadata(dir.join(n)).expect("stat").len();
+        let mut lazy = StateLog::create(&dir.join("lazy"), SyncPolicy::Never).expect("create");
+        let mut strict = StateLog::create(&dir.join("strict"), SyncPolicy::Always).expect("create");
+        let empty = size("lazy");
+        let logs = Arc::new(UnwrittenLogs::default());
+        logs.collecting(|| {
+            for _ in 0..3 {
+                lazy.append(&Value::from("x"));
+                write_or_collect(lazy.file());
+                strict.append(&Value::from("x"));
+                write_or_collect(strict.file());
+            }
+        });
+        // collected: not written yet, and collected once
+        assert_eq!(size("lazy"), empty);
+        assert_eq!(logs.0.lock().expect("lock").len(), 1);
+        // changes that wait for the disk are written at once
+        assert!(size("strict") > empty);
+        logs.write();
+        assert_eq!(size("lazy"), size("strict"));
+        // without a collector: written at once
+        lazy.append(&Value::from("x"));
+        write_or_collect(lazy.file());
+        assert!(size("lazy") > size("strict"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
