@@ -560,10 +560,19 @@ fn capacity(n: u32, r: &Reader<'_>, min_len: usize) -> usize {
 /// Iterative, so the nesting depth only costs heap memory (which the
 /// frame's size already bounds).
 pub(crate) fn decode_frame(frame: &[u8]) -> Result<Value, DecodeError> {
+    decode_frame_within(frame, usize::MAX)
+}
+
+/// [`decode_frame`], failing with [`DecodeError::TooDeep`] on containers
+/// nested deeper than `max_depth`.
+fn decode_frame_within(frame: &[u8], max_depth: usize) -> Result<Value, DecodeError> {
     let mut r = Reader::new(frame);
     let mut open: Vec<Open> = Vec::new();
     loop {
         let head = read_head(&mut r)?.ok_or(DecodeError::Truncated)?;
+        if head.is_container() && open.len() >= max_depth {
+            return Err(DecodeError::TooDeep);
+        }
         let mut value = match start_value(head, &mut r)? {
             Ok(v) => v,
             Err(container) => {
@@ -603,6 +612,21 @@ pub fn decode(buf: &[u8], limits: &Limits) -> Result<Option<(Value, usize)>, Dec
     };
     let frame = buf.get(..len).ok_or(DecodeError::Truncated)?;
     decode_frame(frame).map(|v| Some((v, len)))
+}
+
+/// Decodes a buffer that holds exactly one msgpack object and whose extent
+/// is known already (a framed record), in one pass: unlike
+/// [`decode_one`], which finds the object's end first, it reads each byte
+/// once. Fails as [`decode_one`] does, except that a header announcing
+/// more than the buffer holds is [`DecodeError::Truncated`].
+pub fn decode_exact(buf: &[u8], limits: &Limits) -> Result<Value, DecodeError> {
+    if buf.len() > limits.max_frame {
+        return Err(DecodeError::TooLarge {
+            declared: to_u64(buf.len()),
+            max: limits.max_frame,
+        });
+    }
+    decode_frame_within(buf, limits.max_depth)
 }
 
 /// Decodes a buffer that holds exactly one msgpack object.
@@ -1035,5 +1059,50 @@ mod tests {
             bytes.extend(tail);
             let _ = decode(&bytes, &lim());
         }
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_a_known_extent_agrees_with_finding_it(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let limits = Limits { max_frame: 1 << 20, max_depth: 4 };
+            let one = decode_one(&bytes, &limits);
+            let exact = decode_exact(&bytes, &limits);
+            match (&one, &exact) {
+                (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+                (Err(_), Err(_)) => {}
+                _ => prop_assert!(false, "{:?} vs {:?}", one, exact),
+            }
+        }
+    }
+
+    #[test]
+    fn decoding_a_known_extent_keeps_the_limits() {
+        let limits = Limits {
+            max_frame: 8,
+            max_depth: 2,
+        };
+        assert_eq!(
+            decode_exact(&[0x91, 0x91, 0x91, 0xc0], &limits),
+            Err(DecodeError::TooDeep)
+        );
+        assert_eq!(
+            decode_exact(&[0x92, 0x91, 0xc0, 0xc0], &limits),
+            Ok(Value::Array(vec![
+                Value::Array(vec![Value::Nil]),
+                Value::Nil
+            ]))
+        );
+        assert!(matches!(
+            decode_exact(&[0xc0; 9], &limits),
+            Err(DecodeError::TooLarge { .. })
+        ));
+        assert_eq!(
+            decode_exact(&[0xc0, 0xc0], &limits),
+            Err(DecodeError::TrailingBytes(1))
+        );
+        assert_eq!(
+            decode_exact(&[0x92, 0xc0], &limits),
+            Err(DecodeError::Truncated)
+        );
     }
 }

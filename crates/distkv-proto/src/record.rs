@@ -20,7 +20,7 @@ use std::ops::ControlFlow;
 
 use distkv_tree::Value;
 
-use crate::msgpack::{Limits, decode, decode_one, encode};
+use crate::msgpack::{Limits, decode, decode_exact, encode};
 
 /// The first bytes of every framed state file.
 pub const MAGIC: &[u8; 8] = b"DKVSTATE";
@@ -217,7 +217,7 @@ fn read_framed(
                 Some(payload) if crc32fast::hash(payload) != crc => {
                     Err("checksum mismatch".to_owned())
                 }
-                Some(payload) => match decode_one(payload, limits) {
+                Some(payload) => match decode_exact(payload, limits) {
                     Ok(v @ Value::Map(_)) => {
                         out.records += 1;
                         if visit(v).is_break() {
