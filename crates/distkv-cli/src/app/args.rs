@@ -227,12 +227,52 @@ pub enum ClientCommand {
         #[command(subcommand)]
         cmd: AclCommand,
     },
+    /// Messages through the servers' transport (Serf events, MQTT
+    /// topics): send one, or print those sent to a topic.
+    Msg {
+        /// The msg command.
+        #[command(subcommand)]
+        cmd: MsgCommand,
+    },
     /// The server's internal state: its bookkeeping of ticks, and the
     /// system subtree.
     Internal {
         /// The internal command.
         #[command(subcommand)]
         cmd: InternalCommand,
+    },
+}
+
+/// `distkv client msg …`.
+#[derive(Subcommand, Debug)]
+pub enum MsgCommand {
+    /// Send a message to every monitor of TOPIC (through any server of
+    /// the network).
+    Send {
+        /// The data (a string unless -e; default None).
+        #[arg(short = 'v', long = "value", allow_hyphen_values = true)]
+        value: Option<String>,
+        /// Evaluate the value as a Python literal.
+        #[arg(short = 'e', long = "eval")]
+        eval: bool,
+        /// The topic (e.g. `test` or `run.run-any`).
+        topic: String,
+    },
+    /// Print the messages sent to TOPIC, one per line (the data), until
+    /// interrupted.
+    Monitor {
+        /// Stop after N messages.
+        #[arg(short = 'n', long = "count", value_name = "N")]
+        count: Option<u64>,
+        /// Print the topic with the data (and say on stderr when the
+        /// monitor is ready).
+        #[arg(short = 'v', long = "verbose")]
+        verbose: bool,
+        /// YAML output.
+        #[arg(short = 'y', long = "yaml")]
+        yaml: bool,
+        /// The topic.
+        topic: String,
     },
 }
 
