@@ -550,11 +550,31 @@ pub enum ModuleCommand {
 /// `distkv client error …`.
 #[derive(Subcommand, Debug)]
 pub enum ErrorCommand {
-    /// The open errors, one per line.
+    /// The open errors (about PATH and below), one per line.
     List {
         /// Also resolved ones.
         #[arg(short = 'a', long = "all")]
         all: bool,
+        /// Only this subsystem.
+        #[arg(short = 's', long = "subsystem")]
+        subsystem: Option<String>,
+        /// Only errors this node reported, with its details.
+        #[arg(short = 'n', long = "node")]
+        node: Option<String>,
+        /// YAML: a list of the records, each with its details.
+        #[arg(short = 'y', long = "yaml")]
+        yaml: bool,
+        /// YAML: one nested map by the errors' paths, at each path its
+        /// records by subsystem under KEY (usually '_').
+        #[arg(
+            short = 'd',
+            long = "as-dict",
+            value_name = "KEY",
+            conflicts_with = "yaml"
+        )]
+        as_dict: Option<String>,
+        /// Only errors about this path and below.
+        path: Vec<String>,
     },
     /// The error records as YAML.
     Dump {
