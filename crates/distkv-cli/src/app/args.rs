@@ -634,18 +634,24 @@ pub enum CodecCommand {
         #[arg(required = true)]
         path: Vec<String>,
     },
-    /// Apply a codec to the paths matching PATH for converter group NAME.
+    /// Apply a codec to the paths matching PATH for converter group NAME;
+    /// with -l list the group's bindings (every group's without NAME).
     Convert {
         /// The codec path, one element per -c.
         #[arg(short = 'c', long = "codec")]
         codec: Vec<String>,
         /// Delete the entry.
-        #[arg(short = 'd', long = "delete")]
+        #[arg(short = 'd', long = "delete", conflicts_with = "codec")]
         delete: bool,
+        /// List the bindings at and below PATH: `GROUP PATH: CODEC`, one
+        /// per line.
+        #[arg(short = 'l', long = "list", conflicts_with_all = ["codec", "delete"])]
+        list: bool,
         /// The converter group.
-        name: String,
+        #[arg(required_unless_present = "list")]
+        name: Option<String>,
         /// The path pattern.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "list")]
         path: Vec<String>,
     },
 }
