@@ -41,6 +41,7 @@ mod conn;
 pub mod deleter;
 pub mod error;
 pub mod error_log;
+pub mod import;
 pub mod jobs;
 pub mod msg;
 pub mod procedures;

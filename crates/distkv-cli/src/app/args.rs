@@ -822,6 +822,22 @@ pub enum DataCommand {
     List(ListArgs),
     /// Print changes below a path as they happen.
     Watch(WatchArgs),
+    /// Store a stream of records ({path, value} maps, msgpack or YAML
+    /// documents) at or below PATH; stops at the first bad record.
+    Update(UpdateArgs),
+}
+
+/// `data update`.
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// The file to read (default: standard input).
+    #[arg(short = 'i', long = "infile", value_name = "FILE")]
+    pub infile: Option<std::path::PathBuf>,
+    /// The input is a stream of YAML documents (default: msgpack).
+    #[arg(short = 'y', long = "yaml")]
+    pub yaml: bool,
+    /// Every record's path must lie at or below this path.
+    pub path: Vec<String>,
 }
 
 /// `data get`.
