@@ -800,8 +800,13 @@ pub enum LogCommand {
         /// The file on the server.
         path: String,
     },
-    /// Write a one-shot dump of the state to PATH.
+    /// Write a one-shot dump of the state to PATH: always a full one (the
+    /// tick bookkeeping, every entry with its chain and tock, deletions
+    /// and the system subtree included).
     Save {
+        /// A full save (the original's later option; every save is full).
+        #[arg(short = 'f', long = "full")]
+        full: bool,
         /// The file on the server.
         path: String,
     },

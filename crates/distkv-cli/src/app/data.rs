@@ -258,7 +258,8 @@ pub async fn log(opts: ConnectOptions, cmd: crate::app::args::LogCommand) -> Res
         .map_err(|e| client_failure(e, &opts))?;
     match cmd {
         LogCommand::Dest { incremental, path } => client.log_to(&path, !incremental).await,
-        LogCommand::Save { path } => client.save(&path).await,
+        // every save is full: -f changes nothing
+        LogCommand::Save { full: _, path } => client.save(&path).await,
         LogCommand::Stop => client.log_stop().await,
     }
     .map_err(|e| client_failure(e, &opts))
