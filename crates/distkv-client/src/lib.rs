@@ -43,6 +43,7 @@ pub mod error;
 pub mod error_log;
 pub mod import;
 pub mod jobs;
+pub mod mirror;
 pub mod msg;
 pub mod procedures;
 pub mod replies;
