@@ -87,6 +87,49 @@ fn msgpack_stream_is_imported_and_stops_at_damage() {
     let out = s.client_with_stdin(&["data", "update"], &no_value);
     assert!(String::from_utf8_lossy(&out.stderr).contains("record 1 (byte offset 0): no value"));
 
+    // -k: records outside the path, without a value, or refused by the
+    // server (here by a type) are skipped and named; the rest is stored
+    let int = dir.file(
+        "int.rhai",
+        "if type_of(value) != \"i64\" { throw \"not an int\" }\n",
+    );
+    s.ok(&[
+        "type", "set", "-g", "1", "-g", "2", "-b", "'x'", "-s", &int, "int",
+    ]);
+    s.ok(&["type", "match", "-t", "int", "k", "n"]);
+    let mut mixed = rec(&["k", "one"], Value::Int(1));
+    mixed.extend(rec(&["elsewhere"], Value::Int(2)));
+    mixed.extend(&no_value);
+    mixed.extend(rec(&["k", "n"], Value::from("not a number")));
+    mixed.extend(rec(&["k", "two"], Value::Int(2)));
+    let out = s.client_with_stdin(&["data", "update", "-k", "k"], &mixed);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2\n");
+    assert!(text.contains("skipped record 2 (byte offset"), "{text}");
+    assert!(text.contains("is not below"), "{text}");
+    assert!(
+        text.contains("skipped record 3") && text.contains("no value"),
+        "{text}"
+    );
+    assert!(
+        text.contains("skipped record 4") && text.contains("not an int"),
+        "{text}"
+    );
+    assert_eq!(s.ok(&["data", "get", "k", "two"]), "2\n");
+    // damage still stops it
+    let mut damaged = rec(&["k", "three"], Value::Int(3));
+    damaged.push(0xc1);
+    damaged.extend(rec(&["k", "four"], Value::Int(4)));
+    let out = s.client_with_stdin(&["data", "update", "-k"], &damaged);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("record 2 (byte offset"), "{text}");
+    assert_eq!(
+        s.client(&["data", "get", "k", "four"]).status.code(),
+        Some(1)
+    );
+
     // a missing file
     let err = failing(&s, &["data", "update", "-i", "/nonexistent/file"]);
     assert!(err.contains("/nonexistent/file"), "{err}");

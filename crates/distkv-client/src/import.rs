@@ -189,6 +189,16 @@ impl<R: Read> Iterator for MsgpackRecords<R> {
     }
 }
 
+/// What an import did when it was asked to go on past bad records.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// How many records were stored.
+    pub stored: u64,
+    /// The records skipped: not `{path, value}` below the path, or
+    /// refused by the server.
+    pub skipped: Vec<BadRecord>,
+}
+
 impl Client {
     /// Stores the records of `input`, in order, each at its path, which
     /// must be at or below `below`. Stops at the first record that cannot
@@ -199,23 +209,63 @@ impl Client {
         below: &Path,
         input: impl IntoIterator<Item = Result<(Value, Position), BadRecord>>,
     ) -> Result<u64, ImportError> {
-        let mut stored = 0u64;
+        self.import_records(below, input, false)
+            .await
+            .map(|r| r.stored)
+    }
+
+    /// Like [`Client::import`], but records that are not `{path, value}`
+    /// below `below`, or that the server refuses, are skipped (and listed
+    /// in the report) instead of stopping the import. Input that cannot be
+    /// read still stops it: where the next record starts is unknown.
+    pub async fn import_keep_going(
+        &self,
+        below: &Path,
+        input: impl IntoIterator<Item = Result<(Value, Position), BadRecord>>,
+    ) -> Result<ImportReport, ImportError> {
+        self.import_records(below, input, true).await
+    }
+
+    async fn import_records(
+        &self,
+        below: &Path,
+        input: impl IntoIterator<Item = Result<(Value, Position), BadRecord>>,
+        keep_going: bool,
+    ) -> Result<ImportReport, ImportError> {
+        let mut report = ImportReport::default();
         for item in input {
+            let stored = report.stored;
             let (v, at) = item.map_err(|bad| ImportError::Bad { bad, stored })?;
-            let bad = |reason: String| ImportError::Bad {
-                bad: BadRecord { at, reason },
-                stored,
+            let checked = Record::from_value(v).and_then(|rec| {
+                if rec.path.starts_with(below) {
+                    Ok(rec)
+                } else {
+                    Err(format!("{} is not below {below}", rec.path))
+                }
+            });
+            let rec = match checked {
+                Ok(rec) => rec,
+                Err(reason) if keep_going => {
+                    report.skipped.push(BadRecord { at, reason });
+                    continue;
+                }
+                Err(reason) => {
+                    let bad = BadRecord { at, reason };
+                    return Err(ImportError::Bad { bad, stored });
+                }
             };
-            let rec = Record::from_value(v).map_err(bad)?;
-            if !rec.path.starts_with(below) {
-                return Err(bad(format!("{} is not below {below}", rec.path)));
+            match self.set(&rec.path, rec.value).await {
+                Ok(_) => report.stored += 1,
+                Err(ClientError::Server(e)) if keep_going => {
+                    report.skipped.push(BadRecord {
+                        at,
+                        reason: format!("ServerError: {e}"),
+                    });
+                }
+                Err(source) => return Err(ImportError::Client { at, source, stored }),
             }
-            self.set(&rec.path, rec.value)
-                .await
-                .map_err(|source| ImportError::Client { at, source, stored })?;
-            stored += 1;
         }
-        Ok(stored)
+        Ok(report)
     }
 }
 

@@ -841,6 +841,11 @@ pub struct UpdateArgs {
     /// The input is a stream of YAML documents (default: msgpack).
     #[arg(short = 'y', long = "yaml")]
     pub yaml: bool,
+    /// Skip records that are not {path, value} below PATH or that the
+    /// server refuses (each is named on stderr; the exit status is 1)
+    /// instead of stopping there. Damaged input still stops the import.
+    #[arg(short = 'k', long = "keep-going")]
+    pub keep_going: bool,
     /// Every record's path must lie at or below this path.
     pub path: Vec<String>,
 }

@@ -4,7 +4,7 @@ use crate::config::Config;
 use crate::literal;
 use crate::render::{DictBuilder, path_words};
 use crate::repr;
-use distkv_client::import::{BadRecord, ImportError, MsgpackRecords, Position};
+use distkv_client::import::{BadRecord, ImportError, ImportReport, MsgpackRecords, Position};
 use distkv_client::{Client, ClientError, ConnectOptions, TreeOptions, WatchItem, WriteOptions};
 use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{NodeEvent, Path, Value};
@@ -576,15 +576,33 @@ const MAX_YAML_INPUT: u64 = 256 << 20;
 
 async fn update(client: &Client, a: UpdateArgs, input: Option<UpdateInput>) -> CmdResult {
     let below = words_to_path(&a.path);
-    let r = match input {
-        Some(UpdateInput::Msgpack(m)) => client.import(&below, m).await,
-        Some(UpdateInput::Yaml(docs)) => client.import(&below, docs).await,
-        None => Ok(0),
+    let records: Box<dyn Iterator<Item = Result<(Value, Position), BadRecord>>> = match input {
+        Some(UpdateInput::Msgpack(m)) => Box::new(m),
+        Some(UpdateInput::Yaml(docs)) => Box::new(docs.into_iter()),
+        None => Box::new(std::iter::empty()),
+    };
+    let r = if a.keep_going {
+        client.import_keep_going(&below, records).await
+    } else {
+        client
+            .import(&below, records)
+            .await
+            .map(|stored| ImportReport {
+                stored,
+                skipped: Vec::new(),
+            })
     };
     match r {
-        Ok(n) => {
-            output::print_line(&format!("{n}"));
-            Ok(())
+        Ok(report) => {
+            output::print_line(&format!("{}", report.stored));
+            for bad in &report.skipped {
+                output::print_error(&format!("skipped {}: {}", bad.at, bad.reason));
+            }
+            if report.skipped.is_empty() {
+                Ok(())
+            } else {
+                Err(Failure::silent().into())
+            }
         }
         Err(e @ ImportError::Bad { .. }) => Err(Failure::error(e.to_string()).into()),
         Err(ImportError::Client { at, source, stored }) => {
