@@ -157,7 +157,7 @@ impl ErrorLog {
         while let Some(item) = s.next_existing().await {
             let item = item?;
             let Some(value) = item.value else { continue };
-            match item.path.len() - depth {
+            match item.path.len().saturating_sub(depth) {
                 2 => out.push(ErrorReport {
                     record: ErrorRecord {
                         at: item.path,
@@ -170,7 +170,8 @@ impl ErrorLog {
                     else {
                         continue;
                     };
-                    if item.path.elems()[..item.path.len() - 1] == *last.record.at.elems() {
+                    if item.path.elems().get(..item.path.len() - 1) == Some(last.record.at.elems())
+                    {
                         let name = reporter
                             .as_str()
                             .map_or_else(|| reporter.to_string(), str::to_owned);
