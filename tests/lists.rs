@@ -1,5 +1,5 @@
 //! Listing types and codecs from the command line: `type list`, `codec
-//! list`, with `-y` the records.
+//! list`, with `-y` the records; `codec convert -l`, the converters.
 
 mod common;
 
@@ -40,4 +40,40 @@ fn types_and_codecs_are_listed() {
     assert_eq!(s.ok(&["codec", "list"]), "num2str\n");
     assert!(s.ok(&["codec", "list", "-y"]).contains("parse_int"));
     assert_eq!(s.ok(&["codec", "list", "nothing", "here"]), "");
+    // converters: none yet, then by group and path
+    assert_eq!(s.ok(&["codec", "convert", "-l"]), "");
+    s.ok(&["codec", "convert", "-c", "num2str", "strs", "n", "#"]);
+    s.ok(&["codec", "convert", "-c", "num2str", "strs", "m"]);
+    s.ok(&["codec", "convert", "-c", "num2str", "other", "+"]);
+    assert_eq!(
+        s.ok(&["codec", "convert", "-l"]),
+        "strs n #: num2str\nstrs m: num2str\nother +: num2str\n"
+    );
+    assert_eq!(
+        s.ok(&["codec", "convert", "-l", "strs"]),
+        "strs n #: num2str\nstrs m: num2str\n"
+    );
+    assert_eq!(
+        s.ok(&["codec", "convert", "-l", "strs", "m"]),
+        "strs m: num2str\n"
+    );
+    s.ok(&["codec", "convert", "-d", "strs", "m"]);
+    assert_eq!(
+        s.ok(&["codec", "convert", "-l", "strs"]),
+        "strs n #: num2str\n"
+    );
+    // bad arguments: usage errors
+    for (args, says) in [
+        (&["codec", "convert", "strs", "x"][..], "Give the codec"),
+        (
+            &["codec", "convert", "-l", "-c", "num2str", "strs"][..],
+            "cannot be used with",
+        ),
+        (&["codec", "convert", "-c", "num2str"][..], "required"),
+    ] {
+        let out = s.client(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
 }

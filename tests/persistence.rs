@@ -521,3 +521,37 @@ async fn loading_shows_progress_on_a_terminal_only() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `log save -f` (every save is full): a server started from the file
+/// has the data, the deletions with their ticks, the tick bookkeeping and
+/// the system subtree (here an ACL).
+#[test]
+fn a_full_save_keeps_the_internal_state() {
+    let dir = common::ScratchDir::new("full-save");
+    let f = dir.path() + "/full.state";
+    let before = {
+        let s = ServerProc::standalone("one", Some("Root"), &[]);
+        s.ok(&["data", "set", "-v", "x", "a", "b"]);
+        s.ok(&["data", "set", "-v", "y", "a", "c"]);
+        s.ok(&["data", "delete", "a", "b"]);
+        s.ok(&["acl", "set", "foo", "-a", "rw", "a", "#"]);
+        s.ok(&["log", "save", "-f", &f]);
+        without_tock(&s.ok(&["internal", "state", "-n", "-k", "-d"]))
+    };
+    assert!(before.contains("deleted:\n  one:"), "{before}");
+    let s = ServerProc::standalone_args("one", &["-l", &f]);
+    let after = without_tock(&s.ok(&["internal", "state", "-n", "-k", "-d"]));
+    assert_eq!(after, before);
+    assert_eq!(s.ok(&["data", "get", "a", "c"]), "\"y\"\n");
+    assert_eq!(s.client(&["data", "get", "a", "b"]).status.code(), Some(1));
+    assert_eq!(s.ok(&["acl", "get", "foo", "a", "#"]), "rw\n");
+}
+
+/// `internal state` output without its `tock` line (the clock goes on).
+fn without_tock(state: &str) -> String {
+    state
+        .lines()
+        .filter(|l| !l.starts_with("tock:"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

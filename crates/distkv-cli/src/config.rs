@@ -66,6 +66,7 @@ server:
   gossip_key_file: null
   gossip_encrypt: false
   test_drop_updates: 0
+  paranoia: false
   http:
     host: localhost
     port: null
@@ -127,6 +128,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "server.gossip_key_file",
     "server.gossip_encrypt",
     "server.test_drop_updates",
+    "server.paranoia",
     "server.log_format",
     "server.http.host",
     "server.http.port",
@@ -145,7 +147,6 @@ pub const KNOWN_KEYS: &[&str] = &[
 pub const IGNORED_KEYS: &[&str] = &[
     "paranoia",
     "domain",
-    "server.paranoia",
     "server.ping.gap",
     "server.delete.*",
     "errors.*",

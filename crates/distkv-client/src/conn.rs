@@ -31,7 +31,8 @@ impl<T: futures_util::Stream<Item = Result<Value, CodecError>> + Unpin> Frames f
 
 enum Pending {
     Single(oneshot::Sender<Reply>),
-    Stream(mpsc::Sender<Reply>),
+    /// A stream; `true`: its `start` message is delivered too.
+    Stream(mpsc::Sender<Reply>, bool),
 }
 
 /// The requests waiting for replies, and whether the connection has ended
@@ -145,13 +146,15 @@ impl Conn {
         rx.await.map_err(|_| ClientError::Closed)?
     }
 
-    /// Sends a request answered by a `start` … `end` stream.
+    /// Sends a request answered by a `start` … `end` stream; the
+    /// `start` message is delivered only `with_start`.
     pub(crate) async fn request_stream(
         &self,
         msg: MapBuilder,
+        with_start: bool,
     ) -> Result<(u64, mpsc::Receiver<Reply>), ClientError> {
         let (tx, rx) = mpsc::channel(STREAM_QUEUE);
-        let seq = self.submit(msg, Pending::Stream(tx)).await?;
+        let seq = self.submit(msg, Pending::Stream(tx, with_start)).await?;
         Ok((seq, rx))
     }
 
@@ -213,7 +216,7 @@ fn fail_all(pending: &PendingMap, fatal: &ClientError) {
             Pending::Single(tx) => {
                 let _ = tx.send(Err(err));
             }
-            Pending::Stream(tx) => {
+            Pending::Stream(tx, _) => {
                 let _ = tx.try_send(Err(err));
             }
         }
@@ -240,18 +243,18 @@ async fn deliver(pending: &PendingMap, seq: u64, msg: Value) {
                 }
                 return;
             }
-            Some(Pending::Stream(tx)) => {
+            Some(Pending::Stream(tx, with_start)) => {
                 if state.as_deref() == Some("end") {
                     p.map.remove(&seq);
+                    return;
+                }
+                if state.as_deref() == Some("start") && !*with_start {
                     return;
                 }
                 tx.clone()
             }
         }
     };
-    if state.as_deref() == Some("start") {
-        return;
-    }
     let r = match error {
         Some(t) => Err(ClientError::Server(ServerError(t))),
         None => Ok(msg),

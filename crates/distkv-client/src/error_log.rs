@@ -75,6 +75,28 @@ impl ErrorRecord {
     }
 }
 
+/// Which records [`ErrorLog::query`] returns.
+#[derive(Clone, Debug, Default)]
+pub struct ErrorQuery {
+    /// Resolved ones too.
+    pub all: bool,
+    /// Only this subsystem's.
+    pub subsystem: Option<String>,
+    /// Only those this node reported (and only its detail record).
+    pub node: Option<String>,
+    /// Only those about paths at or below this one.
+    pub below: Path,
+}
+
+/// A record with the detail records below it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ErrorReport {
+    /// The record.
+    pub record: ErrorRecord,
+    /// The reporting nodes' details (`{seen, str, data}`), by node name.
+    pub details: Vec<(String, Value)>,
+}
+
 /// Records and resolves errors as node `node`.
 #[derive(Clone, Debug)]
 pub struct ErrorLog {
@@ -118,6 +140,66 @@ impl ErrorLog {
                 }
             }
         }
+        Ok(out)
+    }
+
+    /// The records `q` selects, each with the detail records of the nodes
+    /// that reported it (only `q.node`'s, if given), in the tree's order.
+    pub async fn query(&self, q: &ErrorQuery) -> Result<Vec<ErrorReport>, ClientError> {
+        let opts = TreeOptions {
+            min_depth: Some(2),
+            max_depth: Some(3),
+            ..TreeOptions::default()
+        };
+        let mut s = self.client.get_tree(&self.prefix, &opts).await?;
+        let mut out: Vec<ErrorReport> = Vec::new();
+        let depth = self.prefix.len();
+        while let Some(item) = s.next_existing().await {
+            let item = item?;
+            let Some(value) = item.value else { continue };
+            match item.path.len().saturating_sub(depth) {
+                2 => out.push(ErrorReport {
+                    record: ErrorRecord {
+                        at: item.path,
+                        value,
+                    },
+                    details: Vec::new(),
+                }),
+                3 => {
+                    let (Some(reporter), Some(last)) = (item.path.elems().last(), out.last_mut())
+                    else {
+                        continue;
+                    };
+                    if item.path.elems().get(..item.path.len() - 1) == Some(last.record.at.elems())
+                    {
+                        let name = reporter
+                            .as_str()
+                            .map_or_else(|| reporter.to_string(), str::to_owned);
+                        last.details.push((name, value));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.retain_mut(|r| {
+            if !(q.all || r.record.is_open()) {
+                return false;
+            }
+            if q.subsystem
+                .as_deref()
+                .is_some_and(|s| s != r.record.subsystem())
+            {
+                return false;
+            }
+            if !r.record.path().starts_with(&q.below) {
+                return false;
+            }
+            if let Some(node) = &q.node {
+                r.details.retain(|(n, _)| n == node);
+                return !r.details.is_empty();
+            }
+            true
+        });
         Ok(out)
     }
 

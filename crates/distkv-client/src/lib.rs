@@ -41,7 +41,10 @@ mod conn;
 pub mod deleter;
 pub mod error;
 pub mod error_log;
+pub mod import;
 pub mod jobs;
+pub mod mirror;
+pub mod msg;
 pub mod procedures;
 pub mod replies;
 #[cfg(feature = "code")]
@@ -322,7 +325,7 @@ impl Client {
 
     /// Sends a raw request answered by a stream.
     pub async fn request_stream(&self, msg: MapBuilder) -> Result<ReplyStream, ClientError> {
-        let (seq, rx) = self.conn.request_stream(msg).await?;
+        let (seq, rx) = self.conn.request_stream(msg, false).await?;
         Ok(ReplyStream::new(seq, rx, Arc::downgrade(&self.conn)))
     }
 
@@ -513,6 +516,23 @@ impl Client {
             field: "topic",
         })
         .await
+    }
+
+    /// Like [`Client::msg_monitor`], as typed items: first
+    /// [`msg::MsgItem::Ready`] once the server has subscribed, then the
+    /// messages.
+    pub async fn messages(&self, topic: &str) -> Result<msg::MessageStream, ClientError> {
+        let monitor = Action::MsgMonitor {
+            topic: topic.to_owned(),
+            raw: false,
+            field: "topic",
+        };
+        let (seq, rx) = self.conn.request_stream(monitor.to_map(), true).await?;
+        Ok(msg::MessageStream::new(ReplyStream::new(
+            seq,
+            rx,
+            Arc::downgrade(&self.conn),
+        )))
     }
 
     /// The server's tick bookkeeping.

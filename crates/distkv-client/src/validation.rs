@@ -172,6 +172,57 @@ impl Client {
     }
 }
 
+/// One binding of a converter group: the paths matching `path` are
+/// translated with codec `codec` for the group's users.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Converter {
+    /// The converter group (a user's `conv` aux data).
+    pub group: String,
+    /// The path pattern (`+`, `#` wildcards).
+    pub path: Path,
+    /// The codec's path; empty if the record names none.
+    pub codec: Path,
+}
+
+impl Client {
+    /// The bindings of converter group `group` (every group's, without
+    /// one) at and below `below`, in tree order.
+    pub async fn converters(
+        &self,
+        group: Option<&str>,
+        below: &Path,
+    ) -> Result<Vec<Converter>, ClientError> {
+        let start = match group {
+            Some(g) => converter_path(g, below),
+            None if below.is_empty() => Path::root(),
+            None => {
+                return Err(ClientError::Protocol(
+                    "converters below a path need the group's name".into(),
+                ));
+            }
+        };
+        let mut out = Vec::new();
+        for (path, record) in self.system_records("conv", &start).await? {
+            let Some((first, rest)) = path.elems().split_first() else {
+                continue;
+            };
+            let codec = record
+                .get("codec")
+                .cloned()
+                .and_then(|c| Path::from_value(c).ok())
+                .unwrap_or_default();
+            out.push(Converter {
+                group: first
+                    .as_str()
+                    .map_or_else(|| first.to_string(), str::to_owned),
+                path: Path(rest.to_vec()),
+                codec,
+            });
+        }
+        Ok(out)
+    }
+}
+
 /// `NAME PATH…` below `None conv`.
 fn converter_path(name: &str, path: &Path) -> Path {
     let mut p = vec![PathElem::Str(name.into())];

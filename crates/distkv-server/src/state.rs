@@ -16,6 +16,7 @@ use crate::service::state::ServiceState;
 use crate::service::watchers::{WatchEvent, Watchers};
 use crate::storage::StorageSettings;
 use crate::storage::sink::LogSink;
+use crate::validate::type_check::Checker;
 
 /// Why a checked change was not made.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,9 @@ pub struct Core {
     pub watchers: Watchers,
     /// The state log every change is written to, if one is open.
     pub log: LogSink,
+    /// With `server.paranoia`: checks the values of other servers'
+    /// updates against their paths' types before they are applied.
+    pub paranoia: Option<Arc<Checker>>,
 }
 
 impl Core {
@@ -59,6 +63,15 @@ impl Core {
         ev: &UpdateEvent,
         clock: &distkv_tree::TockClock,
     ) -> ApplyOutcome {
+        if let Some(why) = self.paranoid_refusal(ev) {
+            tracing::warn!(path = %ev.path, chain = %ev.chain, error = %why, "update from another server refused: its value fails its type (server.paranoia)");
+            // its tick counts as seen, so that it is not pulled again
+            let head = ev.chain.head();
+            let mut tick = distkv_tree::RangeSet::new();
+            tick.insert(head.tick);
+            self.tree.report_known(&head.node, &tick);
+            return ApplyOutcome::Rejected;
+        }
         let out = self.tree.apply_remote(ev, clock);
         match &out {
             ApplyOutcome::Applied { conflict, .. } => {
@@ -75,6 +88,18 @@ impl Core {
             ApplyOutcome::Duplicate | ApplyOutcome::Rejected => {}
         }
         out
+    }
+
+    /// With `server.paranoia`, why the value of `ev` fails the type its
+    /// path matches (user data only; deletions always pass).
+    fn paranoid_refusal(&self, ev: &UpdateEvent) -> Option<String> {
+        let checker = self.paranoia.as_ref()?;
+        let value = ev.value.as_ref()?;
+        if ev.path.elems().first() == Some(&distkv_tree::PathElem::Nil) {
+            return None;
+        }
+        let chain = crate::validate::type_check::matched_type(&self.tree, &ev.path)?;
+        checker.check(&chain, value).err()
     }
 
     /// Tells the watchers about the current state of `path`.
@@ -180,9 +205,14 @@ impl Shared {
         gossip: Arc<dyn Gossip>,
         replicate: Option<mpsc::Sender<UpdateEvent>>,
     ) -> Shared {
+        let store = Store::new(&config.name, config.chain_length, replicate);
+        let service = ServiceState::new(config);
+        if config.paranoia {
+            store.lock().paranoia = Some(service.checker.clone());
+        }
         Shared {
-            store: Store::new(&config.name, config.chain_length, replicate),
-            service: ServiceState::new(config),
+            store,
+            service,
             network: Network::new(config, gossip),
             storage: StorageSettings {
                 log_sync: config.log_sync,
@@ -226,6 +256,7 @@ impl Store {
                 tree: Tree::new(name, chain_length),
                 watchers: Watchers::default(),
                 log: LogSink::default(),
+                paranoia: None,
             }),
             replicate,
         }

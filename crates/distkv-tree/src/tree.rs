@@ -165,7 +165,8 @@ pub enum ApplyOutcome {
     Stale,
     /// A concurrent change with a higher tock is kept.
     ConflictLost,
-    /// The path is unusable (too long).
+    /// The path is unusable (too long); a server also refuses updates
+    /// whose value fails its type (`server.paranoia`).
     Rejected,
 }
 

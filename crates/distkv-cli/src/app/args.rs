@@ -227,12 +227,52 @@ pub enum ClientCommand {
         #[command(subcommand)]
         cmd: AclCommand,
     },
+    /// Messages through the servers' transport (Serf events, MQTT
+    /// topics): send one, or print those sent to a topic.
+    Msg {
+        /// The msg command.
+        #[command(subcommand)]
+        cmd: MsgCommand,
+    },
     /// The server's internal state: its bookkeeping of ticks, and the
     /// system subtree.
     Internal {
         /// The internal command.
         #[command(subcommand)]
         cmd: InternalCommand,
+    },
+}
+
+/// `distkv client msg …`.
+#[derive(Subcommand, Debug)]
+pub enum MsgCommand {
+    /// Send a message to every monitor of TOPIC (through any server of
+    /// the network).
+    Send {
+        /// The data (a string unless -e; default None).
+        #[arg(short = 'v', long = "value", allow_hyphen_values = true)]
+        value: Option<String>,
+        /// Evaluate the value as a Python literal.
+        #[arg(short = 'e', long = "eval")]
+        eval: bool,
+        /// The topic (e.g. `test` or `run.run-any`).
+        topic: String,
+    },
+    /// Print the messages sent to TOPIC, one per line (the data), until
+    /// interrupted.
+    Monitor {
+        /// Stop after N messages.
+        #[arg(short = 'n', long = "count", value_name = "N")]
+        count: Option<u64>,
+        /// Print the topic with the data (and say on stderr when the
+        /// monitor is ready).
+        #[arg(short = 'v', long = "verbose")]
+        verbose: bool,
+        /// YAML output.
+        #[arg(short = 'y', long = "yaml")]
+        yaml: bool,
+        /// The topic.
+        topic: String,
     },
 }
 
@@ -510,11 +550,31 @@ pub enum ModuleCommand {
 /// `distkv client error …`.
 #[derive(Subcommand, Debug)]
 pub enum ErrorCommand {
-    /// The open errors, one per line.
+    /// The open errors (about PATH and below), one per line.
     List {
         /// Also resolved ones.
         #[arg(short = 'a', long = "all")]
         all: bool,
+        /// Only this subsystem.
+        #[arg(short = 's', long = "subsystem")]
+        subsystem: Option<String>,
+        /// Only errors this node reported, with its details.
+        #[arg(short = 'n', long = "node")]
+        node: Option<String>,
+        /// YAML: a list of the records, each with its details.
+        #[arg(short = 'y', long = "yaml")]
+        yaml: bool,
+        /// YAML: one nested map by the errors' paths, at each path its
+        /// records by subsystem under KEY (usually '_').
+        #[arg(
+            short = 'd',
+            long = "as-dict",
+            value_name = "KEY",
+            conflicts_with = "yaml"
+        )]
+        as_dict: Option<String>,
+        /// Only errors about this path and below.
+        path: Vec<String>,
     },
     /// The error records as YAML.
     Dump {
@@ -574,18 +634,24 @@ pub enum CodecCommand {
         #[arg(required = true)]
         path: Vec<String>,
     },
-    /// Apply a codec to the paths matching PATH for converter group NAME.
+    /// Apply a codec to the paths matching PATH for converter group NAME;
+    /// with -l list the group's bindings (every group's without NAME).
     Convert {
         /// The codec path, one element per -c.
         #[arg(short = 'c', long = "codec")]
         codec: Vec<String>,
         /// Delete the entry.
-        #[arg(short = 'd', long = "delete")]
+        #[arg(short = 'd', long = "delete", conflicts_with = "codec")]
         delete: bool,
+        /// List the bindings at and below PATH: `GROUP PATH: CODEC`, one
+        /// per line.
+        #[arg(short = 'l', long = "list", conflicts_with_all = ["codec", "delete"])]
+        list: bool,
         /// The converter group.
-        name: String,
+        #[arg(required_unless_present = "list")]
+        name: Option<String>,
         /// The path pattern.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "list")]
         path: Vec<String>,
     },
 }
@@ -734,8 +800,13 @@ pub enum LogCommand {
         /// The file on the server.
         path: String,
     },
-    /// Write a one-shot dump of the state to PATH.
+    /// Write a one-shot dump of the state to PATH: always a full one (the
+    /// tick bookkeeping, every entry with its chain and tock, deletions
+    /// and the system subtree included).
     Save {
+        /// A full save (the original's later option; every save is full).
+        #[arg(short = 'f', long = "full")]
+        full: bool,
         /// The file on the server.
         path: String,
     },
@@ -756,6 +827,27 @@ pub enum DataCommand {
     List(ListArgs),
     /// Print changes below a path as they happen.
     Watch(WatchArgs),
+    /// Store a stream of records ({path, value} maps, msgpack or YAML
+    /// documents) at or below PATH; stops at the first bad record.
+    Update(UpdateArgs),
+}
+
+/// `data update`.
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// The file to read (default: standard input).
+    #[arg(short = 'i', long = "infile", value_name = "FILE")]
+    pub infile: Option<std::path::PathBuf>,
+    /// The input is a stream of YAML documents (default: msgpack).
+    #[arg(short = 'y', long = "yaml")]
+    pub yaml: bool,
+    /// Skip records that are not {path, value} below PATH or that the
+    /// server refuses (each is named on stderr; the exit status is 1)
+    /// instead of stopping there. Damaged input still stops the import.
+    #[arg(short = 'k', long = "keep-going")]
+    pub keep_going: bool,
+    /// Every record's path must lie at or below this path.
+    pub path: Vec<String>,
 }
 
 /// `data get`.

@@ -2,7 +2,7 @@
 
 use std::io::{IsTerminal, Read};
 
-use distkv_client::error_log::ErrorLog;
+use distkv_client::error_log::{ErrorLog, ErrorQuery, ErrorReport};
 use distkv_client::jobs::{JobChange, JobDeleted, JobError};
 use distkv_client::procedures::Procedure;
 use distkv_client::{Client, ConnectOptions};
@@ -127,16 +127,52 @@ pub async fn errors(opts: ConnectOptions, cmd: ErrorCommand) -> Result<(), Failu
     let client = connect(&opts).await?;
     let log = ErrorLog::new(client, "cli");
     match cmd {
-        ErrorCommand::List { all } => {
-            for r in log.list(all).await.map_err(fail)? {
-                output::print_line(&format!(
-                    "{} {}: {} ({}×{})",
-                    r.subsystem(),
-                    crate::render::path_words(&r.path()),
-                    r.message(),
-                    r.count(),
-                    if r.is_open() { "" } else { ", resolved" }
-                ));
+        ErrorCommand::List {
+            all,
+            subsystem,
+            node,
+            yaml,
+            as_dict,
+            path,
+        } => {
+            let query = ErrorQuery {
+                all,
+                subsystem,
+                node,
+                below: Path::from_strs(&path),
+            };
+            let reports = log.query(&query).await.map_err(fail)?;
+            if let Some(key) = as_dict {
+                let mut d = crate::render::DictBuilder::new();
+                let mut at: Vec<(Path, Vec<(Value, Value)>)> = Vec::new();
+                for r in reports {
+                    let p = r.record.path();
+                    let sub = Value::from(r.record.subsystem());
+                    let shown = report_value(r);
+                    match at.iter_mut().find(|(q, _)| *q == p) {
+                        Some((_, subs)) => subs.push((sub, shown)),
+                        None => at.push((p, vec![(sub, shown)])),
+                    }
+                }
+                for (p, subs) in at {
+                    d.add(&p, vec![(Value::from(key.as_str()), Value::Map(subs))]);
+                }
+                output::print_yaml(&d.build());
+            } else if yaml {
+                let list = reports.into_iter().map(report_value).collect();
+                output::print_yaml(&Value::Array(list));
+            } else {
+                for r in reports {
+                    let r = r.record;
+                    output::print_line(&format!(
+                        "{} {}: {} ({}×{})",
+                        r.subsystem(),
+                        crate::render::path_words(&r.path()),
+                        r.message(),
+                        r.count(),
+                        if r.is_open() { "" } else { ", resolved" }
+                    ));
+                }
             }
         }
         ErrorCommand::Dump { all, subsystem } => {
@@ -170,6 +206,28 @@ pub async fn errors(opts: ConnectOptions, cmd: ErrorCommand) -> Result<(), Failu
         }
     }
     Ok(())
+}
+
+/// An error record for YAML output: its fields, where it is stored
+/// (`at`, path words) and the reporting nodes' details (`details`).
+fn report_value(r: ErrorReport) -> Value {
+    let mut fields = match r.record.value {
+        Value::Map(m) => m,
+        other => vec![(Value::from("value"), other)],
+    };
+    fields.push((
+        Value::from("at"),
+        Value::from(crate::render::path_words(&r.record.at)),
+    ));
+    if !r.details.is_empty() {
+        let details = r
+            .details
+            .into_iter()
+            .map(|(n, v)| (Value::from(n), v))
+            .collect();
+        fields.push((Value::from("details"), Value::Map(details)));
+    }
+    Value::Map(fields)
 }
 
 /// Runs a `run` command.

@@ -4,13 +4,14 @@ use crate::config::Config;
 use crate::literal;
 use crate::render::{DictBuilder, path_words};
 use crate::repr;
+use distkv_client::import::{BadRecord, ImportError, ImportReport, MsgpackRecords, Position};
 use distkv_client::{Client, ClientError, ConnectOptions, TreeOptions, WatchItem, WriteOptions};
 use distkv_proto::value_map::MapBuilder;
 use distkv_tree::{NodeEvent, Path, Value};
 use futures_util::StreamExt;
 
 use crate::app::args::{
-    ClientArgs, DataCommand, DeleteArgs, GetArgs, ListArgs, SetArgs, WatchArgs,
+    ClientArgs, DataCommand, DeleteArgs, GetArgs, ListArgs, SetArgs, UpdateArgs, WatchArgs,
 };
 use crate::app::output;
 use crate::app::{Failure, Ui};
@@ -161,6 +162,11 @@ pub async fn run(ui: Ui, opts: ConnectOptions, cmd: DataCommand) -> Result<(), F
         }
         preconditions(a.prev.as_deref(), a.eval, &a.last)?;
     }
+    // the input is opened (and YAML read) before connecting
+    let mut update_input = match &cmd {
+        DataCommand::Update(a) => Some(update_source(a)?),
+        _ => None,
+    };
     let client = Client::connect_with(&opts)
         .await
         .map_err(|e| client_failure(e, &opts))?;
@@ -171,6 +177,7 @@ pub async fn run(ui: Ui, opts: ConnectOptions, cmd: DataCommand) -> Result<(), F
         DataCommand::Delete(a) => delete(&client, a).await,
         DataCommand::List(a) => list(&client, a).await,
         DataCommand::Watch(a) => watch(&client, a).await,
+        DataCommand::Update(a) => update(&client, a, update_input.take()).await,
     };
     r.map_err(|e| match e {
         CmdError::Client(e) => client_failure(e, &opts),
@@ -251,7 +258,8 @@ pub async fn log(opts: ConnectOptions, cmd: crate::app::args::LogCommand) -> Res
         .map_err(|e| client_failure(e, &opts))?;
     match cmd {
         LogCommand::Dest { incremental, path } => client.log_to(&path, !incremental).await,
-        LogCommand::Save { path } => client.save(&path).await,
+        // every save is full: -f changes nothing
+        LogCommand::Save { full: _, path } => client.save(&path).await,
         LogCommand::Stop => client.log_stop().await,
     }
     .map_err(|e| client_failure(e, &opts))
@@ -497,4 +505,111 @@ async fn watch(client: &Client, a: WatchArgs) -> CmdResult {
         crate::app::EXIT_CONNECTION,
     )
     .into())
+}
+
+/// The records of `data update`: a msgpack reader, or the YAML
+/// documents read in advance (those before a damaged one, then its error).
+enum UpdateInput {
+    Msgpack(MsgpackRecords<Box<dyn std::io::Read>>),
+    Yaml(Vec<Result<(Value, Position), BadRecord>>),
+}
+
+/// Opens the input of `data update` (a file, else stdin).
+fn update_source(a: &UpdateArgs) -> Result<UpdateInput, Failure> {
+    use std::io::Read;
+    let reader: Box<dyn Read> = match &a.infile {
+        Some(f) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(f).map_err(|e| Failure::error(format!("{}: {e}", f.display())))?,
+        )),
+        None => Box::new(std::io::stdin()),
+    };
+    if !a.yaml {
+        return Ok(UpdateInput::Msgpack(MsgpackRecords::new(reader)));
+    }
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_YAML_INPUT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::error(format!("cannot read the input: {e}")))?;
+    if bytes.len() as u64 > MAX_YAML_INPUT {
+        return Err(Failure::error(format!(
+            "YAML input over {MAX_YAML_INPUT} bytes: split it, or use msgpack"
+        )));
+    }
+    let mut docs = Vec::new();
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let at = Position {
+                record: 1,
+                ..Position::default()
+            };
+            let reason = format!("not UTF-8 at byte {}", e.utf8_error().valid_up_to());
+            docs.push(Err(BadRecord { at, reason }));
+            return Ok(UpdateInput::Yaml(docs));
+        }
+    };
+    let r = crate::yaml::load_stream(&text, &mut |v, line| {
+        let at = Position {
+            record: docs.len() as u64 + 1,
+            offset: None,
+            line: Some(line),
+        };
+        docs.push(Ok((v, at)));
+        true
+    });
+    if let Err(e) = r {
+        let at = Position {
+            record: docs.len() as u64 + 1,
+            ..Position::default()
+        };
+        docs.push(Err(BadRecord {
+            at,
+            reason: format!("not YAML: {e}"),
+        }));
+    }
+    Ok(UpdateInput::Yaml(docs))
+}
+
+/// The most YAML `data update` reads (it is read whole before storing).
+const MAX_YAML_INPUT: u64 = 256 << 20;
+
+async fn update(client: &Client, a: UpdateArgs, input: Option<UpdateInput>) -> CmdResult {
+    let below = words_to_path(&a.path);
+    let records: Box<dyn Iterator<Item = Result<(Value, Position), BadRecord>>> = match input {
+        Some(UpdateInput::Msgpack(m)) => Box::new(m),
+        Some(UpdateInput::Yaml(docs)) => Box::new(docs.into_iter()),
+        None => Box::new(std::iter::empty()),
+    };
+    let r = if a.keep_going {
+        client.import_keep_going(&below, records).await
+    } else {
+        client
+            .import(&below, records)
+            .await
+            .map(|stored| ImportReport {
+                stored,
+                skipped: Vec::new(),
+            })
+    };
+    match r {
+        Ok(report) => {
+            output::print_line(&format!("{}", report.stored));
+            for bad in &report.skipped {
+                output::print_error(&format!("skipped {}: {}", bad.at, bad.reason));
+            }
+            if report.skipped.is_empty() {
+                Ok(())
+            } else {
+                Err(Failure::silent().into())
+            }
+        }
+        Err(e @ ImportError::Bad { .. }) => Err(Failure::error(e.to_string()).into()),
+        Err(ImportError::Client { at, source, stored }) => {
+            output::print_error(&format!(
+                "at {at}; {stored} records stored before it, none after"
+            ));
+            Err(CmdError::Client(source))
+        }
+    }
 }

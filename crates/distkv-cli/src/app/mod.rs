@@ -11,6 +11,7 @@ mod code;
 mod data;
 mod internal;
 mod login;
+mod msg;
 mod output;
 mod progress;
 mod server;
@@ -240,6 +241,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 ClientCommand::Status => rt.block_on(data::status(opts)),
                 ClientCommand::Auth(a) => rt.block_on(auth::run(opts, a)),
                 ClientCommand::Acl { cmd } => rt.block_on(acl::run(opts, cmd)),
+                ClientCommand::Msg { cmd } => rt.block_on(msg::run(opts, cmd)),
                 ClientCommand::Internal { cmd } => rt.block_on(internal::run(opts, cmd)),
                 ClientCommand::Type { cmd } => rt.block_on(types::run(opts, cmd)),
                 ClientCommand::Codec { cmd } => rt.block_on(types::run_codec(opts, cmd)),

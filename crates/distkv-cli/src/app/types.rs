@@ -135,6 +135,19 @@ pub async fn run_codec(
             .collect())
     };
     // Arguments are checked (and files read) before connecting.
+    if let CodecCommand::Convert {
+        codec,
+        delete: false,
+        list: false,
+        ..
+    } = &cmd
+    {
+        if codec.is_empty() {
+            return Err(Failure::usage(
+                "Give the codec (-c NAME…), or -d to delete, or -l to list",
+            ));
+        }
+    }
     let record = match &cmd {
         CodecCommand::Set {
             encode,
@@ -163,9 +176,25 @@ pub async fn run_codec(
         CodecCommand::Convert {
             codec,
             delete,
+            list,
             name,
             path,
         } => {
+            if list {
+                let found = client
+                    .converters(name.as_deref(), &words(&path))
+                    .await
+                    .map_err(fail)?;
+                for c in found {
+                    let at = crate::render::path_words(&c.path);
+                    let codec = crate::render::path_words(&c.codec);
+                    output::print_line(&format!("{} {at}: {codec}", c.group));
+                }
+                return Ok(());
+            }
+            let Some(name) = name else {
+                return Err(Failure::usage("NAME is required without -l"));
+            };
             if delete {
                 client
                     .converter_delete(&name, &words(&path))

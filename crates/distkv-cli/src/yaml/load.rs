@@ -101,22 +101,54 @@ fn line(span: &Span) -> usize {
 /// assert_eq!(yaml::load(&yaml::to_yaml(&v)).expect("reads back"), v);
 /// ```
 pub fn load(text: &str) -> Result<Value, LoadError> {
-    let mut b = Builder {
+    let mut root = None;
+    parse(text, false, &mut |v, _| {
+        root = Some(v);
+        true
+    })?;
+    Ok(root.unwrap_or(Value::Nil))
+}
+
+/// Loads a stream of YAML documents, handing each to `each` with the
+/// line it starts on, until `each` returns false. An error in a document
+/// stops the stream there, after the documents before it were handed on.
+pub fn load_stream(
+    text: &str,
+    each: &mut dyn FnMut(Value, usize) -> bool,
+) -> Result<(), LoadError> {
+    parse(text, true, each)
+}
+
+fn parse(
+    text: &str,
+    stream: bool,
+    each: &mut dyn FnMut(Value, usize) -> bool,
+) -> Result<(), LoadError> {
+    let new_builder = || Builder {
         stack: Vec::new(),
         anchors: HashMap::new(),
         nodes: 0,
         counts: Vec::new(),
         root: None,
     };
+    let mut b = new_builder();
     let mut documents = 0usize;
+    let mut doc_line = 1;
     for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| LoadError::Syntax(e.to_string()))?;
         let at = line(&span);
         match event {
             Event::DocumentStart(_) => {
                 documents += 1;
-                if documents > 1 {
+                doc_line = at;
+                if documents > 1 && !stream {
                     return Err(LoadError::MultipleDocuments(at));
+                }
+            }
+            Event::DocumentEnd if stream => {
+                let done = std::mem::replace(&mut b, new_builder());
+                if !each(done.root.unwrap_or(Value::Nil), doc_line) {
+                    return Ok(());
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
@@ -146,7 +178,10 @@ pub fn load(text: &str) -> Result<Value, LoadError> {
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
         }
     }
-    Ok(b.root.unwrap_or(Value::Nil))
+    if !stream {
+        each(b.root.unwrap_or(Value::Nil), doc_line);
+    }
+    Ok(())
 }
 
 /// The value of one scalar.

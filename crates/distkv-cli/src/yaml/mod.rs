@@ -15,5 +15,5 @@ mod load;
 mod resolve;
 
 pub use emit::to_yaml;
-pub use load::{LoadError, MAX_DEPTH, MAX_NODES, load};
+pub use load::{LoadError, MAX_DEPTH, MAX_NODES, load, load_stream};
 pub use resolve::ScalarError;

@@ -125,6 +125,9 @@ pub struct ServerConfig {
     /// Test hook: drop this share (0.0–1.0) of incoming updates, to prove
     /// that the missing-tick protocol repairs lost gossip.
     pub drop_updates: f64,
+    /// Type-check updates from other servers (`server.paranoia`): an
+    /// update whose value its path's type refuses is not applied.
+    pub paranoia: bool,
 }
 
 /// TLS settings for connections to peers: the rustls configuration
@@ -152,6 +155,7 @@ impl ServerConfig {
             connect_port: crate::DEFAULT_PORT,
             advertise: None,
             drop_updates: 0.0,
+            paranoia: false,
             fetch_above: 16 << 10,
             pull_repair: true,
             repair_delay: Duration::from_millis(20),

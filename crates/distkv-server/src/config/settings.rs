@@ -126,6 +126,8 @@ pub struct ServerSettings {
     pub gossip_rate: Option<u64>,
     /// Test hook: the share of incoming updates dropped (0–1).
     pub test_drop_updates: Option<f64>,
+    /// Type-check updates from other servers.
+    pub paranoia: Option<bool>,
     /// The HTTP endpoint for metrics and health.
     pub http: HttpSettings,
     /// With a data directory: `daily`, `hourly`, `never` (or `false`), or
@@ -224,6 +226,9 @@ impl ServerSettings {
                 return Err(bad("test_drop_updates", "must be a share from 0 to 1"));
             }
             c.drop_updates = d.clamp(0.0, 1.0);
+        }
+        if let Some(b) = self.paranoia {
+            c.paranoia = b;
         }
         if let Some(port) = self.http.port {
             let host = self.http.host.clone().unwrap_or_else(|| "localhost".into());
