@@ -453,3 +453,83 @@ fn a_level_of_100000_entries_is_never_dumped_whole() {
     assert_eq!(page["children"].as_array().map(Vec::len), Some(1000));
     assert_eq!(page["truncated"], json!(true));
 }
+
+#[test]
+fn a_subtree_is_deleted_with_its_top_checked() {
+    let c = Console::start();
+    c.server.ok(&["data", "set", "-v", "top", "s"]);
+    c.server.ok(&["data", "set", "-v", "1", "s", "a"]);
+    c.server.ok(&["data", "set", "-v", "2", "s", "b", "c"]);
+    c.server.ok(&["data", "set", "-v", "3", "t", "x"]);
+    c.server.ok(&["data", "set", "-v", "keep", "sibling"]);
+    let t = c.token();
+
+    // needs the token, like every write
+    let body = json!({"path": ["s"], "chain": null}).to_string();
+    assert_eq!(c.post("/api/delete_tree", None, &body).0, 403);
+    // malformed: no chain, no path, the whole tree
+    for body in [
+        r#"{"path": ["s"]}"#,
+        r#"{"chain": null}"#,
+        r#"{"path": [], "chain": null}"#,
+    ] {
+        assert_eq!(c.post("/api/delete_tree", Some(&t), body).0, 400, "{body}");
+    }
+
+    // the top changed since it was seen: a conflict, nothing deleted
+    let seen = c.tree(&json!(["s"]))["chain"][0].clone();
+    c.server.ok(&["data", "set", "-v", "changed", "s"]);
+    let (status, reply) = c.post(
+        "/api/delete_tree",
+        Some(&t),
+        &json!({"path": ["s"], "chain": seen}).to_string(),
+    );
+    assert_eq!(status, 409, "{reply}");
+    // seen without a value: a conflict too
+    let (status, _) = c.post("/api/delete_tree", Some(&t), &body);
+    assert_eq!(status, 409);
+    assert_eq!(c.server.ok(&["data", "get", "s", "b", "c"]), "\"2\"\n");
+
+    // with the chain as it is now: all of it goes
+    let head = c.tree(&json!(["s"]))["chain"][0].clone();
+    let (status, reply) = c.post(
+        "/api/delete_tree",
+        Some(&t),
+        &json!({"path": ["s"], "chain": head}).to_string(),
+    );
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["deleted"], json!(3), "{reply}");
+    for p in [&["s"][..], &["s", "a"], &["s", "b", "c"]] {
+        let mut args = vec!["data", "get"];
+        args.extend_from_slice(p);
+        let out = c.server.client(&args);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("No data at"),
+            "{p:?}: {out:?}"
+        );
+    }
+    assert_eq!(c.server.ok(&["data", "get", "sibling"]), "\"keep\"\n");
+
+    // a top without a value, seen as such
+    let (status, reply) = c.post(
+        "/api/delete_tree",
+        Some(&t),
+        &json!({"path": ["t"], "chain": null}).to_string(),
+    );
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["deleted"], json!(1), "{reply}");
+    // (deleted entries stay, without values, until they are purged)
+    for p in [json!(["s"]), json!(["s", "b"]), json!(["t"])] {
+        let level = c.tree(&p);
+        assert_eq!(level["has_value"], json!(false), "{level}");
+        for kid in level["children"].as_array().expect("children") {
+            assert_eq!(kid["has_value"], json!(false), "{level}");
+        }
+    }
+    let root = c.tree(&json!([]));
+    let sibling = root["children"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["name"] == json!("sibling")))
+        .expect("sibling listed");
+    assert_eq!(sibling["value"], json!("keep"));
+}

@@ -15,6 +15,8 @@
 //! * `GET /api/tree?path=JSON[&limit=N]`: one level of the tree;
 //! * `POST /api/set`, `POST /api/delete`: writes with the chain the user
 //!   saw (a conflict is `409`);
+//! * `POST /api/delete_tree`: every value at and below a path, the entry
+//!   at the path checked against the chain the user saw;
 //! * `GET /api/watch?path=JSON`: changes below a path as server-sent
 //!   events.
 //!
@@ -115,6 +117,19 @@ impl ConsoleError {
             other => ConsoleError::Unavailable(format!("cannot reach the server: {other}")),
         }
     }
+}
+
+/// The paths that take `POST` (writes).
+macro_rules! writes {
+    () => {
+        "/api/set" | "/api/delete" | "/api/delete_tree"
+    };
+}
+/// The paths that take `GET`.
+macro_rules! reads {
+    () => {
+        "/" | "/console.js" | "/console.css" | "/api/tree" | "/api/watch"
+    };
 }
 
 /// What the front end configures.
@@ -295,19 +310,18 @@ impl Console {
                 let c = self.client().await?;
                 sse::watch(c, &q, permit, peer).await
             }
-            ("/api/set" | "/api/delete", false) if req.method() == Method::POST => {
+            (writes!(), false) if req.method() == Method::POST => {
                 self.check_write(&req)?;
                 let body = read_body(req).await?;
                 let c = self.client().await?;
-                let answer = if path == "/api/set" {
-                    api::set(&c, &body, true).await?
-                } else {
-                    api::set(&c, &body, false).await?
+                let answer = match path.as_str() {
+                    "/api/set" => api::set(&c, &body, true).await?,
+                    "/api/delete" => api::set(&c, &body, false).await?,
+                    _ => api::delete_tree(&c, &body).await?,
                 };
                 json_reply(StatusCode::OK, &answer)
             }
-            ("/" | "/console.js" | "/console.css" | "/api/tree" | "/api/watch", false)
-            | ("/api/set" | "/api/delete", _) => Err(ConsoleError::Method),
+            (reads!(), false) | (writes!(), _) => Err(ConsoleError::Method),
             _ => Err(ConsoleError::NotFound),
         }
     }

@@ -69,6 +69,7 @@ function makeRow(path, name, data) {
   const form = li.querySelector(".editor");
   form.addEventListener("submit", (ev) => { ev.preventDefault(); save(row, false); });
   li.querySelector(".delete").addEventListener("click", () => save(row, true));
+  li.querySelector(".delete-tree").addEventListener("click", () => deleteTree(row));
   li.querySelector(".cancel").addEventListener("click", () => { form.hidden = true; });
   rows.set(key(path), row);
   fill(row, data);
@@ -147,6 +148,10 @@ function openEditor(row) {
   input.value = !d.has_value ? "" : t === "string" ? d.value : t === "json" ? JSON.stringify(d.value, null, 1) : String(d.value);
   form.querySelector(".message").textContent = "";
   form.querySelector(".delete").disabled = !d.has_value;
+  const dt = form.querySelector(".delete-tree");
+  dt.hidden = !row.path.length || (d.has_children === false && !row.expanded);
+  dt.textContent = "delete subtree";
+  dt.dataset.armed = "";
   form.hidden = false;
   input.focus();
 }
@@ -186,6 +191,36 @@ async function save(row, del) {
     msg.textContent = "saved";
     msg.className = "message ok";
     form.hidden = true;
+  } catch (e) {
+    msg.textContent = e.status === 409 ? "conflict: " + e.message : e.message;
+  }
+}
+
+// Deletes every value at and below the row, after a second click; the
+// entry itself is checked against the chain the page showed.
+async function deleteTree(row) {
+  const form = row.li.querySelector(":scope > .editor");
+  const msg = form.querySelector(".message");
+  const button = form.querySelector(".delete-tree");
+  msg.className = "message";
+  if (!button.dataset.armed) {
+    button.dataset.armed = "1";
+    button.textContent = "really delete everything below?";
+    msg.textContent = "";
+    return;
+  }
+  button.dataset.armed = "";
+  button.textContent = "delete subtree";
+  const d = row.data;
+  const chain = d.has_value && d.chain && d.chain.length ? d.chain[0] : null;
+  try {
+    const r = await api("/api/delete_tree", { path: row.path, chain });
+    form.hidden = true;
+    const parent = rows.get(key(row.path.slice(0, -1)));
+    if (parent && parent.expanded) {
+      await load(parent);
+    }
+    status("deleted " + r.deleted + " value(s) at and below " + nameText(row.path[row.path.length - 1]));
   } catch (e) {
     msg.textContent = e.status === 409 ? "conflict: " + e.message : e.message;
   }
