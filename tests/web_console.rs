@@ -9,7 +9,7 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::time::{Duration, Instant};
 
-use common::ServerProc;
+use common::{Mosquitto, ServerProc};
 use serde_json::{Value as Json, json};
 
 struct Console {
@@ -532,4 +532,92 @@ fn a_subtree_is_deleted_with_its_top_checked() {
         .and_then(|a| a.iter().find(|e| e["name"] == json!("sibling")))
         .expect("sibling listed");
     assert_eq!(sibling["value"], json!("keep"));
+}
+
+#[test]
+fn the_network_page_has_the_servers_their_ticks_and_the_figures() {
+    let c = Console::start();
+    c.server.ok(&["data", "set", "-v", "x", "n", "a"]);
+    let (status, text) = c.get("/api/status");
+    assert_eq!(status, 200, "{text}");
+    let s: Json = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(s["server"], json!("one"));
+    assert_eq!(s["ready"], json!(true));
+    assert!(s["backend"].is_string(), "{s}");
+    assert!(s["entries"].as_u64().is_some_and(|n| n >= 2), "{s}");
+    assert_eq!(s["backend"], json!("local"));
+    // the console's own connection at least
+    assert!(s["connections"].as_u64().is_some_and(|n| n >= 1), "{s}");
+    assert!(s["watchers"].as_u64().is_some(), "{s}");
+    assert_eq!(s["state_log"], Json::Null);
+    let nodes = s["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 1, "{s}");
+    assert_eq!(nodes[0]["name"], json!("one"));
+    assert!(nodes[0]["tick"].as_u64().is_some_and(|t| t >= 2), "{s}");
+    assert_eq!(
+        nodes[0]["missing"],
+        json!({"count": 0, "ranges": [], "more": false})
+    );
+    for k in [
+        "gossip_updates",
+        "pulled",
+        "pull_rounds",
+        "broadcast",
+        "not_broadcast",
+        "gossip_rejected",
+    ] {
+        assert!(s["replication"][k].is_u64(), "{k}: {s}");
+    }
+    // no parameters, GET only
+    assert_eq!(c.get("/api/status?x=1").0, 400);
+    let t = c.token();
+    assert_eq!(c.post("/api/status", Some(&t), "{}").0, 405);
+    // the page has the network section
+    let (_, page) = c.get("/");
+    assert!(page.contains("id=\"page-network\""), "{page}");
+}
+
+/// Two servers on an MQTT broker: the console of one lists both with
+/// their ticks, and counts the updates it got from the other.
+#[test]
+fn the_network_page_lists_the_other_servers() {
+    let broker = Mosquitto::start();
+    let port = common::free_port();
+    let opts = [
+        "-C".to_owned(),
+        "server.http.host=127.0.0.1".to_owned(),
+        "-C".to_owned(),
+        format!("server.http.port={port}"),
+        "-C".to_owned(),
+        "server.http.console=true".to_owned(),
+    ];
+    let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
+    let one = ServerProc::on_mqtt("one", &broker, Some("Root"), &opts);
+    let two = ServerProc::on_mqtt("two", &broker, None, &[]);
+    let status = || -> Json {
+        let r = ureq::get(&format!("http://127.0.0.1:{port}/api/status"))
+            .timeout(Duration::from_secs(10))
+            .call()
+            .expect("status");
+        serde_json::from_str(&r.into_string().expect("text")).expect("JSON")
+    };
+    two.ok(&["data", "set", "-v", "from two", "t"]);
+    let s = common::eventually(Duration::from_secs(30), "both servers listed", || {
+        let s = status();
+        let names: Vec<String> = s["nodes"]
+            .as_array()?
+            .iter()
+            .filter(|n| n["tick"].is_u64())
+            .filter_map(|n| n["name"].as_str().map(str::to_owned))
+            .collect();
+        (names.contains(&"one".to_owned())
+            && names.contains(&"two".to_owned())
+            && s["replication"]["gossip_updates"]
+                .as_u64()
+                .is_some_and(|n| n > 0))
+        .then_some(s)
+    });
+    assert_eq!(s["server"], json!("one"));
+    assert_eq!(s["backend"], json!("mqtt"), "{s}");
+    assert_eq!(one.ok(&["data", "get", "t"]), "\"from two\"\n");
 }

@@ -203,3 +203,32 @@ fn the_first_level_is_rendered_and_markup_stays_text() {
         1
     );
 }
+
+#[test]
+fn the_network_page_is_rendered() {
+    if !have_chromium() {
+        return;
+    }
+    let (s, port) = common::console_server();
+    s.ok(&["data", "set", "-v", "x", "a"]);
+    let dom = dump_dom(&format!("http://127.0.0.1:{port}/#network"), 3000);
+    // the network section is shown and the tree hidden
+    assert!(
+        dom.contains(r#"<section id="page-network" class="page">"#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"<section id="page-tree" class="page" hidden="">"#),
+        "{dom}"
+    );
+    // this server, its figures and its row among the servers known
+    assert!(dom.contains(r#"<tr data-node="one"><td>one</td>"#), "{dom}");
+    assert!(dom.contains("<th>backend</th><td>local</td>"), "{dom}");
+    assert!(
+        dom.contains(r#"<th>ready</th><td class="good">yes</td>"#),
+        "{dom}"
+    );
+    assert!(dom.contains("<td>gossip_updates</td>"), "{dom}");
+    assert!(dom.contains("updated "), "{dom}");
+    assert!(!dom.contains("cannot load"), "{dom}");
+}

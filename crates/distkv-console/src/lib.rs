@@ -18,7 +18,10 @@
 //! * `POST /api/delete_tree`: every value at and below a path, the entry
 //!   at the path checked against the chain the user saw;
 //! * `GET /api/watch?path=JSON`: changes below a path as server-sent
-//!   events.
+//!   events;
+//! * `GET /api/status`: the servers known with their ticks and missing
+//!   ticks, the backend and its state, the server's figures and
+//!   replication counters.
 //!
 //! Requests are bounded: JSON bodies of at most [`MAX_BODY`] bytes, at
 //! most [`MAX_WATCHES`] event streams at once, each for less than the
@@ -30,6 +33,7 @@
 mod api;
 pub use distkv_proto::json;
 mod sse;
+mod status;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -128,7 +132,7 @@ macro_rules! writes {
 /// The paths that take `GET`.
 macro_rules! reads {
     () => {
-        "/" | "/console.js" | "/console.css" | "/api/tree" | "/api/watch"
+        "/" | "/console.js" | "/console.css" | "/api/tree" | "/api/watch" | "/api/status"
     };
 }
 
@@ -302,6 +306,11 @@ impl Console {
                 let c = self.client().await?;
                 json_reply(StatusCode::OK, &api::tree(&c, &q).await?)
             }
+            ("/api/status", true) => {
+                no_query(req.uri().query())?;
+                let c = self.client().await?;
+                json_reply(StatusCode::OK, &status::status(&c).await?)
+            }
             ("/api/watch", true) => {
                 let q = api::Query::parse(req.uri().query())?;
                 let permit = self.watches.clone().try_acquire_owned().map_err(|_| {
@@ -324,6 +333,16 @@ impl Console {
             (reads!(), false) | (writes!(), _) => Err(ConsoleError::Method),
             _ => Err(ConsoleError::NotFound),
         }
+    }
+}
+
+/// Calls without parameters take none.
+fn no_query(q: Option<&str>) -> Result<(), ConsoleError> {
+    match q {
+        None | Some("") => Ok(()),
+        Some(_) => Err(ConsoleError::BadRequest(
+            "this call takes no parameters".into(),
+        )),
     }
 }
 

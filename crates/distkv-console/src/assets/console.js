@@ -270,12 +270,115 @@ function setLive(on) {
   source.addEventListener("error", () => status("live: reconnecting"));
 }
 
+// An element holding `text` (as text).
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (cls) e.className = cls;
+  return e;
+}
+
+function tableRow(cells) {
+  const tr = document.createElement("tr");
+  for (const c of cells) {
+    tr.appendChild(c instanceof Node ? c : el("td", c));
+  }
+  return tr;
+}
+
+function ticksText(t) {
+  if (!t || !t.count) return "none";
+  const r = t.ranges.map((x) => x[0] === x[1] ? String(x[0]) : x[0] + "–" + x[1]).join(", ");
+  return t.count + ": " + r + (t.more ? ", …" : "");
+}
+
+function clockText() { return new Date().toLocaleTimeString(); }
+
+// ---- pages ----
+
+const REFRESH_MS = 2000;
+let refreshTimer = null;
+let generation = 0; // one refresh loop at a time: older loops stop
+const pages = { tree: null, network: refreshNetwork };
+
+function showPage() {
+  const name = (location.hash || "#tree").slice(1);
+  const page = Object.prototype.hasOwnProperty.call(pages, name) ? name : "tree";
+  for (const s of document.querySelectorAll("section.page")) {
+    s.hidden = s.id !== "page-" + page;
+  }
+  for (const a of document.querySelectorAll("nav a")) {
+    a.classList.toggle("current", a.id === "nav-" + page);
+  }
+  if (refreshTimer) { clearTimeout(refreshTimer); refreshTimer = null; }
+  const refresh = pages[page];
+  const mine = ++generation;
+  if (refresh) {
+    const tick = async () => {
+      await refresh();
+      if (mine === generation) refreshTimer = setTimeout(tick, REFRESH_MS);
+    };
+    tick();
+  }
+}
+
+// ---- network ----
+
+let lastReplication = null;
+
+async function refreshNetwork() {
+  let s;
+  try {
+    s = await api("/api/status");
+  } catch (e) {
+    document.getElementById("network-updated").textContent = "cannot load: " + e.message;
+    return;
+  }
+  const figures = document.getElementById("network-figures");
+  const ready = el("td", s.ready ? "yes" : "no (still catching up)", s.ready ? "good" : "bad");
+  figures.replaceChildren(
+    tableRow([el("th", "server"), s.server]),
+    tableRow([el("th", "backend"), s.backend]),
+    tableRow([el("th", "ready"), ready]),
+    tableRow([el("th", "entries"), el("td", s.entries, "num")]),
+    tableRow([el("th", "connections"), el("td", s.connections, "num")]),
+    tableRow([el("th", "watchers"), el("td", s.watchers, "num")]),
+    tableRow([el("th", "state log"), s.state_log === null ? "none" : s.state_log]),
+  );
+  const nodes = document.getElementById("network-nodes");
+  nodes.replaceChildren(...s.nodes.map((n) => {
+    const tr = tableRow([
+      n.name,
+      el("td", n.tick === null ? "–" : n.tick, "num"),
+      el("td", ticksText(n.missing), n.missing.count ? "bad" : ""),
+      ticksText(n.remote_missing),
+    ]);
+    tr.dataset.node = n.name;
+    return tr;
+  }));
+  const now = Date.now();
+  const rep = document.getElementById("network-replication");
+  rep.replaceChildren(...Object.keys(s.replication).map((k) => {
+    const v = s.replication[k];
+    let rate = "";
+    if (lastReplication && typeof v === "number" && typeof lastReplication.values[k] === "number") {
+      const dt = (now - lastReplication.at) / 1000;
+      if (dt > 0) rate = ((v - lastReplication.values[k]) / dt).toFixed(1);
+    }
+    return tableRow([k, el("td", v, "num"), el("td", rate, "num")]);
+  }));
+  lastReplication = { at: now, values: s.replication };
+  document.getElementById("network-updated").textContent = "updated " + clockText();
+}
+
 function start() {
   const root = makeRow([], "(root)", { has_value: false, chain: null, tock: 0 });
   document.getElementById("tree").appendChild(root.li);
   toggle(root);
   const live = document.getElementById("live");
   live.addEventListener("change", () => setLive(live.checked));
+  window.addEventListener("hashchange", showPage);
+  showPage();
 }
 
 start();
