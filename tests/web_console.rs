@@ -621,3 +621,138 @@ fn the_network_page_lists_the_other_servers() {
     assert_eq!(s["backend"], json!("mqtt"), "{s}");
     assert_eq!(one.ok(&["data", "get", "t"]), "\"from two\"\n");
 }
+
+/// The runner's jobs and the error it records, through the API; an
+/// error resolved from the page (token, chain), then seen resolved by
+/// the command line.
+#[test]
+fn errors_and_jobs_are_listed_and_an_error_is_resolved() {
+    let c = Console::start();
+    // nothing yet: empty lists, not failures
+    let (status, text) = c.get("/api/errors");
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        serde_json::from_str::<Json>(&text).expect("JSON"),
+        json!({"errors": [], "truncated": false})
+    );
+    let (status, text) = c.get("/api/jobs");
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        serde_json::from_str::<Json>(&text).expect("JSON"),
+        json!({"jobs": [], "truncated": false})
+    );
+
+    let runner = common::console_jobs(&c.server);
+    let get = |p: &str| -> Json {
+        let (status, text) = c.get(p);
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str(&text).expect("JSON")
+    };
+    let jobs = common::eventually(Duration::from_secs(30), "both jobs ran", || {
+        let j = get("/api/jobs");
+        let ran = |name: &str, field: &str| {
+            j["jobs"].as_array().is_some_and(|a| {
+                a.iter().any(|x| {
+                    x["path"] == json!([name]) && !x["states"][0]["state"][field].is_null()
+                })
+            })
+        };
+        (ran("good", "result") && ran("bad", "error")).then_some(j)
+    });
+    let jobs = jobs["jobs"].as_array().expect("jobs");
+    let find = |kind: &str, name: &str| {
+        jobs.iter()
+            .find(|x| x["kind"] == json!(kind) && x["path"] == json!([name]))
+            .unwrap_or_else(|| panic!("{kind} {name}: {jobs:?}"))
+    };
+    let good = find("any", "good");
+    assert_eq!(good["job"]["code"], json!(["ok"]));
+    assert_eq!(good["at"], json!([".distkv", "run", "any", "good"]));
+    assert_eq!(good["states"][0]["state"]["result"], json!(42));
+    assert_eq!(good["states"][0]["runner"], Json::Null);
+    let bad = find("any", "bad");
+    assert!(
+        bad["states"][0]["state"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("broken <b>here</b>")),
+        "{bad}"
+    );
+    let later = find("at", "later");
+    assert_eq!(later["node"], json!("one"));
+    assert_eq!(later["states"], json!([]));
+
+    // the failure is an error record, with the runner's detail
+    let errors = common::eventually(Duration::from_secs(30), "the error", || {
+        let e = get("/api/errors");
+        e["errors"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["subsystem"] == json!("run")))
+            .then_some(e)
+    });
+    // the runner would record the error again on its next run
+    drop(runner);
+    let rec = errors["errors"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["subsystem"] == json!("run")))
+        .expect("a run error")
+        .clone();
+    assert_eq!(rec["open"], json!(true), "{rec}");
+    assert!(
+        rec["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("broken <b>here</b>")),
+        "{rec}"
+    );
+    assert!(rec["path"].to_string().contains("bad"), "{rec}");
+    assert!(rec["count"].as_u64().is_some_and(|n| n >= 1), "{rec}");
+    assert_eq!(rec["at"][0], json!(".distkv"));
+    let details = rec["details"].as_array().expect("details");
+    assert!(!details.is_empty(), "{rec}");
+    assert!(
+        details[0]["value"]["str"]
+            .as_str()
+            .is_some_and(|s| s.contains("broken")),
+        "{rec}"
+    );
+
+    // resolving: the token, a record's place, its chain as seen
+    let t = c.token();
+    let body = json!({"at": rec["at"], "chain": rec["chain"][0]}).to_string();
+    assert_eq!(c.post("/api/resolve", None, &body).0, 403);
+    for bad in [
+        json!({"at": ["elsewhere"], "chain": rec["chain"][0]}),
+        json!({"at": rec["at"], "chain": null}),
+        json!({"at": rec["at"]}),
+        json!({"chain": rec["chain"][0]}),
+    ] {
+        assert_eq!(
+            c.post("/api/resolve", Some(&t), &bad.to_string()).0,
+            400,
+            "{bad}"
+        );
+    }
+    let stale = json!({"at": rec["at"], "chain": {"node": "one", "tick": 1}});
+    assert_eq!(c.post("/api/resolve", Some(&t), &stale.to_string()).0, 409);
+    // (the record may have been counted again before the runner stopped)
+    let rec = get("/api/errors")["errors"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["at"] == rec["at"]).cloned())
+        .expect("the record");
+    let body = json!({"at": rec["at"], "chain": rec["chain"][0]}).to_string();
+    let (status, reply) = c.post("/api/resolve", Some(&t), &body);
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["open"], json!(false), "{reply}");
+    assert!(reply["resolved"].as_f64().is_some(), "{reply}");
+    // the command line agrees: no open error, one resolved
+    assert_eq!(c.server.ok(&["error", "list"]), "");
+    assert!(!c.server.ok(&["error", "list", "-a"]).is_empty());
+    let after = get("/api/errors");
+    let rec = after["errors"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["at"] == rec["at"]))
+        .expect("still listed");
+    assert_eq!(rec["open"], json!(false));
+    // resolving it again with the old chain: a conflict
+    assert_eq!(c.post("/api/resolve", Some(&t), &body).0, 409);
+    assert_eq!(c.get("/api/errors?all=1").0, 400);
+}

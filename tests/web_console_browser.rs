@@ -232,3 +232,60 @@ fn the_network_page_is_rendered() {
     assert!(dom.contains("updated "), "{dom}");
     assert!(!dom.contains("cannot load"), "{dom}");
 }
+
+/// Waits until the console's API lists the failed job's error.
+fn wait_for_error(port: u16) {
+    common::eventually(Duration::from_secs(30), "the job's error", || {
+        let text = ureq::get(&format!("http://127.0.0.1:{port}/api/errors"))
+            .timeout(Duration::from_secs(10))
+            .call()
+            .ok()?
+            .into_string()
+            .ok()?;
+        text.contains("broken").then_some(())
+    });
+}
+
+#[test]
+fn the_error_and_job_pages_are_rendered() {
+    if !have_chromium() {
+        return;
+    }
+    let (s, port) = common::console_server();
+    let runner = common::console_jobs(&s);
+    wait_for_error(port);
+    drop(runner);
+
+    let dom = dump_dom(&format!("http://127.0.0.1:{port}/#errors"), 3000);
+    assert!(
+        dom.contains(r#"<section id="page-errors" class="page">"#),
+        "{dom}"
+    );
+    // the open error, its message as text, and a button to resolve it
+    assert!(
+        dom.contains(r#"<td class="bad">open</td><td>run</td>"#),
+        "{dom}"
+    );
+    assert!(dom.contains("broken &lt;b&gt;here&lt;/b&gt;"), "{dom}");
+    assert!(!dom.contains("<b>here"), "{dom}");
+    assert!(
+        dom.contains(r#"<button class="resolve" type="button">resolve</button>"#),
+        "{dom}"
+    );
+    assert!(!dom.contains("cannot load"), "{dom}");
+
+    let dom = dump_dom(&format!("http://127.0.0.1:{port}/#jobs"), 3000);
+    assert!(
+        dom.contains(r#"<section id="page-jobs" class="page">"#),
+        "{dom}"
+    );
+    for job in ["good", "bad", "later"] {
+        let row = format!(r#"<td class="mono">{job}</td>"#);
+        assert!(dom.contains(&row), "{job}: {dom}");
+    }
+    assert!(dom.contains("<td>at one</td>"), "{dom}");
+    assert!(dom.contains("never ran"), "{dom}");
+    assert!(dom.contains(": 42</div>"), "{dom}");
+    assert!(dom.contains("failed "), "{dom}");
+    assert!(!dom.contains("cannot load"), "{dom}");
+}

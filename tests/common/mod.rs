@@ -97,6 +97,47 @@ pub fn console_server() -> (ServerProc, u16) {
     (ServerProc::standalone("one", Some("Root"), &opts), port)
 }
 
+/// A process killed (by PID) on drop.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Jobs for the console's jobs and errors pages on `s`: code `ok`
+/// (returns 42) and `broken` (throws `broken <b>here</b>`), the any-jobs
+/// `good` and `bad` running them now, and the job `later` of node
+/// `one`, never started; then a runner (`run all --name r1`) that runs
+/// the first two, killed when the returned guard is dropped.
+pub fn console_jobs(s: &ServerProc) -> KillOnDrop {
+    for (name, body) in [
+        ("ok", &b"42\n"[..]),
+        ("broken", &b"throw \"broken <b>here</b>\";\n"[..]),
+    ] {
+        let o = s.client_with_stdin(&["code", "set", name], body);
+        assert!(
+            o.status.success(),
+            "code set {name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    s.ok(&["run", "set", "-c", "ok", "-t", "now", "good"]);
+    s.ok(&["run", "set", "-c", "broken", "-t", "now", "bad"]);
+    s.ok(&["run", "-n", "one", "set", "-c", "ok", "later"]);
+    let child = Command::new(distkv_bin())
+        .args(["client", "-h", "127.0.0.1", "-p", &s.port.to_string()])
+        .args(["run", "all", "--name", "r1", "--cycle", "0.2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start a runner");
+    KillOnDrop(child)
+}
+
 /// `distkv` with the global options of a test server: its client port
 /// `port` on loopback, the transport of `backend` (with a short ping
 /// cycle), then `global`. The caller adds `server`, its options and the

@@ -21,7 +21,11 @@
 //!   events;
 //! * `GET /api/status`: the servers known with their ticks and missing
 //!   ticks, the backend and its state, the server's figures and
-//!   replication counters.
+//!   replication counters;
+//! * `GET /api/errors`, `GET /api/jobs`: the errors subsystem's records
+//!   with their details, the runners' jobs with their states;
+//! * `POST /api/resolve`: an error record marked resolved, if it is
+//!   still as the user saw it.
 //!
 //! Requests are bounded: JSON bodies of at most [`MAX_BODY`] bytes, at
 //! most [`MAX_WATCHES`] event streams at once, each for less than the
@@ -34,6 +38,7 @@ mod api;
 pub use distkv_proto::json;
 mod sse;
 mod status;
+mod subsystems;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -126,7 +131,7 @@ impl ConsoleError {
 /// The paths that take `POST` (writes).
 macro_rules! writes {
     () => {
-        "/api/set" | "/api/delete" | "/api/delete_tree"
+        "/api/set" | "/api/delete" | "/api/delete_tree" | "/api/resolve"
     };
 }
 /// The paths that take `GET`.
@@ -311,6 +316,16 @@ impl Console {
                 let c = self.client().await?;
                 json_reply(StatusCode::OK, &status::status(&c).await?)
             }
+            ("/api/errors", true) => {
+                no_query(req.uri().query())?;
+                let c = self.client().await?;
+                json_reply(StatusCode::OK, &subsystems::errors(&c).await?)
+            }
+            ("/api/jobs", true) => {
+                no_query(req.uri().query())?;
+                let c = self.client().await?;
+                json_reply(StatusCode::OK, &subsystems::jobs(&c).await?)
+            }
             ("/api/watch", true) => {
                 let q = api::Query::parse(req.uri().query())?;
                 let permit = self.watches.clone().try_acquire_owned().map_err(|_| {
@@ -326,6 +341,7 @@ impl Console {
                 let answer = match path.as_str() {
                     "/api/set" => api::set(&c, &body, true).await?,
                     "/api/delete" => api::set(&c, &body, false).await?,
+                    "/api/resolve" => subsystems::resolve(&c, &body).await?,
                     _ => api::delete_tree(&c, &body).await?,
                 };
                 json_reply(StatusCode::OK, &answer)

@@ -299,7 +299,12 @@ function clockText() { return new Date().toLocaleTimeString(); }
 const REFRESH_MS = 2000;
 let refreshTimer = null;
 let generation = 0; // one refresh loop at a time: older loops stop
-const pages = { tree: null, network: refreshNetwork };
+const pages = {
+  tree: null,
+  network: { refresh: refreshNetwork, every: REFRESH_MS },
+  errors: { refresh: refreshErrors, every: 5000 },
+  jobs: { refresh: refreshJobs, every: 5000 },
+};
 
 function showPage() {
   const name = (location.hash || "#tree").slice(1);
@@ -311,12 +316,12 @@ function showPage() {
     a.classList.toggle("current", a.id === "nav-" + page);
   }
   if (refreshTimer) { clearTimeout(refreshTimer); refreshTimer = null; }
-  const refresh = pages[page];
+  const p = pages[page];
   const mine = ++generation;
-  if (refresh) {
+  if (p) {
     const tick = async () => {
-      await refresh();
-      if (mine === generation) refreshTimer = setTimeout(tick, REFRESH_MS);
+      await p.refresh();
+      if (mine === generation) refreshTimer = setTimeout(tick, p.every);
     };
     tick();
   }
@@ -371,7 +376,127 @@ async function refreshNetwork() {
   document.getElementById("network-updated").textContent = "updated " + clockText();
 }
 
+// ---- errors ----
+
+function timeText(t) {
+  return typeof t === "number" && t > 0 ? new Date(t * 1000).toLocaleString() : "–";
+}
+
+function pathText(p) {
+  return Array.isArray(p) ? (p.length ? p.map(nameText).join(" ") : "(root)") : show(p);
+}
+
+async function refreshErrors() {
+  let r;
+  try {
+    r = await api("/api/errors");
+  } catch (e) {
+    document.getElementById("errors-updated").textContent = "cannot load: " + e.message;
+    return;
+  }
+  const all = document.getElementById("errors-all").checked;
+  const shown = r.errors.filter((x) => all || x.open);
+  const list = document.getElementById("errors-list");
+  list.replaceChildren(...shown.map(errorRow));
+  document.getElementById("errors-none").hidden = shown.length > 0;
+  document.getElementById("errors-updated").textContent =
+    "updated " + clockText() + (r.truncated ? " (too many records: not all shown)" : "");
+}
+
+function errorRow(x) {
+  const message = el("td");
+  message.appendChild(el("div", x.message === null ? "" : x.message));
+  if (x.details.length) {
+    const ul = el("ul", null, "details");
+    for (const d of x.details) {
+      const v = d.value || {};
+      const text = typeof v.str === "string" ? v.str : show(v);
+      ul.appendChild(el("li", nameText(d.reporter) + " (" + timeText(v.seen) + "): " + text));
+    }
+    message.appendChild(ul);
+  }
+  const action = el("td");
+  if (x.open) {
+    const b = el("button", "resolve", "resolve");
+    b.type = "button";
+    const msg = el("span", "", "message");
+    b.addEventListener("click", async () => {
+      const chain = x.chain && x.chain.length ? x.chain[0] : null;
+      try {
+        await api("/api/resolve", { at: x.at, chain });
+        await refreshErrors();
+      } catch (e) {
+        msg.textContent = e.status === 409 ? "conflict: " + e.message : e.message;
+      }
+    });
+    action.append(b, msg);
+  }
+  const tr = tableRow([
+    el("td", x.open ? "open" : "resolved " + timeText(x.resolved), x.open ? "bad" : ""),
+    x.subsystem === null ? "" : x.subsystem,
+    el("td", pathText(x.path), "mono"),
+    message,
+    el("td", x.count, "num"),
+    el("td", x.severity, "num"),
+    timeText(x.last_seen),
+    x.node === null ? "" : nameText(x.node),
+    action,
+  ]);
+  tr.dataset.at = JSON.stringify(x.at);
+  if (!x.open) tr.className = "resolved";
+  return tr;
+}
+
+// ---- jobs ----
+
+function jobState(s) {
+  const st = s.state || {};
+  const who = s.runner === null ? "" : nameText(s.runner) + ": ";
+  if (st.node !== undefined && st.node !== null) {
+    return who + "running on " + nameText(st.node) + " since " + timeText(st.started);
+  }
+  if (typeof st.error === "string") {
+    return who + "failed " + timeText(st.stopped) + ": " + st.error +
+      (typeof st.backoff === "number" ? " (failures: " + st.backoff + ")" : "");
+  }
+  if (st.stopped !== undefined) {
+    return who + "done " + timeText(st.stopped) + (st.result !== undefined ? ": " + show(st.result) : "");
+  }
+  return who + show(st);
+}
+
+async function refreshJobs() {
+  let r;
+  try {
+    r = await api("/api/jobs");
+  } catch (e) {
+    document.getElementById("jobs-updated").textContent = "cannot load: " + e.message;
+    return;
+  }
+  const list = document.getElementById("jobs-list");
+  list.replaceChildren(...r.jobs.map((j) => {
+    const job = j.job || {};
+    const state = el("td");
+    if (!j.states.length) state.textContent = "never ran";
+    for (const s of j.states) state.appendChild(el("div", jobState(s)));
+    const tr = tableRow([
+      j.kind === "at" ? "at " + nameText(j.node) : j.kind,
+      el("td", pathText(j.path), "mono"),
+      el("td", Array.isArray(job.code) ? pathText(job.code) : show(job.code), "mono"),
+      job.target === null || job.target === undefined ? "not scheduled" : timeText(job.target),
+      typeof job.repeat === "number" && job.repeat > 0 ? job.repeat + " s" : "–",
+      state,
+    ]);
+    tr.dataset.job = JSON.stringify(j.at);
+    return tr;
+  }));
+  document.getElementById("jobs-none").hidden = r.jobs.length > 0;
+  document.getElementById("jobs-updated").textContent =
+    "updated " + clockText() + (r.truncated ? " (too many: not all shown)" : "");
+}
+
 function start() {
+  document.getElementById("errors-all").addEventListener("change", refreshErrors);
   const root = makeRow([], "(root)", { has_value: false, chain: null, tock: 0 });
   document.getElementById("tree").appendChild(root.li);
   toggle(root);
