@@ -110,9 +110,10 @@ impl Drop for KillOnDrop {
 /// Jobs for the console's jobs and errors pages on `s`: code `ok`
 /// (returns 42) and `broken` (throws `broken <b>here</b>`), the any-jobs
 /// `good` and `bad` running them now, and the job `later` of node
-/// `one`, never started; then a runner (`run all --name r1`) that runs
-/// the first two, killed when the returned guard is dropped.
-pub fn console_jobs(s: &ServerProc) -> KillOnDrop {
+/// `one`, never started. A runner (`run all --name r1`) runs the first
+/// two; once both states are written and the failure is an open error,
+/// the runner is stopped (by PID; it would run `bad` again later).
+pub fn console_jobs(s: &ServerProc) {
     for (name, body) in [
         ("ok", &b"42\n"[..]),
         ("broken", &b"throw \"broken <b>here</b>\";\n"[..]),
@@ -135,7 +136,21 @@ pub fn console_jobs(s: &ServerProc) -> KillOnDrop {
         .stderr(Stdio::null())
         .spawn()
         .expect("start a runner");
-    KillOnDrop(child)
+    let runner = KillOnDrop(child);
+    eventually(Duration::from_secs(30), "both jobs ran", || {
+        // (no state yet: an error of its own)
+        let text = |args: &[&str]| String::from_utf8_lossy(&s.client(args).stdout).into_owned();
+        let good = text(&["run", "state", "good"]);
+        let bad = text(&["run", "state", "bad"]);
+        let errors = text(&["error", "list"]);
+        (good.contains("result: 42")
+            && good.contains("node: null")
+            && bad.contains("broken")
+            && bad.contains("node: null")
+            && errors.contains("broken"))
+        .then_some(())
+    });
+    drop(runner);
 }
 
 /// `distkv` with the global options of a test server: its client port

@@ -398,7 +398,9 @@ async function refreshErrors() {
   const shown = r.errors.filter((x) => all || x.open);
   const list = document.getElementById("errors-list");
   list.replaceChildren(...shown.map(errorRow));
-  document.getElementById("errors-none").hidden = shown.length > 0;
+  const none = document.getElementById("errors-none");
+  none.textContent = all ? "No errors recorded." : "No open errors.";
+  none.hidden = shown.length > 0;
   document.getElementById("errors-updated").textContent =
     "updated " + clockText() + (r.truncated ? " (too many records: not all shown)" : "");
 }
