@@ -41,7 +41,10 @@ fn have_chromium() -> bool {
 /// virtual time. The browser is killed if it runs longer than
 /// [`BROWSER_LIMIT`].
 fn dump_dom(url: &str, budget_ms: u32) -> String {
-    let profile = ScratchDir::new("chromium-profile");
+    // one profile per browser: tests run at once, and a profile is locked
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let profile = ScratchDir::new(&format!("chromium-profile-{n}"));
     let mut child = Command::new(CHROMIUM)
         .args([
             "--headless",
