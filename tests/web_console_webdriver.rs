@@ -184,6 +184,16 @@ impl Session {
         })
     }
 
+    /// Whether the element at `xpath` is there and shown.
+    fn displayed(&self, xpath: &str) -> bool {
+        self.rt.block_on(async {
+            match self.browser().find(Locator::XPath(xpath)).await {
+                Ok(e) => e.is_displayed().await.unwrap_or(false),
+                Err(_) => false,
+            }
+        })
+    }
+
     /// Polls `check` every 100 ms until it answers, for at most [`WAIT`].
     fn wait<T>(&self, what: &str, mut check: impl FnMut(&Session) -> Option<T>) -> T {
         let start = Instant::now();
@@ -315,11 +325,17 @@ fn an_edit_on_the_page_is_read_back_by_the_command_line() {
     s.open("");
     s.wait_text(&value_of("k"), "\"one\"");
 
+    // the editor shows only once asked for
+    assert!(
+        !s.displayed(&editor_of("k", "input")),
+        "editor shown unasked"
+    );
     // a number
     s.click(&format!(
         "{}/div[@class='line']/button[@class='edit']",
         row("k")
     ));
+    assert!(s.displayed(&editor_of("k", "input")), "no editor");
     s.select(&editor_of("k", "type"), "number");
     s.type_into(&editor_of("k", "input"), "42");
     s.click(&editor_of("k", "save"));
@@ -457,4 +473,57 @@ fn the_error_and_job_pages_show_what_the_command_line_made() {
         later.contains("not scheduled") && later.contains("never ran"),
         "{later}"
     );
+}
+
+/// Writes `docs/console.png`, the README's picture of the console: a
+/// small tree, two levels open, an editor open, live on. Run it with
+/// `cargo test --test web_console_webdriver -- --ignored screenshot`.
+#[test]
+#[ignore = "writes docs/console.png"]
+fn screenshot() {
+    if !have_browser() {
+        return;
+    }
+    let s = Session::start();
+    for (value, path) in [
+        ("'My house'", &["home", "name"][..]),
+        ("True", &["home", "living", "light"]),
+        ("21.5", &["home", "living", "temperature"]),
+        ("[18, 21.5, 'auto']", &["home", "living", "heating"]),
+        ("False", &["home", "kitchen", "light"]),
+        ("8.25", &["sensors", "outdoor", "temperature"]),
+        ("71", &["sensors", "outdoor", "humidity"]),
+        ("{'on': '06:30', 'off': '23:00'}", &["schedules", "porch"]),
+    ] {
+        let mut args = vec!["data", "set", "-e", "-v", value];
+        args.extend_from_slice(path);
+        s.server.ok(&args);
+    }
+    s.rt.block_on(s.browser().set_window_size(1000, 620))
+        .expect("window size");
+    s.open("");
+    s.wait_text(&value_of("schedules"), "no value");
+    let toggle = |name: &str| format!("{}/div[@class='line']/button[@class='toggle']", row(name));
+    s.click(&toggle("home"));
+    s.wait_text(&value_of("name"), "\"My house\"");
+    s.click(&toggle("living"));
+    s.wait_text(&value_of("temperature"), "21.5");
+    s.click(&toggle("sensors"));
+    s.wait_text(&value_of("outdoor"), "no value");
+    s.click("//input[@id='live']");
+    s.wait_text("//span[@id='status']", "live");
+    s.click(&format!(
+        "{}/div[@class='line']/button[@class='edit']",
+        row("temperature")
+    ));
+    s.wait("the editor open", |s| {
+        s.displayed(&editor_of("temperature", "input"))
+            .then_some(())
+    });
+    let png =
+        s.rt.block_on(s.browser().screenshot())
+            .expect("a screenshot");
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/console.png");
+    std::fs::create_dir_all(out.parent().expect("docs")).expect("docs directory");
+    std::fs::write(&out, png).expect("write the screenshot");
 }
