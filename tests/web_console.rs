@@ -733,3 +733,114 @@ fn errors_and_jobs_are_listed_and_an_error_is_resolved() {
     assert_eq!(c.post("/api/resolve", Some(&t), &body).0, 409);
     assert_eq!(c.get("/api/errors?all=1").0, 400);
 }
+
+/// A server that requires a login: the console asks for one, keeps a
+/// session in an HttpOnly, SameSite=Strict cookie, and shows what the
+/// user's ACL lets them see.
+#[test]
+fn a_login_is_asked_for_and_the_acl_applies() {
+    let c = Console::start();
+    c.server.ok(&["data", "set", "-v", "open", "pub", "a"]);
+    c.server.ok(&["data", "set", "-v", "hidden", "secret", "b"]);
+    c.server
+        .ok(&["auth", "-m", "_test", "user", "add", "name=joe"]);
+    c.server
+        .ok(&["auth", "-m", "_test", "user", "add", "name=root"]);
+    c.server.ok(&["acl", "set", "limited", "-a", "rxe", "pub"]);
+    c.server
+        .ok(&["acl", "set", "limited", "-a", "rxe", "pub", "#"]);
+    c.server.ok(&[
+        "auth",
+        "-m",
+        "_test",
+        "user",
+        "mod",
+        "-a",
+        "acl=limited",
+        "joe",
+    ]);
+    c.server.ok(&["auth", "-m", "_test", "init"]);
+
+    // no session: the calls say that a login is needed
+    let (status, text) = c.get("/api/session");
+    assert_eq!(status, 200, "{text}");
+    let s: Json = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(s, json!({"user": null, "login": "_test"}));
+    let (status, text) = c.get("/api/tree?path=%5B%5D");
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains("requires a login"), "{text}");
+
+    // logging in: the token, then the credentials
+    let t = c.token();
+    let body = json!({"name": "joe"}).to_string();
+    assert_eq!(c.post("/api/login", None, &body).0, 403);
+    assert_eq!(c.post("/api/login", Some(&t), r#"{"name": ""}"#).0, 400);
+    let (status, _) = c.post("/api/login", Some(&t), r#"{"name": "nobody"}"#);
+    assert_eq!(status, 401);
+    let r = ureq::post(&c.url("/api/login"))
+        .timeout(Duration::from_secs(10))
+        .set("Content-Type", "application/json")
+        .set("X-DistKV-CSRF", &t)
+        .send_string(&body)
+        .expect("login");
+    let cookie = r.header("set-cookie").expect("a session cookie").to_owned();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    let reply: Json = serde_json::from_str(&r.into_string().expect("text")).expect("JSON");
+    assert_eq!(reply, json!({"user": "joe"}));
+    // the secret travels in the cookie only
+    let session = cookie.split(';').next().expect("name=value").to_owned();
+    assert!(
+        !reply
+            .to_string()
+            .contains(session.trim_start_matches("distkv_session="))
+    );
+
+    let as_joe = |path: &str| {
+        answer(
+            ureq::get(&c.url(path))
+                .timeout(Duration::from_secs(10))
+                .set("Cookie", &session)
+                .call(),
+        )
+    };
+    let (status, text) = as_joe("/api/session");
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<Json>(&text).expect("JSON"),
+        json!({"user": "joe", "login": "_test"})
+    );
+    // joe sees pub, not secret
+    let (status, text) = as_joe(&format!("/api/tree?path={}", url_escape(r#"["pub"]"#)));
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("\"open\""), "{text}");
+    let (status, text) = as_joe(&format!(
+        "/api/tree?path={}",
+        url_escape(r#"["secret","b"]"#)
+    ));
+    assert_ne!(status, 200, "{text}");
+    assert!(!text.contains("hidden"), "{text}");
+    // a made-up cookie is no session
+    let (status, _) = answer(
+        ureq::get(&c.url("/api/tree?path=%5B%5D"))
+            .timeout(Duration::from_secs(10))
+            .set("Cookie", "distkv_session=made-up")
+            .call(),
+    );
+    assert_eq!(status, 401);
+
+    // logging out ends the session
+    let r = ureq::post(&c.url("/api/logout"))
+        .timeout(Duration::from_secs(10))
+        .set("Content-Type", "application/json")
+        .set("X-DistKV-CSRF", &t)
+        .set("Cookie", &session)
+        .send_string("{}")
+        .expect("logout");
+    assert!(
+        r.header("set-cookie")
+            .is_some_and(|c| c.contains("Max-Age=0"))
+    );
+    let (status, _) = as_joe(&format!("/api/tree?path={}", url_escape(r#"["pub"]"#)));
+    assert_eq!(status, 401);
+}

@@ -475,6 +475,51 @@ fn the_error_and_job_pages_show_what_the_command_line_made() {
     );
 }
 
+#[test]
+fn a_login_is_asked_for_when_the_server_requires_one() {
+    if !have_browser() {
+        return;
+    }
+    let s = Session::start();
+    s.server.ok(&["data", "set", "-v", "one", "k"]);
+    s.server
+        .ok(&["auth", "-m", "_test", "user", "add", "name=joe"]);
+    s.server.ok(&["auth", "-m", "_test", "init"]);
+    s.open("");
+    s.wait("the login form", |s| {
+        s.displayed("//input[@id='login-name']").then_some(())
+    });
+    assert!(
+        !s.displayed("//ul[@id='tree']"),
+        "the tree shown without a login"
+    );
+    assert_eq!(
+        s.text("//span[@id='login-method']").as_deref(),
+        Some("_test")
+    );
+    // a wrong name is refused on the page
+    s.type_into("//input[@id='login-name']", "nobody");
+    s.click("//button[@id='login-submit']");
+    s.wait("the refusal", |s| {
+        s.text("//span[@id='login-message']")
+            .filter(|t| t.starts_with("login failed"))
+    });
+    s.type_into("//input[@id='login-name']", "joe");
+    s.click("//button[@id='login-submit']");
+    s.wait_text(&value_of("k"), "\"one\"");
+    s.wait_text("//span[@id='user-name']", "joe");
+    // the session is a cookie the page's script cannot read
+    let cookies =
+        s.rt.block_on(s.browser().execute("return document.cookie;", vec![]))
+            .expect("run a script");
+    assert_eq!(cookies, json!(""));
+    // logging out asks again
+    s.click("//button[@id='logout']");
+    s.wait("the login form again", |s| {
+        s.displayed("//input[@id='login-name']").then_some(())
+    });
+}
+
 /// Writes `docs/console.png`, the README's picture of the console: a
 /// small tree, two levels open, an editor open, live on. Run it with
 /// `cargo test --test web_console_webdriver -- --ignored screenshot`.

@@ -28,6 +28,7 @@ async function api(url, body) {
   if (!r.ok) {
     const err = new Error((data && data.error) || r.statusText);
     err.status = r.status;
+    if (r.status === 401 && !url.startsWith("/api/log")) askLogin(null);
     throw err;
   }
   return data;
@@ -497,14 +498,65 @@ async function refreshJobs() {
     "updated " + clockText() + (r.truncated ? " (too many: not all shown)" : "");
 }
 
+// ---- login ----
+
+// Shows the login form instead of the pages (method: the one the server
+// asked for, if known).
+function askLogin(method) {
+  for (const sec of document.querySelectorAll("section.page")) sec.hidden = true;
+  if (method) document.getElementById("login-method").textContent = method;
+  document.getElementById("page-login").hidden = false;
+  if (source) { source.close(); source = null; }
+  generation++;
+}
+
+async function login(ev) {
+  ev.preventDefault();
+  const msg = document.getElementById("login-message");
+  msg.textContent = "";
+  const method = document.getElementById("login-method").textContent || undefined;
+  try {
+    await api("/api/login", {
+      method,
+      name: document.getElementById("login-name").value,
+      password: document.getElementById("login-password").value,
+    });
+    location.reload();
+  } catch (e) {
+    msg.textContent = e.message;
+  }
+}
+
+async function logout() {
+  try { await api("/api/logout", {}); } catch (e) { /* reloaded anyway */ }
+  location.reload();
+}
+
 function start() {
+  document.getElementById("login-form").addEventListener("submit", login);
+  document.getElementById("logout").addEventListener("click", logout);
+  api("/api/session").then((s) => {
+    if (s.user !== null) {
+      document.getElementById("user-name").textContent = s.user;
+      document.getElementById("user").hidden = false;
+    } else if (s.login !== null) {
+      askLogin(s.login);
+      return;
+    }
+    showTree();
+  }).catch((e) => status("cannot load: " + e.message));
+}
+
+function showTree() {
   document.getElementById("errors-all").addEventListener("change", refreshErrors);
   const root = makeRow([], "(root)", { has_value: false, chain: null, tock: 0 });
   document.getElementById("tree").appendChild(root.li);
   toggle(root);
   const live = document.getElementById("live");
   live.addEventListener("change", () => setLive(live.checked));
-  window.addEventListener("hashchange", showPage);
+  window.addEventListener("hashchange", () => {
+    if (document.getElementById("page-login").hidden) showPage();
+  });
   showPage();
 }
 
