@@ -759,9 +759,14 @@ fn a_login_is_asked_for_and_the_acl_applies() {
         "acl=limited",
         "joe",
     ]);
+    // the console's own connection, made while no login was required …
+    assert_eq!(
+        c.tree(&json!(["pub"]))["children"][0]["value"],
+        json!("open")
+    );
     c.server.ok(&["auth", "-m", "_test", "init"]);
 
-    // no session: the calls say that a login is needed
+    // … no session: the calls say that a login is needed
     let (status, text) = c.get("/api/session");
     assert_eq!(status, 200, "{text}");
     let s: Json = serde_json::from_str(&text).expect("JSON");

@@ -241,7 +241,24 @@ impl Console {
         };
         let mut held = self.client.lock().await;
         if let Some(c) = held.as_ref().filter(|c| !c.is_closed()) {
-            return Ok(c.clone());
+            // A connection made while the server required no login keeps
+            // its unrestricted user when logins are switched on: it is
+            // given up then, and browsers must log in.
+            match required_login(c).await {
+                Ok(None) => return Ok(c.clone()),
+                Ok(Some(m)) => {
+                    *held = None;
+                    *self
+                        .login_method
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(m.clone());
+                    return Err(ConsoleError::LoginRequired(m));
+                }
+                Err(e) => {
+                    *held = None;
+                    return Err(e);
+                }
+            }
         }
         let c = Client::connect_with(opts).await.map_err(|e| match e {
             ClientError::Auth(distkv_auth::AuthError::Required(m)) => {
@@ -444,6 +461,23 @@ impl Console {
             _ => Err(ConsoleError::NotFound),
         }
     }
+}
+
+/// The login method the server requires now (`null auth`'s `current`),
+/// as a connection made without a login (which may read it) sees it.
+async fn required_login(c: &Client) -> Result<Option<String>, ConsoleError> {
+    let path = distkv_tree::Path(vec![
+        distkv_tree::PathElem::Nil,
+        distkv_tree::PathElem::Str("auth".into()),
+    ]);
+    let v = c
+        .get(&path)
+        .await
+        .map_err(|e| ConsoleError::from_client(&e))?;
+    Ok(v.as_ref()
+        .and_then(|v| v.get("current"))
+        .and_then(distkv_tree::Value::as_str)
+        .map(str::to_owned))
 }
 
 /// Calls without parameters take none.
