@@ -9,7 +9,7 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::time::{Duration, Instant};
 
-use common::ServerProc;
+use common::{Mosquitto, ServerProc};
 use serde_json::{Value as Json, json};
 
 struct Console {
@@ -452,4 +452,400 @@ fn a_level_of_100000_entries_is_never_dumped_whole() {
     let page: Json = serde_json::from_str(&text).expect("JSON");
     assert_eq!(page["children"].as_array().map(Vec::len), Some(1000));
     assert_eq!(page["truncated"], json!(true));
+}
+
+#[test]
+fn a_subtree_is_deleted_with_its_top_checked() {
+    let c = Console::start();
+    c.server.ok(&["data", "set", "-v", "top", "s"]);
+    c.server.ok(&["data", "set", "-v", "1", "s", "a"]);
+    c.server.ok(&["data", "set", "-v", "2", "s", "b", "c"]);
+    c.server.ok(&["data", "set", "-v", "3", "t", "x"]);
+    c.server.ok(&["data", "set", "-v", "keep", "sibling"]);
+    let t = c.token();
+
+    // needs the token, like every write
+    let body = json!({"path": ["s"], "chain": null}).to_string();
+    assert_eq!(c.post("/api/delete_tree", None, &body).0, 403);
+    // malformed: no chain, no path, the whole tree
+    for body in [
+        r#"{"path": ["s"]}"#,
+        r#"{"chain": null}"#,
+        r#"{"path": [], "chain": null}"#,
+    ] {
+        assert_eq!(c.post("/api/delete_tree", Some(&t), body).0, 400, "{body}");
+    }
+
+    // the top changed since it was seen: a conflict, nothing deleted
+    let seen = c.tree(&json!(["s"]))["chain"][0].clone();
+    c.server.ok(&["data", "set", "-v", "changed", "s"]);
+    let (status, reply) = c.post(
+        "/api/delete_tree",
+        Some(&t),
+        &json!({"path": ["s"], "chain": seen}).to_string(),
+    );
+    assert_eq!(status, 409, "{reply}");
+    // seen without a value: a conflict too
+    let (status, _) = c.post("/api/delete_tree", Some(&t), &body);
+    assert_eq!(status, 409);
+    assert_eq!(c.server.ok(&["data", "get", "s", "b", "c"]), "\"2\"\n");
+
+    // with the chain as it is now: all of it goes
+    let head = c.tree(&json!(["s"]))["chain"][0].clone();
+    let (status, reply) = c.post(
+        "/api/delete_tree",
+        Some(&t),
+        &json!({"path": ["s"], "chain": head}).to_string(),
+    );
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["deleted"], json!(3), "{reply}");
+    for p in [&["s"][..], &["s", "a"], &["s", "b", "c"]] {
+        let mut args = vec!["data", "get"];
+        args.extend_from_slice(p);
+        let out = c.server.client(&args);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("No data at"),
+            "{p:?}: {out:?}"
+        );
+    }
+    assert_eq!(c.server.ok(&["data", "get", "sibling"]), "\"keep\"\n");
+
+    // a top without a value, seen as such
+    let (status, reply) = c.post(
+        "/api/delete_tree",
+        Some(&t),
+        &json!({"path": ["t"], "chain": null}).to_string(),
+    );
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["deleted"], json!(1), "{reply}");
+    // (deleted entries stay, without values, until they are purged)
+    for p in [json!(["s"]), json!(["s", "b"]), json!(["t"])] {
+        let level = c.tree(&p);
+        assert_eq!(level["has_value"], json!(false), "{level}");
+        for kid in level["children"].as_array().expect("children") {
+            assert_eq!(kid["has_value"], json!(false), "{level}");
+        }
+    }
+    let root = c.tree(&json!([]));
+    let sibling = root["children"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["name"] == json!("sibling")))
+        .expect("sibling listed");
+    assert_eq!(sibling["value"], json!("keep"));
+}
+
+#[test]
+fn the_network_page_has_the_servers_their_ticks_and_the_figures() {
+    let c = Console::start();
+    c.server.ok(&["data", "set", "-v", "x", "n", "a"]);
+    let (status, text) = c.get("/api/status");
+    assert_eq!(status, 200, "{text}");
+    let s: Json = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(s["server"], json!("one"));
+    assert_eq!(s["ready"], json!(true));
+    assert!(s["backend"].is_string(), "{s}");
+    assert!(s["entries"].as_u64().is_some_and(|n| n >= 2), "{s}");
+    assert_eq!(s["backend"], json!("local"));
+    // the console's own connection at least
+    assert!(s["connections"].as_u64().is_some_and(|n| n >= 1), "{s}");
+    assert!(s["watchers"].as_u64().is_some(), "{s}");
+    assert_eq!(s["state_log"], Json::Null);
+    let nodes = s["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 1, "{s}");
+    assert_eq!(nodes[0]["name"], json!("one"));
+    assert!(nodes[0]["tick"].as_u64().is_some_and(|t| t >= 2), "{s}");
+    assert_eq!(
+        nodes[0]["missing"],
+        json!({"count": 0, "ranges": [], "more": false})
+    );
+    for k in [
+        "gossip_updates",
+        "pulled",
+        "pull_rounds",
+        "broadcast",
+        "not_broadcast",
+        "gossip_rejected",
+    ] {
+        assert!(s["replication"][k].is_u64(), "{k}: {s}");
+    }
+    // no parameters, GET only
+    assert_eq!(c.get("/api/status?x=1").0, 400);
+    let t = c.token();
+    assert_eq!(c.post("/api/status", Some(&t), "{}").0, 405);
+    // the page has the network section
+    let (_, page) = c.get("/");
+    assert!(page.contains("id=\"page-network\""), "{page}");
+}
+
+/// Two servers on an MQTT broker: the console of one lists both with
+/// their ticks, and counts the updates it got from the other.
+#[test]
+fn the_network_page_lists_the_other_servers() {
+    let broker = Mosquitto::start();
+    let port = common::free_port();
+    let opts = [
+        "-C".to_owned(),
+        "server.http.host=127.0.0.1".to_owned(),
+        "-C".to_owned(),
+        format!("server.http.port={port}"),
+        "-C".to_owned(),
+        "server.http.console=true".to_owned(),
+    ];
+    let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
+    let one = ServerProc::on_mqtt("one", &broker, Some("Root"), &opts);
+    let two = ServerProc::on_mqtt("two", &broker, None, &[]);
+    let status = || -> Json {
+        let r = ureq::get(&format!("http://127.0.0.1:{port}/api/status"))
+            .timeout(Duration::from_secs(10))
+            .call()
+            .expect("status");
+        serde_json::from_str(&r.into_string().expect("text")).expect("JSON")
+    };
+    two.ok(&["data", "set", "-v", "from two", "t"]);
+    let s = common::eventually(Duration::from_secs(30), "both servers listed", || {
+        let s = status();
+        let names: Vec<String> = s["nodes"]
+            .as_array()?
+            .iter()
+            .filter(|n| n["tick"].is_u64())
+            .filter_map(|n| n["name"].as_str().map(str::to_owned))
+            .collect();
+        (names.contains(&"one".to_owned())
+            && names.contains(&"two".to_owned())
+            && s["replication"]["gossip_updates"]
+                .as_u64()
+                .is_some_and(|n| n > 0))
+        .then_some(s)
+    });
+    assert_eq!(s["server"], json!("one"));
+    assert_eq!(s["backend"], json!("mqtt"), "{s}");
+    assert_eq!(one.ok(&["data", "get", "t"]), "\"from two\"\n");
+}
+
+/// The runner's jobs and the error it records, through the API; an
+/// error resolved from the page (token, chain), then seen resolved by
+/// the command line.
+#[test]
+fn errors_and_jobs_are_listed_and_an_error_is_resolved() {
+    let c = Console::start();
+    // nothing yet: empty lists, not failures
+    let (status, text) = c.get("/api/errors");
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        serde_json::from_str::<Json>(&text).expect("JSON"),
+        json!({"errors": [], "truncated": false})
+    );
+    let (status, text) = c.get("/api/jobs");
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        serde_json::from_str::<Json>(&text).expect("JSON"),
+        json!({"jobs": [], "truncated": false})
+    );
+
+    common::console_jobs(&c.server);
+    let get = |p: &str| -> Json {
+        let (status, text) = c.get(p);
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str(&text).expect("JSON")
+    };
+    let jobs = get("/api/jobs");
+    let jobs = jobs["jobs"].as_array().expect("jobs");
+    let find = |kind: &str, name: &str| {
+        jobs.iter()
+            .find(|x| x["kind"] == json!(kind) && x["path"] == json!([name]))
+            .unwrap_or_else(|| panic!("{kind} {name}: {jobs:?}"))
+    };
+    let good = find("any", "good");
+    assert_eq!(good["job"]["code"], json!(["ok"]));
+    assert_eq!(good["at"], json!([".distkv", "run", "any", "good"]));
+    assert_eq!(good["states"][0]["state"]["result"], json!(42));
+    assert_eq!(good["states"][0]["runner"], Json::Null);
+    let bad = find("any", "bad");
+    assert!(
+        bad["states"][0]["state"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("broken <b>here</b>")),
+        "{bad}"
+    );
+    let later = find("at", "later");
+    assert_eq!(later["node"], json!("one"));
+    assert_eq!(later["states"], json!([]));
+
+    // the failure is an error record, with the runner's detail
+    let errors = get("/api/errors");
+    let rec = errors["errors"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["subsystem"] == json!("run")))
+        .expect("a run error")
+        .clone();
+    assert_eq!(rec["open"], json!(true), "{rec}");
+    assert!(
+        rec["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("broken <b>here</b>")),
+        "{rec}"
+    );
+    assert!(rec["path"].to_string().contains("bad"), "{rec}");
+    assert!(rec["count"].as_u64().is_some_and(|n| n >= 1), "{rec}");
+    assert_eq!(rec["at"][0], json!(".distkv"));
+    let details = rec["details"].as_array().expect("details");
+    assert!(!details.is_empty(), "{rec}");
+    assert!(
+        details[0]["value"]["str"]
+            .as_str()
+            .is_some_and(|s| s.contains("broken")),
+        "{rec}"
+    );
+
+    // resolving: the token, a record's place, its chain as seen
+    let t = c.token();
+    let body = json!({"at": rec["at"], "chain": rec["chain"][0]}).to_string();
+    assert_eq!(c.post("/api/resolve", None, &body).0, 403);
+    for bad in [
+        json!({"at": ["elsewhere"], "chain": rec["chain"][0]}),
+        json!({"at": rec["at"], "chain": null}),
+        json!({"at": rec["at"]}),
+        json!({"chain": rec["chain"][0]}),
+    ] {
+        assert_eq!(
+            c.post("/api/resolve", Some(&t), &bad.to_string()).0,
+            400,
+            "{bad}"
+        );
+    }
+    let stale = json!({"at": rec["at"], "chain": {"node": "one", "tick": 1}});
+    assert_eq!(c.post("/api/resolve", Some(&t), &stale.to_string()).0, 409);
+    let body = json!({"at": rec["at"], "chain": rec["chain"][0]}).to_string();
+    let (status, reply) = c.post("/api/resolve", Some(&t), &body);
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["open"], json!(false), "{reply}");
+    assert!(reply["resolved"].as_f64().is_some(), "{reply}");
+    // the command line agrees: no open error, one resolved
+    assert_eq!(c.server.ok(&["error", "list"]), "");
+    assert!(!c.server.ok(&["error", "list", "-a"]).is_empty());
+    let after = get("/api/errors");
+    let rec = after["errors"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["at"] == rec["at"]))
+        .expect("still listed");
+    assert_eq!(rec["open"], json!(false));
+    // resolving it again with the old chain: a conflict
+    assert_eq!(c.post("/api/resolve", Some(&t), &body).0, 409);
+    assert_eq!(c.get("/api/errors?all=1").0, 400);
+}
+
+/// A server that requires a login: the console asks for one, keeps a
+/// session in an HttpOnly, SameSite=Strict cookie, and shows what the
+/// user's ACL lets them see.
+#[test]
+fn a_login_is_asked_for_and_the_acl_applies() {
+    let c = Console::start();
+    c.server.ok(&["data", "set", "-v", "open", "pub", "a"]);
+    c.server.ok(&["data", "set", "-v", "hidden", "secret", "b"]);
+    c.server
+        .ok(&["auth", "-m", "_test", "user", "add", "name=joe"]);
+    c.server
+        .ok(&["auth", "-m", "_test", "user", "add", "name=root"]);
+    c.server.ok(&["acl", "set", "limited", "-a", "rxe", "pub"]);
+    c.server
+        .ok(&["acl", "set", "limited", "-a", "rxe", "pub", "#"]);
+    c.server.ok(&[
+        "auth",
+        "-m",
+        "_test",
+        "user",
+        "mod",
+        "-a",
+        "acl=limited",
+        "joe",
+    ]);
+    // the console's own connection, made while no login was required …
+    assert_eq!(
+        c.tree(&json!(["pub"]))["children"][0]["value"],
+        json!("open")
+    );
+    c.server.ok(&["auth", "-m", "_test", "init"]);
+
+    // … no session: the calls say that a login is needed
+    let (status, text) = c.get("/api/session");
+    assert_eq!(status, 200, "{text}");
+    let s: Json = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(s, json!({"user": null, "login": "_test"}));
+    let (status, text) = c.get("/api/tree?path=%5B%5D");
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains("requires a login"), "{text}");
+
+    // logging in: the token, then the credentials
+    let t = c.token();
+    let body = json!({"name": "joe"}).to_string();
+    assert_eq!(c.post("/api/login", None, &body).0, 403);
+    assert_eq!(c.post("/api/login", Some(&t), r#"{"name": ""}"#).0, 400);
+    let (status, _) = c.post("/api/login", Some(&t), r#"{"name": "nobody"}"#);
+    assert_eq!(status, 401);
+    let r = ureq::post(&c.url("/api/login"))
+        .timeout(Duration::from_secs(10))
+        .set("Content-Type", "application/json")
+        .set("X-DistKV-CSRF", &t)
+        .send_string(&body)
+        .expect("login");
+    let cookie = r.header("set-cookie").expect("a session cookie").to_owned();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    let reply: Json = serde_json::from_str(&r.into_string().expect("text")).expect("JSON");
+    assert_eq!(reply, json!({"user": "joe"}));
+    // the secret travels in the cookie only
+    let session = cookie.split(';').next().expect("name=value").to_owned();
+    assert!(
+        !reply
+            .to_string()
+            .contains(session.trim_start_matches("distkv_session="))
+    );
+
+    let as_joe = |path: &str| {
+        answer(
+            ureq::get(&c.url(path))
+                .timeout(Duration::from_secs(10))
+                .set("Cookie", &session)
+                .call(),
+        )
+    };
+    let (status, text) = as_joe("/api/session");
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<Json>(&text).expect("JSON"),
+        json!({"user": "joe", "login": "_test"})
+    );
+    // joe sees pub, not secret
+    let (status, text) = as_joe(&format!("/api/tree?path={}", url_escape(r#"["pub"]"#)));
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("\"open\""), "{text}");
+    let (status, text) = as_joe(&format!(
+        "/api/tree?path={}",
+        url_escape(r#"["secret","b"]"#)
+    ));
+    assert_ne!(status, 200, "{text}");
+    assert!(!text.contains("hidden"), "{text}");
+    // a made-up cookie is no session
+    let (status, _) = answer(
+        ureq::get(&c.url("/api/tree?path=%5B%5D"))
+            .timeout(Duration::from_secs(10))
+            .set("Cookie", "distkv_session=made-up")
+            .call(),
+    );
+    assert_eq!(status, 401);
+
+    // logging out ends the session
+    let r = ureq::post(&c.url("/api/logout"))
+        .timeout(Duration::from_secs(10))
+        .set("Content-Type", "application/json")
+        .set("X-DistKV-CSRF", &t)
+        .set("Cookie", &session)
+        .send_string("{}")
+        .expect("logout");
+    assert!(
+        r.header("set-cookie")
+            .is_some_and(|c| c.contains("Max-Age=0"))
+    );
+    let (status, _) = as_joe(&format!("/api/tree?path={}", url_escape(r#"["pub"]"#)));
+    assert_eq!(status, 401);
 }

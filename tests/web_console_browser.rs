@@ -41,7 +41,10 @@ fn have_chromium() -> bool {
 /// virtual time. The browser is killed if it runs longer than
 /// [`BROWSER_LIMIT`].
 fn dump_dom(url: &str, budget_ms: u32) -> String {
-    let profile = ScratchDir::new("chromium-profile");
+    // one profile per browser: tests run at once, and a profile is locked
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let profile = ScratchDir::new(&format!("chromium-profile-{n}"));
     let mut child = Command::new(CHROMIUM)
         .args([
             "--headless",
@@ -202,4 +205,75 @@ fn the_first_level_is_rendered_and_markup_stays_text() {
         dom.matches(r#"<span class="name nonstr">5</span>"#).count(),
         1
     );
+}
+
+#[test]
+fn the_network_page_is_rendered() {
+    if !have_chromium() {
+        return;
+    }
+    let (s, port) = common::console_server();
+    s.ok(&["data", "set", "-v", "x", "a"]);
+    let dom = dump_dom(&format!("http://127.0.0.1:{port}/#network"), 3000);
+    // the network section is shown and the tree hidden
+    assert!(
+        dom.contains(r#"<section id="page-network" class="page">"#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"<section id="page-tree" class="page" hidden="">"#),
+        "{dom}"
+    );
+    // this server, its figures and its row among the servers known
+    assert!(dom.contains(r#"<tr data-node="one"><td>one</td>"#), "{dom}");
+    assert!(dom.contains("<th>backend</th><td>local</td>"), "{dom}");
+    assert!(
+        dom.contains(r#"<th>ready</th><td class="good">yes</td>"#),
+        "{dom}"
+    );
+    assert!(dom.contains("<td>gossip_updates</td>"), "{dom}");
+    assert!(dom.contains("updated "), "{dom}");
+    assert!(!dom.contains("cannot load"), "{dom}");
+}
+
+#[test]
+fn the_error_and_job_pages_are_rendered() {
+    if !have_chromium() {
+        return;
+    }
+    let (s, port) = common::console_server();
+    common::console_jobs(&s);
+
+    let dom = dump_dom(&format!("http://127.0.0.1:{port}/#errors"), 3000);
+    assert!(
+        dom.contains(r#"<section id="page-errors" class="page">"#),
+        "{dom}"
+    );
+    // the open error, its message as text, and a button to resolve it
+    assert!(
+        dom.contains(r#"<td class="bad">open</td><td>run</td>"#),
+        "{dom}"
+    );
+    assert!(dom.contains("broken &lt;b&gt;here&lt;/b&gt;"), "{dom}");
+    assert!(!dom.contains("<b>here"), "{dom}");
+    assert!(
+        dom.contains(r#"<button class="resolve" type="button">resolve</button>"#),
+        "{dom}"
+    );
+    assert!(!dom.contains("cannot load"), "{dom}");
+
+    let dom = dump_dom(&format!("http://127.0.0.1:{port}/#jobs"), 3000);
+    assert!(
+        dom.contains(r#"<section id="page-jobs" class="page">"#),
+        "{dom}"
+    );
+    for job in ["good", "bad", "later"] {
+        let row = format!(r#"<td class="mono">{job}</td>"#);
+        assert!(dom.contains(&row), "{job}: {dom}");
+    }
+    assert!(dom.contains("<td>at one</td>"), "{dom}");
+    assert!(dom.contains("never ran"), "{dom}");
+    assert!(dom.contains(": 42</div>"), "{dom}");
+    assert!(dom.contains("failed "), "{dom}");
+    assert!(!dom.contains("cannot load"), "{dom}");
 }

@@ -97,6 +97,62 @@ pub fn console_server() -> (ServerProc, u16) {
     (ServerProc::standalone("one", Some("Root"), &opts), port)
 }
 
+/// A process killed (by PID) on drop.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Jobs for the console's jobs and errors pages on `s`: code `ok`
+/// (returns 42) and `broken` (throws `broken <b>here</b>`), the any-jobs
+/// `good` and `bad` running them now, and the job `later` of node
+/// `one`, never started. A runner (`run all --name r1`) runs the first
+/// two; once both states are written and the failure is an open error,
+/// the runner is stopped (by PID; it would run `bad` again later).
+pub fn console_jobs(s: &ServerProc) {
+    for (name, body) in [
+        ("ok", &b"42\n"[..]),
+        ("broken", &b"throw \"broken <b>here</b>\";\n"[..]),
+    ] {
+        let o = s.client_with_stdin(&["code", "set", name], body);
+        assert!(
+            o.status.success(),
+            "code set {name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    s.ok(&["run", "set", "-c", "ok", "-t", "now", "good"]);
+    s.ok(&["run", "set", "-c", "broken", "-t", "now", "bad"]);
+    s.ok(&["run", "-n", "one", "set", "-c", "ok", "later"]);
+    let child = Command::new(distkv_bin())
+        .args(["client", "-h", "127.0.0.1", "-p", &s.port.to_string()])
+        .args(["run", "all", "--name", "r1", "--cycle", "0.2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start a runner");
+    let runner = KillOnDrop(child);
+    eventually(Duration::from_secs(30), "both jobs ran", || {
+        // (no state yet: an error of its own)
+        let text = |args: &[&str]| String::from_utf8_lossy(&s.client(args).stdout).into_owned();
+        let good = text(&["run", "state", "good"]);
+        let bad = text(&["run", "state", "bad"]);
+        let errors = text(&["error", "list"]);
+        (good.contains("result: 42")
+            && good.contains("node: null")
+            && bad.contains("broken")
+            && bad.contains("node: null")
+            && errors.contains("broken"))
+        .then_some(())
+    });
+    drop(runner);
+}
+
 /// `distkv` with the global options of a test server: its client port
 /// `port` on loopback, the transport of `backend` (with a short ping
 /// cycle), then `global`. The caller adds `server`, its options and the

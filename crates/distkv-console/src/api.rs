@@ -147,37 +147,48 @@ pub(crate) async fn tree(c: &Client, q: &Query) -> Result<Json, ConsoleError> {
     Ok(out)
 }
 
+fn bad(t: &str) -> ConsoleError {
+    ConsoleError::BadRequest(t.to_owned())
+}
+
+/// The body's `path`.
+pub(crate) fn body_path(body: &Json, field: &str) -> Result<Path, ConsoleError> {
+    body.get(field)
+        .ok_or_else(|| bad(&format!("{field}: missing")))
+        .and_then(|p| json::to_path(p).map_err(|e| bad(&format!("{field}: {e}"))))
+}
+
+/// The body's `chain`: the head the user saw (`{node, tick}`), or `None`
+/// for `null` (no value).
+pub(crate) fn body_chain(body: &Json) -> Result<Option<NodeEvent>, ConsoleError> {
+    match body.get("chain") {
+        None => Err(bad(
+            "chain: missing (the chain head you saw, or null for no value)",
+        )),
+        Some(Json::Null) => Ok(None),
+        Some(h) => {
+            let node = h.get("node").and_then(Json::as_str);
+            let tick = h.get("tick").and_then(Json::as_u64);
+            match (node, tick) {
+                (Some(n), Some(t)) => Ok(Some(NodeEvent::new(n, t))),
+                _ => Err(bad("chain: {node, tick} or null")),
+            }
+        }
+    }
+}
+
 /// `POST /api/set` (`value` given) and `/api/delete`: `{path, value,
 /// chain}` where `chain` is the head the user saw (`{node, tick}`) or
 /// `null` when the entry had no value. Returns the entry's new state.
 pub(crate) async fn set(c: &Client, body: &Json, with_value: bool) -> Result<Json, ConsoleError> {
-    let bad = |t: &str| ConsoleError::BadRequest(t.to_owned());
-    let path = body
-        .get("path")
-        .ok_or_else(|| bad("path: missing"))
-        .and_then(|p| json::to_path(p).map_err(|e| bad(&format!("path: {e}"))))?;
+    let path = body_path(body, "path")?;
     let value = if with_value {
         let v = body.get("value").ok_or_else(|| bad("value: missing"))?;
         Some(json::to_value(v).map_err(|e| bad(&format!("value: {e}")))?)
     } else {
         None
     };
-    let seen = match body.get("chain") {
-        None => {
-            return Err(bad(
-                "chain: missing (the chain head you saw, or null for no value)",
-            ));
-        }
-        Some(Json::Null) => None,
-        Some(h) => {
-            let node = h.get("node").and_then(Json::as_str);
-            let tick = h.get("tick").and_then(Json::as_u64);
-            match (node, tick) {
-                (Some(n), Some(t)) => Some(NodeEvent::new(n, t)),
-                _ => return Err(bad("chain: {node, tick} or null")),
-            }
-        }
-    };
+    let seen = body_chain(body)?;
     if !with_value && seen.is_none() {
         return Err(bad("chain: null; there is no value to delete"));
     }
@@ -196,4 +207,51 @@ pub(crate) async fn set(c: &Client, body: &Json, with_value: bool) -> Result<Jso
         o.insert("changed".into(), Json::Bool(r.changed));
     }
     Ok(out)
+}
+
+/// `POST /api/delete_tree`: `{path, chain}`, every value at and below
+/// `path`. The entry at `path` is checked against the chain the user saw
+/// (`null`: it had no value, and must still have none); its value, if
+/// any, is deleted with that precondition first, then the rest of the
+/// subtree (whose entries the user has not necessarily seen, and which
+/// are not checked). Returns `{path, deleted}`.
+pub(crate) async fn delete_tree(c: &Client, body: &Json) -> Result<Json, ConsoleError> {
+    let path = body_path(body, "path")?;
+    let seen = body_chain(body)?;
+    if path.is_empty() {
+        return Err(bad("path: the whole tree is not deleted from the console"));
+    }
+    let mut deleted = 0;
+    match seen {
+        Some(head) => {
+            let opts = WriteOptions {
+                chain: Some(Some(head)),
+                nchain: Some(0),
+                ..WriteOptions::default()
+            };
+            let r = c
+                .set_with(&path, None, &opts)
+                .await
+                .map_err(|e| ConsoleError::from_client(&e))?;
+            deleted += u64::from(r.changed);
+        }
+        None => {
+            let now = c
+                .get_entry(&path, 0)
+                .await
+                .map_err(|e| ConsoleError::from_client(&e))?;
+            if now.value.is_some() {
+                return Err(ConsoleError::Conflict(
+                    "the entry changed since you saw it (it has a value now); reload it and try \
+                     again"
+                        .into(),
+                ));
+            }
+        }
+    }
+    deleted += c
+        .delete_tree(&path)
+        .await
+        .map_err(|e| ConsoleError::from_client(&e))?;
+    Ok(json!({"path": json::path(&path), "deleted": deleted}))
 }

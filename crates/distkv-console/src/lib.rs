@@ -15,8 +15,20 @@
 //! * `GET /api/tree?path=JSON[&limit=N]`: one level of the tree;
 //! * `POST /api/set`, `POST /api/delete`: writes with the chain the user
 //!   saw (a conflict is `409`);
+//! * `POST /api/delete_tree`: every value at and below a path, the entry
+//!   at the path checked against the chain the user saw;
 //! * `GET /api/watch?path=JSON`: changes below a path as server-sent
-//!   events.
+//!   events;
+//! * `GET /api/status`: the servers known with their ticks and missing
+//!   ticks, the backend and its state, the server's figures and
+//!   replication counters;
+//! * `GET /api/errors`, `GET /api/jobs`: the errors subsystem's records
+//!   with their details, the runners' jobs with their states;
+//! * `POST /api/resolve`: an error record marked resolved, if it is
+//!   still as the user saw it;
+//! * `GET /api/session`, `POST /api/login`, `POST /api/logout`: the
+//!   browser's login, when the server requires one (a session cookie
+//!   naming a client connection logged in as that user).
 //!
 //! Requests are bounded: JSON bodies of at most [`MAX_BODY`] bytes, at
 //! most [`MAX_WATCHES`] event streams at once, each for less than the
@@ -27,7 +39,10 @@
 
 mod api;
 pub use distkv_proto::json;
+mod session;
 mod sse;
+mod status;
+mod subsystems;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -78,6 +93,13 @@ pub enum ConsoleError {
     /// The console cannot reach its server (yet).
     #[error("{0}")]
     Unavailable(String),
+    /// The server requires a login (with this method), and the browser
+    /// has no session.
+    #[error("this server requires a login ({0})")]
+    LoginRequired(String),
+    /// The server refused the login.
+    #[error("login failed: {0}")]
+    LoginFailed(String),
 }
 
 impl ConsoleError {
@@ -91,6 +113,9 @@ impl ConsoleError {
             ConsoleError::Conflict(_) => StatusCode::CONFLICT,
             ConsoleError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ConsoleError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ConsoleError::LoginRequired(_) | ConsoleError::LoginFailed(_) => {
+                StatusCode::UNAUTHORIZED
+            }
         }
     }
 
@@ -117,6 +142,24 @@ impl ConsoleError {
     }
 }
 
+/// The paths that take `POST` (writes).
+macro_rules! writes {
+    () => {
+        "/api/set"
+            | "/api/delete"
+            | "/api/delete_tree"
+            | "/api/resolve"
+            | "/api/login"
+            | "/api/logout"
+    };
+}
+/// The paths that take `GET`.
+macro_rules! reads {
+    () => {
+        "/" | "/console.js" | "/console.css" | "/api/tree" | "/api/watch" | "/api/status"
+    };
+}
+
 /// What the front end configures.
 #[derive(Clone, Debug, Default)]
 pub struct ConsoleSettings {
@@ -135,6 +178,9 @@ pub struct Console {
     client: Mutex<Option<Client>>,
     csrf: String,
     watches: Arc<Semaphore>,
+    sessions: session::Sessions,
+    /// The login method the server asked for, once it did.
+    login_method: std::sync::Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Console {
@@ -161,6 +207,8 @@ impl Console {
             client: Mutex::new(None),
             csrf,
             watches: Arc::new(Semaphore::new(MAX_WATCHES)),
+            sessions: session::Sessions::default(),
+            login_method: std::sync::Mutex::new(None),
         }
     }
 
@@ -193,16 +241,67 @@ impl Console {
         };
         let mut held = self.client.lock().await;
         if let Some(c) = held.as_ref().filter(|c| !c.is_closed()) {
-            return Ok(c.clone());
+            // A connection made while the server required no login keeps
+            // its unrestricted user when logins are switched on: it is
+            // given up then, and browsers must log in.
+            match required_login(c).await {
+                Ok(None) => return Ok(c.clone()),
+                Ok(Some(m)) => {
+                    *held = None;
+                    *self
+                        .login_method
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(m.clone());
+                    return Err(ConsoleError::LoginRequired(m));
+                }
+                Err(e) => {
+                    *held = None;
+                    return Err(e);
+                }
+            }
         }
         let c = Client::connect_with(opts).await.map_err(|e| match e {
-            ClientError::Auth(_) => ConsoleError::Unavailable(
-                "this server requires a login, which the console does not offer yet".into(),
-            ),
+            ClientError::Auth(distkv_auth::AuthError::Required(m)) => {
+                *self
+                    .login_method
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(m.clone());
+                ConsoleError::LoginRequired(m)
+            }
             other => ConsoleError::Unavailable(format!("cannot reach the server: {other}")),
         })?;
         *held = Some(c.clone());
         Ok(c)
+    }
+
+    /// The connection for `req`: its session's, if it has a live one,
+    /// else the console's own (which fails when the server requires a
+    /// login).
+    async fn client_for<B>(&self, req: &Request<B>) -> Result<Client, ConsoleError> {
+        if let Some((c, _)) = session::token_of(req).and_then(|t| self.sessions.get(&t)) {
+            return Ok(c);
+        }
+        self.client().await
+    }
+
+    /// `GET /api/session`: `{user, login}`, the session's user (or
+    /// `null`) and the login method the server requires (or `null`).
+    async fn session(&self, req: &Request<Incoming>) -> Result<serde_json::Value, ConsoleError> {
+        if let Some((_, user)) = session::token_of(req).and_then(|t| self.sessions.get(&t)) {
+            let method = self
+                .login_method
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            return Ok(serde_json::json!({"user": user, "login": method}));
+        }
+        match self.client().await {
+            Ok(_) => Ok(serde_json::json!({"user": null, "login": null})),
+            Err(ConsoleError::LoginRequired(m)) => {
+                Ok(serde_json::json!({"user": null, "login": m}))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// `Host` must be localhost, an IP address or a configured name.
@@ -284,32 +383,110 @@ impl Console {
             ("/console.css", true) => Ok(asset("text/css; charset=utf-8", STYLE)),
             ("/api/tree", true) => {
                 let q = api::Query::parse(req.uri().query())?;
-                let c = self.client().await?;
+                let c = self.client_for(&req).await?;
                 json_reply(StatusCode::OK, &api::tree(&c, &q).await?)
+            }
+            ("/api/status", true) => {
+                no_query(req.uri().query())?;
+                let c = self.client_for(&req).await?;
+                json_reply(StatusCode::OK, &status::status(&c).await?)
+            }
+            ("/api/errors", true) => {
+                no_query(req.uri().query())?;
+                let c = self.client_for(&req).await?;
+                json_reply(StatusCode::OK, &subsystems::errors(&c).await?)
+            }
+            ("/api/jobs", true) => {
+                no_query(req.uri().query())?;
+                let c = self.client_for(&req).await?;
+                json_reply(StatusCode::OK, &subsystems::jobs(&c).await?)
             }
             ("/api/watch", true) => {
                 let q = api::Query::parse(req.uri().query())?;
                 let permit = self.watches.clone().try_acquire_owned().map_err(|_| {
                     ConsoleError::Unavailable("too many live views open; close one".into())
                 })?;
-                let c = self.client().await?;
+                let c = self.client_for(&req).await?;
                 sse::watch(c, &q, permit, peer).await
             }
-            ("/api/set" | "/api/delete", false) if req.method() == Method::POST => {
+            ("/api/session", true) => {
+                no_query(req.uri().query())?;
+                json_reply(StatusCode::OK, &self.session(&req).await?)
+            }
+            ("/api/login", false) if req.method() == Method::POST => {
                 self.check_write(&req)?;
                 let body = read_body(req).await?;
-                let c = self.client().await?;
-                let answer = if path == "/api/set" {
-                    api::set(&c, &body, true).await?
-                } else {
-                    api::set(&c, &body, false).await?
+                let Some(target) = self.target.get() else {
+                    return Err(ConsoleError::Unavailable(
+                        "the server is starting; try again shortly".into(),
+                    ));
+                };
+                let method = self
+                    .login_method
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                let (token, user) = self
+                    .sessions
+                    .login(target, method.as_deref(), &body)
+                    .await?;
+                let mut r = json_reply(StatusCode::OK, &serde_json::json!({"user": user}))?;
+                r.headers_mut()
+                    .insert(header::SET_COOKIE, session::set_cookie(Some(&token)));
+                Ok(r)
+            }
+            ("/api/logout", false) if req.method() == Method::POST => {
+                self.check_write(&req)?;
+                if let Some(t) = session::token_of(&req) {
+                    self.sessions.remove(&t);
+                }
+                let mut r = json_reply(StatusCode::OK, &serde_json::json!({"user": null}))?;
+                r.headers_mut()
+                    .insert(header::SET_COOKIE, session::set_cookie(None));
+                Ok(r)
+            }
+            (writes!(), false) if req.method() == Method::POST => {
+                self.check_write(&req)?;
+                let c = self.client_for(&req).await?;
+                let body = read_body(req).await?;
+                let answer = match path.as_str() {
+                    "/api/set" => api::set(&c, &body, true).await?,
+                    "/api/delete" => api::set(&c, &body, false).await?,
+                    "/api/resolve" => subsystems::resolve(&c, &body).await?,
+                    _ => api::delete_tree(&c, &body).await?,
                 };
                 json_reply(StatusCode::OK, &answer)
             }
-            ("/" | "/console.js" | "/console.css" | "/api/tree" | "/api/watch", false)
-            | ("/api/set" | "/api/delete", _) => Err(ConsoleError::Method),
+            (reads!(), false) | (writes!(), _) => Err(ConsoleError::Method),
             _ => Err(ConsoleError::NotFound),
         }
+    }
+}
+
+/// The login method the server requires now (`null auth`'s `current`),
+/// as a connection made without a login (which may read it) sees it.
+async fn required_login(c: &Client) -> Result<Option<String>, ConsoleError> {
+    let path = distkv_tree::Path(vec![
+        distkv_tree::PathElem::Nil,
+        distkv_tree::PathElem::Str("auth".into()),
+    ]);
+    let v = c
+        .get(&path)
+        .await
+        .map_err(|e| ConsoleError::from_client(&e))?;
+    Ok(v.as_ref()
+        .and_then(|v| v.get("current"))
+        .and_then(distkv_tree::Value::as_str)
+        .map(str::to_owned))
+}
+
+/// Calls without parameters take none.
+fn no_query(q: Option<&str>) -> Result<(), ConsoleError> {
+    match q {
+        None | Some("") => Ok(()),
+        Some(_) => Err(ConsoleError::BadRequest(
+            "this call takes no parameters".into(),
+        )),
     }
 }
 
@@ -431,7 +608,10 @@ impl HttpHandler for Console {
             Ok(r) => r,
             Err(e) => {
                 match &e {
-                    ConsoleError::Unavailable(_) | ConsoleError::Refused(_) => {
+                    ConsoleError::Unavailable(_)
+                    | ConsoleError::Refused(_)
+                    | ConsoleError::LoginRequired(_)
+                    | ConsoleError::LoginFailed(_) => {
                         tracing::info!(%peer, %method, %path, error = %e, "console request failed");
                     }
                     ConsoleError::Conflict(_) => {

@@ -28,6 +28,7 @@ async function api(url, body) {
   if (!r.ok) {
     const err = new Error((data && data.error) || r.statusText);
     err.status = r.status;
+    if (r.status === 401 && !url.startsWith("/api/log")) askLogin(null);
     throw err;
   }
   return data;
@@ -69,6 +70,7 @@ function makeRow(path, name, data) {
   const form = li.querySelector(".editor");
   form.addEventListener("submit", (ev) => { ev.preventDefault(); save(row, false); });
   li.querySelector(".delete").addEventListener("click", () => save(row, true));
+  li.querySelector(".delete-tree").addEventListener("click", () => deleteTree(row));
   li.querySelector(".cancel").addEventListener("click", () => { form.hidden = true; });
   rows.set(key(path), row);
   fill(row, data);
@@ -147,6 +149,10 @@ function openEditor(row) {
   input.value = !d.has_value ? "" : t === "string" ? d.value : t === "json" ? JSON.stringify(d.value, null, 1) : String(d.value);
   form.querySelector(".message").textContent = "";
   form.querySelector(".delete").disabled = !d.has_value;
+  const dt = form.querySelector(".delete-tree");
+  dt.hidden = !row.path.length || (d.has_children === false && !row.expanded);
+  dt.textContent = "delete subtree";
+  dt.dataset.armed = "";
   form.hidden = false;
   input.focus();
 }
@@ -186,6 +192,36 @@ async function save(row, del) {
     msg.textContent = "saved";
     msg.className = "message ok";
     form.hidden = true;
+  } catch (e) {
+    msg.textContent = e.status === 409 ? "conflict: " + e.message : e.message;
+  }
+}
+
+// Deletes every value at and below the row, after a second click; the
+// entry itself is checked against the chain the page showed.
+async function deleteTree(row) {
+  const form = row.li.querySelector(":scope > .editor");
+  const msg = form.querySelector(".message");
+  const button = form.querySelector(".delete-tree");
+  msg.className = "message";
+  if (!button.dataset.armed) {
+    button.dataset.armed = "1";
+    button.textContent = "really delete everything below?";
+    msg.textContent = "";
+    return;
+  }
+  button.dataset.armed = "";
+  button.textContent = "delete subtree";
+  const d = row.data;
+  const chain = d.has_value && d.chain && d.chain.length ? d.chain[0] : null;
+  try {
+    const r = await api("/api/delete_tree", { path: row.path, chain });
+    form.hidden = true;
+    const parent = rows.get(key(row.path.slice(0, -1)));
+    if (parent && parent.expanded) {
+      await load(parent);
+    }
+    status("deleted " + r.deleted + " value(s) at and below " + nameText(row.path[row.path.length - 1]));
   } catch (e) {
     msg.textContent = e.status === 409 ? "conflict: " + e.message : e.message;
   }
@@ -235,12 +271,293 @@ function setLive(on) {
   source.addEventListener("error", () => status("live: reconnecting"));
 }
 
+// An element holding `text` (as text).
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (cls) e.className = cls;
+  return e;
+}
+
+function tableRow(cells) {
+  const tr = document.createElement("tr");
+  for (const c of cells) {
+    tr.appendChild(c instanceof Node ? c : el("td", c));
+  }
+  return tr;
+}
+
+function ticksText(t) {
+  if (!t || !t.count) return "none";
+  const r = t.ranges.map((x) => x[0] === x[1] ? String(x[0]) : x[0] + "–" + x[1]).join(", ");
+  return t.count + ": " + r + (t.more ? ", …" : "");
+}
+
+function clockText() { return new Date().toLocaleTimeString(); }
+
+// ---- pages ----
+
+const REFRESH_MS = 2000;
+let refreshTimer = null;
+let generation = 0; // one refresh loop at a time: older loops stop
+const pages = {
+  tree: null,
+  network: { refresh: refreshNetwork, every: REFRESH_MS },
+  errors: { refresh: refreshErrors, every: 5000 },
+  jobs: { refresh: refreshJobs, every: 5000 },
+};
+
+function showPage() {
+  const name = (location.hash || "#tree").slice(1);
+  const page = Object.prototype.hasOwnProperty.call(pages, name) ? name : "tree";
+  for (const s of document.querySelectorAll("section.page")) {
+    s.hidden = s.id !== "page-" + page;
+  }
+  for (const a of document.querySelectorAll("nav a")) {
+    a.classList.toggle("current", a.id === "nav-" + page);
+  }
+  if (refreshTimer) { clearTimeout(refreshTimer); refreshTimer = null; }
+  const p = pages[page];
+  const mine = ++generation;
+  if (p) {
+    const tick = async () => {
+      await p.refresh();
+      if (mine === generation) refreshTimer = setTimeout(tick, p.every);
+    };
+    tick();
+  }
+}
+
+// ---- network ----
+
+let lastReplication = null;
+
+async function refreshNetwork() {
+  let s;
+  try {
+    s = await api("/api/status");
+  } catch (e) {
+    document.getElementById("network-updated").textContent = "cannot load: " + e.message;
+    return;
+  }
+  const figures = document.getElementById("network-figures");
+  const ready = el("td", s.ready ? "yes" : "no (still catching up)", s.ready ? "good" : "bad");
+  figures.replaceChildren(
+    tableRow([el("th", "server"), s.server]),
+    tableRow([el("th", "backend"), s.backend]),
+    tableRow([el("th", "ready"), ready]),
+    tableRow([el("th", "entries"), el("td", s.entries, "num")]),
+    tableRow([el("th", "connections"), el("td", s.connections, "num")]),
+    tableRow([el("th", "watchers"), el("td", s.watchers, "num")]),
+    tableRow([el("th", "state log"), s.state_log === null ? "none" : s.state_log]),
+  );
+  const nodes = document.getElementById("network-nodes");
+  nodes.replaceChildren(...s.nodes.map((n) => {
+    const tr = tableRow([
+      n.name,
+      el("td", n.tick === null ? "–" : n.tick, "num"),
+      el("td", ticksText(n.missing), n.missing.count ? "bad" : ""),
+      ticksText(n.remote_missing),
+    ]);
+    tr.dataset.node = n.name;
+    return tr;
+  }));
+  const now = Date.now();
+  const rep = document.getElementById("network-replication");
+  rep.replaceChildren(...Object.keys(s.replication).map((k) => {
+    const v = s.replication[k];
+    let rate = "";
+    if (lastReplication && typeof v === "number" && typeof lastReplication.values[k] === "number") {
+      const dt = (now - lastReplication.at) / 1000;
+      if (dt > 0) rate = ((v - lastReplication.values[k]) / dt).toFixed(1);
+    }
+    return tableRow([k, el("td", v, "num"), el("td", rate, "num")]);
+  }));
+  lastReplication = { at: now, values: s.replication };
+  document.getElementById("network-updated").textContent = "updated " + clockText();
+}
+
+// ---- errors ----
+
+function timeText(t) {
+  return typeof t === "number" && t > 0 ? new Date(t * 1000).toLocaleString() : "–";
+}
+
+function pathText(p) {
+  return Array.isArray(p) ? (p.length ? p.map(nameText).join(" ") : "(root)") : show(p);
+}
+
+async function refreshErrors() {
+  let r;
+  try {
+    r = await api("/api/errors");
+  } catch (e) {
+    document.getElementById("errors-updated").textContent = "cannot load: " + e.message;
+    return;
+  }
+  const all = document.getElementById("errors-all").checked;
+  const shown = r.errors.filter((x) => all || x.open);
+  const list = document.getElementById("errors-list");
+  list.replaceChildren(...shown.map(errorRow));
+  const none = document.getElementById("errors-none");
+  none.textContent = all ? "No errors recorded." : "No open errors.";
+  none.hidden = shown.length > 0;
+  document.getElementById("errors-updated").textContent =
+    "updated " + clockText() + (r.truncated ? " (too many records: not all shown)" : "");
+}
+
+function errorRow(x) {
+  const message = el("td");
+  message.appendChild(el("div", x.message === null ? "" : x.message));
+  if (x.details.length) {
+    const ul = el("ul", null, "details");
+    for (const d of x.details) {
+      const v = d.value || {};
+      const text = typeof v.str === "string" ? v.str : show(v);
+      ul.appendChild(el("li", nameText(d.reporter) + " (" + timeText(v.seen) + "): " + text));
+    }
+    message.appendChild(ul);
+  }
+  const action = el("td");
+  if (x.open) {
+    const b = el("button", "resolve", "resolve");
+    b.type = "button";
+    const msg = el("span", "", "message");
+    b.addEventListener("click", async () => {
+      const chain = x.chain && x.chain.length ? x.chain[0] : null;
+      try {
+        await api("/api/resolve", { at: x.at, chain });
+        await refreshErrors();
+      } catch (e) {
+        msg.textContent = e.status === 409 ? "conflict: " + e.message : e.message;
+      }
+    });
+    action.append(b, msg);
+  }
+  const tr = tableRow([
+    el("td", x.open ? "open" : "resolved " + timeText(x.resolved), x.open ? "bad" : ""),
+    x.subsystem === null ? "" : x.subsystem,
+    el("td", pathText(x.path), "mono"),
+    message,
+    el("td", x.count, "num"),
+    el("td", x.severity, "num"),
+    timeText(x.last_seen),
+    x.node === null ? "" : nameText(x.node),
+    action,
+  ]);
+  tr.dataset.at = JSON.stringify(x.at);
+  if (!x.open) tr.className = "resolved";
+  return tr;
+}
+
+// ---- jobs ----
+
+function jobState(s) {
+  const st = s.state || {};
+  const who = s.runner === null ? "" : nameText(s.runner) + ": ";
+  if (st.node !== undefined && st.node !== null) {
+    return who + "running on " + nameText(st.node) + " since " + timeText(st.started);
+  }
+  if (typeof st.error === "string") {
+    return who + "failed " + timeText(st.stopped) + ": " + st.error +
+      (typeof st.backoff === "number" ? " (failures: " + st.backoff + ")" : "");
+  }
+  if (st.stopped !== undefined) {
+    return who + "done " + timeText(st.stopped) + (st.result !== undefined ? ": " + show(st.result) : "");
+  }
+  return who + show(st);
+}
+
+async function refreshJobs() {
+  let r;
+  try {
+    r = await api("/api/jobs");
+  } catch (e) {
+    document.getElementById("jobs-updated").textContent = "cannot load: " + e.message;
+    return;
+  }
+  const list = document.getElementById("jobs-list");
+  list.replaceChildren(...r.jobs.map((j) => {
+    const job = j.job || {};
+    const state = el("td");
+    if (!j.states.length) state.textContent = "never ran";
+    for (const s of j.states) state.appendChild(el("div", jobState(s)));
+    const tr = tableRow([
+      j.kind === "at" ? "at " + nameText(j.node) : j.kind,
+      el("td", pathText(j.path), "mono"),
+      el("td", Array.isArray(job.code) ? pathText(job.code) : show(job.code), "mono"),
+      job.target === null || job.target === undefined ? "not scheduled" : timeText(job.target),
+      typeof job.repeat === "number" && job.repeat > 0 ? job.repeat + " s" : "–",
+      state,
+    ]);
+    tr.dataset.job = JSON.stringify(j.at);
+    return tr;
+  }));
+  document.getElementById("jobs-none").hidden = r.jobs.length > 0;
+  document.getElementById("jobs-updated").textContent =
+    "updated " + clockText() + (r.truncated ? " (too many: not all shown)" : "");
+}
+
+// ---- login ----
+
+// Shows the login form instead of the pages (method: the one the server
+// asked for, if known).
+function askLogin(method) {
+  for (const sec of document.querySelectorAll("section.page")) sec.hidden = true;
+  if (method) document.getElementById("login-method").textContent = method;
+  document.getElementById("page-login").hidden = false;
+  if (source) { source.close(); source = null; }
+  generation++;
+}
+
+async function login(ev) {
+  ev.preventDefault();
+  const msg = document.getElementById("login-message");
+  msg.textContent = "";
+  const method = document.getElementById("login-method").textContent || undefined;
+  try {
+    await api("/api/login", {
+      method,
+      name: document.getElementById("login-name").value,
+      password: document.getElementById("login-password").value,
+    });
+    location.reload();
+  } catch (e) {
+    msg.textContent = e.message;
+  }
+}
+
+async function logout() {
+  try { await api("/api/logout", {}); } catch (e) { /* reloaded anyway */ }
+  location.reload();
+}
+
 function start() {
+  document.getElementById("login-form").addEventListener("submit", login);
+  document.getElementById("logout").addEventListener("click", logout);
+  api("/api/session").then((s) => {
+    if (s.user !== null) {
+      document.getElementById("user-name").textContent = s.user;
+      document.getElementById("user").hidden = false;
+    } else if (s.login !== null) {
+      askLogin(s.login);
+      return;
+    }
+    showTree();
+  }).catch((e) => status("cannot load: " + e.message));
+}
+
+function showTree() {
+  document.getElementById("errors-all").addEventListener("change", refreshErrors);
   const root = makeRow([], "(root)", { has_value: false, chain: null, tock: 0 });
   document.getElementById("tree").appendChild(root.li);
   toggle(root);
   const live = document.getElementById("live");
   live.addEventListener("change", () => setLive(live.checked));
+  window.addEventListener("hashchange", () => {
+    if (document.getElementById("page-login").hidden) showPage();
+  });
+  showPage();
 }
 
 start();
