@@ -7,7 +7,7 @@
 //! `max_frame` plus one read chunk. Any decode error is final; the caller
 //! is expected to close the connection.
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use distkv_tree::Value;
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -53,6 +53,22 @@ impl Decoder for MsgpackCodec {
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Value>, CodecError> {
+        // The usual case, a whole frame (or several) in the buffer: decode
+        // it in one pass. Only a frame that is not all there yet (or
+        // longer than the limit) is scanned, incrementally, as more
+        // arrives; the scan also reports an oversized frame from its
+        // header.
+        if self.scanner.is_fresh() {
+            let window = src.get(..self.limits.max_frame).unwrap_or(src);
+            match msgpack::decode_first(window, self.limits.max_depth) {
+                Ok((v, len)) => {
+                    src.advance(len);
+                    return Ok(Some(v));
+                }
+                Err(DecodeError::Truncated) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         let scanned = self.scanner.scan(src, &self.limits);
         if !matches!(scanned, Ok(None)) {
             // A frame was found or the stream is broken: start afresh.

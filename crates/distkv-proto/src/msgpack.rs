@@ -364,6 +364,12 @@ pub(crate) struct FrameScanner {
 }
 
 impl FrameScanner {
+    /// Whether no partial frame has been scanned (the next scan starts
+    /// at offset 0).
+    pub(crate) fn is_fresh(&self) -> bool {
+        self.pos == 0 && self.open.is_empty()
+    }
+
     /// Forgets all progress; the next scan starts at offset 0.
     pub(crate) fn reset(&mut self) {
         self.pos = 0;
@@ -566,7 +572,19 @@ pub(crate) fn decode_frame(frame: &[u8]) -> Result<Value, DecodeError> {
 /// [`decode_frame`], failing with [`DecodeError::TooDeep`] on containers
 /// nested deeper than `max_depth`.
 fn decode_frame_within(frame: &[u8], max_depth: usize) -> Result<Value, DecodeError> {
-    let mut r = Reader::new(frame);
+    let (value, len) = decode_first(frame, max_depth)?;
+    match frame.len() - len {
+        0 => Ok(value),
+        n => Err(DecodeError::TrailingBytes(n)),
+    }
+}
+
+/// Decodes the object at the start of `buf` in one pass; returns it and
+/// the bytes it took. [`DecodeError::Truncated`] when `buf` ends inside
+/// it; containers nested deeper than `max_depth` fail with
+/// [`DecodeError::TooDeep`]. Allocations are bounded by `buf`'s length.
+pub(crate) fn decode_first(buf: &[u8], max_depth: usize) -> Result<(Value, usize), DecodeError> {
+    let mut r = Reader::new(buf);
     let mut open: Vec<Open> = Vec::new();
     loop {
         let head = read_head(&mut r)?.ok_or(DecodeError::Truncated)?;
@@ -582,10 +600,7 @@ fn decode_frame_within(frame: &[u8], max_depth: usize) -> Result<Value, DecodeEr
         };
         loop {
             let Some(parent) = open.last_mut() else {
-                return match r.rest.len() {
-                    0 => Ok(value),
-                    n => Err(DecodeError::TrailingBytes(n)),
-                };
+                return Ok((value, buf.len() - r.rest.len()));
             };
             match parent.push(value) {
                 None => break,
