@@ -207,3 +207,85 @@ async fn servers_copy_from_each_other_over_tls() {
     assert_eq!(String::from_utf8_lossy(&o.stdout), "\"over tls\"\n");
     let _ = std::fs::remove_dir_all(&c.dir);
 }
+
+/// One HTTPS request over a fresh connection that trusts `trust`; the
+/// whole answer (head and body).
+fn https_get(port: u16, trust: &str, path: &str) -> String {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use std::io::{Read, Write};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(trust).expect("pem") {
+        roots.add(c.expect("cert")).expect("add");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = ServerName::try_from("localhost").expect("name");
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("tls");
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    write!(
+        tls,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut answer = Vec::new();
+    // the server may end the TLS session without close_notify
+    let _ = tls.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn a_server_with_a_certificate_serves_http_and_its_console_over_tls_only() {
+    let c = certs("https");
+    let http = common::free_port();
+    let opts: Vec<String> = vec![
+        "-C".into(),
+        format!("server.bind_default.ssl.cert={}", c.cert),
+        "-C".into(),
+        format!("server.bind_default.ssl.key={}", c.key),
+        "-C".into(),
+        "server.http.host=127.0.0.1".into(),
+        "-C".into(),
+        format!("server.http.port={http}"),
+        "-C".into(),
+        "server.http.console=true".into(),
+    ];
+    let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
+    let s = ServerProc::standalone("one", Some("Root"), &opts);
+    let trust = format!("connect.ssl.cert={}", c.cert);
+    let o = client(&s, &["-C", &trust], &["data", "set", "-v", "over tls", "x"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // the server's own endpoint, over TLS
+    let health = https_get(http, &c.cert, "/health");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    // the console reaches the TLS-only server over TLS, trusting exactly
+    // its certificate, and shows what the command line stored
+    let tree = https_get(http, &c.cert, "/api/tree?path=%5B%5D");
+    assert!(tree.starts_with("HTTP/1.1 200"), "{tree}");
+    assert!(tree.contains("over tls"), "{tree}");
+    // plain HTTP gets no answer
+    let mut plain = std::net::TcpStream::connect(("127.0.0.1", http)).expect("connect");
+    plain
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    use std::io::{Read, Write};
+    plain
+        .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .expect("write");
+    let mut got = Vec::new();
+    let _ = plain.read_to_end(&mut got);
+    assert!(
+        !String::from_utf8_lossy(&got).contains("HTTP/1.1 200"),
+        "plain HTTP was answered: {}",
+        String::from_utf8_lossy(&got)
+    );
+    let _ = std::fs::remove_dir_all(&c.dir);
+}

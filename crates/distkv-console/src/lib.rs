@@ -167,6 +167,9 @@ pub struct ConsoleSettings {
     /// `localhost` and IP addresses, such as the name the endpoint is
     /// reached by.
     pub hosts: Vec<String>,
+    /// TLS for the console's own connection, for a server that accepts
+    /// TLS only (the front end trusts exactly the server's certificate).
+    pub tls: Option<distkv_client::ClientTls>,
 }
 
 /// The web console: hand it to the server as its
@@ -228,6 +231,7 @@ impl Console {
         let _ = self.target.set(ConnectOptions {
             host: ip.to_string(),
             port: addr.port(),
+            tls: self.settings.tls.clone(),
             ..ConnectOptions::default()
         });
     }

@@ -66,11 +66,17 @@ pub(crate) async fn serve_http(
     let local = l
         .local_addr()
         .map_or_else(|_| format!("{host}:{port}"), |a| a.to_string());
-    tracing::info!(addr = %local, "serving /metrics and /health over HTTP");
+    let scheme = if config.tls.is_some() {
+        "HTTPS"
+    } else {
+        "HTTP"
+    };
+    tracing::info!(addr = %local, "serving /metrics and /health over {scheme}");
     tasks.spawn(observe::serve_http(
         shared.clone(),
         config.http_handler.clone(),
         l,
+        config.tls.clone(),
         shutdown.clone(),
     ));
     Ok(())

@@ -214,14 +214,16 @@ fn web_console(
             "server.http.console needs server.http.port (the console is served there)",
         ));
     };
-    if sc.tls.is_some() {
-        return Err(Failure::usage(
-            "server.http.console: the console cannot yet reach a server that accepts TLS only",
-        ));
-    }
+    // a server that accepts TLS only: the console talks TLS to it too,
+    // trusting exactly its certificate
+    let tls = match sc.tls {
+        Some(_) => Some(crate::app::tls::own_server(cfg)?),
+        None => None,
+    };
     let console = Arc::new(distkv_console::Console::new(
         distkv_console::ConsoleSettings {
             hosts: vec![host.clone()],
+            tls,
         },
     ));
     sc.http_handler = Some(console.clone());

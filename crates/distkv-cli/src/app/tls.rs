@@ -96,3 +96,85 @@ pub fn client_at(cfg: &Config, key: &str) -> Result<Option<ClientSettings>, Fail
         file(cfg, &format!("{key}.server_name"))?,
     )))
 }
+
+/// TLS for a connection of the server to itself (the web console's): it
+/// trusts exactly the server's own certificate (`server.bind_default.ssl`),
+/// whatever names it carries and whoever issued it.
+pub fn own_server(cfg: &Config) -> Result<distkv_client::ClientTls, Failure> {
+    let key = "server.bind_default.ssl.cert";
+    let cert = file(cfg, key)?.ok_or_else(|| Failure::error(format!("{key} names no file")))?;
+    let Some(own) = certs(&cert)?.into_iter().next() else {
+        return Err(Failure::error(format!("{cert} holds no certificate")));
+    };
+    let provider = provider();
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Failure::error(format!("TLS: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(OwnCertificate { own, provider }))
+        .with_no_client_auth();
+    Ok(distkv_client::ClientTls {
+        config: Arc::new(config),
+        server_name: None,
+    })
+}
+
+/// Accepts exactly one certificate: the server's own.
+#[derive(Debug)]
+struct OwnCertificate {
+    own: CertificateDer<'static>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for OwnCertificate {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if end_entity.as_ref() == self.own.as_ref() {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(
+                "not this server's own certificate".into(),
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}

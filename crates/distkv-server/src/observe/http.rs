@@ -1,6 +1,8 @@
 //! The HTTP endpoint (`server.http`): `GET /metrics` and `GET /health`,
 //! and every other path through the [`HttpHandler`] the server was given
-//! (the web console), if any. Bounded like every listener: at most
+//! (the web console), if any. A server with a certificate (TLS only on
+//! its client listeners) serves the endpoint over TLS only as well, with
+//! the same certificate. Bounded like every listener: at most
 //! [`MAX_CONNECTIONS`] at once, request heads up to 16 KiB read within
 //! 5 s, 30 s per connection; the endpoint's own paths take no request
 //! bodies, and a handler bounds the bodies it reads.
@@ -53,12 +55,16 @@ struct Endpoint {
     handler: Option<Arc<dyn HttpHandler>>,
 }
 
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIME: Duration = Duration::from_secs(5);
+
 /// Serves the endpoint on `listener` until `shutdown`, handing the paths
-/// it does not serve itself to `handler`.
+/// it does not serve itself to `handler`; with `tls`, over TLS only.
 pub async fn serve(
     shared: Arc<Shared>,
     handler: Option<Arc<dyn HttpHandler>>,
     listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: CancellationToken,
 ) {
     let endpoint = Endpoint { shared, handler };
@@ -80,21 +86,42 @@ pub async fn serve(
             }
         };
         let endpoint = endpoint.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let service = service_fn(move |req| answer(endpoint.clone(), req, peer));
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(5))
-                .max_buf_size(16 * 1024)
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service);
-            match tokio::time::timeout(CONNECTION_TIME, conn).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "http connection ended"),
-                Err(_) => tracing::debug!(%peer, "http connection timed out"),
+            match tls {
+                None => serve_connection(endpoint, stream, peer).await,
+                Some(tls) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                    match tokio::time::timeout(HANDSHAKE_TIME, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_connection(endpoint, stream, peer).await,
+                        Ok(Err(e)) => {
+                            tracing::info!(%peer, error = %e, "https: TLS handshake failed");
+                        }
+                        Err(_) => tracing::info!(%peer, "https: TLS handshake timed out"),
+                    }
+                }
             }
         });
+    }
+}
+
+/// Serves one accepted connection, within [`CONNECTION_TIME`].
+async fn serve_connection<S>(endpoint: Endpoint, stream: S, peer: SocketAddr)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| answer(endpoint.clone(), req, peer));
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(5))
+        .max_buf_size(16 * 1024)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
+    match tokio::time::timeout(CONNECTION_TIME, conn).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "http connection ended"),
+        Err(_) => tracing::debug!(%peer, "http connection timed out"),
     }
 }
 
