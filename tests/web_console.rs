@@ -849,3 +849,41 @@ fn a_login_is_asked_for_and_the_acl_applies() {
     let (status, _) = as_joe(&format!("/api/tree?path={}", url_escape(r#"["pub"]"#)));
     assert_eq!(status, 401);
 }
+
+#[test]
+fn an_opened_entry_shows_its_type_and_converters() {
+    let c = Console::start();
+    let dir = common::ScratchDir::new("console-bindings");
+    let pct = dir.file(
+        "pct.rhai",
+        "if value < 0 || value > 100 { throw \"not a percentage\" }\n",
+    );
+    c.server.ok(&[
+        "type", "set", "-g", "0", "-g", "100", "-b", "-1", "-b", "555", "-s", &pct, "pct",
+    ]);
+    c.server.ok(&["type", "match", "-t", "pct", "level", "+"]);
+    let enc = dir.file("enc.rhai", "value.to_string()\n");
+    let dec = dir.file("dec.rhai", "parse_int(value)\n");
+    c.server.ok(&[
+        "codec", "set", "-e", &enc, "-d", &dec, "-i", "'12'", "12", "-o", "12", "'12'", "num2str",
+    ]);
+    c.server
+        .ok(&["codec", "convert", "-c", "num2str", "strs", "n", "#"]);
+    c.server.ok(&["data", "set", "-ev", "55", "level", "x"]);
+
+    // a typed entry: its type, no converter
+    let t = c.tree(&json!(["level", "x"]));
+    assert_eq!(t["bindings"]["type"], json!(["pct"]), "{t}");
+    assert_eq!(t["bindings"]["codecs"], json!([]), "{t}");
+    // below a converter's pattern: the group and its codec
+    let t = c.tree(&json!(["n", "a", "b"]));
+    assert_eq!(t["bindings"]["type"], Json::Null, "{t}");
+    assert_eq!(
+        t["bindings"]["codecs"],
+        json!([{"group": "strs", "codec": ["num2str"]}]),
+        "{t}"
+    );
+    // neither
+    let t = c.tree(&json!(["elsewhere"]));
+    assert_eq!(t["bindings"], json!({"type": null, "codecs": []}), "{t}");
+}

@@ -126,6 +126,22 @@ impl<'a> Finder<'a> {
     }
 }
 
+/// The record of the most specific pattern below `root` (a tree of
+/// patterns with `+` and `#`, like an ACL's) that matches `path`: how
+/// the type and the converter that apply to a path are found. `None`
+/// when nothing matches or `root` does not exist.
+pub fn matching_record<'a>(
+    tree: &'a distkv_tree::Tree,
+    root: &Path,
+    path: &Path,
+) -> Option<&'a distkv_tree::Value> {
+    let mut f = Finder::new(tree.get(root)?, root.clone());
+    for e in path.elems() {
+        f = f.step(e)?;
+    }
+    f.result()?.0.data()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +171,26 @@ mod tests {
 
     fn root_path() -> Path {
         Path(vec![PathElem::Nil, "acl".into(), "t".into()])
+    }
+
+    #[test]
+    fn the_most_specific_record_matches() {
+        let t = acl_tree(&[
+            (&["a", "+"], "plus"),
+            (&["a", "b"], "exact"),
+            (&["#"], "any"),
+        ]);
+        let rec = |p: &[&str]| {
+            matching_record(&t, &root_path(), &Path::from_strs(p)).and_then(Value::as_str)
+        };
+        assert_eq!(rec(&["a", "b"]), Some("exact"));
+        assert_eq!(rec(&["a", "c"]), Some("plus"));
+        assert_eq!(rec(&["x", "y", "z"]), Some("any"));
+        let missing = Path(vec![PathElem::Nil, "nothing".into()]);
+        assert_eq!(
+            matching_record(&t, &missing, &Path::from_strs(&["a"])),
+            None
+        );
     }
 
     fn find<'a>(t: &'a Tree, path: &[&str]) -> Option<Finder<'a>> {

@@ -13,7 +13,7 @@ mod denied;
 mod finder;
 
 pub use denied::{Denied, DeniedAt};
-pub use finder::Finder;
+pub use finder::{Finder, matching_record};
 
 /// Why an ACL flag string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -2,7 +2,7 @@
 //! saw.
 
 use distkv_client::{Client, TreeOptions, WriteOptions};
-use distkv_tree::{Chain, NodeEvent, Path};
+use distkv_tree::{Chain, NodeEvent, Path, PathElem, Precondition, TockClock, Tree};
 use serde_json::{Value as Json, json};
 
 use crate::ConsoleError;
@@ -143,8 +143,67 @@ pub(crate) async fn tree(c: &Client, q: &Query) -> Result<Json, ConsoleError> {
         o.insert("path".into(), json::path(&q.path));
         o.insert("children".into(), Json::Array(children));
         o.insert("truncated".into(), Json::Bool(truncated));
+        o.insert("bindings".into(), bindings(c, &q.path).await);
     }
     Ok(out)
+}
+
+/// The type and the converters that apply to `path`: `{type, codecs:
+/// [{group, codec}]}` (type and codec as path arrays; `type` null when
+/// none matches), or null when the system subtree cannot be read (a user
+/// who is not super-root).
+async fn bindings(c: &Client, path: &Path) -> Json {
+    let match_root = Path(vec![PathElem::Nil, PathElem::Str("match".into())]);
+    let (Ok(matches), Ok(converters)) = (
+        c.internal_tree(&match_root).await,
+        c.converters(None, &Path::root()).await,
+    ) else {
+        return Json::Null;
+    };
+    let mut tree = Tree::new("console", 1);
+    tree.mark_ready();
+    let clock = TockClock::default();
+    for (p, v) in matches {
+        let mut full = match_root.clone();
+        full.0.extend(p.0);
+        let _ = tree.local_change(&full, Some(v), &Precondition::default(), &clock);
+    }
+    let type_path = distkv_acl::matching_record(&tree, &match_root, path)
+        .and_then(|r| r.get("type"))
+        .and_then(|t| match t {
+            distkv_tree::Value::Str(s) => Some(Path(vec![PathElem::Str(s.clone())])),
+            other => Path::from_value(other.clone()).ok(),
+        });
+    // the converters, a pattern tree per group
+    let mut groups: Vec<String> = Vec::new();
+    let conv_root = |g: &str| {
+        Path(vec![
+            PathElem::Nil,
+            PathElem::Str("conv".into()),
+            PathElem::Str(g.into()),
+        ])
+    };
+    for cv in converters {
+        let mut full = conv_root(&cv.group);
+        full.0.extend(cv.path.0);
+        let record = distkv_tree::Value::Map(vec![("codec".into(), cv.codec.to_value())]);
+        let _ = tree.local_change(&full, Some(record), &Precondition::default(), &clock);
+        if !groups.contains(&cv.group) {
+            groups.push(cv.group);
+        }
+    }
+    let codecs: Vec<Json> = groups
+        .iter()
+        .filter_map(|g| {
+            let r = distkv_acl::matching_record(&tree, &conv_root(g), path)?;
+            let codec = Path::from_value(r.get("codec")?.clone()).ok()?;
+            Some(json!({"group": g, "codec": json::path(&codec)}))
+        })
+        .collect();
+    json!({
+        "type": type_path.as_ref().map_or(Json::Null, json::path),
+        "codecs": codecs,
+    })
 }
 
 fn bad(t: &str) -> ConsoleError {

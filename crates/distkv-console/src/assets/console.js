@@ -50,7 +50,12 @@ function fill(row, data) {
     v.classList.add("novalue");
   }
   const head = d.chain && d.chain.length ? d.chain.map((l) => l.node + ":" + l.tick).join(" ← ") : "no chain";
-  row.li.querySelector(":scope > .line > .meta").textContent = "chain " + head + " · tock " + d.tock;
+  let meta = "chain " + head + " · tock " + d.tock;
+  if (d.bindings) {
+    if (d.bindings.type) meta += " · type " + d.bindings.type.map(String).join(" ");
+    for (const c of d.bindings.codecs || []) meta += " · codec " + c.codec.map(String).join(" ") + " (" + c.group + ")";
+  }
+  row.li.querySelector(":scope > .line > .meta").textContent = meta;
   const t = row.li.querySelector(":scope > .line > .toggle");
   if (d.has_children === false && !row.expanded) {
     t.textContent = "·";
@@ -81,7 +86,7 @@ async function load(row) {
   const data = await api(treeUrl(row.path));
   const ul = row.li.querySelector(":scope > .children");
   fill(row, { has_value: data.has_value, value: data.value, chain: data.chain, tock: data.tock,
-              has_children: data.children.length > 0 });
+              has_children: data.children.length > 0, bindings: data.bindings });
   const seen = new Set();
   for (const c of data.children) {
     const p = row.path.concat([c.name]);

@@ -20,13 +20,8 @@ fn root(kind: &str) -> Path {
 /// The codec record for `path` in converter group `group`, if any.
 pub fn codec_for(tree: &Tree, group: &str, path: &Path) -> Option<Value> {
     let conv_root = root("conv").child(PathElem::Str(group.into()));
-    let entry = tree.get(&conv_root)?;
-    let mut f = distkv_acl::Finder::new(entry, conv_root);
-    for e in path.elems() {
-        f = f.step(e)?;
-    }
-    let (e, _) = f.result()?;
-    let codec_path = crate::validate::type_check::elems_of(e.data()?.get("codec")?)?;
+    let record = distkv_acl::matching_record(tree, &conv_root, path)?;
+    let codec_path = crate::validate::type_check::elems_of(record.get("codec")?)?;
     let mut p = root("codec");
     p.0.extend(codec_path);
     tree.get(&p)?.data().cloned()

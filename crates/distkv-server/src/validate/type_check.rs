@@ -190,14 +190,9 @@ pub fn type_chain(tree: &Tree, type_path: &[PathElem]) -> Option<TypeChain> {
 
 /// The type bound to data path `path` by the match tree, if any.
 pub fn matched_type(tree: &Tree, path: &Path) -> Option<TypeChain> {
-    let root = tree.get(&match_root())?;
-    let mut f = distkv_acl::Finder::new(root, match_root());
-    for e in path.elems() {
-        // no match: no check
-        f = f.step(e)?;
-    }
-    let (entry, _) = f.result()?;
-    let elems = type_path_of(entry.data()?)?;
+    // no match: no check
+    let record = distkv_acl::matching_record(tree, &match_root(), path)?;
+    let elems = type_path_of(record)?;
     type_chain(tree, &elems)
 }
 
