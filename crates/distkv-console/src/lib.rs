@@ -410,8 +410,13 @@ impl Console {
                 let permit = self.watches.clone().try_acquire_owned().map_err(|_| {
                     ConsoleError::Unavailable("too many live views open; close one".into())
                 })?;
+                // without a session: the console's own connection, whose
+                // stream must end once the server requires logins
+                let own = session::token_of(&req)
+                    .and_then(|t| self.sessions.get(&t))
+                    .is_none();
                 let c = self.client_for(&req).await?;
-                sse::watch(c, &q, permit, peer).await
+                sse::watch(c, &q, permit, peer, own).await
             }
             ("/api/session", true) => {
                 no_query(req.uri().query())?;
@@ -469,7 +474,7 @@ impl Console {
 
 /// The login method the server requires now (`null auth`'s `current`),
 /// as a connection made without a login (which may read it) sees it.
-async fn required_login(c: &Client) -> Result<Option<String>, ConsoleError> {
+pub(crate) async fn required_login(c: &Client) -> Result<Option<String>, ConsoleError> {
     let path = distkv_tree::Path(vec![
         distkv_tree::PathElem::Nil,
         distkv_tree::PathElem::Str("auth".into()),

@@ -88,12 +88,20 @@ fn event(name: Option<&str>, data: &serde_json::Value) -> Bytes {
     Bytes::from(s)
 }
 
-/// Opens the watch and answers with its event stream.
+/// How often a stream on the console's own connection checks, while it
+/// delivers changes, that the server still requires no login.
+const LOGIN_CHECK: Duration = Duration::from_secs(1);
+
+/// Opens the watch and answers with its event stream. A stream on the
+/// console's own connection (`own`: no session) ends once the server
+/// requires logins: it checks before delivering a change, at most once
+/// per [`LOGIN_CHECK`], and ends with `event: login`.
 pub(crate) async fn watch(
     c: Client,
     q: &Query,
     permit: OwnedSemaphorePermit,
     peer: SocketAddr,
+    own: bool,
 ) -> Result<Response<HttpBody>, ConsoleError> {
     let opts = TreeOptions {
         nchain: 3,
@@ -120,6 +128,7 @@ pub(crate) async fn watch(
         let _permit = permit;
         let end = tokio::time::sleep(LIFETIME);
         tokio::pin!(end);
+        let mut checked = tokio::time::Instant::now();
         loop {
             let item = tokio::select! {
                 i = stream.next() => i,
@@ -142,6 +151,17 @@ pub(crate) async fn watch(
                     break;
                 }
             };
+            if own && checked.elapsed() >= LOGIN_CHECK {
+                checked = tokio::time::Instant::now();
+                if !matches!(crate::required_login(&c).await, Ok(None)) {
+                    tracing::info!(%peer, "console watch ended: the server requires logins now");
+                    let _ = tx.try_send(event(
+                        Some("login"),
+                        &serde_json::json!({"error": "the server requires a login now"}),
+                    ));
+                    break;
+                }
+            }
             if tx.try_send(event(None, &data)).is_err() {
                 tracing::info!(%peer, "console watch: the browser fell behind; stream dropped");
                 flag.store(true, Ordering::Release);
