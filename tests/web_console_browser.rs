@@ -13,7 +13,6 @@
 mod common;
 
 use std::io::Read;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,18 +22,6 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// How long one browser run may take before it is killed.
 const BROWSER_LIMIT: Duration = Duration::from_secs(60);
-
-/// Whether the browser is there; under CI its absence is a failure.
-fn have_chromium() -> bool {
-    if Path::new(CHROMIUM).exists() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{CHROMIUM} is missing: install the Debian package `chromium`");
-    }
-    eprintln!("skipped: no browser at {CHROMIUM} (install the Debian package `chromium`)");
-    false
-}
 
 /// Loads `url` in headless Chromium with a fresh profile and returns the
 /// serialized DOM after the page's scripts ran for `budget_ms` of
@@ -130,7 +117,7 @@ fn set_numeric_key(port: u16, value: &str) {
 
 #[test]
 fn the_first_level_is_rendered_and_markup_stays_text() {
-    if !have_chromium() {
+    if !common::programs_installed(&[(CHROMIUM, "chromium")]) {
         return;
     }
     let (s, port) = common::console_server();
@@ -209,7 +196,7 @@ fn the_first_level_is_rendered_and_markup_stays_text() {
 
 #[test]
 fn the_network_page_is_rendered() {
-    if !have_chromium() {
+    if !common::programs_installed(&[(CHROMIUM, "chromium")]) {
         return;
     }
     let (s, port) = common::console_server();
@@ -238,7 +225,7 @@ fn the_network_page_is_rendered() {
 
 #[test]
 fn the_error_and_job_pages_are_rendered() {
-    if !have_chromium() {
+    if !common::programs_installed(&[(CHROMIUM, "chromium")]) {
         return;
     }
     let (s, port) = common::console_server();

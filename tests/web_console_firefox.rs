@@ -14,7 +14,6 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,17 +24,6 @@ const FIREFOX: &str = "/usr/bin/firefox-esr";
 
 /// How long a wait for the page polls before the test fails.
 const WAIT: Duration = Duration::from_secs(30);
-
-fn have_firefox() -> bool {
-    if Path::new(FIREFOX).exists() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{FIREFOX} is missing: install the Debian package `firefox-esr`");
-    }
-    eprintln!("skipped: no browser at {FIREFOX} (install the Debian package `firefox-esr`)");
-    false
-}
 
 /// A headless Firefox (killed by PID on drop) and a Marionette
 /// connection to it.
@@ -183,25 +171,9 @@ impl Firefox {
     }
 }
 
-/// The row of the entry named `name` (a string name, unique in the test's
-/// tree).
-fn row(name: &str) -> String {
-    format!(
-        "//li[contains(concat(' ', @class, ' '), ' entry ')]\
-         [div[@class='line']/span[contains(@class, 'name') and text()='{name}']]"
-    )
-}
-
-fn value_of(name: &str) -> String {
-    format!(
-        "{}/div[@class='line']/span[contains(@class, 'value')]",
-        row(name)
-    )
-}
-
 #[test]
 fn the_console_works_in_firefox() {
-    if !have_firefox() {
+    if !common::programs_installed(&[(FIREFOX, "firefox-esr")]) {
         return;
     }
     let (s, port): (ServerProc, u16) = common::console_server();
@@ -217,8 +189,11 @@ fn the_console_works_in_firefox() {
     ff.open(&format!("http://127.0.0.1:{port}/"));
 
     // the first level is rendered; markup in a value is text
-    ff.wait_text(&value_of("k"), "\"one\"");
-    ff.wait_text(&value_of("markup"), "\"<img src=x onerror=alert(1)>\"");
+    ff.wait_text(&common::console_value_of("k"), "\"one\"");
+    ff.wait_text(
+        &common::console_value_of("markup"),
+        "\"<img src=x onerror=alert(1)>\"",
+    );
     assert_eq!(
         ff.run(
             "return document.querySelectorAll('main img').length;",
@@ -232,14 +207,17 @@ fn the_console_works_in_firefox() {
     ff.click("//input[@id='live']");
     ff.wait_text("//span[@id='status']", "live");
     s.ok(&["data", "set", "-v", "two", "k"]);
-    ff.wait_text(&value_of("k"), "\"two\"");
+    ff.wait_text(&common::console_value_of("k"), "\"two\"");
 
     // an edit on the page is read back by the command line
     ff.click(&format!(
         "{}/div[@class='line']/button[@class='edit']",
-        row("k")
+        common::console_row("k")
     ));
-    let form = format!("{}/form[contains(@class, 'editor')]", row("k"));
+    let form = format!(
+        "{}/form[contains(@class, 'editor')]",
+        common::console_row("k")
+    );
     let typed = ff.run(
         "const f = document.evaluate(arguments[0], document, null, \
          XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue; \

@@ -40,28 +40,6 @@ const WAIT: Duration = Duration::from_secs(20);
 /// One browser at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// Whether browser and driver are there; under CI their absence is a
-/// failure.
-fn have_browser() -> bool {
-    let missing: Vec<&str> = [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")]
-        .into_iter()
-        .filter(|(p, _)| !Path::new(p).exists())
-        .map(|(_, pkg)| pkg)
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let why = format!(
-        "{CHROMIUM} or {CHROMEDRIVER} is missing: install the Debian packages {}",
-        missing.join(" and ")
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("{why}");
-    }
-    eprintln!("skipped: {why}");
-    false
-}
-
 /// A console server, a chromedriver and a browser session on it.
 struct Session {
     rt: tokio::runtime::Runtime,
@@ -264,66 +242,49 @@ impl Drop for Session {
     }
 }
 
-/// The tree row of the entry named `name` (a string name, unique in the
-/// test's tree).
-fn row(name: &str) -> String {
-    format!(
-        "//li[contains(concat(' ', @class, ' '), ' entry ')]\
-         [div[@class='line']/span[contains(@class, 'name') and text()='{name}']]"
-    )
-}
-
-/// The value shown in the row of `name`.
-fn value_of(name: &str) -> String {
-    format!(
-        "{}/div[@class='line']/span[contains(@class, 'value')]",
-        row(name)
-    )
-}
-
 /// Something in the editor of the row of `name`.
 fn editor_of(name: &str, what: &str) -> String {
     format!(
         "{}/form[contains(@class, 'editor')]//*[contains(@class, '{what}')]",
-        row(name)
+        common::console_row(name)
     )
 }
 
 #[test]
 fn a_value_changed_by_the_command_line_appears_in_the_live_page() {
-    if !have_browser() {
+    if !common::programs_installed(&[(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")]) {
         return;
     }
     let s = Session::start();
     s.server.ok(&["data", "set", "-v", "one", "k"]);
     s.open("");
-    s.wait_text(&value_of("k"), "\"one\"");
+    s.wait_text(&common::console_value_of("k"), "\"one\"");
     s.click("//input[@id='live']");
     s.wait_text("//span[@id='status']", "live");
 
     s.server.ok(&["data", "set", "-v", "two", "k"]);
-    s.wait_text(&value_of("k"), "\"two\"");
+    s.wait_text(&common::console_value_of("k"), "\"two\"");
     // a new entry below an open level appears as well
     s.server.ok(&["data", "set", "-v", "<b>new</b>", "fresh"]);
-    s.wait_text(&value_of("fresh"), "\"<b>new</b>\"");
+    s.wait_text(&common::console_value_of("fresh"), "\"<b>new</b>\"");
     assert!(
         !s.exists("//main//b"),
         "markup in a value became an element"
     );
     // a deleted value shows as such
     s.server.ok(&["data", "delete", "k"]);
-    s.wait_text(&value_of("k"), "no value");
+    s.wait_text(&common::console_value_of("k"), "no value");
 }
 
 #[test]
 fn an_edit_on_the_page_is_read_back_by_the_command_line() {
-    if !have_browser() {
+    if !common::programs_installed(&[(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")]) {
         return;
     }
     let s = Session::start();
     s.server.ok(&["data", "set", "-v", "one", "k"]);
     s.open("");
-    s.wait_text(&value_of("k"), "\"one\"");
+    s.wait_text(&common::console_value_of("k"), "\"one\"");
 
     // the editor shows only once asked for
     assert!(
@@ -333,24 +294,24 @@ fn an_edit_on_the_page_is_read_back_by_the_command_line() {
     // a number
     s.click(&format!(
         "{}/div[@class='line']/button[@class='edit']",
-        row("k")
+        common::console_row("k")
     ));
     assert!(s.displayed(&editor_of("k", "input")), "no editor");
     s.select(&editor_of("k", "type"), "number");
     s.type_into(&editor_of("k", "input"), "42");
     s.click(&editor_of("k", "save"));
-    s.wait_text(&value_of("k"), "42");
+    s.wait_text(&common::console_value_of("k"), "42");
     assert_eq!(s.server.ok(&["data", "get", "k"]), "42\n");
 
     // a string holding markup: stored as typed, shown as text
     s.click(&format!(
         "{}/div[@class='line']/button[@class='edit']",
-        row("k")
+        common::console_row("k")
     ));
     s.select(&editor_of("k", "type"), "string");
     s.type_into(&editor_of("k", "input"), "<i>x</i>");
     s.click(&editor_of("k", "save"));
-    s.wait_text(&value_of("k"), "\"<i>x</i>\"");
+    s.wait_text(&common::console_value_of("k"), "\"<i>x</i>\"");
     assert_eq!(s.server.ok(&["data", "get", "k"]), "\"<i>x</i>\"\n");
     assert!(
         !s.exists("//main//i"),
@@ -360,19 +321,19 @@ fn an_edit_on_the_page_is_read_back_by_the_command_line() {
 
 #[test]
 fn an_edit_of_a_value_changed_meanwhile_is_a_conflict() {
-    if !have_browser() {
+    if !common::programs_installed(&[(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")]) {
         return;
     }
     let s = Session::start();
     s.server.ok(&["data", "set", "-v", "one", "k"]);
     s.open("");
-    s.wait_text(&value_of("k"), "\"one\"");
+    s.wait_text(&common::console_value_of("k"), "\"one\"");
     // the page is not live: it still shows what it loaded
     s.server.ok(&["data", "set", "-v", "cli", "k"]);
 
     s.click(&format!(
         "{}/div[@class='line']/button[@class='edit']",
-        row("k")
+        common::console_row("k")
     ));
     s.type_into(&editor_of("k", "input"), "page");
     s.click(&editor_of("k", "save"));
@@ -386,7 +347,7 @@ fn an_edit_of_a_value_changed_meanwhile_is_a_conflict() {
 
 #[test]
 fn a_subtree_deleted_on_the_page_is_gone() {
-    if !have_browser() {
+    if !common::programs_installed(&[(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")]) {
         return;
     }
     let s = Session::start();
@@ -395,11 +356,11 @@ fn a_subtree_deleted_on_the_page_is_gone() {
     s.server.ok(&["data", "set", "-v", "2", "sub", "b", "c"]);
     s.server.ok(&["data", "set", "-v", "stays", "other"]);
     s.open("");
-    s.wait_text(&value_of("sub"), "\"top\"");
+    s.wait_text(&common::console_value_of("sub"), "\"top\"");
 
     s.click(&format!(
         "{}/div[@class='line']/button[@class='edit']",
-        row("sub")
+        common::console_row("sub")
     ));
     // the first click asks again, the second deletes
     s.click(&editor_of("sub", "delete-tree"));
@@ -422,12 +383,12 @@ fn a_subtree_deleted_on_the_page_is_gone() {
         );
     }
     assert_eq!(s.server.ok(&["data", "get", "other"]), "\"stays\"\n");
-    s.wait_text(&value_of("sub"), "no value");
+    s.wait_text(&common::console_value_of("sub"), "no value");
 }
 
 #[test]
 fn the_error_and_job_pages_show_what_the_command_line_made() {
-    if !have_browser() {
+    if !common::programs_installed(&[(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")]) {
         return;
     }
     let s = Session::start();
@@ -477,7 +438,7 @@ fn the_error_and_job_pages_show_what_the_command_line_made() {
 
 #[test]
 fn a_login_is_asked_for_when_the_server_requires_one() {
-    if !have_browser() {
+    if !common::programs_installed(&[(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")]) {
         return;
     }
     let s = Session::start();
@@ -506,7 +467,7 @@ fn a_login_is_asked_for_when_the_server_requires_one() {
     });
     s.type_into("//input[@id='login-name']", "joe");
     s.click("//button[@id='login-submit']");
-    s.wait_text(&value_of("k"), "\"one\"");
+    s.wait_text(&common::console_value_of("k"), "\"one\"");
     s.wait_text("//span[@id='user-name']", "joe");
     // the session is a cookie the page's script cannot read
     let cookies =
@@ -526,7 +487,7 @@ fn a_login_is_asked_for_when_the_server_requires_one() {
 #[test]
 #[ignore = "writes docs/console.png"]
 fn screenshot() {
-    if !have_browser() {
+    if !common::programs_installed(&[(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")]) {
         return;
     }
     let s = Session::start();
@@ -547,19 +508,24 @@ fn screenshot() {
     s.rt.block_on(s.browser().set_window_size(1000, 620))
         .expect("window size");
     s.open("");
-    s.wait_text(&value_of("schedules"), "no value");
-    let toggle = |name: &str| format!("{}/div[@class='line']/button[@class='toggle']", row(name));
+    s.wait_text(&common::console_value_of("schedules"), "no value");
+    let toggle = |name: &str| {
+        format!(
+            "{}/div[@class='line']/button[@class='toggle']",
+            common::console_row(name)
+        )
+    };
     s.click(&toggle("home"));
-    s.wait_text(&value_of("name"), "\"My house\"");
+    s.wait_text(&common::console_value_of("name"), "\"My house\"");
     s.click(&toggle("living"));
-    s.wait_text(&value_of("temperature"), "21.5");
+    s.wait_text(&common::console_value_of("temperature"), "21.5");
     s.click(&toggle("sensors"));
-    s.wait_text(&value_of("outdoor"), "no value");
+    s.wait_text(&common::console_value_of("outdoor"), "no value");
     s.click("//input[@id='live']");
     s.wait_text("//span[@id='status']", "live");
     s.click(&format!(
         "{}/div[@class='line']/button[@class='edit']",
-        row("temperature")
+        common::console_row("temperature")
     ));
     s.wait("the editor open", |s| {
         s.displayed(&editor_of("temperature", "input"))

@@ -817,3 +817,46 @@ pub fn msgpack_map(pairs: Vec<(&str, distkv_tree::Value)>) -> Vec<u8> {
             .collect(),
     ))
 }
+
+/// Whether the programs a browser test needs are installed: `(path,
+/// Debian package)` pairs. Under CI (`CI` set) a missing one fails the
+/// test; elsewhere the test is skipped, saying why.
+#[allow(clippy::print_stderr)] // a skipped test says why
+pub fn programs_installed(needed: &[(&str, &str)]) -> bool {
+    let missing: Vec<&str> = needed
+        .iter()
+        .filter(|(p, _)| !std::path::Path::new(p).exists())
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let paths: Vec<&str> = needed.iter().map(|(p, _)| *p).collect();
+    let why = format!(
+        "{} missing: install the Debian packages {}",
+        paths.join(" or "),
+        missing.join(" and ")
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{why}");
+    }
+    eprintln!("skipped: {why}");
+    false
+}
+
+/// The web console's tree row of the entry named `name` (a string name,
+/// unique in the test's tree), as an XPath.
+pub fn console_row(name: &str) -> String {
+    format!(
+        "//li[contains(concat(' ', @class, ' '), ' entry ')]\
+         [div[@class='line']/span[contains(@class, 'name') and text()='{name}']]"
+    )
+}
+
+/// The value shown in the console's row of `name`, as an XPath.
+pub fn console_value_of(name: &str) -> String {
+    format!(
+        "{}/div[@class='line']/span[contains(@class, 'value')]",
+        console_row(name)
+    )
+}

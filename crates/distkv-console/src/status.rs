@@ -13,27 +13,6 @@ use crate::json;
 /// Ranges of ticks listed per node and set; the count covers all.
 pub const MAX_RANGES: usize = 50;
 
-/// The replication counters of the server's `stats`, as `/metrics` has
-/// them.
-const REPLICATION: [&str; 6] = [
-    "gossip_updates",
-    "pulled",
-    "pull_rounds",
-    "broadcast",
-    "not_broadcast",
-    "gossip_rejected",
-];
-
-/// The server's own figures besides the replication counters.
-const FIGURES: [&str; 6] = [
-    "backend",
-    "ready",
-    "entries",
-    "connections",
-    "watchers",
-    "state_log",
-];
-
 /// A set of ticks: how many, and the first [`MAX_RANGES`] ranges as
 /// `[first, last]` (both included), `more` when there are others.
 pub(crate) fn ticks(set: &RangeSet) -> Json {
@@ -74,11 +53,11 @@ pub(crate) fn from_state(st: &StateReply) -> Json {
         .collect();
     let mut out = serde_json::Map::new();
     out.insert("server".into(), Json::from(st.node.as_str()));
-    for k in FIGURES {
+    for k in distkv_proto::wire::STATUS_FIGURES {
         out.insert(k.into(), stat(k));
     }
     out.insert("nodes".into(), Json::Array(nodes));
-    let replication: serde_json::Map<String, Json> = REPLICATION
+    let replication: serde_json::Map<String, Json> = distkv_proto::wire::REPLICATION_COUNTERS
         .iter()
         .map(|k| ((*k).to_owned(), stat(k)))
         .collect();

@@ -58,6 +58,28 @@ pub fn chain_to_value(chain: &Chain, n: i64) -> Option<Value> {
     tail
 }
 
+/// The replication counters in the `stats` of a `get_state` reply, in the
+/// order status displays show them.
+pub const REPLICATION_COUNTERS: [&str; 6] = [
+    "gossip_updates",
+    "pulled",
+    "pull_rounds",
+    "broadcast",
+    "not_broadcast",
+    "gossip_rejected",
+];
+
+/// The server's figures in the `stats` of a `get_state` reply that status
+/// displays show, in their order.
+pub const STATUS_FIGURES: [&str; 6] = [
+    "backend",
+    "ready",
+    "entries",
+    "connections",
+    "watchers",
+    "state_log",
+];
+
 /// Appends the msgpack encoding of `path` as an array, byte for byte what
 /// encoding [`Path::to_value`] gives.
 pub fn encode_path(path: &Path, out: &mut Vec<u8>) {

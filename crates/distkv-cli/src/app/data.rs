@@ -216,26 +216,12 @@ pub async fn status(opts: ConnectOptions) -> Result<(), Failure> {
         .iter()
         .map(|(n, r)| (Value::from(n.as_str()), Value::from(r.to_string().as_str())))
         .collect();
-    let replication = [
-        "gossip_updates",
-        "pulled",
-        "pull_rounds",
-        "broadcast",
-        "not_broadcast",
-        "gossip_rejected",
-    ]
-    .into_iter()
-    .map(|k| (Value::from(k), stat(k)))
-    .collect();
+    let replication = distkv_proto::wire::REPLICATION_COUNTERS
+        .into_iter()
+        .map(|k| (Value::from(k), stat(k)))
+        .collect();
     let mut out = MapBuilder::new().set("server", st.node.as_str());
-    for k in [
-        "backend",
-        "ready",
-        "entries",
-        "connections",
-        "watchers",
-        "state_log",
-    ] {
+    for k in distkv_proto::wire::STATUS_FIGURES {
         out.push(k, stat(k));
     }
     let out = out
