@@ -46,20 +46,23 @@ fn client(s: &ServerProc, global: &[&str], args: &[&str]) -> Output {
     run_with_timeout(cmd, Duration::from_secs(30))
 }
 
-fn tls_options(port: u16, trust: &str) -> ConnectOptions {
+/// A TLS client configuration trusting the certificates in `trust`.
+fn trusting(trust: &str) -> rustls::ClientConfig {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(trust).expect("pem") {
         roots.add(c.expect("cert")).expect("add");
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+fn tls_options(port: u16, trust: &str) -> ConnectOptions {
+    let config = trusting(trust);
     ConnectOptions {
         host: "127.0.0.1".into(),
         port,
@@ -211,20 +214,9 @@ async fn servers_copy_from_each_other_over_tls() {
 /// One HTTPS request over a fresh connection that trusts `trust`; the
 /// whole answer (head and body).
 fn https_get(port: u16, trust: &str, path: &str) -> String {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, ServerName};
+    use rustls::pki_types::ServerName;
     use std::io::{Read, Write};
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(trust).expect("pem") {
-        roots.add(c.expect("cert")).expect("add");
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = trusting(trust);
     let name = ServerName::try_from("localhost").expect("name");
     let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("tls");
     let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
