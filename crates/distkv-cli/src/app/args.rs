@@ -140,11 +140,23 @@ pub struct ServerArgs {
     /// `client log dest FILE` would, from the moment the server has data.
     #[arg(short = 's', long = "save", value_name = "FILE")]
     pub save: Option<std::path::PathBuf>,
+    /// The loaded files (-l) are complete: ticks they lack are not
+    /// fetched from other servers.
+    #[arg(short = 'a', long = "authoritative")]
+    pub authoritative: bool,
+    /// Serve at once, fetching changes still missing after the initial
+    /// copy while serving instead of first.
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
     /// Print help.
     #[arg(long = "help", action = ArgAction::Help)]
     pub help: Option<bool>,
     /// This server's unique node name.
     pub name: String,
+    /// Copy the initial data (or catch up after -l) from these servers
+    /// only, in this order.
+    #[arg(value_name = "NODE")]
+    pub nodes: Vec<String>,
 }
 
 /// `distkv client`.
