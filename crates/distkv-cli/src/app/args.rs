@@ -886,7 +886,9 @@ pub struct GetArgs {
     /// With -r: minimum depth.
     #[arg(short = 'M', long = "mindepth", value_name = "N")]
     pub mindepth: Option<usize>,
-    /// The path, as words.
+    /// The path, as words; `:5`, `:5.5`, `:t`, `:f`, `:n`, `:e` are keys of
+    /// other types (int, float, True, False, None, empty), `:LITERAL` any
+    /// Python literal, `::x` the string `:x`.
     pub path: Vec<String>,
 }
 
@@ -919,7 +921,9 @@ pub struct SetArgs {
     /// Print the reply as YAML.
     #[arg(short = 'y', long = "yaml")]
     pub yaml: bool,
-    /// The path, as words.
+    /// The path, as words; `:5`, `:5.5`, `:t`, `:f`, `:n`, `:e` are keys of
+    /// other types (int, float, True, False, None, empty), `:LITERAL` any
+    /// Python literal, `::x` the string `:x`.
     pub path: Vec<String>,
 }
 
@@ -941,7 +945,9 @@ pub struct DeleteArgs {
     /// Return N chain links.
     #[arg(short = 'c', long = "chain", value_name = "N")]
     pub chain: Option<i64>,
-    /// The path, as words.
+    /// The path, as words; `:5`, `:5.5`, `:t`, `:f`, `:n`, `:e` are keys of
+    /// other types (int, float, True, False, None, empty), `:LITERAL` any
+    /// Python literal, `::x` the string `:x`.
     pub path: Vec<String>,
 }
 
@@ -951,7 +957,9 @@ pub struct ListArgs {
     /// YAML output.
     #[arg(short = 'y', long = "yaml")]
     pub yaml: bool,
-    /// The path, as words.
+    /// The path, as words; `:5`, `:5.5`, `:t`, `:f`, `:n`, `:e` are keys of
+    /// other types (int, float, True, False, None, empty), `:LITERAL` any
+    /// Python literal, `::x` the string `:x`.
     pub path: Vec<String>,
 }
 
@@ -967,7 +975,9 @@ pub struct WatchArgs {
     /// YAML output.
     #[arg(short = 'y', long = "yaml")]
     pub yaml: bool,
-    /// The path, as words.
+    /// The path, as words; `:5`, `:5.5`, `:t`, `:f`, `:n`, `:e` are keys of
+    /// other types (int, float, True, False, None, empty), `:LITERAL` any
+    /// Python literal, `::x` the string `:x`.
     pub path: Vec<String>,
 }
 
