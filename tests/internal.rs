@@ -57,3 +57,66 @@ fn internal_state_and_dump() {
         assert!(help.contains(cmd), "{cmd} in {help}");
     }
 }
+
+/// `internal mark`: a server that loaded a file lacking some of a node's
+/// ticks misses them; marking them known (one by one, or all that are
+/// missing) says what changed and leaves nothing missing; -d marks
+/// deletions. Bad arguments are usage errors.
+#[test]
+fn internal_mark_repairs_the_tick_bookkeeping() {
+    let dir = common::ScratchDir::new("internal-mark");
+    let file = format!("{}/state", dir.path());
+    {
+        let s = ServerProc::standalone("one", Some("Root"), &[]);
+        s.ok(&["data", "set", "-v", "x", "a"]);
+        s.ok(&["data", "set", "-v", "x", "b"]);
+        // changes from now on only: ticks 1 to 3 are not in the file
+        s.ok(&["log", "dest", "-i", &file]);
+        s.ok(&["data", "set", "-v", "y", "c"]);
+        s.ok(&["log", "dest", "-i", &format!("{file}.not")]);
+    }
+    let s = ServerProc::standalone_args("two", &["-l", &file]);
+    let missing = s.ok(&["internal", "state", "-m"]);
+    assert!(
+        missing.contains("missing:\n  one:\n  - - 1\n    - 4\n"),
+        "{missing}"
+    );
+    // one tick: that one changed
+    assert_eq!(
+        s.ok(&["internal", "mark", "one", "2"]),
+        "known:\n  one:\n  - 2\nsent: false\n\n"
+    );
+    // again: nothing changed
+    assert_eq!(
+        s.ok(&["internal", "mark", "one", "2"]),
+        "known: {}\nsent: false\n\n"
+    );
+    // a deletion
+    assert_eq!(
+        s.ok(&["internal", "mark", "-d", "one", "3"]),
+        "deleted:\n  one:\n  - 3\nsent: false\n\n"
+    );
+    // no ticks: what is still missing (tick 1), of every node for ''
+    assert_eq!(
+        s.ok(&["internal", "mark", "-n", "x", ""]),
+        "known:\n  one:\n  - 1\nsent: false\n\n"
+    );
+    let missing = s.ok(&["internal", "state", "-m"]);
+    assert!(missing.contains("missing: {}"), "{missing}");
+    // -b tells the others too
+    assert_eq!(
+        s.ok(&["internal", "mark", "-b", "one", "9"]),
+        "known:\n  one:\n  - 9\nsent: true\n\n"
+    );
+    for (args, what) in [
+        (&["internal", "mark", "", "5"][..], "give a node name"),
+        (&["internal", "mark", "one", "0"][..], "ticks start at 1"),
+        (&["internal", "mark", "one", "x"][..], "invalid value"),
+        (&["internal", "mark"][..], "required"),
+    ] {
+        let o = s.client(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(what), "{args:?}: {err}");
+    }
+}

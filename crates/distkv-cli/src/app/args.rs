@@ -320,6 +320,26 @@ pub enum InternalCommand {
         /// Server names.
         nodes: Vec<String>,
     },
+    /// Repair the tick bookkeeping (dangerous; super-root users only):
+    /// count TICKs of NODE as known (superseded, not to be fetched), or
+    /// with -d as deletions. Without TICKs: those the server misses of
+    /// NODE (of every node when NODE is ''). Prints what changed.
+    Mark {
+        /// Mark as deleted. Default: known.
+        #[arg(short = 'd', long = "deleted")]
+        deleted: bool,
+        /// Accepted for the original's sake (the node the change is faked
+        /// as coming from); the server ignores it, as the original's does.
+        #[arg(short = 'n', long = "node", value_name = "NODE")]
+        source: Option<String>,
+        /// Tell every server, not only this one.
+        #[arg(short = 'b', long = "broadcast")]
+        broadcast: bool,
+        /// The node whose ticks these are ('' with no TICK: every node).
+        node: String,
+        /// The ticks.
+        ticks: Vec<u64>,
+    },
     /// The system subtree at and below PATH, as nested YAML (a value under
     /// the key `_`).
     Dump {

@@ -4,7 +4,7 @@
 
 use distkv_client::deleter::DeleterChange;
 use distkv_client::{Client, ConnectOptions, StateQuery};
-use distkv_tree::{Path, PathElem, Value};
+use distkv_tree::{Path, PathElem, RangeSet, Value};
 
 use crate::app::Failure;
 use crate::app::args::InternalCommand;
@@ -54,6 +54,39 @@ pub async fn run(opts: ConnectOptions, cmd: InternalCommand) -> Result<(), Failu
             let list = group.iter().map(|n| Value::from(n.as_str())).collect();
             output::print_yaml(&Value::Array(list));
         }
+        InternalCommand::Mark {
+            deleted,
+            source: _,
+            broadcast,
+            node,
+            ticks,
+        } => {
+            let nodes = mark_sets(&client, &node, &ticks)
+                .await
+                .map_err(|e| match e {
+                    MarkError::Usage(f) => f,
+                    MarkError::Client(e) => fail(e),
+                })?;
+            let changed = client
+                .mark_ticks(deleted, nodes, broadcast)
+                .await
+                .map_err(fail)?;
+            let sets = changed
+                .iter()
+                .map(|(n, r)| {
+                    (
+                        Value::from(n.as_str()),
+                        distkv_proto::wire::ranges_to_value(r),
+                    )
+                })
+                .collect();
+            let key = if deleted { "deleted" } else { "known" };
+            let out = Value::Map(vec![
+                (Value::from(key), Value::Map(sets)),
+                (Value::from("sent"), Value::Bool(broadcast)),
+            ]);
+            output::print_yaml(&out);
+        }
         InternalCommand::Dump { path } => {
             let path = Path(path.iter().map(|w| PathElem::from(w.as_str())).collect());
             let entries = client.internal_tree(&path).await.map_err(fail)?;
@@ -61,6 +94,48 @@ pub async fn run(opts: ConnectOptions, cmd: InternalCommand) -> Result<(), Failu
         }
     }
     Ok(())
+}
+
+enum MarkError {
+    Usage(Failure),
+    Client(distkv_client::ClientError),
+}
+
+/// What `internal mark NODE TICK…` marks: the TICKs of NODE, or without
+/// TICKs what the server misses of NODE (of every node for '').
+async fn mark_sets(
+    client: &Client,
+    node: &str,
+    ticks: &[u64],
+) -> Result<Vec<(String, RangeSet)>, MarkError> {
+    if !ticks.is_empty() {
+        if node.is_empty() {
+            return Err(MarkError::Usage(Failure::usage(
+                "give a node name with ticks ('' only marks everything missing)",
+            )));
+        }
+        if ticks.contains(&0) {
+            return Err(MarkError::Usage(Failure::usage("ticks start at 1")));
+        }
+        let mut r = RangeSet::new();
+        for t in ticks {
+            r.insert(*t);
+        }
+        return Ok(vec![(node.to_owned(), r)]);
+    }
+    let query = StateQuery {
+        missing: true,
+        ..StateQuery::default()
+    };
+    let missing = client
+        .get_state(&query)
+        .await
+        .map_err(MarkError::Client)?
+        .missing;
+    Ok(missing
+        .into_iter()
+        .filter(|(n, _)| node.is_empty() || n == node)
+        .collect())
 }
 
 /// Entries as one nested map: each path element a key, each value under

@@ -175,6 +175,7 @@ fn permitted(user: &User, action: &Action, internal: bool) -> Result<(), String>
         | Action::Watch { path, .. } => Some(path),
         Action::GetByEvent { .. }
         | Action::FetchTicks { .. }
+        | Action::FakeInfo { .. }
         | Action::Log { .. }
         | Action::Save { .. } => {
             return if !user.super_root {
@@ -467,6 +468,15 @@ mod tests {
         assert!(acting_user(&joe, &system(), false).is_err());
         assert!(acting_user(&joe, &get(&["a"]), true).is_err());
         assert!(acting_user(&joe, &Action::FetchTicks { nodes: vec![] }, false).is_err());
+        let mark = Action::FakeInfo {
+            deleted: false,
+            nodes: vec![],
+            send: false,
+        };
+        let err = acting_user(&joe, &mark, false);
+        assert!(err.is_err_and(|t| t.contains("only super-root users")));
+        let free = user(true, None);
+        assert!(acting_user(&free, &mark, false).is_ok());
     }
 
     #[test]
