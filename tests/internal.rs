@@ -120,3 +120,22 @@ fn internal_mark_repairs_the_tick_bookkeeping() {
         assert!(err.contains(what), "{args:?}: {err}");
     }
 }
+
+/// `internal mark -b`: the other servers count the ticks too.
+#[test]
+fn internal_mark_broadcast_reaches_the_other_servers() {
+    use common::{SerfAgent, eventually};
+    use std::time::Duration;
+    let a = SerfAgent::start("mark-b-a", None);
+    let b = SerfAgent::start("mark-b-b", Some(&a));
+    let one = ServerProc::on_serf("one", &a, Some("Root"), &[]);
+    let two = ServerProc::on_serf("two", &b, None, &[]);
+    assert_eq!(
+        one.ok(&["internal", "mark", "-d", "-b", "ghost", "3", "4"]),
+        "deleted:\n  ghost:\n  - - 3\n    - 5\nsent: true\n\n"
+    );
+    eventually(Duration::from_secs(20), "the mark on two", || {
+        let st = two.ok(&["internal", "state", "-d"]);
+        st.contains("ghost:\n  - - 3\n    - 5\n").then_some(())
+    });
+}
