@@ -139,3 +139,31 @@ fn internal_mark_broadcast_reaches_the_other_servers() {
         st.contains("ghost:\n  - - 3\n    - 5\n").then_some(())
     });
 }
+
+/// `internal check-deleted`: which of the ticks were deletions here.
+#[test]
+fn internal_check_deleted_names_the_deletions() {
+    let s = ServerProc::standalone("one", Some("Root"), &[]);
+    s.ok(&["data", "set", "-v", "x", "a"]);
+    s.ok(&["data", "delete", "a"]);
+    assert_eq!(
+        s.ok(&["internal", "check-deleted", "one", "1", "2", "3", "9"]),
+        "deleted:\n  one:\n  - 3\nsent: true\n\n"
+    );
+    assert_eq!(
+        s.ok(&["internal", "check_deleted", "one", "1", "2"]),
+        "deleted: {}\nsent: false\n\n"
+    );
+    assert_eq!(
+        s.ok(&["internal", "check-deleted", "nobody", "3"]),
+        "deleted: {}\nsent: false\n\n"
+    );
+    for args in [
+        &["internal", "check-deleted", "one"][..],
+        &["internal", "check-deleted", "one", "x"][..],
+        &["internal", "check-deleted", "one", "0"][..],
+    ] {
+        let o = s.client(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+    }
+}

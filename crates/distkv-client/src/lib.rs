@@ -562,6 +562,17 @@ impl Client {
         let key = if deleted { "deleted" } else { "known" };
         replies::node_sets(reply.get(key))
     }
+
+    /// Which of these ticks were deletions on the server (the original's
+    /// `check_deleted`); the server also broadcasts them, so that servers
+    /// still holding what was deleted learn it. Super-root users only.
+    pub async fn check_deleted(
+        &self,
+        nodes: Vec<(String, distkv_tree::RangeSet)>,
+    ) -> Result<std::collections::BTreeMap<String, distkv_tree::RangeSet>, ClientError> {
+        let reply = self.send(&Action::CheckDeleted { nodes }).await?;
+        replies::node_sets(reply.get("deleted"))
+    }
 }
 
 pub use distkv_proto::request::StateFlags as StateQuery;

@@ -178,6 +178,13 @@ pub enum Action {
         /// Broadcast to every server (`fake_info_send`).
         send: bool,
     },
+    /// `check_deleted`: which of these ticks were deletions here; they are
+    /// also broadcast (as an `info` message's `deleted`), so that servers
+    /// still holding what was deleted learn it. Super-root users only.
+    CheckDeleted {
+        /// Per node, the ticks to check.
+        nodes: Vec<(String, distkv_tree::RangeSet)>,
+    },
     /// Start a state log at `path` (a full dump first with `fetch`), or
     /// stop logging (`path: None`).
     Log {
@@ -226,6 +233,7 @@ impl Action {
             Action::FetchTicks { .. } => "fetch_ticks",
             Action::FakeInfo { send: false, .. } => "fake_info",
             Action::FakeInfo { send: true, .. } => "fake_info_send",
+            Action::CheckDeleted { .. } => "check_deleted",
             Action::Log { .. } => "log",
             Action::Save { .. } => "save",
             Action::Auth(_) => "auth",

@@ -340,6 +340,17 @@ pub enum InternalCommand {
         /// The ticks.
         ticks: Vec<u64>,
     },
+    /// Which of NODE's TICKs were deletions on this server (super-root
+    /// users only); they are broadcast too, so that servers still holding
+    /// what was deleted learn it. Prints them.
+    #[command(name = "check-deleted", alias = "check_deleted")]
+    CheckDeleted {
+        /// The node whose ticks these are.
+        node: String,
+        /// The ticks.
+        #[arg(required = true)]
+        ticks: Vec<u64>,
+    },
     /// The system subtree at and below PATH, as nested YAML (a value under
     /// the key `_`).
     Dump {

@@ -71,19 +71,25 @@ pub async fn run(opts: ConnectOptions, cmd: InternalCommand) -> Result<(), Failu
                 .mark_ticks(deleted, nodes, broadcast)
                 .await
                 .map_err(fail)?;
-            let sets = changed
-                .iter()
-                .map(|(n, r)| {
-                    (
-                        Value::from(n.as_str()),
-                        distkv_proto::wire::ranges_to_value(r),
-                    )
-                })
-                .collect();
             let key = if deleted { "deleted" } else { "known" };
             let out = Value::Map(vec![
-                (Value::from(key), Value::Map(sets)),
+                (Value::from(key), node_sets_value(&changed)),
                 (Value::from("sent"), Value::Bool(broadcast)),
+            ]);
+            output::print_yaml(&out);
+        }
+        InternalCommand::CheckDeleted { node, ticks } => {
+            let nodes = mark_sets(&client, &node, &ticks)
+                .await
+                .map_err(|e| match e {
+                    MarkError::Usage(f) => f,
+                    MarkError::Client(e) => fail(e),
+                })?;
+            let deleted = client.check_deleted(nodes).await.map_err(fail)?;
+            let sent = !deleted.is_empty();
+            let out = Value::Map(vec![
+                (Value::from("deleted"), node_sets_value(&deleted)),
+                (Value::from("sent"), Value::Bool(sent)),
             ]);
             output::print_yaml(&out);
         }
@@ -94,6 +100,20 @@ pub async fn run(opts: ConnectOptions, cmd: InternalCommand) -> Result<(), Failu
         }
     }
     Ok(())
+}
+
+/// Per node, tick sets, as the server writes them.
+fn node_sets_value(sets: &std::collections::BTreeMap<String, RangeSet>) -> Value {
+    Value::Map(
+        sets.iter()
+            .map(|(n, r)| {
+                (
+                    Value::from(n.as_str()),
+                    distkv_proto::wire::ranges_to_value(r),
+                )
+            })
+            .collect(),
+    )
 }
 
 enum MarkError {

@@ -191,7 +191,9 @@ fn write_other_action(action: &Action, m: &mut MapBuilder) {
                 m.push("raw", true);
             }
         }
-        Action::FetchTicks { nodes } => m.push("nodes", ticks_map(nodes)),
+        Action::FetchTicks { nodes } | Action::CheckDeleted { nodes } => {
+            m.push("nodes", ticks_map(nodes))
+        }
         Action::FakeInfo { deleted, nodes, .. } => {
             m.push(if *deleted { "deleted" } else { "known" }, ticks_map(nodes))
         }
@@ -480,9 +482,10 @@ mod tests {
                 AuthAction::SetMethod { .. } => 22,
             },
             Action::FakeInfo { .. } => 23,
+            Action::CheckDeleted { .. } => 24,
         }
     }
-    const VARIANTS: usize = 24;
+    const VARIANTS: usize = 25;
 
     fn examples() -> Vec<Request> {
         let event = NodeEvent::new("n1", 12);
@@ -674,6 +677,12 @@ mod tests {
                     deleted: true,
                     nodes: vec![("b".into(), [7].into_iter().collect())],
                     send: true,
+                },
+            ),
+            req(
+                27,
+                Action::CheckDeleted {
+                    nodes: vec![("a".into(), [3, 4].into_iter().collect())],
                 },
             ),
             req(

@@ -78,6 +78,10 @@ fn parse_plain_action(name: &str, m: &mut Value) -> Result<Option<Action>, Reque
         "fetch_ticks" => parse_fetch_ticks(m)?,
         "fake_info" => parse_fake_info(m, false)?,
         "fake_info_send" => parse_fake_info(m, true)?,
+        "check_deleted" => match parse_fetch_ticks(m)? {
+            Action::FetchTicks { nodes } => Action::CheckDeleted { nodes },
+            other => other,
+        },
         _ => return Ok(parse_auth(name, m)?.map(Action::Auth)),
     }))
 }

@@ -75,6 +75,7 @@ pub async fn run(
             nodes,
             send,
         } => fake_info(shared, deleted, nodes, send).await,
+        Action::CheckDeleted { nodes } => check_deleted(shared, nodes).await,
         Action::Log { path, fetch } => log(shared, path, fetch).await,
         Action::Save { path } => save(shared, path).await,
         Action::TestAcl { path, mode, acl } => test_acl(store, user, path, mode, acl),
@@ -299,6 +300,50 @@ async fn fake_info(
         MapBuilder::new()
             .set(key, changed.build())
             .set("sent", send),
+    ))
+}
+
+/// `check_deleted`: of the given ticks, those that were deletions here;
+/// broadcast as an `info` message's `deleted` when there are any.
+async fn check_deleted(
+    shared: &Arc<Shared>,
+    nodes: Vec<(String, RangeSet)>,
+) -> Result<Outcome, ActionError> {
+    let deleted: Vec<(String, RangeSet)> = {
+        let core = shared.store.lock();
+        nodes
+            .into_iter()
+            .filter_map(|(n, r)| {
+                let d = r.intersection(&core.tree.node(&n)?.deleted);
+                (!d.is_empty()).then_some((n, d))
+            })
+            .collect()
+    };
+    let mut m = MapBuilder::new();
+    for (n, r) in &deleted {
+        m.push(n.as_str(), ranges_to_value(r));
+    }
+    let sent = !deleted.is_empty();
+    if sent {
+        let net = &shared.network;
+        let info = distkv_proto::gossip::Info {
+            node: net.name.clone(),
+            deleted,
+            ..Default::default()
+        };
+        let out = Broadcaster::new(net.gossip().clone(), &net.root, &net.name)
+            .with_keys(net.gossip_keys.clone());
+        if !out
+            .send(distkv_proto::gossip::Topic::Info, info.to_value())
+            .await
+        {
+            return Err(ActionError("the deletions could not be broadcast".into()));
+        }
+    }
+    Ok(Outcome::Reply(
+        MapBuilder::new()
+            .set("deleted", m.build())
+            .set("sent", sent),
     ))
 }
 

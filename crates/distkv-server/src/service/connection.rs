@@ -176,6 +176,7 @@ fn permitted(user: &User, action: &Action, internal: bool) -> Result<(), String>
         Action::GetByEvent { .. }
         | Action::FetchTicks { .. }
         | Action::FakeInfo { .. }
+        | Action::CheckDeleted { .. }
         | Action::Log { .. }
         | Action::Save { .. } => {
             return if !user.super_root {
@@ -477,6 +478,9 @@ mod tests {
         assert!(err.is_err_and(|t| t.contains("only super-root users")));
         let free = user(true, None);
         assert!(acting_user(&free, &mark, false).is_ok());
+        let check = Action::CheckDeleted { nodes: vec![] };
+        assert!(acting_user(&joe, &check, false).is_err());
+        assert!(acting_user(&free, &check, false).is_ok());
     }
 
     #[test]
