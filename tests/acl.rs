@@ -369,6 +369,16 @@ async fn every_flag_grants_and_its_absence_denies() {
     assert!(
         denied(joe.msg_send("t", Value::Int(1)).await).contains("not for users bound to an ACL")
     );
+    // repairing the tick bookkeeping (`internal mark`) is for super-root
+    // users without an ACL
+    let mark = joe
+        .mark_ticks(
+            false,
+            vec![("one".into(), [1].into_iter().collect())],
+            false,
+        )
+        .await;
+    assert!(denied(mark).contains("not for users bound to an ACL"));
     // root is not restricted
     let root = login(&s, "_test name=root").await.expect("root");
     assert_eq!(root.get(&p(&["wr", "x"])).await.expect("root"), None);

@@ -57,3 +57,113 @@ fn internal_state_and_dump() {
         assert!(help.contains(cmd), "{cmd} in {help}");
     }
 }
+
+/// `internal mark`: a server that loaded a file lacking some of a node's
+/// ticks misses them; marking them known (one by one, or all that are
+/// missing) says what changed and leaves nothing missing; -d marks
+/// deletions. Bad arguments are usage errors.
+#[test]
+fn internal_mark_repairs_the_tick_bookkeeping() {
+    let dir = common::ScratchDir::new("internal-mark");
+    let file = format!("{}/state", dir.path());
+    {
+        let s = ServerProc::standalone("one", Some("Root"), &[]);
+        s.ok(&["data", "set", "-v", "x", "a"]);
+        s.ok(&["data", "set", "-v", "x", "b"]);
+        // changes from now on only: ticks 1 to 3 are not in the file
+        s.ok(&["log", "dest", "-i", &file]);
+        s.ok(&["data", "set", "-v", "y", "c"]);
+        s.ok(&["log", "dest", "-i", &format!("{file}.not")]);
+    }
+    let s = ServerProc::standalone_args("two", &["-l", &file]);
+    let missing = s.ok(&["internal", "state", "-m"]);
+    assert!(
+        missing.contains("missing:\n  one:\n  - - 1\n    - 4\n"),
+        "{missing}"
+    );
+    // one tick: that one changed
+    assert_eq!(
+        s.ok(&["internal", "mark", "one", "2"]),
+        "known:\n  one:\n  - 2\nsent: false\n\n"
+    );
+    // again: nothing changed
+    assert_eq!(
+        s.ok(&["internal", "mark", "one", "2"]),
+        "known: {}\nsent: false\n\n"
+    );
+    // a deletion
+    assert_eq!(
+        s.ok(&["internal", "mark", "-d", "one", "3"]),
+        "deleted:\n  one:\n  - 3\nsent: false\n\n"
+    );
+    // no ticks: what is still missing (tick 1), of every node for ''
+    assert_eq!(
+        s.ok(&["internal", "mark", "-n", "x", ""]),
+        "known:\n  one:\n  - 1\nsent: false\n\n"
+    );
+    let missing = s.ok(&["internal", "state", "-m"]);
+    assert!(missing.contains("missing: {}"), "{missing}");
+    // -b tells the others too
+    assert_eq!(
+        s.ok(&["internal", "mark", "-b", "one", "9"]),
+        "known:\n  one:\n  - 9\nsent: true\n\n"
+    );
+    for (args, what) in [
+        (&["internal", "mark", "", "5"][..], "give a node name"),
+        (&["internal", "mark", "one", "0"][..], "ticks start at 1"),
+        (&["internal", "mark", "one", "x"][..], "invalid value"),
+        (&["internal", "mark"][..], "required"),
+    ] {
+        let o = s.client(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(what), "{args:?}: {err}");
+    }
+}
+
+/// `internal mark -b`: the other servers count the ticks too.
+#[test]
+fn internal_mark_broadcast_reaches_the_other_servers() {
+    use common::{SerfAgent, eventually};
+    use std::time::Duration;
+    let a = SerfAgent::start("mark-b-a", None);
+    let b = SerfAgent::start("mark-b-b", Some(&a));
+    let one = ServerProc::on_serf("one", &a, Some("Root"), &[]);
+    let two = ServerProc::on_serf("two", &b, None, &[]);
+    assert_eq!(
+        one.ok(&["internal", "mark", "-d", "-b", "ghost", "3", "4"]),
+        "deleted:\n  ghost:\n  - - 3\n    - 5\nsent: true\n\n"
+    );
+    eventually(Duration::from_secs(20), "the mark on two", || {
+        let st = two.ok(&["internal", "state", "-d"]);
+        st.contains("ghost:\n  - - 3\n    - 5\n").then_some(())
+    });
+}
+
+/// `internal check-deleted`: which of the ticks were deletions here.
+#[test]
+fn internal_check_deleted_names_the_deletions() {
+    let s = ServerProc::standalone("one", Some("Root"), &[]);
+    s.ok(&["data", "set", "-v", "x", "a"]);
+    s.ok(&["data", "delete", "a"]);
+    assert_eq!(
+        s.ok(&["internal", "check-deleted", "one", "1", "2", "3", "9"]),
+        "deleted:\n  one:\n  - 3\nsent: true\n\n"
+    );
+    assert_eq!(
+        s.ok(&["internal", "check_deleted", "one", "1", "2"]),
+        "deleted: {}\nsent: false\n\n"
+    );
+    assert_eq!(
+        s.ok(&["internal", "check-deleted", "nobody", "3"]),
+        "deleted: {}\nsent: false\n\n"
+    );
+    for args in [
+        &["internal", "check-deleted", "one"][..],
+        &["internal", "check-deleted", "one", "x"][..],
+        &["internal", "check-deleted", "one", "0"][..],
+    ] {
+        let o = s.client(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+    }
+}

@@ -539,6 +539,40 @@ impl Client {
     pub async fn get_state(&self, flags: &StateFlags) -> Result<StateReply, ClientError> {
         StateReply::from_reply(self.send(&Action::GetState(flags.clone())).await?)
     }
+
+    /// Repairs the server's tick bookkeeping (the original's `fake_info`,
+    /// `internal mark`): counts these ticks of these nodes as known
+    /// (superseded, nothing to fetch) or, with `deleted`, as deletions;
+    /// with `send` every server is told too. Super-root users only.
+    /// Returns, per node, the ticks that were not known (or deleted)
+    /// before.
+    pub async fn mark_ticks(
+        &self,
+        deleted: bool,
+        nodes: Vec<(String, distkv_tree::RangeSet)>,
+        send: bool,
+    ) -> Result<std::collections::BTreeMap<String, distkv_tree::RangeSet>, ClientError> {
+        let reply = self
+            .send(&Action::FakeInfo {
+                deleted,
+                nodes,
+                send,
+            })
+            .await?;
+        let key = if deleted { "deleted" } else { "known" };
+        replies::node_sets(reply.get(key))
+    }
+
+    /// Which of these ticks were deletions on the server (the original's
+    /// `check_deleted`); the server also broadcasts them, so that servers
+    /// still holding what was deleted learn it. Super-root users only.
+    pub async fn check_deleted(
+        &self,
+        nodes: Vec<(String, distkv_tree::RangeSet)>,
+    ) -> Result<std::collections::BTreeMap<String, distkv_tree::RangeSet>, ClientError> {
+        let reply = self.send(&Action::CheckDeleted { nodes }).await?;
+        replies::node_sets(reply.get("deleted"))
+    }
 }
 
 pub use distkv_proto::request::StateFlags as StateQuery;

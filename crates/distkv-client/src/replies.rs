@@ -144,7 +144,7 @@ pub struct StateReply {
     pub raw: Value,
 }
 
-fn node_sets(v: Option<&Value>) -> Result<BTreeMap<String, RangeSet>, ClientError> {
+pub(crate) fn node_sets(v: Option<&Value>) -> Result<BTreeMap<String, RangeSet>, ClientError> {
     let mut out = BTreeMap::new();
     for (k, r) in v.and_then(Value::as_map).unwrap_or(&[]) {
         let name = k

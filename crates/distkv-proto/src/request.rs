@@ -166,6 +166,25 @@ pub enum Action {
         /// Per node, the ticks wanted.
         nodes: Vec<(String, distkv_tree::RangeSet)>,
     },
+    /// `fake_info` / `fake_info_send`: repair the tick bookkeeping by
+    /// counting these ticks of these nodes as known (superseded, nothing
+    /// to fetch) or as deletions, on this server or (`send`) on every
+    /// server. Super-root users only.
+    FakeInfo {
+        /// Deletions (`deleted`) rather than known ticks (`known`).
+        deleted: bool,
+        /// Per node, the ticks.
+        nodes: Vec<(String, distkv_tree::RangeSet)>,
+        /// Broadcast to every server (`fake_info_send`).
+        send: bool,
+    },
+    /// `check_deleted`: which of these ticks were deletions here; they are
+    /// also broadcast (as an `info` message's `deleted`), so that servers
+    /// still holding what was deleted learn it. Super-root users only.
+    CheckDeleted {
+        /// Per node, the ticks to check.
+        nodes: Vec<(String, distkv_tree::RangeSet)>,
+    },
     /// Start a state log at `path` (a full dump first with `fetch`), or
     /// stop logging (`path: None`).
     Log {
@@ -212,6 +231,9 @@ impl Action {
             Action::MsgSend { .. } => "msg_send",
             Action::MsgMonitor { .. } => "msg_monitor",
             Action::FetchTicks { .. } => "fetch_ticks",
+            Action::FakeInfo { send: false, .. } => "fake_info",
+            Action::FakeInfo { send: true, .. } => "fake_info_send",
+            Action::CheckDeleted { .. } => "check_deleted",
             Action::Log { .. } => "log",
             Action::Save { .. } => "save",
             Action::Auth(_) => "auth",

@@ -206,7 +206,7 @@ impl Server {
         };
         let store = &shared.store;
         match (config.init.clone(), &cluster) {
-            (_, Some(c)) if loaded => startup::catch_up(&shared, c).await,
+            (_, Some(c)) if loaded => startup::catch_up(&shared, c, &config).await,
             (_, _) if loaded => {}
             (Some(value), _) => {
                 store.lock().tree.mark_ready();
@@ -216,7 +216,7 @@ impl Server {
             }
             (None, None) => store.lock().tree.mark_ready(),
             (None, Some(_)) if config.standalone => store.lock().tree.mark_ready(),
-            (None, Some(c)) => startup::join(&shared, c, good_rx).await?,
+            (None, Some(c)) => startup::join(&shared, c, good_rx, &config).await?,
         }
         if let Some(c) = &cluster {
             c.stop_good_nodes();

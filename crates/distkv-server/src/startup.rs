@@ -104,9 +104,57 @@ pub(crate) fn load_files(shared: &Shared, config: &ServerConfig) -> Result<bool,
     }
     let loaded = !config.load.is_empty();
     if loaded {
-        shared.store.lock().tree.mark_ready();
+        let mut core = shared.store.lock();
+        if config.authoritative {
+            mark_complete(&mut core.tree);
+        }
+        core.tree.mark_ready();
     }
     Ok(loaded)
+}
+
+/// `server -a`: the loaded data is complete. Every tick up to each
+/// node's latest one is known: what the files lack was superseded or
+/// never mattered, and is not fetched.
+fn mark_complete(tree: &mut distkv_tree::Tree) {
+    let all: Vec<(String, u64)> = tree
+        .nodes()
+        .filter_map(|(n, st)| st.tick.map(|t| (n.to_string(), t)))
+        .collect();
+    for (node, tick) in all {
+        let mut r = distkv_tree::RangeSet::new();
+        r.insert_range(1, tick.saturating_add(1));
+        tree.report_known(&node, &r);
+    }
+}
+
+/// The peers to copy from: those that published their address, limited
+/// to and ordered as `server NAME NODE…` names them, if it does.
+async fn copy_sources(shared: &Shared, only: &[String]) -> Vec<(String, String, u16)> {
+    let published = peers::published(&shared.network).await;
+    if only.is_empty() {
+        return published;
+    }
+    only.iter()
+        .filter_map(|n| published.iter().find(|(p, _, _)| p == n).cloned())
+        .collect()
+}
+
+/// After the initial copy: fetch what is still missing before serving,
+/// or (`server -f`) while serving.
+async fn fetch_missing_before_serving(c: &Arc<Replication>, force: bool) {
+    if force {
+        let c = c.clone();
+        tokio::spawn(async move {
+            if !c.fetch_missing(8).await {
+                tracing::warn!("some changes are still missing; they will be fetched");
+            }
+        });
+        return;
+    }
+    if !c.fetch_missing(8).await {
+        tracing::warn!("some changes are still missing; serving anyway, they will be fetched");
+    }
 }
 
 /// Starts replication: a receiver per topic, the local changes' sender
@@ -138,9 +186,9 @@ pub(crate) async fn replicate(
 /// After loading files: a file may be older than what the network holds
 /// (and than this server's own latest ticks), so catch up from a peer
 /// with data before serving, if there is one.
-pub(crate) async fn catch_up(shared: &Arc<Shared>, c: &Arc<Replication>) {
+pub(crate) async fn catch_up(shared: &Arc<Shared>, c: &Arc<Replication>, config: &ServerConfig) {
     let mut synced = false;
-    for (node, host, port) in peers::published(&shared.network).await {
+    for (node, host, port) in copy_sources(shared, &config.initial_from).await {
         match peer_copy::sync_from(shared, &node, &host, port).await {
             Ok(n) => {
                 tracing::info!(peer = %node, entries = n, "caught up with a peer after loading");
@@ -155,8 +203,8 @@ pub(crate) async fn catch_up(shared: &Arc<Shared>, c: &Arc<Replication>) {
             }
         }
     }
-    if synced && !c.fetch_missing(8).await {
-        tracing::warn!("some changes are still missing; serving anyway, they will be fetched");
+    if synced {
+        fetch_missing_before_serving(c, config.force).await;
     }
 }
 
@@ -168,9 +216,10 @@ pub(crate) async fn join(
     shared: &Arc<Shared>,
     c: &Arc<Replication>,
     mut good_rx: mpsc::Receiver<String>,
+    config: &ServerConfig,
 ) -> Result<(), ServerError> {
-    let mut published: std::collections::VecDeque<_> =
-        peers::published(&shared.network).await.into();
+    let only = &config.initial_from;
+    let mut published: std::collections::VecDeque<_> = copy_sources(shared, only).await.into();
     if published.is_empty() {
         tracing::info!("waiting for a server with data to copy from");
     }
@@ -183,6 +232,9 @@ pub(crate) async fn join(
                         "gossip closed while waiting for a peer".into(),
                     ));
                 };
+                if !only.is_empty() && !only.contains(&node) {
+                    continue;
+                }
                 let (host, port) = peers::resolve(&shared.network, &shared.store, &node).await;
                 (node, host, port)
             }
@@ -207,9 +259,7 @@ pub(crate) async fn join(
             }
         }
     }
-    if !c.fetch_missing(8).await {
-        tracing::warn!("some changes are still missing; serving anyway, they will be fetched");
-    }
+    fetch_missing_before_serving(c, config.force).await;
     shared.store.lock().tree.mark_ready();
     Ok(())
 }

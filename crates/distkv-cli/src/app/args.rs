@@ -140,11 +140,23 @@ pub struct ServerArgs {
     /// `client log dest FILE` would, from the moment the server has data.
     #[arg(short = 's', long = "save", value_name = "FILE")]
     pub save: Option<std::path::PathBuf>,
+    /// The loaded files (-l) are complete: ticks they lack are not
+    /// fetched from other servers.
+    #[arg(short = 'a', long = "authoritative")]
+    pub authoritative: bool,
+    /// Serve at once, fetching changes still missing after the initial
+    /// copy while serving instead of first.
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
     /// Print help.
     #[arg(long = "help", action = ArgAction::Help)]
     pub help: Option<bool>,
     /// This server's unique node name.
     pub name: String,
+    /// Copy the initial data (or catch up after -l) from these servers
+    /// only, in this order.
+    #[arg(value_name = "NODE")]
+    pub nodes: Vec<String>,
 }
 
 /// `distkv client`.
@@ -307,6 +319,37 @@ pub enum InternalCommand {
         delete: bool,
         /// Server names.
         nodes: Vec<String>,
+    },
+    /// Repair the tick bookkeeping (dangerous; super-root users only):
+    /// count TICKs of NODE as known (superseded, not to be fetched), or
+    /// with -d as deletions. Without TICKs: those the server misses of
+    /// NODE (of every node when NODE is ''). Prints what changed.
+    Mark {
+        /// Mark as deleted. Default: known.
+        #[arg(short = 'd', long = "deleted")]
+        deleted: bool,
+        /// Accepted for the original's sake (the node the change is faked
+        /// as coming from); the server ignores it, as the original's does.
+        #[arg(short = 'n', long = "node", value_name = "NODE")]
+        source: Option<String>,
+        /// Tell every server, not only this one.
+        #[arg(short = 'b', long = "broadcast")]
+        broadcast: bool,
+        /// The node whose ticks these are ('' with no TICK: every node).
+        node: String,
+        /// The ticks.
+        ticks: Vec<u64>,
+    },
+    /// Which of NODE's TICKs were deletions on this server (super-root
+    /// users only); they are broadcast too, so that servers still holding
+    /// what was deleted learn it. Prints them.
+    #[command(name = "check-deleted", alias = "check_deleted")]
+    CheckDeleted {
+        /// The node whose ticks these are.
+        node: String,
+        /// The ticks.
+        #[arg(required = true)]
+        ticks: Vec<u64>,
     },
     /// The system subtree at and below PATH, as nested YAML (a value under
     /// the key `_`).
@@ -874,7 +917,9 @@ pub struct GetArgs {
     /// With -r: minimum depth.
     #[arg(short = 'M', long = "mindepth", value_name = "N")]
     pub mindepth: Option<usize>,
-    /// The path, as words.
+    /// The path, as words; `:5`, `:5.5`, `:t`, `:f`, `:n`, `:e` are keys of
+    /// other types (int, float, True, False, None, empty), `:LITERAL` any
+    /// Python literal, `::x` the string `:x`.
     pub path: Vec<String>,
 }
 
@@ -907,7 +952,9 @@ pub struct SetArgs {
     /// Print the reply as YAML.
     #[arg(short = 'y', long = "yaml")]
     pub yaml: bool,
-    /// The path, as words.
+    /// The path, as words; `:5`, `:5.5`, `:t`, `:f`, `:n`, `:e` are keys of
+    /// other types (int, float, True, False, None, empty), `:LITERAL` any
+    /// Python literal, `::x` the string `:x`.
     pub path: Vec<String>,
 }
 
@@ -929,7 +976,9 @@ pub struct DeleteArgs {
     /// Return N chain links.
     #[arg(short = 'c', long = "chain", value_name = "N")]
     pub chain: Option<i64>,
-    /// The path, as words.
+    /// The path, as words; `:5`, `:5.5`, `:t`, `:f`, `:n`, `:e` are keys of
+    /// other types (int, float, True, False, None, empty), `:LITERAL` any
+    /// Python literal, `::x` the string `:x`.
     pub path: Vec<String>,
 }
 
@@ -939,7 +988,9 @@ pub struct ListArgs {
     /// YAML output.
     #[arg(short = 'y', long = "yaml")]
     pub yaml: bool,
-    /// The path, as words.
+    /// The path, as words; `:5`, `:5.5`, `:t`, `:f`, `:n`, `:e` are keys of
+    /// other types (int, float, True, False, None, empty), `:LITERAL` any
+    /// Python literal, `::x` the string `:x`.
     pub path: Vec<String>,
 }
 
@@ -955,7 +1006,9 @@ pub struct WatchArgs {
     /// YAML output.
     #[arg(short = 'y', long = "yaml")]
     pub yaml: bool,
-    /// The path, as words.
+    /// The path, as words; `:5`, `:5.5`, `:t`, `:f`, `:n`, `:e` are keys of
+    /// other types (int, float, True, False, None, empty), `:LITERAL` any
+    /// Python literal, `::x` the string `:x`.
     pub path: Vec<String>,
 }
 

@@ -7,7 +7,7 @@ use crate::repr;
 use distkv_client::import::{BadRecord, ImportError, ImportReport, MsgpackRecords, Position};
 use distkv_client::{Client, ClientError, ConnectOptions, TreeOptions, WatchItem, WriteOptions};
 use distkv_proto::value_map::MapBuilder;
-use distkv_tree::{NodeEvent, Path, Value};
+use distkv_tree::{NodeEvent, Path, PathElem, Value};
 use futures_util::StreamExt;
 
 use crate::app::args::{
@@ -92,8 +92,43 @@ impl From<Failure> for CmdError {
     }
 }
 
-fn words_to_path(words: &[String]) -> Path {
-    Path::from_strs(words)
+/// The path named by the command line's words. A word is a string
+/// element, except one starting with `:`, which is typed: `:t`, `:f`
+/// (True, False), `:n` (None), `:e` (the empty string), `::…` (a string
+/// starting with `:`), and otherwise `:` followed by a Python literal, as
+/// `-e` evaluates values: `:5` (the integer), `:-5`, `:5.5`, `:'5'` (the
+/// string), `:b'x'` (bytes).
+fn words_to_path(words: &[String]) -> Result<Path, Failure> {
+    words
+        .iter()
+        .map(|w| typed_elem(w))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Path)
+}
+
+fn typed_elem(word: &str) -> Result<PathElem, Failure> {
+    let Some(rest) = word.strip_prefix(':') else {
+        return Ok(PathElem::Str(word.into()));
+    };
+    let value = match rest {
+        "t" => Value::Bool(true),
+        "f" => Value::Bool(false),
+        "n" => Value::Nil,
+        "e" => Value::from(""),
+        _ if rest.starts_with(':') => Value::from(rest),
+        "" => {
+            return Err(Failure::usage(
+                "path element ':' names no value (write '::' for the string ':')",
+            ));
+        }
+        _ => literal::parse(rest)
+            .map_err(|e| Failure::usage(format!("path element {word:?}: {e}")))?,
+    };
+    PathElem::from_value(value).map_err(|e| {
+        Failure::usage(format!(
+            "path element {word:?} is not a key: {e} (keys are strings, numbers, bools, None or bytes)"
+        ))
+    })
 }
 
 fn value_arg(text: &str, eval: bool) -> Result<Value, Failure> {
@@ -259,7 +294,7 @@ fn without_seq(mut v: Value) -> Value {
 }
 
 async fn get(ui: Ui, client: &Client, a: GetArgs) -> CmdResult {
-    let path = words_to_path(&a.path);
+    let path = words_to_path(&a.path)?;
     let reply = client.get_entry(&path, a.chain).await?.raw;
     if a.verbose {
         print_value(&reply, a.yaml);
@@ -292,7 +327,7 @@ fn print_value(v: &Value, yaml: bool) {
 }
 
 async fn get_tree(client: &Client, a: GetArgs) -> CmdResult {
-    let path = words_to_path(&a.path);
+    let path = words_to_path(&a.path)?;
     let opts = TreeOptions {
         nchain: a.chain,
         min_depth: a.mindepth,
@@ -413,7 +448,7 @@ async fn set(client: &Client, a: SetArgs, value: Value) -> CmdResult {
     let (prev, last) = preconditions(a.prev.as_deref(), a.eval, &a.last)?;
     let opts = write_options(a.chain, a.new, last, prev);
     let reply = client
-        .set_with(&words_to_path(&a.path), Some(value), &opts)
+        .set_with(&words_to_path(&a.path)?, Some(value), &opts)
         .await?
         .raw;
     if a.yaml {
@@ -425,7 +460,7 @@ async fn set(client: &Client, a: SetArgs, value: Value) -> CmdResult {
 }
 
 async fn delete(client: &Client, a: DeleteArgs) -> CmdResult {
-    let path = words_to_path(&a.path);
+    let path = words_to_path(&a.path)?;
     if a.recursive {
         let nchain = a.chain.unwrap_or(0);
         if nchain == 0 {
@@ -446,7 +481,7 @@ async fn delete(client: &Client, a: DeleteArgs) -> CmdResult {
 }
 
 async fn list(client: &Client, a: ListArgs) -> CmdResult {
-    let names = client.enumerate(&words_to_path(&a.path)).await?;
+    let names = client.enumerate(&words_to_path(&a.path)?).await?;
     if a.yaml {
         output::print_yaml(&Value::Array(names.iter().map(|n| n.to_value()).collect()));
     } else {
@@ -461,7 +496,7 @@ async fn list(client: &Client, a: ListArgs) -> CmdResult {
 }
 
 async fn watch(client: &Client, a: WatchArgs) -> CmdResult {
-    let path = words_to_path(&a.path);
+    let path = words_to_path(&a.path)?;
     let opts = TreeOptions {
         nchain: a.chain,
         ..TreeOptions::default()
@@ -561,7 +596,7 @@ fn update_source(a: &UpdateArgs) -> Result<UpdateInput, Failure> {
 const MAX_YAML_INPUT: u64 = 256 << 20;
 
 async fn update(client: &Client, a: UpdateArgs, input: Option<UpdateInput>) -> CmdResult {
-    let below = words_to_path(&a.path);
+    let below = words_to_path(&a.path)?;
     let records: Box<dyn Iterator<Item = Result<(Value, Position), BadRecord>>> = match input {
         Some(UpdateInput::Msgpack(m)) => Box::new(m),
         Some(UpdateInput::Yaml(docs)) => Box::new(docs.into_iter()),

@@ -4,7 +4,7 @@
 
 use distkv_client::deleter::DeleterChange;
 use distkv_client::{Client, ConnectOptions, StateQuery};
-use distkv_tree::{Path, PathElem, Value};
+use distkv_tree::{Path, PathElem, RangeSet, Value};
 
 use crate::app::Failure;
 use crate::app::args::InternalCommand;
@@ -54,6 +54,45 @@ pub async fn run(opts: ConnectOptions, cmd: InternalCommand) -> Result<(), Failu
             let list = group.iter().map(|n| Value::from(n.as_str())).collect();
             output::print_yaml(&Value::Array(list));
         }
+        InternalCommand::Mark {
+            deleted,
+            source: _,
+            broadcast,
+            node,
+            ticks,
+        } => {
+            let nodes = mark_sets(&client, &node, &ticks)
+                .await
+                .map_err(|e| match e {
+                    MarkError::Usage(f) => f,
+                    MarkError::Client(e) => fail(e),
+                })?;
+            let changed = client
+                .mark_ticks(deleted, nodes, broadcast)
+                .await
+                .map_err(fail)?;
+            let key = if deleted { "deleted" } else { "known" };
+            let out = Value::Map(vec![
+                (Value::from(key), node_sets_value(&changed)),
+                (Value::from("sent"), Value::Bool(broadcast)),
+            ]);
+            output::print_yaml(&out);
+        }
+        InternalCommand::CheckDeleted { node, ticks } => {
+            let nodes = mark_sets(&client, &node, &ticks)
+                .await
+                .map_err(|e| match e {
+                    MarkError::Usage(f) => f,
+                    MarkError::Client(e) => fail(e),
+                })?;
+            let deleted = client.check_deleted(nodes).await.map_err(fail)?;
+            let sent = !deleted.is_empty();
+            let out = Value::Map(vec![
+                (Value::from("deleted"), node_sets_value(&deleted)),
+                (Value::from("sent"), Value::Bool(sent)),
+            ]);
+            output::print_yaml(&out);
+        }
         InternalCommand::Dump { path } => {
             let path = Path(path.iter().map(|w| PathElem::from(w.as_str())).collect());
             let entries = client.internal_tree(&path).await.map_err(fail)?;
@@ -61,6 +100,62 @@ pub async fn run(opts: ConnectOptions, cmd: InternalCommand) -> Result<(), Failu
         }
     }
     Ok(())
+}
+
+/// Per node, tick sets, as the server writes them.
+fn node_sets_value(sets: &std::collections::BTreeMap<String, RangeSet>) -> Value {
+    Value::Map(
+        sets.iter()
+            .map(|(n, r)| {
+                (
+                    Value::from(n.as_str()),
+                    distkv_proto::wire::ranges_to_value(r),
+                )
+            })
+            .collect(),
+    )
+}
+
+enum MarkError {
+    Usage(Failure),
+    Client(distkv_client::ClientError),
+}
+
+/// What `internal mark NODE TICK…` marks: the TICKs of NODE, or without
+/// TICKs what the server misses of NODE (of every node for '').
+async fn mark_sets(
+    client: &Client,
+    node: &str,
+    ticks: &[u64],
+) -> Result<Vec<(String, RangeSet)>, MarkError> {
+    if !ticks.is_empty() {
+        if node.is_empty() {
+            return Err(MarkError::Usage(Failure::usage(
+                "give a node name with ticks ('' only marks everything missing)",
+            )));
+        }
+        if ticks.contains(&0) {
+            return Err(MarkError::Usage(Failure::usage("ticks start at 1")));
+        }
+        let mut r = RangeSet::new();
+        for t in ticks {
+            r.insert(*t);
+        }
+        return Ok(vec![(node.to_owned(), r)]);
+    }
+    let query = StateQuery {
+        missing: true,
+        ..StateQuery::default()
+    };
+    let missing = client
+        .get_state(&query)
+        .await
+        .map_err(MarkError::Client)?
+        .missing;
+    Ok(missing
+        .into_iter()
+        .filter(|(n, _)| node.is_empty() || n == node)
+        .collect())
 }
 
 /// Entries as one nested map: each path element a key, each value under

@@ -65,6 +65,19 @@ fn server_config(cfg: &Config, args: &ServerArgs) -> Result<ServerConfig, Failur
         Some(v) if args.eval => Some(literal::parse(v)?),
         Some(v) => Some(Value::from(v.as_str())),
     };
+    if args.authoritative && args.load.is_empty() && args.data.is_none() {
+        return Err(Failure::usage("-a only works together with -l or --data"));
+    }
+    for n in &args.nodes {
+        if n.is_empty() || n == &args.name {
+            return Err(Failure::usage(format!(
+                "{n:?} cannot be a server to copy from: give other servers' names"
+            )));
+        }
+    }
+    sc.authoritative = args.authoritative;
+    sc.force = args.force;
+    sc.initial_from = args.nodes.clone();
     if args.eval && args.init.is_none() {
         return Err(Failure::usage("-e only works together with -i"));
     }

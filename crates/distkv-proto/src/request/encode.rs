@@ -191,7 +191,12 @@ fn write_other_action(action: &Action, m: &mut MapBuilder) {
                 m.push("raw", true);
             }
         }
-        Action::FetchTicks { nodes } => m.push("nodes", ticks_map(nodes)),
+        Action::FetchTicks { nodes } | Action::CheckDeleted { nodes } => {
+            m.push("nodes", ticks_map(nodes))
+        }
+        Action::FakeInfo { deleted, nodes, .. } => {
+            m.push(if *deleted { "deleted" } else { "known" }, ticks_map(nodes))
+        }
         Action::Log { path, fetch } => {
             if let Some(p) = path {
                 m.push("path", p.as_str());
@@ -476,9 +481,11 @@ mod tests {
                 AuthAction::GetUser { .. } => 21,
                 AuthAction::SetMethod { .. } => 22,
             },
+            Action::FakeInfo { .. } => 23,
+            Action::CheckDeleted { .. } => 24,
         }
     }
-    const VARIANTS: usize = 23;
+    const VARIANTS: usize = 25;
 
     fn examples() -> Vec<Request> {
         let event = NodeEvent::new("n1", 12);
@@ -654,6 +661,28 @@ mod tests {
                         ("a".into(), [1, 2, 3, 9].into_iter().collect()),
                         ("b".into(), RangeSet::new()),
                     ],
+                },
+            ),
+            req(
+                27,
+                Action::FakeInfo {
+                    deleted: false,
+                    nodes: vec![("a".into(), [1, 2, 5].into_iter().collect())],
+                    send: false,
+                },
+            ),
+            req(
+                27,
+                Action::FakeInfo {
+                    deleted: true,
+                    nodes: vec![("b".into(), [7].into_iter().collect())],
+                    send: true,
+                },
+            ),
+            req(
+                27,
+                Action::CheckDeleted {
+                    nodes: vec![("a".into(), [3, 4].into_iter().collect())],
                 },
             ),
             req(

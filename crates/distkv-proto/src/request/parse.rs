@@ -76,6 +76,12 @@ fn parse_plain_action(name: &str, m: &mut Value) -> Result<Option<Action>, Reque
         "log" => parse_log(m)?,
         "save" => parse_save(m)?,
         "fetch_ticks" => parse_fetch_ticks(m)?,
+        "fake_info" => parse_fake_info(m, false)?,
+        "fake_info_send" => parse_fake_info(m, true)?,
+        "check_deleted" => match parse_fetch_ticks(m)? {
+            Action::FetchTicks { nodes } => Action::CheckDeleted { nodes },
+            other => other,
+        },
         _ => return Ok(parse_auth(name, m)?.map(Action::Auth)),
     }))
 }
@@ -313,6 +319,30 @@ fn parse_fetch_ticks(m: &mut Value) -> Parsed {
         nodes.push((name.to_owned(), ranges_from_value(v)?));
     }
     Ok(Action::FetchTicks { nodes })
+}
+
+fn parse_fake_info(m: &mut Value, send: bool) -> Parsed {
+    let (deleted, sets) = match (m.field("deleted"), m.field("known")) {
+        (Some(d), None) => (true, d),
+        (None, Some(k)) => (false, k),
+        (None, None) => return Err(WireError::Missing("known").into()),
+        (Some(_), Some(_)) => return Err(bad("known", "either known or deleted, not both").into()),
+    };
+    let sets = sets
+        .as_map()
+        .ok_or_else(|| bad(if deleted { "deleted" } else { "known" }, "a map expected"))?;
+    let mut nodes = Vec::with_capacity(sets.len());
+    for (k, v) in sets {
+        let name = k
+            .as_str()
+            .ok_or_else(|| bad("nodes", "a node name is not a string"))?;
+        nodes.push((name.to_owned(), ranges_from_value(v)?));
+    }
+    Ok(Action::FakeInfo {
+        deleted,
+        nodes,
+        send,
+    })
 }
 
 /// The auth actions; `None` for other names.

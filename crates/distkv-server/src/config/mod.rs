@@ -84,6 +84,16 @@ pub struct ServerConfig {
     pub load: Vec<std::path::PathBuf>,
     /// Load a damaged file up to the damage instead of refusing it.
     pub load_up_to_corruption: bool,
+    /// The loaded files are complete (`server -a`): every tick up to each
+    /// node's latest one counts as known, so none is fetched.
+    pub authoritative: bool,
+    /// Serve at once (`server -f`): changes still missing after the
+    /// initial copy or catch-up are fetched while serving instead of
+    /// before.
+    pub force: bool,
+    /// Copy the initial data (or catch up after loading) from these
+    /// servers only, in this order (`server NAME NODE…`).
+    pub initial_from: Vec<String>,
     /// When state logs are forced to disk (`server.log_sync`).
     pub log_sync: crate::storage::group_commit::SyncPolicy,
     /// Write a state log (with a full dump first) to this file from the
@@ -167,6 +177,9 @@ impl ServerConfig {
             gossip_rate: 1000,
             load: Vec::new(),
             load_up_to_corruption: false,
+            authoritative: false,
+            force: false,
+            initial_from: Vec::new(),
             log_sync: crate::storage::group_commit::SyncPolicy::Interval(Duration::from_secs(1)),
             gossip_backlog: 64,
             save: None,

@@ -7,7 +7,7 @@ use distkv_proto::value_map::MapBuilder;
 use distkv_proto::wire::{chain_to_value, ranges_to_value, update_to_value};
 use distkv_tree::{NodeEvent, Path, Precondition, RangeSet, Value};
 
-use crate::replication::Network;
+use crate::replication::{Broadcaster, Network};
 use crate::service::access;
 use crate::service::login::User;
 use crate::service::snapshot::{entry_map, push_entry};
@@ -70,6 +70,12 @@ pub async fn run(
         Action::GetTock => Ok(Outcome::Reply(MapBuilder::new())),
         Action::MsgSend { topic, payload } => msg_send(&shared.network, topic, payload).await,
         Action::FetchTicks { nodes } => fetch_ticks(store, nodes),
+        Action::FakeInfo {
+            deleted,
+            nodes,
+            send,
+        } => fake_info(shared, deleted, nodes, send).await,
+        Action::CheckDeleted { nodes } => check_deleted(shared, nodes).await,
         Action::Log { path, fetch } => log(shared, path, fetch).await,
         Action::Save { path } => save(shared, path).await,
         Action::TestAcl { path, mode, acl } => test_acl(store, user, path, mode, acl),
@@ -220,6 +226,125 @@ async fn msg_send(
         .broadcast(&topic, bytes::Bytes::from(bytes))
         .await?;
     Ok(Outcome::Reply(MapBuilder::new()))
+}
+
+/// `fake_info` (`internal mark`): counts the ticks as known or deleted
+/// here, as a trusted peer's state would (the state log records it), and
+/// with `send` tells every server so through gossip. The reply says what
+/// changed: per node, the ticks that were not known (or deleted) before.
+async fn fake_info(
+    shared: &Arc<Shared>,
+    deleted: bool,
+    nodes: Vec<(String, RangeSet)>,
+    send: bool,
+) -> Result<Outcome, ActionError> {
+    let key = if deleted { "deleted" } else { "known" };
+    let pick = |st: &distkv_tree::NodeState| {
+        if deleted {
+            st.deleted.clone()
+        } else {
+            st.known.clone()
+        }
+    };
+    let before: Vec<RangeSet> = {
+        let core = shared.store.lock();
+        nodes
+            .iter()
+            .map(|(n, _)| core.tree.node(n).map(pick).unwrap_or_default())
+            .collect()
+    };
+    let sets = Value::Map(
+        nodes
+            .iter()
+            .map(|(n, r)| (Value::from(n.as_str()), ranges_to_value(r)))
+            .collect(),
+    );
+    shared
+        .store
+        .merge_node_state(&MapBuilder::new().set(key, sets).build());
+    tracing::warn!(kind = key, nodes = ?nodes, send, "tick bookkeeping changed by a client");
+    let mut changed = MapBuilder::new();
+    {
+        let core = shared.store.lock();
+        for ((n, _), old) in nodes.iter().zip(before) {
+            let mut now = core.tree.node(n).map(pick).unwrap_or_default();
+            now.subtract(&old);
+            if !now.is_empty() {
+                changed.push(n.as_str(), ranges_to_value(&now));
+            }
+        }
+    }
+    if send {
+        let net = &shared.network;
+        let mut info = distkv_proto::gossip::Info {
+            node: net.name.clone(),
+            ..Default::default()
+        };
+        if deleted {
+            info.deleted = nodes;
+        } else {
+            info.known = nodes;
+        }
+        let out = Broadcaster::new(net.gossip().clone(), &net.root, &net.name)
+            .with_keys(net.gossip_keys.clone());
+        if !out
+            .send(distkv_proto::gossip::Topic::Info, info.to_value())
+            .await
+        {
+            return Err(ActionError(
+                "changed here, but the other servers could not be told".into(),
+            ));
+        }
+    }
+    Ok(Outcome::Reply(
+        MapBuilder::new()
+            .set(key, changed.build())
+            .set("sent", send),
+    ))
+}
+
+/// `check_deleted`: of the given ticks, those that were deletions here;
+/// broadcast as an `info` message's `deleted` when there are any.
+async fn check_deleted(
+    shared: &Arc<Shared>,
+    nodes: Vec<(String, RangeSet)>,
+) -> Result<Outcome, ActionError> {
+    let deleted: Vec<(String, RangeSet)> = {
+        let core = shared.store.lock();
+        nodes
+            .into_iter()
+            .filter_map(|(n, r)| {
+                let d = r.intersection(&core.tree.node(&n)?.deleted);
+                (!d.is_empty()).then_some((n, d))
+            })
+            .collect()
+    };
+    let mut m = MapBuilder::new();
+    for (n, r) in &deleted {
+        m.push(n.as_str(), ranges_to_value(r));
+    }
+    let sent = !deleted.is_empty();
+    if sent {
+        let net = &shared.network;
+        let info = distkv_proto::gossip::Info {
+            node: net.name.clone(),
+            deleted,
+            ..Default::default()
+        };
+        let out = Broadcaster::new(net.gossip().clone(), &net.root, &net.name)
+            .with_keys(net.gossip_keys.clone());
+        if !out
+            .send(distkv_proto::gossip::Topic::Info, info.to_value())
+            .await
+        {
+            return Err(ActionError("the deletions could not be broadcast".into()));
+        }
+    }
+    Ok(Outcome::Reply(
+        MapBuilder::new()
+            .set("deleted", m.build())
+            .set("sent", sent),
+    ))
 }
 
 /// `fetch_ticks`: the changes of the given ticks, then what is known and deleted.

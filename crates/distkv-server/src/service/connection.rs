@@ -175,6 +175,8 @@ fn permitted(user: &User, action: &Action, internal: bool) -> Result<(), String>
         | Action::Watch { path, .. } => Some(path),
         Action::GetByEvent { .. }
         | Action::FetchTicks { .. }
+        | Action::FakeInfo { .. }
+        | Action::CheckDeleted { .. }
         | Action::Log { .. }
         | Action::Save { .. } => {
             return if !user.super_root {
@@ -467,6 +469,18 @@ mod tests {
         assert!(acting_user(&joe, &system(), false).is_err());
         assert!(acting_user(&joe, &get(&["a"]), true).is_err());
         assert!(acting_user(&joe, &Action::FetchTicks { nodes: vec![] }, false).is_err());
+        let mark = Action::FakeInfo {
+            deleted: false,
+            nodes: vec![],
+            send: false,
+        };
+        let err = acting_user(&joe, &mark, false);
+        assert!(err.is_err_and(|t| t.contains("only super-root users")));
+        let free = user(true, None);
+        assert!(acting_user(&free, &mark, false).is_ok());
+        let check = Action::CheckDeleted { nodes: vec![] };
+        assert!(acting_user(&joe, &check, false).is_err());
+        assert!(acting_user(&free, &check, false).is_ok());
     }
 
     #[test]
