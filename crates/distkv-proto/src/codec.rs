@@ -54,19 +54,15 @@ impl Decoder for MsgpackCodec {
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Value>, CodecError> {
         // The usual case, a whole frame (or several) in the buffer: decode
-        // it in one pass. Only a frame that is not all there yet (or
-        // longer than the limit) is scanned, incrementally, as more
-        // arrives; the scan also reports an oversized frame from its
-        // header.
+        // it in one pass. Anything else (a frame not all there yet, longer
+        // than the limit, or bad) is scanned, incrementally as more
+        // arrives, exactly as before: the scan reports an oversized frame
+        // from its header, and a bad frame fails once it is complete.
         if self.scanner.is_fresh() {
             let window = src.get(..self.limits.max_frame).unwrap_or(src);
-            match msgpack::decode_first(window, self.limits.max_depth) {
-                Ok((v, len)) => {
-                    src.advance(len);
-                    return Ok(Some(v));
-                }
-                Err(DecodeError::Truncated) => {}
-                Err(e) => return Err(e.into()),
+            if let Ok((v, len)) = msgpack::decode_first(window, self.limits.max_depth) {
+                src.advance(len);
+                return Ok(Some(v));
             }
         }
         let scanned = self.scanner.scan(src, &self.limits);
@@ -295,6 +291,22 @@ mod tests {
         assert!(matches!(
             codec.decode(&mut buf),
             Err(CodecError::Decode(DecodeError::InvalidMarker(0xc1)))
+        ));
+    }
+
+    /// A frame that is not all there is not judged yet, even when what
+    /// has arrived is bad already: the codec fails only once the frame is
+    /// complete, as one-shot decoding of the whole stream does.
+    #[test]
+    fn a_bad_frame_fails_once_it_is_complete() {
+        let mut codec = MsgpackCodec::default();
+        // an array of two: a string that is not UTF-8, the second missing
+        let mut buf = BytesMut::from(&[0x92, 0xa1, 0xff][..]);
+        assert!(matches!(codec.decode(&mut buf), Ok(None)));
+        buf.extend_from_slice(&[0xc0]);
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(CodecError::Decode(DecodeError::InvalidUtf8))
         ));
     }
 }
