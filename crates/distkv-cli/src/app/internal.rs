@@ -61,12 +61,7 @@ pub async fn run(opts: ConnectOptions, cmd: InternalCommand) -> Result<(), Failu
             node,
             ticks,
         } => {
-            let nodes = mark_sets(&client, &node, &ticks)
-                .await
-                .map_err(|e| match e {
-                    MarkError::Usage(f) => f,
-                    MarkError::Client(e) => fail(e),
-                })?;
+            let nodes = mark_sets(&client, &node, &ticks, &fail).await?;
             let changed = client
                 .mark_ticks(deleted, nodes, broadcast)
                 .await
@@ -79,12 +74,7 @@ pub async fn run(opts: ConnectOptions, cmd: InternalCommand) -> Result<(), Failu
             output::print_yaml(&out);
         }
         InternalCommand::CheckDeleted { node, ticks } => {
-            let nodes = mark_sets(&client, &node, &ticks)
-                .await
-                .map_err(|e| match e {
-                    MarkError::Usage(f) => f,
-                    MarkError::Client(e) => fail(e),
-                })?;
+            let nodes = mark_sets(&client, &node, &ticks, &fail).await?;
             let deleted = client.check_deleted(nodes).await.map_err(fail)?;
             let sent = !deleted.is_empty();
             let out = Value::Map(vec![
@@ -116,26 +106,23 @@ fn node_sets_value(sets: &std::collections::BTreeMap<String, RangeSet>) -> Value
     )
 }
 
-enum MarkError {
-    Usage(Failure),
-    Client(distkv_client::ClientError),
-}
-
 /// What `internal mark NODE TICK…` marks: the TICKs of NODE, or without
-/// TICKs what the server misses of NODE (of every node for '').
+/// TICKs what the server misses of NODE (of every node for ''); `fail`
+/// turns the client's errors into the command's.
 async fn mark_sets(
     client: &Client,
     node: &str,
     ticks: &[u64],
-) -> Result<Vec<(String, RangeSet)>, MarkError> {
+    fail: &dyn Fn(distkv_client::ClientError) -> Failure,
+) -> Result<Vec<(String, RangeSet)>, Failure> {
     if !ticks.is_empty() {
         if node.is_empty() {
-            return Err(MarkError::Usage(Failure::usage(
+            return Err(Failure::usage(
                 "give a node name with ticks ('' only marks everything missing)",
-            )));
+            ));
         }
         if ticks.contains(&0) {
-            return Err(MarkError::Usage(Failure::usage("ticks start at 1")));
+            return Err(Failure::usage("ticks start at 1"));
         }
         let mut r = RangeSet::new();
         for t in ticks {
@@ -147,11 +134,7 @@ async fn mark_sets(
         missing: true,
         ..StateQuery::default()
     };
-    let missing = client
-        .get_state(&query)
-        .await
-        .map_err(MarkError::Client)?
-        .missing;
+    let missing = client.get_state(&query).await.map_err(fail)?.missing;
     Ok(missing
         .into_iter()
         .filter(|(n, _)| node.is_empty() || n == node)

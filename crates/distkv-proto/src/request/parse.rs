@@ -306,19 +306,29 @@ fn parse_save(m: &mut Value) -> Parsed {
     })
 }
 
+/// A map of node names to tick ranges (the field `field`).
+fn node_sets(
+    sets: &[(Value, Value)],
+    field: &'static str,
+) -> Result<Vec<(String, distkv_tree::RangeSet)>, WireError> {
+    let mut nodes = Vec::with_capacity(sets.len());
+    for (k, v) in sets {
+        let name = k
+            .as_str()
+            .ok_or_else(|| bad(field, "a node name is not a string"))?;
+        nodes.push((name.to_owned(), ranges_from_value(v)?));
+    }
+    Ok(nodes)
+}
+
 fn parse_fetch_ticks(m: &mut Value) -> Parsed {
     let sets = m
         .field("nodes")
         .and_then(Value::as_map)
         .ok_or(WireError::Missing("nodes"))?;
-    let mut nodes = Vec::with_capacity(sets.len());
-    for (k, v) in sets {
-        let name = k
-            .as_str()
-            .ok_or_else(|| bad("nodes", "a node name is not a string"))?;
-        nodes.push((name.to_owned(), ranges_from_value(v)?));
-    }
-    Ok(Action::FetchTicks { nodes })
+    Ok(Action::FetchTicks {
+        nodes: node_sets(sets, "nodes")?,
+    })
 }
 
 fn parse_fake_info(m: &mut Value, send: bool) -> Parsed {
@@ -328,16 +338,9 @@ fn parse_fake_info(m: &mut Value, send: bool) -> Parsed {
         (None, None) => return Err(WireError::Missing("known").into()),
         (Some(_), Some(_)) => return Err(bad("known", "either known or deleted, not both").into()),
     };
-    let sets = sets
-        .as_map()
-        .ok_or_else(|| bad(if deleted { "deleted" } else { "known" }, "a map expected"))?;
-    let mut nodes = Vec::with_capacity(sets.len());
-    for (k, v) in sets {
-        let name = k
-            .as_str()
-            .ok_or_else(|| bad("nodes", "a node name is not a string"))?;
-        nodes.push((name.to_owned(), ranges_from_value(v)?));
-    }
+    let field = if deleted { "deleted" } else { "known" };
+    let sets = sets.as_map().ok_or_else(|| bad(field, "a map expected"))?;
+    let nodes = node_sets(sets, field)?;
     Ok(Action::FakeInfo {
         deleted,
         nodes,
