@@ -21,9 +21,16 @@ struct Runner {
 
 impl Runner {
     fn start(s: &ServerProc, name: &str) -> Runner {
+        Runner::start_with(s, name, &[])
+    }
+
+    /// A runner with `run` options (`-g GROUP`, `-n NODE`) before `all`.
+    fn start_with(s: &ServerProc, name: &str, opts: &[&str]) -> Runner {
         let mut child = Command::new(distkv_bin())
             .args(["client", "-h", "127.0.0.1", "-p", &s.port.to_string()])
-            .args(["run", "all", "--name", name, "--cycle", "0.2"])
+            .arg("run")
+            .args(opts)
+            .args(["all", "--name", name, "--cycle", "0.2"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -40,6 +47,11 @@ impl Runner {
             }
         });
         Runner { child, lines }
+    }
+
+    /// The lines the runner prints until it is silent for `quiet`.
+    fn lines_until_quiet(&self, quiet: Duration) -> Vec<String> {
+        std::iter::from_fn(|| self.line(quiet)).take(1000).collect()
     }
 
     /// The next line the runner prints, within `limit`.
@@ -240,4 +252,86 @@ fn a_running_job_is_kept_unless_forced() {
         "Deleted (unclean!).\n"
     );
     assert!(!s.client(&["run", "state", "busy"]).status.success());
+}
+
+#[test]
+fn job_groups_have_their_own_jobs_runners_and_pings() {
+    let s = ServerProc::standalone("one", Some("Root"), &[]);
+    let o = s.client_with_stdin(&["code", "set", "say"], b"print(what);\n1\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let job = |opts: &[&str], what: &str, path: &[&str]| {
+        let mut a = vec!["run"];
+        a.extend(opts);
+        a.extend(["set", "-c", "say", "-v", "what", what, "-t", "now"]);
+        a.extend(path);
+        s.ok(&a);
+    };
+    job(&[], "default job", &["a"]);
+    job(&["-g", "default"], "named default job", &["b"]);
+    job(&["-g", "lights"], "lights job", &["on"]);
+    job(&["-g", "lights", "-n", "n1"], "n1 lights job", &["off"]);
+    job(&["-n", "n2"], "n2 job", &["x"]);
+    // the default group keeps the 0.7.1 layout; a named one has its own
+    assert!(
+        s.ok(&["data", "get", ".distkv", "run", "any", "b"])
+            .contains("named default")
+    );
+    let on = s.ok(&[
+        "data", "get", ".distkv", "run", "group", "lights", "any", "on",
+    ]);
+    assert!(on.contains("lights job"), "{on}");
+    let off = s.ok(&[
+        "data", "get", ".distkv", "run", "group", "lights", "at", "n1", "off",
+    ]);
+    assert!(off.contains("n1 lights job"), "{off}");
+
+    // info: the groups of a kind, of a node; `-g -` the nodes
+    assert_eq!(s.ok(&["run", "info"]), "default\nlights\n");
+    assert_eq!(s.ok(&["run", "-n", "n1", "info"]), "lights\n");
+    assert_eq!(s.ok(&["run", "-n", "n2", "info"]), "default\n");
+    assert_eq!(s.ok(&["run", "-A", "info"]), "");
+    assert_eq!(s.ok(&["run", "-g", "-", "info"]), "n1\nn2\n");
+    // listing stays within the group
+    let listed = s.ok(&["run", "-g", "lights", "list"]);
+    assert!(listed.contains("- 'on':"), "{listed}");
+    assert!(
+        !listed.contains("default job") && !listed.contains("n1 lights"),
+        "{listed}"
+    );
+
+    // a group's runner runs that group's jobs only, the default runner
+    // the default group's
+    let lights = Runner::start_with(&s, "r-lights", &["-g", "lights"]);
+    let mut got = lights.lines_until_quiet(Duration::from_secs(5));
+    got.sort();
+    assert_eq!(got, ["lights job"]);
+    let default = Runner::start(&s, "r-default");
+    let mut got = default.lines_until_quiet(Duration::from_secs(5));
+    got.sort();
+    assert_eq!(got, ["default job", "named default job"]);
+    assert_eq!(s.ok(&["run", "-g", "lights", "state", "-r", "on"]), "1\n");
+    // (the n1 job waits for a runner of node n1 in that group)
+    assert!(
+        !s.client(&["run", "-g", "lights", "-n", "n1", "state", "off"])
+            .status
+            .success()
+    );
+
+    // monitor: the group's runner pings, each a YAML document
+    let pings = s.ok(&["run", "-g", "lights", "monitor", "-n", "2"]);
+    assert_eq!(pings.matches("node: r-lights\n").count(), 2, "{pings}");
+    assert_eq!(pings.matches("---\n").count(), 2, "{pings}");
+    assert!(!pings.contains("r-default"), "{pings}");
+
+    // bad group arguments are usage errors
+    for bad in [
+        vec!["run", "-g", "-", "list"],
+        vec!["run", "-g", "-", "-n", "n1", "info"],
+        vec!["run", "-g", "a.b", "list"],
+        vec!["run", "-g", "", "list"],
+        vec!["run", "monitor", "-n", "0"],
+    ] {
+        let o = s.client(&bad);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
+    }
 }

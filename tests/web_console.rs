@@ -641,6 +641,9 @@ fn errors_and_jobs_are_listed_and_an_error_is_resolved() {
     );
 
     common::console_jobs(&c.server);
+    // a job of a named group (not run: no runner of that group)
+    c.server
+        .ok(&["run", "-g", "lights", "set", "-c", "ok", "-t", "now", "dim"]);
     let get = |p: &str| -> Json {
         let (status, text) = c.get(p);
         assert_eq!(status, 200, "{text}");
@@ -665,6 +668,14 @@ fn errors_and_jobs_are_listed_and_an_error_is_resolved() {
             .is_some_and(|e| e.contains("broken <b>here</b>")),
         "{bad}"
     );
+    assert_eq!(good["group"], Json::Null);
+    let dim = find("any", "dim");
+    assert_eq!(dim["group"], json!("lights"));
+    assert_eq!(
+        dim["at"],
+        json!([".distkv", "run", "group", "lights", "any", "dim"])
+    );
+    assert_eq!(dim["states"], json!([]));
     let later = find("at", "later");
     assert_eq!(later["node"], json!("one"));
     assert_eq!(later["states"], json!([]));

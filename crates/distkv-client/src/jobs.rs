@@ -6,7 +6,7 @@
 //! ```no_run
 //! # async fn demo(client: distkv_client::Client) -> Result<(), distkv_client::jobs::JobError> {
 //! use distkv_client::jobs::{JobChange, RunnerKind};
-//! use distkv_tree::{Path, Value};
+//! use distkv_tree::{Path, PathElem, Value};
 //!
 //! let change = JobChange {
 //!     code: Some(vec![Value::from("the"), Value::from("answer")]),
@@ -14,8 +14,9 @@
 //!     start_in: Some(0.0),
 //!     ..JobChange::default()
 //! };
-//! client.job_update(&RunnerKind::Any, &Path::from_strs(&["hello"]), &change).await?;
-//! for job in client.job_list(&RunnerKind::Any, &Path::root()).await? {
+//! let scope = RunnerKind::Any.into();
+//! client.job_update(&scope, &Path::from_strs(&["hello"]), &change).await?;
+//! for job in client.job_list(&scope, &Path::root()).await? {
 //!     println!("{}: {:?}", job.path, job.state);
 //! }
 //! # Ok(()) }
@@ -25,7 +26,7 @@ use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use distkv_proto::ErrorClass;
-use distkv_tree::{Path, Value};
+use distkv_tree::{Path, PathElem, Value};
 use futures_util::StreamExt;
 
 use crate::{Client, ClientError, TreeOptions, WriteOptions};
@@ -42,47 +43,177 @@ pub enum RunnerKind {
     All(String),
 }
 
-impl RunnerKind {
-    /// Where this kind's jobs are stored: `.distkv run any`, `.distkv
-    /// run at NODE` or `.distkv run all`, as the original keeps them.
-    pub(crate) fn jobs(&self) -> Path {
-        match self {
-            RunnerKind::Any => Path::from_strs(&[".distkv", "run", "any"]),
-            RunnerKind::Single(n) => Path::from_strs(&[".distkv", "run", "at", n]),
-            RunnerKind::All(_) => Path::from_strs(&[".distkv", "run", "all"]),
+/// The group of jobs a runner works on when none is named, as the
+/// original calls it; its jobs keep the 0.7.1 layout (no group element).
+pub const DEFAULT_GROUP: &str = "default";
+
+/// A set of jobs: those of one runner kind in one job group.
+///
+/// Runners of a group run only that group's jobs and co-ordinate only
+/// with each other. The default group keeps the original 0.7.1's layout
+/// (`.distkv run any JOB…`); a named group `G` lives in its own subtree
+/// (`.distkv run group G any JOB…`, and `… state group G …`), which no
+/// job path of the default group can reach.
+///
+/// ```
+/// use distkv_client::jobs::{JobScope, RunnerKind};
+/// use distkv_tree::Path;
+///
+/// let (job, state) = JobScope::new(RunnerKind::Any, Some("lights"))
+///     .paths(&Path::from_strs(&["on"]));
+/// assert_eq!(job, Path::from_strs(&[".distkv", "run", "group", "lights", "any", "on"]));
+/// assert_eq!(state, Path::from_strs(&[".distkv", "state", "group", "lights", "any", "on"]));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobScope {
+    /// Which runners.
+    pub kind: RunnerKind,
+    /// The job group; `None` is the default group.
+    pub group: Option<String>,
+}
+
+impl From<RunnerKind> for JobScope {
+    fn from(kind: RunnerKind) -> JobScope {
+        JobScope { kind, group: None }
+    }
+}
+
+impl JobScope {
+    /// The jobs of `kind` in `group` (`None` or [`DEFAULT_GROUP`]: the
+    /// default group).
+    pub fn new(kind: RunnerKind, group: Option<&str>) -> JobScope {
+        JobScope {
+            kind,
+            group: group.filter(|g| *g != DEFAULT_GROUP).map(str::to_owned),
         }
     }
 
-    /// Where this kind's job states are stored: `.distkv state any`,
-    /// `.distkv state at NODE` or `.distkv state all NODE`.
-    pub(crate) fn states(&self) -> Path {
-        match self {
-            RunnerKind::Any => Path::from_strs(&[".distkv", "state", "any"]),
-            RunnerKind::Single(n) => Path::from_strs(&[".distkv", "state", "at", n]),
-            RunnerKind::All(n) => Path::from_strs(&[".distkv", "state", "all", n]),
-        }
+    /// The group's name as the original shows it.
+    pub fn group_name(&self) -> &str {
+        self.group.as_deref().unwrap_or(DEFAULT_GROUP)
     }
 
-    /// The message topic the runners of this kind ping each other on
-    /// (the original's actor groups `run.run-any` and `run.run-at`).
-    #[cfg(feature = "code")]
-    pub(crate) fn topic(&self) -> String {
-        match self {
-            RunnerKind::Any => "run.run-any".into(),
-            RunnerKind::Single(n) => format!("run.run-at.{n}"),
-            RunnerKind::All(_) => "run.run-all".into(),
+    fn base(&self, word: &str) -> Path {
+        let mut p = Path::from_strs(&[".distkv", word]);
+        if let Some(g) = &self.group {
+            p.0.push(PathElem::from("group"));
+            p.0.push(PathElem::from(g.as_str()));
+        }
+        p
+    }
+
+    /// Where these jobs are stored: `.distkv run any`, `.distkv run at
+    /// NODE` or `.distkv run all`, as the original keeps them (with
+    /// `group G` after `run` for a named group).
+    pub fn jobs(&self) -> Path {
+        let mut p = self.base("run");
+        match &self.kind {
+            RunnerKind::Any => p.0.push(PathElem::from("any")),
+            RunnerKind::Single(n) => {
+                p.0.push(PathElem::from("at"));
+                p.0.push(PathElem::from(n.as_str()));
+            }
+            RunnerKind::All(_) => p.0.push(PathElem::from("all")),
+        }
+        p
+    }
+
+    /// Where these jobs' states are stored: `.distkv state any`,
+    /// `.distkv state at NODE` or `.distkv state all RUNNER` (with `group
+    /// G` after `state` for a named group).
+    pub fn states(&self) -> Path {
+        let mut p = self.base("state");
+        match &self.kind {
+            RunnerKind::Any => p.0.push(PathElem::from("any")),
+            RunnerKind::Single(n) => {
+                p.0.push(PathElem::from("at"));
+                p.0.push(PathElem::from(n.as_str()));
+            }
+            RunnerKind::All(n) => {
+                p.0.push(PathElem::from("all"));
+                p.0.push(PathElem::from(n.as_str()));
+            }
+        }
+        p
+    }
+
+    /// Where job `job` (relative path) is stored, and its state.
+    pub fn paths(&self, job: &Path) -> (Path, Path) {
+        let mut j = self.jobs();
+        j.0.extend(job.elems().iter().cloned());
+        let mut s = self.states();
+        s.0.extend(job.elems().iter().cloned());
+        (j, s)
+    }
+
+    /// The message topic the runners of these jobs ping each other on
+    /// (the original's actor groups `run.run-any` and `run.run-at`; a
+    /// named group's runners use their own).
+    pub fn topic(&self) -> String {
+        let kind = match &self.kind {
+            RunnerKind::Any => "run-any".to_owned(),
+            RunnerKind::Single(n) => format!("run-at.{n}"),
+            RunnerKind::All(_) => "run-all".to_owned(),
+        };
+        match &self.group {
+            None => format!("run.{kind}"),
+            Some(g) => format!("run.group.{g}.{kind}"),
         }
     }
 }
 
-/// Where the job `job` (relative path) of kind `kind` is stored, and its
-/// state.
-pub fn job_paths(kind: &RunnerKind, job: &Path) -> (Path, Path) {
-    let mut j = kind.jobs();
-    j.0.extend(job.elems().iter().cloned());
-    let mut s = kind.states();
-    s.0.extend(job.elems().iter().cloned());
-    (j, s)
+/// Where job `job` (relative path) of `scope` is stored, and its state.
+pub fn job_paths(scope: &JobScope, job: &Path) -> (Path, Path) {
+    scope.paths(job)
+}
+
+/// Where a path below `.distkv run` or `.distkv state` belongs: as
+/// [`job_place`] finds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobPlace<'a> {
+    /// The group (`None`: the default group).
+    pub group: Option<&'a PathElem>,
+    /// `any`, `at` or `all`.
+    pub kind: &'static str,
+    /// The node of an `at` place.
+    pub node: Option<&'a PathElem>,
+    /// The rest: the job's path (for states of `all` jobs, the runner's
+    /// name first).
+    pub rest: &'a [PathElem],
+}
+
+/// Splits `rel`, a path relative to `.distkv run` or `.distkv state`,
+/// into its group, kind, node and job; `None` when it is not a job's
+/// place.
+///
+/// ```
+/// use distkv_client::jobs::job_place;
+/// use distkv_tree::Path;
+///
+/// let p = Path::from_strs(&["group", "g", "at", "n1", "a"]);
+/// let place = job_place(p.elems()).unwrap();
+/// assert_eq!((place.kind, place.rest.len()), ("at", 1));
+/// ```
+pub fn job_place(rel: &[PathElem]) -> Option<JobPlace<'_>> {
+    let (group, rel) = match rel {
+        [PathElem::Str(g), name, rest @ ..] if g == "group" => (Some(name), rest),
+        _ => (None, rel),
+    };
+    let (kind, node, rest) = match rel.split_first()? {
+        (PathElem::Str(k), rest) if k == "any" => ("any", None, rest),
+        (PathElem::Str(k), rest) if k == "all" => ("all", None, rest),
+        (PathElem::Str(k), rest) if k == "at" => {
+            let (node, rest) = rest.split_first()?;
+            ("at", Some(node), rest)
+        }
+        _ => return None,
+    };
+    Some(JobPlace {
+        group,
+        kind,
+        node,
+        rest,
+    })
 }
 
 /// Why a job could not be changed.
@@ -221,15 +352,15 @@ fn unix_now() -> f64 {
 }
 
 impl Client {
-    /// Changes job `job` of `kind` (creating it: then `change` must name
+    /// Changes job `job` of `scope` (creating it: then `change` must name
     /// its code), keeping the fields `change` leaves alone.
     pub async fn job_update(
         &self,
-        kind: &RunnerKind,
+        scope: &JobScope,
         job: &Path,
         change: &JobChange,
     ) -> Result<(), JobError> {
-        let (path, _) = job_paths(kind, job);
+        let (path, _) = scope.paths(job);
         let mut record = self.get(&path).await?.unwrap_or(Value::Map(Vec::new()));
         if change.code.is_none() && record.get("code").is_none() {
             return Err(JobError::NoCode);
@@ -239,7 +370,7 @@ impl Client {
         Ok(())
     }
 
-    /// Deletes job `job` of `kind` and its state. A running job (its
+    /// Deletes job `job` of `scope` and its state. A running job (its
     /// state names a runner) is only kept from starting again, unless
     /// `force`; each write is conditional on what was read, so a change
     /// meanwhile makes it fail instead of losing the change.
@@ -249,17 +380,18 @@ impl Client {
     /// use distkv_client::jobs::RunnerKind;
     /// use distkv_tree::Path;
     ///
-    /// let done = client.job_delete(&RunnerKind::Any, &Path::from_strs(&["a", "question"]), false).await?;
+    /// let scope = RunnerKind::Any.into();
+    /// let done = client.job_delete(&scope, &Path::from_strs(&["a", "question"]), false).await?;
     /// println!("{done}");
     /// # Ok(()) }
     /// ```
     pub async fn job_delete(
         &self,
-        kind: &RunnerKind,
+        scope: &JobScope,
         job: &Path,
         force: bool,
     ) -> Result<JobDeleted, ClientError> {
-        let (path, state_path) = job_paths(kind, job);
+        let (path, state_path) = scope.paths(job);
         let entry = self.get_entry(&path, 1).await?;
         let Some(mut record) = entry.value else {
             return Ok(JobDeleted::Missing);
@@ -296,32 +428,32 @@ impl Client {
         })
     }
 
-    /// Job `job` of `kind`, if it exists.
+    /// Job `job` of `scope`, if it exists.
     pub async fn job_get(
         &self,
-        kind: &RunnerKind,
+        scope: &JobScope,
         job: &Path,
     ) -> Result<Option<Value>, ClientError> {
-        self.get(&job_paths(kind, job).0).await
+        self.get(&scope.paths(job).0).await
     }
 
-    /// The state of job `job` of `kind`, if a runner has written one.
+    /// The state of job `job` of `scope`, if a runner has written one.
     pub async fn job_state(
         &self,
-        kind: &RunnerKind,
+        scope: &JobScope,
         job: &Path,
     ) -> Result<Option<Value>, ClientError> {
-        self.get(&job_paths(kind, job).1).await
+        self.get(&scope.paths(job).1).await
     }
 
-    /// The jobs of `kind` at and below `below`, in tree order, each with
+    /// The jobs of `scope` at and below `below`, in tree order, each with
     /// its state; paths are relative to `below`.
     pub async fn job_list(
         &self,
-        kind: &RunnerKind,
+        scope: &JobScope,
         below: &Path,
     ) -> Result<Vec<JobListing>, ClientError> {
-        let (root, state_root) = job_paths(kind, below);
+        let (root, state_root) = scope.paths(below);
         let jobs = self.values_below(&root).await?;
         let mut states: HashMap<Path, Value> =
             self.values_below(&state_root).await?.into_iter().collect();
@@ -333,6 +465,39 @@ impl Client {
                 job,
             })
             .collect())
+    }
+
+    /// Every set of jobs that holds at least one job, in tree order: the
+    /// original's `run info` lists their groups. `All` scopes carry an
+    /// empty runner name.
+    pub async fn job_scopes(&self) -> Result<Vec<JobScope>, ClientError> {
+        let run = Path::from_strs(&[".distkv", "run"]);
+        let mut out: Vec<JobScope> = Vec::new();
+        for (path, _) in self.values_below(&run).await? {
+            let Some(place) = job_place(path.elems()) else {
+                continue;
+            };
+            if place.rest.is_empty() {
+                continue;
+            }
+            // groups and nodes are names: other keys are not a runner's
+            let kind = match (place.kind, place.node.map(PathElem::as_str)) {
+                ("at", Some(Some(n))) => RunnerKind::Single(n.to_owned()),
+                ("at", _) => continue,
+                ("all", _) => RunnerKind::All(String::new()),
+                _ => RunnerKind::Any,
+            };
+            let group = match place.group.map(PathElem::as_str) {
+                None => None,
+                Some(Some(g)) => Some(g.to_owned()),
+                Some(None) => continue,
+            };
+            let scope = JobScope { kind, group };
+            if !out.contains(&scope) {
+                out.push(scope);
+            }
+        }
+        Ok(out)
     }
 
     /// Every value at and below `root`, with paths relative to it; none
@@ -370,7 +535,7 @@ mod tests {
     #[test]
     fn jobs_and_states_live_in_their_kinds_subtrees() {
         let job = Path::from_strs(&["a", "b"]);
-        let (j, s) = job_paths(&RunnerKind::Single("n1".into()), &job);
+        let (j, s) = job_paths(&RunnerKind::Single("n1".into()).into(), &job);
         assert_eq!(
             j,
             Path::from_strs(&[".distkv", "run", "at", "n1", "a", "b"])
@@ -379,12 +544,46 @@ mod tests {
             s,
             Path::from_strs(&[".distkv", "state", "at", "n1", "a", "b"])
         );
-        let (j, s) = job_paths(&RunnerKind::All("me".into()), &job);
+        let (j, s) = job_paths(&RunnerKind::All("me".into()).into(), &job);
         assert_eq!(j, Path::from_strs(&[".distkv", "run", "all", "a", "b"]));
         assert_eq!(
             s,
             Path::from_strs(&[".distkv", "state", "all", "me", "a", "b"])
         );
+    }
+
+    #[test]
+    fn a_named_group_has_its_own_subtrees_and_topic() {
+        let job = Path::from_strs(&["a"]);
+        let g = JobScope::new(RunnerKind::Single("n1".into()), Some("g"));
+        let (j, s) = g.paths(&job);
+        assert_eq!(
+            j,
+            Path::from_strs(&[".distkv", "run", "group", "g", "at", "n1", "a"])
+        );
+        assert_eq!(
+            s,
+            Path::from_strs(&[".distkv", "state", "group", "g", "at", "n1", "a"])
+        );
+        assert_eq!(g.topic(), "run.group.g.run-at.n1");
+        // the default group, by name or not, keeps the 0.7.1 layout
+        let d = JobScope::new(RunnerKind::Any, Some(DEFAULT_GROUP));
+        assert_eq!(d, RunnerKind::Any.into());
+        assert_eq!(d.topic(), "run.run-any");
+        assert_eq!(d.group_name(), "default");
+        // and its places are found again
+        let place = job_place(&j.elems()[2..]).expect("a job's place");
+        assert_eq!(place.group, Some(&PathElem::from("g")));
+        assert_eq!(
+            (place.kind, place.node),
+            ("at", Some(&PathElem::from("n1")))
+        );
+        assert_eq!(place.rest, job.elems());
+        let any = Path::from_strs(&["any", "group"]);
+        let place = job_place(any.elems()).expect("any");
+        assert_eq!((place.group, place.kind), (None, "any"));
+        assert_eq!(job_place(Path::from_strs(&["group", "g"]).elems()), None);
+        assert_eq!(job_place(Path::from_strs(&["at"]).elems()), None);
     }
 
     #[test]

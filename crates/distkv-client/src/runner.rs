@@ -38,7 +38,7 @@ use futures_util::StreamExt;
 
 use crate::code::{CodeRoot, MAX_OUTPUT, Output};
 use crate::error_log::ErrorLog;
-pub use crate::jobs::{RunnerKind, job_paths};
+pub use crate::jobs::{JobScope, RunnerKind, job_paths};
 use crate::{Client, ClientError, TreeOptions, WriteOptions};
 
 /// Where a runner passes on what its jobs print, line by line, as they
@@ -65,7 +65,7 @@ impl std::fmt::Debug for PrintSink {
 ///
 /// let cfg = RunnerConfig {
 ///     name: "r1".into(),
-///     kind: RunnerKind::Any,
+///     scope: RunnerKind::Any.into(),
 ///     cycle: std::time::Duration::from_secs(1),
 ///     limits: distkv_code::Limits::default(),
 ///     print: Some(PrintSink(Arc::new(|_job, line| println!("{line}")))),
@@ -77,8 +77,8 @@ impl std::fmt::Debug for PrintSink {
 pub struct RunnerConfig {
     /// This runner's name (unique in the group).
     pub name: String,
-    /// Which jobs.
-    pub kind: RunnerKind,
+    /// Which jobs: the runner kind and the job group.
+    pub scope: JobScope,
     /// How often runners ping their group.
     pub cycle: Duration,
     /// Limits for each run.
@@ -178,7 +178,7 @@ pub async fn run(client: Client, cfg: RunnerConfig) -> Result<(), ClientError> {
     let code = Arc::new(CodeRoot::start(client.clone(), &cfg.name, cfg.limits.clone()).await?);
     let errors = ErrorLog::new(client.clone(), cfg.name.clone());
     let members: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let topic = cfg.kind.topic();
+    let topic = cfg.scope.topic();
     // hear the group
     let mut mon = client.msg_monitor(&topic).await?;
     let heard = members.clone();
@@ -223,13 +223,13 @@ pub async fn run(client: Client, cfg: RunnerConfig) -> Result<(), ClientError> {
         // wait one silence period, once the group is audible, before
         // deciding who leads
         let settled = hearing_since.is_some_and(|t| t.elapsed() >= cfg.cycle * 3);
-        let leader = match cfg.kind {
+        let leader = match cfg.scope.kind {
             RunnerKind::Any => settled && live.iter().min() == Some(&cfg.name),
             RunnerKind::Single(_) | RunnerKind::All(_) => true,
         };
         if leader {
-            let jobs = read_tree(&client, &cfg.kind.jobs()).await?;
-            let states = read_tree(&client, &cfg.kind.states()).await?;
+            let jobs = read_tree(&client, &cfg.scope.jobs()).await?;
+            let states = read_tree(&client, &cfg.scope.states()).await?;
             for (job_path, (job, _)) in &jobs {
                 let state = states.get(job_path);
                 let st_node = state
@@ -303,7 +303,7 @@ async fn fail_stale(
     state: Option<&(Value, Option<distkv_tree::Chain>)>,
     why: &str,
 ) -> Result<(), ClientError> {
-    let (_, state_path) = job_paths(&cfg.kind, job);
+    let (_, state_path) = job_paths(&cfg.scope, job);
     let (mut s, chain) = state.cloned().unwrap_or((Value::Nil, None));
     let backoff = num(s.get("backoff")) as i64 + 1;
     set_fields(
@@ -348,7 +348,7 @@ async fn run_job(
         errors,
         ..
     } = *ctx;
-    let (full_job, state_path) = job_paths(&cfg.kind, job_path);
+    let (full_job, state_path) = job_paths(&cfg.scope, job_path);
     let (mut s, chain) = state.unwrap_or((Value::Nil, None));
     let t0 = now();
     set_fields(

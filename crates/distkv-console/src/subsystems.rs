@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use distkv_client::jobs::{JobPlace, job_place};
 use distkv_client::{Client, ClientError, TreeItem, TreeOptions, WriteOptions};
 use distkv_proto::ErrorClass;
 use distkv_tree::{Path, PathElem, Value};
@@ -203,34 +204,34 @@ pub(crate) async fn resolve(c: &Client, body: &Json) -> Result<Json, ConsoleErro
     Ok(record(&item, Vec::new()))
 }
 
-/// Where a job of `.distkv run` is: kind, its node (`at NODE`), its path.
-fn job_place(rel: &[PathElem]) -> Option<(&'static str, Option<&PathElem>, &[PathElem])> {
-    match rel.split_first()? {
-        (PathElem::Str(k), rest) if k == "any" => Some(("any", None, rest)),
-        (PathElem::Str(k), rest) if k == "all" => Some(("all", None, rest)),
-        (PathElem::Str(k), rest) if k == "at" => {
-            let (node, job) = rest.split_first()?;
-            Some(("at", Some(node), job))
-        }
-        _ => None,
-    }
-}
-
-/// `GET /api/jobs`: the jobs of `.distkv run any|at NODE|all` with the
+/// `GET /api/jobs`: the jobs of `.distkv run [group G] any|at NODE|all`
+/// (places found by [`job_place`]) with the
 /// states the runners wrote in `.distkv state any|at NODE|all RUNNER`.
 pub(crate) async fn jobs(c: &Client) -> Result<Json, ConsoleError> {
     let run = Path::from_strs(&[".distkv", "run"]);
     let state = Path::from_strs(&[".distkv", "state"]);
     let (jobs, jobs_cut) = walk(c, &run, None).await?;
     let (states, states_cut) = walk(c, &state, None).await?;
-    // (kind, node of `at`, job path) → [(runner of `all`, state)]
-    type Key = (&'static str, Option<PathElem>, Vec<PathElem>);
+    // (group, kind, node of `at`, job path) → [(runner of `all`, state)]
+    type Key = (
+        Option<PathElem>,
+        &'static str,
+        Option<PathElem>,
+        Vec<PathElem>,
+    );
     let mut by_job: HashMap<Key, Vec<Json>> = HashMap::new();
     for s in &states {
         let rel = &s.path.elems()[state.len()..];
-        let Some((kind, node, job)) = job_place(rel) else {
+        let Some(JobPlace {
+            group,
+            kind,
+            node,
+            rest: job,
+        }) = job_place(rel)
+        else {
             continue;
         };
+        let group = group.cloned();
         let value = s.value.as_ref().map_or(Json::Null, json::value);
         let (key, runner) = match kind {
             // the states of `all` jobs are per runner
@@ -238,9 +239,9 @@ pub(crate) async fn jobs(c: &Client) -> Result<Json, ConsoleError> {
                 let Some((runner, job)) = job.split_first() else {
                     continue;
                 };
-                (("all", None, job.to_vec()), json::elem(runner))
+                ((group, "all", None, job.to_vec()), json::elem(runner))
             }
-            _ => ((kind, node.cloned(), job.to_vec()), Json::Null),
+            _ => ((group, kind, node.cloned(), job.to_vec()), Json::Null),
         };
         by_job
             .entry(key)
@@ -250,13 +251,20 @@ pub(crate) async fn jobs(c: &Client) -> Result<Json, ConsoleError> {
     let mut out = Vec::new();
     for j in &jobs {
         let rel = &j.path.elems()[run.len()..];
-        let Some((kind, node, job)) = job_place(rel) else {
+        let Some(JobPlace {
+            group,
+            kind,
+            node,
+            rest: job,
+        }) = job_place(rel)
+        else {
             continue;
         };
         let states = by_job
-            .remove(&(kind, node.cloned(), job.to_vec()))
+            .remove(&(group.cloned(), kind, node.cloned(), job.to_vec()))
             .unwrap_or_default();
         out.push(json!({
+            "group": group.map_or(Json::Null, json::elem),
             "kind": kind,
             "node": node.map_or(Json::Null, json::elem),
             "path": json::path(&Path(job.to_vec())),

@@ -423,6 +423,10 @@ pub struct RunArgs {
     /// Jobs that every node runs.
     #[arg(short = 'A', long = "all-nodes")]
     pub all_nodes: bool,
+    /// The job group (default: 'default'); '-' with `info` lists the
+    /// nodes that have jobs of their own.
+    #[arg(short = 'g', long = "group", allow_hyphen_values = true)]
+    pub group: Option<String>,
     /// The run command.
     #[command(subcommand)]
     pub cmd: RunCommand,
@@ -466,6 +470,16 @@ pub enum RunCommand {
         /// The job's path.
         #[arg(required = true)]
         path: Vec<String>,
+    },
+    /// The groups that have jobs of this kind (of this node with -n, for
+    /// every node with -A); with `-g -`: the nodes that have jobs of their
+    /// own.
+    Info,
+    /// Show the runners' pings (each a YAML document), as they are sent.
+    Monitor {
+        /// Stop after this many.
+        #[arg(short = 'n', long = "count")]
+        count: Option<u64>,
     },
     /// The jobs, as YAML.
     List {

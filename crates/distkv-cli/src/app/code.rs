@@ -237,7 +237,7 @@ pub async fn jobs(
     limits: distkv_code::Limits,
 ) -> Result<(), Failure> {
     use crate::app::args::RunCommand;
-    use distkv_client::jobs::RunnerKind;
+    use distkv_client::jobs::{JobScope, RunnerKind};
     use distkv_client::runner::RunnerConfig;
     let fail = |e| client_failure(e, &opts);
     let kind = match (args.all_nodes, args.node) {
@@ -245,6 +245,26 @@ pub async fn jobs(
         (false, Some(n)) => RunnerKind::Single(n),
         (false, None) => RunnerKind::Any,
     };
+    // `-g -` lists the nodes that have jobs of their own, and only that
+    let nodes_only = args.group.as_deref() == Some("-");
+    if nodes_only && kind != RunnerKind::Any {
+        return Err(Failure::usage(
+            "'-g -' doesn't make sense with '-n' or '-A'",
+        ));
+    }
+    if nodes_only && !matches!(args.cmd, RunCommand::Info) {
+        return Err(Failure::usage(
+            "'-g -' only makes sense with the 'info' command",
+        ));
+    }
+    if let Some(g) = args.group.as_deref().filter(|_| !nodes_only) {
+        if g.is_empty() || g.contains('.') {
+            return Err(Failure::usage(format!(
+                "'{g}' is not a group name (not empty, no '.')"
+            )));
+        }
+    }
+    let scope = JobScope::new(kind.clone(), args.group.as_deref());
     let client = connect(&opts).await?;
     match args.cmd {
         RunCommand::All { name, cycle } => {
@@ -258,7 +278,7 @@ pub async fn jobs(
             };
             let cfg = RunnerConfig {
                 name,
-                kind,
+                scope: JobScope { kind, ..scope },
                 cycle: std::time::Duration::from_secs_f64(cycle.clamp(0.1, 3600.0)),
                 limits,
                 // what jobs print shows on the runner's output
@@ -338,7 +358,7 @@ pub async fn jobs(
                 data,
             };
             match client
-                .job_update(&kind, &Path::from_strs(&path), &change)
+                .job_update(&scope, &Path::from_strs(&path), &change)
                 .await
             {
                 Ok(()) => {}
@@ -350,7 +370,7 @@ pub async fn jobs(
         }
         RunCommand::Get { path } => {
             match client
-                .job_get(&kind, &Path::from_strs(&path))
+                .job_get(&scope, &Path::from_strs(&path))
                 .await
                 .map_err(fail)?
             {
@@ -360,7 +380,7 @@ pub async fn jobs(
         }
         RunCommand::State { result, path } => {
             match client
-                .job_state(&kind, &Path::from_strs(&path))
+                .job_state(&scope, &Path::from_strs(&path))
                 .await
                 .map_err(fail)?
             {
@@ -371,7 +391,7 @@ pub async fn jobs(
         }
         RunCommand::Delete { force, path } => {
             let done = client
-                .job_delete(&kind, &Path::from_strs(&path), force)
+                .job_delete(&scope, &Path::from_strs(&path), force)
                 .await
                 .map_err(fail)?;
             match done {
@@ -383,6 +403,53 @@ pub async fn jobs(
                 }
             }
         }
+        RunCommand::Info => {
+            let scopes = client.job_scopes().await.map_err(fail)?;
+            let mut shown: Vec<&str> = Vec::new();
+            for s in &scopes {
+                let name = match (&s.kind, &kind) {
+                    (RunnerKind::Single(n), _) if nodes_only => n.as_str(),
+                    (RunnerKind::Any, RunnerKind::Any)
+                    | (RunnerKind::All(_), RunnerKind::All(_))
+                        if !nodes_only =>
+                    {
+                        s.group_name()
+                    }
+                    (RunnerKind::Single(n), RunnerKind::Single(m)) if n == m => s.group_name(),
+                    _ => continue,
+                };
+                if !shown.contains(&name) {
+                    shown.push(name);
+                }
+            }
+            shown.sort_unstable();
+            for name in shown {
+                output::print_line(name);
+            }
+        }
+        RunCommand::Monitor { count } => {
+            if count == Some(0) {
+                return Err(Failure::usage("-n needs a number of pings above 0"));
+            }
+            let mut pings = client.messages(&scope.topic()).await.map_err(fail)?;
+            let mut seen = 0u64;
+            while let Some(item) = pings.next().await {
+                let distkv_client::msg::MsgItem::Message(m) = item.map_err(fail)? else {
+                    continue;
+                };
+                let Ok(data) = m.data else { continue };
+                output::print_yaml(&data);
+                output::print_line("---");
+                seen += 1;
+                if count.is_some_and(|n| seen >= n) {
+                    return Ok(());
+                }
+            }
+            return Err(Failure::with_code(
+                "ConnectionClosed: the server ended the monitor",
+                crate::app::EXIT_CONNECTION,
+            ));
+        }
         RunCommand::List {
             state,
             state_only,
@@ -390,7 +457,7 @@ pub async fn jobs(
         } => {
             let below = Path::from_strs(&path);
             let mut list = Vec::new();
-            for job in client.job_list(&kind, &below).await.map_err(fail)? {
+            for job in client.job_list(&scope, &below).await.map_err(fail)? {
                 let mut full = below.clone();
                 full.0.extend(job.path.elems().iter().cloned());
                 let name = Value::from(crate::render::path_words(&full));

@@ -488,7 +488,8 @@ async function refreshJobs() {
     if (!j.states.length) state.textContent = "never ran";
     for (const s of j.states) state.appendChild(el("div", jobState(s)));
     const tr = tableRow([
-      j.kind === "at" ? "at " + nameText(j.node) : j.kind,
+      (j.kind === "at" ? "at " + nameText(j.node) : j.kind) +
+        (j.group === null || j.group === undefined ? "" : " (group " + nameText(j.group) + ")"),
       el("td", pathText(j.path), "mono"),
       el("td", Array.isArray(job.code) ? pathText(job.code) : show(job.code), "mono"),
       job.target === null || job.target === undefined ? "not scheduled" : timeText(job.target),
