@@ -420,9 +420,17 @@ async fn run_job(
             };
             fields.push(("backoff", Value::Int(backoff)));
             fields.push(("error", Value::from(e.to_string().as_str())));
-            let _ = errors
+            // the original's runner warns, naming the error record:
+            // "Error ('.distkv', 'error', 'test1', 16373) test1: …"
+            match errors
                 .record("run", &full_job, &e.to_string(), 3, Value::Nil)
-                .await;
+                .await
+            {
+                Ok(at) => tracing::warn!("Error {at} {}: {e}", cfg.name),
+                Err(re) => {
+                    tracing::warn!(job = %full_job, error = %e, record = %re, "a job failed; recording the error failed");
+                }
+            }
         }
     }
     let mut output = printed.text().to_owned();

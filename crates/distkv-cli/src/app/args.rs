@@ -371,7 +371,8 @@ pub enum TypeCommand {
         /// A value not of the type (Python literal); repeatable.
         #[arg(short = 'b', long = "bad", allow_hyphen_values = true)]
         bad: Vec<String>,
-        /// The Rhai code checking `value` (throw to reject).
+        /// The Rhai code checking `value` (throw to reject); without -s
+        /// and -S it is read from standard input.
         #[arg(short = 's', long = "script")]
         script: Option<std::path::PathBuf>,
         /// A JSON schema (JSON or YAML).
@@ -658,7 +659,9 @@ pub enum ErrorCommand {
 pub enum CodecCommand {
     /// Store a codec: Rhai code for each direction and example pairs.
     Set {
-        /// The encoder (stored → user), a Rhai body using `value`.
+        /// The encoder (stored → user), a Rhai body using `value`. Without
+        /// -e and -d both come from standard input: the encoder up to the
+        /// first empty line, then the decoder.
         #[arg(short = 'e', long = "encode")]
         encode: Option<std::path::PathBuf>,
         /// The decoder (user → stored).
@@ -816,19 +819,20 @@ pub enum UserCommand {
     /// Create a user: KEY=VALUE parameters (KEY?=Label prompts without
     /// echo).
     Add {
-        /// Aux data (acl=NAME, conv=NAME).
-        #[arg(short = 'a', long = "add", value_name = "KEY=VALUE")]
+        /// Aux data (acl=NAME, conv=NAME; codec=NAME is conv=NAME).
+        #[arg(short = 'a', long = "add", alias = "aux", value_name = "KEY=VALUE")]
         aux: Vec<String>,
         /// The parameters.
         #[arg(required = true)]
         params: Vec<String>,
     },
     /// Modify a user.
+    #[command(alias = "modify")]
     Mod {
-        /// Aux data (acl=NAME, conv=NAME).
-        #[arg(short = 'a', long = "add", value_name = "KEY=VALUE")]
+        /// Aux data (acl=NAME, conv=NAME; codec=NAME is conv=NAME).
+        #[arg(short = 'a', long = "add", alias = "aux", value_name = "KEY=VALUE")]
         aux: Vec<String>,
-        /// The user.
+        /// The user (IDENT or name=IDENT).
         ident: String,
         /// The parameters.
         params: Vec<String>,

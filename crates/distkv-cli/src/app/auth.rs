@@ -39,7 +39,8 @@ fn need(m: Option<String>) -> Result<String, Failure> {
     m.ok_or_else(|| Failure::usage("You need to set the auth method"))
 }
 
-/// `KEY=VALUE` aux entries.
+/// `KEY=VALUE` aux entries; `codec=GROUP` (the original's tutorial's
+/// spelling) is `conv=GROUP`.
 fn aux(items: &[String]) -> Result<Value, Failure> {
     if items.is_empty() {
         return Ok(Value::Nil);
@@ -49,7 +50,7 @@ fn aux(items: &[String]) -> Result<Value, Failure> {
         let (k, v) = it
             .split_once('=')
             .ok_or_else(|| Failure::usage(format!("'{it}' is not KEY=VALUE")))?;
-        m.push(k, v);
+        m.push(if k == "codec" { "conv" } else { k }, v);
     }
     Ok(m.build())
 }
@@ -65,6 +66,8 @@ pub async fn run(opts: ConnectOptions, args: AuthArgs) -> Result<(), Failure> {
         AuthCommand::User {
             cmd: UserCommand::Mod { ident, params, .. },
         } => {
+            // the tutorial names the user as `name=joe`
+            let ident = ident.strip_prefix("name=").unwrap_or(ident);
             let mut p = vec![format!("name={ident}")];
             p.extend(params.iter().cloned());
             Some(p)

@@ -1,7 +1,5 @@
 //! `distkv client code` and `distkv client error`.
 
-use std::io::{IsTerminal, Read};
-
 use distkv_client::error_log::{ErrorLog, ErrorQuery, ErrorReport};
 use distkv_client::jobs::{JobChange, JobDeleted, JobError};
 use distkv_client::procedures::Procedure;
@@ -19,17 +17,7 @@ fn script(file: Option<&std::path::Path>) -> Result<String, Failure> {
         Some(f) => {
             std::fs::read_to_string(f).map_err(|e| Failure::error(format!("{}: {e}", f.display())))
         }
-        None => {
-            if std::io::stdin().is_terminal() {
-                output::info("Enter the Rhai script to run here.");
-            }
-            let mut s = String::new();
-            std::io::stdin()
-                .take(1 << 20)
-                .read_to_string(&mut s)
-                .map_err(|e| Failure::error(format!("stdin: {e}")))?;
-            Ok(s)
-        }
+        None => crate::app::script_input::whole("to run here"),
     }
 }
 
@@ -135,18 +123,22 @@ pub async fn errors(opts: ConnectOptions, cmd: ErrorCommand) -> Result<(), Failu
             as_dict,
             path,
         } => {
+            let below = Path::from_strs(&path);
             let query = ErrorQuery {
                 all,
                 subsystem,
                 node,
-                below: Path::from_strs(&path),
+                below: below.clone(),
             };
             let reports = log.query(&query).await.map_err(fail)?;
             if let Some(key) = as_dict {
                 let mut d = crate::render::DictBuilder::new();
                 let mut at: Vec<(Path, Vec<(Value, Value)>)> = Vec::new();
                 for r in reports {
-                    let p = r.record.path();
+                    // nested by path below the one asked for, as the
+                    // original shortens it
+                    let full = r.record.path();
+                    let p = Path(full.elems().get(below.len()..).unwrap_or_default().to_vec());
                     let sub = Value::from(r.record.subsystem());
                     let shown = report_value(r);
                     match at.iter_mut().find(|(q, _)| *q == p) {

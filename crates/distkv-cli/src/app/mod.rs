@@ -14,6 +14,7 @@ mod login;
 mod msg;
 mod output;
 mod progress;
+mod script_input;
 mod server;
 mod tls;
 mod types;

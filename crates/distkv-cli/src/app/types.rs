@@ -10,6 +10,7 @@ use crate::app::Failure;
 use crate::app::args::TypeCommand;
 use crate::app::data::client_failure;
 use crate::app::output;
+use crate::app::script_input;
 
 /// Words as a path (each a string element, as typed).
 fn words(w: &[String]) -> Path {
@@ -71,10 +72,19 @@ pub async fn run(opts: ConnectOptions, cmd: TypeCommand) -> Result<(), Failure> 
                 }
                 None => Value::Nil,
             };
+            let code = match (script.as_deref(), &schema) {
+                (Some(f), _) => Some(read(f)?),
+                // neither file: the check on standard input, as the
+                // original's tutorial enters it
+                (None, Value::Nil) => {
+                    Some(script_input::whole("to check 'value'")?).filter(|s| !s.trim().is_empty())
+                }
+                (None, _) => None,
+            };
             let record = TypeRecord {
                 good: literals(&good)?,
                 bad: literals(&bad)?,
-                code: script.as_deref().map(read).transpose()?,
+                code,
                 schema,
             };
             client
@@ -155,12 +165,24 @@ pub async fn run_codec(
             input,
             output,
             ..
-        } => Some(CodecRecord {
-            encode: encode.as_deref().map(read).transpose()?,
-            decode: decode.as_deref().map(read).transpose()?,
-            input: pairs(input)?,
-            output: pairs(output)?,
-        }),
+        } => {
+            let (encode, decode) = match (encode.as_deref(), decode.as_deref()) {
+                // neither file: both scripts on standard input, the
+                // encoder ending at the first empty line
+                (None, None) => (
+                    Some(script_input::paragraph("to encode 'value'")?),
+                    Some(script_input::whole("to decode 'value'")?),
+                ),
+                (e, d) => (e.map(read).transpose()?, d.map(read).transpose()?),
+            };
+            let blank = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+            Some(CodecRecord {
+                encode: blank(encode),
+                decode: blank(decode),
+                input: pairs(input)?,
+                output: pairs(output)?,
+            })
+        }
         _ => None,
     };
     let client = Client::connect_with(&opts)
