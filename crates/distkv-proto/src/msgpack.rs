@@ -613,6 +613,67 @@ pub(crate) fn decode_first(buf: &[u8], max_depth: usize) -> Result<(Value, usize
     }
 }
 
+/// One object header with its payload, as [`Pull`] reads it.
+#[derive(Debug)]
+pub(crate) enum Item<'a> {
+    /// A complete scalar (nil, bool, integer, float).
+    Scalar(Value),
+    /// A string.
+    Str(&'a str),
+    /// An array with this many elements (read next).
+    Array(u32),
+    /// A map with this many entries (keys and values read next).
+    Map(u32),
+    /// Anything else (binary, extension).
+    Other,
+}
+
+/// A reader that takes a buffer apart header by header, for decoders
+/// that know the shape they expect; open parts are decoded as values.
+pub(crate) struct Pull<'a> {
+    r: Reader<'a>,
+}
+
+impl<'a> Pull<'a> {
+    /// A reader at the start of `buf`.
+    pub(crate) fn new(buf: &'a [u8]) -> Pull<'a> {
+        Pull {
+            r: Reader::new(buf),
+        }
+    }
+
+    /// The next header and its payload.
+    pub(crate) fn item(&mut self) -> Result<Item<'a>, DecodeError> {
+        let head = read_head(&mut self.r)?.ok_or(DecodeError::Truncated)?;
+        Ok(match head {
+            Head::Scalar(v) => Item::Scalar(v),
+            Head::Str(n) => {
+                let b = self.r.bytes(n).ok_or(DecodeError::Truncated)?;
+                Item::Str(std::str::from_utf8(b).map_err(|_| DecodeError::InvalidUtf8)?)
+            }
+            Head::Array(n) => Item::Array(n),
+            Head::Map(n) => Item::Map(n),
+            Head::Bin(n) | Head::Ext(_, n) => {
+                self.r.bytes(n).ok_or(DecodeError::Truncated)?;
+                Item::Other
+            }
+        })
+    }
+
+    /// The next object as a value, nested at most `max_depth` deep.
+    pub(crate) fn value(&mut self, max_depth: usize) -> Result<Value, DecodeError> {
+        let (v, len) = decode_first(self.r.rest, max_depth)?;
+        self.r
+            .bytes(u32::try_from(len).map_err(|_| DecodeError::Truncated)?);
+        Ok(v)
+    }
+
+    /// Whether the whole buffer has been read.
+    pub(crate) fn is_done(&self) -> bool {
+        self.r.rest.is_empty()
+    }
+}
+
 /// Decodes the msgpack object at the start of `buf`.
 ///
 /// Returns `Ok(None)` if `buf` holds only a prefix of an object (see

@@ -144,6 +144,59 @@ pub fn scan_records(
     up_to_corruption: bool,
     visit: &mut dyn FnMut(Value) -> ControlFlow<()>,
 ) -> Result<Scanned, RecordError> {
+    scan_raw_records(data, limits, up_to_corruption, &mut |rec| {
+        rec.decode().map(&mut *visit)
+    })
+}
+
+/// A record as [`scan_raw_records`] hands it over: its checked bytes, to
+/// be decoded by the visitor's own means or by [`RawRecord::decode`].
+pub struct RawRecord<'a> {
+    inner: Raw<'a>,
+}
+
+enum Raw<'a> {
+    /// A framed record's payload, checksum verified.
+    Framed(&'a [u8], &'a Limits),
+    /// A record of a plain msgpack file, decoded already (a map).
+    Plain(Value),
+}
+
+impl RawRecord<'_> {
+    /// The record's msgpack bytes (a framed file's payload, its checksum
+    /// verified); `None` for a plain file's record, which is decoded
+    /// already.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match &self.inner {
+            Raw::Framed(b, _) => Some(b),
+            Raw::Plain(_) => None,
+        }
+    }
+
+    /// The record as the map [`scan_records`] hands over, or why it is
+    /// damaged.
+    pub fn decode(self) -> Result<Value, String> {
+        match self.inner {
+            Raw::Framed(payload, limits) => match decode_exact(payload, limits) {
+                Ok(v @ Value::Map(_)) => Ok(v),
+                Ok(_) => Err("the record is not a map".to_owned()),
+                Err(e) => Err(e.to_string()),
+            },
+            Raw::Plain(v) => Ok(v),
+        }
+    }
+}
+
+/// [`scan_records`] for visitors that decode records themselves: each
+/// record comes as its checked bytes. A visitor's `Err` is a damaged
+/// record, handled as one that does not decode (the end of the file when
+/// it is the last record or with `up_to_corruption`, else an error).
+pub fn scan_raw_records(
+    data: &[u8],
+    limits: &Limits,
+    up_to_corruption: bool,
+    visit: &mut dyn FnMut(RawRecord<'_>) -> Result<ControlFlow<()>, String>,
+) -> Result<Scanned, RecordError> {
     if data.is_empty() {
         return Err(RecordError::Empty);
     }
@@ -158,7 +211,7 @@ fn read_framed(
     data: &[u8],
     limits: &Limits,
     up_to: bool,
-    visit: &mut dyn FnMut(Value) -> ControlFlow<()>,
+    visit: &mut dyn FnMut(RawRecord<'_>) -> Result<ControlFlow<()>, String>,
 ) -> Result<Scanned, RecordError> {
     let Some(version) = data.get(8..10) else {
         return Err(RecordError::Foreign);
@@ -217,18 +270,22 @@ fn read_framed(
                 Some(payload) if crc32fast::hash(payload) != crc => {
                     Err("checksum mismatch".to_owned())
                 }
-                Some(payload) => match decode_exact(payload, limits) {
-                    Ok(v @ Value::Map(_)) => {
-                        out.records += 1;
-                        if visit(v).is_break() {
-                            out.stopped = true;
-                            return Ok(out);
+                Some(payload) => {
+                    let rec = RawRecord {
+                        inner: Raw::Framed(payload, limits),
+                    };
+                    match visit(rec) {
+                        Ok(flow) => {
+                            out.records += 1;
+                            if flow.is_break() {
+                                out.stopped = true;
+                                return Ok(out);
+                            }
+                            Ok(())
                         }
-                        Ok(())
+                        Err(why) => Err(why),
                     }
-                    Ok(_) => Err("the record is not a map".to_owned()),
-                    Err(e) => Err(e.to_string()),
-                },
+                }
             }
         };
         match check {
@@ -255,7 +312,7 @@ fn read_plain(
     data: &[u8],
     limits: &Limits,
     up_to: bool,
-    visit: &mut dyn FnMut(Value) -> ControlFlow<()>,
+    visit: &mut dyn FnMut(RawRecord<'_>) -> Result<ControlFlow<()>, String>,
 ) -> Result<Scanned, RecordError> {
     let mut out = Scanned {
         records: 0,
@@ -268,9 +325,25 @@ fn read_plain(
     while pos < data.len() {
         match decode(&data[pos..], limits) {
             Ok(Some((v @ Value::Map(_), n))) => {
+                let rec = RawRecord {
+                    inner: Raw::Plain(v),
+                };
+                let flow = match visit(rec) {
+                    Ok(flow) => flow,
+                    Err(_) if up_to => {
+                        drop_tail(&mut out, data, pos);
+                        break;
+                    }
+                    Err(why) => {
+                        return Err(RecordError::Corrupt {
+                            offset: pos as u64,
+                            why,
+                        });
+                    }
+                };
                 out.records += 1;
                 pos += n;
-                if visit(v).is_break() {
+                if flow.is_break() {
                     out.stopped = true;
                     return Ok(out);
                 }

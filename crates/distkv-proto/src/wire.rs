@@ -166,6 +166,135 @@ pub fn encode_entry(
     }
 }
 
+/// Decodes a change record laid out as [`encode_change`] writes it
+/// (`{path, value?, chain?, tock}`: a plain path of scalars, nested
+/// `{node, tick, prev}` links), straight from its bytes, without building
+/// the record as a value first. `max_depth` is the nesting limit the
+/// record as a whole must keep.
+///
+/// `None` for anything else: another layout or other keys, a field that
+/// is not what it should be, a record nested too deep. Such a record is
+/// decoded the general way (the map, then [`update_from_value`]), which
+/// agrees with this function wherever it answers; the state file loader
+/// uses it as the fast way for its most common records.
+///
+/// ```
+/// use distkv_proto::msgpack;
+/// use distkv_proto::wire::{decode_change, encode_change, update_from_value};
+/// use distkv_tree::{Chain, NodeEvent, NodeName, Path, UpdateEvent, Value};
+///
+/// let ev = UpdateEvent {
+///     path: Path::from_strs(&["a", "b"]),
+///     chain: Chain::single(NodeEvent::new("n1", 7)),
+///     value: Some(Value::Int(42)),
+///     tock: 9,
+/// };
+/// let mut bytes = Vec::new();
+/// encode_change(&ev, &mut bytes);
+/// let intern = |n: &str| NodeName::from(n);
+/// assert_eq!(decode_change(&bytes, 64, &intern), Some(ev));
+/// ```
+pub fn decode_change(
+    buf: &[u8],
+    max_depth: usize,
+    intern: &dyn Fn(&str) -> NodeName,
+) -> Option<UpdateEvent> {
+    use msgpack::Item;
+    if max_depth < 2 {
+        return None;
+    }
+    let mut p = msgpack::Pull::new(buf);
+    let Ok(Item::Map(n)) = p.item() else {
+        return None;
+    };
+    let (mut path, mut value, mut chain, mut tock) = (None, None, None, None);
+    for _ in 0..n {
+        let Ok(Item::Str(key)) = p.item() else {
+            return None;
+        };
+        match key {
+            "path" if path.is_none() => path = Some(pull_path(&mut p)?),
+            "value" if value.is_none() => value = Some(p.value(max_depth - 1).ok()?),
+            "chain" if chain.is_none() => chain = Some(pull_chain(&mut p, max_depth, intern)?),
+            "tock" if tock.is_none() => match p.item() {
+                Ok(Item::Scalar(v)) => tock = Some(v.as_u64()?),
+                _ => return None,
+            },
+            _ => return None,
+        }
+    }
+    if !p.is_done() {
+        return None;
+    }
+    Some(UpdateEvent {
+        path: path?,
+        chain: chain?,
+        value,
+        tock: tock?,
+    })
+}
+
+/// A path of scalars, as [`path_from_value`] reads it (not a packed
+/// one, nor binary elements: `None`).
+fn pull_path(p: &mut msgpack::Pull<'_>) -> Option<Path> {
+    use msgpack::Item;
+    let Ok(Item::Array(n)) = p.item() else {
+        return None;
+    };
+    let mut elems = Vec::with_capacity(usize::try_from(n).ok()?.min(64));
+    for _ in 0..n {
+        elems.push(match p.item().ok()? {
+            Item::Str(s) => PathElem::Str(s.into()),
+            Item::Scalar(v) => PathElem::from_value(v).ok()?,
+            _ => return None,
+        });
+    }
+    Some(Path(elems))
+}
+
+/// A chain of nested `{node, tick, prev}` maps, `prev` last, as
+/// [`chain_from_value`] reads it; the first map is nested in the record.
+fn pull_chain(
+    p: &mut msgpack::Pull<'_>,
+    max_depth: usize,
+    intern: &dyn Fn(&str) -> NodeName,
+) -> Option<Chain> {
+    use msgpack::Item;
+    let Ok(Item::Map(mut n)) = p.item() else {
+        return None;
+    };
+    let mut links = Vec::new();
+    loop {
+        // this link's map is nested one deeper than the last one
+        if links.len() + 1 >= max_depth || links.len() >= MAX_WIRE_LINKS {
+            return None;
+        }
+        let (mut node, mut tick, mut next) = (None, None, None);
+        for i in 0..n {
+            let Ok(Item::Str(key)) = p.item() else {
+                return None;
+            };
+            match (key, p.item().ok()?) {
+                ("node", Item::Str(s)) if node.is_none() => node = Some(intern(s)),
+                ("tick", Item::Scalar(v)) if tick.is_none() => tick = Some(v.as_u64()?),
+                ("prev", Item::Scalar(Value::Nil)) if i + 1 == n => next = Some(None),
+                ("prev", Item::Map(m)) if i + 1 == n => next = Some(Some(m)),
+                _ => return None,
+            }
+        }
+        links.push(NodeEvent {
+            node: node?,
+            tick: tick?,
+        });
+        match next {
+            // no `prev`: cut short
+            None => return Chain::new(links, false).ok(),
+            Some(None) => return Chain::new(links, true).ok(),
+            Some(Some(m)) => n = m,
+        }
+    }
+}
+
 /// Reads one `{node, tick}` link.
 pub fn event_from_value(v: &Value) -> Result<NodeEvent, WireError> {
     let node = v
@@ -475,7 +604,102 @@ mod tests {
             };
             let mut direct = Vec::new();
             encode_change(&ev, &mut direct);
-            prop_assert_eq!(direct, msgpack::to_vec(&change_value(&ev)));
+            prop_assert_eq!(&direct, &msgpack::to_vec(&change_value(&ev)));
+            // and decodes straight back, as the general way does (binary
+            // path elements are left to the general way)
+            let general = msgpack::decode_exact(&direct, &msgpack::Limits::default())
+                .map_err(|e| e.to_string())
+                .and_then(|v| update_from_value(v, &intern).map_err(|e| e.to_string()));
+            prop_assert_eq!(general.as_ref(), Ok(&ev));
+            let fast = decode_change(&direct, msgpack::Limits::default().max_depth, &intern);
+            if ev.path.elems().iter().any(|e| matches!(e, PathElem::Bytes(_))) {
+                prop_assert_eq!(fast, None);
+            } else {
+                prop_assert_eq!(fast, Some(ev));
+            }
         }
+
+        /// Wherever the fast way answers, even for damaged or unusual
+        /// records, the general way gives the same event.
+        #[test]
+        fn the_fast_way_agrees_with_the_general_way(
+            ticks in proptest::collection::vec(1..50u64, 1..4),
+            complete in any::<bool>(),
+            value in proptest::option::of(any::<i64>().prop_map(Value::Int)),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+            cut in any::<prop::sample::Index>(),
+            cut_it in any::<bool>(),
+            max_depth in 0usize..6,
+        ) {
+            let links = ticks
+                .iter()
+                .enumerate()
+                .map(|(i, t)| NodeEvent::new(format!("n{i}").as_str(), *t))
+                .collect();
+            let ev = UpdateEvent {
+                path: Path::from_strs(&["a", "b"]),
+                chain: Chain::new(links, complete).expect("chain"),
+                value,
+                tock: 5,
+            };
+            let mut bytes = Vec::new();
+            encode_change(&ev, &mut bytes);
+            for (at, b) in &edits {
+                let i = at.index(bytes.len());
+                bytes[i] = *b;
+            }
+            if cut_it {
+                bytes.truncate(cut.index(bytes.len()));
+            }
+            let limits = msgpack::Limits { max_depth, ..msgpack::Limits::default() };
+            if let Some(fast) = decode_change(&bytes, max_depth, &intern) {
+                let v = msgpack::decode_exact(&bytes, &limits);
+                prop_assert!(v.is_ok(), "{:?}", v);
+                let general = v.ok().map(|v| update_from_value(v, &intern));
+                prop_assert_eq!(general.and_then(Result::ok), Some(fast));
+            }
+        }
+    }
+
+    #[test]
+    fn other_layouts_are_left_to_the_general_way() {
+        let intern = |n: &str| NodeName::from(n);
+        let chain = MapBuilder::new().set("node", "a").set("tick", 1).build();
+        let base = || {
+            MapBuilder::new()
+                .set("path", Value::Array(vec![Value::from("x")]))
+                .set("chain", chain.clone())
+                .set("tock", 3)
+        };
+        let ok = msgpack::to_vec(&base().build());
+        assert!(decode_change(&ok, 64, &intern).is_some());
+        for odd in [
+            base().set("depth", 1).build(),
+            base().set("node", "a").build(),
+            MapBuilder::new()
+                .set("path", Value::Array(vec![Value::from("x")]))
+                .set("node", "a")
+                .set("tick", 1)
+                .set("tock", 3)
+                .build(),
+            MapBuilder::new()
+                .set("nodes", Value::Map(Vec::new()))
+                .build(),
+            MapBuilder::new()
+                .set("path", Value::Ext(3, vec![0xa1, b'x']))
+                .set("chain", chain.clone())
+                .set("tock", 3)
+                .build(),
+        ] {
+            assert_eq!(
+                decode_change(&msgpack::to_vec(&odd), 64, &intern),
+                None,
+                "{odd}"
+            );
+        }
+        // trailing bytes
+        let mut more = ok.clone();
+        more.push(0xc0);
+        assert_eq!(decode_change(&more, 64, &intern), None);
     }
 }

@@ -8,13 +8,14 @@
 //! change records (the same, for every applied change). Paths are written
 //! in full; shortened paths (`depth`) are accepted when loading.
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::Path as FsPath;
 
 use distkv_proto::PathLengthener;
-use distkv_proto::record::scan_records;
-use distkv_proto::wire::update_from_value;
-use distkv_tree::{Path, UpdateEvent, Value, WalkOpts};
+use distkv_proto::record::scan_raw_records;
+use distkv_proto::wire::{decode_change, update_from_value};
+use distkv_tree::{NodeName, Path, UpdateEvent, Value, WalkOpts};
 
 use crate::state::Store;
 use crate::storage::StorageSettings;
@@ -271,35 +272,68 @@ pub fn load_bytes(
     let mut progress = settings
         .progress
         .begin(&format!("loading {shown}"), estimate);
-    let mut longer = PathLengthener::new(Path::root());
-    let mut states = Vec::new();
-    let mut failed = None;
-    let mut index = 0usize;
-    let mut core = store.lock();
-    let scanned = scan_records(data, &limits, up_to_corruption, &mut |rec| {
-        progress.tick();
-        let tree = &core.tree;
-        match record_to_event(rec, index, &mut longer, &|n| tree.intern(n)) {
-            Ok(Loadable::Event(ev)) => {
-                core.tree.apply_remote(&ev, &store.clock);
+    // Decoding (bytes to events) runs on a thread of its own while this
+    // one applies the events to the locked tree: each half is about half
+    // of the work. Node names are shared with the tree's where it knows
+    // them already.
+    let names: HashMap<Box<str>, NodeName> = store
+        .lock()
+        .tree
+        .nodes()
+        .map(|(n, _)| (Box::from(&**n), n.clone()))
+        .collect();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Decoded>>(BATCHES_IN_FLIGHT);
+    // Applied batches go back to the decoder to be freed there: memory is
+    // freed fastest by the thread that allocated it.
+    let (spent_tx, spent) = std::sync::mpsc::channel::<Vec<Decoded>>();
+    let (scanned, states, failed) = std::thread::scope(|scope| {
+        // (the decoder owns the sender: its end ends the batches)
+        let decoder = scope.spawn(move || {
+            let scanned = decode_records(data, &limits, up_to_corruption, names, &tx, &spent);
+            drop(tx);
+            for batch in spent {
+                drop(batch);
             }
-            Ok(Loadable::State(st)) => states.push(st),
-            Ok(Loadable::Unknown(index)) => {
-                tracing::warn!(file = %shown, index, "unknown record ignored");
-            }
-            Err(why) => {
-                failed = Some(LoadError::Record {
-                    path: shown.clone(),
-                    index,
-                    why,
-                });
-                return ControlFlow::Break(());
+            scanned
+        });
+        let mut states = Vec::new();
+        let mut failed = None;
+        {
+            let mut core = store.lock();
+            'batches: for mut batch in rx.iter() {
+                for item in &mut batch {
+                    progress.tick();
+                    match item {
+                        Ok(Loadable::Event(ev)) => {
+                            core.tree.apply_remote(ev, &store.clock);
+                        }
+                        Ok(Loadable::State(st)) => states.push(std::mem::take(st)),
+                        Ok(Loadable::Unknown(index)) => {
+                            tracing::warn!(file = %shown, index = *index, "unknown record ignored");
+                        }
+                        Err((index, why)) => {
+                            failed = Some(LoadError::Record {
+                                path: shown.clone(),
+                                index: *index,
+                                why: std::mem::take(why),
+                            });
+                            break 'batches;
+                        }
+                    }
+                }
+                // (a decoder that is gone leaves the batch to be freed here)
+                let _ = spent_tx.send(batch);
             }
         }
-        index += 1;
-        ControlFlow::Continue(())
+        // (the decoder stops at its next batch once nobody receives, and
+        // ends once no more batches come back)
+        drop(rx);
+        drop(spent_tx);
+        let scanned = decoder
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (scanned, states, failed)
     });
-    drop(core);
     drop(progress);
     if let Some(e) = failed {
         return Err(e);
@@ -317,6 +351,72 @@ pub fn load_bytes(
         dropped: scanned.dropped,
         dropped_at: scanned.dropped_at,
     })
+}
+
+/// Records decoded per message to the applying thread.
+const BATCH: usize = 1024;
+/// Batches decoded ahead of the applying thread.
+const BATCHES_IN_FLIGHT: usize = 8;
+
+/// A decoded record, or why record `index` makes no sense.
+type Decoded = Result<Loadable, (usize, String)>;
+
+/// Decodes the records of `data` into events and sends them in batches
+/// to `tx`, freeing the batches that come back applied on `spent`; stops
+/// after a record that makes no sense, or when nobody receives any more.
+fn decode_records(
+    data: &[u8],
+    limits: &distkv_proto::Limits,
+    up_to_corruption: bool,
+    names: HashMap<Box<str>, NodeName>,
+    tx: &std::sync::mpsc::SyncSender<Vec<Decoded>>,
+    spent: &std::sync::mpsc::Receiver<Vec<Decoded>>,
+) -> Result<distkv_proto::record::Scanned, distkv_proto::record::RecordError> {
+    let names = std::cell::RefCell::new(names);
+    let intern = |n: &str| -> NodeName {
+        let mut names = names.borrow_mut();
+        match names.get(n) {
+            Some(name) => name.clone(),
+            None => {
+                let name = NodeName::from(n);
+                names.insert(Box::from(n), name.clone());
+                name
+            }
+        }
+    };
+    let mut longer = PathLengthener::new(Path::root());
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut index = 0usize;
+    let scanned = scan_raw_records(data, limits, up_to_corruption, &mut |rec| {
+        // the common change record straight from its bytes, anything else
+        // by way of the decoded map
+        let fast = rec
+            .bytes()
+            .and_then(|b| decode_change(b, limits.max_depth, &intern));
+        let item = match fast {
+            Some(ev) => Ok(Loadable::Event(ev)),
+            None => record_to_event(rec.decode()?, index, &mut longer, &intern),
+        }
+        .map_err(|why| (index, why));
+        let bad = item.is_err();
+        batch.push(item);
+        index += 1;
+        if bad || batch.len() >= BATCH {
+            while let Ok(applied) = spent.try_recv() {
+                drop(applied);
+            }
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            if tx.send(full).is_err() || bad {
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+        Ok(ControlFlow::Continue(()))
+    });
+    if !batch.is_empty() {
+        // (a receiver that is gone has stopped applying anyway)
+        let _ = tx.send(batch);
+    }
+    scanned
 }
 
 /// What one record of a state file is.
