@@ -206,6 +206,17 @@ fn write_other_action(action: &Action, m: &mut MapBuilder) {
             }
         }
         Action::Save { path } => m.push("path", path.as_str()),
+        Action::EnumNode { node, max, current } => {
+            m.push("node", node.as_str());
+            if *max != 0 {
+                m.push("max", *max);
+            }
+            if *current {
+                m.push("current", true);
+            }
+        }
+        Action::KillNode { node } => m.push("node", node.as_str()),
+        Action::Root { path } => m.push("path", path.to_value()),
         Action::Auth(a) => a.write_fields(m),
         Action::TestAcl { path, mode, acl } => {
             m.push("path", path.to_value());
@@ -483,9 +494,12 @@ mod tests {
             },
             Action::FakeInfo { .. } => 23,
             Action::CheckDeleted { .. } => 24,
+            Action::EnumNode { .. } => 25,
+            Action::KillNode { .. } => 26,
+            Action::Root { .. } => 27,
         }
     }
-    const VARIANTS: usize = 25;
+    const VARIANTS: usize = 28;
 
     fn examples() -> Vec<Request> {
         let event = NodeEvent::new("n1", 12);
@@ -685,6 +699,35 @@ mod tests {
                     nodes: vec![("a".into(), [3, 4].into_iter().collect())],
                 },
             ),
+            req(
+                27,
+                Action::EnumNode {
+                    node: "a".into(),
+                    max: 0,
+                    current: false,
+                },
+            ),
+            req(
+                27,
+                Action::EnumNode {
+                    node: "b".into(),
+                    max: 10,
+                    current: true,
+                },
+            ),
+            req(
+                27,
+                Action::KillNode {
+                    node: "gone".into(),
+                },
+            ),
+            req(
+                27,
+                Action::Root {
+                    path: p(&["a", "b"]),
+                },
+            ),
+            req(27, Action::Root { path: p(&[]) }),
             req(
                 28,
                 Action::Log {
@@ -1224,6 +1267,10 @@ mod tests {
                     .map(|(n, t)| (n, t.into_iter().collect()))
                     .collect()
             }),
+            ("[a-z]{1,6}", any::<u64>(), any::<bool>())
+                .prop_map(|(node, max, current)| { Action::EnumNode { node, max, current } }),
+            "[a-z]{1,6}".prop_map(|node| Action::KillNode { node }),
+            arb_path().prop_map(|path| Action::Root { path }),
             (proptest::option::of(any::<String>()), any::<bool>())
                 .prop_map(|(path, fetch)| Action::Log { path, fetch }),
             any::<String>().prop_map(|path| Action::Save { path }),
