@@ -144,6 +144,37 @@ pub struct StateReply {
     pub raw: Value,
 }
 
+/// The answer to `kill_node`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KillReply {
+    /// Entries whose chains lost the node's link.
+    pub filtered: u64,
+    /// The node's last tick as this server knew it.
+    pub tick: Option<u64>,
+    /// The node's ticks this server had seen.
+    pub known: RangeSet,
+    /// Whether the other servers were told.
+    pub sent: bool,
+    /// The reply as the server sent it, for showing it.
+    pub raw: Value,
+}
+
+impl KillReply {
+    pub(crate) fn from_reply(v: Value) -> Result<KillReply, ClientError> {
+        let known = match v.get("known") {
+            None | Some(Value::Nil) => RangeSet::new(),
+            Some(r) => ranges_from_value(r).map_err(|e| ClientError::Protocol(e.to_string()))?,
+        };
+        Ok(KillReply {
+            filtered: v.get("filtered").and_then(Value::as_u64).unwrap_or(0),
+            tick: v.get("tick").and_then(Value::as_u64),
+            known,
+            sent: v.get("sent").and_then(Value::as_bool).unwrap_or(false),
+            raw: v,
+        })
+    }
+}
+
 pub(crate) fn node_sets(v: Option<&Value>) -> Result<BTreeMap<String, RangeSet>, ClientError> {
     let mut out = BTreeMap::new();
     for (k, r) in v.and_then(Value::as_map).unwrap_or(&[]) {
