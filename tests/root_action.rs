@@ -38,12 +38,13 @@ async fn a_root_makes_paths_relative() {
     full.set(&p(&["a", "b", "c"]), Value::Int(1))
         .await
         .expect("set");
-    full.set(&p(&["a", "x"]), Value::Int(9)).await.expect("set");
+    let outside = full.set(&p(&["a", "x"]), Value::Int(9)).await.expect("set");
 
     let c = s.connect().await;
     let at = c.root(&p(&["a", "b"])).await.expect("root");
     assert_eq!(at.value, Some(Value::Int(5)));
     assert!(at.chain.is_some());
+    assert_eq!(at.raw.get("path"), Some(&Path::root().to_value()));
     // reads and writes are relative
     assert_eq!(c.get(&p(&["c"])).await.expect("get"), Some(Value::Int(1)));
     assert_eq!(
@@ -51,7 +52,7 @@ async fn a_root_makes_paths_relative() {
         Some(Value::Int(5))
     );
     assert_eq!(c.get(&p(&["x"])).await.expect("get"), None);
-    c.set(&p(&["d"]), Value::Int(2)).await.expect("set");
+    let d = c.set(&p(&["d"]), Value::Int(2)).await.expect("set");
     assert_eq!(
         full.get(&p(&["a", "b", "d"])).await.expect("get"),
         Some(Value::Int(2))
@@ -61,6 +62,18 @@ async fn a_root_makes_paths_relative() {
         c.enumerate(&Path::root()).await.expect("enumerate"),
         vec![PathElem::from("c"), PathElem::from("d")]
     );
+    // an entry found by its change: its path is relative too, and one
+    // outside the root is refused
+    let tick = |w: &distkv_client::WriteReply| w.chain.as_ref().expect("a chain").head().tick;
+    let (path, entry) = c
+        .entry_by_event("one", tick(&d), 0)
+        .await
+        .expect("by event");
+    assert_eq!((path, entry.value), (p(&["d"]), Some(Value::Int(2))));
+    assert!(matches!(
+        c.entry_by_event("one", tick(&outside), 0).await,
+        Err(ClientError::Server(_))
+    ));
     // walks
     let mut tree = c
         .get_tree(&Path::root(), &TreeOptions::default())

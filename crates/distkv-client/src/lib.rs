@@ -609,7 +609,8 @@ impl Client {
 
     /// The path of the entry whose chain holds change `tick` of `node`
     /// (`get_value` by event), with the entry and `nchain` links of its
-    /// chain. Super-root users without an ACL only.
+    /// chain; below a [`Client::root`] the path is relative to it.
+    /// Super-root users without an ACL only.
     pub async fn entry_by_event(
         &self,
         node: &str,
@@ -656,12 +657,15 @@ impl Client {
     /// apply to the full paths. The system subtree is out of reach
     /// below a root (a root cannot be in it), but the internal calls
     /// (ACLs, types, users, …; the server's `*_internal` actions) and
-    /// the calls by tick or on the servers' bookkeeping are not affected.
+    /// those on the servers' bookkeeping are not affected;
+    /// [`Client::entry_by_event`] answers with a relative path (and
+    /// refuses an entry outside the root).
     ///
     /// The root belongs to the connection, so every clone of this client
     /// shares it. Returns the entry at the new root, as
-    /// [`Client::get_entry`] with one chain link; the server refuses
-    /// (and keeps the old root) if the user may not read there.
+    /// [`Client::get_entry`] with two chain links (its `raw` reply also
+    /// has `path: []`); the server refuses (and keeps the old root) if
+    /// the user may not read there.
     ///
     /// ```no_run
     /// use distkv_client::Client;

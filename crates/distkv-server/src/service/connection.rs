@@ -290,10 +290,7 @@ impl Conn<'_> {
             Action::MsgMonitor { topic, raw, field } => {
                 self.start_monitor(seq, &topic, raw, field).await;
             }
-            action => {
-                let chop = self.root.len();
-                run_single(self.shared, self.out, seq, action, &user, chop).await;
-            }
+            action => run_single(self.shared, self.out, seq, action, &user, &self.root).await,
         }
     }
 
@@ -307,13 +304,15 @@ impl Conn<'_> {
         }
         let get = Action::GetValue {
             path: path.clone(),
-            nchain: 1,
+            nchain: 2,
         };
         match actions::run(self.shared, get, user).await {
-            Ok(outcome) => {
+            Ok(Outcome::Reply(mut m)) => {
                 self.root = path;
-                send_outcome(self.out, seq, outcome).await;
+                m.push("path", Path::root().to_value());
+                send_outcome(self.out, seq, Outcome::Reply(m)).await;
             }
+            Ok(outcome) => send_outcome(self.out, seq, outcome).await,
             Err(e) => send_error(self.out, seq, e.0).await,
         }
     }
@@ -449,32 +448,35 @@ fn below_root(root: &Path, action: Action) -> Action {
     }
 }
 
-/// The `path` fields of stream items (`delete_tree`'s) without their
-/// first `chop` elements (the connection's root).
-fn chop_paths(items: Vec<MapBuilder>, chop: usize) -> Vec<MapBuilder> {
-    items
-        .into_iter()
-        .map(|m| {
-            let Value::Map(fields) = m.build() else {
-                return MapBuilder::new();
+/// Replies (`delete_tree`'s deletions, `get_value` by event) with their
+/// `path` fields relative to the connection's `root`; `Err` names a path
+/// that is not below it.
+fn relative_paths(items: Vec<MapBuilder>, root: &Path) -> Result<Vec<MapBuilder>, String> {
+    let mut out = Vec::with_capacity(items.len());
+    for m in items {
+        let Value::Map(fields) = m.build() else {
+            continue;
+        };
+        let mut item = MapBuilder::new();
+        for (k, v) in fields {
+            let Some(k) = k.as_str().map(str::to_owned) else {
+                continue;
             };
-            let mut out = MapBuilder::new();
-            for (k, v) in fields {
-                let Some(k) = k.as_str().map(str::to_owned) else {
-                    continue;
-                };
-                let v = match (k.as_str(), v) {
-                    ("path", Value::Array(mut elems)) => {
-                        elems.drain(..chop.min(elems.len()));
-                        Value::Array(elems)
+            let v = match (k.as_str(), v) {
+                ("path", v) => {
+                    let full = Path::from_value(v).map_err(|e| e.to_string())?;
+                    match full.elems().strip_prefix(root.elems()) {
+                        Some(rest) => Path(rest.to_vec()).to_value(),
+                        None => return Err(format!("{full} is not below this connection's root")),
                     }
-                    (_, v) => v,
-                };
-                out.push(&k, v);
-            }
-            out
-        })
-        .collect()
+                }
+                (_, v) => v,
+            };
+            item.push(&k, v);
+        }
+        out.push(item);
+    }
+    Ok(out)
 }
 
 /// A single-reply action. Changes are acknowledged, with
@@ -487,14 +489,26 @@ async fn run_single(
     seq: u64,
     action: Action,
     user: &User,
-    chop: usize,
+    root: &Path,
 ) {
     let changes = matches!(action, Action::SetValue(_) | Action::DeleteTree { .. });
-    let rooted = chop > 0 && matches!(action, Action::DeleteTree { .. });
+    let rooted = !root.is_empty()
+        && matches!(
+            action,
+            Action::DeleteTree { .. } | Action::GetByEvent { .. }
+        );
     let outcome = match actions::run(shared, action, user).await {
-        Ok(Outcome::Stream(items)) if rooted => Outcome::Stream(chop_paths(items, chop)),
+        Ok(outcome) if rooted => match outcome {
+            Outcome::Stream(items) => relative_paths(items, root).map(Outcome::Stream),
+            Outcome::Reply(m) => relative_paths(vec![m], root)
+                .map(|mut v| Outcome::Reply(v.pop().unwrap_or_default())),
+        },
+        Ok(outcome) => Ok(outcome),
+        Err(e) => Err(e.0),
+    };
+    let outcome = match outcome {
         Ok(outcome) => outcome,
-        Err(e) => return send_error(out, seq, e.0).await,
+        Err(text) => return send_error(out, seq, text).await,
     };
     match changes.then(|| shared.store.durable()).flatten() {
         Some(durable) => {
@@ -657,22 +671,20 @@ mod tests {
     }
 
     #[test]
-    fn stream_paths_lose_the_root() {
-        let items = vec![
+    fn reply_paths_lose_the_root() {
+        let item = |words: &[&str]| {
             MapBuilder::new()
-                .set("path", Path::from_strs(&["a", "b", "c"]).to_value())
-                .set("value", 1),
-        ];
-        let out = chop_paths(items, 2);
+                .set("path", Path::from_strs(words).to_value())
+                .set("value", 1)
+        };
+        let root = Path::from_strs(&["a", "b"]);
+        let out = relative_paths(vec![item(&["a", "b", "c"])], &root).expect("below");
         assert_eq!(
             out.into_iter().map(MapBuilder::build).collect::<Vec<_>>(),
-            vec![
-                MapBuilder::new()
-                    .set("path", Path::from_strs(&["c"]).to_value())
-                    .set("value", 1)
-                    .build()
-            ]
+            vec![item(&["c"]).build()]
         );
+        let err = relative_paths(vec![item(&["a", "x"])], &root).expect_err("outside");
+        assert!(err.contains("not below"), "{err}");
     }
 
     #[test]
