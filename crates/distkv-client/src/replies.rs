@@ -140,6 +140,8 @@ pub struct StateReply {
     pub missing: BTreeMap<String, RangeSet>,
     /// Ticks others reported missing.
     pub remote_missing: BTreeMap<String, RangeSet>,
+    /// The nodes retired with `kill_node` (asked for with `node_drop`).
+    pub node_drop: Vec<String>,
     /// The whole reply.
     pub raw: Value,
 }
@@ -206,6 +208,14 @@ impl StateReply {
             deleted: node_sets(v.get("deleted"))?,
             missing: node_sets(v.get("missing"))?,
             remote_missing: node_sets(v.get("remote_missing"))?,
+            node_drop: v
+                .get("node_drop")
+                .and_then(Value::as_array)
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
             raw: v,
         })
     }

@@ -49,6 +49,8 @@ pub struct StateFlags {
     pub remote_missing: bool,
     /// This server's counters.
     pub stats: bool,
+    /// The nodes retired with `kill_node` (the original's `node_drop`).
+    pub node_drop: bool,
 }
 
 /// `set_value` / `delete_value`: write (or, with `value: None`, delete)

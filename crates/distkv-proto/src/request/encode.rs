@@ -6,7 +6,7 @@
 //! assumes for a missing field; a few fields that clients always send are
 //! always written: `nchain` of `get_value`, `get_tree` and `watch`,
 //! `fetch` of `watch` (and of `log` with a file), every flag of
-//! `get_state` but `superseded`, `kind: "user"` of `auth_list` / `auth_get` and `typ` of
+//! `get_state` but `superseded` and `node_drop`, `kind: "user"` of `auth_list` / `auth_get` and `typ` of
 //! `set_auth_typ`.
 
 use distkv_tree::{Path, PathElem, Value};
@@ -310,7 +310,8 @@ impl WalkParams {
 
 impl StateFlags {
     /// Adds every flag, in declaration order, except that `superseded`
-    /// (which only repeats `known`) is written only when set.
+    /// (which only repeats `known`) and `node_drop` (which the original
+    /// 0.7.1 does not know) are written only when set.
     pub fn write_fields(&self, m: &mut MapBuilder) {
         m.push("nodes", self.nodes);
         m.push("known", self.known);
@@ -321,6 +322,9 @@ impl StateFlags {
         m.push("missing", self.missing);
         m.push("remote_missing", self.remote_missing);
         m.push("stats", self.stats);
+        if self.node_drop {
+            m.push("node_drop", true);
+        }
     }
 }
 
@@ -633,6 +637,7 @@ mod tests {
                     nodes: true,
                     superseded: true,
                     remote_missing: true,
+                    node_drop: true,
                     ..StateFlags::default()
                 }),
             ),
@@ -1223,7 +1228,7 @@ mod tests {
                 fetch,
                 walk
             }),
-            proptest::collection::vec(any::<bool>(), 7).prop_map(|f| Action::GetState(
+            proptest::collection::vec(any::<bool>(), 8).prop_map(|f| Action::GetState(
                 StateFlags {
                     nodes: f[0],
                     known: f[1],
@@ -1232,6 +1237,7 @@ mod tests {
                     missing: f[4],
                     remote_missing: f[5],
                     stats: f[6],
+                    node_drop: f[7],
                 }
             )),
             Just(Action::GetTock),

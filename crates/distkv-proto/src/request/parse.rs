@@ -185,6 +185,7 @@ fn state_flags(m: &Value) -> StateFlags {
         missing: bool_field(m, "missing"),
         remote_missing: bool_field(m, "remote_missing"),
         stats: bool_field(m, "stats"),
+        node_drop: bool_field(m, "node_drop"),
     }
 }
 

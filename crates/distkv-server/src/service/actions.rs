@@ -591,6 +591,11 @@ fn get_state(shared: &Shared, f: &StateFlags) -> MapBuilder {
     if f.remote_missing {
         m.push("remote_missing", node_sets(store, |s| s.reported.clone()));
     }
+    if f.node_drop {
+        let core = store.lock();
+        let names = core.tree.dropped().map(|n| Value::from(&**n)).collect();
+        m.push("node_drop", Value::Array(names));
+    }
     if f.stats {
         use std::sync::atomic::Ordering::Relaxed;
         let st = &store.stats;
@@ -832,6 +837,12 @@ mod tests {
         assert_eq!(done.get("filtered"), Some(&Value::Int(2)));
         assert_eq!(done.get("tick"), Some(&Value::Int(2)));
         assert!(sh.store.lock().tree.node("two").is_none());
+        let state = MapBuilder::new()
+            .set("action", "get_state")
+            .set("node_drop", true);
+        let state = reply(request(&sh, state).await.expect("state"));
+        let dropped = Value::Array(vec![Value::from("two")]);
+        assert_eq!(state.get("node_drop"), Some(&dropped));
         let ticks = reply(request(&sh, enum_node(false)).await.expect("enum"));
         assert_eq!(ticks.get("result"), Some(&Value::Array(vec![])));
     }
