@@ -274,3 +274,34 @@ fn internal_enum_and_kill_retire_a_node() {
         assert!(err.contains("not for users bound to an ACL"), "{err}");
     }
 }
+
+/// A killed node stays dropped when its server restarts from its state
+/// log: the log records the drop after the changes that named the node.
+#[test]
+fn a_killed_node_stays_dropped_after_a_restart() {
+    use common::{SerfAgent, eventually};
+    use std::time::Duration;
+    let dir = common::ScratchDir::new("kill-restart");
+    let file = format!("{}/state", dir.path());
+    {
+        let a = SerfAgent::start("killr-a", None);
+        let b = SerfAgent::start("killr-b", Some(&a));
+        let one = ServerProc::on_serf("one", &a, Some("Root"), &[]);
+        one.ok(&["log", "dest", &file]);
+        let two = ServerProc::on_serf("two", &b, None, &[]);
+        two.ok(&["data", "set", "-ev", "1", "k", "x"]);
+        eventually(Duration::from_secs(20), "two's write on one", || {
+            let o = one.client(&["data", "get", "k", "x"]);
+            (String::from_utf8_lossy(&o.stdout) == "1\n").then_some(())
+        });
+        drop(two);
+        one.ok(&["data", "set", "-ev", "2", "k", "x"]);
+        let done = one.ok(&["internal", "kill", "two"]);
+        assert!(done.contains("filtered: 1\n"), "{done}");
+    }
+    let one = ServerProc::standalone_args("one", &["-l", &file]);
+    let st = one.ok(&["internal", "state", "-k", "-n", "-m"]);
+    assert!(!st.contains("two"), "{st}");
+    assert_eq!(one.ok(&["internal", "enum", "two"]), "");
+    assert_eq!(one.ok(&["data", "get", "k", "x"]), "2\n");
+}
