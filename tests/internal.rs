@@ -167,3 +167,141 @@ fn internal_check_deleted_names_the_deletions() {
         assert_eq!(o.status.code(), Some(2), "{args:?}");
     }
 }
+
+/// `internal enum` and `internal kill` on three servers: a node that is
+/// gone for good is retired once no entry's last change is its own; the
+/// others drop it too. Users bound to an ACL may do neither.
+#[test]
+fn internal_enum_and_kill_retire_a_node() {
+    use common::{SerfAgent, eventually};
+    use std::time::Duration;
+    let a = SerfAgent::start("kill-a", None);
+    let b = SerfAgent::start("kill-b", Some(&a));
+    let c = SerfAgent::start("kill-c", Some(&a));
+    let one = ServerProc::on_serf("one", &a, Some("Root"), &[]);
+    let two = ServerProc::on_serf("two", &b, None, &[]);
+    let three = ServerProc::on_serf("three", &c, None, &[]);
+    assert_eq!(one.ok(&["internal", "enum", "three"]), "");
+    three.ok(&["data", "set", "-ev", "1", "k", "x"]);
+    three.ok(&["data", "set", "-ev", "2", "k", "y"]);
+    let has = |s: &ServerProc, key: &str, want: &str| {
+        let o = s.client(&["data", "get", "k", key]);
+        (String::from_utf8_lossy(&o.stdout) == want).then_some(())
+    };
+    eventually(Duration::from_secs(20), "three's writes everywhere", || {
+        has(&one, "y", "2\n")?;
+        has(&two, "y", "2\n")
+    });
+    assert_eq!(one.ok(&["internal", "enum", "three"]), "1\n2\n");
+    assert_eq!(one.ok(&["internal", "enum", "-c", "three"]), "1\n2\n");
+    assert_eq!(
+        one.ok(&["internal", "enum", "-n", "1", "three"])
+            .lines()
+            .count(),
+        1
+    );
+    let with_paths = one.ok(&["internal", "enum", "-p", "three"]);
+    assert!(
+        with_paths.starts_with("1 ") && with_paths.contains("'x'"),
+        "{with_paths}"
+    );
+    assert!(
+        with_paths.contains("\n2 ") && with_paths.contains("'y'"),
+        "{with_paths}"
+    );
+    // three is gone for good; its changes are still the current ones
+    drop(three);
+    let o = one.client(&["internal", "kill", "three"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("Node three has entry 1"), "{err}");
+    // one of the others overwrites them: they stay in the chains, no
+    // longer current
+    one.ok(&["data", "set", "-ev", "10", "k", "x"]);
+    one.ok(&["data", "set", "-ev", "20", "k", "y"]);
+    eventually(Duration::from_secs(20), "the overwrites on two", || {
+        has(&two, "x", "10\n")?;
+        has(&two, "y", "20\n")
+    });
+    assert_eq!(one.ok(&["internal", "enum", "-c", "three"]), "");
+    assert_eq!(two.ok(&["internal", "enum", "three"]), "1\n2\n");
+    // the own node is never killed
+    let o = one.client(&["internal", "kill", "one"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("own node"));
+    let done = one.ok(&["internal", "kill", "three"]);
+    assert!(done.contains("filtered: 2\n"), "{done}");
+    assert!(done.contains("node: three\n"), "{done}");
+    assert!(done.contains("sent: true\n"), "{done}");
+    assert_eq!(one.ok(&["internal", "enum", "three"]), "");
+    for s in [&one, &two] {
+        eventually(Duration::from_secs(20), "three gone", || {
+            let st = s.ok(&["internal", "state", "-k", "-n"]);
+            (!st.contains("three")).then_some(())
+        });
+        assert_eq!(s.ok(&["internal", "enum", "three"]), "");
+    }
+    // and it stays gone through a few ping cycles (0.5 s) of node ticks
+    std::thread::sleep(Duration::from_secs(2));
+    for s in [&one, &two] {
+        let st = s.ok(&["internal", "state", "-k", "-n", "-m"]);
+        assert!(!st.contains("three"), "{st}");
+    }
+    // the data stays
+    assert_eq!(two.ok(&["data", "get", "k", "x"]), "10\n");
+    // users bound to an ACL may neither list nor kill
+    one.ok(&["auth", "-m", "_test", "user", "add", "name=joe"]);
+    one.ok(&["auth", "-m", "_test", "user", "add", "name=root"]);
+    one.ok(&["auth", "-m", "_test", "init"]);
+    one.ok(&[
+        "-a",
+        "_test name=root",
+        "auth",
+        "-m",
+        "_test",
+        "user",
+        "mod",
+        "-a",
+        "acl=ro",
+        "joe",
+    ]);
+    for args in [&["kill", "two"][..], &["enum", "two"][..]] {
+        let mut full = vec!["-a", "_test name=joe", "internal"];
+        full.extend_from_slice(args);
+        let o = one.client(&full);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("not for users bound to an ACL"), "{err}");
+    }
+}
+
+/// A killed node stays dropped when its server restarts from its state
+/// log: the log records the drop after the changes that named the node.
+#[test]
+fn a_killed_node_stays_dropped_after_a_restart() {
+    use common::{SerfAgent, eventually};
+    use std::time::Duration;
+    let dir = common::ScratchDir::new("kill-restart");
+    let file = format!("{}/state", dir.path());
+    {
+        let a = SerfAgent::start("killr-a", None);
+        let b = SerfAgent::start("killr-b", Some(&a));
+        let one = ServerProc::on_serf("one", &a, Some("Root"), &[]);
+        one.ok(&["log", "dest", &file]);
+        let two = ServerProc::on_serf("two", &b, None, &[]);
+        two.ok(&["data", "set", "-ev", "1", "k", "x"]);
+        eventually(Duration::from_secs(20), "two's write on one", || {
+            let o = one.client(&["data", "get", "k", "x"]);
+            (String::from_utf8_lossy(&o.stdout) == "1\n").then_some(())
+        });
+        drop(two);
+        one.ok(&["data", "set", "-ev", "2", "k", "x"]);
+        let done = one.ok(&["internal", "kill", "two"]);
+        assert!(done.contains("filtered: 1\n"), "{done}");
+    }
+    let one = ServerProc::standalone_args("one", &["-l", &file]);
+    let st = one.ok(&["internal", "state", "-k", "-n", "-m"]);
+    assert!(!st.contains("two"), "{st}");
+    assert_eq!(one.ok(&["internal", "enum", "two"]), "");
+    assert_eq!(one.ok(&["data", "get", "k", "x"]), "2\n");
+}

@@ -73,7 +73,8 @@ use distkv_auth::{AuthChannel, AuthError, ClientAuth, Credentials};
 pub use distkv_connect::ClientTls;
 pub use error::{ClientError, ServerError};
 pub use replies::{
-    EntryReply, Greeting, StateReply, TreeItem, TreeOptions, WatchItem, WriteOptions, WriteReply,
+    EntryReply, Greeting, KillReply, StateReply, TreeItem, TreeOptions, WatchItem, WriteOptions,
+    WriteReply,
 };
 pub use settings::ConnectSettings;
 pub use stream::{ReplyStream, TreeStream, WatchStream};
@@ -572,6 +573,118 @@ impl Client {
     ) -> Result<std::collections::BTreeMap<String, distkv_tree::RangeSet>, ClientError> {
         let reply = self.send(&Action::CheckDeleted { nodes }).await?;
         replies::node_sets(reply.get("deleted"))
+    }
+
+    /// The ticks of `node` whose changes are still in some entry's chain
+    /// (tombstones included), ascending (the original's `enum_node`,
+    /// `internal enum`); with `current` only those of entries the node
+    /// changed last, which must be none before the node can be killed
+    /// ([`Client::kill_node`]). At most `max` ticks, unless it is 0.
+    /// Super-root users without an ACL only.
+    pub async fn enum_node(
+        &self,
+        node: &str,
+        max: u64,
+        current: bool,
+    ) -> Result<Vec<u64>, ClientError> {
+        let reply = self
+            .send(&Action::EnumNode {
+                node: node.to_owned(),
+                max,
+                current,
+            })
+            .await?;
+        reply
+            .get("result")
+            .and_then(Value::as_array)
+            .unwrap_or(&[])
+            .iter()
+            .map(|t| {
+                t.as_u64().ok_or_else(|| {
+                    ClientError::Protocol("enum_node: a tick is not a number".into())
+                })
+            })
+            .collect()
+    }
+
+    /// The path of the entry whose chain holds change `tick` of `node`
+    /// (`get_value` by event), with the entry and `nchain` links of its
+    /// chain; below a [`Client::root`] the path is relative to it.
+    /// Super-root users without an ACL only.
+    pub async fn entry_by_event(
+        &self,
+        node: &str,
+        tick: u64,
+        nchain: i64,
+    ) -> Result<(Path, EntryReply), ClientError> {
+        let get = Action::GetByEvent {
+            event: distkv_tree::NodeEvent::new(node, tick),
+            nchain,
+        };
+        let r = self.send(&get).await?;
+        let path = r
+            .get("path")
+            .cloned()
+            .map(Path::from_value)
+            .transpose()
+            .map_err(|e| ClientError::Protocol(e.to_string()))?
+            .unwrap_or_default();
+        Ok((path, EntryReply::from_reply(&r)?))
+    }
+
+    /// Retires `node`, a server that is gone for good (the original's
+    /// `kill_node`, `internal kill`): its changes are filtered out of
+    /// every chain and its tick bookkeeping is dropped, on this server
+    /// and (through gossip) on every other one. The server refuses while
+    /// an entry's last change is the node's (see [`Client::enum_node`]
+    /// with `current`; overwrite those entries first), and for its own
+    /// node. Super-root users without an ACL only.
+    pub async fn kill_node(&self, node: &str) -> Result<replies::KillReply, ClientError> {
+        let reply = self
+            .send(&Action::KillNode {
+                node: node.to_owned(),
+            })
+            .await?;
+        replies::KillReply::from_reply(reply)
+    }
+
+    /// Limits this connection to the subtree at `path` (the original's
+    /// `root` action): from now on every data call (`get`, `set`,
+    /// `delete`, `delete_tree`, `get_tree`, `watch`, `enumerate`,
+    /// `test_acl`, …) takes its path relative to it, and what comes back
+    /// (streamed entries, deletions) is relative to it too. A second call
+    /// goes deeper: `path` is relative to the current root. ACLs still
+    /// apply to the full paths. The system subtree is out of reach
+    /// below a root (a root cannot be in it), but the internal calls
+    /// (ACLs, types, users, …; the server's `*_internal` actions) and
+    /// those on the servers' bookkeeping are not affected;
+    /// [`Client::entry_by_event`] answers with a relative path (and
+    /// refuses an entry outside the root).
+    ///
+    /// The root belongs to the connection, so every clone of this client
+    /// shares it. Returns the entry at the new root, as
+    /// [`Client::get_entry`] with two chain links (its `raw` reply also
+    /// has `path: []`); the server refuses (and keeps the old root) if
+    /// the user may not read there.
+    ///
+    /// ```no_run
+    /// use distkv_client::Client;
+    /// use distkv_tree::{Path, Value};
+    ///
+    /// # async fn demo() -> Result<(), distkv_client::ClientError> {
+    /// let client = Client::connect("127.0.0.1", 27586).await?;
+    /// client.root(&Path::from_strs(&["home", "joe"])).await?;
+    /// // this is home/joe/todo
+    /// client.set(&Path::from_strs(&["todo"]), Value::from("write docs")).await?;
+    /// assert_eq!(
+    ///     client.get(&Path::from_strs(&["todo"])).await?,
+    ///     Some(Value::from("write docs"))
+    /// );
+    /// # Ok(()) }
+    /// ```
+    pub async fn root(&self, path: &Path) -> Result<EntryReply, ClientError> {
+        let r = self.send(&Action::Root { path: path.clone() }).await?;
+        EntryReply::from_reply(&r)
     }
 }
 

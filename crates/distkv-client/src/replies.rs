@@ -140,8 +140,41 @@ pub struct StateReply {
     pub missing: BTreeMap<String, RangeSet>,
     /// Ticks others reported missing.
     pub remote_missing: BTreeMap<String, RangeSet>,
+    /// The nodes retired with `kill_node` (asked for with `node_drop`).
+    pub node_drop: Vec<String>,
     /// The whole reply.
     pub raw: Value,
+}
+
+/// The answer to `kill_node`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KillReply {
+    /// Entries whose chains lost the node's link.
+    pub filtered: u64,
+    /// The node's last tick as this server knew it.
+    pub tick: Option<u64>,
+    /// The node's ticks this server had seen.
+    pub known: RangeSet,
+    /// Whether the other servers were told.
+    pub sent: bool,
+    /// The reply as the server sent it, for showing it.
+    pub raw: Value,
+}
+
+impl KillReply {
+    pub(crate) fn from_reply(v: Value) -> Result<KillReply, ClientError> {
+        let known = match v.get("known") {
+            None | Some(Value::Nil) => RangeSet::new(),
+            Some(r) => ranges_from_value(r).map_err(|e| ClientError::Protocol(e.to_string()))?,
+        };
+        Ok(KillReply {
+            filtered: v.get("filtered").and_then(Value::as_u64).unwrap_or(0),
+            tick: v.get("tick").and_then(Value::as_u64),
+            known,
+            sent: v.get("sent").and_then(Value::as_bool).unwrap_or(false),
+            raw: v,
+        })
+    }
 }
 
 pub(crate) fn node_sets(v: Option<&Value>) -> Result<BTreeMap<String, RangeSet>, ClientError> {
@@ -175,6 +208,14 @@ impl StateReply {
             deleted: node_sets(v.get("deleted"))?,
             missing: node_sets(v.get("missing"))?,
             remote_missing: node_sets(v.get("remote_missing"))?,
+            node_drop: v
+                .get("node_drop")
+                .and_then(Value::as_array)
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
             raw: v,
         })
     }

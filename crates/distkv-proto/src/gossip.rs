@@ -81,6 +81,10 @@ pub struct Info {
     pub known: NodeTicks,
     /// Ticks that were deletions.
     pub deleted: NodeTicks,
+    /// Nodes retired with `kill_node` (the original's `node_drop`): each
+    /// server drops them too, unless it still holds an entry last
+    /// changed by one of them.
+    pub node_drop: Vec<String>,
 }
 
 /// A ping.
@@ -265,6 +269,10 @@ impl Info {
         if !self.deleted.is_empty() {
             m.push("deleted", node_ticks_to_value(&self.deleted));
         }
+        if !self.node_drop.is_empty() {
+            let names = self.node_drop.iter().map(|n| Value::from(n.as_str()));
+            m.push("node_drop", Value::Array(names.collect()));
+        }
         m.set("node", self.node.as_str())
             .set("tick", self.tick.map_or(Value::Nil, Value::from_u64))
             .set_opt("tock", self.tock.map(Value::from_u64))
@@ -281,6 +289,15 @@ impl Info {
             missing: node_ticks_from_value(v.field("missing")),
             known: node_ticks_from_value(v.field("superseded").or_else(|| v.field("known"))),
             deleted: node_ticks_from_value(v.field("deleted")),
+            node_drop: v
+                .field("node_drop")
+                .and_then(Value::as_array)
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect(),
         })
     }
 }
@@ -375,6 +392,7 @@ mod tests {
                 missing: vec![("b".into(), r.clone())],
                 known: vec![("c".into(), r.clone())],
                 deleted: vec![("a".into(), r)],
+                node_drop: vec!["gone".into()],
             }),
             GossipMessage::Info(Info {
                 node: "b".into(),

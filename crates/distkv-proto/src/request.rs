@@ -49,6 +49,8 @@ pub struct StateFlags {
     pub remote_missing: bool,
     /// This server's counters.
     pub stats: bool,
+    /// The nodes retired with `kill_node` (the original's `node_drop`).
+    pub node_drop: bool,
 }
 
 /// `set_value` / `delete_value`: write (or, with `value: None`, delete)
@@ -185,6 +187,33 @@ pub enum Action {
         /// Per node, the ticks to check.
         nodes: Vec<(String, distkv_tree::RangeSet)>,
     },
+    /// `enum_node`: the ticks of `node` whose changes are still in some
+    /// entry's chain (tombstones included), ascending; with `current`
+    /// only those of entries whose last change is `node`'s. Super-root
+    /// users only.
+    EnumNode {
+        /// The node.
+        node: String,
+        /// At most this many ticks (0: all).
+        max: u64,
+        /// Only entries last changed by `node`.
+        current: bool,
+    },
+    /// `kill_node`: retire a node that is gone for good: its links are
+    /// filtered out of every chain and its tick bookkeeping is dropped,
+    /// here and (through an `info` message's `node_drop`) on every
+    /// server. Refused while an entry's last change is the node's.
+    /// Super-root users only.
+    KillNode {
+        /// The node.
+        node: String,
+    },
+    /// `root`: from now on, this connection's data actions take their
+    /// paths relative to `path` (itself relative to the current root).
+    Root {
+        /// The new root, below the current one.
+        path: Path,
+    },
     /// Start a state log at `path` (a full dump first with `fetch`), or
     /// stop logging (`path: None`).
     Log {
@@ -234,6 +263,9 @@ impl Action {
             Action::FakeInfo { send: false, .. } => "fake_info",
             Action::FakeInfo { send: true, .. } => "fake_info_send",
             Action::CheckDeleted { .. } => "check_deleted",
+            Action::EnumNode { .. } => "enum_node",
+            Action::KillNode { .. } => "kill_node",
+            Action::Root { .. } => "root",
             Action::Log { .. } => "log",
             Action::Save { .. } => "save",
             Action::Auth(_) => "auth",
@@ -457,6 +489,38 @@ mod tests {
             .set("path", Value::Array(vec![Value::Map(vec![])])))
         .expect_err("bad path");
         assert_eq!(e.seq, Some(5));
+    }
+
+    #[test]
+    fn node_actions_read_the_originals_fields() {
+        // `internal enum` without -n sends `max: None`
+        let r = req(MapBuilder::new()
+            .set("seq", 1)
+            .set("action", "enum_node")
+            .set("node", "one")
+            .set("max", Value::Nil)
+            .set("current", false))
+        .expect("parses");
+        assert_eq!(
+            r.action,
+            Action::EnumNode {
+                node: "one".into(),
+                max: 0,
+                current: false
+            }
+        );
+        let e =
+            req(MapBuilder::new().set("seq", 2).set("action", "kill_node")).expect_err("no node");
+        assert_eq!(e.seq, Some(2));
+        let e = req(MapBuilder::new()
+            .set("seq", 3)
+            .set("action", "enum_node")
+            .set("node", "one")
+            .set("max", -1))
+        .expect_err("negative max");
+        assert_eq!(e.seq, Some(3));
+        let r = req(MapBuilder::new().set("seq", 4).set("action", "root")).expect("parses");
+        assert_eq!(r.action, Action::Root { path: Path::root() });
     }
 
     #[test]

@@ -56,6 +56,18 @@ impl Core {
         changed
     }
 
+    /// Retires `node` ([`distkv_tree::Tree::drop_node`]) and logs it, so
+    /// that a restart from the state log drops it again.
+    pub fn drop_node(
+        &mut self,
+        node: &str,
+    ) -> Result<distkv_tree::NodeDropped, distkv_tree::DropError> {
+        let done = self.tree.drop_node(node)?;
+        self.log.node_state(&node_drop_record(node));
+        tracing::warn!(node, entries = done.filtered, "node dropped");
+        Ok(done)
+    }
+
     /// Applies an update received from another server, logs it and tells
     /// the watchers.
     pub fn apply_remote(
@@ -118,6 +130,15 @@ impl Core {
         };
         self.watchers.notify(&ev);
     }
+}
+
+/// The state log record of a dropped node: a node-state record with
+/// the original's `node_drop` field.
+fn node_drop_record(node: &str) -> Value {
+    let names = Value::Array(vec![Value::from(node)]);
+    distkv_proto::value_map::MapBuilder::new()
+        .set("node_drop", names)
+        .build()
 }
 
 /// The tree's lock, held. Dropping it releases the lock first and then
@@ -411,6 +432,12 @@ impl Store {
                 for p in &changed {
                     core.notify(p);
                 }
+            }
+        }
+        for n in st.get("node_drop").and_then(Value::as_array).unwrap_or(&[]) {
+            // refused while the node has current entries: it stays then
+            if let Some(Err(e)) = n.as_str().map(|n| core.tree.drop_node(n)) {
+                tracing::info!(error = %e, "a recorded node drop is not applied");
             }
         }
     }

@@ -208,6 +208,26 @@ impl Chain {
         (Chain { links, complete }, superseded)
     }
 
+    /// The chain without `node`'s link (the original's `filter`): `None`
+    /// if that link was the only one. A chain without such a link comes
+    /// back unchanged. Completeness stays as it was: the remaining links
+    /// keep their order.
+    pub fn without(&self, node: &str) -> Option<Chain> {
+        let links: Vec<NodeEvent> = self
+            .links()
+            .iter()
+            .filter(|l| &*l.node != node)
+            .cloned()
+            .collect();
+        if links.is_empty() {
+            return None;
+        }
+        Some(Chain {
+            links: Links::from_vec(links),
+            complete: self.complete,
+        })
+    }
+
     /// A copy with at most `n` links (`n` = 0 is treated as 1).
     pub fn truncated(&self, n: usize) -> Chain {
         let links = self.links();
@@ -274,6 +294,18 @@ mod tests {
         let b2a1 = ch(&[("b", 2), ("a", 1)]);
         let c1a1 = ch(&[("c", 1), ("a", 1)]);
         assert!(!b2a1.is_newer_than(&c1a1) && !b2a1.is_older_than(&c1a1));
+    }
+
+    #[test]
+    fn without_filters_one_node() {
+        let c = ch(&[("b", 3), ("a", 1), ("c", 2)]);
+        assert_eq!(c.without("a"), Some(ch(&[("b", 3), ("c", 2)])));
+        assert_eq!(c.without("x"), Some(c.clone()));
+        let one = ch(&[("a", 1)]);
+        assert_eq!(one.without("a"), None);
+        let two = ch(&[("b", 3), ("a", 1)]).without("b").expect("a link left");
+        assert_eq!(two, ch(&[("a", 1)]));
+        assert_eq!(two.links().len(), 1);
     }
 
     #[test]

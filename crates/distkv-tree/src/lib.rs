@@ -29,8 +29,8 @@ pub use clock::TockClock;
 pub use node::NodeState;
 pub use range::RangeSet;
 pub use tree::{
-    ApplyOutcome, ChangeError, Entry, LocalChange, Precondition, Resend, Tree, UpdateEvent,
-    WalkCursor, WalkError, WalkOpts,
+    ApplyOutcome, ChangeError, DropError, Entry, LocalChange, NodeDropped, Precondition, Resend,
+    Tree, UpdateEvent, WalkCursor, WalkError, WalkOpts,
 };
 
 /// The memory budget of the tree (about 150 bytes of RSS per small entry

@@ -194,6 +194,33 @@ pub struct Resend {
     pub deleted: Vec<(NodeName, RangeSet)>,
 }
 
+/// Why a node could not be dropped ([`Tree::drop_node`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DropError {
+    /// The server's own node.
+    #[error("{0} is this server's own node")]
+    OwnNode(String),
+    /// An entry's last change is still the node's.
+    #[error("Node {node} has entry {tick} at {path}")]
+    Current {
+        /// The node.
+        node: String,
+        /// The tick of that change.
+        tick: u64,
+        /// The entry.
+        path: Path,
+    },
+}
+
+/// What [`Tree::drop_node`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeDropped {
+    /// Entries whose chains lost the node's link.
+    pub filtered: usize,
+    /// The node's bookkeeping as it was (`None`: there was none).
+    pub state: Option<NodeState>,
+}
+
 /// Options of a walk.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WalkOpts {
@@ -242,6 +269,10 @@ pub struct WalkOpts {
 pub struct Tree {
     root: Entry,
     nodes: IndexMap<NodeName, NodeState>,
+    /// Nodes retired with [`Tree::drop_node`]: claims about them (ticks,
+    /// known, missing, deleted) are ignored until a change of theirs
+    /// arrives.
+    dropped: Vec<NodeName>,
     own: NodeName,
     max_chain: usize,
     entries: usize,
@@ -257,6 +288,7 @@ impl Tree {
         Tree {
             root: Entry::default(),
             nodes,
+            dropped: Vec::new(),
             own,
             max_chain: max_chain.max(1),
             entries: 0,
@@ -349,8 +381,87 @@ impl Tree {
 
     fn record_chain(&mut self, chain: &Chain) {
         for l in chain.links() {
-            self.node_mut(&l.node).seen(l.tick);
+            if !self.is_dropped(&l.node) {
+                self.node_mut(&l.node).seen(l.tick);
+            }
         }
+    }
+
+    /// Whether `node` was dropped (and has not come back since).
+    fn is_dropped(&self, node: &str) -> bool {
+        self.dropped.iter().any(|d| &**d == node)
+    }
+
+    /// The nodes dropped with [`Tree::drop_node`] that have not come
+    /// back (no change of theirs arrived since).
+    pub fn dropped(&self) -> impl Iterator<Item = &NodeName> {
+        self.dropped.iter()
+    }
+
+    /// The ticks of `node` that are still in some entry's chain
+    /// (tombstones included), with their entries, ascending by tick; with
+    /// `current` only those of entries whose last change is `node`'s (the
+    /// original's `Node.enumerate`). At most `max` of them, the first
+    /// found in walk order, when `max` is not 0.
+    pub fn node_ticks(&self, node: &str, max: usize, current: bool) -> Vec<(u64, Path)> {
+        let mut found = Vec::new();
+        self.walk(&Path::root(), WalkOpts::default(), &mut |p, _, e| {
+            if max != 0 && found.len() >= max {
+                return;
+            }
+            let Some(c) = &e.chain else { return };
+            let tick = if current {
+                let h = c.head();
+                (&*h.node == node).then_some(h.tick)
+            } else {
+                c.tick_of(node)
+            };
+            if let Some(t) = tick {
+                found.push((t, p.clone()));
+            }
+        });
+        found.sort_by_key(|(t, _)| *t);
+        found
+    }
+
+    /// Retires `node` (the original's `kill_this_node`): its link is
+    /// filtered out of every chain, and its bookkeeping (tick, known,
+    /// deleted and reported ticks) is dropped; claims about it are ignored
+    /// from now on, until a change of its own arrives. Refused for this
+    /// server's own node and while an entry's last change (tombstones
+    /// included) is the node's.
+    pub fn drop_node(&mut self, node: &str) -> Result<NodeDropped, DropError> {
+        if node == &*self.own {
+            return Err(DropError::OwnNode(node.to_owned()));
+        }
+        if let Some((tick, path)) = self.node_ticks(node, 1, true).into_iter().next() {
+            return Err(DropError::Current {
+                node: node.to_owned(),
+                tick,
+                path,
+            });
+        }
+        let mut holders = Vec::new();
+        self.walk(&Path::root(), WalkOpts::default(), &mut |p, _, e| {
+            if e.chain.as_ref().is_some_and(|c| c.tick_of(node).is_some()) {
+                holders.push(p.clone());
+            }
+        });
+        let mut filtered = 0;
+        for p in &holders {
+            if let Some(e) = self.get_mut(p) {
+                // the head is another node's, so a link is left
+                if let Some(c) = e.chain.as_ref().and_then(|c| c.without(node)) {
+                    e.chain = Some(c);
+                    filtered += 1;
+                }
+            }
+        }
+        let state = self.nodes.shift_remove(node);
+        if !self.is_dropped(node) {
+            self.dropped.push(self.intern(node));
+        }
+        Ok(NodeDropped { filtered, state })
     }
 
     /// Applies a change originated here: checks `pre`, allocates the next own
@@ -469,7 +580,9 @@ impl Tree {
     fn store(&mut self, ev: &UpdateEvent) -> Option<Value> {
         if ev.value.is_none() {
             for l in ev.chain.links() {
-                self.node_mut(&l.node).deleted.insert(l.tick);
+                if !self.is_dropped(&l.node) {
+                    self.node_mut(&l.node).deleted.insert(l.tick);
+                }
             }
         }
         let e = self.get_mut_or_create(&ev.path);
@@ -532,6 +645,11 @@ impl Tree {
             Ok(conflict) => conflict,
             Err(outcome) => return outcome,
         };
+        if self.is_dropped(&head.node) {
+            // a new change of a dropped node: it is back
+            self.dropped.retain(|d| *d != head.node);
+            self.record_chain(&ev.chain);
+        }
         let old = self.store(ev);
         ApplyOutcome::Applied { old, conflict }
     }
@@ -666,7 +784,7 @@ impl Tree {
     /// about this server's own tick are ignored: only chains (its own past
     /// changes, as a restarted server learns them) move it.
     pub fn raise_tick(&mut self, node: &str, tick: u64) {
-        if node == &*self.own {
+        if node == &*self.own || self.is_dropped(node) {
             return;
         }
         let name = self.intern(node);
@@ -693,6 +811,9 @@ impl Tree {
     /// Another server says these ticks of `node` are superseded or were
     /// never live: they are no longer missing here.
     pub fn report_known(&mut self, node: &str, ticks: &RangeSet) {
+        if self.is_dropped(node) {
+            return;
+        }
         let name = self.intern(node);
         self.raise_to_end(&name, ticks);
         let n = self.node_mut(&name);
@@ -704,6 +825,9 @@ impl Tree {
     /// re-sending.
     pub fn report_missing(&mut self, node: &str, ticks: &RangeSet) {
         // Not a claim that these ticks exist: the node's tick stays.
+        if self.is_dropped(node) {
+            return;
+        }
         let name = self.intern(node);
         self.node_mut(&name).reported.union_with(ticks);
     }
@@ -712,6 +836,9 @@ impl Tree {
     /// as seen, and a live entry still holding one of them loses its value
     /// (it becomes a tombstone). Returns the paths that changed.
     pub fn report_deleted(&mut self, node: &str, ticks: &RangeSet) -> Vec<Path> {
+        if self.is_dropped(node) {
+            return Vec::new();
+        }
         let name = self.intern(node);
         self.raise_to_end(&name, ticks);
         {
@@ -1045,6 +1172,77 @@ mod tests {
         assert_eq!(t.len(), 1);
         // tick 1 is superseded but still known: nothing is missing
         assert!(t.node("a").expect("own node").missing().is_empty());
+    }
+
+    #[test]
+    fn node_ticks_and_dropping_a_node() {
+        // "b" creates x and y; "a" overwrites x; "b" also deletes z
+        let (mut b, cb) = ready("b");
+        let x = set(&mut b, &cb, &p(&["x"]), 1).event;
+        let y = set(&mut b, &cb, &p(&["y"]), 2).event;
+        let z = set(&mut b, &cb, &p(&["z"]), 3).event;
+        let z_del = b
+            .local_change(&p(&["z"]), None, &Precondition::default(), &cb)
+            .expect("deleted")
+            .expect("a change")
+            .event;
+        let (mut a, ca) = ready("a");
+        for ev in [&x, &y, &z, &z_del] {
+            a.apply_remote(ev, &ca);
+        }
+        let x2 = set(&mut a, &ca, &p(&["x"]), 10).event;
+        assert_eq!(
+            a.node_ticks("b", 0, false),
+            vec![(1, p(&["x"])), (2, p(&["y"])), (4, p(&["z"]))]
+        );
+        assert_eq!(a.node_ticks("b", 1, false).len(), 1);
+        assert_eq!(
+            a.node_ticks("b", 0, true),
+            vec![(2, p(&["y"])), (4, p(&["z"]))]
+        );
+        assert!(a.node_ticks("nobody", 0, false).is_empty());
+        // refused: the own node, and while "b" made the last change of y
+        // (and of the tombstone z)
+        assert_eq!(a.drop_node("a"), Err(DropError::OwnNode("a".into())));
+        let err = a.drop_node("b").expect_err("y is b's");
+        assert!(matches!(&err, DropError::Current { tick: 2, .. }));
+        assert_eq!(err.to_string(), "Node b has entry 2 at ('y',)");
+        set(&mut a, &ca, &p(&["y"]), 20);
+        set(&mut a, &ca, &p(&["z"]), 30);
+        let done = a.drop_node("b").expect("nothing of b is current");
+        assert_eq!(done.filtered, 3);
+        assert_eq!(done.state.and_then(|s| s.tick), Some(4));
+        assert!(a.node("b").is_none());
+        assert!(a.node_ticks("b", 0, false).is_empty());
+        let chain = a.get(&p(&["x"])).and_then(Entry::chain).expect("a chain");
+        assert_eq!(chain.links(), &[NodeEvent::new("a", 1)]);
+        assert_eq!(
+            a.get(&p(&["x"])).and_then(Entry::data),
+            Some(&Value::Int(10))
+        );
+        assert_eq!(a.dropped().count(), 1);
+        // claims about it are ignored now, and so is a stale copy
+        let mut r = RangeSet::new();
+        r.insert_range(1, 9);
+        a.raise_tick("b", 8);
+        a.report_known("b", &r);
+        a.report_missing("b", &r);
+        assert!(a.report_deleted("b", &r).is_empty());
+        a.apply_remote(&x, &ca);
+        assert!(a.node("b").is_none());
+        assert_eq!(
+            a.get(&p(&["x"])).and_then(Entry::data),
+            Some(&Value::Int(10))
+        );
+        // a new change of its own brings it back
+        let back = set(&mut b, &cb, &p(&["w"]), 5).event;
+        assert!(matches!(
+            a.apply_remote(&back, &ca),
+            ApplyOutcome::Applied { .. }
+        ));
+        assert_eq!(a.node("b").and_then(|s| s.tick), Some(5));
+        assert_eq!(a.dropped().count(), 0);
+        drop(x2);
     }
 
     #[test]

@@ -351,6 +351,32 @@ pub enum InternalCommand {
         #[arg(required = true)]
         ticks: Vec<u64>,
     },
+    /// The ticks of NODE whose changes are still in the data (tombstones
+    /// included), one a line: with -c only those of entries NODE changed
+    /// last, which must be none before NODE can be killed (super-root
+    /// users only).
+    Enum {
+        /// Print at most this many ticks.
+        #[arg(short = 'n', long = "num", value_name = "NUM")]
+        num: Option<u64>,
+        /// Only the entries NODE changed last.
+        #[arg(short = 'c', long = "current")]
+        current: bool,
+        /// Also print each entry's path, after its tick.
+        #[arg(short = 'p', long = "path")]
+        path: bool,
+        /// The node.
+        node: String,
+    },
+    /// Retire NODE, a server gone for good (super-root users only): its
+    /// changes are filtered out of every chain and its tick bookkeeping
+    /// is dropped, on every server. Refused while NODE still changed some
+    /// entry last (see `internal enum -c`; overwrite those first). Prints
+    /// what changed.
+    Kill {
+        /// The node.
+        node: String,
+    },
     /// The system subtree at and below PATH, as nested YAML (a value under
     /// the key `_`).
     Dump {

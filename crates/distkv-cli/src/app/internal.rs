@@ -83,6 +83,32 @@ pub async fn run(opts: ConnectOptions, cmd: InternalCommand) -> Result<(), Failu
             ]);
             output::print_yaml(&out);
         }
+        InternalCommand::Enum {
+            num,
+            current,
+            path,
+            node,
+        } => {
+            let ticks = client
+                .enum_node(&node, num.unwrap_or(0), current)
+                .await
+                .map_err(fail)?;
+            for t in ticks {
+                if path {
+                    let (p, _) = client.entry_by_event(&node, t, 0).await.map_err(fail)?;
+                    output::print_line(&format!("{t} {p}"));
+                } else {
+                    output::print_line(&t.to_string());
+                }
+            }
+        }
+        InternalCommand::Kill { node } => {
+            let mut done = client.kill_node(&node).await.map_err(fail)?.raw;
+            if let Value::Map(m) = &mut done {
+                m.retain(|(k, _)| k.as_str() != Some("seq"));
+            }
+            output::print_yaml(&done);
+        }
         InternalCommand::Dump { path } => {
             let path = Path(path.iter().map(|w| PathElem::from(w.as_str())).collect());
             let entries = client.internal_tree(&path).await.map_err(fail)?;

@@ -6,7 +6,7 @@
 //! assumes for a missing field; a few fields that clients always send are
 //! always written: `nchain` of `get_value`, `get_tree` and `watch`,
 //! `fetch` of `watch` (and of `log` with a file), every flag of
-//! `get_state` but `superseded`, `kind: "user"` of `auth_list` / `auth_get` and `typ` of
+//! `get_state` but `superseded` and `node_drop`, `kind: "user"` of `auth_list` / `auth_get` and `typ` of
 //! `set_auth_typ`.
 
 use distkv_tree::{Path, PathElem, Value};
@@ -206,6 +206,17 @@ fn write_other_action(action: &Action, m: &mut MapBuilder) {
             }
         }
         Action::Save { path } => m.push("path", path.as_str()),
+        Action::EnumNode { node, max, current } => {
+            m.push("node", node.as_str());
+            if *max != 0 {
+                m.push("max", *max);
+            }
+            if *current {
+                m.push("current", true);
+            }
+        }
+        Action::KillNode { node } => m.push("node", node.as_str()),
+        Action::Root { path } => m.push("path", path.to_value()),
         Action::Auth(a) => a.write_fields(m),
         Action::TestAcl { path, mode, acl } => {
             m.push("path", path.to_value());
@@ -299,7 +310,8 @@ impl WalkParams {
 
 impl StateFlags {
     /// Adds every flag, in declaration order, except that `superseded`
-    /// (which only repeats `known`) is written only when set.
+    /// (which only repeats `known`) and `node_drop` (which the original
+    /// 0.7.1 does not know) are written only when set.
     pub fn write_fields(&self, m: &mut MapBuilder) {
         m.push("nodes", self.nodes);
         m.push("known", self.known);
@@ -310,6 +322,9 @@ impl StateFlags {
         m.push("missing", self.missing);
         m.push("remote_missing", self.remote_missing);
         m.push("stats", self.stats);
+        if self.node_drop {
+            m.push("node_drop", true);
+        }
     }
 }
 
@@ -483,9 +498,12 @@ mod tests {
             },
             Action::FakeInfo { .. } => 23,
             Action::CheckDeleted { .. } => 24,
+            Action::EnumNode { .. } => 25,
+            Action::KillNode { .. } => 26,
+            Action::Root { .. } => 27,
         }
     }
-    const VARIANTS: usize = 25;
+    const VARIANTS: usize = 28;
 
     fn examples() -> Vec<Request> {
         let event = NodeEvent::new("n1", 12);
@@ -619,6 +637,7 @@ mod tests {
                     nodes: true,
                     superseded: true,
                     remote_missing: true,
+                    node_drop: true,
                     ..StateFlags::default()
                 }),
             ),
@@ -685,6 +704,35 @@ mod tests {
                     nodes: vec![("a".into(), [3, 4].into_iter().collect())],
                 },
             ),
+            req(
+                27,
+                Action::EnumNode {
+                    node: "a".into(),
+                    max: 0,
+                    current: false,
+                },
+            ),
+            req(
+                27,
+                Action::EnumNode {
+                    node: "b".into(),
+                    max: 10,
+                    current: true,
+                },
+            ),
+            req(
+                27,
+                Action::KillNode {
+                    node: "gone".into(),
+                },
+            ),
+            req(
+                27,
+                Action::Root {
+                    path: p(&["a", "b"]),
+                },
+            ),
+            req(27, Action::Root { path: p(&[]) }),
             req(
                 28,
                 Action::Log {
@@ -1180,7 +1228,7 @@ mod tests {
                 fetch,
                 walk
             }),
-            proptest::collection::vec(any::<bool>(), 7).prop_map(|f| Action::GetState(
+            proptest::collection::vec(any::<bool>(), 8).prop_map(|f| Action::GetState(
                 StateFlags {
                     nodes: f[0],
                     known: f[1],
@@ -1189,6 +1237,7 @@ mod tests {
                     missing: f[4],
                     remote_missing: f[5],
                     stats: f[6],
+                    node_drop: f[7],
                 }
             )),
             Just(Action::GetTock),
@@ -1224,6 +1273,10 @@ mod tests {
                     .map(|(n, t)| (n, t.into_iter().collect()))
                     .collect()
             }),
+            ("[a-z]{1,6}", any::<u64>(), any::<bool>())
+                .prop_map(|(node, max, current)| { Action::EnumNode { node, max, current } }),
+            "[a-z]{1,6}".prop_map(|node| Action::KillNode { node }),
+            arb_path().prop_map(|path| Action::Root { path }),
             (proptest::option::of(any::<String>()), any::<bool>())
                 .prop_map(|(path, fetch)| Action::Log { path, fetch }),
             any::<String>().prop_map(|path| Action::Save { path }),

@@ -82,6 +82,20 @@ fn parse_plain_action(name: &str, m: &mut Value) -> Result<Option<Action>, Reque
             Action::FetchTicks { nodes } => Action::CheckDeleted { nodes },
             other => other,
         },
+        "enum_node" => Action::EnumNode {
+            node: node_field(m)?,
+            max: match m.field("max") {
+                None | Some(Value::Nil) => 0,
+                Some(v) => v.as_u64().ok_or_else(|| bad("max", "not a count"))?,
+            },
+            current: bool_field(m, "current"),
+        },
+        "kill_node" => Action::KillNode {
+            node: node_field(m)?,
+        },
+        "root" => Action::Root {
+            path: path_field(m)?,
+        },
         _ => return Ok(parse_auth(name, m)?.map(Action::Auth)),
     }))
 }
@@ -171,6 +185,7 @@ fn state_flags(m: &Value) -> StateFlags {
         missing: bool_field(m, "missing"),
         remote_missing: bool_field(m, "remote_missing"),
         stats: bool_field(m, "stats"),
+        node_drop: bool_field(m, "node_drop"),
     }
 }
 
@@ -304,6 +319,15 @@ fn parse_save(m: &mut Value) -> Parsed {
             _ => return Err(WireError::Missing("path").into()),
         },
     })
+}
+
+/// `node`: a node name, not empty.
+fn node_field(m: &Value) -> Result<String, WireError> {
+    match m.field("node") {
+        Some(Value::Str(s)) if !s.is_empty() => Ok(s.to_string()),
+        None | Some(Value::Nil) => Err(WireError::Missing("node")),
+        Some(_) => Err(bad("node", "a node name expected")),
+    }
 }
 
 /// A map of node names to tick ranges (the field `field`).

@@ -339,6 +339,11 @@ impl ReplicaCore {
         for (n, r) in &info.deleted {
             store.report_deleted(n, r);
         }
+        for n in &info.node_drop {
+            if n != self.own() && store.tree().node(n).is_some() {
+                store.drop_node(n);
+            }
+        }
     }
 
     fn receive_ping(&mut self, store: &mut dyn Replica, ping: Ping, now: Instant) {
@@ -593,10 +598,13 @@ impl ReplicaCore {
     /// Queues an `info` with the ticks of every known node.
     fn send_ticks(&mut self, store: &mut dyn Replica) {
         let ticks = store.node_ticks();
+        // servers that missed a node drop hear of it again
+        let node_drop = store.dropped();
         self.send_info(
             store,
             Info {
                 ticks,
+                node_drop,
                 ..Info::default()
             },
         );
@@ -940,5 +948,36 @@ mod tests {
             .poll_transmit(&mut store, t0 + NOTICE_INTERVAL)
             .expect("the second notice");
         assert_eq!(notice.topic, Topic::Info);
+    }
+
+    #[test]
+    fn a_node_drop_is_applied_unless_the_node_has_current_entries() {
+        let t0 = Instant::now();
+        let mut store = SimReplica::new("a");
+        let mut core = ReplicaCore::new(core_config("a", 1, SETUP), t0);
+        core.receive(&mut store, change("c", 1), t0);
+        let drop_c = || {
+            GossipMessage::Info(Info {
+                node: "b".into(),
+                node_drop: vec!["c".into(), "a".into()],
+                ..Info::default()
+            })
+        };
+        // c's change is still current here: c stays, and so does a (own)
+        core.receive(&mut store, drop_c(), t0);
+        assert!(store.tree.node("c").is_some());
+        store
+            .tree
+            .local_change(
+                &Path::from_strs(&["k", "1"]),
+                Some(Value::Int(2)),
+                &Precondition::default(),
+                &store.clock,
+            )
+            .expect("a local change");
+        core.receive(&mut store, drop_c(), t0);
+        assert!(store.tree.node("c").is_none());
+        assert!(store.tree.node("a").is_some());
+        assert_eq!(store.dropped(), vec!["c".to_owned()]);
     }
 }

@@ -44,6 +44,12 @@ impl Replica for ServerReplica<'_> {
     fn report_deleted(&mut self, node: &str, ticks: &RangeSet) {
         self.core.report_deleted(node, ticks);
     }
+
+    fn drop_node(&mut self, node: &str) {
+        if let Err(e) = self.core.drop_node(node) {
+            tracing::debug!(error = %e, "a node drop from another server is not applied");
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

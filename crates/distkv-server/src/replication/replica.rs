@@ -24,6 +24,19 @@ pub(crate) trait Replica {
     /// Another server says these ticks of `node` were deletions.
     fn report_deleted(&mut self, node: &str, ticks: &RangeSet);
 
+    /// Another server retired `node`: drop it here too, unless an entry's
+    /// last change is still the node's.
+    fn drop_node(&mut self, node: &str) {
+        if let Err(e) = self.parts().0.drop_node(node) {
+            tracing::debug!(error = %e, "a node drop from another server is not applied");
+        }
+    }
+
+    /// The nodes retired here (sent along with the node ticks).
+    fn dropped(&self) -> Vec<String> {
+        self.tree().dropped().map(|n| n.to_string()).collect()
+    }
+
     /// This server's own tick; `None` while it has no data.
     fn own_tick(&self) -> Option<u64> {
         self.tree().own_tick()

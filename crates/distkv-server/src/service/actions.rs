@@ -76,6 +76,8 @@ pub async fn run(
             send,
         } => fake_info(shared, deleted, nodes, send).await,
         Action::CheckDeleted { nodes } => check_deleted(shared, nodes).await,
+        Action::EnumNode { node, max, current } => Ok(enum_node(store, &node, max, current)),
+        Action::KillNode { node } => kill_node(shared, &node).await,
         Action::Log { path, fetch } => log(shared, path, fetch).await,
         Action::Save { path } => save(shared, path).await,
         Action::TestAcl { path, mode, acl } => test_acl(store, user, path, mode, acl),
@@ -84,6 +86,7 @@ pub async fn run(
         | Action::Watch { .. }
         | Action::Stop { .. }
         | Action::Auth(_)
+        | Action::Root { .. }
         | Action::MsgMonitor { .. } => Err(ActionError(
             "internal error: stream action dispatched as single".into(),
         )),
@@ -347,6 +350,43 @@ async fn check_deleted(
     ))
 }
 
+/// `enum_node`: the ticks of `node` still in some entry's chain, or
+/// (`current`) of entries it changed last; at most `max` (0: all).
+fn enum_node(store: &Store, node: &str, max: u64, current: bool) -> Outcome {
+    let max = usize::try_from(max).unwrap_or(usize::MAX);
+    let ticks = store.lock().tree.node_ticks(node, max, current);
+    let ticks = ticks.into_iter().map(|(t, _)| Value::from_u64(t)).collect();
+    Outcome::Reply(MapBuilder::new().set("result", Value::Array(ticks)))
+}
+
+/// `kill_node`: retires `node` here (refused while an entry's last
+/// change is the node's) and tells every server through an `info`
+/// message's `node_drop`. The reply says how many chains lost the
+/// node's link and what was known of the node.
+async fn kill_node(shared: &Arc<Shared>, node: &str) -> Result<Outcome, ActionError> {
+    let done = shared.store.lock().drop_node(node)?;
+    let net = &shared.network;
+    let info = distkv_proto::gossip::Info {
+        node: net.name.clone(),
+        node_drop: vec![node.to_owned()],
+        ..Default::default()
+    };
+    let out = Broadcaster::new(net.gossip().clone(), &net.root, &net.name)
+        .with_keys(net.gossip_keys.clone());
+    let sent = out
+        .send(distkv_proto::gossip::Topic::Info, info.to_value())
+        .await;
+    let state = done.state.unwrap_or_default();
+    Ok(Outcome::Reply(
+        MapBuilder::new()
+            .set("node", node)
+            .set("filtered", done.filtered)
+            .set("tick", state.tick.map_or(Value::Nil, Value::from_u64))
+            .set("known", ranges_to_value(&state.known))
+            .set("sent", sent),
+    ))
+}
+
 /// `fetch_ticks`: the changes of the given ticks, then what is known and deleted.
 fn fetch_ticks(store: &Store, nodes: Vec<(String, RangeSet)>) -> Result<Outcome, ActionError> {
     let r = {
@@ -551,6 +591,11 @@ fn get_state(shared: &Shared, f: &StateFlags) -> MapBuilder {
     if f.remote_missing {
         m.push("remote_missing", node_sets(store, |s| s.reported.clone()));
     }
+    if f.node_drop {
+        let core = store.lock();
+        let names = core.tree.dropped().map(|n| Value::from(&**n)).collect();
+        m.push("node_drop", Value::Array(names));
+    }
     if f.stats {
         use std::sync::atomic::Ordering::Relaxed;
         let st = &store.stats;
@@ -745,6 +790,61 @@ mod tests {
                 .and_then(|e| e.data().cloned())
                 .is_none()
         );
+    }
+
+    #[tokio::test]
+    async fn enum_node_and_kill_node() {
+        let sh = shared();
+        let from_two = |key: &str, tick: u64| distkv_tree::UpdateEvent {
+            path: Path::from_strs(&["k", key]),
+            chain: distkv_tree::Chain::single(NodeEvent::new("two", tick)),
+            value: Some(Value::Int(tick as i64)),
+            tock: 100 + tick,
+        };
+        sh.store.apply_remote(&from_two("x", 1));
+        sh.store.apply_remote(&from_two("y", 2));
+        let enum_node = |current: bool| {
+            MapBuilder::new()
+                .set("action", "enum_node")
+                .set("node", "two")
+                .set("current", current)
+        };
+        let ticks = reply(request(&sh, enum_node(false)).await.expect("enum"));
+        let both = Value::Array(vec![Value::Int(1), Value::Int(2)]);
+        assert_eq!(ticks.get("result"), Some(&both));
+        let kill = || {
+            MapBuilder::new()
+                .set("action", "kill_node")
+                .set("node", "two")
+        };
+        let refused = request(&sh, kill()).await.err().expect("refused");
+        assert!(refused.0.contains("Node two has entry 1"), "{}", refused.0);
+        let own = MapBuilder::new()
+            .set("action", "kill_node")
+            .set("node", "one");
+        assert!(request(&sh, own).await.is_err());
+        // this server overwrites both: two's changes stay in the chains
+        for key in ["x", "y"] {
+            let set = MapBuilder::new()
+                .set("action", "set_value")
+                .set("path", at(&["k", key]))
+                .set("value", 0);
+            request(&sh, set).await.expect("set");
+        }
+        let ticks = reply(request(&sh, enum_node(true)).await.expect("enum"));
+        assert_eq!(ticks.get("result"), Some(&Value::Array(vec![])));
+        let done = reply(request(&sh, kill()).await.expect("killed"));
+        assert_eq!(done.get("filtered"), Some(&Value::Int(2)));
+        assert_eq!(done.get("tick"), Some(&Value::Int(2)));
+        assert!(sh.store.lock().tree.node("two").is_none());
+        let state = MapBuilder::new()
+            .set("action", "get_state")
+            .set("node_drop", true);
+        let state = reply(request(&sh, state).await.expect("state"));
+        let dropped = Value::Array(vec![Value::from("two")]);
+        assert_eq!(state.get("node_drop"), Some(&dropped));
+        let ticks = reply(request(&sh, enum_node(false)).await.expect("enum"));
+        assert_eq!(ticks.get("result"), Some(&Value::Array(vec![])));
     }
 
     #[tokio::test]

@@ -55,6 +55,7 @@ where
         tasks: &tasks,
         session: greet(&shared, &out).await,
         last_seq: 0,
+        root: Path::root(),
     };
     loop {
         if writer.is_finished() {
@@ -172,11 +173,14 @@ fn permitted(user: &User, action: &Action, internal: bool) -> Result<(), String>
         | Action::DeleteTree { path, .. }
         | Action::GetTree { path, .. }
         | Action::Enumerate { path, .. }
-        | Action::Watch { path, .. } => Some(path),
+        | Action::Watch { path, .. }
+        | Action::Root { path } => Some(path),
         Action::GetByEvent { .. }
         | Action::FetchTicks { .. }
         | Action::FakeInfo { .. }
         | Action::CheckDeleted { .. }
+        | Action::EnumNode { .. }
+        | Action::KillNode { .. }
         | Action::Log { .. }
         | Action::Save { .. } => {
             return if !user.super_root {
@@ -206,6 +210,8 @@ struct Conn<'a> {
     tasks: &'a Tasks,
     session: Session,
     last_seq: u64,
+    /// Set by `root`: the data actions' paths are relative to it.
+    root: Path,
 }
 
 impl Conn<'_> {
@@ -258,11 +264,17 @@ impl Conn<'_> {
             let text = ErrorClass::NoAuth.message(format!("You need to log in using: {method}"));
             return send_error(self.out, seq, text).await;
         };
+        let action = if internal {
+            action
+        } else {
+            below_root(&self.root, action)
+        };
         let user = match acting_user(user, &action, internal) {
             Ok(u) => u,
             Err(text) => return send_error(self.out, seq, text).await,
         };
         match action {
+            Action::Root { path } => self.change_root(seq, &user, path).await,
             Action::Stop { task } => self.stop(seq, task).await,
             Action::GetTree { path, walk } => self.start_get_tree(seq, user, path, walk).await,
             Action::Watch { path, fetch, walk } => {
@@ -278,7 +290,30 @@ impl Conn<'_> {
             Action::MsgMonitor { topic, raw, field } => {
                 self.start_monitor(seq, &topic, raw, field).await;
             }
-            action => run_single(self.shared, self.out, seq, action, &user).await,
+            action => run_single(self.shared, self.out, seq, action, &user, &self.root).await,
+        }
+    }
+
+    /// `root`: `path` (already below the current root) becomes the root,
+    /// if the user may read there; the reply is the entry, as `get_value`
+    /// shows it.
+    async fn change_root(&mut self, seq: u64, user: &User, path: Path) {
+        if path.elems().iter().any(PathElem::is_nil) {
+            let text = "Null path element: the root cannot be in the system subtree";
+            return send_error(self.out, seq, text.into()).await;
+        }
+        let get = Action::GetValue {
+            path: path.clone(),
+            nchain: 2,
+        };
+        match actions::run(self.shared, get, user).await {
+            Ok(Outcome::Reply(mut m)) => {
+                self.root = path;
+                m.push("path", Path::root().to_value());
+                send_outcome(self.out, seq, Outcome::Reply(m)).await;
+            }
+            Ok(outcome) => send_outcome(self.out, seq, outcome).await,
+            Err(e) => send_error(self.out, seq, e.0).await,
         }
     }
 
@@ -364,15 +399,116 @@ fn acting_user(user: &Arc<User>, action: &Action, internal: bool) -> Result<Arc<
     })
 }
 
+/// `action` with its data path (if it has one) taken relative to `root`:
+/// the data actions and `root` itself; actions by tick, on the servers'
+/// bookkeeping, on files or messages are left alone.
+fn below_root(root: &Path, action: Action) -> Action {
+    if root.is_empty() {
+        return action;
+    }
+    let under = |p: Path| {
+        let mut full = Vec::with_capacity(root.len() + p.len());
+        full.extend_from_slice(root.elems());
+        full.extend(p.0);
+        Path(full)
+    };
+    match action {
+        Action::GetValue { path, nchain } => Action::GetValue {
+            path: under(path),
+            nchain,
+        },
+        Action::SetValue(s) => Action::SetValue(SetValue {
+            path: under(s.path.clone()),
+            ..s
+        }),
+        Action::DeleteTree { path, nchain } => Action::DeleteTree {
+            path: under(path),
+            nchain,
+        },
+        Action::GetTree { path, walk } => Action::GetTree {
+            path: under(path),
+            walk,
+        },
+        Action::Enumerate { path, empty } => Action::Enumerate {
+            path: under(path),
+            empty,
+        },
+        Action::Watch { path, fetch, walk } => Action::Watch {
+            path: under(path),
+            fetch,
+            walk,
+        },
+        Action::TestAcl { path, mode, acl } => Action::TestAcl {
+            path: under(path),
+            mode,
+            acl,
+        },
+        Action::Root { path } => Action::Root { path: under(path) },
+        other => other,
+    }
+}
+
+/// Replies (`delete_tree`'s deletions, `get_value` by event) with their
+/// `path` fields relative to the connection's `root`; `Err` names a path
+/// that is not below it.
+fn relative_paths(items: Vec<MapBuilder>, root: &Path) -> Result<Vec<MapBuilder>, String> {
+    let mut out = Vec::with_capacity(items.len());
+    for m in items {
+        let Value::Map(fields) = m.build() else {
+            continue;
+        };
+        let mut item = MapBuilder::new();
+        for (k, v) in fields {
+            let Some(k) = k.as_str().map(str::to_owned) else {
+                continue;
+            };
+            let v = match (k.as_str(), v) {
+                ("path", v) => {
+                    let full = Path::from_value(v).map_err(|e| e.to_string())?;
+                    match full.elems().strip_prefix(root.elems()) {
+                        Some(rest) => Path(rest.to_vec()).to_value(),
+                        None => return Err(format!("{full} is not below this connection's root")),
+                    }
+                }
+                (_, v) => v,
+            };
+            item.push(&k, v);
+        }
+        out.push(item);
+    }
+    Ok(out)
+}
+
 /// A single-reply action. Changes are acknowledged, with
 /// `server.log_sync: always`, once they are on disk: without holding up
 /// this connection's next requests (one disk sync then covers many
 /// changes).
-async fn run_single(shared: &Arc<Shared>, out: &Replies, seq: u64, action: Action, user: &User) {
+async fn run_single(
+    shared: &Arc<Shared>,
+    out: &Replies,
+    seq: u64,
+    action: Action,
+    user: &User,
+    root: &Path,
+) {
     let changes = matches!(action, Action::SetValue(_) | Action::DeleteTree { .. });
+    let rooted = !root.is_empty()
+        && matches!(
+            action,
+            Action::DeleteTree { .. } | Action::GetByEvent { .. }
+        );
     let outcome = match actions::run(shared, action, user).await {
+        Ok(outcome) if rooted => match outcome {
+            Outcome::Stream(items) => relative_paths(items, root).map(Outcome::Stream),
+            Outcome::Reply(m) => relative_paths(vec![m], root)
+                .map(|mut v| Outcome::Reply(v.pop().unwrap_or_default())),
+        },
+        Ok(outcome) => Ok(outcome),
+        Err(e) => Err(e.0),
+    };
+    let outcome = match outcome {
         Ok(outcome) => outcome,
-        Err(e) => return send_error(out, seq, e.0).await,
+        Err(text) => return send_error(out, seq, text).await,
     };
     match changes.then(|| shared.store.durable()).flatten() {
         Some(durable) => {
@@ -481,6 +617,74 @@ mod tests {
         let check = Action::CheckDeleted { nodes: vec![] };
         assert!(acting_user(&joe, &check, false).is_err());
         assert!(acting_user(&free, &check, false).is_ok());
+    }
+
+    #[test]
+    fn node_actions_are_for_super_root_users_without_an_acl() {
+        let kill = Action::KillNode { node: "x".into() };
+        let list = Action::EnumNode {
+            node: "x".into(),
+            max: 0,
+            current: true,
+        };
+        for a in [&kill, &list] {
+            assert!(acting_user(&user(false, None), a, false).is_err());
+            assert!(acting_user(&user(true, Some("ro")), a, false).is_err());
+            assert!(acting_user(&user(true, None), a, false).is_ok());
+        }
+    }
+
+    #[test]
+    fn a_root_prefixes_data_paths_only() {
+        let root = Path::from_strs(&["a", "b"]);
+        assert_eq!(
+            below_root(&root, get(&["c"])),
+            Action::GetValue {
+                path: Path::from_strs(&["a", "b", "c"]),
+                nchain: 0
+            }
+        );
+        let deeper = below_root(
+            &root,
+            Action::Root {
+                path: Path::from_strs(&["c"]),
+            },
+        );
+        assert_eq!(
+            deeper,
+            Action::Root {
+                path: Path::from_strs(&["a", "b", "c"])
+            }
+        );
+        let set = below_root(
+            &root,
+            Action::SetValue(SetValue::new(Path::root(), Some(Value::Int(1)))),
+        );
+        assert!(matches!(set, Action::SetValue(s) if s.path == root));
+        let kill = Action::KillNode { node: "x".into() };
+        assert_eq!(below_root(&root, kill.clone()), kill);
+        assert_eq!(below_root(&Path::root(), get(&["c"])), get(&["c"]));
+        // a system path below a root is no longer one: it has a null
+        // element further in, which the actions refuse
+        let sys = below_root(&root, system());
+        assert!(matches!(sys, Action::GetValue { path, .. } if path.elems()[2].is_nil()));
+    }
+
+    #[test]
+    fn reply_paths_lose_the_root() {
+        let item = |words: &[&str]| {
+            MapBuilder::new()
+                .set("path", Path::from_strs(words).to_value())
+                .set("value", 1)
+        };
+        let root = Path::from_strs(&["a", "b"]);
+        let out = relative_paths(vec![item(&["a", "b", "c"])], &root).expect("below");
+        assert_eq!(
+            out.into_iter().map(MapBuilder::build).collect::<Vec<_>>(),
+            vec![item(&["c"]).build()]
+        );
+        let err = relative_paths(vec![item(&["a", "x"])], &root).expect_err("outside");
+        assert!(err.contains("not below"), "{err}");
     }
 
     #[test]

@@ -433,7 +433,7 @@ fn record_to_event(
     longer: &mut PathLengthener,
     intern: &dyn Fn(&str) -> distkv_tree::NodeName,
 ) -> Result<Loadable, String> {
-    if ["nodes", "known", "deleted"]
+    if ["nodes", "known", "deleted", "node_drop"]
         .iter()
         .any(|k| rec.get(k).is_some())
     {
