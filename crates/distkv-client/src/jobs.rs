@@ -93,36 +93,14 @@ impl JobScope {
         self.group.as_deref().unwrap_or(DEFAULT_GROUP)
     }
 
-    fn base(&self, word: &str) -> Path {
+    /// `.distkv WORD [group G] any|at NODE|all [RUNNER]`, the runner's
+    /// name only with `runner_too` (states of `all` jobs are per runner).
+    fn place(&self, word: &str, runner_too: bool) -> Path {
         let mut p = Path::from_strs(&[".distkv", word]);
         if let Some(g) = &self.group {
             p.0.push(PathElem::from("group"));
             p.0.push(PathElem::from(g.as_str()));
         }
-        p
-    }
-
-    /// Where these jobs are stored: `.distkv run any`, `.distkv run at
-    /// NODE` or `.distkv run all`, as the original keeps them (with
-    /// `group G` after `run` for a named group).
-    pub fn jobs(&self) -> Path {
-        let mut p = self.base("run");
-        match &self.kind {
-            RunnerKind::Any => p.0.push(PathElem::from("any")),
-            RunnerKind::Single(n) => {
-                p.0.push(PathElem::from("at"));
-                p.0.push(PathElem::from(n.as_str()));
-            }
-            RunnerKind::All(_) => p.0.push(PathElem::from("all")),
-        }
-        p
-    }
-
-    /// Where these jobs' states are stored: `.distkv state any`,
-    /// `.distkv state at NODE` or `.distkv state all RUNNER` (with `group
-    /// G` after `state` for a named group).
-    pub fn states(&self) -> Path {
-        let mut p = self.base("state");
         match &self.kind {
             RunnerKind::Any => p.0.push(PathElem::from("any")),
             RunnerKind::Single(n) => {
@@ -131,10 +109,26 @@ impl JobScope {
             }
             RunnerKind::All(n) => {
                 p.0.push(PathElem::from("all"));
-                p.0.push(PathElem::from(n.as_str()));
+                if runner_too {
+                    p.0.push(PathElem::from(n.as_str()));
+                }
             }
         }
         p
+    }
+
+    /// Where these jobs are stored: `.distkv run any`, `.distkv run at
+    /// NODE` or `.distkv run all`, as the original keeps them (with
+    /// `group G` after `run` for a named group).
+    pub fn jobs(&self) -> Path {
+        self.place("run", false)
+    }
+
+    /// Where these jobs' states are stored: `.distkv state any`,
+    /// `.distkv state at NODE` or `.distkv state all RUNNER` (with `group
+    /// G` after `state` for a named group).
+    pub fn states(&self) -> Path {
+        self.place("state", true)
     }
 
     /// Where job `job` (relative path) is stored, and its state.

@@ -221,27 +221,23 @@ pub(crate) async fn jobs(c: &Client) -> Result<Json, ConsoleError> {
     );
     let mut by_job: HashMap<Key, Vec<Json>> = HashMap::new();
     for s in &states {
-        let rel = &s.path.elems()[state.len()..];
-        let Some(JobPlace {
-            group,
-            kind,
-            node,
-            rest: job,
-        }) = job_place(rel)
-        else {
+        let Some(at) = job_place(&s.path.elems()[state.len()..]) else {
             continue;
         };
-        let group = group.cloned();
+        let group = at.group.cloned();
         let value = s.value.as_ref().map_or(Json::Null, json::value);
-        let (key, runner) = match kind {
+        let (key, runner) = match at.kind {
             // the states of `all` jobs are per runner
             "all" => {
-                let Some((runner, job)) = job.split_first() else {
+                let Some((runner, job)) = at.rest.split_first() else {
                     continue;
                 };
                 ((group, "all", None, job.to_vec()), json::elem(runner))
             }
-            _ => ((group, kind, node.cloned(), job.to_vec()), Json::Null),
+            kind => (
+                (group, kind, at.node.cloned(), at.rest.to_vec()),
+                Json::Null,
+            ),
         };
         by_job
             .entry(key)
@@ -250,13 +246,12 @@ pub(crate) async fn jobs(c: &Client) -> Result<Json, ConsoleError> {
     }
     let mut out = Vec::new();
     for j in &jobs {
-        let rel = &j.path.elems()[run.len()..];
         let Some(JobPlace {
             group,
             kind,
             node,
             rest: job,
-        }) = job_place(rel)
+        }) = job_place(&j.path.elems()[run.len()..])
         else {
             continue;
         };

@@ -423,24 +423,19 @@ pub async fn jobs(
             if count == Some(0) {
                 return Err(Failure::usage("-n needs a number of pings above 0"));
             }
-            let mut pings = client.messages(&scope.topic()).await.map_err(fail)?;
-            let mut seen = 0u64;
-            while let Some(item) = pings.next().await {
-                let distkv_client::msg::MsgItem::Message(m) = item.map_err(fail)? else {
-                    continue;
-                };
-                let Ok(data) = m.data else { continue };
-                output::print_yaml(&data);
-                output::print_line("---");
-                seen += 1;
-                if count.is_some_and(|n| seen >= n) {
-                    return Ok(());
-                }
-            }
-            return Err(Failure::with_code(
-                "ConnectionClosed: the server ended the monitor",
-                crate::app::EXIT_CONNECTION,
-            ));
+            let topic = scope.topic();
+            return crate::app::msg::monitor(&client, &topic, count, &opts, |item| match item {
+                distkv_client::msg::MsgItem::Message(m) => match m.data {
+                    Ok(data) => {
+                        output::print_yaml(&data);
+                        output::print_line("---");
+                        true
+                    }
+                    Err(_) => false,
+                },
+                distkv_client::msg::MsgItem::Ready => false,
+            })
+            .await;
         }
         RunCommand::List {
             state,

@@ -41,15 +41,13 @@ pub async fn run(opts: ConnectOptions, cmd: MsgCommand) -> Result<(), Failure> {
                 return Err(Failure::usage("-n needs a number of messages above 0"));
             }
             let client = Client::connect_with(&opts).await.map_err(fail)?;
-            let mut s = client.messages(&topic).await.map_err(fail)?;
-            let mut seen = 0u64;
-            while let Some(item) = s.next().await {
-                let m = match item.map_err(fail)? {
+            return monitor(&client, &topic, count, &opts, |item| {
+                let m = match item {
                     MsgItem::Ready => {
                         if verbose {
                             output::info(&format!("monitoring {topic}"));
                         }
-                        continue;
+                        return false;
                     }
                     MsgItem::Message(m) => m,
                 };
@@ -70,16 +68,37 @@ pub async fn run(opts: ConnectOptions, cmd: MsgCommand) -> Result<(), Failure> {
                 } else {
                     output::print_repr(&shown);
                 }
-                seen += 1;
-                if count.is_some_and(|n| seen >= n) {
-                    return Ok(());
-                }
-            }
-            return Err(Failure::with_code(
-                "ConnectionClosed: the server ended the monitor",
-                crate::app::EXIT_CONNECTION,
-            ));
+                true
+            })
+            .await;
         }
     }
     Ok(())
+}
+
+/// Passes what arrives on `topic` to `show` until `show` has counted
+/// `count` items (by returning true), or for ever without a count; the
+/// server ending the monitor is an error.
+pub async fn monitor(
+    client: &Client,
+    topic: &str,
+    count: Option<u64>,
+    opts: &ConnectOptions,
+    mut show: impl FnMut(MsgItem) -> bool,
+) -> Result<(), Failure> {
+    let fail = |e| client_failure(e, opts);
+    let mut s = client.messages(topic).await.map_err(fail)?;
+    let mut seen = 0u64;
+    while let Some(item) = s.next().await {
+        if show(item.map_err(fail)?) {
+            seen += 1;
+            if count.is_some_and(|n| seen >= n) {
+                return Ok(());
+            }
+        }
+    }
+    Err(Failure::with_code(
+        "ConnectionClosed: the server ended the monitor",
+        crate::app::EXIT_CONNECTION,
+    ))
 }
