@@ -155,8 +155,10 @@ impl Checker {
                 return Err("Must have check-bad values".into());
             }
         }
+        // every example must be of the supertypes
         for v in good.iter().chain(&bad) {
-            self.check(chain, v)?;
+            self.check(chain, v)
+                .map_err(|e| format!("supertype failed on {v} with {e}"))?;
         }
         for v in &good {
             self.check_level(path, record, v)
