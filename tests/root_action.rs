@@ -206,14 +206,13 @@ async fn acls_apply_to_the_full_paths() {
         .await
         .expect("joe");
     admin.set_auth_method(Some("_test")).await.expect("init");
-    let joe = Client::connect_with(&ConnectOptions {
+    let joe_login = ConnectOptions {
         host: "127.0.0.1".into(),
         port: s.port,
         login: Some(creds("_test name=joe")),
         ..ConnectOptions::default()
-    })
-    .await
-    .expect("joe logs in");
+    };
+    let joe = Client::connect_with(&joe_login).await.expect("joe logs in");
     // no read access at `a`: the root stays where it was
     assert!(matches!(
         joe.root(&p(&["a"])).await,
@@ -240,14 +239,9 @@ async fn acls_apply_to_the_full_paths() {
     }
     // test_acl answers for the full path, as a connection without a
     // root does
-    let plain = Client::connect_with(&ConnectOptions {
-        host: "127.0.0.1".into(),
-        port: s.port,
-        login: Some(creds("_test name=joe")),
-        ..ConnectOptions::default()
-    })
-    .await
-    .expect("joe logs in again");
+    let plain = Client::connect_with(&joe_login)
+        .await
+        .expect("joe logs in again");
     for (rel, mode) in [("secret", "r"), ("c", "w"), ("secret", "x")] {
         let rooted = joe.acl_test(&p(&[rel]), Some(mode), None).await;
         let full = plain.acl_test(&p(&["a", "b", rel]), Some(mode), None).await;

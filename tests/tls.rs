@@ -238,18 +238,13 @@ fn https_get(port: u16, trust: &str, path: &str) -> String {
 fn a_server_with_a_certificate_serves_http_and_its_console_over_tls_only() {
     let c = certs("https");
     let http = common::free_port();
-    let opts: Vec<String> = vec![
+    let mut opts: Vec<String> = vec![
         "-C".into(),
         format!("server.bind_default.ssl.cert={}", c.cert),
         "-C".into(),
         format!("server.bind_default.ssl.key={}", c.key),
-        "-C".into(),
-        "server.http.host=127.0.0.1".into(),
-        "-C".into(),
-        format!("server.http.port={http}"),
-        "-C".into(),
-        "server.http.console=true".into(),
     ];
+    opts.extend(common::console_options(http));
     let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
     let s = ServerProc::standalone("one", Some("Root"), &opts);
     let trust = format!("connect.ssl.cert={}", c.cert);

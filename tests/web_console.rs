@@ -581,14 +581,7 @@ fn the_network_page_has_the_servers_their_ticks_and_the_figures() {
 fn the_network_page_lists_the_other_servers() {
     let broker = Mosquitto::start();
     let port = common::free_port();
-    let opts = [
-        "-C".to_owned(),
-        "server.http.host=127.0.0.1".to_owned(),
-        "-C".to_owned(),
-        format!("server.http.port={port}"),
-        "-C".to_owned(),
-        "server.http.console=true".to_owned(),
-    ];
+    let opts = common::console_options(port);
     let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
     let one = ServerProc::on_mqtt("one", &broker, Some("Root"), &opts);
     let two = ServerProc::on_mqtt("two", &broker, None, &[]);

@@ -81,18 +81,24 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// A standalone server `one` (root value `Root`) with the web console
-/// on a free HTTP port, and that port.
-pub fn console_server() -> (ServerProc, u16) {
-    let port = free_port();
-    let opts = [
+/// The server options that serve the HTTP endpoint with the web console
+/// on 127.0.0.1:`port`.
+pub fn console_options(port: u16) -> Vec<String> {
+    vec![
         "-C".to_owned(),
         "server.http.host=127.0.0.1".to_owned(),
         "-C".to_owned(),
         format!("server.http.port={port}"),
         "-C".to_owned(),
         "server.http.console=true".to_owned(),
-    ];
+    ]
+}
+
+/// A standalone server `one` (root value `Root`) with the web console
+/// on a free HTTP port, and that port.
+pub fn console_server() -> (ServerProc, u16) {
+    let port = free_port();
+    let opts = console_options(port);
     let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
     (ServerProc::standalone("one", Some("Root"), &opts), port)
 }
