@@ -17,14 +17,18 @@ fn p(words: &[&str]) -> Path {
     Path::from_strs(words)
 }
 
+/// The watch's next item, within 10 s.
+async fn next_item(w: &mut distkv_client::WatchStream) -> WatchItem {
+    tokio::time::timeout(Duration::from_secs(10), w.next())
+        .await
+        .expect("an item in time")
+        .expect("the watch goes on")
+        .expect("no error")
+}
+
 async fn next_entry(w: &mut distkv_client::WatchStream) -> (Path, Option<Value>) {
     loop {
-        let item = tokio::time::timeout(Duration::from_secs(10), w.next())
-            .await
-            .expect("an item in time")
-            .expect("the watch goes on")
-            .expect("no error");
-        if let WatchItem::Entry(e) = item {
+        if let WatchItem::Entry(e) = next_item(w).await {
             return (e.path, e.value);
         }
     }
@@ -90,16 +94,8 @@ async fn a_root_makes_paths_relative() {
         .await
         .expect("watch");
     let mut dumped = Vec::new();
-    loop {
-        let item = tokio::time::timeout(Duration::from_secs(10), w.next())
-            .await
-            .expect("an item in time")
-            .expect("the watch goes on")
-            .expect("no error");
-        match item {
-            WatchItem::Entry(e) => dumped.push(e.path),
-            WatchItem::UpToDate => break,
-        }
+    while let WatchItem::Entry(e) = next_item(&mut w).await {
+        dumped.push(e.path);
     }
     assert_eq!(dumped, vec![Path::root(), p(&["c"]), p(&["d"])]);
     full.set(&p(&["a", "b", "w", "x"]), Value::Int(3))
