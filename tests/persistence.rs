@@ -555,3 +555,58 @@ fn without_tock(state: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+#[test]
+fn with_log_sync_always_a_client_that_stops_sending_still_gets_every_reply() {
+    use std::io::{Read, Write};
+    let dir = tmpdir("always-close");
+    let file = dir.join("a.state");
+    let f = file.to_str().expect("path");
+    let s = ServerProc::standalone_with(
+        "one",
+        Some("Root"),
+        &["-C", "server.log_sync=always"],
+        &["-s", f],
+    );
+    // many changes in one write, then the client's side closes: the
+    // replies wait for the disk, and must all go out before the server
+    // closes its side
+    let n = 3_000i64;
+    let mut requests = Vec::new();
+    for i in 1..=n {
+        let m = distkv_proto::value_map::MapBuilder::new()
+            .set("seq", i)
+            .set("action", "set_value")
+            .set("path", Path::from_strs(&["c", &i.to_string()]).to_value())
+            .set("value", i);
+        distkv_proto::msgpack::encode(&m.build(), &mut requests);
+    }
+    let mut sock = std::net::TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("timeout");
+    sock.write_all(&requests).expect("send");
+    sock.shutdown(std::net::Shutdown::Write)
+        .expect("half close");
+    let mut bytes = Vec::new();
+    sock.read_to_end(&mut bytes)
+        .expect("read until the server closes");
+    let limits = distkv_proto::msgpack::Limits::default();
+    let mut rest = &bytes[..];
+    let mut acked = std::collections::BTreeSet::new();
+    while let Some((m, used)) = distkv_proto::msgpack::decode(rest, &limits).expect("msgpack") {
+        rest = &rest[used..];
+        assert!(m.get("error").is_none(), "{m}");
+        if let Some(Value::Int(seq)) = m.get("seq") {
+            if *seq > 0 {
+                assert!(m.get("tock").is_some(), "{m}");
+                acked.insert(*seq);
+            }
+        }
+    }
+    assert!(rest.is_empty(), "a torn reply at the end");
+    assert_eq!(acked, (1..=n).collect(), "every change acknowledged once");
+    // and each of them is stored
+    let out = s.ok(&["data", "list", "c"]);
+    assert_eq!(out.lines().count(), n as usize, "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -85,7 +85,7 @@ where
     for (_, t) in lock_tasks(&tasks).drain() {
         t.cancel();
     }
-    out.close();
+    out.close().await;
     let _ = writer.await;
     shared.service.metrics.connection(false);
     tracing::debug!(%peer, "connection closed");
@@ -310,9 +310,9 @@ impl Conn<'_> {
             Ok(Outcome::Reply(mut m)) => {
                 self.root = path;
                 m.push("path", Path::root().to_value());
-                send_outcome(self.out, seq, Outcome::Reply(m)).await;
+                send_outcome(self.out, seq, Outcome::Reply(m), false).await;
             }
-            Ok(outcome) => send_outcome(self.out, seq, outcome).await,
+            Ok(outcome) => send_outcome(self.out, seq, outcome, false).await,
             Err(e) => send_error(self.out, seq, e.0).await,
         }
     }
@@ -482,7 +482,7 @@ fn relative_paths(items: Vec<MapBuilder>, root: &Path) -> Result<Vec<MapBuilder>
 /// A single-reply action. Changes are acknowledged, with
 /// `server.log_sync: always`, once they are on disk: without holding up
 /// this connection's next requests (one disk sync then covers many
-/// changes).
+/// changes; see [`Replies::send_change_reply`]).
 async fn run_single(
     shared: &Arc<Shared>,
     out: &Replies,
@@ -510,33 +510,33 @@ async fn run_single(
         Ok(outcome) => outcome,
         Err(text) => return send_error(out, seq, text).await,
     };
-    match changes.then(|| shared.store.durable()).flatten() {
-        Some(durable) => {
-            let out = out.clone();
-            tokio::spawn(async move {
-                durable.wait().await;
-                send_outcome(&out, seq, outcome).await;
-            });
-        }
-        None => send_outcome(out, seq, outcome).await,
-    }
+    send_outcome(out, seq, outcome, changes).await;
 }
 
 async fn send_error(out: &Replies, seq: u64, text: String) {
     out.send(seq, MapBuilder::new().set("error", text)).await;
 }
 
-async fn send_outcome(out: &Replies, seq: u64, outcome: Outcome) {
+/// Sends an action's replies; those to a change (`change`) once it is on
+/// disk where `server.log_sync` asks for that.
+async fn send_outcome(out: &Replies, seq: u64, outcome: Outcome, change: bool) {
+    let send = |m: MapBuilder| async move {
+        if change {
+            out.send_change_reply(seq, m).await
+        } else {
+            out.send(seq, m).await
+        }
+    };
     match outcome {
         Outcome::Reply(m) => {
-            out.send(seq, m).await;
+            send(m).await;
         }
         Outcome::Stream(items) => {
-            out.send(seq, MapBuilder::new().set("state", "start")).await;
+            send(MapBuilder::new().set("state", "start")).await;
             for m in items {
-                out.send(seq, m).await;
+                send(m).await;
             }
-            out.send(seq, MapBuilder::new().set("state", "end")).await;
+            send(MapBuilder::new().set("state", "end")).await;
         }
     }
 }

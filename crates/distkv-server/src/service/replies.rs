@@ -5,8 +5,11 @@ use std::sync::{Arc, Mutex};
 
 use distkv_connect::Outbox;
 use distkv_proto::value_map::MapBuilder;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::state::Shared;
+use crate::storage::group_commit::Durable;
 use crate::storage::sink::UnwrittenLogs;
 
 /// Reply bytes the reading task holds before it hands them on.
@@ -23,6 +26,12 @@ const HOLD_LIMIT: usize = 256 << 10;
 /// announces a change whose record is not in the kernel yet. Clones,
 /// which other tasks (streams) use, queue their messages for the writer
 /// task at once.
+///
+/// Replies to changes wait, with `server.log_sync: always`, until the
+/// changes are on disk: the reading task hands each batch of them, with
+/// one promise covering the batch, to a task that sends them once the
+/// promise is kept, so that one disk sync releases many replies with one
+/// wake-up and the connection's next requests are not held up.
 pub struct Replies {
     out: Outbox,
     shared: Arc<Shared>,
@@ -34,6 +43,19 @@ pub struct Replies {
 struct Held {
     replies: Mutex<Vec<u8>>,
     logs: Arc<UnwrittenLogs>,
+    /// Replies to changes, held like `replies`.
+    change_replies: Mutex<Vec<u8>>,
+    /// The task that sends replies to changes once they are on disk
+    /// (started for the first), and its queue.
+    after_sync: Mutex<Option<AfterSync>>,
+}
+
+/// Batches of encoded replies, each with the promise it waits for.
+type SyncedBatch = (Durable, Vec<u8>);
+
+struct AfterSync {
+    queue: mpsc::UnboundedSender<SyncedBatch>,
+    task: JoinHandle<()>,
 }
 
 impl Clone for Replies {
@@ -49,7 +71,51 @@ impl Clone for Replies {
 impl Replies {
     /// Sends a reply for `seq`, adding a fresh `tock` if it has none.
     /// Returns false once the connection is gone.
-    pub async fn send(&self, seq: u64, mut m: MapBuilder) -> bool {
+    pub async fn send(&self, seq: u64, m: MapBuilder) -> bool {
+        let m = self.stamped(seq, m);
+        self.push(m).await
+    }
+
+    /// Sends a reply for `seq` to a change: with `server.log_sync: always`
+    /// once the change is on disk, without holding up this connection's
+    /// next requests. Returns false once the connection is gone.
+    pub async fn send_change_reply(&self, seq: u64, m: MapBuilder) -> bool {
+        let Some(held) = &self.held else {
+            // not the reading task: wait in a task of its own
+            return match self.shared.store.durable() {
+                None => self.send(seq, m).await,
+                Some(durable) => {
+                    let me = self.clone();
+                    tokio::spawn(async move {
+                        durable.wait().await;
+                        me.send(seq, m).await;
+                    });
+                    !self.out.is_closed()
+                }
+            };
+        };
+        let m = self.stamped(seq, m).build();
+        let full = {
+            let mut r = lock(&held.change_replies);
+            distkv_proto::msgpack::encode(&m, &mut r);
+            r.len() >= HOLD_LIMIT
+        };
+        if full {
+            self.release();
+        } else if held.logs.take_written_early() {
+            // the records of the changes so far are in the kernel: their
+            // replies can go as soon as they are on disk, while the rest
+            // of the batch is made
+            if let Some(durable) = self.shared.store.durable() {
+                let bytes = std::mem::take(&mut *lock(&held.change_replies));
+                self.after_sync(held, durable, bytes);
+            }
+        }
+        !self.out.is_closed()
+    }
+
+    /// `m` with a `tock` (unless it has one) and `seq`, counted.
+    fn stamped(&self, seq: u64, mut m: MapBuilder) -> MapBuilder {
         if !m.has("tock") {
             m.push("tock", self.shared.store.clock.next());
         }
@@ -57,7 +123,7 @@ impl Replies {
         if m.has("error") {
             self.shared.service.metrics.error();
         }
-        self.push(m).await
+        m
     }
 
     /// Sends a message without `seq` (fatal errors before closing).
@@ -111,15 +177,44 @@ impl Replies {
     pub(crate) fn release(&self) {
         let Some(held) = &self.held else { return };
         held.logs.write();
-        let bytes = std::mem::take(&mut *lock(&held.replies));
+        let mut bytes = std::mem::take(&mut *lock(&held.replies));
+        let changes = std::mem::take(&mut *lock(&held.change_replies));
+        if !changes.is_empty() {
+            // taken after the log records were written: covers them all
+            match self.shared.store.durable() {
+                None => bytes.extend_from_slice(&changes),
+                Some(durable) => self.after_sync(held, durable, changes),
+            }
+        }
         if !bytes.is_empty() && self.out.append_now(&bytes).is_ok() {
             self.out.write_now();
         }
     }
 
-    /// Takes no more replies: the writer writes what is queued and ends.
-    pub(crate) fn close(&self) {
+    /// Hands `bytes` to the task that sends them once `durable` is kept.
+    fn after_sync(&self, held: &Held, durable: Durable, bytes: Vec<u8>) {
+        let mut slot = lock(&held.after_sync);
+        let sender = slot.get_or_insert_with(|| {
+            let (queue, rx) = mpsc::unbounded_channel();
+            let task = tokio::spawn(send_when_synced(self.out.clone(), rx));
+            AfterSync { queue, task }
+        });
+        // the task only ends once the queue is closed (below)
+        let _ = sender.queue.send((durable, bytes));
+    }
+
+    /// Takes no more replies: the replies waiting for the disk go out,
+    /// then the writer writes what is queued and ends.
+    pub(crate) async fn close(&self) {
         self.release();
+        let waiting = self
+            .held
+            .as_ref()
+            .and_then(|held| lock(&held.after_sync).take());
+        if let Some(AfterSync { queue, task }) = waiting {
+            drop(queue);
+            let _ = task.await;
+        }
         self.out.close();
     }
 
@@ -132,9 +227,48 @@ impl Replies {
             held: Some(Held {
                 replies: Mutex::default(),
                 logs: Arc::default(),
+                change_replies: Mutex::default(),
+                after_sync: Mutex::default(),
             }),
         }
     }
+}
+
+/// Sends each batch once its promise is kept; batches whose promises are
+/// kept by then go out with it, in one write.
+async fn send_when_synced(out: Outbox, mut queue: mpsc::UnboundedReceiver<SyncedBatch>) {
+    while let Some((durable, mut bytes)) = queue.recv().await {
+        durable.wait().await;
+        while let Ok((next, more)) = queue.try_recv() {
+            if !next.is_kept() {
+                if !send_now(&out, &bytes).await {
+                    return;
+                }
+                bytes.clear();
+                next.wait().await;
+            }
+            bytes.extend_from_slice(&more);
+        }
+        if !send_now(&out, &bytes).await {
+            return;
+        }
+    }
+}
+
+/// Queues `bytes` (waiting for room) and writes what the socket takes.
+async fn send_now(out: &Outbox, bytes: &[u8]) -> bool {
+    if bytes.is_empty() {
+        return true;
+    }
+    if out
+        .push(false, |buf, _| buf.extend_from_slice(bytes))
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    out.write_now();
+    true
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

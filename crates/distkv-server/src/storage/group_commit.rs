@@ -9,6 +9,7 @@
 //! often while records arrive.
 
 use std::fs::File;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -30,6 +31,9 @@ pub enum SyncPolicy {
 #[derive(Debug)]
 struct Shared {
     counters: Mutex<Counters>,
+    /// The sync thread waits for records (and must be woken). Changed
+    /// under the `counters` lock; read without it by [`SyncIdle`].
+    idle: AtomicBool,
     wake: Condvar,
     /// The number of records known to be on disk (`u64::MAX` once the
     /// log is gone, so that nobody waits forever).
@@ -63,6 +67,12 @@ pub struct Durable {
 }
 
 impl Durable {
+    /// Whether the records are on disk already (or the log failed or was
+    /// closed).
+    pub fn is_kept(&self) -> bool {
+        *self.synced.borrow() >= self.seq
+    }
+
     /// Waits until the records are on disk (or the log failed or was
     /// closed: the error is in the server log then).
     pub async fn wait(mut self) {
@@ -78,6 +88,7 @@ impl Syncer {
         let (synced, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             counters: Mutex::new(Counters::default()),
+            idle: AtomicBool::new(false),
             wake: Condvar::new(),
             synced,
         });
@@ -90,8 +101,18 @@ impl Syncer {
 
     /// Counts one more record handed to the kernel.
     pub fn written(&self) {
-        self.shared.counters().written += 1;
-        self.shared.wake.notify_one();
+        let mut c = self.shared.counters();
+        c.written += 1;
+        if self.shared.idle.swap(false, Ordering::Relaxed) {
+            // one wake-up, not one system call per record
+            drop(c);
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// Tells whether the sync thread waits for records.
+    pub fn idleness(&self) -> SyncIdle {
+        SyncIdle(self.shared.clone())
     }
 
     /// A promise covering every record counted so far.
@@ -100,6 +121,19 @@ impl Syncer {
             synced: self.shared.synced.subscribe(),
             seq: self.shared.counters().written,
         }
+    }
+}
+
+/// Whether a log's sync thread waits for records: then the first record
+/// is best written at once, so that its sync starts while more changes
+/// are made.
+#[derive(Debug, Clone)]
+pub struct SyncIdle(Arc<Shared>);
+
+impl SyncIdle {
+    /// Whether the sync thread waits for records.
+    pub fn is_idle(&self) -> bool {
+        self.0.idle.load(Ordering::Relaxed)
     }
 }
 
@@ -116,8 +150,10 @@ fn run(shared: &Shared, file: &File, name: &str, every: Option<Duration>) {
         let (target, closed) = {
             let mut c = shared.counters();
             while c.written == synced && !c.closed {
+                shared.idle.store(true, Ordering::Relaxed);
                 c = shared.wake.wait(c).unwrap_or_else(|p| p.into_inner());
             }
+            shared.idle.store(false, Ordering::Relaxed);
             (c.written, c.closed)
         };
         if target > synced {

@@ -20,7 +20,7 @@ use distkv_proto::value_map::MapBuilder;
 use distkv_proto::wire::{encode_change, encode_entry, ranges_to_value};
 use distkv_tree::{Chain, Path, Tree, UpdateEvent, Value};
 
-use crate::storage::group_commit::{Durable, SyncPolicy, Syncer};
+use crate::storage::group_commit::{Durable, SyncIdle, SyncPolicy, Syncer};
 
 /// A pending buffer larger than this is not kept for reuse after a flush.
 const KEEP_BUFFER: usize = 1 << 20;
@@ -42,9 +42,8 @@ pub struct LogFile {
     out: Mutex<Output>,
     failed: AtomicBool,
     name: String,
-    /// Whether changes wait for the disk (`server.log_sync: always`)
-    /// before they are acknowledged.
-    wait_for_disk: bool,
+    /// With `server.log_sync: always`: whether the sync thread waits.
+    sync_idle: Option<SyncIdle>,
 }
 
 #[derive(Debug)]
@@ -61,6 +60,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl LogFile {
+    /// Whether the pending records are best written at once rather than
+    /// with the batch they belong to: the log's changes wait for the
+    /// disk and its sync thread waits for records, so writing now starts
+    /// a sync while the batch goes on.
+    pub fn write_early(&self) -> bool {
+        self.sync_idle.as_ref().is_some_and(SyncIdle::is_idle)
+    }
+
     /// Writes every pending record to the file and tells the syncer.
     /// Returns once the records appended before the call are in the
     /// kernel (written by this call or by the one that took them). A
@@ -100,12 +107,6 @@ impl LogFile {
     pub fn failed(&self) -> bool {
         self.failed.load(Ordering::Relaxed)
     }
-
-    /// Whether changes wait for the disk before they are acknowledged
-    /// (their records must then be written before the promise is taken).
-    pub fn waits_for_disk(&self) -> bool {
-        self.wait_for_disk
-    }
 }
 
 impl StateLog {
@@ -121,6 +122,10 @@ impl StateLog {
                 Some(Syncer::start(file.try_clone()?, name.clone(), Some(d))?)
             }
         };
+        let sync_idle = match (&syncer, policy) {
+            (Some(s), SyncPolicy::Always) => Some(s.idleness()),
+            _ => None,
+        };
         Ok(StateLog {
             file: Arc::new(LogFile {
                 pending: Mutex::new(Vec::with_capacity(64 << 10)),
@@ -131,7 +136,7 @@ impl StateLog {
                 }),
                 failed: AtomicBool::new(false),
                 name,
-                wait_for_disk: policy == SyncPolicy::Always,
+                sync_idle,
             }),
             path: path.to_owned(),
             wait_for_disk: policy == SyncPolicy::Always,

@@ -5,6 +5,7 @@
 
 use std::cell::RefCell;
 use std::path::Path as FsPath;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use distkv_tree::{RangeSet, UpdateEvent, Value};
@@ -136,7 +137,7 @@ impl LogSink {
 /// write: the task writes them (before sending the batch's replies) when
 /// it is about to wait. See [`LogSink::take_unwritten`].
 #[derive(Debug, Default)]
-pub struct UnwrittenLogs(Mutex<Vec<Arc<LogFile>>>);
+pub struct UnwrittenLogs(Mutex<Vec<Arc<LogFile>>>, AtomicBool);
 
 impl UnwrittenLogs {
     /// Runs `f` with this collector taking the log files that lock
@@ -154,6 +155,13 @@ impl UnwrittenLogs {
         f()
     }
 
+    /// Whether a log was written early (see [`LogFile::write_early`])
+    /// since the last call: its records, up to the last change, are in the
+    /// kernel then.
+    pub fn take_written_early(&self) -> bool {
+        self.1.swap(false, Ordering::Relaxed)
+    }
+
     /// Writes the collected logs' records (failures are logged and close
     /// the log).
     pub fn write(&self) {
@@ -169,27 +177,31 @@ thread_local! {
 }
 
 /// Writes `file`'s pending records now, or leaves that to the collector of
-/// the running task, if it has one. A log whose changes wait for the disk
-/// is always written now: the promise of durability is taken right after
-/// the change and must cover its record.
+/// the running task, if it has one. That task writes them before it
+/// takes the promise of durability for the replies to its changes (with
+/// `server.log_sync: always`), so one write and one disk sync cover the
+/// whole batch. Such a log's records are written at once while its sync
+/// thread is idle: the sync then starts while the batch goes on.
 pub fn write_or_collect(file: Arc<LogFile>) {
-    if !file.waits_for_disk() {
-        let collected = COLLECTOR.with(|c| match &*c.borrow() {
-            Some(col) => {
-                let mut v = col.0.lock().unwrap_or_else(|p| p.into_inner());
-                if !v.iter().any(|f| Arc::ptr_eq(f, &file)) {
-                    v.push(file.clone());
-                }
-                true
-            }
-            None => false,
-        });
-        if collected {
-            return;
+    let early = file.write_early();
+    let collected = COLLECTOR.with(|c| match &*c.borrow() {
+        Some(col) if early => {
+            col.1.store(true, Ordering::Relaxed);
+            false
         }
+        Some(col) => {
+            let mut v = col.0.lock().unwrap_or_else(|p| p.into_inner());
+            if !v.iter().any(|f| Arc::ptr_eq(f, &file)) {
+                v.push(file.clone());
+            }
+            true
+        }
+        None => false,
+    });
+    if !collected {
+        // a failure is logged and closes the log
+        let _ = file.flush();
     }
-    // a failure is logged and closes the log
-    let _ = file.flush();
 }
 
 #[cfg(test)]
@@ -237,7 +249,11 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("tmp");
         let size = |n: &str| std::fs::metadata(dir.join(n)).expect("stat").len();
         let mut lazy = StateLog::create(&dir.join("lazy"), SyncPolicy::Never).expect("create");
-        let mut strict = StateLog::create(&dir.join("strict"), SyncPolicy::Always).expect("create");
+        let mut strict = StateLog::create(
+            &dir.join("strict"),
+            SyncPolicy::Interval(std::time::Duration::from_secs(1)),
+        )
+        .expect("create");
         let empty = size("lazy");
         let logs = Arc::new(UnwrittenLogs::default());
         logs.collecting(|| {
@@ -248,17 +264,46 @@ mod tests {
                 write_or_collect(strict.file());
             }
         });
-        // collected: not written yet, and collected once
+        // collected: not written yet, and each log collected once, also
+        // one that syncs
         assert_eq!(size("lazy"), empty);
-        assert_eq!(logs.0.lock().expect("lock").len(), 1);
-        // changes that wait for the disk are written at once
-        assert!(size("strict") > empty);
+        assert_eq!(size("strict"), empty);
+        assert_eq!(logs.0.lock().expect("lock").len(), 2);
         logs.write();
+        assert!(size("lazy") > empty);
         assert_eq!(size("lazy"), size("strict"));
         // without a collector: written at once
         lazy.append(&Value::from("x"));
         write_or_collect(lazy.file());
         assert!(size("lazy") > size("strict"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_log_whose_sync_thread_waits_is_written_at_once_and_the_collector_told() {
+        let dir = std::env::temp_dir().join(format!("distkv-early-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp");
+        let size = || std::fs::metadata(dir.join("always")).expect("stat").len();
+        let mut log = StateLog::create(&dir.join("always"), SyncPolicy::Always).expect("create");
+        let empty = size();
+        // the sync thread starts waiting soon after the log is opened
+        let t0 = std::time::Instant::now();
+        while !log.file().write_early() {
+            assert!(t0.elapsed().as_secs() < 10, "the sync thread never waits");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let logs = Arc::new(UnwrittenLogs::default());
+        assert!(!logs.take_written_early());
+        logs.collecting(|| {
+            log.append(&Value::from("x"));
+            write_or_collect(log.file());
+        });
+        // written at once (its sync starts now), not collected, and the
+        // collector knows that the records so far are in the kernel
+        assert!(size() > empty);
+        assert!(logs.0.lock().expect("lock").is_empty());
+        assert!(logs.take_written_early());
+        assert!(!logs.take_written_early());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
