@@ -45,30 +45,53 @@ pub enum ChainError {
     ZeroTick,
 }
 
-/// The links of a chain. The common case, an entry last changed by one
-/// node only, needs no allocation; longer chains are boxed slices (no
-/// capacity slack). 24 bytes either way.
+/// The links of a chain, and whether it is complete, in 24 bytes. The
+/// common case, a complete chain of one link (an entry last changed by one
+/// node only, since its creation), needs no allocation; any other chain is
+/// boxed. An entry that was never written holds the empty form (see
+/// [`Chain::absent`]), which no constructor returns.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Links {
-    /// Exactly one link.
+    /// Exactly one link, complete.
     One(NodeEvent),
-    /// Two links or more.
-    Many(Box<[NodeEvent]>),
+    /// Several links, or one that is not complete; `None`: no chain.
+    Boxed(Option<Box<Boxed>>),
+}
+
+/// A chain that is not one complete link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Boxed {
+    /// Never empty.
+    links: Box<[NodeEvent]>,
+    complete: bool,
 }
 
 impl Links {
     /// `links` must not be empty.
-    fn from_vec(links: Vec<NodeEvent>) -> Links {
+    fn new(links: Vec<NodeEvent>, complete: bool) -> Links {
         match <[NodeEvent; 1]>::try_from(links) {
-            Ok([one]) => Links::One(one),
-            Err(links) => Links::Many(links.into_boxed_slice()),
+            Ok([one]) if complete => Links::One(one),
+            Ok(one) => Links::boxed(Box::new(one), complete),
+            Err(links) => Links::boxed(links.into_boxed_slice(), complete),
         }
+    }
+
+    fn boxed(links: Box<[NodeEvent]>, complete: bool) -> Links {
+        Links::Boxed(Some(Box::new(Boxed { links, complete })))
     }
 
     fn as_slice(&self) -> &[NodeEvent] {
         match self {
             Links::One(l) => std::slice::from_ref(l),
-            Links::Many(ls) => ls,
+            Links::Boxed(Some(b)) => &b.links,
+            Links::Boxed(None) => &[],
+        }
+    }
+
+    fn is_complete(&self) -> bool {
+        match self {
+            Links::One(_) => true,
+            Links::Boxed(b) => b.as_ref().is_some_and(|b| b.complete),
         }
     }
 }
@@ -81,9 +104,8 @@ impl Links {
 /// length limit is not complete.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Chain {
-    /// Never empty.
+    /// Never empty, except in [`Chain::absent`].
     links: Links,
-    complete: bool,
 }
 
 impl Chain {
@@ -110,8 +132,7 @@ impl Chain {
             complete = false;
         }
         Ok(Chain {
-            links: Links::from_vec(links),
-            complete,
+            links: Links::new(links, complete),
         })
     }
 
@@ -119,13 +140,26 @@ impl Chain {
     pub fn single(ev: NodeEvent) -> Chain {
         Chain {
             links: Links::One(ev),
-            complete: true,
         }
+    }
+
+    /// What an entry that was never written holds instead of a chain:
+    /// no links. Never handed out (see [`crate::Entry::chain`]).
+    pub(crate) fn absent() -> Chain {
+        Chain {
+            links: Links::Boxed(None),
+        }
+    }
+
+    /// Whether this is [`Chain::absent`].
+    pub(crate) fn is_absent(&self) -> bool {
+        matches!(self.links, Links::Boxed(None))
     }
 
     /// The most recent change.
     pub fn head(&self) -> &NodeEvent {
-        // `links` is never empty: every constructor guarantees it.
+        // `links` is never empty outside an entry: every constructor
+        // guarantees it.
         &self.links()[0]
     }
 
@@ -136,7 +170,7 @@ impl Chain {
 
     /// Whether the chain reaches back to the entry's creation.
     pub fn is_complete(&self) -> bool {
-        self.complete
+        self.links.is_complete()
     }
 
     /// The tick of `node` in this chain, if it appears.
@@ -183,7 +217,6 @@ impl Chain {
                 // The common case: the same node changes the entry again.
                 let chain = Chain {
                     links: Links::One(ev),
-                    complete: self.complete,
                 };
                 return (chain, Some(l.clone()));
             }
@@ -199,13 +232,13 @@ impl Chain {
             }
         }
         let limit = max_len.clamp(1, Self::MAX_LINKS);
-        let mut complete = self.complete;
+        let mut complete = self.is_complete();
         if links.len() > limit {
             links.truncate(limit);
             complete = false;
         }
-        let links = Links::from_vec(links);
-        (Chain { links, complete }, superseded)
+        let links = Links::new(links, complete);
+        (Chain { links }, superseded)
     }
 
     /// The chain without `node`'s link (the original's `filter`): `None`
@@ -223,8 +256,7 @@ impl Chain {
             return None;
         }
         Some(Chain {
-            links: Links::from_vec(links),
-            complete: self.complete,
+            links: Links::new(links, self.is_complete()),
         })
     }
 
@@ -235,8 +267,7 @@ impl Chain {
             return self.clone();
         }
         Chain {
-            links: Links::from_vec(links[..n.max(1)].to_vec()),
-            complete: false,
+            links: Links::new(links[..n.max(1)].to_vec(), false),
         }
     }
 }
@@ -318,5 +349,29 @@ mod tests {
         assert_eq!(sup, None);
         assert_eq!(n.links().len(), 2);
         assert!(!n.is_complete());
+    }
+
+    #[test]
+    fn one_link_chains_keep_their_completeness() {
+        let a = NodeEvent::new("a", 1);
+        let cut = Chain::new(vec![a.clone()], false).expect("chain");
+        assert!(!cut.is_complete());
+        assert_eq!(cut.links(), std::slice::from_ref(&a));
+        assert_eq!(cut.head(), &a);
+        // the same node again, another node, a filter: still cut short
+        let (again, superseded) = cut.advance(NodeEvent::new("a", 2), 16);
+        assert!(!again.is_complete());
+        assert_eq!(superseded, Some(a.clone()));
+        let (other, _) = cut.advance(NodeEvent::new("b", 1), 16);
+        assert!(!other.is_complete());
+        assert_eq!(other.links().len(), 2);
+        assert!(!other.without("b").expect("a left").is_complete());
+        // a complete one stays complete, and the two differ
+        let whole = Chain::single(a.clone());
+        assert!(whole.is_complete());
+        assert!(whole.advance(NodeEvent::new("a", 2), 16).0.is_complete());
+        assert!(whole.truncated(1).is_complete());
+        assert_ne!(whole, cut);
+        assert!(!whole.is_absent() && !cut.is_absent() && Chain::absent().is_absent());
     }
 }

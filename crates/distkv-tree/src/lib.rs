@@ -49,12 +49,12 @@ mod size_tests {
         assert_eq!(size_of::<PathElem>(), 24);
         assert_eq!(size_of::<Value>(), 32);
         assert_eq!(size_of::<NodeEvent>(), 24);
-        assert_eq!(size_of::<Chain>(), 32);
+        assert_eq!(size_of::<Chain>(), 24);
         assert_eq!(size_of::<Option<Chain>>(), 32);
         assert_eq!(size_of::<Option<Value>>(), 32);
-        assert_eq!(size_of::<Entry>(), 80);
+        assert_eq!(size_of::<Entry>(), 72);
         // Name plus entry: one slot of a children vector.
-        assert_eq!(size_of::<(PathElem, Entry)>(), 104);
+        assert_eq!(size_of::<(PathElem, Entry)>(), 96);
     }
 
     #[test]

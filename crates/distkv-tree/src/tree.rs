@@ -17,12 +17,25 @@ use crate::value::Value;
 pub const MAX_PATH_LEN: usize = 256;
 
 /// One position in the tree.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Entry {
     data: Option<Value>,
-    chain: Option<Chain>,
+    /// [`Chain::absent`] while never written (an `Option<Chain>` would
+    /// take 8 bytes more).
+    chain: Chain,
     tock: u64,
     children: Option<Box<Children>>,
+}
+
+impl Default for Entry {
+    fn default() -> Entry {
+        Entry {
+            data: None,
+            chain: Chain::absent(),
+            tock: 0,
+            children: None,
+        }
+    }
 }
 
 impl Entry {
@@ -33,7 +46,7 @@ impl Entry {
 
     /// The chain of the last change; `None` if never written.
     pub fn chain(&self) -> Option<&Chain> {
-        self.chain.as_ref()
+        (!self.chain.is_absent()).then_some(&self.chain)
     }
 
     /// The tock of the last change.
@@ -58,7 +71,7 @@ impl Entry {
 
     /// Writes an accepted change into this entry; returns the old value.
     fn put(&mut self, value: Option<Value>, chain: Chain, tock: u64) -> Option<Value> {
-        self.chain = Some(chain);
+        self.chain = chain;
         self.tock = tock;
         std::mem::replace(&mut self.data, value)
     }
@@ -409,7 +422,7 @@ impl Tree {
             if max != 0 && found.len() >= max {
                 return;
             }
-            let Some(c) = &e.chain else { return };
+            let Some(c) = e.chain() else { return };
             let tick = if current {
                 let h = c.head();
                 (&*h.node == node).then_some(h.tick)
@@ -443,7 +456,7 @@ impl Tree {
         }
         let mut holders = Vec::new();
         self.walk(&Path::root(), WalkOpts::default(), &mut |p, _, e| {
-            if e.chain.as_ref().is_some_and(|c| c.tick_of(node).is_some()) {
+            if e.chain().is_some_and(|c| c.tick_of(node).is_some()) {
                 holders.push(p.clone());
             }
         });
@@ -451,8 +464,8 @@ impl Tree {
         for p in &holders {
             if let Some(e) = self.get_mut(p) {
                 // the head is another node's, so a link is left
-                if let Some(c) = e.chain.as_ref().and_then(|c| c.without(node)) {
-                    e.chain = Some(c);
+                if let Some(c) = e.chain().and_then(|c| c.without(node)) {
+                    e.chain = c;
                     filtered += 1;
                 }
             }
@@ -497,7 +510,7 @@ impl Tree {
     ) -> Result<Option<LocalChange>, ChangeError> {
         let current = self.get(path);
         let (cur_data, cur_chain) = match current {
-            Some(e) => (e.data.as_ref(), e.chain.as_ref()),
+            Some(e) => (e.data.as_ref(), e.chain()),
             None => (None, None),
         };
         if let Some(prev) = &pre.prev {
@@ -551,7 +564,7 @@ impl Tree {
         let max_chain = self.max_chain;
         let tock = clock.next();
         let e = self.get_mut_or_create(path);
-        let chain = next_chain(e.chain.as_ref(), ev, max_chain);
+        let chain = next_chain(e.chain(), ev, max_chain);
         let old = e.put(value.clone(), chain.clone(), tock);
         self.count_change(old.is_some(), value.is_some());
         let event = UpdateEvent {
@@ -610,10 +623,7 @@ impl Tree {
         clock.seen(ev.tock);
         let head = ev.chain.head();
         // One lookup decides: what the entry holds now, against the change.
-        let verdict = match self
-            .get(&ev.path)
-            .and_then(|e| Some((e.tock, e.chain.as_ref()?)))
-        {
+        let verdict = match self.get(&ev.path).and_then(|e| Some((e.tock, e.chain()?))) {
             None => {
                 let head_seen = self
                     .nodes
@@ -771,7 +781,7 @@ impl Tree {
     pub fn find_event(&self, ev: &NodeEvent) -> Option<(Path, &Entry)> {
         let mut found: Option<Path> = None;
         self.walk(&Path::root(), WalkOpts::default(), &mut |p, _, e| {
-            if found.is_none() && e.chain.as_ref().is_some_and(|c| c.contains(ev)) {
+            if found.is_none() && e.chain().is_some_and(|c| c.contains(ev)) {
                 found = Some(p.clone());
             }
         });
@@ -851,7 +861,7 @@ impl Tree {
         self.walk(&Path::root(), WalkOpts::default(), &mut |p, _, e| {
             // Only an entry whose latest change is the deletion loses its
             // value; a later change on top of it stands.
-            let head = e.chain.as_ref().map(Chain::head);
+            let head = e.chain().map(Chain::head);
             if e.data.is_some() && head.is_some_and(|h| h.node == name && ticks.contains(h.tick)) {
                 hit.push(p.clone());
             }
@@ -892,7 +902,7 @@ impl Tree {
         }
         let mut found: HashMap<NodeName, RangeSet> = HashMap::new();
         self.walk(&Path::root(), WalkOpts::default(), &mut |p, _, e| {
-            let Some(c) = &e.chain else { return };
+            let Some(c) = e.chain() else { return };
             let mut hit = false;
             for l in c.links() {
                 if let Some((_, r)) = wanted.iter().find(|(n, _)| *n == l.node) {
@@ -960,7 +970,7 @@ impl Tree {
         let mut victims: Vec<Path> = Vec::new();
         self.walk(&Path::root(), WalkOpts::default(), &mut |p, _, e| {
             if e.data.is_none() && !p.is_empty() {
-                if let Some(c) = &e.chain {
+                if let Some(c) = e.chain() {
                     let h = c.head();
                     if h.tick <= limit(&h.node) {
                         victims.push(p.clone());
@@ -970,7 +980,7 @@ impl Tree {
         });
         for p in &victims {
             if let Some(e) = self.get_mut(p) {
-                e.chain = None;
+                e.chain = Chain::absent();
             }
         }
         let purged = victims.len();
@@ -1013,7 +1023,7 @@ impl Tree {
         };
         let bare = children
             .get(last)
-            .is_some_and(|e| e.data.is_none() && e.chain.is_none() && e.child_count() == 0);
+            .is_some_and(|e| e.data.is_none() && e.chain.is_absent() && e.child_count() == 0);
         if bare {
             children.shift_remove(last);
             if children.is_empty() {
@@ -1027,7 +1037,7 @@ impl Tree {
     pub fn chain_census(&self) -> HashMap<NodeName, usize> {
         let mut m = HashMap::new();
         self.walk(&Path::root(), WalkOpts::default(), &mut |_, _, e| {
-            if let Some(c) = &e.chain {
+            if let Some(c) = e.chain() {
                 for l in c.links() {
                     *m.entry(l.node.clone()).or_insert(0) += 1;
                 }
@@ -1126,7 +1136,7 @@ mod tests {
     fn snapshot(t: &Tree) -> Vec<(Path, Option<Value>, Option<Chain>, u64)> {
         let mut out = Vec::new();
         t.walk(&Path::root(), WalkOpts::default(), &mut |p, _, e| {
-            out.push((p.clone(), e.data.clone(), e.chain.clone(), e.tock));
+            out.push((p.clone(), e.data.clone(), e.chain().cloned(), e.tock));
         });
         out
     }
