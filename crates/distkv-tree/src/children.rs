@@ -2,8 +2,9 @@
 //! once there are more than a few.
 //!
 //! Compared with an `IndexMap` this stores no hash per child, indexes with
-//! `u32` positions, builds no index at all for small directories, and uses
-//! one process-wide (randomly seeded) hasher instead of one per map.
+//! `u16` positions (`u32` beyond 65,536 children), builds no index at all
+//! for small directories, and uses one process-wide (randomly seeded)
+//! hasher instead of one per map.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::OnceLock;
@@ -34,11 +35,88 @@ fn hash(name: &PathElem) -> u64 {
 #[derive(Debug, Default)]
 pub(crate) struct Children {
     items: Vec<(PathElem, Entry)>,
-    index: HashTable<u32>,
+    index: Index,
 }
 
-/// A position as stored in the index. A directory cannot come near
-/// `u32::MAX` children: that many entries would need hundreds of GiB.
+/// The positions of the children, by the hash of their names: two bytes
+/// each while they fit (three with the table's control byte, against
+/// five), four beyond. A directory cannot come near `u32::MAX` children:
+/// that many entries would need hundreds of GiB.
+#[derive(Debug)]
+enum Index {
+    Narrow(HashTable<u16>),
+    Wide(HashTable<u32>),
+}
+
+impl Default for Index {
+    fn default() -> Index {
+        Index::Narrow(HashTable::new())
+    }
+}
+
+impl Index {
+    /// The position whose item satisfies `is`, among those hashed `h`.
+    fn find(&self, h: u64, is: impl Fn(usize) -> bool) -> Option<usize> {
+        match self {
+            Index::Narrow(t) => t.find(h, |&i| is(usize::from(i))).map(|&i| usize::from(i)),
+            Index::Wide(t) => t.find(h, |&i| is(i as usize)).map(|&i| i as usize),
+        }
+    }
+
+    /// Adds position `pos`, hashed `h`; `rehash` gives the hash of the
+    /// name at any position (to grow the table).
+    fn insert(&mut self, h: u64, pos: usize, rehash: impl Fn(usize) -> u64) {
+        if let Index::Narrow(t) = self {
+            match u16::try_from(pos) {
+                Ok(p) => {
+                    t.insert_unique(h, p, |&i| rehash(usize::from(i)));
+                    return;
+                }
+                Err(_) => {
+                    // outgrew two bytes: every position in four
+                    let mut wide = HashTable::with_capacity(t.len() + 1);
+                    for &i in t.iter() {
+                        let i = usize::from(i);
+                        wide.insert_unique(rehash(i), pos32(i), |&j| rehash(j as usize));
+                    }
+                    *self = Index::Wide(wide);
+                }
+            }
+        }
+        if let Index::Wide(t) = self {
+            t.insert_unique(h, pos32(pos), |&i| rehash(i as usize));
+        }
+    }
+
+    /// Removes position `pos`, hashed `h`, and moves the positions after
+    /// it down by one.
+    fn remove_shifting(&mut self, h: u64, pos: usize) {
+        match self {
+            Index::Narrow(t) => {
+                if let Ok(slot) = t.find_entry(h, |&j| usize::from(j) == pos) {
+                    slot.remove();
+                }
+                for j in t.iter_mut() {
+                    if usize::from(*j) > pos {
+                        *j -= 1;
+                    }
+                }
+            }
+            Index::Wide(t) => {
+                if let Ok(slot) = t.find_entry(h, |&j| j as usize == pos) {
+                    slot.remove();
+                }
+                for j in t.iter_mut() {
+                    if *j as usize > pos {
+                        *j -= 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A position as stored in a wide index.
 fn pos32(i: usize) -> u32 {
     debug_assert!(u32::try_from(i).is_ok());
     i as u32
@@ -71,9 +149,7 @@ impl Children {
             return self.items.iter().position(|(k, _)| k == name);
         }
         let items = &self.items;
-        self.index
-            .find(hash(name), |&i| items[i as usize].0 == *name)
-            .map(|&i| i as usize)
+        self.index.find(hash(name), |i| items[i].0 == *name)
     }
 
     /// The child named `name`.
@@ -101,17 +177,14 @@ impl Children {
                 let i = self.items.len();
                 self.items.push((name.clone(), make()));
                 let items = &self.items;
+                let rehash = |j: usize| hash(&items[j].0);
                 if i == SMALL {
                     // Just outgrew the linear search: index everything.
-                    self.index
-                        .reserve(items.len(), |&j| hash(&items[j as usize].0));
                     for (j, (k, _)) in items.iter().enumerate() {
-                        self.index
-                            .insert_unique(hash(k), pos32(j), |&j| hash(&items[j as usize].0));
+                        self.index.insert(hash(k), j, rehash);
                     }
                 } else if i > SMALL {
-                    self.index
-                        .insert_unique(hash(name), pos32(i), |&j| hash(&items[j as usize].0));
+                    self.index.insert(hash(name), i, rehash);
                 }
                 i
             }
@@ -124,17 +197,9 @@ impl Children {
         let i = self.position(name)?;
         let (_, e) = self.items.remove(i);
         if self.items.len() <= SMALL {
-            self.index = HashTable::new();
+            self.index = Index::default();
         } else {
-            let p = pos32(i);
-            if let Ok(slot) = self.index.find_entry(hash(name), |&j| j == p) {
-                slot.remove();
-            }
-            for j in self.index.iter_mut() {
-                if *j > p {
-                    *j -= 1;
-                }
-            }
+            self.index.remove_shifting(hash(name), i);
         }
         Some(e)
     }
@@ -197,5 +262,30 @@ mod tests {
             assert!(c.get(&PathElem::Str("x".into())).is_none());
             assert_eq!(c.len(), fill + 1);
         }
+    }
+
+    #[test]
+    fn the_index_widens_past_two_byte_positions() {
+        let mut c = Children::default();
+        let n = i64::from(u16::MAX) + 100;
+        for i in 0..n {
+            c.get_or_insert_with(&PathElem::Int(i), Entry::default);
+        }
+        assert!(matches!(c.index, Index::Wide(_)));
+        assert_eq!(c.len(), n as usize);
+        for i in [0, 1, 65_535, 65_536, n - 1] {
+            assert!(c.get(&PathElem::Int(i)).is_some(), "{i}");
+        }
+        assert!(c.get(&PathElem::Int(n)).is_none());
+        // removing near the front moves every later position down
+        assert!(c.shift_remove(&PathElem::Int(3)).is_some());
+        for i in [0, 2, 4, 65_536, n - 1] {
+            let pos = c.position(&PathElem::Int(i)).expect("found");
+            assert_eq!(
+                c.get_index(pos).map(|(k, _)| k.clone()),
+                Some(PathElem::Int(i))
+            );
+        }
+        assert!(c.get(&PathElem::Int(3)).is_none());
     }
 }
