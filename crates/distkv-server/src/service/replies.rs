@@ -211,9 +211,15 @@ impl Replies {
             .held
             .as_ref()
             .and_then(|held| lock(&held.after_sync).take());
-        if let Some(AfterSync { queue, task }) = waiting {
+        if let Some(AfterSync { queue, mut task }) = waiting {
             drop(queue);
-            let _ = task.await;
+            // a disk that does not finish a sync does not keep the
+            // connection forever
+            let limit = self.shared.service.send_timeout;
+            if tokio::time::timeout(limit, &mut task).await.is_err() {
+                tracing::warn!("closing a connection with replies still waiting for the disk");
+                task.abort();
+            }
         }
         self.out.close();
     }
