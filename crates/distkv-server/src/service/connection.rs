@@ -67,7 +67,10 @@ where
         };
         let msg = match frame {
             None => break,
-            Some(Ok(m)) => m,
+            Some(Ok(m)) => {
+                pipelining_reads(frames.read_buffer_mut());
+                m
+            }
             Some(Err(e)) => {
                 tracing::info!(%peer, error = %e, "closing connection: bad input");
                 out.send_raw(MapBuilder::new().set("error", format!("ProtocolError: {e}")))
@@ -89,6 +92,19 @@ where
     let _ = writer.await;
     shared.service.metrics.connection(false);
     tracing::debug!(%peer, "connection closed");
+}
+
+/// The read buffer of a connection that pipelines: one read takes this
+/// much (a few hundred requests), not what fits the small buffer that
+/// idle connections keep.
+const PIPELINE_READ_BUFFER: usize = 16 << 10;
+
+/// Grows the read buffer, once, when requests are already waiting behind
+/// the one just decoded: the client pipelines.
+fn pipelining_reads(buf: &mut bytes::BytesMut) {
+    if !buf.is_empty() && buf.capacity() < PIPELINE_READ_BUFFER {
+        buf.reserve(PIPELINE_READ_BUFFER - buf.len());
+    }
 }
 
 /// Runs `fut`, collecting the log files its changes append to; whenever
@@ -702,5 +718,24 @@ mod tests {
         assert!(err.is_err_and(|t| t.contains("bound to an ACL")));
         let free = user(true, None);
         assert!(acting_user(&free, &Action::FetchTicks { nodes: vec![] }, false).is_ok());
+    }
+
+    #[test]
+    fn a_pipelining_connection_reads_in_larger_chunks() {
+        // idle or one request at a time: the small buffer stays
+        let mut idle = bytes::BytesMut::with_capacity(512);
+        pipelining_reads(&mut idle);
+        assert!(idle.capacity() < PIPELINE_READ_BUFFER);
+        // requests waiting behind the one decoded: grown, keeping them
+        let mut busy = bytes::BytesMut::with_capacity(512);
+        busy.extend_from_slice(b"next request");
+        pipelining_reads(&mut busy);
+        assert!(busy.capacity() >= PIPELINE_READ_BUFFER);
+        assert_eq!(&busy[..], b"next request");
+        // and only once
+        let cap = busy.capacity();
+        busy.extend_from_slice(&[0; 4096]);
+        pipelining_reads(&mut busy);
+        assert_eq!(busy.capacity(), cap);
     }
 }
