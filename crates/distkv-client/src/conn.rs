@@ -234,7 +234,11 @@ async fn deliver(pending: &PendingMap, seq: u64, msg: Value) {
         match p.map.get(&seq) {
             None => return,
             Some(Pending::Single(_)) => {
-                if let Some(Pending::Single(tx)) = p.map.remove(&seq) {
+                let waiting = p.map.remove(&seq);
+                // the caller is woken outside the lock, which callers
+                // on other threads need to send their requests
+                drop(p);
+                if let Some(Pending::Single(tx)) = waiting {
                     let r = match error {
                         Some(t) => Err(ClientError::Server(ServerError(t))),
                         None => Ok(msg),
