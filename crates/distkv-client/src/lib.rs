@@ -354,7 +354,7 @@ impl Client {
             nchain,
         };
         let r = self.send(&get).await?;
-        EntryReply::from_reply(&r)
+        EntryReply::from_reply(r)
     }
 
     /// Stores `value` at `path`.
@@ -371,7 +371,7 @@ impl Client {
         opts: &WriteOptions,
     ) -> Result<WriteReply, ClientError> {
         let write = Action::SetValue(write_action(path.clone(), value, opts));
-        WriteReply::from_reply(&self.send(&write).await?)
+        WriteReply::from_reply(self.send(&write).await?)
     }
 
     /// Deletes the value at `path` (children stay).
@@ -629,7 +629,7 @@ impl Client {
             .transpose()
             .map_err(|e| ClientError::Protocol(e.to_string()))?
             .unwrap_or_default();
-        Ok((path, EntryReply::from_reply(&r)?))
+        Ok((path, EntryReply::from_reply(r)?))
     }
 
     /// Retires `node`, a server that is gone for good (the original's
@@ -684,7 +684,7 @@ impl Client {
     /// ```
     pub async fn root(&self, path: &Path) -> Result<EntryReply, ClientError> {
         let r = self.send(&Action::Root { path: path.clone() }).await?;
-        EntryReply::from_reply(&r)
+        EntryReply::from_reply(r)
     }
 }
 

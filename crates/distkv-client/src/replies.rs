@@ -10,10 +10,30 @@ use crate::error::ClientError;
 pub(crate) fn chain_of(v: &Value) -> Result<Option<Chain>, ClientError> {
     match v.get("chain") {
         None | Some(Value::Nil) => Ok(None),
-        Some(c) => chain_from_value(c, &|n| NodeName::from(n))
+        Some(c) => chain_from_value(c, &node_name)
             .map(Some)
             .map_err(|e| ClientError::Protocol(e.to_string())),
     }
+}
+
+/// A node name from a reply: the one this thread saw last again if it is
+/// the same (nearly every reply names the same few servers), so that a
+/// chain costs no allocation for it.
+fn node_name(n: &str) -> NodeName {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<NodeName>> = const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some(name) if &**name == n => name.clone(),
+            _ => {
+                let name = NodeName::from(n);
+                *last = Some(name.clone());
+                name
+            }
+        }
+    })
 }
 
 pub(crate) fn tock_of(v: &Value) -> u64 {
@@ -37,12 +57,12 @@ pub struct EntryReply {
 }
 
 impl EntryReply {
-    pub(crate) fn from_reply(v: &Value) -> Result<EntryReply, ClientError> {
+    pub(crate) fn from_reply(v: Value) -> Result<EntryReply, ClientError> {
         Ok(EntryReply {
             value: v.get("value").cloned(),
-            chain: chain_of(v)?,
-            tock: tock_of(v),
-            raw: v.clone(),
+            chain: chain_of(&v)?,
+            tock: tock_of(&v),
+            raw: v,
         })
     }
 }
@@ -63,13 +83,13 @@ pub struct WriteReply {
 }
 
 impl WriteReply {
-    pub(crate) fn from_reply(v: &Value) -> Result<WriteReply, ClientError> {
+    pub(crate) fn from_reply(v: Value) -> Result<WriteReply, ClientError> {
         Ok(WriteReply {
             changed: v.get("changed").and_then(Value::as_bool).unwrap_or(false),
             prev: v.get("prev").cloned(),
-            chain: chain_of(v)?,
-            tock: tock_of(v),
-            raw: v.clone(),
+            chain: chain_of(&v)?,
+            tock: tock_of(&v),
+            raw: v,
         })
     }
 }
