@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::service::actions::{self, Outcome};
 use crate::service::login::{self, Session, User};
+use crate::service::metrics::ActionMetricsCache;
 use crate::service::replies::Replies;
 use crate::service::streams;
 use crate::state::Shared;
@@ -56,6 +57,7 @@ where
         session: greet(&shared, &out).await,
         last_seq: 0,
         root: Path::root(),
+        metrics: ActionMetricsCache::default(),
     };
     loop {
         if writer.is_finished() {
@@ -228,6 +230,8 @@ struct Conn<'a> {
     last_seq: u64,
     /// Set by `root`: the data actions' paths are relative to it.
     root: Path,
+    /// The request metrics of the actions this connection ran.
+    metrics: ActionMetricsCache,
 }
 
 impl Conn<'_> {
@@ -248,7 +252,9 @@ impl Conn<'_> {
                 let started = std::time::Instant::now();
                 self.dispatch(req).await;
                 let metrics = &self.shared.service.metrics;
-                metrics.request(action, started.elapsed().as_secs_f64());
+                self.metrics
+                    .get(metrics, action)
+                    .request(started.elapsed().as_secs_f64());
             }
             Err(e) => match (e.seq, &e.error) {
                 // A follow-up message of a running request: nothing reads

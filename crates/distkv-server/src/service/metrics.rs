@@ -35,12 +35,49 @@ impl Default for Metrics {
     }
 }
 
+/// The counter and latency histogram of one action, taken from the
+/// families once and then used without looking them up.
+#[derive(Debug, Clone)]
+pub struct ActionMetrics {
+    requests: Counter,
+    latency: Histogram,
+}
+
+impl ActionMetrics {
+    /// Counts a request that took `seconds` to dispatch.
+    pub fn request(&self, seconds: f64) {
+        self.requests.inc();
+        self.latency.observe(seconds);
+    }
+}
+
+/// A connection's handles to the metrics of the actions it ran: a few
+/// actions each, found by their (static) names without hashing or locks.
+#[derive(Debug, Default)]
+pub struct ActionMetricsCache(Vec<(&'static str, ActionMetrics)>);
+
+impl ActionMetricsCache {
+    /// The metrics of `action`, taken from `metrics` the first time.
+    pub fn get(&mut self, metrics: &Metrics, action: &'static str) -> &ActionMetrics {
+        let i = match self.0.iter().position(|(a, _)| *a == action) {
+            Some(i) => i,
+            None => {
+                self.0.push((action, metrics.action(action)));
+                self.0.len() - 1
+            }
+        };
+        &self.0[i].1
+    }
+}
+
 impl Metrics {
-    /// Counts a request of `action` that took `seconds` to dispatch.
-    pub fn request(&self, action: &'static str, seconds: f64) {
+    /// The counter and histogram of `action` (created if new).
+    pub fn action(&self, action: &'static str) -> ActionMetrics {
         let labels = vec![("action", action)];
-        self.requests.get_or_create(&labels).inc();
-        self.latency.get_or_create(&labels).observe(seconds);
+        ActionMetrics {
+            requests: self.requests.get_or_create(&labels).clone(),
+            latency: self.latency.get_or_create(&labels).clone(),
+        }
     }
 
     /// Counts an error reply.
@@ -72,5 +109,37 @@ impl Metrics {
             self.latency.clone(),
         );
         reg.register("errors", "Error replies to clients", self.errors.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_handles_count_into_the_registered_families() {
+        let m = Metrics::default();
+        let mut cache = ActionMetricsCache::default();
+        cache.get(&m, "set_value").request(0.001);
+        cache.get(&m, "set_value").request(0.002);
+        cache.get(&m, "get_value").request(0.001);
+        m.action("set_value").request(0.003);
+        assert_eq!(cache.0.len(), 2);
+        let mut reg = Registry::default();
+        m.register(&mut reg);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &reg).expect("encode");
+        assert!(
+            text.contains("requests_total{action=\"set_value\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("requests_total{action=\"get_value\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("request_duration_seconds_count{action=\"set_value\"} 3"),
+            "{text}"
+        );
     }
 }
