@@ -3,14 +3,16 @@
 //!
 //! Properties: no panic; feeding the stream in arbitrary chunks yields the
 //! same frames (and the same failure) as one-shot decoding of the whole
-//! buffer; every decoded value re-encodes to bytes that decode to the same
-//! value; `parse_request` never panics.
+//! buffer; the server's `RequestCodec` yields the same frames, each either
+//! as that value or as the request `parse_request` makes of it; every
+//! decoded value re-encodes to bytes that decode to the same value;
+//! `parse_request` never panics.
 #![no_main]
 
 use bytes::BytesMut;
 use distkv_proto::msgpack::{decode, decode_one, to_vec};
 use distkv_proto::request::parse_request;
-use distkv_proto::{Limits, MsgpackCodec};
+use distkv_proto::{Incoming, Limits, MsgpackCodec, RequestCodec};
 use libfuzzer_sys::fuzz_target;
 use tokio_util::codec::Decoder;
 
@@ -66,6 +68,36 @@ fuzz_target!(|data: &[u8]| {
     if got_err.is_none() && want_err.is_none() {
         // What is left is a prefix of a frame.
         assert_eq!(buf.len(), rest.len() - pos);
+    }
+
+    // The server's codec, which reads common requests straight from
+    // their bytes, fed the same way.
+    let mut codec = RequestCodec::new(limits);
+    let mut buf = BytesMut::new();
+    let mut incoming = Vec::new();
+    let mut in_err = None;
+    'server: for piece in rest.chunks(chunk) {
+        buf.extend_from_slice(piece);
+        loop {
+            match codec.decode(&mut buf) {
+                Ok(Some(m)) => incoming.push(m),
+                Ok(None) => break,
+                Err(e) => {
+                    in_err = Some(e.to_string());
+                    break 'server;
+                }
+            }
+        }
+    }
+    assert_eq!(incoming.len(), want.len(), "the request codec saw other frames");
+    assert_eq!(in_err.is_some(), want_err.is_some(), "request codec: {in_err:?}");
+    for (m, v) in incoming.into_iter().zip(&want) {
+        match m {
+            Incoming::Message(got) => assert_eq!(&got, v),
+            Incoming::Request(r) => {
+                assert_eq!(Ok(r), parse_request(v.clone()), "fast and general parse differ")
+            }
+        }
     }
 
     for v in want {

@@ -12,6 +12,7 @@ use distkv_tree::Value;
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::msgpack::{self, DecodeError, FrameScanner, Limits};
+use crate::request::{Request, parse_request_bytes};
 
 /// Why the codec failed.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +90,54 @@ impl Decoder for MsgpackCodec {
                 self.scanner.reset();
                 Err(DecodeError::Truncated.into())
             }
+        }
+    }
+}
+
+/// What a [`RequestCodec`] read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    /// A request in one of the common plain forms, read straight from its
+    /// bytes ([`crate::request::parse_request_bytes`]).
+    Request(Request),
+    /// Any other message, as a value for [`crate::request::parse_request`].
+    Message(Value),
+}
+
+/// A server's reading side of a client connection: a [`MsgpackCodec`] that
+/// reads the common requests straight into [`Request`]s, without building
+/// their values first. It accepts and refuses exactly what the
+/// [`MsgpackCodec`] does.
+#[derive(Debug, Clone, Default)]
+pub struct RequestCodec(MsgpackCodec);
+
+impl RequestCodec {
+    /// A codec that enforces `limits` on every incoming frame.
+    pub fn new(limits: Limits) -> RequestCodec {
+        RequestCodec(MsgpackCodec::new(limits))
+    }
+}
+
+impl Decoder for RequestCodec {
+    type Item = Incoming;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Incoming>, CodecError> {
+        let c = &mut self.0;
+        if c.scanner.is_fresh() {
+            let window = src.get(..c.limits.max_frame).unwrap_or(src);
+            if let Some((req, len)) = parse_request_bytes(window, c.limits.max_depth) {
+                src.advance(len);
+                return Ok(Some(Incoming::Request(req)));
+            }
+        }
+        Ok(c.decode(src)?.map(Incoming::Message))
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Incoming>, CodecError> {
+        match self.decode(src)? {
+            Some(m) => Ok(Some(m)),
+            None => Ok(self.0.decode_eof(src)?.map(Incoming::Message)),
         }
     }
 }

@@ -19,7 +19,7 @@ pub mod transport;
 pub mod value_map;
 pub mod wire;
 
-pub use codec::{CodecError, MsgpackCodec};
+pub use codec::{CodecError, Incoming, MsgpackCodec, RequestCodec};
 pub use error_class::ErrorClass;
 pub use msgpack::{DecodeError, Limits};
 pub use shorten::{PathLengthener, PathShortener, ShortenError};

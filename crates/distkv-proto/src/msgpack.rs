@@ -672,6 +672,11 @@ impl<'a> Pull<'a> {
     pub(crate) fn is_done(&self) -> bool {
         self.r.rest.is_empty()
     }
+
+    /// How many bytes are left to read.
+    pub(crate) fn rest_len(&self) -> usize {
+        self.r.rest.len()
+    }
 }
 
 /// Decodes the msgpack object at the start of `buf`.

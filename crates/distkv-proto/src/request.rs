@@ -423,6 +423,76 @@ pub fn parse_request(mut m: Value) -> Result<Request, RequestError> {
     })
 }
 
+/// Reads the request at the start of `buf` straight from its bytes, for
+/// the common plain forms: `get_value` and `set_value` with `seq`, `path`,
+/// `value` and `nchain` only, each at most once. Returns the request and
+/// the bytes it took, or `None` for anything else (another action or
+/// field, a field of another type, bytes that are not a whole frame):
+/// then decoding the message ([`crate::msgpack::decode`]) and
+/// [`parse_request`] give the answer, which for any request this reads is
+/// the same.
+pub fn parse_request_bytes(buf: &[u8], max_depth: usize) -> Option<(Request, usize)> {
+    use crate::msgpack::{Item, Pull};
+    if max_depth < 2 {
+        return None;
+    }
+    let mut p = Pull::new(buf);
+    let Ok(Item::Map(n)) = p.item() else {
+        return None;
+    };
+    let (mut seq, mut get, mut path, mut value, mut nchain) = (None, None, None, None, None);
+    for _ in 0..n {
+        let Ok(Item::Str(key)) = p.item() else {
+            return None;
+        };
+        match key {
+            "seq" if seq.is_none() => match p.item() {
+                Ok(Item::Scalar(v)) => seq = Some(v.as_u64().filter(|&s| s > 0)?),
+                _ => return None,
+            },
+            "action" if get.is_none() => match p.item() {
+                Ok(Item::Str("get_value")) => get = Some(true),
+                Ok(Item::Str("set_value")) => get = Some(false),
+                _ => return None,
+            },
+            "path" if path.is_none() => path = Some(crate::wire::pull_path(&mut p)?),
+            "value" if value.is_none() => value = Some(p.value(max_depth - 1).ok()?),
+            "nchain" if nchain.is_none() => match p.item() {
+                Ok(Item::Scalar(Value::Int(i))) => nchain = Some(i),
+                _ => return None,
+            },
+            _ => return None,
+        }
+    }
+    let used = buf.len() - p.rest_len();
+    let path = path.unwrap_or_default();
+    let action = match get? {
+        // a get with a value is the general parser's to judge
+        true if value.is_none() => Action::GetValue {
+            path,
+            nchain: nchain.unwrap_or(0),
+        },
+        true => return None,
+        false => Action::SetValue(SetValue {
+            path,
+            value: Some(value?),
+            chain: None,
+            prev: None,
+            nchain: nchain.unwrap_or(1),
+            idem: false,
+        }),
+    };
+    Some((
+        Request {
+            seq: seq?,
+            action,
+            streaming: false,
+            internal: false,
+        },
+        used,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,5 +609,137 @@ mod tests {
         );
         let r = req(MapBuilder::new().set("seq", 1).set("action", "frobnicate")).expect("parses");
         assert_eq!(r.action, Action::Unknown("frobnicate".into()));
+    }
+
+    #[test]
+    fn the_common_requests_are_read_straight_from_their_bytes() {
+        use crate::msgpack;
+        let path = Path::from_strs(&["load", "12"]);
+        for action in [
+            Action::SetValue(SetValue::new(path.clone(), Some(Value::from("x")))),
+            Action::GetValue {
+                path: path.clone(),
+                nchain: 0,
+            },
+            Action::GetValue { path, nchain: 2 },
+        ] {
+            let bytes = msgpack::to_vec(&action.to_map().set("seq", 7).build());
+            let (fast, used) = parse_request_bytes(&bytes, 64).expect("the fast path reads it");
+            assert_eq!(used, bytes.len());
+            let (v, _) = msgpack::decode_first(&bytes, 64).expect("msgpack");
+            assert_eq!(Ok(fast.clone()), parse_request(v));
+            assert_eq!(fast.seq, 7);
+            assert_eq!(fast.action, action);
+        }
+        // anything else is left to the general parser
+        let chained = MapBuilder::new()
+            .set("seq", 1)
+            .set("action", "set_value")
+            .set("value", 1)
+            .set("chain", Value::Nil)
+            .build();
+        assert!(parse_request_bytes(&msgpack::to_vec(&chained), 64).is_none());
+        // a frame that is not all there
+        let whole = msgpack::to_vec(
+            &MapBuilder::new()
+                .set("seq", 1)
+                .set("action", "get_value")
+                .build(),
+        );
+        assert!(parse_request_bytes(&whole[..whole.len() - 1], 64).is_none());
+    }
+
+    mod fast_path {
+        use super::*;
+        use crate::msgpack;
+        use proptest::prelude::*;
+
+        fn scalar() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Nil),
+                any::<bool>().prop_map(Value::Bool),
+                (-3i64..5).prop_map(Value::Int),
+                Just(Value::UInt(u64::MAX)),
+                Just(Value::Float(1.5)),
+                "[a-z_]{0,10}".prop_map(|s| Value::from(s.as_str())),
+                proptest::collection::vec(any::<u8>(), 0..3).prop_map(Value::Bytes),
+            ]
+        }
+
+        fn any_value() -> impl Strategy<Value = Value> {
+            scalar().prop_recursive(3, 12, 3, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                    proptest::collection::vec(("[a-z]{1,3}", inner), 0..3).prop_map(|kv| {
+                        Value::Map(
+                            kv.into_iter()
+                                .map(|(k, v)| (Value::from(k.as_str()), v))
+                                .collect(),
+                        )
+                    }),
+                ]
+            })
+        }
+
+        fn field() -> impl Strategy<Value = (Value, Value)> {
+            let key = prop_oneof![
+                Just("seq"),
+                Just("action"),
+                Just("path"),
+                Just("value"),
+                Just("nchain"),
+                Just("chain"),
+                Just("idem"),
+                Just("state"),
+                Just("node"),
+                Just("other"),
+            ];
+            let action = prop_oneof![
+                Just(Value::from("get_value")),
+                Just(Value::from("set_value")),
+                Just(Value::from("set")),
+                Just(Value::from("get_value_internal")),
+                scalar(),
+            ];
+            let path = prop_oneof![
+                proptest::collection::vec(scalar(), 0..4).prop_map(Value::Array),
+                any_value(),
+            ];
+            (key, action, path, any_value()).prop_map(|(k, action, path, other)| {
+                let v = match k {
+                    "action" => action,
+                    "path" => path,
+                    _ => other,
+                };
+                (Value::from(k), v)
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            #[test]
+            fn the_fast_path_agrees_with_the_general_one(
+                fields in proptest::collection::vec(field(), 0..7),
+                non_string_key in any::<bool>(),
+                depth in 1usize..6,
+                cut in any::<prop::sample::Index>(),
+            ) {
+                let mut fields = fields;
+                if non_string_key {
+                    fields.push((Value::Int(1), Value::Int(1)));
+                }
+                let bytes = msgpack::to_vec(&Value::Map(fields));
+                if let Some((fast, used)) = parse_request_bytes(&bytes, depth) {
+                    prop_assert_eq!(used, bytes.len());
+                    let (v, n) = msgpack::decode_first(&bytes, depth).expect("the general decoder reads it too");
+                    prop_assert_eq!(n, bytes.len());
+                    prop_assert_eq!(Ok(fast), parse_request(v));
+                }
+                // a cut frame is never read
+                let short = cut.index(bytes.len().max(1));
+                prop_assert!(short >= bytes.len() || parse_request_bytes(&bytes[..short], depth).is_none());
+            }
+        }
     }
 }

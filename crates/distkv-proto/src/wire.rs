@@ -236,7 +236,7 @@ pub fn decode_change(
 
 /// A path of scalars, as [`path_from_value`] reads it (not a packed
 /// one, nor binary elements: `None`).
-fn pull_path(p: &mut msgpack::Pull<'_>) -> Option<Path> {
+pub(crate) fn pull_path(p: &mut msgpack::Pull<'_>) -> Option<Path> {
     use msgpack::Item;
     let Ok(Item::Array(n)) = p.item() else {
         return None;

@@ -10,7 +10,7 @@ use distkv_proto::request::{
     parse_request,
 };
 use distkv_proto::value_map::MapBuilder;
-use distkv_proto::{Limits, MsgpackCodec};
+use distkv_proto::{Incoming, Limits, RequestCodec};
 use distkv_tree::{Path, PathElem, Value};
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -43,7 +43,7 @@ where
     };
     // a small read buffer: it grows with the requests, and idle
     // connections stay cheap
-    let mut frames = FramedRead::with_capacity(rd, MsgpackCodec::new(limits), 512);
+    let mut frames = FramedRead::with_capacity(rd, RequestCodec::new(limits), 512);
     let outbox = Outbox::new(wr, shared.service.reply_buffer);
     let writer = spawn_writer(outbox.clone(), shared.service.send_timeout, peer.clone());
     let out = Replies::new(outbox, shared.clone());
@@ -237,8 +237,12 @@ struct Conn<'a> {
 impl Conn<'_> {
     /// Handles one message. `Err`: a request without a readable `seq`,
     /// which ends the connection.
-    async fn handle(&mut self, msg: Value) -> Result<(), RequestError> {
-        match parse_request(msg) {
+    async fn handle(&mut self, msg: Incoming) -> Result<(), RequestError> {
+        let parsed = match msg {
+            Incoming::Request(req) => Ok(req),
+            Incoming::Message(v) => parse_request(v),
+        };
+        match parsed {
             Ok(req) if req.seq <= self.last_seq => {
                 let text = format!(
                     "Channel closed? Sequence error: {} < {}",
