@@ -16,6 +16,32 @@ use distkv_proto::{Incoming, Limits, MsgpackCodec, RequestCodec};
 use libfuzzer_sys::fuzz_target;
 use tokio_util::codec::Decoder;
 
+/// Feeds `bytes` to `codec` in pieces of `chunk` bytes, as a socket
+/// would: the frames, the failure that ended the stream, and how many
+/// bytes were left in the buffer.
+fn feed<D: Decoder>(
+    mut codec: D,
+    bytes: &[u8],
+    chunk: usize,
+) -> (Vec<D::Item>, Option<String>, usize)
+where
+    D::Error: std::fmt::Display,
+{
+    let mut buf = BytesMut::new();
+    let mut items = Vec::new();
+    for piece in bytes.chunks(chunk) {
+        buf.extend_from_slice(piece);
+        loop {
+            match codec.decode(&mut buf) {
+                Ok(Some(v)) => items.push(v),
+                Ok(None) => break,
+                Err(e) => return (items, Some(e.to_string()), buf.len()),
+            }
+        }
+    }
+    (items, None, buf.len())
+}
+
 fuzz_target!(|data: &[u8]| {
     let [chunk, lim, rest @ ..] = data else {
         return;
@@ -42,23 +68,7 @@ fuzz_target!(|data: &[u8]| {
     };
 
     // The codec, fed in chunks as a socket would.
-    let mut codec = MsgpackCodec::new(limits);
-    let mut buf = BytesMut::new();
-    let mut got = Vec::new();
-    let mut got_err = None;
-    'feed: for piece in rest.chunks(chunk) {
-        buf.extend_from_slice(piece);
-        loop {
-            match codec.decode(&mut buf) {
-                Ok(Some(v)) => got.push(v),
-                Ok(None) => break,
-                Err(e) => {
-                    got_err = Some(e.to_string());
-                    break 'feed;
-                }
-            }
-        }
-    }
+    let (got, got_err, left) = feed(MsgpackCodec::new(limits), rest, chunk);
     assert_eq!(got, want, "chunked and one-shot decoding disagree");
     assert_eq!(
         got_err.is_some(),
@@ -67,35 +77,31 @@ fuzz_target!(|data: &[u8]| {
     );
     if got_err.is_none() && want_err.is_none() {
         // What is left is a prefix of a frame.
-        assert_eq!(buf.len(), rest.len() - pos);
+        assert_eq!(left, rest.len() - pos);
     }
 
     // The server's codec, which reads common requests straight from
     // their bytes, fed the same way.
-    let mut codec = RequestCodec::new(limits);
-    let mut buf = BytesMut::new();
-    let mut incoming = Vec::new();
-    let mut in_err = None;
-    'server: for piece in rest.chunks(chunk) {
-        buf.extend_from_slice(piece);
-        loop {
-            match codec.decode(&mut buf) {
-                Ok(Some(m)) => incoming.push(m),
-                Ok(None) => break,
-                Err(e) => {
-                    in_err = Some(e.to_string());
-                    break 'server;
-                }
-            }
-        }
-    }
-    assert_eq!(incoming.len(), want.len(), "the request codec saw other frames");
-    assert_eq!(in_err.is_some(), want_err.is_some(), "request codec: {in_err:?}");
+    let (incoming, in_err, _) = feed(RequestCodec::new(limits), rest, chunk);
+    assert_eq!(
+        incoming.len(),
+        want.len(),
+        "the request codec saw other frames"
+    );
+    assert_eq!(
+        in_err.is_some(),
+        want_err.is_some(),
+        "request codec: {in_err:?}"
+    );
     for (m, v) in incoming.into_iter().zip(&want) {
         match m {
             Incoming::Message(got) => assert_eq!(&got, v),
             Incoming::Request(r) => {
-                assert_eq!(Ok(r), parse_request(v.clone()), "fast and general parse differ")
+                assert_eq!(
+                    Ok(r),
+                    parse_request(v.clone()),
+                    "fast and general parse differ"
+                )
             }
         }
     }
