@@ -10,30 +10,10 @@ use crate::error::ClientError;
 pub(crate) fn chain_of(v: &Value) -> Result<Option<Chain>, ClientError> {
     match v.get("chain") {
         None | Some(Value::Nil) => Ok(None),
-        Some(c) => chain_from_value(c, &node_name)
+        Some(c) => chain_from_value(c, &|n| NodeName::from(n))
             .map(Some)
             .map_err(|e| ClientError::Protocol(e.to_string())),
     }
-}
-
-/// A node name from a reply: the one this thread saw last again if it is
-/// the same (nearly every reply names the same few servers), so that a
-/// chain costs no allocation for it.
-fn node_name(n: &str) -> NodeName {
-    thread_local! {
-        static LAST: std::cell::RefCell<Option<NodeName>> = const { std::cell::RefCell::new(None) };
-    }
-    LAST.with(|last| {
-        let mut last = last.borrow_mut();
-        match &*last {
-            Some(name) if &**name == n => name.clone(),
-            _ => {
-                let name = NodeName::from(n);
-                *last = Some(name.clone());
-                name
-            }
-        }
-    })
 }
 
 pub(crate) fn tock_of(v: &Value) -> u64 {
