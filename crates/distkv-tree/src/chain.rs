@@ -1,10 +1,8 @@
 //! Node events and change chains.
 
 use std::fmt;
-use std::sync::Arc;
 
-/// A server's name, as the originator of changes. Cheap to clone.
-pub type NodeName = Arc<str>;
+pub use crate::node_name::NodeName;
 
 /// One change: the `tick`-th change originated by `node`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -45,7 +43,7 @@ pub enum ChainError {
     ZeroTick,
 }
 
-/// The links of a chain, and whether it is complete, in 24 bytes. The
+/// The links of a chain, and whether it is complete, in 16 bytes. The
 /// common case, a complete chain of one link (an entry last changed by one
 /// node only, since its creation), needs no allocation; any other chain is
 /// boxed. An entry that was never written holds the empty form (see

@@ -21,12 +21,14 @@ pub mod chain;
 mod children;
 pub mod clock;
 pub mod node;
+mod node_name;
 pub mod range;
 pub mod tree;
 
-pub use chain::{Chain, ChainError, NodeEvent, NodeName};
+pub use chain::{Chain, ChainError, NodeEvent};
 pub use clock::TockClock;
 pub use node::NodeState;
+pub use node_name::NodeName;
 pub use range::RangeSet;
 pub use tree::{
     ApplyOutcome, ChangeError, DropError, Entry, LocalChange, NodeDropped, Precondition, Resend,
@@ -48,13 +50,13 @@ mod size_tests {
         assert_eq!(size_of::<CompactString>(), 24);
         assert_eq!(size_of::<PathElem>(), 24);
         assert_eq!(size_of::<Value>(), 32);
-        assert_eq!(size_of::<NodeEvent>(), 24);
-        assert_eq!(size_of::<Chain>(), 24);
-        assert_eq!(size_of::<Option<Chain>>(), 32);
+        assert_eq!(size_of::<NodeEvent>(), 16);
+        assert_eq!(size_of::<Chain>(), 16);
+        assert_eq!(size_of::<Option<Chain>>(), 24);
         assert_eq!(size_of::<Option<Value>>(), 32);
-        assert_eq!(size_of::<Entry>(), 72);
+        assert_eq!(size_of::<Entry>(), 64);
         // Name plus entry: one slot of a children vector.
-        assert_eq!(size_of::<(PathElem, Entry)>(), 96);
+        assert_eq!(size_of::<(PathElem, Entry)>(), 88);
     }
 
     #[test]
