@@ -3,7 +3,7 @@
 # size per entry, and write throughput with each `server.log_sync`
 # setting (no log, never, 1 s, always). Servers run on loopback and are
 # stopped by PID. Server RSS is printed in MiB and per entry (the memory
-# target: at most 150 bytes per small entry at 1,000,000 entries).
+# target: at most 100 bytes per small entry at 1,000,000 entries).
 #
 #   benches/persist.sh [ENTRIES]      (default: 1000000)
 set -euo pipefail

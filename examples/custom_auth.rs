@@ -70,10 +70,13 @@ impl AuthMethod for TokenMethod {
         let mut salt = [0u8; 16];
         OsRng.fill_bytes(&mut salt);
         let tag = mac(&salt, token)?.finalize().into_bytes().to_vec();
-        Ok(Value::Map(vec![
-            (Value::from("salt"), Value::Bytes(salt.to_vec())),
-            (Value::from("mac"), Value::Bytes(tag)),
-        ]))
+        Ok(Value::Map(
+            vec![
+                (Value::from("salt"), Value::Bytes(salt[..].into())),
+                (Value::from("mac"), Value::Bytes(tag.into())),
+            ]
+            .into(),
+        ))
     }
 
     async fn verify(&self, presented: &Presented, record: Option<&Value>) -> Result<(), AuthError> {

@@ -381,12 +381,12 @@ async fn hostile_auth_messages() {
             .set("pubkey", key)
     };
     // bad keys, then a good one, then a second exchange
-    assert!(err(c.request(kx(Value::Bytes(vec![1, 2, 3]))).await).contains("32 bytes"));
-    assert!(err(c.request(kx(Value::Bytes(vec![0; 32]))).await).contains("weak public key"));
+    assert!(err(c.request(kx(Value::Bytes(vec![1, 2, 3].into()))).await).contains("32 bytes"));
+    assert!(err(c.request(kx(Value::Bytes(vec![0; 32].into()))).await).contains("weak public key"));
     assert!(err(c.request(kx(Value::Int(5))).await).contains("pubkey"));
     let ours = distkv_auth::crypto::KeyExchange::new();
     let r = c
-        .request(kx(Value::Bytes(ours.public_bytes().to_vec())))
+        .request(kx(Value::Bytes(ours.public_bytes()[..].into())))
         .await
         .expect("exchange");
     assert_eq!(
@@ -395,7 +395,7 @@ async fn hostile_auth_messages() {
     );
     assert!(
         err(c
-            .request(kx(Value::Bytes(ours.public_bytes().to_vec())))
+            .request(kx(Value::Bytes(ours.public_bytes()[..].into())))
             .await)
         .contains("Key exchange already done")
     );
@@ -413,13 +413,13 @@ async fn hostile_auth_messages() {
     assert!(err(c.request(set("joe", secret(Value::from("test123")))).await).contains("sealed"));
     assert!(
         err(c
-            .request(set("joe", secret(Value::Bytes(vec![7; 60]))))
+            .request(set("joe", secret(Value::Bytes(vec![7; 60].into()))))
             .await)
         .contains("does not open")
     );
     assert!(
         err(c
-            .request(set("joe", secret(Value::Bytes(vec![7; 100_000]))))
+            .request(set("joe", secret(Value::Bytes(vec![7; 100_000].into()))))
             .await)
         .contains("wrong size")
     );
@@ -482,7 +482,7 @@ async fn hostile_auth_messages() {
     let req = MapBuilder::new()
         .set("seq", 1)
         .set("action", "get_value")
-        .set("path", Value::Array(vec![]))
+        .set("path", Value::Array(vec![].into()))
         .build();
     let login = MapBuilder::new()
         .set("seq", 2)
@@ -493,7 +493,7 @@ async fn hostile_auth_messages() {
     let again = MapBuilder::new()
         .set("seq", 3)
         .set("action", "get_value")
-        .set("path", Value::Array(vec![]))
+        .set("path", Value::Array(vec![].into()))
         .build();
     for m in [&req, &login, &again] {
         stream

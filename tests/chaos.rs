@@ -1029,7 +1029,7 @@ async fn chaos(run: u32, cycles: usize, transport: Transport) {
     let names = (1..=NODES).map(|i| Value::from(format!("s{i}"))).collect();
     c.set(
         &Path(vec![PathElem::Nil, "actor".into(), "del".into()]),
-        Value::Map(vec![(Value::Str("nodes".into()), Value::Array(names))]),
+        Value::Map(vec![(Value::Str("nodes".into()), Value::Array(names))].into()),
     )
     .await
     .expect("configure the deleter group");

@@ -43,10 +43,13 @@ async fn greeting_get_set_delete() {
     assert_eq!(r.prev, Some(Value::Int(5)));
 
     // bytes and str stay distinct, maps keep non-string keys
-    let v = Value::Map(vec![
-        (Value::Int(1), Value::Bytes(b"x".to_vec())),
-        (Value::Str("1".into()), Value::Str("x".into())),
-    ]);
+    let v = Value::Map(
+        vec![
+            (Value::Int(1), Value::Bytes(b"x"[..].into())),
+            (Value::Str("1".into()), Value::Str("x".into())),
+        ]
+        .into(),
+    );
     c.set(&p(&["m"]), v.clone()).await.expect("set map");
     assert_eq!(c.get(&p(&["m"])).await.expect("get"), Some(v));
 
@@ -150,7 +153,7 @@ async fn preconditions_have_the_protocol_texts() {
         .request(
             MapBuilder::new()
                 .set("action", "get_value")
-                .set("path", Value::Array(vec!["a".into(), Value::Nil])),
+                .set("path", Value::Array(vec!["a".into(), Value::Nil].into())),
         )
         .await
         .expect_err("nil inside a path");
@@ -582,7 +585,10 @@ async fn messages_pass_through() {
         .await
         .expect("tock");
     sender
-        .msg_send("run.any", Value::Map(vec![("x".into(), Value::Int(1))]))
+        .msg_send(
+            "run.any",
+            Value::Map(vec![("x".into(), Value::Int(1))].into()),
+        )
         .await
         .expect("send");
     sender
@@ -590,7 +596,7 @@ async fn messages_pass_through() {
             MapBuilder::new()
                 .set("action", "serfsend")
                 .set("type", "run.any")
-                .set("raw", Value::Bytes(vec![0xc1])),
+                .set("raw", Value::Bytes(vec![0xc1].into())),
         )
         .await
         .expect("send raw");
@@ -606,11 +612,11 @@ async fn messages_pass_through() {
     );
     assert_eq!(
         first.get("data"),
-        Some(&Value::Map(vec![("x".into(), Value::Int(1))])),
+        Some(&Value::Map(vec![("x".into(), Value::Int(1))].into())),
         "{first}"
     );
     let second = mon.next().await.expect("open").expect("ok");
-    assert_eq!(second.get("raw"), Some(&Value::Bytes(vec![0xc1])));
+    assert_eq!(second.get("raw"), Some(&Value::Bytes(vec![0xc1].into())));
     assert!(second.get("decode_error").is_some());
     let e = sender
         .msg_send(":distkv.update", Value::Nil)
@@ -716,7 +722,10 @@ async fn types_and_matches_through_the_library() {
     };
     c.type_set(&int, &record).await.expect("a valid type");
     let stored = c.system_record("type", &int).await.expect("read back");
-    assert_eq!(stored.get("good"), Some(&Value::Array(record.good.clone())));
+    assert_eq!(
+        stored.get("good"),
+        Some(&Value::Array(record.good.clone().into()))
+    );
     // a type whose examples contradict it is refused by the server
     let wrong = TypeRecord {
         good: vec![Value::from("x")],

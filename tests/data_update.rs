@@ -8,10 +8,13 @@ use common::{ScratchDir, ServerProc};
 use distkv_tree::{Path, Value};
 
 fn rec(path: &[&str], v: Value) -> Vec<u8> {
-    let m = Value::Map(vec![
-        (Value::from("path"), Path::from_strs(path).to_value()),
-        (Value::from("value"), v),
-    ]);
+    let m = Value::Map(
+        vec![
+            (Value::from("path"), Path::from_strs(path).to_value()),
+            (Value::from("value"), v),
+        ]
+        .into(),
+    );
     distkv_proto::msgpack::to_vec(&m)
 }
 
@@ -28,7 +31,7 @@ fn msgpack_stream_is_imported_and_stops_at_damage() {
     let s = ServerProc::standalone("one", Some("Root"), &[]);
     let mut good = rec(&["imp", "a"], Value::Int(1));
     good.extend(rec(&["imp", "b", "c"], Value::from("two")));
-    good.extend(rec(&["imp", "d"], Value::Array(vec![Value::Int(3)])));
+    good.extend(rec(&["imp", "d"], Value::Array(vec![Value::Int(3)].into())));
     let file = dir.path() + "/good.mpk";
     std::fs::write(&file, &good).expect("write");
     assert_eq!(s.ok(&["data", "update", "-i", &file, "imp"]), "3\n");
@@ -80,10 +83,13 @@ fn msgpack_stream_is_imported_and_stops_at_damage() {
         "{text}"
     );
     assert_eq!(s.client(&["data", "get", "in", "y"]).status.code(), Some(1));
-    let no_value = distkv_proto::msgpack::to_vec(&Value::Map(vec![(
-        Value::from("path"),
-        Value::Array(vec![Value::from("z")]),
-    )]));
+    let no_value = distkv_proto::msgpack::to_vec(&Value::Map(
+        vec![(
+            Value::from("path"),
+            Value::Array(vec![Value::from("z")].into()),
+        )]
+        .into(),
+    ));
     let out = s.client_with_stdin(&["data", "update"], &no_value);
     assert!(String::from_utf8_lossy(&out.stderr).contains("record 1 (byte offset 0): no value"));
 

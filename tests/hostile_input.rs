@@ -164,7 +164,7 @@ fn unknown_action_and_bad_fields_keep_the_connection() {
         MapBuilder::new()
             .set("seq", 2)
             .set("action", "get_value")
-            .set("path", Value::Array(vec![Value::Map(vec![])])),
+            .set("path", Value::Array(vec![Value::Map(vec![].into())].into())),
     );
     let m = r.read().expect("reply");
     assert_eq!(m.get("seq"), Some(&Value::Int(2)));
@@ -183,7 +183,7 @@ fn unknown_action_and_bad_fields_keep_the_connection() {
         MapBuilder::new()
             .set("seq", 4)
             .set("action", "set_value")
-            .set("path", Value::Array(long))
+            .set("path", Value::Array(long.into()))
             .set("value", 1),
     );
     assert!(error_text(&r.read().expect("reply")).contains("Path too long"));
@@ -216,7 +216,7 @@ fn requests_without_seq_or_not_maps_close_the_connection() {
     let mut s = server();
     for bad in [
         to_vec(&MapBuilder::new().set("action", "get_value").build()),
-        to_vec(&Value::Array(vec![Value::Int(1)])),
+        to_vec(&Value::Array(vec![Value::Int(1)].into())),
         to_vec(&Value::Str("hello".into())),
     ] {
         let mut r = Raw::open(s.port);

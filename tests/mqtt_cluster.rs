@@ -178,30 +178,36 @@ async fn hostile_messages_on_every_topic_change_nothing() {
             ("tock", 1.into()),
         ]),
         map(vec![
-            ("path", Value::Array(vec!["keep".into()])),
+            ("path", Value::Array(vec!["keep".into()].into())),
             ("node", "x".into()),
             ("tick", 0.into()),
             ("tock", 1.into()),
             ("value", "evil".into()),
         ]),
         map(vec![("_batch", Value::Int(5))]),
-        map(vec![("_batch", Value::Array(vec![Value::Int(1); 5000]))]),
+        map(vec![(
+            "_batch",
+            Value::Array(vec![Value::Int(1); 5000].into()),
+        )]),
         map(vec![
             ("node", "x".into()),
             ("missing", Value::Str("no".into())),
         ]),
         map(vec![
             ("node", Value::Int(5)),
-            ("value", Value::Array(vec![])),
+            ("value", Value::Array(vec![].into())),
         ]),
         map(vec![(
             "_p0",
-            Value::Array(vec![
-                "x".into(),
-                1.into(),
-                99_999.into(),
-                Value::Bytes(vec![1; 400]),
-            ]),
+            Value::Array(
+                vec![
+                    "x".into(),
+                    1.into(),
+                    99_999.into(),
+                    Value::Bytes(vec![1; 400].into()),
+                ]
+                .into(),
+            ),
         )]),
     ];
     for topic in [

@@ -375,7 +375,7 @@ fn hostile_files_are_refused_with_a_clear_error() {
     use distkv_proto::value_map::MapBuilder;
     let dir = tmpdir("hostile");
     let good = MapBuilder::new()
-        .set("path", Value::Array(vec!["k".into()]))
+        .set("path", Value::Array(vec!["k".into()].into()))
         .set("value", 1)
         .set(
             "chain",
@@ -404,10 +404,10 @@ fn hostile_files_are_refused_with_a_clear_error() {
     // a value nested far beyond the decoder's depth limit
     let mut deep = Value::Int(0);
     for _ in 0..10_000 {
-        deep = Value::Array(vec![deep]);
+        deep = Value::Array(vec![deep].into());
     }
     let too_deep = MapBuilder::new()
-        .set("path", Value::Array(vec!["d".into()]))
+        .set("path", Value::Array(vec!["d".into()].into()))
         .set("value", deep)
         .build();
     // a length that claims 4 GiB, consistently in both copies

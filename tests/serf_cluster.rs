@@ -170,11 +170,11 @@ async fn a_large_value_replicates() {
     let c1 = one.connect().await;
     let c2 = two.connect().await;
     let start = Instant::now();
-    c1.set(&p(&["big"]), Value::Bytes(big.clone()))
+    c1.set(&p(&["big"]), Value::Bytes(big.clone().into()))
         .await
         .expect("set 1 MiB");
     loop {
-        if c2.get(&p(&["big"])).await.expect("get") == Some(Value::Bytes(big.clone())) {
+        if c2.get(&p(&["big"])).await.expect("get") == Some(Value::Bytes(big.clone().into())) {
             break;
         }
         assert!(
@@ -357,10 +357,13 @@ async fn has_tombstone(s: &ServerProc, path: &Path) -> bool {
 async fn tombstones_are_purged_only_with_every_deleter_online() {
     let ([a, _b, mut c], [s1, s2, s3]) = three_servers("del");
     let c1 = s1.connect().await;
-    let deleters = Value::Map(vec![(
-        "nodes".into(),
-        Value::Array(vec!["s1".into(), "s2".into(), "s3".into()]),
-    )]);
+    let deleters = Value::Map(
+        vec![(
+            "nodes".into(),
+            Value::Array(vec!["s1".into(), "s2".into(), "s3".into()].into()),
+        )]
+        .into(),
+    );
     c1.request(
         distkv_proto::value_map::MapBuilder::new()
             .set("action", "set_internal")
@@ -455,7 +458,7 @@ async fn hostile_gossip_is_dropped() {
     send(
         ":distkv.update",
         map(vec![
-            ("path", Value::Array(vec!["keep".into()])),
+            ("path", Value::Array(vec!["keep".into()].into())),
             ("node", "x".into()),
             ("tick", 0.into()),
             ("tock", 1.into()),
@@ -475,18 +478,21 @@ async fn hostile_gossip_is_dropped() {
         ":distkv.ping",
         map(vec![
             ("node", Value::Int(5)),
-            ("value", Value::Array(vec![])),
+            ("value", Value::Array(vec![].into())),
         ]),
     )
     .await;
     // fragments that never complete
     for i in 1..=30i64 {
-        let frag = Value::Array(vec![
-            "x".into(),
-            7.into(),
-            i.into(),
-            Value::Bytes(vec![0; 400]),
-        ]);
+        let frag = Value::Array(
+            vec![
+                "x".into(),
+                7.into(),
+                i.into(),
+                Value::Bytes(vec![0; 400].into()),
+            ]
+            .into(),
+        );
         send(":distkv.update", map(vec![("_p0", frag)])).await;
     }
     // a peer lying about ticks
@@ -496,9 +502,9 @@ async fn hostile_gossip_is_dropped() {
             ("node", "liar".into()),
             (
                 "value",
-                Value::Array(vec![Value::Int(1), Value::from_u64(1 << 50)]),
+                Value::Array(vec![Value::Int(1), Value::from_u64(1 << 50)].into()),
             ),
-            ("history", Value::Array(vec!["liar".into()])),
+            ("history", Value::Array(vec!["liar".into()].into())),
         ]),
     )
     .await;
@@ -508,10 +514,18 @@ async fn hostile_gossip_is_dropped() {
             ("node", "liar".into()),
             (
                 "missing",
-                Value::Map(vec![(
-                    "one".into(),
-                    Value::Array(vec![Value::Array(vec![1.into(), Value::from_u64(1 << 50)])]),
-                )]),
+                Value::Map(
+                    vec![(
+                        "one".into(),
+                        Value::Array(
+                            vec![Value::Array(
+                                vec![1.into(), Value::from_u64(1 << 50)].into(),
+                            )]
+                            .into(),
+                        ),
+                    )]
+                    .into(),
+                ),
             ),
         ]),
     )

@@ -52,7 +52,10 @@ fn p(words: &[&str]) -> Path {
 /// The update of the injection that worked before gossip was signed.
 fn pwned_update() -> Value {
     map(vec![
-        ("path", Value::Array(vec!["injected".into(), "key".into()])),
+        (
+            "path",
+            Value::Array(vec!["injected".into(), "key".into()].into()),
+        ),
         ("value", "pwned".into()),
         ("node", "evil".into()),
         ("tick", 1.into()),
@@ -71,7 +74,7 @@ fn forgeries() -> Vec<(&'static str, Vec<u8>)> {
         // None acl evil: an ACL entry of the system subtree
         (
             "path",
-            Value::Array(vec![Value::Nil, "acl".into(), "evil".into()]),
+            Value::Array(vec![Value::Nil, "acl".into(), "evil".into()].into()),
         ),
         ("value", "pwned".into()),
         ("node", "evil".into()),
@@ -79,7 +82,10 @@ fn forgeries() -> Vec<(&'static str, Vec<u8>)> {
         ("tock", 2_147_483_647.into()),
     ]);
     let big = map(vec![
-        ("path", Value::Array(vec!["injected".into(), "big".into()])),
+        (
+            "path",
+            Value::Array(vec!["injected".into(), "big".into()].into()),
+        ),
         ("value", Value::from("x".repeat(2000).as_str())),
         ("node", "evil".into()),
         ("tick", 3.into()),
@@ -94,7 +100,7 @@ fn forgeries() -> Vec<(&'static str, Vec<u8>)> {
                 ("node", "evil".into()),
                 (
                     "missing",
-                    Value::Map(vec![("one".into(), Value::Array(vec![1.into()]))]),
+                    Value::Map(vec![("one".into(), Value::Array(vec![1.into()].into()))].into()),
                 ),
             ])),
         ),
@@ -103,7 +109,7 @@ fn forgeries() -> Vec<(&'static str, Vec<u8>)> {
             to_vec(&map(vec![
                 ("node", "evil".into()),
                 ("tick", 5.into()),
-                ("history", Value::Array(vec!["evil".into()])),
+                ("history", Value::Array(vec!["evil".into()].into())),
             ])),
         ),
         // the right key id with a wrong secret, and a retired key
@@ -126,7 +132,7 @@ fn forgeries() -> Vec<(&'static str, Vec<u8>)> {
     };
     for (k, v) in &mut fields {
         if k.as_str() == Some("_tag") {
-            *v = Value::Bytes(vec![0; 8]);
+            *v = Value::Bytes(vec![0; 8].into());
         }
     }
     out.push(("update", to_vec(&Value::Map(fields))));
@@ -197,7 +203,7 @@ fn genuine(n: u64) -> Value {
     map(vec![
         (
             "path",
-            Value::Array(vec!["control".into(), Value::from(n.to_string().as_str())]),
+            Value::Array(vec!["control".into(), Value::from(n.to_string().as_str())].into()),
         ),
         ("value", "signed".into()),
         ("node", "tester".into()),
@@ -214,8 +220,10 @@ async fn check_nothing_changed(servers: &[&ServerProc], before: &[u64]) {
     for (s, b) in servers.iter().zip(before) {
         assert_eq!(value(s, &p(&["injected", "key"])).await, None, "{}", s.name);
         assert_eq!(value(s, &p(&["injected", "big"])).await, None, "{}", s.name);
-        let acl = Path::from_value(Value::Array(vec![Value::Nil, "acl".into(), "evil".into()]))
-            .expect("path");
+        let acl = Path::from_value(Value::Array(
+            vec![Value::Nil, "acl".into(), "evil".into()].into(),
+        ))
+        .expect("path");
         assert_eq!(value(s, &acl).await, None, "{}", s.name);
         assert_eq!(s.ok(&["data", "get", "keep"]), "\"safe\"\n");
         let n = until_rejected(s, *b, FORGERIES).await;

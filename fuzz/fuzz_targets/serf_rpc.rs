@@ -61,7 +61,7 @@ fuzz_target!(|data: &[u8]| {
             .set("Event", "user")
             .set("LTime", 1)
             .set("Name", name.as_str())
-            .set("Payload", Value::Bytes(payload.to_vec()))
+            .set("Payload", Value::Bytes(payload.into()))
             .set("Coalesce", false)
             .build();
         encode(&rec, &mut input);

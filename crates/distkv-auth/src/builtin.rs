@@ -75,7 +75,7 @@ impl AuthMethod for RootMethod {
         if presented.ident != "*" {
             return Err(AuthError::Param("the root user is called '*'".into()));
         }
-        Ok(Value::Map(Vec::new()))
+        Ok(Value::Map(Vec::new().into()))
     }
 
     async fn verify(&self, presented: &Presented, record: Option<&Value>) -> Result<(), AuthError> {
@@ -85,7 +85,7 @@ impl AuthMethod for RootMethod {
     }
 
     fn describe(&self, _ident: &str, _record: &Value) -> Value {
-        Value::Map(Vec::new())
+        Value::Map(Vec::new().into())
     }
 }
 
@@ -112,7 +112,7 @@ impl AuthMethod for TestMethod {
 
     async fn make_record(&self, presented: &Presented) -> Result<Value, AuthError> {
         check_ident(&presented.ident)?;
-        Ok(Value::Map(Vec::new()))
+        Ok(Value::Map(Vec::new().into()))
     }
 
     async fn verify(&self, presented: &Presented, record: Option<&Value>) -> Result<(), AuthError> {
@@ -228,10 +228,9 @@ impl AuthMethod for PasswordMethod {
             })
             .await?
             .map_err(|e| AuthError::Crypto(e.to_string()))?;
-        Ok(Value::Map(vec![(
-            Value::from("password"),
-            Value::from(hash.as_str()),
-        )]))
+        Ok(Value::Map(
+            vec![(Value::from("password"), Value::from(hash.as_str()))].into(),
+        ))
     }
 
     async fn verify(&self, presented: &Presented, record: Option<&Value>) -> Result<(), AuthError> {
@@ -313,7 +312,7 @@ mod tests {
             "AuthFailedError('Password hashes do not match', 'joe')"
         );
         // a damaged record refuses everyone
-        let bad = Value::Map(vec![(Value::from("password"), Value::from("garbage"))]);
+        let bad = Value::Map(vec![(Value::from("password"), Value::from("garbage"))].into());
         assert!(m.verify(&presented(&c), Some(&bad)).await.is_err());
     }
 

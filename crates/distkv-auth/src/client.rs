@@ -38,7 +38,7 @@ impl ClientAuth {
         let kx = KeyExchange::new();
         let req = MapBuilder::new()
             .set("action", "key_exchange")
-            .set("pubkey", Value::Bytes(kx.public_bytes().to_vec()))
+            .set("pubkey", Value::Bytes(kx.public_bytes()[..].into()))
             .build();
         let reply = chan.call(req).await?;
         let peer = reply

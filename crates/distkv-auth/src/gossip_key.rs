@@ -223,7 +223,7 @@ impl GossipKeyRing {
         let xnonce = XNonce::from_slice(&nonce);
         let mut m = vec![
             (Value::from("_kid"), Value::from(key.id.as_str())),
-            (Value::from("_n"), Value::Bytes(nonce.to_vec())),
+            (Value::from("_n"), Value::Bytes(nonce[..].into())),
         ];
         match self.protection {
             Protection::Sign => {
@@ -232,8 +232,8 @@ impl GossipKeyRing {
                     .cipher
                     .encrypt_in_place_detached(xnonce, &ad, &mut [])
                     .map_or_else(|_| vec![0; TAG_LEN], |t| t.to_vec());
-                m.push((Value::from("_body"), Value::Bytes(body.to_vec())));
-                m.push((Value::from("_tag"), Value::Bytes(tag)));
+                m.push((Value::from("_body"), Value::Bytes(body[..].into())));
+                m.push((Value::from("_tag"), Value::Bytes(tag.into())));
             }
             Protection::Encrypt => {
                 let ad = associated(topic, &key.id, None);
@@ -242,10 +242,10 @@ impl GossipKeyRing {
                 if let Ok(tag) = key.cipher.encrypt_in_place_detached(xnonce, &ad, &mut buf) {
                     buf.extend_from_slice(&tag);
                 }
-                m.push((Value::from("_sealed"), Value::Bytes(buf)));
+                m.push((Value::from("_sealed"), Value::Bytes(buf.into())));
             }
         }
-        Value::Map(m)
+        Value::Map(m.into())
     }
 
     /// Checks an envelope received on event `topic` and returns the
@@ -286,7 +286,7 @@ impl GossipKeyRing {
                 key.cipher
                     .decrypt_in_place_detached(nonce, &ad, &mut [], Tag::from_slice(tag))
                     .map_err(|_| bad())?;
-                Ok(body.clone())
+                Ok(body.clone().into())
             }
             (None, None, Some(Value::Bytes(sealed))) => {
                 let Some(split) = sealed.len().checked_sub(TAG_LEN) else {
@@ -511,7 +511,7 @@ mod tests {
         ));
         // an altered body
         let mut changed = env.clone();
-        set_field(&mut changed, "_body", Value::Bytes(b"hellO".to_vec()));
+        set_field(&mut changed, "_body", Value::Bytes(b"hellO"[..].into()));
         assert!(matches!(
             r.open(":distkv.update", &changed),
             Err(OpenError::BadTag(_))
@@ -554,15 +554,15 @@ mod tests {
             r.open(":t", &Value::Int(1)),
             Err(OpenError::Malformed("not a map"))
         );
-        let plain = Value::Map(vec![(Value::from("path"), Value::Array(vec![]))]);
+        let plain = Value::Map(vec![(Value::from("path"), Value::Array(vec![].into()))].into());
         assert_eq!(r.open(":t", &plain), Err(OpenError::Unsigned));
         for (field, v) in [
             ("_kid", Value::Int(3)),
             ("_kid", Value::from("x".repeat(33).as_str())),
-            ("_n", Value::Bytes(vec![0; 23])),
+            ("_n", Value::Bytes(vec![0; 23].into())),
             ("_n", Value::Nil),
-            ("_tag", Value::Bytes(vec![0; 15])),
-            ("_tag", Value::Bytes(vec![0; 17])),
+            ("_tag", Value::Bytes(vec![0; 15].into())),
+            ("_tag", Value::Bytes(vec![0; 17].into())),
             ("_tag", Value::from("tag")),
             ("_body", Value::Int(1)),
         ] {
@@ -574,7 +574,7 @@ mod tests {
             );
         }
         let mut short = ring(&[A], Protection::Encrypt).seal(":t", b"");
-        set_field(&mut short, "_sealed", Value::Bytes(vec![1; 5]));
+        set_field(&mut short, "_sealed", Value::Bytes(vec![1; 5].into()));
         assert_eq!(r.open(":t", &short), Err(OpenError::Malformed("_sealed")));
     }
 

@@ -142,7 +142,7 @@ impl Presented {
 ///     async fn make_record(&self, user: &Presented) -> Result<Value, AuthError> {
 ///         let token = user.secret("token").filter(|t| t.len() >= 16);
 ///         let token = token.ok_or_else(|| AuthError::Param("a 16-byte token".into()))?;
-///         Ok(Value::Map(vec![("sha256".into(), Sha256::digest(token).to_vec().into())]))
+///         Ok(Value::Map(vec![("sha256".into(), Sha256::digest(token).to_vec().into())].into()))
 ///     }
 ///
 ///     async fn verify(&self, user: &Presented, record: Option<&Value>) -> Result<(), AuthError> {
@@ -199,7 +199,7 @@ pub trait AuthMethod: Send + Sync + 'static {
 
     /// Server half: what `auth user get` shows of a user (never secrets).
     fn describe(&self, ident: &str, _record: &Value) -> Value {
-        Value::Map(vec![(Value::from("name"), Value::from(ident))])
+        Value::Map(vec![(Value::from("name"), Value::from(ident))].into())
     }
 
     /// Whether a user logged in with this method may manage users and

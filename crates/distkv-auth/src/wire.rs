@@ -32,7 +32,7 @@ pub fn credential_fields(
     for (k, v) in &creds.secrets {
         let key = key.ok_or_else(|| AuthError::Crypto("no session key".into()))?;
         let sealed = key.seal(&binding(&creds.method, &creds.ident, k), v)?;
-        secrets.push(k, Value::Bytes(sealed));
+        secrets.push(k, Value::Bytes(sealed.into()));
     }
     Ok((data.build(), secrets.build()))
 }
@@ -167,9 +167,9 @@ mod tests {
 
     #[test]
     fn greeting_rules() {
-        let auth = Value::Array(vec!["password".into(), "_test".into()]);
+        let auth = Value::Array(vec!["password".into(), "_test".into()].into());
         assert!(!login_needed(None, None).expect("no auth"));
-        assert!(!login_needed(Some(&Value::Array(vec![Value::Nil])), None).expect("off"));
+        assert!(!login_needed(Some(&Value::Array(vec![Value::Nil].into())), None).expect("off"));
         assert_eq!(
             login_needed(Some(&auth), None)
                 .expect_err("must fail")

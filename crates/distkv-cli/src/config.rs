@@ -396,7 +396,7 @@ fn entry<'a>(m: &'a mut [(Value, Value)], name: &str) -> Option<&'a mut Value> {
 /// was there) when missing or not a map.
 fn section_mut<'a>(cur: &'a mut Value, name: &str) -> &'a mut Value {
     if !matches!(cur, Value::Map(_)) {
-        *cur = Value::Map(Vec::new());
+        *cur = Value::Map(Vec::new().into());
     }
     let Value::Map(m) = cur else {
         return cur;
@@ -407,13 +407,13 @@ fn section_mut<'a>(cur: &'a mut Value, name: &str) -> &'a mut Value {
     {
         Some(i) => i,
         None => {
-            m.push((Value::from(name), Value::Map(Vec::new())));
+            m.push((Value::from(name), Value::Map(Vec::new().into())));
             m.len() - 1
         }
     };
     let slot = &mut m[at].1;
     if !matches!(slot, Value::Map(_)) {
-        *slot = Value::Map(Vec::new());
+        *slot = Value::Map(Vec::new().into());
     }
     slot
 }
@@ -432,7 +432,7 @@ impl Config {
     pub fn new() -> Config {
         // The defaults are a constant that the tests parse; fall back to an
         // empty map rather than panic.
-        Config(yaml::load(DEFAULTS).unwrap_or(Value::Map(Vec::new())))
+        Config(yaml::load(DEFAULTS).unwrap_or(Value::Map(Vec::new().into())))
     }
 
     /// Merges a YAML file over the current settings.
@@ -483,7 +483,7 @@ impl Config {
             cur = section_mut(cur, p);
         }
         if !matches!(cur, Value::Map(_)) {
-            *cur = Value::Map(Vec::new());
+            *cur = Value::Map(Vec::new().into());
         }
         if let Value::Map(m) = cur {
             match (entry(m, last), value) {
@@ -637,16 +637,16 @@ impl Config {
         let default = self
             .get("server.bind_default")
             .cloned()
-            .unwrap_or(Value::Map(Vec::new()));
+            .unwrap_or(Value::Map(Vec::new().into()));
         let items = match self.get("server.bind") {
             Some(Value::Array(s)) if !s.is_empty() => s.clone(),
-            _ => vec![Value::Map(Vec::new())],
+            _ => vec![Value::Map(Vec::new().into())].into(),
         };
         let mut out = Vec::new();
         for item in items {
             let mut merged = default.clone();
             merge(&mut merged, item);
-            let sub = Config(Value::Map(vec![(Value::from("l"), merged)]));
+            let sub = Config(Value::Map(vec![(Value::from("l"), merged)].into()));
             let host = sub.get_str("l.host")?.unwrap_or_else(|| "localhost".into());
             let port = sub.get_port("l.port")?.unwrap_or(27586);
             out.push((host, port));

@@ -116,7 +116,7 @@ impl Lit {
     fn into_value(self) -> Value {
         match self {
             Lit::Str(s) => Value::from(s),
-            Lit::Bytes(b) => Value::Bytes(b),
+            Lit::Bytes(b) => Value::Bytes(b.into()),
         }
     }
 }
@@ -240,7 +240,7 @@ impl Parser {
                     break;
                 }
             }
-            Value::Array(items)
+            Value::Array(items.into())
         } else {
             first.value
         };
@@ -308,7 +308,7 @@ impl Parser {
         self.pos += 1;
         self.skip_ws();
         if self.eat(')') {
-            return Ok(Item::hashable(Value::Array(Vec::new())));
+            return Ok(Item::hashable(Value::Array(Vec::new().into())));
         }
         let first = self.item()?;
         self.skip_ws();
@@ -365,7 +365,7 @@ impl Parser {
             self.expect(',')?;
         }
         Ok(Item {
-            value: Value::Map(map.entries),
+            value: Value::Map(map.entries.into()),
             unhashable: Some("dict"),
         })
     }
@@ -776,7 +776,7 @@ mod tests {
     }
 
     fn arr(items: Vec<Value>) -> Value {
-        Value::Array(items)
+        Value::Array(items.into())
     }
 
     #[test]
@@ -899,12 +899,15 @@ mod tests {
 
     #[test]
     fn byte_strings() {
-        assert_eq!(ok(r"b'ab\x00'"), Value::Bytes(b"ab\0".to_vec()));
-        assert_eq!(ok(r"rb'a\x00'"), Value::Bytes(b"a\\x00".to_vec()));
-        assert_eq!(ok(r"Br'\n'"), Value::Bytes(b"\\n".to_vec()));
-        assert_eq!(ok(r"b'\xff\377\777'"), Value::Bytes(vec![0xff, 0xff, 0xff]));
-        assert_eq!(ok(r"b'\u1234'"), Value::Bytes(b"\\u1234".to_vec()));
-        assert_eq!(ok("b'a' b'b'"), Value::Bytes(b"ab".to_vec()));
+        assert_eq!(ok(r"b'ab\x00'"), Value::Bytes(b"ab\0"[..].into()));
+        assert_eq!(ok(r"rb'a\x00'"), Value::Bytes(b"a\\x00"[..].into()));
+        assert_eq!(ok(r"Br'\n'"), Value::Bytes(b"\\n"[..].into()));
+        assert_eq!(
+            ok(r"b'\xff\377\777'"),
+            Value::Bytes(vec![0xff, 0xff, 0xff].into())
+        );
+        assert_eq!(ok(r"b'\u1234'"), Value::Bytes(b"\\u1234"[..].into()));
+        assert_eq!(ok("b'a' b'b'"), Value::Bytes(b"ab"[..].into()));
         let e = fails("b'aé'");
         assert_eq!(e.msg, "bytes can only contain ASCII literal characters");
         assert_eq!(e.pos, 3);
@@ -955,32 +958,35 @@ mod tests {
     fn dicts() {
         assert_eq!(
             ok("{'a': 1, 2: [3]}"),
-            Value::Map(vec![
-                (s("a"), Value::Int(1)),
-                (Value::Int(2), arr(vec![Value::Int(3)])),
-            ])
+            Value::Map(
+                vec![
+                    (s("a"), Value::Int(1)),
+                    (Value::Int(2), arr(vec![Value::Int(3)])),
+                ]
+                .into()
+            )
         );
-        assert_eq!(ok("{}"), Value::Map(vec![]));
+        assert_eq!(ok("{}"), Value::Map(vec![].into()));
         assert_eq!(
             ok("{'b': 1, 'a': 2, }"),
-            Value::Map(vec![(s("b"), Value::Int(1)), (s("a"), Value::Int(2))])
+            Value::Map(vec![(s("b"), Value::Int(1)), (s("a"), Value::Int(2))].into())
         );
         assert_eq!(
             ok("{'a': 1, 'b': 2, 'a': 3}"),
-            Value::Map(vec![(s("a"), Value::Int(3)), (s("b"), Value::Int(2))])
+            Value::Map(vec![(s("a"), Value::Int(3)), (s("b"), Value::Int(2))].into())
         );
         // 1 == 1.0 == True: the first key stays, the last value wins.
         assert_eq!(
             ok("{1: 'a', True: 'b', 1.0: 'c', None: 0}"),
-            Value::Map(vec![(Value::Int(1), s("c")), (Value::Nil, Value::Int(0))])
+            Value::Map(vec![(Value::Int(1), s("c")), (Value::Nil, Value::Int(0))].into())
         );
         assert_eq!(
             ok("{(1, 2): None}"),
-            Value::Map(vec![(arr(vec![Value::Int(1), Value::Int(2)]), Value::Nil)])
+            Value::Map(vec![(arr(vec![Value::Int(1), Value::Int(2)]), Value::Nil)].into())
         );
         assert_eq!(
             ok("{None: {}}"),
-            Value::Map(vec![(Value::Nil, Value::Map(vec![]))])
+            Value::Map(vec![(Value::Nil, Value::Map(vec![].into()))].into())
         );
         assert_eq!(fails("{[1]: 2}").msg, "unhashable type: 'list'");
         assert_eq!(fails("{(1, [2]): 2}").msg, "unhashable type: 'list'");
@@ -1026,7 +1032,7 @@ mod tests {
         );
         assert_eq!(
             ok("\t{ 'a' :\n\t1 }\n"),
-            Value::Map(vec![(s("a"), Value::Int(1))])
+            Value::Map(vec![(s("a"), Value::Int(1))].into())
         );
     }
 

@@ -18,7 +18,7 @@ impl Node {
                 .into_iter()
                 .map(|(k, v)| (k.to_value(), v.into_value())),
         );
-        Value::Map(m)
+        Value::Map(m.into())
     }
 }
 

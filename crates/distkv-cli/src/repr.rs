@@ -800,7 +800,7 @@ mod tests {
     }
 
     fn map(entries: Vec<(Value, Value)>) -> Value {
-        Value::Map(entries)
+        Value::Map(entries.into())
     }
 
     #[test]
@@ -868,12 +868,12 @@ mod tests {
 
     #[test]
     fn containers() {
-        let v = Value::Array(vec![Value::Int(1), s("a"), Value::Array(vec![])]);
+        let v = Value::Array(vec![Value::Int(1), s("a"), Value::Array(vec![].into())].into());
         assert_eq!(repr(&v), "[1, 'a', []]");
         assert_eq!(repr(&map(vec![])), "{}");
         let m = map(vec![(s("b"), Value::Int(2)), (s("a"), Value::Int(1))]);
         assert_eq!(repr(&m), "{'a': 1, 'b': 2}");
-        let e = Value::Ext(2, b"\x01".to_vec());
+        let e = Value::Ext(2, b"\x01"[..].into());
         assert_eq!(repr(&e), "ExtType(code=2, data=b'\\x01')");
     }
 
@@ -959,7 +959,7 @@ mod tests {
     fn deep_nesting_does_not_overflow() {
         let mut v = Value::Int(1);
         for _ in 0..5000 {
-            v = Value::Array(vec![v]);
+            v = Value::Array(vec![v].into());
         }
         assert!(repr_line(&v).contains("[...]"));
         assert!(repr(&v).contains("..."));
@@ -978,9 +978,9 @@ mod tests {
         ));
         assert!(py_comparable(&Value::Int(1), &Value::Float(0.5)));
         assert!(!py_comparable(&Value::Nil, &s("a")));
-        let a = Value::Array(vec![Value::Int(1), s("a")]);
-        let b = Value::Array(vec![Value::Int(2), Value::Int(3)]);
-        let c = Value::Array(vec![Value::Int(1), Value::Int(3)]);
+        let a = Value::Array(vec![Value::Int(1), s("a")].into());
+        let b = Value::Array(vec![Value::Int(2), Value::Int(3)].into());
+        let c = Value::Array(vec![Value::Int(1), Value::Int(3)].into());
         assert!(py_comparable(&a, &b));
         assert!(!py_comparable(&a, &c));
         assert_eq!(

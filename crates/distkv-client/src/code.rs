@@ -338,7 +338,7 @@ async fn update(
                 CodeError::Compile { line, .. } => Value::from_u64(*line as u64),
                 _ => Value::Nil,
             };
-            let data = Value::Map(vec![(Value::from("line"), line)]);
+            let data = Value::Map(vec![(Value::from("line"), line)].into());
             if let Err(err) = errors
                 .record("compile", full, &e.to_string(), 0, data)
                 .await

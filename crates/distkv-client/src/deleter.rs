@@ -86,7 +86,7 @@ impl Client {
         };
         let mut record = match old {
             Some(Value::Map(m)) => m.clone(),
-            _ => Vec::new(),
+            _ => Vec::new().into(),
         };
         record.retain(|(k, _)| k.as_str() != Some("nodes"));
         record.push((

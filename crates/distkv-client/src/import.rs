@@ -274,10 +274,13 @@ mod tests {
     use super::*;
 
     fn rec(path: &[&str], v: i64) -> Vec<u8> {
-        let m = Value::Map(vec![
-            (Value::from("path"), Path::from_strs(path).to_value()),
-            (Value::from("value"), Value::Int(v)),
-        ]);
+        let m = Value::Map(
+            vec![
+                (Value::from("path"), Path::from_strs(path).to_value()),
+                (Value::from("value"), Value::Int(v)),
+            ]
+            .into(),
+        );
         msgpack::to_vec(&m)
     }
 
@@ -314,12 +317,15 @@ mod tests {
     #[test]
     fn records_need_path_and_value() {
         assert!(Record::from_value(Value::Int(1)).is_err());
-        let no_value = Value::Map(vec![(Value::from("path"), Value::Array(vec![]))]);
+        let no_value = Value::Map(vec![(Value::from("path"), Value::Array(vec![].into()))].into());
         assert_eq!(Record::from_value(no_value), Err("no value".into()));
-        let bad_path = Value::Map(vec![
-            (Value::from("path"), Value::Int(3)),
-            (Value::from("value"), Value::Int(3)),
-        ]);
+        let bad_path = Value::Map(
+            vec![
+                (Value::from("path"), Value::Int(3)),
+                (Value::from("value"), Value::Int(3)),
+            ]
+            .into(),
+        );
         assert!(Record::from_value(bad_path).is_err());
     }
 }

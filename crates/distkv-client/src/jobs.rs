@@ -254,7 +254,7 @@ impl JobChange {
         let data = (!self.data.is_empty()).then(|| {
             let mut data = match job.get("data") {
                 Some(Value::Map(m)) => m.clone(),
-                _ => Vec::new(),
+                _ => Vec::new().into(),
             };
             for (name, value) in &self.data {
                 match value {
@@ -274,7 +274,7 @@ impl JobChange {
             }
         };
         if let Some(c) = &self.code {
-            set("code", Value::Array(c.clone()));
+            set("code", Value::Array(c.clone().into()));
         }
         if let Some(b) = self.backoff {
             set("backoff", Value::Float(b));
@@ -355,7 +355,10 @@ impl Client {
         change: &JobChange,
     ) -> Result<(), JobError> {
         let (path, _) = scope.paths(job);
-        let mut record = self.get(&path).await?.unwrap_or(Value::Map(Vec::new()));
+        let mut record = self
+            .get(&path)
+            .await?
+            .unwrap_or(Value::Map(Vec::new().into()));
         if change.code.is_none() && record.get("code").is_none() {
             return Err(JobError::NoCode);
         }
@@ -582,11 +585,17 @@ mod tests {
 
     #[test]
     fn a_change_keeps_other_fields_and_moves_changed_ones_last() {
-        let mut job = Value::Map(vec![
-            (Value::from("code"), Value::Array(vec![Value::from("x")])),
-            (Value::from("repeat"), Value::Float(5.0)),
-            (Value::from("info"), Value::from("old")),
-        ]);
+        let mut job = Value::Map(
+            vec![
+                (
+                    Value::from("code"),
+                    Value::Array(vec![Value::from("x")].into()),
+                ),
+                (Value::from("repeat"), Value::Float(5.0)),
+                (Value::from("info"), Value::from("old")),
+            ]
+            .into(),
+        );
         JobChange {
             repeat: Some(10.0),
             start_in: Some(3.0),
@@ -605,17 +614,26 @@ mod tests {
 
     #[test]
     fn parameters_are_set_and_removed_and_the_target_cleared() {
-        let mut job = Value::Map(vec![
-            (Value::from("code"), Value::Array(vec![Value::from("x")])),
-            (Value::from("target"), Value::Float(5.0)),
-            (
-                Value::from("data"),
-                Value::Map(vec![
-                    (Value::from("a"), Value::Int(1)),
-                    (Value::from("b"), Value::Int(2)),
-                ]),
-            ),
-        ]);
+        let mut job = Value::Map(
+            vec![
+                (
+                    Value::from("code"),
+                    Value::Array(vec![Value::from("x")].into()),
+                ),
+                (Value::from("target"), Value::Float(5.0)),
+                (
+                    Value::from("data"),
+                    Value::Map(
+                        vec![
+                            (Value::from("a"), Value::Int(1)),
+                            (Value::from("b"), Value::Int(2)),
+                        ]
+                        .into(),
+                    ),
+                ),
+            ]
+            .into(),
+        );
         JobChange {
             data: vec![
                 ("b".into(), None),
@@ -631,10 +649,13 @@ mod tests {
         assert_eq!(job.get("ok_after"), Some(&Value::Float(2.5)));
         assert_eq!(
             job.get("data"),
-            Some(&Value::Map(vec![
-                (Value::from("a"), Value::from("one")),
-                (Value::from("c"), Value::Int(3)),
-            ]))
+            Some(&Value::Map(
+                vec![
+                    (Value::from("a"), Value::from("one")),
+                    (Value::from("c"), Value::Int(3)),
+                ]
+                .into()
+            ))
         );
     }
 }

@@ -144,7 +144,7 @@ mod tests {
         let plain = Procedure::new("1 + 1").to_value();
         assert_eq!(plain.get("code").and_then(Value::as_str), Some("1 + 1"));
         assert_eq!(plain.get("is_async"), Some(&Value::Nil));
-        assert_eq!(plain.get("vars"), Some(&Value::Array(Vec::new())));
+        assert_eq!(plain.get("vars"), Some(&Value::Array(Vec::new().into())));
         let with = Procedure {
             is_async: true,
             ..Procedure::new("x * 2").with_vars(["x"])
@@ -153,7 +153,7 @@ mod tests {
         assert_eq!(with.get("is_async"), Some(&Value::Bool(true)));
         assert_eq!(
             with.get("vars"),
-            Some(&Value::Array(vec![Value::from("x")]))
+            Some(&Value::Array(vec![Value::from("x")].into()))
         );
     }
 

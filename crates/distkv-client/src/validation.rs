@@ -48,7 +48,7 @@ fn pairs(items: &[(Value, Value)]) -> Value {
     Value::Array(
         items
             .iter()
-            .map(|(a, b)| Value::Array(vec![a.clone(), b.clone()]))
+            .map(|(a, b)| Value::Array(vec![a.clone(), b.clone()].into()))
             .collect(),
     )
 }
@@ -112,8 +112,8 @@ impl Client {
     /// Stores type `path`; the server checks the examples first.
     pub async fn type_set(&self, path: &Path, t: &TypeRecord) -> Result<(), ClientError> {
         let record = MapBuilder::new()
-            .set("good", Value::Array(t.good.clone()))
-            .set("bad", Value::Array(t.bad.clone()))
+            .set("good", Value::Array(t.good.clone().into()))
+            .set("bad", Value::Array(t.bad.clone().into()))
             .set("code", text(&t.code))
             .set("schema", t.schema.clone())
             .build();

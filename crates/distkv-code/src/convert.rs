@@ -50,7 +50,7 @@ pub fn from_dynamic(d: &Dynamic) -> Value {
         return Value::Str(d.to_string().into());
     }
     if d.is_blob() {
-        return Value::Bytes(d.clone().cast::<Blob>());
+        return Value::Bytes(d.clone().cast::<Blob>().into());
     }
     if d.is_array() {
         let a = d.clone().cast::<Array>();
@@ -73,21 +73,24 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        let v = Value::Map(vec![
-            (Value::from("a"), Value::Int(1)),
-            (
-                Value::from("b"),
-                Value::Array(vec![Value::Nil, Value::Bool(true), Value::Float(1.5)]),
-            ),
-            (Value::from("c"), Value::Bytes(vec![1, 2])),
-            (Value::from("d"), Value::from("text")),
-        ]);
+        let v = Value::Map(
+            vec![
+                (Value::from("a"), Value::Int(1)),
+                (
+                    Value::from("b"),
+                    Value::Array(vec![Value::Nil, Value::Bool(true), Value::Float(1.5)].into()),
+                ),
+                (Value::from("c"), Value::Bytes(vec![1, 2].into())),
+                (Value::from("d"), Value::from("text")),
+            ]
+            .into(),
+        );
         assert_eq!(from_dynamic(&to_dynamic(&v)), v);
         // non-string keys become text
-        let m = Value::Map(vec![(Value::Int(1), Value::Int(2))]);
+        let m = Value::Map(vec![(Value::Int(1), Value::Int(2))].into());
         assert_eq!(
             from_dynamic(&to_dynamic(&m)),
-            Value::Map(vec![(Value::from("1"), Value::Int(2))])
+            Value::Map(vec![(Value::from("1"), Value::Int(2))].into())
         );
     }
 }

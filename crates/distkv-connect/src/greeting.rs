@@ -81,7 +81,7 @@ impl Greeting {
     /// login and `creds` is `None` ([`AuthError::Required`]) or names
     /// another method ([`AuthError::WrongMethod`]).
     pub fn login_needed(&self, creds: Option<&Credentials>) -> Result<bool, AuthError> {
-        let auth = self.auth.clone().map(Value::Array);
+        let auth = self.auth.clone().map(|x| Value::Array(x.into()));
         distkv_auth::wire::login_needed(auth.as_ref(), creds)
     }
 }
@@ -98,10 +98,13 @@ mod tests {
             .set("node", "one")
             .set("tick", 12)
             .set("tock", 34)
-            .set("version", Value::Array(vec![Value::Int(0), Value::Int(1)]))
+            .set(
+                "version",
+                Value::Array(vec![Value::Int(0), Value::Int(1)].into()),
+            )
             .set(
                 "auth",
-                Value::Array(vec![Value::from("password"), Value::from("root")]),
+                Value::Array(vec![Value::from("password"), Value::from("root")].into()),
             )
             .build();
         let g = Greeting::from_value(&msg);
@@ -123,7 +126,7 @@ mod tests {
             MapBuilder::new().set("seq", 1).set("node", "one").build(),
             MapBuilder::new().set("node", "one").build(),
             MapBuilder::new().set("seq", "0").build(),
-            Value::Array(vec![Value::Int(0)]),
+            Value::Array(vec![Value::Int(0)].into()),
             Value::Int(0),
             Value::Nil,
         ] {

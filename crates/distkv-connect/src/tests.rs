@@ -27,7 +27,10 @@ fn hello() -> Value {
         .set("node", "one")
         .set("tick", 3)
         .set("tock", 9)
-        .set("version", Value::Array(vec![Value::Int(0), Value::Int(1)]))
+        .set(
+            "version",
+            Value::Array(vec![Value::Int(0), Value::Int(1)].into()),
+        )
         .build()
 }
 

@@ -186,7 +186,7 @@ async fn bindings(c: &Client, path: &Path) -> Json {
     for cv in converters {
         let mut full = conv_root(&cv.group);
         full.0.extend(cv.path.0);
-        let record = distkv_tree::Value::Map(vec![("codec".into(), cv.codec.to_value())]);
+        let record = distkv_tree::Value::Map(vec![("codec".into(), cv.codec.to_value())].into());
         let _ = tree.local_change(&full, Some(record), &Precondition::default(), &clock);
         if !groups.contains(&cv.group) {
             groups.push(cv.group);

@@ -109,14 +109,20 @@ mod tests {
     fn nodes_missing_ticks_are_listed_even_without_a_tick() {
         let mut st = StateReply {
             node: "one".into(),
-            raw: Value::Map(vec![(
-                Value::from("stats"),
-                Value::Map(vec![
-                    (Value::from("entries"), Value::Int(7)),
-                    (Value::from("ready"), Value::Bool(true)),
-                    (Value::from("pulled"), Value::Int(2)),
-                ]),
-            )]),
+            raw: Value::Map(
+                vec![(
+                    Value::from("stats"),
+                    Value::Map(
+                        vec![
+                            (Value::from("entries"), Value::Int(7)),
+                            (Value::from("ready"), Value::Bool(true)),
+                            (Value::from("pulled"), Value::Int(2)),
+                        ]
+                        .into(),
+                    ),
+                )]
+                .into(),
+            ),
             ..StateReply::default()
         };
         st.nodes.insert("one".into(), Some(12));

@@ -173,7 +173,9 @@ mod tests {
     fn wrong_types_are_refused() {
         let int_value = msgpack::to_vec(&MapBuilder::new().set("a", 1).build());
         assert!(decode_tags(&int_value).is_err());
-        let int_key = msgpack::to_vec(&Value::Map(vec![(Value::Int(1), Value::Str("a".into()))]));
+        let int_key = msgpack::to_vec(&Value::Map(
+            vec![(Value::Int(1), Value::Str("a".into()))].into(),
+        ));
         assert!(decode_tags(&int_key).is_err());
         let nested = msgpack::to_vec(
             &MapBuilder::new()
@@ -183,7 +185,7 @@ mod tests {
         assert!(decode_tags(&nested).is_err());
         let bytes = msgpack::to_vec(
             &MapBuilder::new()
-                .set("a", Value::Bytes(b"x".to_vec()))
+                .set("a", Value::Bytes(b"x"[..].into()))
                 .build(),
         );
         assert!(decode_tags(&bytes).is_err());

@@ -227,14 +227,17 @@ mod tests {
 
     fn sample() -> [Value; 2] {
         [
-            Value::Map(vec![
-                (Value::from("seq"), Value::Int(1)),
-                (Value::from("data"), Value::Bytes(vec![7; 300])),
-                (
-                    Value::Int(-5),
-                    Value::Array(vec![Value::Nil, Value::Float(0.5)]),
-                ),
-            ]),
+            Value::Map(
+                vec![
+                    (Value::from("seq"), Value::Int(1)),
+                    (Value::from("data"), Value::Bytes(vec![7; 300].into())),
+                    (
+                        Value::Int(-5),
+                        Value::Array(vec![Value::Nil, Value::Float(0.5)].into()),
+                    ),
+                ]
+                .into(),
+            ),
             Value::from("second"),
         ]
     }
@@ -295,7 +298,7 @@ mod tests {
     fn owned_and_borrowed_encoders_agree() -> Result<(), CodecError> {
         let mut codec = MsgpackCodec::default();
         let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
-        let v = Value::Array(vec![Value::Int(1), Value::from("x")]);
+        let v = Value::Array(vec![Value::Int(1), Value::from("x")].into());
         codec.encode(&v, &mut a)?;
         codec.encode(v.clone(), &mut b)?;
         assert_eq!(a, b);

@@ -207,7 +207,7 @@ impl UpdateMessage {
 /// [`UpdateMessage::Batch`]).
 pub fn batch_value(changes: Vec<Value>) -> Value {
     MapBuilder::new()
-        .set("_batch", Value::Array(changes))
+        .set("_batch", Value::Array(changes.into()))
         .build()
 }
 
@@ -306,7 +306,7 @@ impl Ping {
     /// The message as a msgpack map.
     pub fn to_value(&self) -> Value {
         let value = self.value.map_or(Value::Nil, |(tock, tick)| {
-            Value::Array(vec![Value::from_u64(tock), Value::from_u64(tick)])
+            Value::Array(vec![Value::from_u64(tock), Value::from_u64(tick)].into())
         });
         MapBuilder::new()
             .set("node", self.node.as_str())
@@ -451,7 +451,7 @@ mod tests {
             .set(
                 "superseded",
                 MapBuilder::new()
-                    .set("y", Value::Array(vec![Value::Int(3)]))
+                    .set("y", Value::Array(vec![Value::Int(3)].into()))
                     .build(),
             )
             .build();

@@ -20,7 +20,7 @@
 //! ```
 //! use distkv_proto::json;
 //! use distkv_tree::Value;
-//! let v = Value::Map(vec![(Value::Int(1), Value::Bytes(b"hi".to_vec()))]);
+//! let v = Value::Map(vec![(Value::Int(1), Value::Bytes(b"hi"[..].into()))].into());
 //! let j = json::value(&v);
 //! assert_eq!(j.to_string(), r#"{"$map":[[1,{"$bytes":"aGk="}]]}"#);
 //! assert_eq!(json::to_value(&j).unwrap(), v);
@@ -28,7 +28,7 @@
 
 use base64::Engine as _;
 use distkv_tree::tree::MAX_PATH_LEN;
-use distkv_tree::{Path, PathElem, Value};
+use distkv_tree::{Path, PathElem, ThinVec, Value};
 use serde_json::{Map, Value as Json, json};
 
 /// JSON that does not describe a value or a path.
@@ -167,7 +167,7 @@ fn to_value_at(j: &Json, depth: usize) -> Result<Value, JsonError> {
 /// A `$`-form, or `None` when `key` names none.
 fn form(key: &str, body: &Json, depth: usize) -> Result<Option<Value>, JsonError> {
     Ok(Some(match key {
-        "$bytes" => Value::Bytes(unb64("$bytes", body)?),
+        "$bytes" => Value::Bytes(unb64("$bytes", body)?.into()),
         "$float" => match body.as_str() {
             Some("nan") => Value::Float(f64::NAN),
             Some("inf") => Value::Float(f64::INFINITY),
@@ -182,13 +182,13 @@ fn form(key: &str, body: &Json, depth: usize) -> Result<Option<Value>, JsonError
                 .as_i64()
                 .and_then(|t| i8::try_from(t).ok())
                 .ok_or_else(|| JsonError::Form("$ext", "the type is -128…127".into()))?;
-            Value::Ext(t, unb64("$ext", b)?)
+            Value::Ext(t, unb64("$ext", b)?.into())
         }
         "$map" => {
             let pairs = body
                 .as_array()
                 .ok_or_else(|| JsonError::Form("$map", "[[key, value], …] expected".into()))?;
-            let mut m = Vec::with_capacity(pairs.len());
+            let mut m = ThinVec::with_capacity(pairs.len());
             for p in pairs {
                 let (Some(k), Some(v), 2) = (p.get(0), p.get(1), p.as_array().map_or(0, Vec::len))
                 else {
@@ -222,20 +222,23 @@ mod tests {
 
     #[test]
     fn every_kind_of_value_goes_there_and_back() {
-        let v = Value::Array(vec![
-            Value::Nil,
-            Value::Bool(true),
-            Value::Int(-3),
-            Value::UInt(u64::MAX),
-            Value::Float(1.5),
-            Value::Float(f64::NEG_INFINITY),
-            Value::from("s"),
-            Value::Bytes(vec![0, 255]),
-            Value::Ext(3, vec![1]),
-            Value::Map(vec![(Value::Int(1), Value::from("one"))]),
-            Value::Map(vec![(Value::from("z"), Value::Int(1))]),
-            Value::Map(vec![(Value::from("$bytes"), Value::from("not base64"))]),
-        ]);
+        let v = Value::Array(
+            vec![
+                Value::Nil,
+                Value::Bool(true),
+                Value::Int(-3),
+                Value::UInt(u64::MAX),
+                Value::Float(1.5),
+                Value::Float(f64::NEG_INFINITY),
+                Value::from("s"),
+                Value::Bytes(vec![0, 255].into()),
+                Value::Ext(3, vec![1].into()),
+                Value::Map(vec![(Value::Int(1), Value::from("one"))].into()),
+                Value::Map(vec![(Value::from("z"), Value::Int(1))].into()),
+                Value::Map(vec![(Value::from("$bytes"), Value::from("not base64"))].into()),
+            ]
+            .into(),
+        );
         let j = value(&v);
         assert_eq!(
             j.to_string(),

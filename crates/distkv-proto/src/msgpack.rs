@@ -12,7 +12,7 @@
 //! iterative, so hostile nesting cannot overflow the stack, and the decoder
 //! never preallocates more than the bytes actually present.
 
-use distkv_tree::Value;
+use distkv_tree::{ThinVec, Value};
 use rmp::Marker;
 use rmp::encode as enc;
 
@@ -493,11 +493,11 @@ pub fn frame_len(buf: &[u8], limits: &Limits) -> Result<Option<usize>, DecodeErr
 /// A container being filled by [`decode_frame`].
 enum Open {
     Array {
-        items: Vec<Value>,
+        items: ThinVec<Value>,
         left: u32,
     },
     Map {
-        entries: Vec<(Value, Value)>,
+        entries: ThinVec<(Value, Value)>,
         key: Option<Value>,
         left: u32,
     },
@@ -534,20 +534,20 @@ fn start_value(head: Head, r: &mut Reader<'_>) -> Result<Result<Value, Open>, De
             Ok(s) => Value::Str(s.into()),
             Err(_) => return Err(DecodeError::InvalidUtf8),
         },
-        Head::Bin(n) => Value::Bytes(payload(n)?.to_vec()),
-        Head::Ext(ty, n) => Value::Ext(ty, payload(n)?.to_vec()),
-        Head::Array(0) => Value::Array(Vec::new()),
-        Head::Map(0) => Value::Map(Vec::new()),
+        Head::Bin(n) => Value::Bytes(payload(n)?.into()),
+        Head::Ext(ty, n) => Value::Ext(ty, payload(n)?.into()),
+        Head::Array(0) => Value::Array(ThinVec::new()),
+        Head::Map(0) => Value::Map(ThinVec::new()),
         Head::Array(n) => {
             return Ok(Err(Open::Array {
-                items: Vec::with_capacity(capacity(n, r, 1)),
+                items: ThinVec::with_capacity(capacity(n, r, 1)),
                 left: n,
             }));
         }
         Head::Map(n) => {
             return Ok(Err(Open::Map {
                 // Each entry takes at least two bytes.
-                entries: Vec::with_capacity(capacity(n, r, 2)),
+                entries: ThinVec::with_capacity(capacity(n, r, 2)),
                 key: None,
                 left: n,
             }));
@@ -737,7 +737,7 @@ mod tests {
     }
 
     fn map(entries: Vec<(Value, Value)>) -> Value {
-        Value::Map(entries)
+        Value::Map(entries.into())
     }
 
     #[test]
@@ -837,13 +837,13 @@ mod tests {
             (Value::Int(1), Value::from("one")),
             (
                 Value::Nil,
-                Value::Array(vec![Value::Bool(true), Value::Nil]),
+                Value::Array(vec![Value::Bool(true), Value::Nil].into()),
             ),
             (
-                Value::Array(vec![Value::Int(1), Value::Int(2)]),
-                map(vec![(Value::Bytes(b"k".to_vec()), Value::Float(2.5))]),
+                Value::Array(vec![Value::Int(1), Value::Int(2)].into()),
+                map(vec![(Value::Bytes(b"k"[..].into()), Value::Float(2.5))]),
             ),
-            (map(vec![]), Value::Ext(-1, vec![1, 2, 3])),
+            (map(vec![]), Value::Ext(-1, vec![1, 2, 3].into())),
             (Value::from("z"), Value::from("last")),
             (Value::from("a"), Value::from("insertion order kept")),
         ]);
@@ -854,19 +854,19 @@ mod tests {
             Value::from("x".repeat(40)),
             Value::from("y".repeat(300)),
             Value::from("z".repeat(70_000)),
-            Value::Bytes(vec![]),
-            Value::Bytes(vec![0; 256]),
-            Value::Bytes(vec![1; 70_000]),
-            Value::Array(vec![]),
-            Value::Array(vec![Value::Int(7); 20]),
-            Value::Array(vec![Value::Nil; 70_000]),
+            Value::Bytes(vec![].into()),
+            Value::Bytes(vec![0; 256].into()),
+            Value::Bytes(vec![1; 70_000].into()),
+            Value::Array(vec![].into()),
+            Value::Array(vec![Value::Int(7); 20].into()),
+            Value::Array(vec![Value::Nil; 70_000].into()),
             map((0..20).map(|i| (Value::Int(i), Value::Nil)).collect()),
-            Value::Ext(5, vec![]),
-            Value::Ext(5, vec![9; 1]),
-            Value::Ext(5, vec![9; 3]),
-            Value::Ext(-128, vec![9; 16]),
-            Value::Ext(127, vec![9; 300]),
-            Value::Ext(1, vec![9; 70_000]),
+            Value::Ext(5, vec![].into()),
+            Value::Ext(5, vec![9; 1].into()),
+            Value::Ext(5, vec![9; 3].into()),
+            Value::Ext(-128, vec![9; 16].into()),
+            Value::Ext(127, vec![9; 300].into()),
+            Value::Ext(1, vec![9; 70_000].into()),
             nested,
         ];
         for v in values {
@@ -877,7 +877,7 @@ mod tests {
     #[test]
     fn bytes_and_str_stay_distinct() {
         let s = Value::from("abc");
-        let b = Value::Bytes(b"abc".to_vec());
+        let b = Value::Bytes(b"abc"[..].into());
         assert_eq!(to_vec(&s).first(), Some(&0xa3));
         assert_eq!(to_vec(&b).first(), Some(&0xc4));
         assert_eq!(round_trip(&s), Ok(s));
@@ -886,8 +886,11 @@ mod tests {
 
     #[test]
     fn ext_uses_fixext_when_possible() {
-        assert_eq!(to_vec(&Value::Ext(3, vec![7])), [0xd4, 3, 7]);
-        assert_eq!(to_vec(&Value::Ext(3, vec![7; 3])), [0xc7, 3, 3, 7, 7, 7]);
+        assert_eq!(to_vec(&Value::Ext(3, vec![7].into())), [0xd4, 3, 7]);
+        assert_eq!(
+            to_vec(&Value::Ext(3, vec![7; 3].into())),
+            [0xc7, 3, 3, 7, 7, 7]
+        );
     }
 
     #[test]
@@ -1012,7 +1015,7 @@ mod tests {
     fn deep_values_encode_iteratively() {
         let mut v = Value::Nil;
         for _ in 0..100 {
-            v = Value::Array(vec![v]);
+            v = Value::Array(vec![v].into());
         }
         let bytes = to_vec(&v);
         assert_eq!(bytes.len(), 101);
@@ -1042,7 +1045,7 @@ mod tests {
     fn containers_are_allocated_once_for_their_items() {
         let entries: Vec<(Value, Value)> = (0..5).map(|i| (Value::Int(i), Value::Nil)).collect();
         let items: Vec<Value> = (0..7).map(Value::Int).collect();
-        let v = Value::Array(vec![map(entries), Value::Array(items)]);
+        let v = Value::Array(vec![map(entries), Value::Array(items.into())].into());
         let Ok(Value::Array(outer)) = decode_one(&to_vec(&v), &lim()) else {
             panic!("not an array");
         };
@@ -1058,8 +1061,11 @@ mod tests {
     #[test]
     fn scanner_resumes_where_it_stopped() {
         let v = map(vec![
-            (Value::from("k"), Value::Array(vec![Value::Int(1); 3])),
-            (Value::Int(2), Value::Bytes(vec![5; 40])),
+            (
+                Value::from("k"),
+                Value::Array(vec![Value::Int(1); 3].into()),
+            ),
+            (Value::Int(2), Value::Bytes(vec![5; 40].into())),
         ]);
         let bytes = to_vec(&v);
         let mut scanner = FrameScanner::default();
@@ -1077,17 +1083,18 @@ mod tests {
             (i64::MAX as u64 + 1..=u64::MAX).prop_map(Value::UInt),
             any::<f64>().prop_map(Value::Float),
             any::<String>().prop_map(Value::from),
-            proptest::collection::vec(any::<u8>(), 0..40).prop_map(Value::Bytes),
+            proptest::collection::vec(any::<u8>(), 0..40).prop_map(|x| Value::Bytes(x.into())),
             (any::<i8>(), proptest::collection::vec(any::<u8>(), 0..20))
-                .prop_map(|(t, d)| Value::Ext(t, d)),
+                .prop_map(|(t, d)| Value::Ext(t, d.into())),
         ]
     }
 
     fn arb_value() -> impl Strategy<Value = Value> {
         arb_scalar().prop_recursive(4, 64, 8, |inner| {
             prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
-                proptest::collection::vec((inner.clone(), inner), 0..8).prop_map(Value::Map),
+                proptest::collection::vec(inner.clone(), 0..8).prop_map(|x| Value::Array(x.into())),
+                proptest::collection::vec((inner.clone(), inner), 0..8)
+                    .prop_map(|x| Value::Map(x.into())),
             ]
         })
     }
@@ -1168,10 +1175,9 @@ mod tests {
         );
         assert_eq!(
             decode_exact(&[0x92, 0x91, 0xc0, 0xc0], &limits),
-            Ok(Value::Array(vec![
-                Value::Array(vec![Value::Nil]),
-                Value::Nil
-            ]))
+            Ok(Value::Array(
+                vec![Value::Array(vec![Value::Nil].into()), Value::Nil].into()
+            ))
         );
         assert!(matches!(
             decode_exact(&[0xc0; 9], &limits),

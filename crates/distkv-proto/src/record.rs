@@ -379,7 +379,7 @@ mod tests {
 
     fn rec(i: i64) -> Value {
         MapBuilder::new()
-            .set("path", Value::Array(vec!["k".into(), Value::Int(i)]))
+            .set("path", Value::Array(vec!["k".into(), Value::Int(i)].into()))
             .set("value", Value::from("x".repeat(i as usize % 7)))
             .set("tock", i)
             .build()

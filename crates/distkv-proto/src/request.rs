@@ -556,7 +556,7 @@ mod tests {
         let e = req(MapBuilder::new()
             .set("seq", 5)
             .set("action", "get_value")
-            .set("path", Value::Array(vec![Value::Map(vec![])])))
+            .set("path", Value::Array(vec![Value::Map(vec![].into())].into())))
         .expect_err("bad path");
         assert_eq!(e.seq, Some(5));
     }
@@ -662,14 +662,15 @@ mod tests {
                 Just(Value::UInt(u64::MAX)),
                 Just(Value::Float(1.5)),
                 "[a-z_]{0,10}".prop_map(|s| Value::from(s.as_str())),
-                proptest::collection::vec(any::<u8>(), 0..3).prop_map(Value::Bytes),
+                proptest::collection::vec(any::<u8>(), 0..3).prop_map(|x| Value::Bytes(x.into())),
             ]
         }
 
         fn any_value() -> impl Strategy<Value = Value> {
             scalar().prop_recursive(3, 12, 3, |inner| {
                 prop_oneof![
-                    proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                    proptest::collection::vec(inner.clone(), 0..3)
+                        .prop_map(|x| Value::Array(x.into())),
                     proptest::collection::vec(("[a-z]{1,3}", inner), 0..3).prop_map(|kv| {
                         Value::Map(
                             kv.into_iter()
@@ -702,7 +703,7 @@ mod tests {
                 scalar(),
             ];
             let path = prop_oneof![
-                proptest::collection::vec(scalar(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec(scalar(), 0..4).prop_map(|x| Value::Array(x.into())),
                 any_value(),
             ];
             (key, action, path, any_value()).prop_map(|(k, action, path, other)| {
@@ -729,7 +730,7 @@ mod tests {
                 if non_string_key {
                     fields.push((Value::Int(1), Value::Int(1)));
                 }
-                let bytes = msgpack::to_vec(&Value::Map(fields));
+                let bytes = msgpack::to_vec(&Value::Map(fields.into()));
                 if let Some((fast, used)) = parse_request_bytes(&bytes, depth) {
                     prop_assert_eq!(used, bytes.len());
                     let (v, n) = msgpack::decode_first(&bytes, depth).expect("the general decoder reads it too");

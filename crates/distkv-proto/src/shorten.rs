@@ -202,15 +202,15 @@ mod tests {
             if let Some(p) = path {
                 m.push((Value::from("path"), p));
             }
-            Value::Map(m)
+            Value::Map(m.into())
         };
         assert_eq!(l.lengthen_item(&item(None, None)).expect("root"), prefix);
-        let bc = Value::Array(vec![Value::from("b"), Value::from("c")]);
+        let bc = Value::Array(vec![Value::from("b"), Value::from("c")].into());
         assert_eq!(
             l.lengthen_item(&item(None, Some(bc))).expect("below"),
             Path::from_strs(&["a", "b", "c"])
         );
-        let d = Value::Array(vec![Value::from("d")]);
+        let d = Value::Array(vec![Value::from("d")].into());
         assert_eq!(
             l.lengthen_item(&item(Some(Value::Int(1)), Some(d)))
                 .expect("sibling"),

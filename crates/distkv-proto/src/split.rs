@@ -62,7 +62,7 @@ fn part_key(i: usize) -> String {
 /// `_p0: ""`, if the message has a `_p0` key.
 fn escape(msg: &mut Value) {
     let Value::Map(m) = msg else { return };
-    let has = |m: &Vec<(Value, Value)>, k: &str| m.iter().any(|(kk, _)| kk.as_str() == Some(k));
+    let has = |m: &[(Value, Value)], k: &str| m.iter().any(|(kk, _)| kk.as_str() == Some(k));
     if !has(m, "_p0") {
         return;
     }
@@ -166,13 +166,16 @@ impl Splitter {
             .map(|(i, c)| {
                 let k = i as i64 + 1;
                 let idx = if i + 1 == last { -k } else { k };
-                let frag = Value::Array(vec![
-                    Value::Str(self.node.as_str().into()),
-                    Value::from_u64(self.counter),
-                    Value::Int(idx),
-                    Value::Bytes(c.to_vec()),
-                ]);
-                to_vec(&Value::Map(vec![(Value::Str("_p0".into()), frag)]))
+                let frag = Value::Array(
+                    vec![
+                        Value::Str(self.node.as_str().into()),
+                        Value::from_u64(self.counter),
+                        Value::Int(idx),
+                        Value::Bytes(c.into()),
+                    ]
+                    .into(),
+                );
+                to_vec(&Value::Map(vec![(Value::Str("_p0".into()), frag)].into()))
             })
             .collect())
     }
@@ -273,7 +276,7 @@ impl Reassembler {
             entry.cost = entry.cost.saturating_add(cost);
             entry.max_slot = entry.max_slot.max(slot);
             self.pending_bytes = self.pending_bytes.saturating_add(cost);
-            entry.parts.insert(slot, data.clone());
+            entry.parts.insert(slot, data.to_vec());
         }
         if entry.bytes > self.max_message || entry.last.is_some_and(|l| entry.max_slot > l) {
             self.remove(&key);
@@ -390,7 +393,7 @@ mod tests {
                 "value",
                 Value::Bytes((0..5000u32).map(|i| i as u8).collect()),
             )
-            .set("path", Value::Array(vec!["big".into()]))
+            .set("path", Value::Array(vec!["big".into()].into()))
             .build();
         let mut parts = s.split(m.clone()).expect("splits");
         assert!(parts.len() > 10);
@@ -440,10 +443,13 @@ mod tests {
         let mut s = Splitter::new("one");
         let gap = MapBuilder::new().set("_p0", "").set("_p2", 3).build();
         assert_eq!(s.split(gap), Err(SplitError::Unescapable));
-        let dup = Value::Map(vec![
-            (Value::Str("_p0".into()), Value::Int(1)),
-            (Value::Str("_p0".into()), Value::Int(2)),
-        ]);
+        let dup = Value::Map(
+            vec![
+                (Value::Str("_p0".into()), Value::Int(1)),
+                (Value::Str("_p0".into()), Value::Int(2)),
+            ]
+            .into(),
+        );
         assert_eq!(s.split(dup), Err(SplitError::Unescapable));
         // A gap that the receiver's run does not reach is fine.
         let far = MapBuilder::new().set("_p0", 1).set("_p3", 2).build();
@@ -463,7 +469,7 @@ mod tests {
     fn incomplete_messages_expire_and_budget_holds() {
         let mut s = Splitter::new("one");
         let m = MapBuilder::new()
-            .set("v", Value::Bytes(vec![7; 3000]))
+            .set("v", Value::Bytes(vec![7; 3000].into()))
             .build();
         let parts = s.split(m).expect("splits");
         let mut r = Reassembler::new(1 << 20, 2000, Duration::from_secs(5));
@@ -485,12 +491,15 @@ mod tests {
         MapBuilder::new()
             .set(
                 "_p0",
-                Value::Array(vec![
-                    node.into(),
-                    Value::from_u64(seq),
-                    idx.into(),
-                    Value::Bytes(data.to_vec()),
-                ]),
+                Value::Array(
+                    vec![
+                        node.into(),
+                        Value::from_u64(seq),
+                        idx.into(),
+                        Value::Bytes(data[..].into()),
+                    ]
+                    .into(),
+                ),
             )
             .build()
     }
@@ -531,22 +540,29 @@ mod tests {
         let now = Instant::now();
         for bad in [
             MapBuilder::new().set("_p0", 5).build(),
-            MapBuilder::new().set("_p0", Value::Array(vec![])).build(),
+            MapBuilder::new()
+                .set("_p0", Value::Array(vec![].into()))
+                .build(),
             MapBuilder::new()
                 .set(
                     "_p0",
-                    Value::Array(vec!["n".into(), 1.into(), 0.into(), Value::Bytes(vec![1])]),
+                    Value::Array(
+                        vec!["n".into(), 1.into(), 0.into(), Value::Bytes(vec![1].into())].into(),
+                    ),
                 )
                 .build(),
             MapBuilder::new()
                 .set(
                     "_p0",
-                    Value::Array(vec![
-                        "n".into(),
-                        1.into(),
-                        (-1).into(),
-                        Value::Bytes(vec![0xc1]),
-                    ]),
+                    Value::Array(
+                        vec![
+                            "n".into(),
+                            1.into(),
+                            (-1).into(),
+                            Value::Bytes(vec![0xc1].into()),
+                        ]
+                        .into(),
+                    ),
                 )
                 .build(),
         ] {
@@ -557,7 +573,9 @@ mod tests {
             MapBuilder::new()
                 .set(
                     "_p0",
-                    Value::Array(vec!["n".into(), 2.into(), i.into(), Value::Bytes(vec![1])]),
+                    Value::Array(
+                        vec!["n".into(), 2.into(), i.into(), Value::Bytes(vec![1].into())].into(),
+                    ),
                 )
                 .build()
         };
@@ -568,12 +586,15 @@ mod tests {
         let big = MapBuilder::new()
             .set(
                 "_p0",
-                Value::Array(vec![
-                    "n".into(),
-                    3.into(),
-                    1.into(),
-                    Value::Bytes(vec![0; 20]),
-                ]),
+                Value::Array(
+                    vec![
+                        "n".into(),
+                        3.into(),
+                        1.into(),
+                        Value::Bytes(vec![0; 20].into()),
+                    ]
+                    .into(),
+                ),
             )
             .build();
         assert!(matches!(

@@ -1,15 +1,15 @@
 //! Building and reading msgpack maps with string keys.
 
-use distkv_tree::Value;
+use distkv_tree::{ThinVec, Value};
 
 /// Builds a protocol map (string keys, insertion order kept).
 #[derive(Clone, Debug, Default)]
-pub struct MapBuilder(Vec<(Value, Value)>);
+pub struct MapBuilder(ThinVec<(Value, Value)>);
 
 impl MapBuilder {
     /// An empty map.
     pub fn new() -> MapBuilder {
-        MapBuilder(Vec::with_capacity(6))
+        MapBuilder(ThinVec::with_capacity(6))
     }
 
     /// Adds `key: value`.

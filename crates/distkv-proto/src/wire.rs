@@ -340,7 +340,7 @@ pub fn path_from_value(v: Value) -> Result<Path, WireError> {
     match v {
         Value::Ext(3, data) => {
             let limits = crate::msgpack::Limits::default();
-            let mut elems = Vec::new();
+            let mut elems = distkv_tree::ThinVec::new();
             let mut rest = &data[..];
             while !rest.is_empty() {
                 let (item, used) = crate::msgpack::decode(rest, &limits)
@@ -414,7 +414,7 @@ pub fn ranges_to_value(r: &RangeSet) -> Value {
                 if b - a == 1 {
                     Value::from_u64(a)
                 } else {
-                    Value::Array(vec![Value::from_u64(a), Value::from_u64(b)])
+                    Value::Array(vec![Value::from_u64(a), Value::from_u64(b)].into())
                 }
             })
             .collect(),
@@ -460,8 +460,8 @@ pub fn deleter_path() -> Path {
 /// use distkv_tree::Value;
 /// let record = Value::Map(vec![(
 ///     Value::from("nodes"),
-///     Value::Array(vec![Value::from("one"), Value::Int(2)]),
-/// )]);
+///     Value::Array(vec![Value::from("one"), Value::Int(2)].into()),
+/// )].into());
 /// assert_eq!(deleter_nodes(Some(&record)), ["one"]);
 /// assert!(deleter_nodes(None).is_empty());
 /// ```
@@ -572,14 +572,14 @@ mod tests {
                 any::<u64>().prop_map(Value::from_u64),
                 any::<f64>().prop_map(Value::Float),
                 any::<bool>().prop_map(Value::Bool),
-                proptest::collection::vec(any::<u8>(), 0..4).prop_map(Value::Bytes),
+                proptest::collection::vec(any::<u8>(), 0..4).prop_map(|x| Value::Bytes(x.into())),
                 Just(Value::Nil),
             ], 0..6),
             value in proptest::option::of(prop_oneof![
                 "[a-z]{0,40}".prop_map(Value::from),
                 any::<i64>().prop_map(Value::Int),
                 proptest::collection::vec(any::<i64>().prop_map(Value::Int), 0..20)
-                    .prop_map(Value::Array),
+                    .prop_map(|x| Value::Array(x.into())),
             ]),
             ticks in proptest::collection::vec(1..u64::MAX, 1..20),
             complete in any::<bool>(),
@@ -667,7 +667,7 @@ mod tests {
         let chain = MapBuilder::new().set("node", "a").set("tick", 1).build();
         let base = || {
             MapBuilder::new()
-                .set("path", Value::Array(vec![Value::from("x")]))
+                .set("path", Value::Array(vec![Value::from("x")].into()))
                 .set("chain", chain.clone())
                 .set("tock", 3)
         };
@@ -677,16 +677,16 @@ mod tests {
             base().set("depth", 1).build(),
             base().set("node", "a").build(),
             MapBuilder::new()
-                .set("path", Value::Array(vec![Value::from("x")]))
+                .set("path", Value::Array(vec![Value::from("x")].into()))
                 .set("node", "a")
                 .set("tick", 1)
                 .set("tock", 3)
                 .build(),
             MapBuilder::new()
-                .set("nodes", Value::Map(Vec::new()))
+                .set("nodes", Value::Map(Vec::new().into()))
                 .build(),
             MapBuilder::new()
-                .set("path", Value::Ext(3, vec![0xa1, b'x']))
+                .set("path", Value::Ext(3, vec![0xa1, b'x'].into()))
                 .set("chain", chain.clone())
                 .set("tock", 3)
                 .build(),

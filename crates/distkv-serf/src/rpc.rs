@@ -232,7 +232,7 @@ impl SerfRpc {
     pub async fn event(&self, name: &str, payload: &[u8]) -> Result<(), GossipError> {
         let body = MapBuilder::new()
             .set("Name", name)
-            .set("Payload", Value::Bytes(payload.to_vec()))
+            .set("Payload", Value::Bytes(payload[..].into()))
             .set("Coalesce", false);
         self.call("event", Some(body), false).await.map(|_| ())
     }
@@ -565,17 +565,17 @@ mod tests {
             |seq: u64, err: &str| MapBuilder::new().set("Seq", seq).set("Error", err).build();
         let member = MapBuilder::new()
             .set("Name", "a")
-            .set("Addr", Value::Bytes(vec![10, 0, 0, 1]))
+            .set("Addr", Value::Bytes(vec![10, 0, 0, 1].into()))
             .set("Port", 7946)
             .set("Status", "alive")
             .build();
         let members = MapBuilder::new()
-            .set("Members", Value::Array(vec![member]))
+            .set("Members", Value::Array(vec![member].into()))
             .build();
         let event = MapBuilder::new()
             .set("Event", "user")
             .set("Name", "x.ping")
-            .set("Payload", Value::Bytes(b"hi".to_vec()))
+            .set("Payload", Value::Bytes(b"hi"[..].into()))
             .build();
         let mut input = Vec::new();
         for v in [
@@ -608,7 +608,7 @@ mod tests {
         let h = MapBuilder::new().set("Seq", 1).set("Error", "").build();
         assert!(is_header(&h));
         let body = MapBuilder::new()
-            .set("Members", Value::Array(vec![]))
+            .set("Members", Value::Array(vec![].into()))
             .build();
         assert!(!is_header(&body));
         assert_eq!(

@@ -135,7 +135,7 @@ impl Core {
 /// The state log record of a dropped node: a node-state record with
 /// the original's `node_drop` field.
 fn node_drop_record(node: &str) -> Value {
-    let names = Value::Array(vec![Value::from(node)]);
+    let names = Value::Array(vec![Value::from(node)].into());
     distkv_proto::value_map::MapBuilder::new()
         .set("node_drop", names)
         .build()

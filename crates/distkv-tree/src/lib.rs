@@ -16,6 +16,7 @@ pub mod value;
 
 pub use compact_str::CompactString;
 pub use path::{Path, PathElem, PathError};
+pub use thin_vec::{ThinVec, thin_vec};
 pub use value::Value;
 pub mod chain;
 mod children;
@@ -35,7 +36,7 @@ pub use tree::{
     Tree, UpdateEvent, WalkCursor, WalkError, WalkOpts,
 };
 
-/// The memory budget of the tree (about 150 bytes of RSS per small entry
+/// The memory budget of the tree (at most 100 bytes of RSS per small entry
 /// at a million entries) rests on these sizes: an entry is stored inline
 /// in its parent's children vector together with its name.
 #[cfg(all(test, target_pointer_width = "64"))]
@@ -49,14 +50,14 @@ mod size_tests {
         // Text up to 24 bytes lives inside the string itself.
         assert_eq!(size_of::<CompactString>(), 24);
         assert_eq!(size_of::<PathElem>(), 24);
-        assert_eq!(size_of::<Value>(), 32);
+        assert_eq!(size_of::<Value>(), 24);
         assert_eq!(size_of::<NodeEvent>(), 16);
         assert_eq!(size_of::<Chain>(), 16);
         assert_eq!(size_of::<Option<Chain>>(), 24);
-        assert_eq!(size_of::<Option<Value>>(), 32);
-        assert_eq!(size_of::<Entry>(), 64);
+        assert_eq!(size_of::<Option<Value>>(), 24);
+        assert_eq!(size_of::<Entry>(), 56);
         // Name plus entry: one slot of a children vector.
-        assert_eq!(size_of::<(PathElem, Entry)>(), 88);
+        assert_eq!(size_of::<(PathElem, Entry)>(), 80);
     }
 
     #[test]

@@ -82,7 +82,7 @@ impl PathElem {
             Value::UInt(u) => PathElem::UInt(u),
             Value::Float(f) => PathElem::Float(f),
             Value::Str(s) => PathElem::Str(s),
-            Value::Bytes(b) => PathElem::bytes(b),
+            Value::Bytes(b) => PathElem::Bytes(b.into()),
             other => return Err(PathError::NotScalar(other.to_string())),
         })
     }
@@ -96,7 +96,7 @@ impl PathElem {
             PathElem::UInt(u) => Value::UInt(*u),
             PathElem::Float(f) => Value::Float(*f),
             PathElem::Str(s) => Value::Str(s.clone()),
-            PathElem::Bytes(b) => Value::Bytes(b.to_vec()),
+            PathElem::Bytes(b) => Value::Bytes(b[..].into()),
         }
     }
 
@@ -207,7 +207,7 @@ impl fmt::Display for PathElem {
             PathElem::Float(x) => write!(f, "{x:?}"),
             PathElem::Str(s) => write_py_str(f, s),
             PathElem::Bytes(b) if b.is_empty() => f.write_str("''"),
-            PathElem::Bytes(b) => write!(f, "{}", Value::Bytes(b.to_vec())),
+            PathElem::Bytes(b) => write!(f, "{}", Value::Bytes(b[..].into())),
         }
     }
 }
@@ -261,7 +261,7 @@ pub fn write_py_str(f: &mut impl fmt::Write, s: &str) -> fmt::Result {
 ///
 /// // On the wire a path is an array.
 /// let wire = third.to_value();
-/// assert_eq!(wire, Value::Array(vec!["home".into(), "sensors".into(), Value::Int(3)]));
+/// assert_eq!(wire, Value::Array(vec!["home".into(), "sensors".into(), Value::Int(3)].into()));
 /// assert_eq!(Path::from_value(wire)?, third);
 ///
 /// // nil as the first element names the system subtree.
@@ -409,7 +409,7 @@ mod tests {
 
     #[test]
     fn from_value_rejects_containers() {
-        assert!(PathElem::from_value(Value::Array(vec![])).is_err());
+        assert!(PathElem::from_value(Value::Array(vec![].into())).is_err());
         assert_eq!(Path::from_value(Value::Nil), Err(PathError::NotArray));
     }
 }

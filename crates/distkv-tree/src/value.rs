@@ -3,6 +3,7 @@
 use std::fmt;
 
 use compact_str::CompactString;
+use thin_vec::ThinVec;
 
 /// A stored value: anything msgpack can carry.
 ///
@@ -10,13 +11,18 @@ use compact_str::CompactString;
 /// their insertion order and may have keys of any type. Equality is
 /// structural; floats compare by bit pattern so that `Value` is `Eq`.
 ///
+/// Byte strings, arrays, maps and extension data are [`ThinVec`]s, one
+/// pointer wide, so that a `Value` (and an `Option<Value>`) takes 24 bytes:
+/// an entry holds its value inline. Build them from a `Vec` with `into()`
+/// or with the [`thin_vec!`](crate::thin_vec!) macro.
+///
 /// This crate does no I/O: the msgpack bytes of a value are written and
 /// read by `distkv_proto::msgpack` (`to_vec`, `decode_one`).
 ///
 /// # Example
 ///
 /// ```
-/// use distkv_tree::Value;
+/// use distkv_tree::{Value, thin_vec};
 ///
 /// // Rust values convert with `From`; integers pick `Int` or `UInt`.
 /// assert_eq!(Value::from(42), Value::Int(42));
@@ -25,7 +31,7 @@ use compact_str::CompactString;
 /// assert_eq!(Value::from(b"raw".to_vec()).as_bytes(), Some(&b"raw"[..]));
 ///
 /// // Maps keep their order and may have keys of any type.
-/// let reading = Value::Map(vec![
+/// let reading = Value::Map(thin_vec![
 ///     ("temp".into(), 21.5.into()),
 ///     ("ok".into(), true.into()),
 ///     (Value::Int(1), Value::Nil),
@@ -57,13 +63,13 @@ pub enum Value {
     /// allocation of their own.
     Str(CompactString),
     /// A byte string.
-    Bytes(Vec<u8>),
+    Bytes(ThinVec<u8>),
     /// An array (Python list or tuple).
-    Array(Vec<Value>),
+    Array(ThinVec<Value>),
     /// A map with keys of any type, in insertion order.
-    Map(Vec<(Value, Value)>),
+    Map(ThinVec<(Value, Value)>),
     /// A msgpack extension value (type tag, payload).
-    Ext(i8, Vec<u8>),
+    Ext(i8, ThinVec<u8>),
 }
 
 impl Value {
@@ -242,7 +248,13 @@ impl From<f64> for Value {
 
 impl From<Vec<u8>> for Value {
     fn from(b: Vec<u8>) -> Value {
-        Value::Bytes(b)
+        Value::Bytes(b.into())
+    }
+}
+
+impl From<&[u8]> for Value {
+    fn from(b: &[u8]) -> Value {
+        Value::Bytes(b.into())
     }
 }
 

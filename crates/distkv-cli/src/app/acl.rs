@@ -29,7 +29,7 @@ pub async fn run(opts: ConnectOptions, cmd: AclCommand) -> Result<(), Failure> {
         AclCommand::List { yaml } => {
             let names = client.acl_names().await.map_err(fail)?;
             if yaml {
-                output::print_yaml(&Value::Array(names));
+                output::print_yaml(&Value::Array(names.into()));
             } else {
                 for n in names {
                     output::print_line(n.as_str().unwrap_or(&n.to_string()));
@@ -50,13 +50,13 @@ pub async fn run(opts: ConnectOptions, cmd: AclCommand) -> Result<(), Failure> {
                 }));
                 let shown = shown.join(" ");
                 if yaml {
-                    list.push(Value::Map(vec![(Value::from(shown), v)]));
+                    list.push(Value::Map(vec![(Value::from(shown), v)].into()));
                 } else {
                     output::print_line(&format!("{shown}: {}", crate::repr::repr(&v)));
                 }
             }
             if yaml {
-                output::print_yaml(&Value::Array(list));
+                output::print_yaml(&Value::Array(list.into()));
             }
         }
         AclCommand::Get { name, path } => {

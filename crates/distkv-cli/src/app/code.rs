@@ -147,7 +147,10 @@ pub async fn errors(opts: ConnectOptions, cmd: ErrorCommand) -> Result<(), Failu
                     }
                 }
                 for (p, subs) in at {
-                    d.add(&p, vec![(Value::from(key.as_str()), Value::Map(subs))]);
+                    d.add(
+                        &p,
+                        vec![(Value::from(key.as_str()), Value::Map(subs.into()))],
+                    );
                 }
                 output::print_yaml(&d.build());
             } else if yaml {
@@ -173,12 +176,11 @@ pub async fn errors(opts: ConnectOptions, cmd: ErrorCommand) -> Result<(), Failu
                 if subsystem.as_deref().is_some_and(|s| s != r.subsystem()) {
                     continue;
                 }
-                list.push(Value::Map(vec![(
-                    Value::from(crate::render::path_words(&r.at)),
-                    r.value,
-                )]));
+                list.push(Value::Map(
+                    vec![(Value::from(crate::render::path_words(&r.at)), r.value)].into(),
+                ));
             }
-            output::print_yaml(&Value::Array(list));
+            output::print_yaml(&Value::Array(list.into()));
         }
         ErrorCommand::Resolve { subsystem, path } => {
             let target = Path::from_strs(&path);
@@ -205,7 +207,7 @@ pub async fn errors(opts: ConnectOptions, cmd: ErrorCommand) -> Result<(), Failu
 fn report_value(r: ErrorReport) -> Value {
     let mut fields = match r.record.value {
         Value::Map(m) => m,
-        other => vec![(Value::from("value"), other)],
+        other => vec![(Value::from("value"), other)].into(),
     };
     fields.push((
         Value::from("at"),
@@ -301,7 +303,7 @@ pub async fn jobs(
                 None => None,
                 Some(c) if eval => Some(
                     match crate::literal::parse(&c).map_err(|e| Failure::usage(e.to_string()))? {
-                        Value::Array(a) => a,
+                        Value::Array(a) => a.into(),
                         other => vec![other],
                     },
                 ),
@@ -459,9 +461,9 @@ pub async fn jobs(
                 } else {
                     job.job
                 };
-                list.push(Value::Map(vec![(name, shown)]));
+                list.push(Value::Map(vec![(name, shown)].into()));
             }
-            output::print_yaml(&Value::Array(list));
+            output::print_yaml(&Value::Array(list.into()));
         }
     }
     Ok(())

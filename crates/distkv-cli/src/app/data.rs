@@ -366,10 +366,9 @@ async fn get_tree(client: &Client, a: GetArgs) -> CmdResult {
             } else {
                 value.clone()
             };
-            list.push(Value::Map(vec![(
-                Value::from(path_words(&item.path)),
-                shown,
-            )]));
+            list.push(Value::Map(
+                vec![(Value::from(path_words(&item.path)), shown)].into(),
+            ));
         } else if a.verbose {
             let mut raw = without_seq(item.raw.clone());
             if let Value::Map(m) = &mut raw {
@@ -392,7 +391,7 @@ async fn get_tree(client: &Client, a: GetArgs) -> CmdResult {
     if let Some(d) = dict {
         print_value(&d.build(), a.yaml);
     } else if !list.is_empty() || a.yaml {
-        output::print_yaml(&Value::Array(list));
+        output::print_yaml(&Value::Array(list.into()));
     }
     Ok(())
 }
@@ -439,7 +438,7 @@ fn stdin_value(eval: bool) -> Result<Value, Failure> {
     match String::from_utf8(data) {
         Ok(text) => value_arg(&text, eval),
         Err(_) if eval => Err(Failure::usage("-e: standard input is not UTF-8 text")),
-        Err(e) => Ok(Value::Bytes(e.into_bytes())),
+        Err(e) => Ok(Value::Bytes(e.into_bytes().into())),
     }
 }
 

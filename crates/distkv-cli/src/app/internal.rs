@@ -67,20 +67,26 @@ pub async fn run(opts: ConnectOptions, cmd: InternalCommand) -> Result<(), Failu
                 .await
                 .map_err(fail)?;
             let key = if deleted { "deleted" } else { "known" };
-            let out = Value::Map(vec![
-                (Value::from(key), node_sets_value(&changed)),
-                (Value::from("sent"), Value::Bool(broadcast)),
-            ]);
+            let out = Value::Map(
+                vec![
+                    (Value::from(key), node_sets_value(&changed)),
+                    (Value::from("sent"), Value::Bool(broadcast)),
+                ]
+                .into(),
+            );
             output::print_yaml(&out);
         }
         InternalCommand::CheckDeleted { node, ticks } => {
             let nodes = mark_sets(&client, &node, &ticks, &fail).await?;
             let deleted = client.check_deleted(nodes).await.map_err(fail)?;
             let sent = !deleted.is_empty();
-            let out = Value::Map(vec![
-                (Value::from("deleted"), node_sets_value(&deleted)),
-                (Value::from("sent"), Value::Bool(sent)),
-            ]);
+            let out = Value::Map(
+                vec![
+                    (Value::from("deleted"), node_sets_value(&deleted)),
+                    (Value::from("sent"), Value::Bool(sent)),
+                ]
+                .into(),
+            );
             output::print_yaml(&out);
         }
         InternalCommand::Enum {
@@ -170,7 +176,7 @@ async fn mark_sets(
 /// Entries as one nested map: each path element a key, each value under
 /// `_` (the original's `internal dump` form).
 fn nested(entries: Vec<(Path, Value)>) -> Value {
-    let mut root = Value::Map(Vec::new());
+    let mut root = Value::Map(Vec::new().into());
     for (path, value) in entries {
         let mut at = &mut root;
         for elem in path.elems() {
@@ -179,7 +185,7 @@ fn nested(entries: Vec<(Path, Value)>) -> Value {
             let i = match m.iter().position(|(k, _)| *k == key) {
                 Some(i) => i,
                 None => {
-                    m.push((key, Value::Map(Vec::new())));
+                    m.push((key, Value::Map(Vec::new().into())));
                     m.len() - 1
                 }
             };
@@ -204,26 +210,35 @@ mod tests {
             (Path::from_strs(&["a", "b"]), Value::Int(2)),
             (Path::from_strs(&["c", "d"]), Value::Int(3)),
         ]);
-        let want = Value::Map(vec![
-            (Value::from("_"), Value::from("top")),
-            (
-                Value::from("a"),
-                Value::Map(vec![
-                    (Value::from("_"), Value::Int(1)),
-                    (
-                        Value::from("b"),
-                        Value::Map(vec![(Value::from("_"), Value::Int(2))]),
+        let want = Value::Map(
+            vec![
+                (Value::from("_"), Value::from("top")),
+                (
+                    Value::from("a"),
+                    Value::Map(
+                        vec![
+                            (Value::from("_"), Value::Int(1)),
+                            (
+                                Value::from("b"),
+                                Value::Map(vec![(Value::from("_"), Value::Int(2))].into()),
+                            ),
+                        ]
+                        .into(),
                     ),
-                ]),
-            ),
-            (
-                Value::from("c"),
-                Value::Map(vec![(
-                    Value::from("d"),
-                    Value::Map(vec![(Value::from("_"), Value::Int(3))]),
-                )]),
-            ),
-        ]);
+                ),
+                (
+                    Value::from("c"),
+                    Value::Map(
+                        vec![(
+                            Value::from("d"),
+                            Value::Map(vec![(Value::from("_"), Value::Int(3))].into()),
+                        )]
+                        .into(),
+                    ),
+                ),
+            ]
+            .into(),
+        );
         assert_eq!(v, want);
     }
 }

@@ -255,7 +255,7 @@ async fn print_list(
     if yaml {
         let list = records
             .into_iter()
-            .map(|(p, v)| Value::Map(vec![(Value::from(crate::render::path_words(&p)), v)]))
+            .map(|(p, v)| Value::Map(vec![(Value::from(crate::render::path_words(&p)), v)].into()))
             .collect();
         output::print_yaml(&Value::Array(list));
     } else {

@@ -800,7 +800,7 @@ mod tests {
     }
 
     fn arr(items: Vec<Value>) -> Value {
-        Value::Array(items)
+        Value::Array(items.into())
     }
 
     fn int(i: i64) -> Value {
@@ -833,7 +833,7 @@ mod tests {
             "_",
             map(vec![
                 ("_aux", Value::Nil),
-                ("password", Value::Bytes(password)),
+                ("password", Value::Bytes(password.into())),
             ]),
         )]);
         let auth = map(vec![
@@ -847,11 +847,14 @@ mod tests {
                 map(vec![("_", int(1234)), ("five", map(vec![("_", s("Duh"))]))]),
             ),
         ]);
-        let root = Value::Map(vec![
-            (Value::Nil, map(vec![("auth", auth)])),
-            (s("one"), map(vec![("two", map(vec![("three", three)]))])),
-            (s("null"), map(vec![("foo", map(vec![("_", s("bar"))]))])),
-        ]);
+        let root = Value::Map(
+            vec![
+                (Value::Nil, map(vec![("auth", auth)])),
+                (s("one"), map(vec![("two", map(vec![("three", three)]))])),
+                (s("null"), map(vec![("foo", map(vec![("_", s("bar"))]))])),
+            ]
+            .into(),
+        );
         let want = "\
 null:
   auth:
@@ -900,7 +903,7 @@ one:
             map(vec![("a", int(1)), ("b", int(2))]),
             arr(vec![int(1), int(2)]),
             arr(vec![]),
-            Value::Map(vec![]),
+            Value::Map(vec![].into()),
             map(vec![("a", arr(vec![int(1)]))]),
         ]);
         assert_eq!(
@@ -908,8 +911,8 @@ one:
             "- a: 1\n  b: 2\n- - 1\n  - 2\n- []\n- {}\n- a:\n  - 1\n"
         );
         assert_eq!(to_yaml(&arr(vec![])), "[]\n");
-        assert_eq!(to_yaml(&Value::Map(vec![])), "{}\n");
-        let v = map(vec![("e", Value::Map(vec![])), ("l", arr(vec![]))]);
+        assert_eq!(to_yaml(&Value::Map(vec![].into())), "{}\n");
+        let v = map(vec![("e", Value::Map(vec![].into())), ("l", arr(vec![]))]);
         assert_eq!(to_yaml(&v), "e: {}\nl: []\n");
     }
 
@@ -917,20 +920,19 @@ one:
     fn key_order() {
         let v = map(vec![("b", int(1)), ("a", int(2)), ("C", int(3))]);
         assert_eq!(to_yaml(&v), "C: 3\na: 2\nb: 1\n");
-        let v = Value::Map(vec![
-            (int(10), int(1)),
-            (Value::Float(2.5), int(2)),
-            (Value::Bool(false), int(3)),
-        ]);
+        let v = Value::Map(
+            vec![
+                (int(10), int(1)),
+                (Value::Float(2.5), int(2)),
+                (Value::Bool(false), int(3)),
+            ]
+            .into(),
+        );
         assert_eq!(to_yaml(&v), "false: 3\n2.5: 2\n10: 1\n");
         // Keys Python cannot compare keep their insertion order.
-        let v = Value::Map(vec![
-            (s("b"), int(1)),
-            (Value::Nil, int(2)),
-            (s("a"), int(3)),
-        ]);
+        let v = Value::Map(vec![(s("b"), int(1)), (Value::Nil, int(2)), (s("a"), int(3))].into());
         assert_eq!(to_yaml(&v), "b: 1\nnull: 2\na: 3\n");
-        let v = Value::Map(vec![(s("b"), int(1)), (int(1), int(2))]);
+        let v = Value::Map(vec![(s("b"), int(1)), (int(1), int(2))].into());
         assert_eq!(to_yaml(&v), "b: 1\n1: 2\n");
     }
 
@@ -1097,7 +1099,7 @@ one:
 
     #[test]
     fn keys() {
-        let v = Value::Map(vec![(int(1), s("a")), (int(-2), s("b"))]);
+        let v = Value::Map(vec![(int(1), s("a")), (int(-2), s("b"))].into());
         assert_eq!(to_yaml(&v), "-2: b\n1: a\n");
         let v = map(vec![("null", int(1)), ("123", int(2)), ("a b", int(3))]);
         assert_eq!(to_yaml(&v), "'123': 2\na b: 3\n'null': 1\n");
@@ -1117,25 +1119,25 @@ one:
             to_yaml(&map(vec![(&short, int(1))])),
             format!("{short}: 1\n")
         );
-        let v = Value::Map(vec![(Value::Bytes(b"abc".to_vec()), int(1))]);
+        let v = Value::Map(vec![(Value::Bytes(b"abc"[..].into()), int(1))].into());
         assert_eq!(to_yaml(&v), "? !!binary |\n  YWJj\n: 1\n");
-        let v = Value::Map(vec![(arr(vec![int(1), s("a")]), int(1))]);
+        let v = Value::Map(vec![(arr(vec![int(1), s("a")]), int(1))].into());
         assert_eq!(to_yaml(&v), "? - 1\n  - a\n: 1\n");
-        let v = Value::Map(vec![(arr(vec![]), int(1))]);
+        let v = Value::Map(vec![(arr(vec![]), int(1))].into());
         assert_eq!(to_yaml(&v), "[]: 1\n");
     }
 
     #[test]
     fn binary() {
         assert_eq!(
-            to_yaml(&Value::Bytes(b"abc".to_vec())),
+            to_yaml(&Value::Bytes(b"abc"[..].into())),
             "!!binary |\n  YWJj\n"
         );
-        assert_eq!(to_yaml(&Value::Bytes(Vec::new())), "!!binary \"\"\n");
-        let v = arr(vec![Value::Bytes(b"abc".to_vec())]);
+        assert_eq!(to_yaml(&Value::Bytes(Vec::new().into())), "!!binary \"\"\n");
+        let v = arr(vec![Value::Bytes(b"abc"[..].into())]);
         assert_eq!(to_yaml(&v), "- !!binary |\n  YWJj\n");
         let data: Vec<u8> = (0u8..=99).collect();
-        let v = map(vec![("k", map(vec![("data", Value::Bytes(data))]))]);
+        let v = map(vec![("k", map(vec![("data", Value::Bytes(data.into()))]))]);
         assert_eq!(
             to_yaml(&v),
             "k:\n  data: !!binary |\n    AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4\n    OTo7PD0+P0BBQkNERUZHSElKS0xNTk9QUVJTVFVWV1hZWltcXV5fYGFiYw==\n"
@@ -1144,7 +1146,7 @@ one:
 
     #[test]
     fn ext_values_are_written_as_their_repr() {
-        let v = map(vec![("x", Value::Ext(2, vec![1]))]);
+        let v = map(vec![("x", Value::Ext(2, vec![1].into()))]);
         assert_eq!(to_yaml(&v), "x: ExtType(code=2, data=b'\\x01')\n");
     }
 

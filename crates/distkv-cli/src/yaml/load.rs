@@ -94,9 +94,9 @@ fn line(span: &Span) -> usize {
 ///         (Value::from("a"), Value::Int(1)),
 ///         (
 ///             Value::from("b"),
-///             Value::Array(vec![Value::Bool(true), Value::from("2"), Value::Int(16)])
+///             Value::Array(vec![Value::Bool(true), Value::from("2"), Value::Int(16)].into())
 ///         ),
-///     ])
+///     ].into())
 /// );
 /// assert_eq!(yaml::load(&yaml::to_yaml(&v)).expect("reads back"), v);
 /// ```
@@ -225,8 +225,8 @@ impl Builder {
     fn close(&mut self, at: usize) -> Result<(), LoadError> {
         let weight = self.counts.pop().unwrap_or(1);
         let (v, anchor) = match self.stack.pop() {
-            Some(Open::Seq(items, anchor)) => (Value::Array(items), anchor),
-            Some(Open::Map(entries, _, anchor)) => (Value::Map(entries), anchor),
+            Some(Open::Seq(items, anchor)) => (Value::Array(items.into()), anchor),
+            Some(Open::Map(entries, _, anchor)) => (Value::Map(entries.into()), anchor),
             None => return Ok(()),
         };
         if anchor > 0 {
@@ -291,7 +291,7 @@ mod tests {
             ("\"12\"", s("12")),
             ("!!str 12", s("12")),
             ("!!float 3", Value::Float(3.0)),
-            ("!!binary YWJj", Value::Bytes(b"abc".to_vec())),
+            ("!!binary YWJj", Value::Bytes(b"abc"[..].into())),
             ("!local 12", s("12")),
             ("", Value::Nil),
             ("# only a comment\n", Value::Nil),
@@ -323,40 +323,41 @@ mod tests {
 
     #[test]
     fn what_the_emitter_writes_reads_back() {
-        let v = Value::Map(vec![
-            (s("text"), s("multi\nline  text with 'quotes' and \"more\"")),
-            (
-                s("look-alikes"),
-                Value::Array(vec![
-                    s("yes"),
-                    s("12"),
-                    s("1.5"),
-                    s("~"),
-                    s(""),
-                    s("2019-01-01"),
-                ]),
-            ),
-            (
-                s("numbers"),
-                Value::Array(vec![
-                    Value::Int(-3),
-                    Value::UInt(u64::MAX),
-                    Value::Float(1e20),
-                    Value::Float(-0.5),
-                ]),
-            ),
-            (s("bytes"), Value::Bytes((0u8..=255).collect())),
-            (
-                Value::Int(3),
-                Value::Map(vec![(Value::Nil, Value::Bool(false))]),
-            ),
-            (
-                Value::Array(vec![Value::Int(1), Value::Int(2)]),
-                s("a list as a key"),
-            ),
-            (s("empty"), Value::Map(Vec::new())),
-            (s("unicode"), s("grüße ✓")),
-        ]);
+        let v = Value::Map(
+            vec![
+                (s("text"), s("multi\nline  text with 'quotes' and \"more\"")),
+                (
+                    s("look-alikes"),
+                    Value::Array(
+                        vec![s("yes"), s("12"), s("1.5"), s("~"), s(""), s("2019-01-01")].into(),
+                    ),
+                ),
+                (
+                    s("numbers"),
+                    Value::Array(
+                        vec![
+                            Value::Int(-3),
+                            Value::UInt(u64::MAX),
+                            Value::Float(1e20),
+                            Value::Float(-0.5),
+                        ]
+                        .into(),
+                    ),
+                ),
+                (s("bytes"), Value::Bytes((0u8..=255).collect())),
+                (
+                    Value::Int(3),
+                    Value::Map(vec![(Value::Nil, Value::Bool(false))].into()),
+                ),
+                (
+                    Value::Array(vec![Value::Int(1), Value::Int(2)].into()),
+                    s("a list as a key"),
+                ),
+                (s("empty"), Value::Map(Vec::new().into())),
+                (s("unicode"), s("grüße ✓")),
+            ]
+            .into(),
+        );
         let text = to_yaml(&v);
         let back = load(&text).expect("reads back");
         assert_eq!(to_yaml(&back), text);
@@ -370,8 +371,11 @@ mod tests {
     #[test]
     fn anchors_and_aliases() {
         let v = load("a: &x [1, 2]\nb: *x\n").expect("loads");
-        let list = Value::Array(vec![Value::Int(1), Value::Int(2)]);
-        assert_eq!(v, Value::Map(vec![(s("a"), list.clone()), (s("b"), list)]));
+        let list = Value::Array(vec![Value::Int(1), Value::Int(2)].into());
+        assert_eq!(
+            v,
+            Value::Map(vec![(s("a"), list.clone()), (s("b"), list)].into())
+        );
         assert!(matches!(
             load("a: *nowhere\n"),
             Err(LoadError::Syntax(_) | LoadError::UnknownAnchor(_))

@@ -128,7 +128,7 @@ pub(super) fn construct_tagged(tag: &str, text: &str) -> Result<Value, ScalarErr
             let clean: String = text.chars().filter(|c| !c.is_whitespace()).collect();
             base64::engine::general_purpose::STANDARD
                 .decode(clean)
-                .map(Value::Bytes)
+                .map(|x| Value::Bytes(x.into()))
                 .map_err(|_| ScalarError::Binary)
         }
         // `!!str`, `!!timestamp` and tags of other schemas: the text.

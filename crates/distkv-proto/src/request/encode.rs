@@ -333,7 +333,7 @@ impl MsgPayload {
     pub fn write_fields(&self, m: &mut MapBuilder) {
         match self {
             MsgPayload::Data(v) => m.push("data", v.clone()),
-            MsgPayload::Raw(b) => m.push("raw", Value::Bytes(b.clone())),
+            MsgPayload::Raw(b) => m.push("raw", Value::Bytes(b[..].into())),
         }
     }
 }
@@ -360,7 +360,7 @@ impl AuthAction {
     /// `kind: "user"`.
     pub fn write_fields(&self, m: &mut MapBuilder) {
         match self {
-            AuthAction::KeyExchange { pubkey } => m.push("pubkey", Value::Bytes(pubkey.clone())),
+            AuthAction::KeyExchange { pubkey } => m.push("pubkey", Value::Bytes(pubkey[..].into())),
             AuthAction::Login { typ, request } => write_auth_request(m, typ, None, request),
             AuthAction::SetUser { typ, request, new } => {
                 write_auth_request(m, typ, Some(*new), request);
@@ -786,7 +786,10 @@ mod tests {
                         request: map(&[
                             ("typ", Value::from("password")),
                             ("ident", Value::from("joe")),
-                            ("data", map(&[("password", Value::Bytes(vec![1; 8]))])),
+                            (
+                                "data",
+                                map(&[("password", Value::Bytes(vec![1; 8].into()))]),
+                            ),
                             ("state", Value::from("start")),
                             ("seq", Value::Int(36)),
                         ]),
@@ -1134,7 +1137,7 @@ mod tests {
             any::<i64>().prop_map(Value::Int),
             (i64::MAX as u64 + 1..=u64::MAX).prop_map(Value::UInt),
             "[a-z]{0,6}".prop_map(Value::from),
-            proptest::collection::vec(any::<u8>(), 0..4).prop_map(Value::Bytes),
+            proptest::collection::vec(any::<u8>(), 0..4).prop_map(|x| Value::Bytes(x.into())),
         ]
         .prop_map(|v| PathElem::from_value(v).unwrap_or(PathElem::Nil))
     }
@@ -1150,11 +1153,11 @@ mod tests {
             any::<i64>().prop_map(Value::Int),
             any::<f64>().prop_map(Value::Float),
             any::<String>().prop_map(Value::from),
-            proptest::collection::vec(any::<u8>(), 0..8).prop_map(Value::Bytes),
+            proptest::collection::vec(any::<u8>(), 0..8).prop_map(|x| Value::Bytes(x.into())),
         ];
         scalar.prop_recursive(3, 24, 4, |inner| {
             prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(|x| Value::Array(x.into())),
                 proptest::collection::vec(("[a-z]{1,4}", inner), 0..4).prop_map(|kv| {
                     Value::Map(kv.into_iter().map(|(k, v)| (Value::from(k), v)).collect())
                 }),

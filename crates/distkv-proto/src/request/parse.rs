@@ -283,7 +283,7 @@ fn topic_field(m: &Value) -> Result<(String, &'static str), RequestErrorKind> {
 fn parse_msg_send(m: &mut Value) -> Parsed {
     let (topic, _) = topic_field(m)?;
     let payload = match (m.take_field("raw"), m.take_field("data")) {
-        (Some(Value::Bytes(b)), _) => MsgPayload::Raw(b),
+        (Some(Value::Bytes(b)), _) => MsgPayload::Raw(b.into()),
         (Some(Value::Str(s)), _) => MsgPayload::Raw(s.into_string().into_bytes()),
         (Some(_), _) => return Err(bad("raw", "not bytes").into()),
         (None, Some(d)) => MsgPayload::Data(d),
@@ -377,7 +377,7 @@ fn parse_auth(name: &str, m: &mut Value) -> Result<Option<AuthAction>, RequestEr
     Ok(Some(match name {
         "key_exchange" => AuthAction::KeyExchange {
             pubkey: match m.take_field("pubkey") {
-                Some(Value::Bytes(b)) => b,
+                Some(Value::Bytes(b)) => b.into(),
                 _ => return Err(bad("pubkey", "32 bytes expected").into()),
             },
         },

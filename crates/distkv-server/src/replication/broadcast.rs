@@ -239,7 +239,7 @@ mod tests {
     fn big(tag: &str, len: usize) -> Value {
         MapBuilder::new()
             .set("tag", tag)
-            .set("v", Value::Bytes(vec![7; len]))
+            .set("v", Value::Bytes(vec![7; len].into()))
             .build()
     }
 

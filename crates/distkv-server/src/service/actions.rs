@@ -202,7 +202,7 @@ fn enumerate(store: &Store, user: &User, path: Path, empty: bool) -> Result<Outc
         })
         .unwrap_or_default();
     Ok(Outcome::Reply(
-        MapBuilder::new().set("result", Value::Array(names)),
+        MapBuilder::new().set("result", Value::Array(names.into())),
     ))
 }
 
@@ -775,7 +775,9 @@ mod tests {
         let names = ask(&sh, "enumerate", &["a"]).await;
         assert_eq!(
             names.get("result"),
-            Some(&Value::Array(vec![Value::from("b"), Value::from("c")]))
+            Some(&Value::Array(
+                vec![Value::from("b"), Value::from("c")].into()
+            ))
         );
         // a precondition that does not hold is refused, nothing changes
         let stale = set(&["a", "b"], 9).set("prev", 7);
@@ -810,7 +812,7 @@ mod tests {
                 .set("current", current)
         };
         let ticks = reply(request(&sh, enum_node(false)).await.expect("enum"));
-        let both = Value::Array(vec![Value::Int(1), Value::Int(2)]);
+        let both = Value::Array(vec![Value::Int(1), Value::Int(2)].into());
         assert_eq!(ticks.get("result"), Some(&both));
         let kill = || {
             MapBuilder::new()
@@ -832,7 +834,7 @@ mod tests {
             request(&sh, set).await.expect("set");
         }
         let ticks = reply(request(&sh, enum_node(true)).await.expect("enum"));
-        assert_eq!(ticks.get("result"), Some(&Value::Array(vec![])));
+        assert_eq!(ticks.get("result"), Some(&Value::Array(vec![].into())));
         let done = reply(request(&sh, kill()).await.expect("killed"));
         assert_eq!(done.get("filtered"), Some(&Value::Int(2)));
         assert_eq!(done.get("tick"), Some(&Value::Int(2)));
@@ -841,16 +843,16 @@ mod tests {
             .set("action", "get_state")
             .set("node_drop", true);
         let state = reply(request(&sh, state).await.expect("state"));
-        let dropped = Value::Array(vec![Value::from("two")]);
+        let dropped = Value::Array(vec![Value::from("two")].into());
         assert_eq!(state.get("node_drop"), Some(&dropped));
         let ticks = reply(request(&sh, enum_node(false)).await.expect("enum"));
-        assert_eq!(ticks.get("result"), Some(&Value::Array(vec![])));
+        assert_eq!(ticks.get("result"), Some(&Value::Array(vec![].into())));
     }
 
     #[tokio::test]
     async fn null_path_elements_and_unknown_actions_are_refused() {
         let sh = shared();
-        let bad_path = Value::Array(vec![Value::from("a"), Value::Nil]);
+        let bad_path = Value::Array(vec![Value::from("a"), Value::Nil].into());
         let r = request(
             &sh,
             MapBuilder::new()

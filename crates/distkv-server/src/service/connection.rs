@@ -164,7 +164,7 @@ async fn greet(shared: &Shared, out: &Replies) -> Session {
         .map(Value::Int)
         .collect();
     let mut m = MapBuilder::new()
-        .set("version", Value::Array(version))
+        .set("version", Value::Array(version.into()))
         .set("node", shared.service.name.as_str())
         .set("tick", tick.map_or(Value::Nil, Value::from_u64));
     if let Some(a) = auth {

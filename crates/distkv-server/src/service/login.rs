@@ -116,7 +116,7 @@ pub fn greeting_auth(tree: &Tree) -> Option<Value> {
             }
         }
     }
-    Some(Value::Array(list))
+    Some(Value::Array(list.into()))
 }
 
 fn error_reply(text: impl Into<String>) -> MapBuilder {
@@ -208,7 +208,7 @@ fn key_exchange(session: &mut Session, pubkey: &[u8]) -> MapBuilder {
     match kx.finish(pubkey, false) {
         Ok(k) => {
             session.key = Some(k);
-            MapBuilder::new().set("pubkey", Value::Bytes(own.to_vec()))
+            MapBuilder::new().set("pubkey", Value::Bytes(own[..].into()))
         }
         Err(e) => error_reply(e.to_string()),
     }
@@ -425,7 +425,7 @@ async fn set_method(
     };
     let mut m = match current {
         Some(Value::Map(m)) => m,
-        _ => Vec::new(),
+        _ => Vec::new().into(),
     };
     m.retain(|(k, _)| k.as_str() != Some("current"));
     if let Some(t) = typ {

@@ -329,14 +329,14 @@ pub async fn monitor(
         let Some(ev) = ev else { break };
         let mut m = MapBuilder::new().set(field, ev.name.as_str());
         if raw {
-            m.push("raw", Value::Bytes(ev.payload.to_vec()));
+            m.push("raw", Value::Bytes(ev.payload[..].into()));
         } else {
             match distkv_proto::msgpack::decode_one(&ev.payload, &limits) {
                 Ok(v) => m.push("data", v),
                 // Reported in the item as `decode_error`: an `error` field
                 // would end the client's stream.
                 Err(e) => {
-                    m.push("raw", Value::Bytes(ev.payload.to_vec()));
+                    m.push("raw", Value::Bytes(ev.payload[..].into()));
                     m.push("decode_error", format!("{e:?}"));
                 }
             }
