@@ -297,8 +297,8 @@ fn write_repr(out: &mut String, v: &Value, depth: usize) {
             }
             out.push('}');
         }
-        Value::Ext(code, data) => {
-            let _ = write!(out, "ExtType(code={code}, data={})", bytes_repr(data));
+        Value::Ext(e) => {
+            let _ = write!(out, "ExtType(code={}, data={})", e.tag, bytes_repr(&e.data));
         }
     }
 }
@@ -692,7 +692,7 @@ pub(crate) fn py_eq(a: &Value, b: &Value) -> bool {
         (Value::Nil, Value::Nil) => true,
         (Value::Str(x), Value::Str(y)) => x == y,
         (Value::Bytes(x), Value::Bytes(y)) => x == y,
-        (Value::Ext(t, x), Value::Ext(u, y)) => t == u && x == y,
+        (Value::Ext(x), Value::Ext(y)) => x == y,
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| py_eq(p, q))
         }
@@ -736,7 +736,7 @@ pub(crate) fn total_cmp(a: &Value, b: &Value) -> Ordering {
     match (a, b) {
         (Value::Str(x), Value::Str(y)) => x.cmp(y),
         (Value::Bytes(x), Value::Bytes(y)) => x.cmp(y),
-        (Value::Ext(t, x), Value::Ext(u, y)) => t.cmp(u).then_with(|| x.cmp(y)),
+        (Value::Ext(x), Value::Ext(y)) => x.tag.cmp(&y.tag).then_with(|| x.data.cmp(&y.data)),
         (Value::Array(x), Value::Array(y)) => seq_cmp(x.iter(), y.iter()),
         (Value::Map(x), Value::Map(y)) => x
             .len()
@@ -873,7 +873,7 @@ mod tests {
         assert_eq!(repr(&map(vec![])), "{}");
         let m = map(vec![(s("b"), Value::Int(2)), (s("a"), Value::Int(1))]);
         assert_eq!(repr(&m), "{'a': 1, 'b': 2}");
-        let e = Value::Ext(2, b"\x01"[..].into());
+        let e = Value::ext(2, &b"\x01"[..]);
         assert_eq!(repr(&e), "ExtType(code=2, data=b'\\x01')");
     }
 

@@ -72,7 +72,7 @@ pub fn value(v: &Value) -> Json {
         },
         Value::Str(s) => Json::String(s.to_string()),
         Value::Bytes(b) => json!({ "$bytes": b64(b) }),
-        Value::Ext(t, b) => json!({ "$ext": [t, b64(b)] }),
+        Value::Ext(e) => json!({ "$ext": [e.tag, b64(&e.data)] }),
         Value::Array(a) => Json::Array(a.iter().map(value).collect()),
         Value::Map(m) => {
             let all_str = m.iter().all(|(k, _)| matches!(k, Value::Str(_)));
@@ -182,7 +182,7 @@ fn form(key: &str, body: &Json, depth: usize) -> Result<Option<Value>, JsonError
                 .as_i64()
                 .and_then(|t| i8::try_from(t).ok())
                 .ok_or_else(|| JsonError::Form("$ext", "the type is -128…127".into()))?;
-            Value::Ext(t, unb64("$ext", b)?.into())
+            Value::ext(t, unb64("$ext", b)?)
         }
         "$map" => {
             let pairs = body
@@ -232,7 +232,7 @@ mod tests {
                 Value::Float(f64::NEG_INFINITY),
                 Value::from("s"),
                 Value::Bytes(vec![0, 255].into()),
-                Value::Ext(3, vec![1].into()),
+                Value::ext(3, vec![1]),
                 Value::Map(vec![(Value::Int(1), Value::from("one"))].into()),
                 Value::Map(vec![(Value::from("z"), Value::Int(1))].into()),
                 Value::Map(vec![(Value::from("$bytes"), Value::from("not base64"))].into()),

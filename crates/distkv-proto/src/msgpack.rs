@@ -102,9 +102,9 @@ pub fn encode(v: &Value, out: &mut Vec<u8>) {
                 vec_write(enc::write_bin_len(out, len));
                 out.extend_from_slice(data);
             }
-            Value::Ext(ty, b) => {
-                let (len, data) = clamp(b);
-                vec_write(enc::write_ext_meta(out, len, *ty));
+            Value::Ext(e) => {
+                let (len, data) = clamp(&e.data);
+                vec_write(enc::write_ext_meta(out, len, e.tag));
                 out.extend_from_slice(data);
             }
             Value::Array(items) => {
@@ -535,7 +535,7 @@ fn start_value(head: Head, r: &mut Reader<'_>) -> Result<Result<Value, Open>, De
             Err(_) => return Err(DecodeError::InvalidUtf8),
         },
         Head::Bin(n) => Value::Bytes(payload(n)?.into()),
-        Head::Ext(ty, n) => Value::Ext(ty, payload(n)?.into()),
+        Head::Ext(ty, n) => Value::ext(ty, payload(n)?),
         Head::Array(0) => Value::Array(ThinVec::new()),
         Head::Map(0) => Value::Map(ThinVec::new()),
         Head::Array(n) => {
@@ -843,7 +843,7 @@ mod tests {
                 Value::Array(vec![Value::Int(1), Value::Int(2)].into()),
                 map(vec![(Value::Bytes(b"k"[..].into()), Value::Float(2.5))]),
             ),
-            (map(vec![]), Value::Ext(-1, vec![1, 2, 3].into())),
+            (map(vec![]), Value::ext(-1, vec![1, 2, 3])),
             (Value::from("z"), Value::from("last")),
             (Value::from("a"), Value::from("insertion order kept")),
         ]);
@@ -861,12 +861,12 @@ mod tests {
             Value::Array(vec![Value::Int(7); 20].into()),
             Value::Array(vec![Value::Nil; 70_000].into()),
             map((0..20).map(|i| (Value::Int(i), Value::Nil)).collect()),
-            Value::Ext(5, vec![].into()),
-            Value::Ext(5, vec![9; 1].into()),
-            Value::Ext(5, vec![9; 3].into()),
-            Value::Ext(-128, vec![9; 16].into()),
-            Value::Ext(127, vec![9; 300].into()),
-            Value::Ext(1, vec![9; 70_000].into()),
+            Value::ext(5, vec![]),
+            Value::ext(5, vec![9; 1]),
+            Value::ext(5, vec![9; 3]),
+            Value::ext(-128, vec![9; 16]),
+            Value::ext(127, vec![9; 300]),
+            Value::ext(1, vec![9; 70_000]),
             nested,
         ];
         for v in values {
@@ -886,11 +886,8 @@ mod tests {
 
     #[test]
     fn ext_uses_fixext_when_possible() {
-        assert_eq!(to_vec(&Value::Ext(3, vec![7].into())), [0xd4, 3, 7]);
-        assert_eq!(
-            to_vec(&Value::Ext(3, vec![7; 3].into())),
-            [0xc7, 3, 3, 7, 7, 7]
-        );
+        assert_eq!(to_vec(&Value::ext(3, vec![7])), [0xd4, 3, 7]);
+        assert_eq!(to_vec(&Value::ext(3, vec![7; 3])), [0xc7, 3, 3, 7, 7, 7]);
     }
 
     #[test]
@@ -1085,7 +1082,7 @@ mod tests {
             any::<String>().prop_map(Value::from),
             proptest::collection::vec(any::<u8>(), 0..40).prop_map(|x| Value::Bytes(x.into())),
             (any::<i8>(), proptest::collection::vec(any::<u8>(), 0..20))
-                .prop_map(|(t, d)| Value::Ext(t, d.into())),
+                .prop_map(|(t, d)| Value::ext(t, d)),
         ]
     }
 

@@ -338,7 +338,8 @@ pub fn chain_from_value(v: &Value, intern: &dyn Fn(&str) -> NodeName) -> Result<
 /// Reads a `path` value: an array of scalars (or an ext-3 packed path).
 pub fn path_from_value(v: Value) -> Result<Path, WireError> {
     match v {
-        Value::Ext(3, data) => {
+        Value::Ext(e) if e.tag == 3 => {
+            let data = e.data;
             let limits = crate::msgpack::Limits::default();
             let mut elems = distkv_tree::ThinVec::new();
             let mut rest = &data[..];
@@ -686,7 +687,7 @@ mod tests {
                 .set("nodes", Value::Map(Vec::new().into()))
                 .build(),
             MapBuilder::new()
-                .set("path", Value::Ext(3, vec![0xa1, b'x'].into()))
+                .set("path", Value::ext(3, vec![0xa1, b'x']))
                 .set("chain", chain.clone())
                 .set("tock", 3)
                 .build(),

@@ -258,7 +258,7 @@ mod tests {
                 c.get_or_insert_with(&PathElem::Int(i as i64), Entry::default);
             }
             c.get_or_insert_with(&PathElem::Str("".into()), Entry::default);
-            assert!(c.get(&PathElem::Bytes(Box::default())).is_some());
+            assert!(c.get(&PathElem::Bytes(thin_vec::ThinVec::new())).is_some());
             assert!(c.get(&PathElem::Str("x".into())).is_none());
             assert_eq!(c.len(), fill + 1);
         }

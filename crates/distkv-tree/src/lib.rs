@@ -14,10 +14,10 @@
 pub mod path;
 pub mod value;
 
-pub use compact_str::CompactString;
+pub use lean_string::LeanString;
 pub use path::{Path, PathElem, PathError};
 pub use thin_vec::{ThinVec, thin_vec};
-pub use value::Value;
+pub use value::{ExtValue, Value};
 pub mod chain;
 mod children;
 pub mod clock;
@@ -47,17 +47,17 @@ mod size_tests {
 
     #[test]
     fn data_model_sizes() {
-        // Text up to 24 bytes lives inside the string itself.
-        assert_eq!(size_of::<CompactString>(), 24);
-        assert_eq!(size_of::<PathElem>(), 24);
-        assert_eq!(size_of::<Value>(), 24);
+        // Text up to 16 bytes lives inside the string itself.
+        assert_eq!(size_of::<LeanString>(), 16);
+        assert_eq!(size_of::<PathElem>(), 16);
+        assert_eq!(size_of::<Value>(), 16);
         assert_eq!(size_of::<NodeEvent>(), 16);
         assert_eq!(size_of::<Chain>(), 16);
         assert_eq!(size_of::<Option<Chain>>(), 24);
-        assert_eq!(size_of::<Option<Value>>(), 24);
-        assert_eq!(size_of::<Entry>(), 56);
+        assert_eq!(size_of::<Option<Value>>(), 16);
+        assert_eq!(size_of::<Entry>(), 48);
         // Name plus entry: one slot of a children vector.
-        assert_eq!(size_of::<(PathElem, Entry)>(), 80);
+        assert_eq!(size_of::<(PathElem, Entry)>(), 64);
     }
 
     #[test]
@@ -66,10 +66,10 @@ mod size_tests {
             panic!("a string value");
         };
         assert!(!s.is_heap_allocated());
-        let Some(PathElem::Str(s)) = Path::from_strs(&["a name of 24 bytes......"]).0.pop() else {
+        let Some(PathElem::Str(s)) = Path::from_strs(&["name of 16 bytes"]).0.pop() else {
             panic!("a string element");
         };
-        assert_eq!(s.len(), 24);
+        assert_eq!(s.len(), 16);
         assert!(!s.is_heap_allocated());
     }
 }

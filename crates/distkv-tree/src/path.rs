@@ -4,7 +4,8 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
-use compact_str::CompactString;
+use lean_string::LeanString;
+use thin_vec::ThinVec;
 
 use crate::value::Value;
 
@@ -30,11 +31,12 @@ pub enum PathElem {
     UInt(u64),
     /// A float (discouraged, but allowed).
     Float(f64),
-    /// A text string: the normal case. Up to 24 bytes are stored inline,
+    /// A text string: the normal case. Up to 16 bytes are stored inline,
     /// without an allocation of their own.
-    Str(CompactString),
-    /// A byte string (boxed, so that a `PathElem` takes 24 bytes).
-    Bytes(Box<[u8]>),
+    Str(LeanString),
+    /// A byte string (one pointer wide, so that a `PathElem` takes 16
+    /// bytes).
+    Bytes(ThinVec<u8>),
 }
 
 /// Why a value cannot be a path element.
@@ -53,11 +55,12 @@ pub enum PathError {
 
 impl PathElem {
     /// Builds a byte-string element (the empty one becomes `Str("")`).
-    pub fn bytes(b: Vec<u8>) -> PathElem {
+    pub fn bytes(b: impl Into<ThinVec<u8>>) -> PathElem {
+        let b = b.into();
         if b.is_empty() {
-            PathElem::Str(CompactString::default())
+            PathElem::Str(LeanString::new())
         } else {
-            PathElem::Bytes(b.into_boxed_slice())
+            PathElem::Bytes(b)
         }
     }
 
@@ -82,7 +85,7 @@ impl PathElem {
             Value::UInt(u) => PathElem::UInt(u),
             Value::Float(f) => PathElem::Float(f),
             Value::Str(s) => PathElem::Str(s),
-            Value::Bytes(b) => PathElem::Bytes(b.into()),
+            Value::Bytes(b) => PathElem::bytes(b),
             other => return Err(PathError::NotScalar(other.to_string())),
         })
     }
@@ -96,7 +99,7 @@ impl PathElem {
             PathElem::UInt(u) => Value::UInt(*u),
             PathElem::Float(f) => Value::Float(*f),
             PathElem::Str(s) => Value::Str(s.clone()),
-            PathElem::Bytes(b) => Value::Bytes(b[..].into()),
+            PathElem::Bytes(b) => Value::Bytes(b.clone()),
         }
     }
 
@@ -127,8 +130,8 @@ impl From<String> for PathElem {
     }
 }
 
-impl From<CompactString> for PathElem {
-    fn from(s: CompactString) -> PathElem {
+impl From<LeanString> for PathElem {
+    fn from(s: LeanString) -> PathElem {
         PathElem::Str(s)
     }
 }
@@ -371,13 +374,16 @@ mod tests {
     #[test]
     fn empty_bytes_is_empty_str() {
         let a = PathElem::Str("".into());
-        let b = PathElem::Bytes(Box::default());
+        let b = PathElem::Bytes(ThinVec::new());
         assert_eq!(a, b);
         let mut set = HashSet::new();
         set.insert(a);
         assert!(set.contains(&b));
         assert_eq!(PathElem::bytes(vec![]), PathElem::Str("".into()));
         assert_ne!(PathElem::bytes(b"x".to_vec()), PathElem::Str("x".into()));
+        let read = PathElem::from_value(Value::Bytes(ThinVec::new())).expect("a scalar");
+        assert!(matches!(read, PathElem::Str(ref s) if s.is_empty()));
+        assert_eq!(read.to_value(), Value::from(""));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use compact_str::CompactString;
+use lean_string::LeanString;
 use thin_vec::ThinVec;
 
 /// A stored value: anything msgpack can carry.
@@ -12,7 +12,7 @@ use thin_vec::ThinVec;
 /// structural; floats compare by bit pattern so that `Value` is `Eq`.
 ///
 /// Byte strings, arrays, maps and extension data are [`ThinVec`]s, one
-/// pointer wide, so that a `Value` (and an `Option<Value>`) takes 24 bytes:
+/// pointer wide, so that a `Value` (and an `Option<Value>`) takes 16 bytes:
 /// an entry holds its value inline. Build them from a `Vec` with `into()`
 /// or with the [`thin_vec!`](crate::thin_vec!) macro.
 ///
@@ -59,20 +59,46 @@ pub enum Value {
     UInt(u64),
     /// A 64-bit float (32-bit floats are widened on input).
     Float(f64),
-    /// A UTF-8 text string. Up to 24 bytes are stored inline, without an
+    /// A UTF-8 text string. Up to 16 bytes are stored inline, without an
     /// allocation of their own.
-    Str(CompactString),
+    Str(LeanString),
     /// A byte string.
     Bytes(ThinVec<u8>),
     /// An array (Python list or tuple).
     Array(ThinVec<Value>),
     /// A map with keys of any type, in insertion order.
     Map(ThinVec<(Value, Value)>),
-    /// A msgpack extension value (type tag, payload).
-    Ext(i8, ThinVec<u8>),
+    /// A msgpack extension value (type tag, payload). Boxed, as it is rare,
+    /// so that a `Value` takes 16 bytes; build it with [`Value::ext`].
+    Ext(Box<ExtValue>),
+}
+
+/// The type tag and payload of a msgpack extension value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtValue {
+    /// The application-defined type (-128…127).
+    pub tag: i8,
+    /// The payload.
+    pub data: ThinVec<u8>,
 }
 
 impl Value {
+    /// Builds an extension value.
+    ///
+    /// ```
+    /// use distkv_tree::Value;
+    ///
+    /// let v = Value::ext(3, vec![1, 2]);
+    /// let Value::Ext(e) = &v else { unreachable!() };
+    /// assert_eq!((e.tag, &e.data[..]), (3, &[1, 2][..]));
+    /// ```
+    pub fn ext(tag: i8, data: impl Into<ThinVec<u8>>) -> Value {
+        Value::Ext(Box::new(ExtValue {
+            tag,
+            data: data.into(),
+        }))
+    }
+
     /// Builds an integer value, picking `Int` or `UInt` as needed.
     pub fn from_u64(v: u64) -> Value {
         match i64::try_from(v) {
@@ -155,7 +181,8 @@ impl Value {
     pub fn heap_size(&self) -> usize {
         match self {
             Value::Str(s) if s.is_heap_allocated() => s.capacity(),
-            Value::Bytes(b) | Value::Ext(_, b) => b.capacity(),
+            Value::Bytes(b) => b.capacity(),
+            Value::Ext(e) => std::mem::size_of::<ExtValue>() + e.data.capacity(),
             Value::Array(a) => {
                 a.capacity() * std::mem::size_of::<Value>()
                     + a.iter().map(Value::heap_size).sum::<usize>()
@@ -184,7 +211,7 @@ impl PartialEq for Value {
             (Bytes(a), Bytes(b)) => a == b,
             (Array(a), Array(b)) => a == b,
             (Map(a), Map(b)) => a == b,
-            (Ext(t, a), Ext(u, b)) => t == u && a == b,
+            (Ext(a), Ext(b)) => a == b,
             _ => false,
         }
     }
@@ -204,8 +231,8 @@ impl From<String> for Value {
     }
 }
 
-impl From<CompactString> for Value {
-    fn from(s: CompactString) -> Value {
+impl From<LeanString> for Value {
+    fn from(s: LeanString) -> Value {
         Value::Str(s)
     }
 }
@@ -301,7 +328,7 @@ impl fmt::Display for Value {
                 }
                 f.write_str("}")
             }
-            Value::Ext(t, b) => write!(f, "ExtType({t}, {} bytes)", b.len()),
+            Value::Ext(e) => write!(f, "ExtType({}, {} bytes)", e.tag, e.data.len()),
         }
     }
 }

@@ -1146,7 +1146,7 @@ one:
 
     #[test]
     fn ext_values_are_written_as_their_repr() {
-        let v = map(vec![("x", Value::Ext(2, vec![1].into()))]);
+        let v = map(vec![("x", Value::ext(2, vec![1]))]);
         assert_eq!(to_yaml(&v), "x: ExtType(code=2, data=b'\\x01')\n");
     }
 

@@ -284,7 +284,7 @@ fn parse_msg_send(m: &mut Value) -> Parsed {
     let (topic, _) = topic_field(m)?;
     let payload = match (m.take_field("raw"), m.take_field("data")) {
         (Some(Value::Bytes(b)), _) => MsgPayload::Raw(b.into()),
-        (Some(Value::Str(s)), _) => MsgPayload::Raw(s.into_string().into_bytes()),
+        (Some(Value::Str(s)), _) => MsgPayload::Raw(s.as_bytes().to_vec()),
         (Some(_), _) => return Err(bad("raw", "not bytes").into()),
         (None, Some(d)) => MsgPayload::Data(d),
         (None, None) => return Err(WireError::Missing("data").into()),
