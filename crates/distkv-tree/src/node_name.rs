@@ -4,11 +4,13 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
-use std::sync::Arc;
+
+use arcstr::ArcStr;
 
 /// A server's name, as the originator of changes. Cheap to clone.
 ///
-/// One pointer wide, so that a [`NodeEvent`](crate::NodeEvent) takes 16
+/// One pointer wide (an [`ArcStr`]: the count, the length and the text in
+/// one allocation), so that a [`NodeEvent`](crate::NodeEvent) takes 16
 /// bytes and the common chain of one link fits an entry without an
 /// allocation. It compares, hashes and orders as its text, and borrows as
 /// `str`, so maps keyed by names can be searched with a `&str`.
@@ -22,7 +24,7 @@ use std::sync::Arc;
 /// assert_eq!(std::mem::size_of::<NodeName>(), std::mem::size_of::<usize>());
 /// ```
 #[derive(Clone)]
-pub struct NodeName(Arc<Box<str>>);
+pub struct NodeName(ArcStr);
 
 impl NodeName {
     /// The text of the name.
@@ -53,13 +55,13 @@ impl Borrow<str> for NodeName {
 
 impl From<&str> for NodeName {
     fn from(s: &str) -> NodeName {
-        NodeName(Arc::new(s.into()))
+        NodeName(ArcStr::from(s))
     }
 }
 
 impl From<String> for NodeName {
     fn from(s: String) -> NodeName {
-        NodeName(Arc::new(s.into_boxed_str()))
+        NodeName(ArcStr::from(s))
     }
 }
 
@@ -71,7 +73,7 @@ impl From<&String> for NodeName {
 
 impl From<Box<str>> for NodeName {
     fn from(s: Box<str>) -> NodeName {
-        NodeName(Arc::new(s))
+        NodeName(ArcStr::from(&*s))
     }
 }
 
@@ -84,7 +86,7 @@ impl From<&NodeName> for NodeName {
 impl PartialEq for NodeName {
     fn eq(&self, other: &NodeName) -> bool {
         // Names are usually interned: the same allocation is the same name.
-        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+        ArcStr::ptr_eq(&self.0, &other.0) || self.0 == other.0
     }
 }
 
@@ -92,13 +94,13 @@ impl Eq for NodeName {}
 
 impl PartialEq<str> for NodeName {
     fn eq(&self, other: &str) -> bool {
-        **self.0 == *other
+        *self.0 == *other
     }
 }
 
 impl PartialEq<&str> for NodeName {
     fn eq(&self, other: &&str) -> bool {
-        **self.0 == **other
+        *self.0 == **other
     }
 }
 

@@ -144,7 +144,13 @@ impl From<i64> for PathElem {
 
 impl PartialEq for PathElem {
     fn eq(&self, other: &PathElem) -> bool {
-        self.cmp(other) == Ordering::Equal
+        match (self, other) {
+            // The common cases, compared for equality alone (lengths
+            // first) rather than ordered.
+            (PathElem::Str(a), PathElem::Str(b)) => a.as_bytes() == b.as_bytes(),
+            (PathElem::Int(a), PathElem::Int(b)) => a == b,
+            _ => self.cmp(other) == Ordering::Equal,
+        }
     }
 }
 
@@ -370,6 +376,30 @@ impl fmt::Display for Path {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn equality_agrees_with_the_order() {
+        let elems = [
+            PathElem::Nil,
+            PathElem::Bool(false),
+            PathElem::Int(-1),
+            PathElem::Int(7),
+            PathElem::UInt(u64::MAX),
+            PathElem::Float(7.0),
+            PathElem::Str("".into()),
+            PathElem::Str("a".into()),
+            PathElem::Str("a name longer than sixteen bytes".into()),
+            PathElem::Bytes(ThinVec::new()),
+            PathElem::bytes(b"a".to_vec()),
+        ];
+        for a in &elems {
+            for b in &elems {
+                let same = a.cmp(b) == Ordering::Equal;
+                assert_eq!(a == b, same, "{a:?} vs {b:?}");
+                assert_eq!(a == &b.clone(), same);
+            }
+        }
+    }
 
     #[test]
     fn empty_bytes_is_empty_str() {
