@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use distkv_proto::CodecError;
+use distkv_proto::request::Action;
 use distkv_proto::value_map::MapBuilder;
 use distkv_tree::Value;
 use futures_util::StreamExt;
@@ -108,7 +109,13 @@ impl Conn {
     /// what the socket accepts now; the writer task sends the rest), so it
     /// is as cancellation-safe as queueing. Requests made while others are
     /// in flight are left to the writer, which sends them in one write.
-    async fn submit(&self, msg: MapBuilder, pending: Pending) -> Result<u64, ClientError> {
+    ///
+    /// `encode` appends the request, given its seq.
+    async fn submit(
+        &self,
+        encode: impl FnOnce(u64, &mut Vec<u8>),
+        pending: Pending,
+    ) -> Result<u64, ClientError> {
         let pending_map = &self.pending;
         let seq_counter = &self.seq;
         let (seq, direct) = self
@@ -126,7 +133,7 @@ impl Conn {
                     p.map.insert(seq, pending);
                     p.map.len() == 1
                 };
-                distkv_proto::msgpack::encode(&msg.set("seq", seq).build(), buf);
+                encode(seq, buf);
                 Ok((seq, was_empty && alone))
             })
             .await
@@ -141,8 +148,20 @@ impl Conn {
 
     /// Sends a request that gets exactly one reply.
     pub(crate) async fn request(&self, msg: MapBuilder) -> Reply {
+        self.request_encoded(|seq, buf| encode_map(msg, seq, buf))
+            .await
+    }
+
+    /// Sends a typed request that gets exactly one reply, encoded straight
+    /// from the action where it can be (see [`Action::encode_with_seq`]).
+    pub(crate) async fn request_action(&self, action: &Action) -> Reply {
+        self.request_encoded(|seq, buf| action.encode_with_seq(seq, buf))
+            .await
+    }
+
+    async fn request_encoded(&self, encode: impl FnOnce(u64, &mut Vec<u8>)) -> Reply {
         let (tx, rx) = oneshot::channel();
-        self.submit(msg, Pending::Single(tx)).await?;
+        self.submit(encode, Pending::Single(tx)).await?;
         rx.await.map_err(|_| ClientError::Closed)?
     }
 
@@ -154,7 +173,12 @@ impl Conn {
         with_start: bool,
     ) -> Result<(u64, mpsc::Receiver<Reply>), ClientError> {
         let (tx, rx) = mpsc::channel(STREAM_QUEUE);
-        let seq = self.submit(msg, Pending::Stream(tx, with_start)).await?;
+        let seq = self
+            .submit(
+                |seq, buf| encode_map(msg, seq, buf),
+                Pending::Stream(tx, with_start),
+            )
+            .await?;
         Ok((seq, rx))
     }
 
@@ -168,6 +192,11 @@ impl Conn {
     pub(crate) fn is_closed(&self) -> bool {
         self.reader.is_finished() || self.writer.is_finished()
     }
+}
+
+/// Appends a request map with its `seq`.
+fn encode_map(msg: MapBuilder, seq: u64, buf: &mut Vec<u8>) {
+    distkv_proto::msgpack::encode(&msg.set("seq", seq).build(), buf);
 }
 
 /// Writes whatever requests are queued, one write per batch, until writing
@@ -421,16 +450,22 @@ mod tests {
         // nothing in flight: written before submit returns, although the
         // writer task has not run (one thread, no await point in between)
         let (tx, rx) = oneshot::channel();
-        conn.submit(ping(1), Pending::Single(tx))
-            .await
-            .expect("queued");
+        conn.submit(
+            |seq, buf| encode_map(ping(1), seq, buf),
+            Pending::Single(tx),
+        )
+        .await
+        .expect("queued");
         assert_eq!(conn.out.queued(), 0, "written directly");
         assert_eq!(gate.writes.load(Ordering::SeqCst), 1);
         // with that one in flight, the next waits for the writer's batch
         let (tx2, rx2) = oneshot::channel();
-        conn.submit(ping(2), Pending::Single(tx2))
-            .await
-            .expect("queued");
+        conn.submit(
+            |seq, buf| encode_map(ping(2), seq, buf),
+            Pending::Single(tx2),
+        )
+        .await
+        .expect("queued");
         assert!(conn.out.queued() > 0, "left to the writer");
         for (rx, seq) in [(rx, 1), (rx2, 2)] {
             let r = rx.await.expect("answered").expect("reply");

@@ -330,10 +330,11 @@ impl Client {
         Ok(ReplyStream::new(seq, rx, Arc::downgrade(&self.conn)))
     }
 
-    /// Sends a typed request (encoded by [`Action::to_map`]; `seq` is
-    /// added) and returns the single reply, like [`Client::request`].
+    /// Sends a typed request (encoded as [`Action::to_map`] gives it;
+    /// `seq` is added) and returns the single reply, like
+    /// [`Client::request`].
     pub async fn send(&self, action: &Action) -> Result<Value, ClientError> {
-        self.request(action.to_map()).await
+        self.conn.request_action(action).await
     }
 
     /// Sends a typed request answered by a stream, like

@@ -13,8 +13,9 @@ use distkv_tree::{Path, PathElem, Value};
 
 use super::WalkParams;
 use super::{Action, AuthAction, ChainCheck, MsgPayload, Request, SetValue, StateFlags};
+use crate::msgpack;
 use crate::value_map::MapBuilder;
-use crate::wire::ranges_to_value;
+use crate::wire::{self, ranges_to_value};
 
 impl Request {
     /// The wire map of this request: what [`parse_request`] reads back
@@ -85,6 +86,65 @@ impl Action {
     /// own name, unchanged.
     pub fn to_internal_map(&self) -> MapBuilder {
         encode(self, true)
+    }
+
+    /// Appends the msgpack encoding of the request map for this action
+    /// with `seq` last: byte for byte what encoding
+    /// `self.to_map().set("seq", seq)` gives.
+    ///
+    /// `get_value`, and `set_value` or `delete_value` without a
+    /// precondition (what a busy client sends most), are written straight
+    /// from the action, without building the map; any other action goes
+    /// through [`Action::to_map`].
+    ///
+    /// ```
+    /// use distkv_proto::msgpack;
+    /// use distkv_proto::request::{Action, SetValue};
+    /// use distkv_tree::{Path, Value};
+    ///
+    /// let set = Action::SetValue(SetValue::new(Path::from_strs(&["a"]), Some(Value::Int(1))));
+    /// let mut direct = Vec::new();
+    /// set.encode_with_seq(7, &mut direct);
+    /// assert_eq!(direct, msgpack::to_vec(&set.to_map().set("seq", 7u64).build()));
+    /// ```
+    pub fn encode_with_seq(&self, seq: u64, out: &mut Vec<u8>) {
+        let field = |out: &mut Vec<u8>, name: &str, v: &Value| {
+            msgpack::write_str(out, name);
+            msgpack::encode(v, out);
+        };
+        match self {
+            Action::GetValue { path, nchain } => {
+                msgpack::write_map_len(out, 4);
+                msgpack::write_str(out, "action");
+                msgpack::write_str(out, "get_value");
+                msgpack::write_str(out, "path");
+                wire::encode_path(path, out);
+                field(out, "nchain", &Value::Int(*nchain));
+            }
+            Action::SetValue(s) if s.chain.is_none() && s.prev.is_none() => {
+                let len =
+                    3 + u32::from(s.value.is_some()) + u32::from(s.nchain != 1) + u32::from(s.idem);
+                msgpack::write_map_len(out, len);
+                msgpack::write_str(out, "action");
+                msgpack::write_str(out, s.wire_name());
+                msgpack::write_str(out, "path");
+                wire::encode_path(&s.path, out);
+                if let Some(v) = &s.value {
+                    field(out, "value", v);
+                }
+                if s.nchain != 1 {
+                    field(out, "nchain", &Value::Int(s.nchain));
+                }
+                if s.idem {
+                    field(out, "idem", &Value::Bool(true));
+                }
+            }
+            _ => {
+                msgpack::encode(&self.to_map().set("seq", seq).build(), out);
+                return;
+            }
+        }
+        field(out, "seq", &Value::from_u64(seq));
     }
 
     /// The name the action is written under (see [`Action::to_map`]).
@@ -1193,7 +1253,7 @@ mod tests {
                 arb_event().prop_map(ChainCheck::Head)
             ]),
             proptest::option::of(arb_value()),
-            any::<i64>(),
+            prop_oneof![Just(1i64), any::<i64>()],
             any::<bool>(),
         )
             .prop_map(|(path, value, chain, prev, nchain, idem)| SetValue {
@@ -1306,6 +1366,18 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn prop_direct_encoding_matches_the_map(
+            action in prop_oneof![arb_entry_action(), arb_other_action()],
+            seq in prop_oneof![0..=300u64, any::<u64>()],
+        ) {
+            let mut direct = vec![0xc0];
+            action.encode_with_seq(seq, &mut direct);
+            let mut general = vec![0xc0];
+            crate::msgpack::encode(&action.to_map().set("seq", seq).build(), &mut general);
+            prop_assert_eq!(direct, general);
+        }
+
         #[test]
         fn prop_entry_actions_round_trip(
             action in arb_entry_action(),
