@@ -393,6 +393,37 @@ fn a_watched_subtree_streams_changes() {
 /// holds `limit` children and says that there are more, and the console
 /// stops the server's walk there instead of reading the whole level.
 #[test]
+fn a_page_of_many_children_stays_within_the_servers_stream_limit() {
+    // every child's "has children" probe is a stream on the server: a page
+    // of 50 must not open 50 at once where the server allows 10
+    let port = common::free_port();
+    let mut opts = common::console_options(port);
+    opts.extend(["-C".to_owned(), "server.max_streams=10".to_owned()]);
+    let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
+    let c = Console {
+        server: common::ServerProc::standalone("one", Some("Root"), &opts),
+        port,
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let client = c.server.connect().await;
+        for i in 0..50i64 {
+            let path = distkv_tree::Path::from_strs(&["few", &format!("{i:02}")]);
+            client
+                .set(&path, distkv_tree::Value::Int(i))
+                .await
+                .expect("set");
+        }
+    });
+    let page = c.tree(&json!(["few"]));
+    let children = page["children"].as_array().expect("children");
+    assert_eq!(children.len(), 50);
+    assert_eq!(children[49]["name"], json!("49"));
+    assert_eq!(children[49]["has_children"], json!(false));
+    assert_eq!(page["truncated"], json!(false));
+}
+
+#[test]
 fn a_level_of_100000_entries_is_never_dumped_whole() {
     use distkv_tree::{Path, Value};
     use futures_util::StreamExt;
@@ -436,7 +467,7 @@ fn a_level_of_100000_entries_is_never_dumped_whole() {
     assert_eq!(children[49]["value"], json!(49));
     // the largest page there is
     let (status, text) = c.get(&format!("/api/tree?path={q}&limit=1000"));
-    assert_eq!(status, 200);
+    assert_eq!(status, 200, "{text}");
     let page: Json = serde_json::from_str(&text).expect("JSON");
     assert_eq!(page["children"].as_array().map(Vec::len), Some(1000));
     assert!(
@@ -446,7 +477,7 @@ fn a_level_of_100000_entries_is_never_dumped_whole() {
     );
     // a larger limit is cut down to the largest page
     let (status, text) = c.get(&format!("/api/tree?path={q}&limit=100000"));
-    assert_eq!(status, 200);
+    assert_eq!(status, 200, "{text}");
     let page: Json = serde_json::from_str(&text).expect("JSON");
     assert_eq!(page["children"].as_array().map(Vec::len), Some(1000));
     assert_eq!(page["truncated"], json!(true));

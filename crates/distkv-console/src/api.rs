@@ -3,6 +3,7 @@
 
 use distkv_client::{Client, TreeOptions, WriteOptions};
 use distkv_tree::{Chain, NodeEvent, Path, PathElem, Precondition, TockClock, Tree};
+use futures_util::StreamExt;
 use serde_json::{Value as Json, json};
 
 use crate::ConsoleError;
@@ -85,6 +86,9 @@ fn level() -> TreeOptions {
     }
 }
 
+/// How many `has_children` probes of one page run at once.
+const PROBES_AT_ONCE: usize = 8;
+
 /// Whether `path` has a child: the first item of a one-level walk (the
 /// stream is dropped after it, which stops the walk).
 async fn has_children(c: &Client, path: &Path) -> Result<bool, ConsoleError> {
@@ -126,8 +130,14 @@ pub(crate) async fn tree(c: &Client, q: &Query) -> Result<Json, ConsoleError> {
         items.push(item);
     }
     drop(s);
-    let probes = items.iter().map(|i| has_children(c, &i.path));
-    let kids = futures_util::future::join_all(probes).await;
+    // A few probes at a time: each is a stream on the server, and a page of
+    // a thousand all at once would meet the server's limit on open streams
+    // (`server.max_streams`) while earlier walks still wind down.
+    let probes: Vec<_> = items.iter().map(|i| has_children(c, &i.path)).collect();
+    let kids: Vec<_> = futures_util::stream::iter(probes)
+        .buffered(PROBES_AT_ONCE)
+        .collect()
+        .await;
     let mut children = Vec::with_capacity(items.len());
     for (item, kids) in items.iter().zip(kids) {
         let mut e = entry(item.value.as_ref(), item.chain.as_ref(), item.tock);
