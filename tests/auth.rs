@@ -482,7 +482,7 @@ async fn hostile_auth_messages() {
     let req = MapBuilder::new()
         .set("seq", 1)
         .set("action", "get_value")
-        .set("path", Value::Array(vec![].into()))
+        .set("path", Value::Array(Default::default()))
         .build();
     let login = MapBuilder::new()
         .set("seq", 2)
@@ -493,7 +493,7 @@ async fn hostile_auth_messages() {
     let again = MapBuilder::new()
         .set("seq", 3)
         .set("action", "get_value")
-        .set("path", Value::Array(vec![].into()))
+        .set("path", Value::Array(Default::default()))
         .build();
     for m in [&req, &login, &again] {
         stream

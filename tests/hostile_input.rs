@@ -164,7 +164,10 @@ fn unknown_action_and_bad_fields_keep_the_connection() {
         MapBuilder::new()
             .set("seq", 2)
             .set("action", "get_value")
-            .set("path", Value::Array(vec![Value::Map(vec![].into())].into())),
+            .set(
+                "path",
+                Value::Array(vec![Value::Map(Default::default())].into()),
+            ),
     );
     let m = r.read().expect("reply");
     assert_eq!(m.get("seq"), Some(&Value::Int(2)));

@@ -195,7 +195,7 @@ async fn hostile_messages_on_every_topic_change_nothing() {
         ]),
         map(vec![
             ("node", Value::Int(5)),
-            ("value", Value::Array(vec![].into())),
+            ("value", Value::Array(Default::default())),
         ]),
         map(vec![(
             "_p0",

@@ -478,7 +478,7 @@ async fn hostile_gossip_is_dropped() {
         ":distkv.ping",
         map(vec![
             ("node", Value::Int(5)),
-            ("value", Value::Array(vec![].into())),
+            ("value", Value::Array(Default::default())),
         ]),
     )
     .await;

@@ -75,7 +75,7 @@ impl AuthMethod for RootMethod {
         if presented.ident != "*" {
             return Err(AuthError::Param("the root user is called '*'".into()));
         }
-        Ok(Value::Map(Vec::new().into()))
+        Ok(Value::Map(Default::default()))
     }
 
     async fn verify(&self, presented: &Presented, record: Option<&Value>) -> Result<(), AuthError> {
@@ -85,7 +85,7 @@ impl AuthMethod for RootMethod {
     }
 
     fn describe(&self, _ident: &str, _record: &Value) -> Value {
-        Value::Map(Vec::new().into())
+        Value::Map(Default::default())
     }
 }
 
@@ -112,7 +112,7 @@ impl AuthMethod for TestMethod {
 
     async fn make_record(&self, presented: &Presented) -> Result<Value, AuthError> {
         check_ident(&presented.ident)?;
-        Ok(Value::Map(Vec::new().into()))
+        Ok(Value::Map(Default::default()))
     }
 
     async fn verify(&self, presented: &Presented, record: Option<&Value>) -> Result<(), AuthError> {

@@ -554,7 +554,8 @@ mod tests {
             r.open(":t", &Value::Int(1)),
             Err(OpenError::Malformed("not a map"))
         );
-        let plain = Value::Map(vec![(Value::from("path"), Value::Array(vec![].into()))].into());
+        let plain =
+            Value::Map(vec![(Value::from("path"), Value::Array(Default::default()))].into());
         assert_eq!(r.open(":t", &plain), Err(OpenError::Unsigned));
         for (field, v) in [
             ("_kid", Value::Int(3)),

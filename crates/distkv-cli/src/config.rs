@@ -396,7 +396,7 @@ fn entry<'a>(m: &'a mut [(Value, Value)], name: &str) -> Option<&'a mut Value> {
 /// was there) when missing or not a map.
 fn section_mut<'a>(cur: &'a mut Value, name: &str) -> &'a mut Value {
     if !matches!(cur, Value::Map(_)) {
-        *cur = Value::Map(Vec::new().into());
+        *cur = Value::Map(Default::default());
     }
     let Value::Map(m) = cur else {
         return cur;
@@ -407,13 +407,13 @@ fn section_mut<'a>(cur: &'a mut Value, name: &str) -> &'a mut Value {
     {
         Some(i) => i,
         None => {
-            m.push((Value::from(name), Value::Map(Vec::new().into())));
+            m.push((Value::from(name), Value::Map(Default::default())));
             m.len() - 1
         }
     };
     let slot = &mut m[at].1;
     if !matches!(slot, Value::Map(_)) {
-        *slot = Value::Map(Vec::new().into());
+        *slot = Value::Map(Default::default());
     }
     slot
 }
@@ -432,7 +432,7 @@ impl Config {
     pub fn new() -> Config {
         // The defaults are a constant that the tests parse; fall back to an
         // empty map rather than panic.
-        Config(yaml::load(DEFAULTS).unwrap_or(Value::Map(Vec::new().into())))
+        Config(yaml::load(DEFAULTS).unwrap_or(Value::Map(Default::default())))
     }
 
     /// Merges a YAML file over the current settings.
@@ -483,7 +483,7 @@ impl Config {
             cur = section_mut(cur, p);
         }
         if !matches!(cur, Value::Map(_)) {
-            *cur = Value::Map(Vec::new().into());
+            *cur = Value::Map(Default::default());
         }
         if let Value::Map(m) = cur {
             match (entry(m, last), value) {
@@ -637,10 +637,10 @@ impl Config {
         let default = self
             .get("server.bind_default")
             .cloned()
-            .unwrap_or(Value::Map(Vec::new().into()));
+            .unwrap_or(Value::Map(Default::default()));
         let items = match self.get("server.bind") {
             Some(Value::Array(s)) if !s.is_empty() => s.clone(),
-            _ => vec![Value::Map(Vec::new().into())].into(),
+            _ => vec![Value::Map(Default::default())].into(),
         };
         let mut out = Vec::new();
         for item in items {

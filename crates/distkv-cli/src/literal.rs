@@ -308,7 +308,7 @@ impl Parser {
         self.pos += 1;
         self.skip_ws();
         if self.eat(')') {
-            return Ok(Item::hashable(Value::Array(Vec::new().into())));
+            return Ok(Item::hashable(Value::Array(Default::default())));
         }
         let first = self.item()?;
         self.skip_ws();
@@ -966,7 +966,7 @@ mod tests {
                 .into()
             )
         );
-        assert_eq!(ok("{}"), Value::Map(vec![].into()));
+        assert_eq!(ok("{}"), Value::Map(Default::default()));
         assert_eq!(
             ok("{'b': 1, 'a': 2, }"),
             Value::Map(vec![(s("b"), Value::Int(1)), (s("a"), Value::Int(2))].into())
@@ -986,7 +986,7 @@ mod tests {
         );
         assert_eq!(
             ok("{None: {}}"),
-            Value::Map(vec![(Value::Nil, Value::Map(vec![].into()))].into())
+            Value::Map(vec![(Value::Nil, Value::Map(Default::default()))].into())
         );
         assert_eq!(fails("{[1]: 2}").msg, "unhashable type: 'list'");
         assert_eq!(fails("{(1, [2]): 2}").msg, "unhashable type: 'list'");

@@ -868,7 +868,7 @@ mod tests {
 
     #[test]
     fn containers() {
-        let v = Value::Array(vec![Value::Int(1), s("a"), Value::Array(vec![].into())].into());
+        let v = Value::Array(vec![Value::Int(1), s("a"), Value::Array(Default::default())].into());
         assert_eq!(repr(&v), "[1, 'a', []]");
         assert_eq!(repr(&map(vec![])), "{}");
         let m = map(vec![(s("b"), Value::Int(2)), (s("a"), Value::Int(1))]);

@@ -86,7 +86,7 @@ impl Client {
         };
         let mut record = match old {
             Some(Value::Map(m)) => m.clone(),
-            _ => Vec::new().into(),
+            _ => Default::default(),
         };
         record.retain(|(k, _)| k.as_str() != Some("nodes"));
         record.push((

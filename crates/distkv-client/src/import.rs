@@ -317,7 +317,8 @@ mod tests {
     #[test]
     fn records_need_path_and_value() {
         assert!(Record::from_value(Value::Int(1)).is_err());
-        let no_value = Value::Map(vec![(Value::from("path"), Value::Array(vec![].into()))].into());
+        let no_value =
+            Value::Map(vec![(Value::from("path"), Value::Array(Default::default()))].into());
         assert_eq!(Record::from_value(no_value), Err("no value".into()));
         let bad_path = Value::Map(
             vec![

@@ -254,7 +254,7 @@ impl JobChange {
         let data = (!self.data.is_empty()).then(|| {
             let mut data = match job.get("data") {
                 Some(Value::Map(m)) => m.clone(),
-                _ => Vec::new().into(),
+                _ => Default::default(),
             };
             for (name, value) in &self.data {
                 match value {
@@ -358,7 +358,7 @@ impl Client {
         let mut record = self
             .get(&path)
             .await?
-            .unwrap_or(Value::Map(Vec::new().into()));
+            .unwrap_or(Value::Map(Default::default()));
         if change.code.is_none() && record.get("code").is_none() {
             return Err(JobError::NoCode);
         }

@@ -144,7 +144,7 @@ mod tests {
         let plain = Procedure::new("1 + 1").to_value();
         assert_eq!(plain.get("code").and_then(Value::as_str), Some("1 + 1"));
         assert_eq!(plain.get("is_async"), Some(&Value::Nil));
-        assert_eq!(plain.get("vars"), Some(&Value::Array(Vec::new().into())));
+        assert_eq!(plain.get("vars"), Some(&Value::Array(Default::default())));
         let with = Procedure {
             is_async: true,
             ..Procedure::new("x * 2").with_vars(["x"])

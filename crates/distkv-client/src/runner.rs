@@ -135,7 +135,7 @@ pub fn next_start(job: &Value, state: Option<&Value>) -> Option<f64> {
 
 fn set_fields(v: &mut Value, fields: &[(&str, Value)]) {
     if !matches!(v, Value::Map(_)) {
-        *v = Value::Map(Vec::new().into());
+        *v = Value::Map(Default::default());
     }
     if let Value::Map(m) = v {
         for (k, val) in fields {

@@ -556,7 +556,10 @@ mod tests {
         let e = req(MapBuilder::new()
             .set("seq", 5)
             .set("action", "get_value")
-            .set("path", Value::Array(vec![Value::Map(vec![].into())].into())))
+            .set(
+                "path",
+                Value::Array(vec![Value::Map(Default::default())].into()),
+            ))
         .expect_err("bad path");
         assert_eq!(e.seq, Some(5));
     }

@@ -541,7 +541,7 @@ mod tests {
         for bad in [
             MapBuilder::new().set("_p0", 5).build(),
             MapBuilder::new()
-                .set("_p0", Value::Array(vec![].into()))
+                .set("_p0", Value::Array(Default::default()))
                 .build(),
             MapBuilder::new()
                 .set(

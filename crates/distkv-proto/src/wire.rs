@@ -684,7 +684,7 @@ mod tests {
                 .set("tock", 3)
                 .build(),
             MapBuilder::new()
-                .set("nodes", Value::Map(Vec::new().into()))
+                .set("nodes", Value::Map(Default::default()))
                 .build(),
             MapBuilder::new()
                 .set("path", Value::ext(3, vec![0xa1, b'x']))

@@ -608,7 +608,7 @@ mod tests {
         let h = MapBuilder::new().set("Seq", 1).set("Error", "").build();
         assert!(is_header(&h));
         let body = MapBuilder::new()
-            .set("Members", Value::Array(vec![].into()))
+            .set("Members", Value::Array(Default::default()))
             .build();
         assert!(!is_header(&body));
         assert_eq!(

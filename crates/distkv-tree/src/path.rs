@@ -445,7 +445,7 @@ mod tests {
 
     #[test]
     fn from_value_rejects_containers() {
-        assert!(PathElem::from_value(Value::Array(vec![].into())).is_err());
+        assert!(PathElem::from_value(Value::Array(Default::default())).is_err());
         assert_eq!(Path::from_value(Value::Nil), Err(PathError::NotArray));
     }
 }

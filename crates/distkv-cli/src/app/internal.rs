@@ -176,7 +176,7 @@ async fn mark_sets(
 /// Entries as one nested map: each path element a key, each value under
 /// `_` (the original's `internal dump` form).
 fn nested(entries: Vec<(Path, Value)>) -> Value {
-    let mut root = Value::Map(Vec::new().into());
+    let mut root = Value::Map(Default::default());
     for (path, value) in entries {
         let mut at = &mut root;
         for elem in path.elems() {
@@ -185,7 +185,7 @@ fn nested(entries: Vec<(Path, Value)>) -> Value {
             let i = match m.iter().position(|(k, _)| *k == key) {
                 Some(i) => i,
                 None => {
-                    m.push((key, Value::Map(Vec::new().into())));
+                    m.push((key, Value::Map(Default::default())));
                     m.len() - 1
                 }
             };

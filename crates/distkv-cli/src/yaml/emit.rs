@@ -903,7 +903,7 @@ one:
             map(vec![("a", int(1)), ("b", int(2))]),
             arr(vec![int(1), int(2)]),
             arr(vec![]),
-            Value::Map(vec![].into()),
+            Value::Map(Default::default()),
             map(vec![("a", arr(vec![int(1)]))]),
         ]);
         assert_eq!(
@@ -911,8 +911,11 @@ one:
             "- a: 1\n  b: 2\n- - 1\n  - 2\n- []\n- {}\n- a:\n  - 1\n"
         );
         assert_eq!(to_yaml(&arr(vec![])), "[]\n");
-        assert_eq!(to_yaml(&Value::Map(vec![].into())), "{}\n");
-        let v = map(vec![("e", Value::Map(vec![].into())), ("l", arr(vec![]))]);
+        assert_eq!(to_yaml(&Value::Map(Default::default())), "{}\n");
+        let v = map(vec![
+            ("e", Value::Map(Default::default())),
+            ("l", arr(vec![])),
+        ]);
         assert_eq!(to_yaml(&v), "e: {}\nl: []\n");
     }
 
@@ -1133,7 +1136,10 @@ one:
             to_yaml(&Value::Bytes(b"abc"[..].into())),
             "!!binary |\n  YWJj\n"
         );
-        assert_eq!(to_yaml(&Value::Bytes(Vec::new().into())), "!!binary \"\"\n");
+        assert_eq!(
+            to_yaml(&Value::Bytes(Default::default())),
+            "!!binary \"\"\n"
+        );
         let v = arr(vec![Value::Bytes(b"abc"[..].into())]);
         assert_eq!(to_yaml(&v), "- !!binary |\n  YWJj\n");
         let data: Vec<u8> = (0u8..=99).collect();

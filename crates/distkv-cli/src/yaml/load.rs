@@ -353,7 +353,7 @@ mod tests {
                     Value::Array(vec![Value::Int(1), Value::Int(2)].into()),
                     s("a list as a key"),
                 ),
-                (s("empty"), Value::Map(Vec::new().into())),
+                (s("empty"), Value::Map(Default::default())),
                 (s("unicode"), s("grüße ✓")),
             ]
             .into(),

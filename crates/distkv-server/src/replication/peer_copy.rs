@@ -195,7 +195,7 @@ pub async fn sync_from(
     let tree_req = MapBuilder::new()
         .set("seq", seq + 2)
         .set("action", "get_tree")
-        .set("path", Value::Array(vec![].into()))
+        .set("path", Value::Array(Default::default()))
         .set("nchain", -1)
         .set("empty", true)
         .set("from_server", own)

@@ -834,7 +834,7 @@ mod tests {
             request(&sh, set).await.expect("set");
         }
         let ticks = reply(request(&sh, enum_node(true)).await.expect("enum"));
-        assert_eq!(ticks.get("result"), Some(&Value::Array(vec![].into())));
+        assert_eq!(ticks.get("result"), Some(&Value::Array(Default::default())));
         let done = reply(request(&sh, kill()).await.expect("killed"));
         assert_eq!(done.get("filtered"), Some(&Value::Int(2)));
         assert_eq!(done.get("tick"), Some(&Value::Int(2)));
@@ -846,7 +846,7 @@ mod tests {
         let dropped = Value::Array(vec![Value::from("two")].into());
         assert_eq!(state.get("node_drop"), Some(&dropped));
         let ticks = reply(request(&sh, enum_node(false)).await.expect("enum"));
-        assert_eq!(ticks.get("result"), Some(&Value::Array(vec![].into())));
+        assert_eq!(ticks.get("result"), Some(&Value::Array(Default::default())));
     }
 
     #[tokio::test]

@@ -425,7 +425,7 @@ async fn set_method(
     };
     let mut m = match current {
         Some(Value::Map(m)) => m,
-        _ => Vec::new().into(),
+        _ => Default::default(),
     };
     m.retain(|(k, _)| k.as_str() != Some("current"));
     if let Some(t) = typ {
