@@ -286,7 +286,7 @@ impl GossipKeyRing {
                 key.cipher
                     .decrypt_in_place_detached(nonce, &ad, &mut [], Tag::from_slice(tag))
                     .map_err(|_| bad())?;
-                Ok(body.clone().into())
+                Ok(body.to_vec())
             }
             (None, None, Some(Value::Bytes(sealed))) => {
                 let Some(split) = sealed.len().checked_sub(TAG_LEN) else {

@@ -274,7 +274,7 @@ impl JobChange {
             }
         };
         if let Some(c) = &self.code {
-            set("code", Value::Array(c.clone().into()));
+            set("code", Value::Array(c[..].into()));
         }
         if let Some(b) = self.backoff {
             set("backoff", Value::Float(b));

@@ -75,7 +75,7 @@ fn message(v: &Value) -> Result<Message, ClientError> {
         Some(d) => Ok(d.clone()),
         None => Err(Undecodable {
             raw: match v.get("raw") {
-                Some(Value::Bytes(b)) => b.clone().into(),
+                Some(Value::Bytes(b)) => b.to_vec(),
                 _ => Vec::new(),
             },
             reason: v

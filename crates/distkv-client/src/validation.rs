@@ -112,8 +112,8 @@ impl Client {
     /// Stores type `path`; the server checks the examples first.
     pub async fn type_set(&self, path: &Path, t: &TypeRecord) -> Result<(), ClientError> {
         let record = MapBuilder::new()
-            .set("good", Value::Array(t.good.clone().into()))
-            .set("bad", Value::Array(t.bad.clone().into()))
+            .set("good", Value::Array(t.good[..].into()))
+            .set("bad", Value::Array(t.bad[..].into()))
             .set("code", text(&t.code))
             .set("schema", t.schema.clone())
             .build();

@@ -59,7 +59,7 @@ pub async fn run(opts: ConnectOptions, cmd: MsgCommand) -> Result<(), Failure> {
                         .build(),
                     (Err(u), _) => MapBuilder::new()
                         .set("topic", m.topic.as_str())
-                        .set("raw", Value::Bytes(u.raw.clone().into()))
+                        .set("raw", Value::Bytes(u.raw[..].into()))
                         .set("decode_error", u.reason.as_str())
                         .build(),
                 };
