@@ -21,10 +21,10 @@ PORT=$((21000 + RANDOM % 5000))
 
 start() { # extra server args…
     "$BIN" -C server.bind_default.host=127.0.0.1 -C server.bind_default.port=$PORT "${CFG[@]}" \
-        server --standalone "$@" one >"$WORK/out" 2>"$WORK/err" &
+        server --standalone "$@" one >"$WORK/out-$PORT" 2>"$WORK/err-$PORT" &
     PID=$!
-    for _ in $(seq 60000); do grep -q Running. "$WORK/out" 2>/dev/null && return 0; sleep 0.005; done
-    echo "server did not start"; cat "$WORK/err"; exit 1
+    for _ in $(seq 60000); do grep -q Running. "$WORK/out-$PORT" 2>/dev/null && return 0; sleep 0.005; done
+    echo "server did not start"; cat "$WORK/err-$PORT"; exit 1
 }
 stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
 now() { date +%s.%N; }
@@ -45,15 +45,42 @@ n=$("$BIN" client -p $PORT data list load 7 | wc -l)
 [ "$n" -eq $((N / 1000)) ] || { echo "loaded data is wrong: $n entries under load 7"; exit 1; }
 stop
 
-for sync in none never 1 always; do
+# Write rates per `server.log_sync`. One server per setting runs for the
+# whole measurement, and the settings take turns, ROUNDS times over:
+# every setting sees the same moments of the machine, so a slow minute
+# does not land on one setting alone. Each setting's median is reported,
+# with its ratio to the server without a log.
+ROUNDS=${ROUNDS:-3}
+SYNCS=(none never 1 always)
+declare -A SPORT SPID
+for sync in "${SYNCS[@]}"; do
     CFG=()
     args=(-i Root)
     if [ "$sync" != none ]; then CFG=(-C "server.log_sync=$sync"); args+=(-s "$WORK/log-$sync.state"); fi
+    PORT=$((21000 + RANDOM % 5000))
     start "${args[@]}"
-    for conns in 1 16; do
-        ops=200000
-        r=$($LOAD --port $PORT --conns $conns --ops "$ops" --keys 100000 --sets 100 --secs 120)
-        echo "log_sync=$sync conns=$conns: $r"
+    SPORT[$sync]=$PORT
+    SPID[$sync]=$PID
+done
+PID=
+stop_all() { for p in "${SPID[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap 'stop_all; rm -rf "$WORK"' EXIT
+declare -A RATES
+for round in $(seq "$ROUNDS"); do
+    for sync in "${SYNCS[@]}"; do
+        for conns in 1 16; do
+            r=$($LOAD --port "${SPORT[$sync]}" --conns $conns --ops 200000 --keys 100000 --sets 100 --secs 120)
+            echo "round $round log_sync=$sync conns=$conns: $r"
+            rate=$(sed -n 's/.*ops\/s=\([0-9]*\).*/\1/p' <<<"$r")
+            RATES[$sync,$conns]+="$rate "
+        done
     done
-    stop
+done
+median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+for conns in 1 16; do
+    base=$(median <<<"${RATES[none,$conns]}")
+    for sync in "${SYNCS[@]}"; do
+        m=$(median <<<"${RATES[$sync,$conns]}")
+        echo "median of $ROUNDS: log_sync=$sync conns=$conns: $m sets/s ($(echo "scale=2; $m / $base" | bc)× no log; runs: ${RATES[$sync,$conns]% })"
+    done
 done

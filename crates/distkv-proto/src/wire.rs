@@ -297,6 +297,12 @@ fn pull_chain(
 
 /// Reads one `{node, tick}` link.
 pub fn event_from_value(v: &Value) -> Result<NodeEvent, WireError> {
+    let (node, tick) = event_fields(v)?;
+    Ok(NodeEvent::new(node, tick))
+}
+
+/// The node name and tick of one `{node, tick}` link, borrowed.
+fn event_fields(v: &Value) -> Result<(&str, u64), WireError> {
     let node = v
         .field("node")
         .ok_or(WireError::Missing("node"))?
@@ -307,7 +313,7 @@ pub fn event_from_value(v: &Value) -> Result<NodeEvent, WireError> {
         .ok_or(WireError::Missing("tick"))?
         .as_u64()
         .ok_or_else(|| bad("tick", "not a non-negative integer"))?;
-    Ok(NodeEvent::new(node, tick))
+    Ok((node, tick))
 }
 
 /// Reads a chain from nested `{node, tick, prev}` maps; `v` may also be an
@@ -317,10 +323,11 @@ pub fn chain_from_value(v: &Value, intern: &dyn Fn(&str) -> NodeName) -> Result<
     let mut links = Vec::new();
     let mut cur = v;
     let complete = loop {
-        let ev = event_from_value(cur)?;
+        // the name is allocated once, by `intern`
+        let (node, tick) = event_fields(cur)?;
         links.push(NodeEvent {
-            node: intern(&ev.node),
-            tick: ev.tick,
+            node: intern(node),
+            tick,
         });
         if links.len() > MAX_WIRE_LINKS {
             return Err(bad("chain", "too many links"));
@@ -485,6 +492,27 @@ mod tests {
 
     fn intern(s: &str) -> NodeName {
         NodeName::from(s)
+    }
+
+    #[test]
+    fn chain_names_are_made_by_intern_once_each() {
+        let c =
+            Chain::new(vec![NodeEvent::new("a", 5), NodeEvent::new("b", 9)], true).expect("chain");
+        let v = chain_to_value(&c, -1).expect("some");
+        let made = std::cell::RefCell::new(Vec::new());
+        let read = chain_from_value(&v, &|n| {
+            let name = NodeName::from(n);
+            made.borrow_mut().push(name.clone());
+            name
+        })
+        .expect("chain");
+        assert_eq!(read, c);
+        let made = made.borrow();
+        assert_eq!(made.len(), 2, "one name per link");
+        for (link, name) in read.links().iter().zip(made.iter()) {
+            // the chain holds the very names `intern` made
+            assert_eq!(link.node.as_str().as_ptr(), name.as_str().as_ptr());
+        }
     }
 
     #[test]
