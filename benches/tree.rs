@@ -28,6 +28,53 @@ fn filled(n: u64) -> (Tree, TockClock) {
     (t, c)
 }
 
+/// Overwrites and reads in one directory of 1,000,000 children, in a
+/// scattered order (the server's case of many clients writing keys of one
+/// space): every lookup goes to memory, not to the cache.
+fn flat_million(c: &mut Criterion) {
+    const N: u64 = 1_000_000;
+    let flat = |i: u64| {
+        Path(vec![
+            PathElem::Str("bench".into()),
+            PathElem::from(format!("k{i:010}")),
+        ])
+    };
+    let mut t = Tree::new("a", 5);
+    t.mark_ready();
+    let clock = TockClock::default();
+    for i in 0..N {
+        let _ = t.local_change(
+            &flat(i),
+            Some(Value::Int(0)),
+            &Precondition::default(),
+            &clock,
+        );
+    }
+    // a scattered sample of the keys, made before the timing
+    let keys: Vec<Path> = (0..65_536u64)
+        .map(|i| flat(i.wrapping_mul(2_654_435_761) % N))
+        .collect();
+    let mut n = 0usize;
+    c.bench_function("overwrite_scattered_1m_flat", |b| {
+        b.iter(|| {
+            n = (n + 1) % keys.len();
+            let r = t.local_change(
+                &keys[n],
+                Some(Value::Int(1)),
+                &Precondition::default(),
+                &clock,
+            );
+            black_box(r.is_ok())
+        })
+    });
+    c.bench_function("get_scattered_1m_flat", |b| {
+        b.iter(|| {
+            n = (n + 1) % keys.len();
+            black_box(t.get(&keys[n]).and_then(|e| e.data()).cloned())
+        })
+    });
+}
+
 fn bench(c: &mut Criterion) {
     c.bench_function("local_set_10k", |b| {
         b.iter_batched(
@@ -42,6 +89,7 @@ fn bench(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    flat_million(c);
     let (t, _) = filled(100_000);
     c.bench_function("get_100k_tree", |b| {
         let mut i = 0u64;

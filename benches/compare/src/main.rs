@@ -7,8 +7,11 @@
 //!
 //! ```text
 //! benches/compare/run.sh [--keys N] [--ops N] [--seq-ops N] [--py-scale N]
-//!                        [--only NAME,…] [--out DIR] [--smoke]
+//!                        [--client-threads N] [--only NAME,…] [--out DIR] [--smoke]
 //! ```
+//!
+//! `--client-threads N` runs the driver's clients (every system's) on a
+//! Tokio runtime of N worker threads instead of one per core.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line driver reports on the terminal
 
@@ -46,6 +49,8 @@ pub struct Plan {
     /// would have more are skipped. Pipelined rows use 16 per connection
     /// on 16 connections and 64 on one, 256 means no limit.
     pub writes_in_flight: usize,
+    /// Worker threads of the clients' Tokio runtime (0: one per core).
+    pub client_threads: usize,
 }
 
 struct Opts {
@@ -66,6 +71,7 @@ fn parse() -> Result<Opts> {
             py_scale: 200,
             limit_secs: 60,
             writes_in_flight: 256,
+            client_threads: 0,
         },
         only: None,
         out: PathBuf::from("target/compare"),
@@ -83,6 +89,7 @@ fn parse() -> Result<Opts> {
                 py_scale: 10,
                 limit_secs: 20,
                 writes_in_flight: 256,
+                client_threads: o.plan.client_threads,
             };
             continue;
         }
@@ -94,6 +101,7 @@ fn parse() -> Result<Opts> {
             "--watch" => o.plan.watch = v.parse()?,
             "--py-scale" => o.plan.py_scale = v.parse::<u64>()?.max(1),
             "--limit" => o.plan.limit_secs = v.parse()?,
+            "--client-threads" => o.plan.client_threads = v.parse()?,
             "--only" => o.only = Some(v.split(',').map(str::to_string).collect()),
             "--out" => o.out = v.into(),
             "--bin" => o.bin = v.into(),
@@ -382,9 +390,16 @@ async fn bench_python(o: &Opts, work: &Path) -> Result<SystemRun> {
     Ok(run.noting(Some(note)))
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+fn main() -> Result<()> {
     let o = parse()?;
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if o.plan.client_threads > 0 {
+        rt.worker_threads(o.plan.client_threads);
+    }
+    rt.enable_all().build()?.block_on(run(o))
+}
+
+async fn run(o: Opts) -> Result<()> {
     if !o.bin.exists() {
         bail!(
             "no distkv binary at {} (cargo build --profile profiling -p distkv-cli)",

@@ -127,6 +127,13 @@ fn table_head(md: &mut String, ran: &[&(&str, SystemRun)]) {
 pub fn markdown(plan: &Plan, runs: &[(&str, SystemRun)]) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "Machine: {}.", machine());
+    if plan.client_threads > 0 {
+        let _ = writeln!(
+            md,
+            "Clients: a Tokio runtime of {} worker thread(s) for every system's client.",
+            plan.client_threads
+        );
+    }
     let _ = writeln!(
         md,
         "Workload: {} keys of 16 bytes, 8-byte values; {} operations per pipelined row (16 requests in flight per connection on 16 connections, 64 on one), {} per sequential row on 1 connection (4× that on 16); {} watched updates (written with 16 in flight).\n",

@@ -218,8 +218,14 @@ pub fn distkv_rs(
                 .arg(format!("server.serf.port={rpc}"));
         }
         Backend::Mqtt(port) => {
-            cmd.args(["-C", "server.backend=mqtt", "-C", "server.mqtt.host=127.0.0.1", "-C"])
-                .arg(format!("server.mqtt.port={port}"));
+            cmd.args([
+                "-C",
+                "server.backend=mqtt",
+                "-C",
+                "server.mqtt.host=127.0.0.1",
+                "-C",
+            ])
+            .arg(format!("server.mqtt.port={port}"));
         }
     }
     cmd.arg("server");
