@@ -424,6 +424,46 @@ fn a_page_of_many_children_stays_within_the_servers_stream_limit() {
 }
 
 #[test]
+fn a_page_loads_from_a_server_that_allows_two_streams() {
+    // the probes refused for the stream limit are tried again, so the page
+    // comes out whole and right instead of failing
+    let port = common::free_port();
+    let mut opts = common::console_options(port);
+    opts.extend(["-C".to_owned(), "server.max_streams=2".to_owned()]);
+    let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
+    let c = Console {
+        server: common::ServerProc::standalone("one", Some("Root"), &opts),
+        port,
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let client = c.server.connect().await;
+        for i in 0..30i64 {
+            let name = format!("{i:02}");
+            let path = distkv_tree::Path::from_strs(&["two", &name]);
+            client
+                .set(&path, distkv_tree::Value::Int(i))
+                .await
+                .expect("set");
+            if i % 3 == 0 {
+                let below = distkv_tree::Path::from_strs(&["two", &name, "below"]);
+                client
+                    .set(&below, distkv_tree::Value::Int(i))
+                    .await
+                    .expect("set below");
+            }
+        }
+    });
+    let page = c.tree(&json!(["two"]));
+    let children = page["children"].as_array().expect("children");
+    assert_eq!(children.len(), 30);
+    for (i, child) in children.iter().enumerate() {
+        assert_eq!(child["name"], json!(format!("{i:02}")));
+        assert_eq!(child["has_children"], json!(i % 3 == 0), "child {i}");
+    }
+}
+
+#[test]
 fn a_level_of_100000_entries_is_never_dumped_whole() {
     use distkv_tree::{Path, Value};
     use futures_util::StreamExt;

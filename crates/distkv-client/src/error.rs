@@ -13,6 +13,20 @@ impl ServerError {
     pub fn class(&self) -> Option<distkv_proto::ErrorClass> {
         distkv_proto::ErrorClass::of(&self.0)
     }
+
+    /// Whether the server refused a stream because this connection has as
+    /// many open as it allows (`server.max_streams`): trying again once
+    /// other streams have ended may succeed.
+    ///
+    /// ```
+    /// use distkv_client::ServerError;
+    ///
+    /// assert!(ServerError(distkv_proto::TOO_MANY_STREAMS.into()).is_stream_limit());
+    /// assert!(!ServerError("KeyError: no such entry".into()).is_stream_limit());
+    /// ```
+    pub fn is_stream_limit(&self) -> bool {
+        self.0 == distkv_proto::TOO_MANY_STREAMS
+    }
 }
 
 /// Everything that can go wrong on the client side.

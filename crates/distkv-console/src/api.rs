@@ -1,7 +1,9 @@
 //! The JSON calls: one level of the tree, writes with the chain the user
 //! saw.
 
-use distkv_client::{Client, TreeOptions, WriteOptions};
+use std::time::Duration;
+
+use distkv_client::{Client, ClientError, TreeOptions, WriteOptions};
 use distkv_tree::{Chain, NodeEvent, Path, PathElem, Precondition, TockClock, Tree};
 use futures_util::StreamExt;
 use serde_json::{Value as Json, json};
@@ -89,21 +91,45 @@ fn level() -> TreeOptions {
 /// How many `has_children` probes of one page run at once.
 const PROBES_AT_ONCE: usize = 8;
 
+/// How often a probe the server refused for its stream limit is tried
+/// again, and the wait before the first retry (it doubles, up to
+/// [`PROBE_RETRY_MAX_WAIT`]).
+const PROBE_RETRIES: u32 = 12;
+const PROBE_RETRY_WAIT: Duration = Duration::from_millis(5);
+const PROBE_RETRY_MAX_WAIT: Duration = Duration::from_millis(200);
+
 /// Whether `path` has a child: the first item of a one-level walk (the
 /// stream is dropped after it, which stops the walk).
+///
+/// The walk is a stream on the server, and a server configured with few
+/// streams per connection (`server.max_streams`) refuses it while the
+/// page's other probes, or the walks before them, still run: then it is
+/// tried again a little later, so a page takes longer instead of failing.
 async fn has_children(c: &Client, path: &Path) -> Result<bool, ConsoleError> {
+    let mut wait = PROBE_RETRY_WAIT;
+    let mut retries = 0;
+    loop {
+        match probe_children(c, path).await {
+            Err(ClientError::Server(e)) if e.is_stream_limit() && retries < PROBE_RETRIES => {
+                retries += 1;
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(PROBE_RETRY_MAX_WAIT);
+            }
+            r => return r.map_err(|e| ConsoleError::from_client(&e)),
+        }
+    }
+}
+
+async fn probe_children(c: &Client, path: &Path) -> Result<bool, ClientError> {
     let opts = TreeOptions {
         nchain: 0,
         ..level()
     };
-    let mut s = c
-        .get_tree(path, &opts)
-        .await
-        .map_err(|e| ConsoleError::from_client(&e))?;
+    let mut s = c.get_tree(path, &opts).await?;
     match s.next_existing().await {
         None => Ok(false),
         Some(Ok(_)) => Ok(true),
-        Some(Err(e)) => Err(ConsoleError::from_client(&e)),
+        Some(Err(e)) => Err(e),
     }
 }
 

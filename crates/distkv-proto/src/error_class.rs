@@ -6,6 +6,11 @@
 
 use std::fmt::Display;
 
+/// The error text of a stream refused because the connection has as
+/// many open streams as the server allows (`server.max_streams`). Not a
+/// refusal of the request itself: it may succeed once other streams end.
+pub const TOO_MANY_STREAMS: &str = "too many open streams on this connection (server.max_streams)";
+
 /// The class of an error reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorClass {

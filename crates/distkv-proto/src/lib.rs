@@ -20,6 +20,6 @@ pub mod value_map;
 pub mod wire;
 
 pub use codec::{CodecError, Incoming, MsgpackCodec, RequestCodec};
-pub use error_class::ErrorClass;
+pub use error_class::{ErrorClass, TOO_MANY_STREAMS};
 pub use msgpack::{DecodeError, Limits};
 pub use shorten::{PathLengthener, PathShortener, ShortenError};

@@ -10,7 +10,7 @@ use distkv_proto::request::{
     parse_request,
 };
 use distkv_proto::value_map::MapBuilder;
-use distkv_proto::{Incoming, Limits, RequestCodec};
+use distkv_proto::{Incoming, Limits, RequestCodec, TOO_MANY_STREAMS};
 use distkv_tree::{Path, PathElem, Value};
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -580,8 +580,6 @@ fn may_stream_at(shared: &Shared, tasks: &Tasks, path: &Path) -> Result<(), Stri
     }
     actions::check_read_path(path).map_err(|e| e.0)
 }
-
-const TOO_MANY_STREAMS: &str = "too many open streams on this connection (server.max_streams)";
 
 fn register(tasks: &Tasks, seq: u64) -> CancellationToken {
     let t = CancellationToken::new();
