@@ -10,7 +10,8 @@
 //! Options (all `--name value`): `host` (127.0.0.1), `port` (27586),
 //! `conns` (1), `depth` in-flight requests per connection (64), `ops` total
 //! requests (200000), `sets` percentage of writes (100), `keys` distinct
-//! keys (100000), `size` bytes per string value (8), `secs` time limit (60).
+//! keys (100000), `size` bytes per string value (8), `secs` time limit (60),
+//! `busy-poll-us` the client's busy polling (the library's default, 50).
 
 #![allow(clippy::print_stdout)] // an example program prints its results
 
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use distkv_client::Client;
+use distkv_client::{Client, ConnectOptions};
 use distkv_tree::{Path, PathElem, Value};
 
 struct Opts {
@@ -31,6 +32,7 @@ struct Opts {
     keys: u64,
     size: usize,
     secs: u64,
+    busy_poll: Duration,
 }
 
 fn parse() -> anyhow::Result<Opts> {
@@ -44,6 +46,7 @@ fn parse() -> anyhow::Result<Opts> {
         keys: 100_000,
         size: 8,
         secs: 60,
+        busy_poll: distkv_client::DEFAULT_BUSY_POLL,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -60,6 +63,7 @@ fn parse() -> anyhow::Result<Opts> {
             "--keys" => o.keys = v.parse::<u64>()?.max(1),
             "--size" => o.size = v.parse()?,
             "--secs" => o.secs = v.parse()?,
+            "--busy-poll-us" => o.busy_poll = Duration::from_micros(v.parse()?),
             other => anyhow::bail!("unknown option {other}"),
         }
     }
@@ -84,7 +88,13 @@ async fn main() -> anyhow::Result<()> {
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..o.conns {
-        let client = Client::connect(&o.host, o.port).await?;
+        let client = Client::connect_with(&ConnectOptions {
+            host: o.host.clone(),
+            port: o.port,
+            busy_poll: o.busy_poll,
+            ..ConnectOptions::default()
+        })
+        .await?;
         for _ in 0..o.depth {
             let (client, o, next, errors, value) = (
                 client.clone(),

@@ -267,6 +267,7 @@ fn dumpcfg_shows_every_setting_with_its_default_and_reloads() {
         "  send_timeout: 60\n",
         "  max_time: 1\n",
         "  max_streams: 1000\n",
+        "  busy_poll: 5.0e-05\n",
         "  gossip_encrypt: false\n",
         "    event_size_limit: 512\n",
         "    max_payload: 262144\n",
@@ -298,6 +299,10 @@ fn bad_server_settings_are_usage_errors_naming_the_setting() {
             "server.ping.cycle: 0 is not a positive number",
         ),
         ("server.http.port=99999", "'server.http.port'"),
+        (
+            "server.busy_poll=-1",
+            "server.busy_poll: -1 is not a number of seconds",
+        ),
     ] {
         let o = distkv(&["-C", setting, "server", "--standalone", "one"]);
         assert_eq!(o.status.code(), Some(2), "{setting}: {}", text(&o.stderr));

@@ -18,6 +18,7 @@ connect:
   port: 27586
   ssl: false
   init_timeout: 5
+  busy_poll: 0.00005
   auth: null
 server:
   backend: serf
@@ -47,6 +48,7 @@ server:
     cycle: 5
   max_frame: 16777216
   max_streams: 1000
+  busy_poll: 0.00005
   watch_queue: 16384
   watch_queue_total: 1048576
   send_timeout: 60
@@ -88,6 +90,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "connect.port",
     "connect.ssl.*",
     "connect.init_timeout",
+    "connect.busy_poll",
     "connect.auth",
     "server.backend",
     "server.root",
@@ -110,6 +113,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "server.ping.cycle",
     "server.max_frame",
     "server.max_streams",
+    "server.busy_poll",
     "server.watch_queue",
     "server.watch_queue_total",
     "server.send_timeout",

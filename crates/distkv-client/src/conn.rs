@@ -2,15 +2,15 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use distkv_proto::CodecError;
 use distkv_proto::request::Action;
 use distkv_proto::value_map::MapBuilder;
 use distkv_tree::Value;
-use futures_util::StreamExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use distkv_connect::{Outbox, WriterEnd};
+use distkv_connect::{BusyPoll, Outbox, WriterEnd};
 use tokio::io::AsyncWrite;
 use tokio::sync::{mpsc, oneshot};
 
@@ -82,7 +82,10 @@ impl Drop for Conn {
 impl Conn {
     /// Starts the writer and reader tasks on an established stream whose
     /// greeting has been read already (`frames` holds the rest).
-    pub(crate) fn start<F, W>(frames: F, wr: W) -> Conn
+    ///
+    /// `busy_poll`: how long the reader keeps polling for a reply a
+    /// caller waits for before its thread sleeps (see [`BusyPoll`]).
+    pub(crate) fn start<F, W>(frames: F, wr: W, busy_poll: Duration) -> Conn
     where
         F: Frames + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
@@ -90,7 +93,7 @@ impl Conn {
         let out = Outbox::new(wr, OUTBOX_LIMIT);
         let pending: PendingMap = Arc::default();
         let writer = tokio::spawn(write_requests(out.clone(), pending.clone()));
-        let reader = tokio::spawn(route_replies(frames, pending.clone()));
+        let reader = tokio::spawn(route_replies(frames, pending.clone(), busy_poll));
         Conn {
             out,
             seq: Arc::default(),
@@ -209,9 +212,21 @@ async fn write_requests(out: Outbox, pending: PendingMap) {
     fail_all(&pending, &ClientError::Closed);
 }
 
-async fn route_replies<F: Frames>(mut frames: F, pending: PendingMap) {
+/// Whether a caller waits for a reply (streams alone do not make the
+/// reader poll: their messages come when they come).
+fn awaits_reply(pending: &PendingMap) -> bool {
+    lock(pending)
+        .map
+        .values()
+        .any(|p| matches!(p, Pending::Single(_)))
+}
+
+async fn route_replies<F: Frames>(mut frames: F, pending: PendingMap, busy_poll: Duration) {
+    // a caller waiting for its reply gets it without this task's thread
+    // going to sleep in between (see `BusyPoll`)
+    let mut reading = BusyPoll::new(busy_poll);
     let fatal = loop {
-        let msg = match frames.next().await {
+        let msg = match reading.next(&mut frames, || awaits_reply(&pending)).await {
             None => break ClientError::Closed,
             Some(Err(e)) => break ClientError::Codec(e),
             Some(Ok(m)) => m,
@@ -310,6 +325,8 @@ mod tests {
     use tokio::task::JoinHandle;
     use tokio_util::codec::FramedRead;
 
+    use futures_util::StreamExt;
+
     use super::*;
 
     /// Controls a [`GatedWriter`]: writes wait while the gate is shut and
@@ -395,7 +412,11 @@ mod tests {
             inner: cwr,
             gate: gate.clone(),
         };
-        (Arc::new(Conn::start(frames, wr)), gate, server)
+        (
+            Arc::new(Conn::start(frames, wr, Duration::ZERO)),
+            gate,
+            server,
+        )
     }
 
     fn ping(n: u64) -> MapBuilder {

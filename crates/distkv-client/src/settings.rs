@@ -6,12 +6,13 @@
 //! use distkv_client::{ConnectOptions, ConnectSettings};
 //!
 //! let s: ConnectSettings =
-//!     serde_json::from_str(r#"{"host": "db.example", "port": 27587, "init_timeout": 0}"#)
+//!     serde_json::from_str(r#"{"host": "db.example", "port": 27587, "init_timeout": 0, "busy_poll": 1}"#)
 //!         .expect("valid settings");
 //! let mut opts = ConnectOptions::default();
 //! s.apply(&mut opts);
 //! assert_eq!((opts.host.as_str(), opts.port), ("db.example", 27587));
 //! assert_eq!(opts.init_timeout.as_secs(), 1); // at least a second
+//! assert_eq!(opts.busy_poll.as_millis(), 10); // at most 10 ms
 //! ```
 
 use std::time::Duration;
@@ -30,6 +31,9 @@ pub struct ConnectSettings {
     pub port: Option<u16>,
     /// Seconds to wait for the connection and the greeting (at least 1).
     pub init_timeout: Option<u64>,
+    /// Seconds to keep polling for a reply before sleeping (0: never; up
+    /// to 0.01; see [`ConnectOptions::busy_poll`]).
+    pub busy_poll: Option<f64>,
 }
 
 impl ConnectSettings {
@@ -43,6 +47,10 @@ impl ConnectSettings {
         }
         if let Some(t) = self.init_timeout {
             o.init_timeout = Duration::from_secs(t.max(1));
+        }
+        if let Some(s) = self.busy_poll {
+            // a negative or not-a-number setting turns it off
+            o.busy_poll = Duration::try_from_secs_f64(s.clamp(0.0, 0.01)).unwrap_or_default();
         }
     }
 }

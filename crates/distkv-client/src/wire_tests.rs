@@ -58,7 +58,7 @@ fn recording_client() -> (Client, Seen) {
         auth: None,
     };
     let c = Client {
-        conn: Arc::new(Conn::start(frames, wr)),
+        conn: Arc::new(Conn::start(frames, wr, std::time::Duration::ZERO)),
         greeting: Arc::new(greeting),
         auth: Arc::default(),
     };

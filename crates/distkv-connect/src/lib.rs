@@ -10,13 +10,16 @@
 //! The writing side of an open connection, shared by the client's
 //! requests and the server's replies, is an [`Outbox`]: messages encoded
 //! by their senders into one buffer, written in batches by a writer task,
-//! or directly by a sender that finds the writer idle.
+//! or directly by a sender that finds the writer idle. Its reading side
+//! is read through a [`BusyPoll`], which keeps polling for a moment
+//! before sleeping while the two ends play ping-pong.
 //!
 //! # Features
 //!
 //! * `tls` (off by default): TLS connections (`Target::tls`,
 //!   `ClientTls`), through rustls.
 
+mod busy_poll;
 mod greeting;
 mod outbox;
 mod stream;
@@ -29,6 +32,7 @@ use futures_util::StreamExt;
 use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, FramedParts};
 
+pub use busy_poll::BusyPoll;
 pub use greeting::{Greeting, GreetingError};
 pub use outbox::{Closed, Outbox, WriterEnd};
 pub use stream::{ReadHalf, Stream, WriteHalf};

@@ -319,6 +319,7 @@ mod tests {
         assert_eq!(sc.chain_length, lib.chain_length);
         assert_eq!(sc.max_frame, lib.max_frame);
         assert_eq!(sc.max_streams, lib.max_streams);
+        assert_eq!(sc.busy_poll, lib.busy_poll);
         assert_eq!(sc.watch_queue, lib.watch_queue);
         assert_eq!(sc.watch_queue_total, lib.watch_queue_total);
         assert_eq!(sc.ping_cycle, lib.ping_cycle);

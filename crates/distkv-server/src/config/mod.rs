@@ -12,6 +12,10 @@ pub use settings::{
     ChangeSettings, HttpSettings, PingSettings, SecondsOr, ServerSettings, SettingsError,
 };
 
+/// The default of [`ServerConfig::busy_poll`]: 50 µs, about twice a round
+/// trip on loopback when neither end sleeps.
+pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(50);
+
 /// Everything a server needs to start. The CLI fills this from its
 /// configuration layers; embedders build it directly.
 #[derive(Clone, Debug)]
@@ -132,6 +136,11 @@ pub struct ServerConfig {
     /// Streams (get_tree, watch, monitor) one connection may have open
     /// at once (`server.max_streams`).
     pub max_streams: usize,
+    /// How long a connection whose client sends one request at a time
+    /// keeps polling for the next before its task sleeps
+    /// (`server.busy_poll`, seconds; zero: never). See
+    /// [`distkv_connect::BusyPoll`].
+    pub busy_poll: Duration,
     /// Test hook: drop this share (0.0–1.0) of incoming updates, to prove
     /// that the missing-tick protocol repairs lost gossip.
     pub drop_updates: f64,
@@ -186,6 +195,7 @@ impl ServerConfig {
             data_dir: None,
             send_timeout: Duration::from_secs(60),
             max_streams: 1000,
+            busy_poll: DEFAULT_BUSY_POLL,
             auth: distkv_auth::Registry::builtin(),
             peer_login: None,
             tls: None,

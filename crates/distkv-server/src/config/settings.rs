@@ -102,6 +102,9 @@ pub struct ServerSettings {
     pub max_frame: Option<u64>,
     /// Streams one connection may have open (at least 1).
     pub max_streams: Option<u64>,
+    /// Seconds a connection playing ping-pong polls for its next request
+    /// before sleeping (0: never; up to 0.01).
+    pub busy_poll: Option<f64>,
     /// Changes queued per watcher (at least 1).
     pub watch_queue: Option<u64>,
     /// Changes queued for all watchers together (at least 1).
@@ -174,6 +177,9 @@ impl ServerSettings {
         }
         if let Some(n) = self.max_streams {
             c.max_streams = count(n, 1);
+        }
+        if let Some(s) = self.busy_poll {
+            c.busy_poll = seconds("busy_poll", s, 0.01)?;
         }
         if let Some(n) = self.watch_queue {
             c.watch_queue = count(n, 1).min(1 << 24);

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use distkv_connect::{Outbox, WriterEnd};
+use distkv_connect::{BusyPoll, Outbox, WriterEnd};
 use distkv_proto::ErrorClass;
 use distkv_proto::request::{
     Action, AuthAction, Request, RequestError, RequestErrorKind, SetValue, WalkParams,
@@ -12,7 +12,6 @@ use distkv_proto::request::{
 use distkv_proto::value_map::MapBuilder;
 use distkv_proto::{Incoming, Limits, RequestCodec, TOO_MANY_STREAMS};
 use distkv_tree::{Path, PathElem, Value};
-use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
@@ -59,12 +58,15 @@ where
         root: Path::root(),
         metrics: ActionMetricsCache::default(),
     };
+    // a client that sends one request at a time gets its next one read
+    // without this task's thread going to sleep in between
+    let mut reading = BusyPoll::new(shared.service.busy_poll);
     loop {
         if writer.is_finished() {
             break;
         }
         let frame = tokio::select! {
-            f = writing_when_waiting(&out, frames.next()) => f,
+            f = writing_when_waiting(&out, reading.next(&mut frames, || true)) => f,
             _ = shutdown.cancelled() => break,
         };
         let msg = match frame {

@@ -23,6 +23,8 @@ pub struct ServiceState {
     pub send_timeout: Duration,
     /// Streams one connection may have open at once.
     pub max_streams: usize,
+    /// How long a ping-pong connection polls before its task sleeps.
+    pub busy_poll: Duration,
     /// Entries walked per lock hold in `get_tree` and `watch` dumps.
     pub walk_chunk: usize,
     /// How far watchers may fall behind.
@@ -46,6 +48,7 @@ impl ServiceState {
             reply_buffer: config.reply_buffer,
             send_timeout: config.send_timeout,
             max_streams: config.max_streams,
+            busy_poll: config.busy_poll,
             walk_chunk: config.walk_chunk,
             watch_limits: QueueLimits {
                 per_watcher: config.watch_queue,
