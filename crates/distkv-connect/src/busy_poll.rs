@@ -14,8 +14,14 @@
 //! I/O driver without blocking each time round, so the spinning costs only
 //! time that nothing else wanted. Connections that pipeline (several
 //! messages arrive per wake-up) never spin: their next message is already
-//! in the buffer or the wait is worth sleeping through.
+//! in the buffer or the wait is worth sleeping through. And no more than
+//! one reader per two cores polls at once in a process: beyond that a
+//! poller mostly keeps others from running, on a busy machine waking is
+//! cheap anyway, and the rest sleep as before.
 
+use std::num::NonZeroUsize;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, Stream, StreamExt};
@@ -40,6 +46,8 @@ pub struct BusyPoll {
     budget: Duration,
     /// Messages taken since the connection last had to wait.
     since_wait: u32,
+    /// Where a poller takes its place (the process's, but in tests).
+    places: &'static Places,
 }
 
 impl BusyPoll {
@@ -48,6 +56,7 @@ impl BusyPoll {
         BusyPoll {
             budget,
             since_wait: 0,
+            places: places(),
         }
     }
 
@@ -81,6 +90,10 @@ impl BusyPoll {
         if self.budget.is_zero() || !ping_pong {
             return messages.next().await;
         }
+        // as many pollers as cores at most; the others sleep
+        let Some(_place) = self.places.take() else {
+            return messages.next().await;
+        };
         let until = Instant::now() + self.budget;
         loop {
             tokio::task::yield_now().await;
@@ -95,6 +108,50 @@ impl BusyPoll {
             }
         }
     }
+}
+
+/// Places for readers polling at the same time.
+#[derive(Debug)]
+struct Places {
+    taken: AtomicUsize,
+    max: usize,
+}
+
+/// A place taken; given back when dropped.
+struct Place<'a>(&'a Places);
+
+impl Places {
+    const fn new(max: usize) -> Places {
+        Places {
+            taken: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    fn take(&self) -> Option<Place<'_>> {
+        if self.taken.fetch_add(1, Ordering::AcqRel) < self.max {
+            Some(Place(self))
+        } else {
+            self.taken.fetch_sub(1, Ordering::AcqRel);
+            None
+        }
+    }
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.0.taken.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The process's places: one per two cores, at least one. A client and
+/// a server on the same machine then leave each other cores to run on.
+fn places() -> &'static Places {
+    static PLACES: OnceLock<Places> = OnceLock::new();
+    PLACES.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        Places::new((cores / 2).max(1))
+    })
 }
 
 #[cfg(test)]
@@ -151,6 +208,8 @@ mod tests {
     ) -> (usize, Option<u32>) {
         let (mut g, ready, polls) = gate();
         let mut poll = BusyPoll::new(budget);
+        // places of its own: tests running beside it do not take them
+        poll.places = Box::leak(Box::new(Places::new(1)));
         poll.since_wait = before;
         let reader = async { poll.next(&mut g, || worth_it).await };
         let mut reader = std::pin::pin!(reader);
@@ -187,6 +246,18 @@ mod tests {
         assert!(polls <= 4, "polled {polls} times");
         let (polls, _) = polls_while_waiting(Duration::ZERO, 1, true).await;
         assert!(polls <= 4, "polled {polls} times");
+    }
+
+    #[test]
+    fn no_more_pollers_than_places() {
+        let places = Places::new(2);
+        let a = places.take().expect("first");
+        let b = places.take().expect("second");
+        assert!(places.take().is_none(), "a third poller");
+        drop(a);
+        let c = places.take().expect("a place given back");
+        drop((b, c));
+        assert_eq!(places.taken.load(Ordering::Relaxed), 0);
     }
 
     #[tokio::test]
