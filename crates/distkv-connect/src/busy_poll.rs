@@ -90,27 +90,24 @@ impl BusyPoll {
         if self.budget.is_zero() || !ping_pong {
             return messages.next().await;
         }
-        // as many pollers as cores at most; the others sleep
-        let Some(_place) = self.places.take() else {
-            return messages.next().await;
-        };
-        let until = Instant::now() + self.budget;
-        loop {
-            tokio::task::yield_now().await;
-            if !worth_it() {
-                return messages.next().await;
+        if let Some(place) = self.places.take() {
+            let until = Instant::now() + self.budget;
+            loop {
+                tokio::task::yield_now().await;
+                if !worth_it() || Instant::now() >= until {
+                    break;
+                }
+                if let Some(m) = messages.next().now_or_never() {
+                    return m;
+                }
             }
-            if let Some(m) = messages.next().now_or_never() {
-                return m;
-            }
-            if Instant::now() >= until {
-                return messages.next().await;
-            }
+            // the place is for polling, not for sleeping
+            drop(place);
         }
+        messages.next().await
     }
 }
 
-/// Places for readers polling at the same time.
 #[derive(Debug)]
 struct Places {
     taken: AtomicUsize,
@@ -246,6 +243,27 @@ mod tests {
         assert!(polls <= 4, "polled {polls} times");
         let (polls, _) = polls_while_waiting(Duration::ZERO, 1, true).await;
         assert!(polls <= 4, "polled {polls} times");
+    }
+
+    #[tokio::test]
+    async fn a_reader_gives_its_place_back_before_it_sleeps() {
+        // polls for 1 ms, then sleeps: meanwhile the place is free
+        let (mut g, ready, _) = gate();
+        let mut poll = BusyPoll::new(Duration::from_millis(1));
+        let places: &'static Places = Box::leak(Box::new(Places::new(1)));
+        poll.places = places;
+        poll.since_wait = 1;
+        let mut reader = std::pin::pin!(poll.next(&mut g, || true));
+        tokio::select! {
+            _ = &mut reader => panic!("no message yet"),
+            () = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+        assert!(
+            places.take().is_some(),
+            "the sleeping reader holds no place"
+        );
+        ready.store(true, Ordering::Relaxed);
+        assert_eq!(reader.await, Some(7));
     }
 
     #[test]
