@@ -23,6 +23,18 @@ impl Console {
         Console { server, port }
     }
 
+    /// A console whose server allows `streams` streams per connection.
+    fn allowing_streams(streams: usize) -> Console {
+        let port = common::free_port();
+        let mut opts = common::console_options(port);
+        opts.extend(["-C".to_owned(), format!("server.max_streams={streams}")]);
+        let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
+        Console {
+            server: common::ServerProc::standalone("one", Some("Root"), &opts),
+            port,
+        }
+    }
+
     fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
@@ -389,21 +401,11 @@ fn a_watched_subtree_streams_changes() {
     assert_eq!(change["has_value"], json!(false));
 }
 
-/// A level of 100,000 entries is browsed a page at a time: the answer
-/// holds `limit` children and says that there are more, and the console
-/// stops the server's walk there instead of reading the whole level.
 #[test]
 fn a_page_of_many_children_stays_within_the_servers_stream_limit() {
     // every child's "has children" probe is a stream on the server: a page
     // of 50 must not open 50 at once where the server allows 10
-    let port = common::free_port();
-    let mut opts = common::console_options(port);
-    opts.extend(["-C".to_owned(), "server.max_streams=10".to_owned()]);
-    let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
-    let c = Console {
-        server: common::ServerProc::standalone("one", Some("Root"), &opts),
-        port,
-    };
+    let c = Console::allowing_streams(10);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let client = c.server.connect().await;
@@ -427,14 +429,7 @@ fn a_page_of_many_children_stays_within_the_servers_stream_limit() {
 fn a_page_loads_from_a_server_that_allows_two_streams() {
     // the probes refused for the stream limit are tried again, so the page
     // comes out whole and right instead of failing
-    let port = common::free_port();
-    let mut opts = common::console_options(port);
-    opts.extend(["-C".to_owned(), "server.max_streams=2".to_owned()]);
-    let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
-    let c = Console {
-        server: common::ServerProc::standalone("one", Some("Root"), &opts),
-        port,
-    };
+    let c = Console::allowing_streams(2);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let client = c.server.connect().await;
@@ -463,6 +458,9 @@ fn a_page_loads_from_a_server_that_allows_two_streams() {
     }
 }
 
+/// A level of 100,000 entries is browsed a page at a time: the answer
+/// holds `limit` children and says that there are more, and the console
+/// stops the server's walk there instead of reading the whole level.
 #[test]
 fn a_level_of_100000_entries_is_never_dumped_whole() {
     use distkv_tree::{Path, Value};
