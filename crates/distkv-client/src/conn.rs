@@ -41,7 +41,29 @@ enum Pending {
 #[derive(Default)]
 struct PendingTable {
     map: HashMap<u64, Pending>,
+    /// How many entries of `map` are callers waiting for one reply (kept
+    /// with the map, so the reader can ask cheaply whether to poll).
+    callers: usize,
     closed: bool,
+}
+
+impl PendingTable {
+    fn insert(&mut self, seq: u64, p: Pending) {
+        if matches!(p, Pending::Single(_)) {
+            self.callers += 1;
+        }
+        if let Some(Pending::Single(_)) = self.map.insert(seq, p) {
+            self.callers -= 1;
+        }
+    }
+
+    fn remove(&mut self, seq: u64) -> Option<Pending> {
+        let p = self.map.remove(&seq);
+        if let Some(Pending::Single(_)) = p {
+            self.callers -= 1;
+        }
+        p
+    }
 }
 
 type PendingMap = Arc<Mutex<PendingTable>>;
@@ -133,7 +155,7 @@ impl Conn {
                     if p.closed {
                         return Err(ClientError::Closed);
                     }
-                    p.map.insert(seq, pending);
+                    p.insert(seq, pending);
                     p.map.len() == 1
                 };
                 encode(seq, buf);
@@ -187,7 +209,7 @@ impl Conn {
 
     /// Forgets a stream (its consumer is gone).
     pub(crate) fn forget(&self, seq: u64) {
-        lock(&self.pending).map.remove(&seq);
+        lock(&self.pending).remove(seq);
     }
 
     /// Whether the reader or the writer task has ended (the connection
@@ -215,10 +237,7 @@ async fn write_requests(out: Outbox, pending: PendingMap) {
 /// Whether a caller waits for a reply (streams alone do not make the
 /// reader poll: their messages come when they come).
 fn awaits_reply(pending: &PendingMap) -> bool {
-    lock(pending)
-        .map
-        .values()
-        .any(|p| matches!(p, Pending::Single(_)))
+    lock(pending).callers > 0
 }
 
 async fn route_replies<F: Frames>(mut frames: F, pending: PendingMap, busy_poll: Duration) {
@@ -249,6 +268,7 @@ fn fail_all(pending: &PendingMap, fatal: &ClientError) {
     let waiting: Vec<Pending> = {
         let mut p = lock(pending);
         p.closed = true;
+        p.callers = 0;
         p.map.drain().map(|(_, w)| w).collect()
     };
     for p in waiting {
@@ -278,7 +298,7 @@ async fn deliver(pending: &PendingMap, seq: u64, msg: Value) {
         match p.map.get(&seq) {
             None => return,
             Some(Pending::Single(_)) => {
-                let waiting = p.map.remove(&seq);
+                let waiting = p.remove(seq);
                 // the caller is woken outside the lock, which callers
                 // on other threads need to send their requests
                 drop(p);
@@ -293,7 +313,7 @@ async fn deliver(pending: &PendingMap, seq: u64, msg: Value) {
             }
             Some(Pending::Stream(tx, with_start)) => {
                 if state.as_deref() == Some("end") {
-                    p.map.remove(&seq);
+                    p.remove(seq);
                     return;
                 }
                 if state.as_deref() == Some("start") && !*with_start {
@@ -308,7 +328,7 @@ async fn deliver(pending: &PendingMap, seq: u64, msg: Value) {
         None => Ok(msg),
     };
     if stream.send(r).await.is_err() {
-        lock(pending).map.remove(&seq);
+        lock(pending).remove(seq);
     }
 }
 
@@ -328,6 +348,27 @@ mod tests {
     use futures_util::StreamExt;
 
     use super::*;
+
+    #[test]
+    fn the_table_counts_the_callers_waiting_for_one_reply() {
+        let mut t = PendingTable::default();
+        let (a, _ra) = oneshot::channel();
+        let (b, _rb) = oneshot::channel();
+        let (s1, _rs) = mpsc::channel(1);
+        t.insert(1, Pending::Single(a));
+        t.insert(2, Pending::Stream(s1, false));
+        t.insert(3, Pending::Single(b));
+        assert_eq!(t.callers, 2);
+        assert!(t.remove(2).is_some());
+        assert_eq!(t.callers, 2, "a stream is no caller");
+        assert!(t.remove(1).is_some());
+        assert!(t.remove(1).is_none());
+        assert_eq!(t.callers, 1);
+        let pending: PendingMap = Arc::new(Mutex::new(t));
+        assert!(awaits_reply(&pending));
+        fail_all(&pending, &ClientError::Closed);
+        assert!(!awaits_reply(&pending));
+    }
 
     /// Controls a [`GatedWriter`]: writes wait while the gate is shut and
     /// fail once it is broken; completed writes are counted.
