@@ -14,3 +14,4 @@ pub(crate) mod snapshot;
 pub(crate) mod state;
 pub(crate) mod streams;
 pub(crate) mod watchers;
+pub(crate) mod working_readers;

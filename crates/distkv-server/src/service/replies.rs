@@ -8,12 +8,10 @@ use distkv_proto::value_map::MapBuilder;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::service::working_readers::{ReaderState, WorkingReaders};
 use crate::state::Shared;
 use crate::storage::group_commit::Durable;
 use crate::storage::sink::UnwrittenLogs;
-
-/// Reply bytes the reading task holds before it hands them on.
-const HOLD_LIMIT: usize = 256 << 10;
 
 /// The reply side of a connection. Sending waits while the connection's
 /// outbox is full, which slows down this client's requests only.
@@ -25,7 +23,9 @@ const HOLD_LIMIT: usize = 256 << 10;
 /// write and one socket write, without a task switch, and no reply
 /// announces a change whose record is not in the kernel yet. Clones,
 /// which other tasks (streams) use, queue their messages for the writer
-/// task at once.
+/// task at once. How many reply bytes the reading task holds at most
+/// depends on how many connections are working
+/// ([`WorkingReaders`](crate::service::working_readers::WorkingReaders)).
 ///
 /// Replies to changes wait, with `server.log_sync: always`, until the
 /// changes are on disk: the reading task hands each batch of them, with
@@ -48,6 +48,8 @@ struct Held {
     /// The task that sends replies to changes once they are on disk
     /// (started for the first), and its queue.
     after_sync: Mutex<Option<AfterSync>>,
+    /// Whether the reading task is working or waiting.
+    reading: ReaderState,
 }
 
 /// Batches of encoded replies, each with the promise it waits for.
@@ -64,6 +66,16 @@ impl Clone for Replies {
             out: self.out.clone(),
             shared: self.shared.clone(),
             held: None,
+        }
+    }
+}
+
+impl Drop for Replies {
+    fn drop(&mut self) {
+        // a connection that ends, however, stops counting as working
+        if let Some(held) = &self.held {
+            held.reading
+                .set(&self.shared.service.working_readers, false);
         }
     }
 }
@@ -98,10 +110,11 @@ impl Replies {
         let full = {
             let mut r = lock(&held.change_replies);
             distkv_proto::msgpack::encode(&m, &mut r);
-            r.len() >= HOLD_LIMIT
+            r.len() >= self.hold_limit()
         };
         if full {
-            self.release();
+            self.hand_on(held);
+            held.reading.handed_on_early();
         } else if held.logs.take_written_early() {
             // the records of the changes so far are in the kernel: their
             // replies can go as soon as they are on disk, while the rest
@@ -144,9 +157,10 @@ impl Replies {
         let full = {
             let mut r = lock(&held.replies);
             distkv_proto::msgpack::encode(&v, &mut r);
-            r.len() >= HOLD_LIMIT
+            r.len() >= self.hold_limit()
         };
         if full {
+            held.reading.handed_on_early();
             held.logs.write();
             let bytes = std::mem::take(&mut *lock(&held.replies));
             // waits for room: back-pressure on this client
@@ -167,15 +181,36 @@ impl Replies {
     /// files its changes append to.
     pub(crate) fn collecting<R>(&self, f: impl FnOnce() -> R) -> R {
         match &self.held {
-            Some(held) => held.logs.collecting(f),
+            Some(held) => {
+                held.reading.set(self.readers(), true);
+                held.logs.collecting(f)
+            }
             None => f(),
         }
+    }
+
+    /// Reply bytes the reading task holds before it hands them on.
+    fn hold_limit(&self) -> usize {
+        match &self.held {
+            Some(held) => held.reading.hold_limit(self.readers()),
+            None => 0,
+        }
+    }
+
+    fn readers(&self) -> &WorkingReaders {
+        &self.shared.service.working_readers
     }
 
     /// Writes the held log records, then hands the held replies on and
     /// writes what the socket takes now (see the type's description).
     pub(crate) fn release(&self) {
         let Some(held) = &self.held else { return };
+        held.reading.set(self.readers(), false);
+        self.hand_on(held);
+    }
+
+    /// Writes the held log records, then hands the held replies on.
+    fn hand_on(&self, held: &Held) {
         held.logs.write();
         let mut bytes = std::mem::take(&mut *lock(&held.replies));
         let changes = std::mem::take(&mut *lock(&held.change_replies));
@@ -235,6 +270,7 @@ impl Replies {
                 logs: Arc::default(),
                 change_replies: Mutex::default(),
                 after_sync: Mutex::default(),
+                reading: ReaderState::default(),
             }),
         }
     }
@@ -279,4 +315,84 @@ async fn send_now(out: &Outbox, bytes: &[u8]) -> bool {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, DuplexStream};
+
+    use super::*;
+    use crate::service::working_readers::{EARLY_REPLIES, HELD_REPLIES as HELD, ReaderState};
+
+    /// The reading task's replies of a server where one working
+    /// connection sends replies early, and the client's end.
+    fn replies() -> (Replies, DuplexStream) {
+        let mut config = crate::ServerConfig::new("one");
+        config.log_sync = crate::SyncPolicy::Never;
+        let mut shared = Shared::new(
+            &config,
+            Arc::new(distkv_proto::transport::local::LocalGossip::default()),
+            None,
+        );
+        shared.service.working_readers = WorkingReaders::new(1);
+        let (client, server) = tokio::io::duplex(1 << 20);
+        let out = Outbox::new(server, 1 << 20);
+        (Replies::new(out, Arc::new(shared)), client)
+    }
+
+    /// Sends replies while working until more than the first part is
+    /// held; true when some reached the client before the task waits.
+    async fn sent_before_waiting(r: &Replies, client: &mut DuplexStream) -> bool {
+        r.collecting(|| ());
+        let mut seq = 0;
+        while seq < 2 * EARLY_REPLIES as u64 {
+            seq += 1;
+            assert!(r.send(seq, MapBuilder::new().set("value", seq)).await);
+        }
+        let mut buf = vec![0; 1 << 16];
+        let early = tokio::time::timeout(Duration::from_millis(50), client.read(&mut buf))
+            .await
+            .is_ok();
+        r.release();
+        let later = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf)).await;
+        assert!(
+            matches!(later, Ok(Ok(n)) if n > 0),
+            "all replies go when it waits"
+        );
+        early
+    }
+
+    #[tokio::test]
+    async fn a_lone_working_connection_sends_replies_before_its_batch_ends() {
+        let (r, mut client) = replies();
+        assert!(sent_before_waiting(&r, &mut client).await);
+    }
+
+    #[tokio::test]
+    async fn while_others_work_replies_wait_for_the_end_of_the_batch() {
+        let (r, mut client) = replies();
+        let other = ReaderState::default();
+        other.set(r.readers(), true);
+        assert!(!sent_before_waiting(&r, &mut client).await);
+        // the other connection waits now: this one is alone again
+        other.set(r.readers(), false);
+        assert!(sent_before_waiting(&r, &mut client).await);
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_ends_stops_counting_as_working() {
+        let (r, _client) = replies();
+        let shared = r.shared.clone();
+        r.collecting(|| ());
+        let lone = ReaderState::default();
+        lone.set(&shared.service.working_readers, true);
+        assert_eq!(lone.hold_limit(&shared.service.working_readers), HELD);
+        drop(r);
+        assert_eq!(
+            lone.hold_limit(&shared.service.working_readers),
+            EARLY_REPLIES
+        );
+    }
 }

@@ -8,6 +8,7 @@ use crate::config::ServerConfig;
 use crate::service::login_failures::LoginFailures;
 use crate::service::metrics::Metrics;
 use crate::service::watchers::QueueLimits;
+use crate::service::working_readers::WorkingReaders;
 use crate::validate::type_check::Checker;
 
 /// What serving clients needs besides the tree.
@@ -25,6 +26,9 @@ pub struct ServiceState {
     pub max_streams: usize,
     /// How long a ping-pong connection polls before its task sleeps.
     pub busy_poll: Duration,
+    /// How many connections are working through requests, which decides
+    /// how long each holds its replies.
+    pub working_readers: WorkingReaders,
     /// Entries walked per lock hold in `get_tree` and `watch` dumps.
     pub walk_chunk: usize,
     /// How far watchers may fall behind.
@@ -49,6 +53,7 @@ impl ServiceState {
             send_timeout: config.send_timeout,
             max_streams: config.max_streams,
             busy_poll: config.busy_poll,
+            working_readers: WorkingReaders::default(),
             walk_chunk: config.walk_chunk,
             watch_limits: QueueLimits {
                 per_watcher: config.watch_queue,
