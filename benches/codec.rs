@@ -1,11 +1,11 @@
-//! Criterion benchmarks of the wire codec: a client's set request and a
-//! server's update message, encoded, decoded and parsed; the update signed
+//! Criterion benchmarks of the wire codec: a client's set request, the
+//! reply to it and a server's update message, encoded, decoded and parsed; the update signed
 //! and encrypted for gossip with a network key, and checked.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use distkv_auth::gossip_key::{GossipKeyRing, Protection};
 use distkv_proto::Limits;
-use distkv_proto::msgpack::{decode_one, encode};
+use distkv_proto::msgpack::{decode_exact, decode_one, encode};
 use distkv_proto::request::parse_request;
 use distkv_proto::value_map::MapBuilder;
 use distkv_proto::wire::{update_from_value, update_to_value};
@@ -25,6 +25,24 @@ fn set_request() -> Value {
         .set("path", path().to_value())
         .set("value", Value::Str("v1234567".into()))
         .set("seq", Value::Int(12345))
+        .build()
+}
+
+/// What a server answers to a set that replaced a value.
+fn set_reply() -> Value {
+    MapBuilder::new()
+        .set("changed", true)
+        .set("prev", Value::Str("v7654321".into()))
+        .set(
+            "chain",
+            MapBuilder::new()
+                .set("node", "one")
+                .set("tick", 123_456)
+                .set("prev", Value::Nil)
+                .build(),
+        )
+        .set("tock", 987_654)
+        .set("seq", 12_345)
         .build()
 }
 
@@ -57,6 +75,12 @@ fn bench(c: &mut Criterion) {
             let v = decode_one(black_box(&req_bytes), &limits).ok()?;
             parse_request(v).ok()
         })
+    });
+
+    let mut reply_bytes = Vec::new();
+    encode(&set_reply(), &mut reply_bytes);
+    c.bench_function("decode_set_reply", |b| {
+        b.iter(|| decode_exact(black_box(&reply_bytes), &limits).ok())
     });
 
     let ev = update();

@@ -498,7 +498,11 @@ enum Open {
     },
     Map {
         entries: ThinVec<(Value, Value)>,
-        key: Option<Value>,
+        /// The key read last, while `has_key` (a plain value: moving one
+        /// through an `Option` copies it in overlapping halves, which
+        /// stalls the processor).
+        key: Value,
+        has_key: bool,
         left: u32,
     },
 }
@@ -512,17 +516,68 @@ impl Open {
                 *left = left.saturating_sub(1);
                 (*left == 0).then(|| Value::Array(std::mem::take(items)))
             }
-            Open::Map { entries, key, left } => {
-                let Some(k) = key.take() else {
-                    *key = Some(v);
+            Open::Map {
+                entries,
+                key,
+                has_key,
+                left,
+            } => {
+                if !*has_key {
+                    *key = v;
+                    *has_key = true;
                     return None;
-                };
-                entries.push((k, v));
+                }
+                *has_key = false;
+                entries.push((std::mem::take(key), v));
                 *left = left.saturating_sub(1);
                 (*left == 0).then(|| Value::Map(std::mem::take(entries)))
             }
         }
     }
+}
+
+/// The scalars most messages are made of, read straight from their
+/// bytes: integers, nil, booleans and short strings (map keys, node
+/// names). Anything else is left to [`read_head`].
+#[inline]
+fn short_scalar(r: &mut Reader<'_>) -> Result<Option<Value>, DecodeError> {
+    let Some((&byte, rest)) = r.rest.split_first() else {
+        return Ok(None);
+    };
+    fn be<const N: usize>(rest: &[u8]) -> Result<[u8; N], DecodeError> {
+        rest.first_chunk::<N>()
+            .copied()
+            .ok_or(DecodeError::Truncated)
+    }
+    let (value, len) = match byte {
+        0x00..=0x7f => (Value::Int(byte.into()), 1),
+        0xcc => (Value::Int(u8::from_be_bytes(be(rest)?).into()), 2),
+        0xcd => (Value::Int(u16::from_be_bytes(be(rest)?).into()), 3),
+        0xce => (Value::Int(u32::from_be_bytes(be(rest)?).into()), 5),
+        0xcf => (Value::from_u64(u64::from_be_bytes(be(rest)?)), 9),
+        0xd0 => (Value::Int(i8::from_be_bytes(be(rest)?).into()), 2),
+        0xd1 => (Value::Int(i16::from_be_bytes(be(rest)?).into()), 3),
+        0xd2 => (Value::Int(i32::from_be_bytes(be(rest)?).into()), 5),
+        0xd3 => (Value::Int(i64::from_be_bytes(be(rest)?)), 9),
+        0xc0 => (Value::Nil, 1),
+        0xc2 => (Value::Bool(false), 1),
+        0xc3 => (Value::Bool(true), 1),
+        0xa0..=0xbf => {
+            let n = usize::from(byte & 0x1f);
+            let Some(text) = rest.get(..n) else {
+                return Err(DecodeError::Truncated);
+            };
+            match std::str::from_utf8(text) {
+                Ok(t) => (Value::Str(t.into()), n + 1),
+                Err(_) => return Err(DecodeError::InvalidUtf8),
+            }
+        }
+        _ => return Ok(None),
+    };
+    // `len` bytes are there: each case checked what follows the first
+    r.rest = r.rest.get(len..).unwrap_or_default();
+    r.consumed += len;
+    Ok(Some(value))
 }
 
 /// Builds the value whose header was just read, or opens a container.
@@ -548,7 +603,8 @@ fn start_value(head: Head, r: &mut Reader<'_>) -> Result<Result<Value, Open>, De
             return Ok(Err(Open::Map {
                 // Each entry takes at least two bytes.
                 entries: ThinVec::with_capacity(capacity(n, r, 2)),
-                key: None,
+                key: Value::Nil,
+                has_key: false,
                 left: n,
             }));
         }
@@ -587,15 +643,20 @@ pub(crate) fn decode_first(buf: &[u8], max_depth: usize) -> Result<(Value, usize
     let mut r = Reader::new(buf);
     let mut open: Vec<Open> = Vec::new();
     loop {
-        let head = read_head(&mut r)?.ok_or(DecodeError::Truncated)?;
-        if head.is_container() && open.len() >= max_depth {
-            return Err(DecodeError::TooDeep);
-        }
-        let mut value = match start_value(head, &mut r)? {
-            Ok(v) => v,
-            Err(container) => {
-                open.push(container);
-                continue;
+        let mut value = match short_scalar(&mut r)? {
+            Some(v) => v,
+            None => {
+                let head = read_head(&mut r)?.ok_or(DecodeError::Truncated)?;
+                if head.is_container() && open.len() >= max_depth {
+                    return Err(DecodeError::TooDeep);
+                }
+                match start_value(head, &mut r)? {
+                    Ok(v) => v,
+                    Err(container) => {
+                        open.push(container);
+                        continue;
+                    }
+                }
             }
         };
         loop {
@@ -1158,6 +1219,64 @@ mod tests {
                 _ => prop_assert!(false, "{:?} vs {:?}", one, exact),
             }
         }
+    }
+
+    proptest! {
+        #[test]
+        fn integers_in_any_width_decode_to_their_value(n in any::<i64>(), wide in any::<bool>()) {
+            // every marker that can hold `n`, not only the smallest
+            let mut forms: Vec<Vec<u8>> = Vec::new();
+            let mut form = |marker: u8, be: &[u8]| forms.push([&[marker], be].concat());
+            if let Ok(b) = u8::try_from(n) { form(0xcc, &b.to_be_bytes()); }
+            if let Ok(b) = u16::try_from(n) { form(0xcd, &b.to_be_bytes()); }
+            if let Ok(b) = u32::try_from(n) { form(0xce, &b.to_be_bytes()); }
+            if let Ok(b) = u64::try_from(n) { form(0xcf, &b.to_be_bytes()); }
+            if let Ok(b) = i8::try_from(n) { form(0xd0, &b.to_be_bytes()); }
+            if let Ok(b) = i16::try_from(n) { form(0xd1, &b.to_be_bytes()); }
+            if let Ok(b) = i32::try_from(n) { form(0xd2, &b.to_be_bytes()); }
+            form(0xd3, &n.to_be_bytes());
+            let limits = lim();
+            for bytes in forms {
+                // alone, and as a map's key and value
+                let framed = if wide { [&[0x81], &bytes[..], &bytes[..]].concat() } else { bytes.clone() };
+                let want = if wide {
+                    Value::Map(vec![(Value::Int(n), Value::Int(n))].into())
+                } else {
+                    Value::Int(n)
+                };
+                prop_assert_eq!(decode_exact(&framed, &limits), Ok(want));
+                for end in 0..framed.len() {
+                    prop_assert_eq!(decode_exact(&framed[..end], &limits), Err(DecodeError::Truncated));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unsigned_integers_above_i64_decode_as_uint() {
+        let mut bytes = vec![0xcf];
+        bytes.extend_from_slice(&u64::MAX.to_be_bytes());
+        assert_eq!(decode_exact(&bytes, &lim()), Ok(Value::UInt(u64::MAX)));
+    }
+
+    #[test]
+    fn short_strings_are_checked_for_utf8_and_length() {
+        assert_eq!(
+            decode_exact(&[0xa2, b'o', b'k'], &lim()),
+            Ok(Value::Str("ok".into()))
+        );
+        assert_eq!(
+            decode_exact(&[0xa2, 0xff, 0xfe], &lim()),
+            Err(DecodeError::InvalidUtf8)
+        );
+        assert_eq!(
+            decode_exact(&[0xa3, b'o', b'k'], &lim()),
+            Err(DecodeError::Truncated)
+        );
+        assert_eq!(
+            decode_exact(&[0xc2, 0xc3], &lim()),
+            Err(DecodeError::TrailingBytes(1))
+        );
     }
 
     #[test]
