@@ -6,7 +6,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use distkv_auth::gossip_key::{GossipKeyRing, Protection};
 use distkv_proto::Limits;
 use distkv_proto::msgpack::{decode_exact, decode_one, encode};
-use distkv_proto::request::parse_request;
+use distkv_proto::request::{parse_request, parse_request_bytes};
 use distkv_proto::value_map::MapBuilder;
 use distkv_proto::wire::{update_from_value, update_to_value};
 use distkv_tree::{Chain, NodeEvent, NodeName, Path, PathElem, UpdateEvent, Value};
@@ -81,6 +81,10 @@ fn bench(c: &mut Criterion) {
     encode(&set_reply(), &mut reply_bytes);
     c.bench_function("decode_set_reply", |b| {
         b.iter(|| decode_exact(black_box(&reply_bytes), &limits).ok())
+    });
+
+    c.bench_function("parse_set_request_bytes", |b| {
+        b.iter(|| parse_request_bytes(black_box(&req_bytes), limits.max_depth))
     });
 
     let ev = update();
