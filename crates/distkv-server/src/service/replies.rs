@@ -192,7 +192,7 @@ impl Replies {
     /// Reply bytes the reading task holds before it hands them on.
     fn hold_limit(&self) -> usize {
         match &self.held {
-            Some(held) => held.reading.hold_limit(self.readers()),
+            Some(held) => held.reading.hold_limit(),
             None => 0,
         }
     }
@@ -385,14 +385,15 @@ mod tests {
     async fn a_connection_that_ends_stops_counting_as_working() {
         let (r, _client) = replies();
         let shared = r.shared.clone();
+        let readers = &shared.service.working_readers;
         r.collecting(|| ());
         let lone = ReaderState::default();
-        lone.set(&shared.service.working_readers, true);
-        assert_eq!(lone.hold_limit(&shared.service.working_readers), HELD);
+        lone.set(readers, true);
+        assert_eq!(lone.hold_limit(), HELD);
         drop(r);
-        assert_eq!(
-            lone.hold_limit(&shared.service.working_readers),
-            EARLY_REPLIES
-        );
+        // alone when it starts working again
+        lone.set(readers, false);
+        lone.set(readers, true);
+        assert_eq!(lone.hold_limit(), EARLY_REPLIES);
     }
 }

@@ -46,27 +46,28 @@ impl WorkingReaders {
             few,
         }
     }
-
-    fn few_working(&self) -> bool {
-        self.working.load(Ordering::Relaxed) <= self.few
-    }
 }
 
 /// One connection's place in a [`WorkingReaders`] count. It counts only
 /// changes, so polling a working or a waiting connection again touches no
-/// shared memory. Its owner sets it to waiting when the connection ends.
+/// shared memory, and it decides how much to hold when the connection
+/// starts working, from the count then. Its owner sets it to waiting when
+/// the connection ends.
+///
+/// Only the connection's reading task changes it (atomics only because the
+/// task may move between threads).
 #[derive(Debug)]
 pub(crate) struct ReaderState {
     working: AtomicBool,
-    /// What the connection holds next while few connections work.
-    early: AtomicUsize,
+    /// The reply bytes the connection holds next.
+    limit: AtomicUsize,
 }
 
 impl Default for ReaderState {
     fn default() -> ReaderState {
         ReaderState {
             working: AtomicBool::new(false),
-            early: AtomicUsize::new(EARLY_REPLIES),
+            limit: AtomicUsize::new(EARLY_REPLIES),
         }
     }
 }
@@ -74,33 +75,35 @@ impl Default for ReaderState {
 impl ReaderState {
     /// How many reply bytes the connection holds now, before it hands
     /// them on.
-    pub(crate) fn hold_limit(&self, readers: &WorkingReaders) -> usize {
-        if readers.few_working() {
-            self.early.load(Ordering::Relaxed)
-        } else {
-            HELD_REPLIES
-        }
+    pub(crate) fn hold_limit(&self) -> usize {
+        self.limit.load(Ordering::Relaxed)
     }
 
     /// The connection handed its replies on before waiting: it holds
     /// twice as many next time.
     pub(crate) fn handed_on_early(&self) {
-        let next = self.early.load(Ordering::Relaxed).saturating_mul(2);
-        self.early.store(next.min(HELD_REPLIES), Ordering::Relaxed);
+        let next = self.hold_limit().saturating_mul(2);
+        self.limit.store(next.min(HELD_REPLIES), Ordering::Relaxed);
     }
 
-    /// Counts the connection as working (`true`) or waiting in `readers`;
-    /// one that waits starts over with small parts.
+    /// Counts the connection as working (`true`) or waiting in `readers`.
+    /// One that starts working holds replies in small parts if few
+    /// connections work, counting itself, and all of them otherwise.
     pub(crate) fn set(&self, readers: &WorkingReaders, working: bool) {
-        if !working {
-            self.early.store(EARLY_REPLIES, Ordering::Relaxed);
+        if self.working.load(Ordering::Relaxed) == working {
+            return;
         }
-        if self.working.swap(working, Ordering::Relaxed) != working {
-            if working {
-                readers.working.fetch_add(1, Ordering::Relaxed);
+        self.working.store(working, Ordering::Relaxed);
+        if working {
+            let now = readers.working.fetch_add(1, Ordering::Relaxed) + 1;
+            let limit = if now <= readers.few {
+                EARLY_REPLIES
             } else {
-                readers.working.fetch_sub(1, Ordering::Relaxed);
-            }
+                HELD_REPLIES
+            };
+            self.limit.store(limit, Ordering::Relaxed);
+        } else {
+            readers.working.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
@@ -113,19 +116,20 @@ mod tests {
     fn replies_go_out_early_while_few_connections_work() {
         let readers = WorkingReaders::new(1);
         let (a, b) = (ReaderState::default(), ReaderState::default());
-        assert_eq!(a.hold_limit(&readers), EARLY_REPLIES, "nobody works");
         a.set(&readers, true);
         a.set(&readers, true);
-        assert_eq!(
-            a.hold_limit(&readers),
-            EARLY_REPLIES,
-            "one works, counted once"
-        );
+        assert_eq!(a.hold_limit(), EARLY_REPLIES, "one works, counted once");
         b.set(&readers, true);
-        assert_eq!(a.hold_limit(&readers), HELD_REPLIES, "two work");
+        assert_eq!(b.hold_limit(), HELD_REPLIES, "the second to work holds all");
+        assert_eq!(a.hold_limit(), EARLY_REPLIES, "decided when it started");
+        a.set(&readers, false);
+        a.set(&readers, true);
+        assert_eq!(a.hold_limit(), HELD_REPLIES, "two work");
         b.set(&readers, false);
         b.set(&readers, false);
-        assert_eq!(a.hold_limit(&readers), EARLY_REPLIES, "one waits again");
+        a.set(&readers, false);
+        a.set(&readers, true);
+        assert_eq!(a.hold_limit(), EARLY_REPLIES, "alone again");
         a.set(&readers, false);
         assert_eq!(readers.working.load(Ordering::Relaxed), 0);
     }
@@ -136,19 +140,19 @@ mod tests {
         let a = ReaderState::default();
         a.set(&readers, true);
         a.handed_on_early();
-        assert_eq!(a.hold_limit(&readers), 2 * EARLY_REPLIES);
+        assert_eq!(a.hold_limit(), 2 * EARLY_REPLIES);
         a.handed_on_early();
-        assert_eq!(a.hold_limit(&readers), 4 * EARLY_REPLIES);
+        assert_eq!(a.hold_limit(), 4 * EARLY_REPLIES);
         for _ in 0..64 {
             a.handed_on_early();
         }
         assert_eq!(
-            a.hold_limit(&readers),
+            a.hold_limit(),
             HELD_REPLIES,
             "never more than when many work"
         );
         a.set(&readers, false);
         a.set(&readers, true);
-        assert_eq!(a.hold_limit(&readers), EARLY_REPLIES);
+        assert_eq!(a.hold_limit(), EARLY_REPLIES);
     }
 }
