@@ -344,23 +344,38 @@ mod tests {
 
     /// Sends replies while working until more than the first part is
     /// held; true when some reached the client before the task waits.
+    /// Checks that all of them have arrived once it waits.
     async fn sent_before_waiting(r: &Replies, client: &mut DuplexStream) -> bool {
+        let sent = 2 * EARLY_REPLIES;
         r.collecting(|| ());
-        let mut seq = 0;
-        while seq < 2 * EARLY_REPLIES as u64 {
-            seq += 1;
+        for seq in 1..=sent as u64 {
             assert!(r.send(seq, MapBuilder::new().set("value", seq)).await);
         }
+        let mut got = Vec::new();
         let mut buf = vec![0; 1 << 16];
-        let early = tokio::time::timeout(Duration::from_millis(50), client.read(&mut buf))
-            .await
-            .is_ok();
+        let wait = Duration::from_millis(50);
+        let early = match tokio::time::timeout(wait, client.read(&mut buf)).await {
+            Ok(Ok(n)) => {
+                got.extend_from_slice(&buf[..n]);
+                n > 0
+            }
+            _ => false,
+        };
         r.release();
-        let later = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf)).await;
-        assert!(
-            matches!(later, Ok(Ok(n)) if n > 0),
-            "all replies go when it waits"
-        );
+        while let Ok(Ok(n)) = tokio::time::timeout(wait, client.read(&mut buf)).await {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        let mut replies = 0;
+        let mut rest = &got[..];
+        while let Ok(Some((_, len))) = distkv_proto::msgpack::decode(rest, &Default::default()) {
+            rest = &rest[len..];
+            replies += 1;
+        }
+        assert_eq!(replies, sent, "all replies arrive when it waits");
+        assert!(rest.is_empty());
         early
     }
 
