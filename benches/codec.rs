@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the wire codec: a client's set request, the
-//! reply to it and a server's update message, encoded, decoded and parsed; the update signed
-//! and encrypted for gossip with a network key, and checked.
+//! reply to it and a server's update message, encoded, decoded and
+//! parsed; the update signed and encrypted for gossip with a network key,
+//! and checked.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use distkv_auth::gossip_key::{GossipKeyRing, Protection};

@@ -1223,8 +1223,20 @@ mod tests {
 
     proptest! {
         #[test]
-        fn integers_in_any_width_decode_to_their_value(n in any::<i64>(), wide in any::<bool>()) {
-            // every marker that can hold `n`, not only the smallest
+        fn integers_in_any_width_decode_to_their_value(
+            n in prop_oneof![
+                any::<i8>().prop_map(i64::from),
+                any::<u8>().prop_map(i64::from),
+                any::<i16>().prop_map(i64::from),
+                any::<u16>().prop_map(i64::from),
+                any::<i32>().prop_map(i64::from),
+                any::<u32>().prop_map(i64::from),
+                any::<i64>(),
+            ],
+            in_map in any::<bool>(),
+        ) {
+            // every sized marker that can hold `n`, not only the smallest
+            // (the fixints are the encoder's, covered by the round trip)
             let mut forms: Vec<Vec<u8>> = Vec::new();
             let mut form = |marker: u8, be: &[u8]| forms.push([&[marker], be].concat());
             if let Ok(b) = u8::try_from(n) { form(0xcc, &b.to_be_bytes()); }
@@ -1238,8 +1250,8 @@ mod tests {
             let limits = lim();
             for bytes in forms {
                 // alone, and as a map's key and value
-                let framed = if wide { [&[0x81], &bytes[..], &bytes[..]].concat() } else { bytes.clone() };
-                let want = if wide {
+                let framed = if in_map { [&[0x81], &bytes[..], &bytes[..]].concat() } else { bytes.clone() };
+                let want = if in_map {
                     Value::Map(vec![(Value::Int(n), Value::Int(n))].into())
                 } else {
                     Value::Int(n)

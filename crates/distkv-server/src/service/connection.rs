@@ -66,7 +66,7 @@ where
             break;
         }
         let frame = tokio::select! {
-            f = writing_when_waiting(&out, reading.next(&mut frames, || true)) => f,
+            f = writing_when_waiting(&out, reading.next(&mut frames, || true), true) => f,
             _ = shutdown.cancelled() => break,
         };
         let msg = match frame {
@@ -77,13 +77,15 @@ where
             }
             Some(Err(e)) => {
                 tracing::info!(%peer, error = %e, "closing connection: bad input");
+                out.release(true);
                 out.send_raw(MapBuilder::new().set("error", format!("ProtocolError: {e}")))
                     .await;
                 break;
             }
         };
-        if let Err(e) = writing_when_waiting(&out, conn.handle(msg)).await {
+        if let Err(e) = writing_when_waiting(&out, conn.handle(msg), false).await {
             tracing::info!(%peer, error = %e, "closing connection: bad request");
+            out.release(true);
             out.send_raw(MapBuilder::new().set("error", e.to_string()))
                 .await;
             break;
@@ -113,13 +115,18 @@ fn pipelining_reads(buf: &mut bytes::BytesMut) {
 
 /// Runs `fut`, collecting the log files its changes append to; whenever
 /// it has to wait, first writes what the reading task holds: the log
-/// records, then the replies (see [`Replies`]).
-async fn writing_when_waiting<F: std::future::Future>(out: &Replies, fut: F) -> F::Output {
+/// records, then the replies (see [`Replies`]). `next_request`: `fut`
+/// reads the next request (a wait there ends a batch).
+async fn writing_when_waiting<F: std::future::Future>(
+    out: &Replies,
+    fut: F,
+    next_request: bool,
+) -> F::Output {
     let mut fut = std::pin::pin!(fut);
     std::future::poll_fn(|cx| {
         let polled = out.collecting(|| fut.as_mut().poll(cx));
         if polled.is_pending() {
-            out.release();
+            out.release(next_request);
         }
         polled
     })

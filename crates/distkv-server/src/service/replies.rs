@@ -20,8 +20,9 @@ use crate::storage::sink::UnwrittenLogs;
 /// records of its changes, until it is about to wait (for the next
 /// request, or inside a request that waits): then it writes the log
 /// records, and then the replies, so a batch of requests costs one log
-/// write and one socket write, without a task switch, and no reply
-/// announces a change whose record is not in the kernel yet. Clones,
+/// write and one socket write, without a task switch (while many
+/// connections work; otherwise it hands them on in growing parts), and no
+/// reply announces a change whose record is not in the kernel yet. Clones,
 /// which other tasks (streams) use, queue their messages for the writer
 /// task at once. How many reply bytes the reading task holds at most
 /// depends on how many connections are working
@@ -75,7 +76,7 @@ impl Drop for Replies {
         // a connection that ends, however, stops counting as working
         if let Some(held) = &self.held {
             held.reading
-                .set(&self.shared.service.working_readers, false);
+                .stop_working(&self.shared.service.working_readers, true);
         }
     }
 }
@@ -110,7 +111,7 @@ impl Replies {
         let full = {
             let mut r = lock(&held.change_replies);
             distkv_proto::msgpack::encode(&m, &mut r);
-            r.len() >= self.hold_limit()
+            r.len() >= held.reading.hold_limit()
         };
         if full {
             self.hand_on(held);
@@ -157,7 +158,7 @@ impl Replies {
         let full = {
             let mut r = lock(&held.replies);
             distkv_proto::msgpack::encode(&v, &mut r);
-            r.len() >= self.hold_limit()
+            r.len() >= held.reading.hold_limit()
         };
         if full {
             held.reading.handed_on_early();
@@ -182,18 +183,10 @@ impl Replies {
     pub(crate) fn collecting<R>(&self, f: impl FnOnce() -> R) -> R {
         match &self.held {
             Some(held) => {
-                held.reading.set(self.readers(), true);
+                held.reading.start_working(self.readers());
                 held.logs.collecting(f)
             }
             None => f(),
-        }
-    }
-
-    /// Reply bytes the reading task holds before it hands them on.
-    fn hold_limit(&self) -> usize {
-        match &self.held {
-            Some(held) => held.reading.hold_limit(),
-            None => 0,
         }
     }
 
@@ -201,11 +194,13 @@ impl Replies {
         &self.shared.service.working_readers
     }
 
-    /// Writes the held log records, then hands the held replies on and
-    /// writes what the socket takes now (see the type's description).
-    pub(crate) fn release(&self) {
+    /// The reading task is about to wait: writes the held log records,
+    /// then hands the held replies on and writes what the socket takes
+    /// now (see the type's description), and counts the task as waiting;
+    /// `batch_done` when it waits for its next request, not inside one.
+    pub(crate) fn release(&self, batch_done: bool) {
         let Some(held) = &self.held else { return };
-        held.reading.set(self.readers(), false);
+        held.reading.stop_working(self.readers(), batch_done);
         self.hand_on(held);
     }
 
@@ -241,7 +236,7 @@ impl Replies {
     /// Takes no more replies: the replies waiting for the disk go out,
     /// then the writer writes what is queued and ends.
     pub(crate) async fn close(&self) {
-        self.release();
+        self.release(true);
         let waiting = self
             .held
             .as_ref()
@@ -324,7 +319,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, DuplexStream};
 
     use super::*;
-    use crate::service::working_readers::{EARLY_REPLIES, HELD_REPLIES as HELD, ReaderState};
+    use crate::service::working_readers::{FIRST_PART_BYTES, MAX_HELD_BYTES, ReaderState};
 
     /// The reading task's replies of a server where one working
     /// connection sends replies early, and the client's end.
@@ -342,11 +337,11 @@ mod tests {
         (Replies::new(out, Arc::new(shared)), client)
     }
 
-    /// Sends replies while working until more than the first part is
-    /// held; true when some reached the client before the task waits.
-    /// Checks that all of them have arrived once it waits.
+    /// Sends small replies while working, several parts' worth (one per
+    /// byte of the first part); true when some reached the client before
+    /// the task waits. Checks that all of them arrive once it waits.
     async fn sent_before_waiting(r: &Replies, client: &mut DuplexStream) -> bool {
-        let sent = 2 * EARLY_REPLIES;
+        let sent = FIRST_PART_BYTES;
         r.collecting(|| ());
         for seq in 1..=sent as u64 {
             assert!(r.send(seq, MapBuilder::new().set("value", seq)).await);
@@ -361,7 +356,7 @@ mod tests {
             }
             _ => false,
         };
-        r.release();
+        r.release(true);
         while let Ok(Ok(n)) = tokio::time::timeout(wait, client.read(&mut buf)).await {
             if n == 0 {
                 break;
@@ -389,10 +384,10 @@ mod tests {
     async fn while_others_work_replies_wait_for_the_end_of_the_batch() {
         let (r, mut client) = replies();
         let other = ReaderState::default();
-        other.set(r.readers(), true);
+        other.start_working(r.readers());
         assert!(!sent_before_waiting(&r, &mut client).await);
         // the other connection waits now: this one is alone again
-        other.set(r.readers(), false);
+        other.stop_working(r.readers(), true);
         assert!(sent_before_waiting(&r, &mut client).await);
     }
 
@@ -403,12 +398,12 @@ mod tests {
         let readers = &shared.service.working_readers;
         r.collecting(|| ());
         let lone = ReaderState::default();
-        lone.set(readers, true);
-        assert_eq!(lone.hold_limit(), HELD);
+        lone.start_working(readers);
+        assert_eq!(lone.hold_limit(), MAX_HELD_BYTES);
         drop(r);
         // alone when it starts working again
-        lone.set(readers, false);
-        lone.set(readers, true);
-        assert_eq!(lone.hold_limit(), EARLY_REPLIES);
+        lone.stop_working(readers, true);
+        lone.start_working(readers);
+        assert_eq!(lone.hold_limit(), FIRST_PART_BYTES);
     }
 }
