@@ -35,6 +35,17 @@ impl Console {
         }
     }
 
+    /// Writes `entries` in order through a client of the console's server.
+    fn set_all(&self, entries: impl IntoIterator<Item = (distkv_tree::Path, distkv_tree::Value)>) {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            let client = self.server.connect().await;
+            for (path, value) in entries {
+                client.set(&path, value).await.expect("set");
+            }
+        });
+    }
+
     fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
@@ -406,17 +417,10 @@ fn a_page_of_many_children_stays_within_the_servers_stream_limit() {
     // every child's "has children" probe is a stream on the server: a page
     // of 50 must not open 50 at once where the server allows 10
     let c = Console::allowing_streams(10);
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let client = c.server.connect().await;
-        for i in 0..50i64 {
-            let path = distkv_tree::Path::from_strs(&["few", &format!("{i:02}")]);
-            client
-                .set(&path, distkv_tree::Value::Int(i))
-                .await
-                .expect("set");
-        }
-    });
+    c.set_all((0..50i64).map(|i| {
+        let path = distkv_tree::Path::from_strs(&["few", &format!("{i:02}")]);
+        (path, distkv_tree::Value::Int(i))
+    }));
     let page = c.tree(&json!(["few"]));
     let children = page["children"].as_array().expect("children");
     assert_eq!(children.len(), 50);
@@ -430,25 +434,15 @@ fn a_page_loads_from_a_server_that_allows_two_streams() {
     // the probes refused for the stream limit are tried again, so the page
     // comes out whole and right instead of failing
     let c = Console::allowing_streams(2);
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let client = c.server.connect().await;
-        for i in 0..30i64 {
-            let name = format!("{i:02}");
-            let path = distkv_tree::Path::from_strs(&["two", &name]);
-            client
-                .set(&path, distkv_tree::Value::Int(i))
-                .await
-                .expect("set");
-            if i % 3 == 0 {
-                let below = distkv_tree::Path::from_strs(&["two", &name, "below"]);
-                client
-                    .set(&below, distkv_tree::Value::Int(i))
-                    .await
-                    .expect("set below");
-            }
-        }
-    });
+    c.set_all((0..30i64).flat_map(|i| {
+        let name = format!("{i:02}");
+        let child = distkv_tree::Path::from_strs(&["two", &name]);
+        // every third child has a child of its own
+        let below = (i % 3 == 0).then(|| distkv_tree::Path::from_strs(&["two", &name, "below"]));
+        std::iter::once(child)
+            .chain(below)
+            .map(move |path| (path, distkv_tree::Value::Int(i)))
+    }));
     let page = c.tree(&json!(["two"]));
     let children = page["children"].as_array().expect("children");
     assert_eq!(children.len(), 30);
