@@ -131,12 +131,67 @@ struct PeerInfo {
     seen: HashMap<String, u64>,
 }
 
-/// A change waiting to be sent, already in its wire form.
+/// A change waiting to be sent. It is made into its wire form only when
+/// its turn comes: under a heavy load most changes are dropped from the
+/// queue (and pulled by the peers) without ever being encoded.
 #[derive(Debug)]
 struct Queued {
+    ev: UpdateEvent,
+    /// The wire form, once made (to learn its size for a batch that it
+    /// then did not fit).
+    built: Option<Built>,
+}
+
+/// A change in its wire form.
+#[derive(Debug)]
+struct Built {
     msg: Value,
     size: usize,
+    /// Sent as a notice (too large to be gossiped): alone, never batched.
     notice: bool,
+}
+
+impl Built {
+    /// The change, or a notice of it when the change's message is larger
+    /// than `fetch_above`.
+    fn of(ev: &UpdateEvent, chain_length: usize, fetch_above: usize) -> Built {
+        let msg = distkv_proto::wire::update_to_value(ev, chain_length);
+        let size = distkv_proto::msgpack::encoded_len(&msg);
+        if size <= fetch_above {
+            return Built {
+                msg,
+                size,
+                notice: false,
+            };
+        }
+        let msg = UpdateMessage::Notice(ev.clone()).to_value(chain_length);
+        Built {
+            size: distkv_proto::msgpack::encoded_len(&msg),
+            msg,
+            notice: true,
+        }
+    }
+}
+
+impl Queued {
+    fn new(ev: UpdateEvent) -> Queued {
+        Queued { ev, built: None }
+    }
+
+    /// The wire form, made now if it was not yet.
+    fn build(&mut self, chain_length: usize, fetch_above: usize) -> &Built {
+        let ev = &self.ev;
+        self.built
+            .get_or_insert_with(|| Built::of(ev, chain_length, fetch_above))
+    }
+
+    /// The wire form, taken.
+    fn into_built(self, chain_length: usize, fetch_above: usize) -> Built {
+        match self.built {
+            Some(b) => b,
+            None => Built::of(&self.ev, chain_length, fetch_above),
+        }
+    }
 }
 
 /// The most entries re-sent through gossip for one request.
@@ -230,15 +285,8 @@ impl ReplicaCore {
     }
 
     /// Queues a local change for sending.
-    pub fn local_change(&mut self, ev: &UpdateEvent) {
-        let mut msg = UpdateMessage::Change(ev.clone()).to_value(self.cfg.chain_length);
-        let mut size = distkv_proto::msgpack::encoded_len(&msg);
-        let notice = size > self.cfg.fetch_above;
-        if notice {
-            msg = UpdateMessage::Notice(ev.clone()).to_value(self.cfg.chain_length);
-            size = distkv_proto::msgpack::encoded_len(&msg);
-        }
-        self.queue.push_back(Queued { msg, size, notice });
+    pub fn local_change(&mut self, ev: UpdateEvent) {
+        self.queue.push_back(Queued::new(ev));
         if self.queue.len() > self.cfg.queue {
             self.queue.pop_front();
             self.dropped_one();
@@ -722,17 +770,12 @@ impl ReplicaCore {
     /// or deleted.
     fn resend(&mut self, store: &mut dyn Replica) {
         let r = store.take_resend();
-        for u in r.updates.iter().take(RESEND_LIMIT) {
-            let msg = UpdateMessage::Change(u.clone()).to_value(self.cfg.chain_length);
-            let size = distkv_proto::msgpack::encoded_len(&msg);
-            self.queue.push_back(Queued {
-                msg,
-                size,
-                notice: false,
-            });
+        let count = r.updates.len();
+        for u in r.updates.into_iter().take(RESEND_LIMIT) {
+            self.queue.push_back(Queued::new(u));
         }
-        if !r.updates.is_empty() {
-            tracing::info!(count = r.updates.len(), "re-sending entries others missed");
+        if count > 0 {
+            tracing::info!(count, "re-sending entries others missed");
         }
         if !r.known.is_empty() || !r.deleted.is_empty() {
             let conv = |v: Vec<(distkv_tree::NodeName, RangeSet)>| -> NodeTicks {
@@ -786,10 +829,13 @@ impl ReplicaCore {
             return None;
         }
         self.next_send += Duration::from_secs_f64(1.0 / f64::from(self.cfg.gossip_rate.max(1)));
-        let first = self.queue.pop_front()?;
+        let (chain_length, fetch_above) = (self.cfg.chain_length, self.cfg.fetch_above);
+        let first = self
+            .queue
+            .pop_front()?
+            .into_built(chain_length, fetch_above);
         self.stats.sent += 1;
-        let batchable = |q: &Queued| !q.notice;
-        if !batchable(&first) || self.cfg.batch_bytes == 0 {
+        if first.notice || self.cfg.batch_bytes == 0 {
             return Some(Transmit {
                 topic: Topic::Update,
                 msg: first.msg,
@@ -797,16 +843,15 @@ impl ReplicaCore {
         }
         let mut size = first.size;
         let mut items = vec![first.msg];
-        while let Some(next) = self.queue.front() {
-            if !batchable(next)
-                || items.len() >= BATCH_ITEMS
-                || size + next.size > self.cfg.batch_bytes
+        while let Some(next) = self.queue.front_mut() {
+            let next = next.build(chain_length, fetch_above);
+            if next.notice || items.len() >= BATCH_ITEMS || size + next.size > self.cfg.batch_bytes
             {
                 break;
             }
             size += next.size;
             if let Some(q) = self.queue.pop_front() {
-                items.push(q.msg);
+                items.push(q.into_built(chain_length, fetch_above).msg);
                 self.stats.sent += 1;
             }
         }
@@ -922,7 +967,7 @@ mod tests {
                 )
                 .expect("a local change")
                 .expect("a change");
-            core.local_change(&c.event);
+            core.local_change(c.event);
         };
         for k in ["x", "y", "z"] {
             write(&mut store, &mut core, k);
@@ -948,6 +993,56 @@ mod tests {
             .poll_transmit(&mut store, t0 + NOTICE_INTERVAL)
             .expect("the second notice");
         assert_eq!(notice.topic, Topic::Info);
+    }
+
+    #[test]
+    fn queued_changes_leave_in_batches_and_a_large_one_alone_as_a_notice() {
+        let t0 = Instant::now();
+        let mut store = SimReplica::new("a");
+        let mut cfg = core_config("a", 1, SETUP);
+        cfg.queue = 100;
+        let mut core = ReplicaCore::new(cfg, t0);
+        let mut write = |k: &str, v: Value| {
+            let c = store
+                .tree
+                .local_change(
+                    &Path::from_strs(&[k]),
+                    Some(v),
+                    &Precondition::default(),
+                    &store.clock,
+                )
+                .expect("a local change")
+                .expect("a change");
+            core.local_change(c.event);
+        };
+        write("a", Value::Int(1));
+        write("b", Value::Int(2));
+        write("big", Value::Str("x".repeat(200).into()));
+        write("c", Value::Int(3));
+        let mut sent = Vec::new();
+        let mut t = t0;
+        while let Some(tx) = core.poll_transmit(&mut store, t) {
+            assert_eq!(tx.topic, Topic::Update);
+            let msg = distkv_proto::gossip::GossipMessage::from_value(
+                Topic::Update,
+                tx.msg,
+                &|n: &str| n.into(),
+            )
+            .expect("an update");
+            sent.push(match msg {
+                GossipMessage::Update(UpdateMessage::Batch(evs)) => evs
+                    .iter()
+                    .map(|e| e.path.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                GossipMessage::Update(UpdateMessage::Change(e)) => e.path.to_string(),
+                GossipMessage::Update(UpdateMessage::Notice(e)) => format!("notice {}", e.path),
+                other => panic!("unexpected {other:?}"),
+            });
+            t += Duration::from_millis(10);
+        }
+        assert_eq!(sent, ["('a',) ('b',)", "notice ('big',)", "('c',)"]);
+        assert_eq!(core.take_stats().sent, 4);
     }
 
     #[test]

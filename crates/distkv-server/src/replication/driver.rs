@@ -277,7 +277,7 @@ impl Replication {
         while rx.recv_many(&mut batch, 256).await > 0 {
             self.with_core(|c, _, _| {
                 for ev in batch.drain(..) {
-                    c.local_change(&ev);
+                    c.local_change(ev);
                 }
             });
         }

@@ -443,7 +443,7 @@ impl Sim {
             head: (head.node.to_string(), head.tick),
             value,
         });
-        node.core.local_change(&c.event);
+        node.core.local_change(c.event);
         self.drain(i, true);
     }
 
