@@ -2,7 +2,7 @@
 //! merges and walks on trees of realistic shape.
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use distkv_tree::{Path, PathElem, Precondition, TockClock, Tree, Value, WalkOpts};
+use distkv_tree::{Path, PathElem, Precondition, RangeSet, TockClock, Tree, Value, WalkOpts};
 use std::hint::black_box;
 
 fn key(i: u64) -> Path {
@@ -132,5 +132,42 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// A peer's pull of the last 100 changes of a server holding 1,000,000
+/// entries, answered from the server's recent changes and, for
+/// comparison, by a walk of the tree (what a pull of older ticks costs).
+fn pull_recent(c: &mut Criterion) {
+    const N: u64 = 1_000_000;
+    let mut t = Tree::new("a", 5);
+    t.keep_recent_changes(true);
+    t.mark_ready();
+    let clock = TockClock::default();
+    for i in 0..N {
+        let _ = t.local_change(
+            &key(i),
+            Some(Value::Int(0)),
+            &Precondition::default(),
+            &clock,
+        );
+    }
+    let own = t.own_name().clone();
+    let newest = t.own_tick().unwrap_or(0);
+    let ticks = |lo: u64| {
+        let mut r = RangeSet::new();
+        r.insert_range(lo, newest + 1);
+        r
+    };
+    let recent = vec![(own.clone(), ticks(newest - 99))];
+    c.bench_function("pull_100_recent_ticks_1m", |b| {
+        b.iter(|| black_box(t.lookup_ticks(&recent).updates.len()))
+    });
+    // one old tick more: the same answer, by a walk
+    let mut with_old = ticks(newest - 99);
+    with_old.insert(1);
+    let walked = vec![(own, with_old)];
+    c.bench_function("pull_100_ticks_by_walk_1m", |b| {
+        b.iter(|| black_box(t.lookup_ticks(&walked).updates.len()))
+    });
+}
+
+criterion_group!(benches, bench, pull_recent);
 criterion_main!(benches);

@@ -270,11 +270,14 @@ impl Store {
         chain_length: usize,
         replicate: Option<mpsc::Sender<UpdateEvent>>,
     ) -> Store {
+        let mut tree = Tree::new(name, chain_length);
+        // peers pull the changes they missed, mostly recent ones
+        tree.keep_recent_changes(replicate.is_some());
         Store {
             stats: Stats::default(),
             clock: TockClock::default(),
             core: Mutex::new(Core {
-                tree: Tree::new(name, chain_length),
+                tree,
                 watchers: Watchers::default(),
                 log: LogSink::default(),
                 paranoia: None,

@@ -1,7 +1,7 @@
 //! The entry tree: local changes, remote updates with the merge rules,
 //! and walks.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use indexmap::IndexMap;
 
@@ -289,7 +289,18 @@ pub struct Tree {
     own: NodeName,
     max_chain: usize,
     entries: usize,
+    /// Where this server's latest changes were made, by tick, oldest first
+    /// (at most [`RECENT_OWN`]; kept only if asked for with
+    /// [`Tree::keep_recent_changes`]): peers pull the changes they missed,
+    /// nearly always recent ones of the server they ask, and those are
+    /// looked up here instead of in a walk of the whole tree.
+    recent: VecDeque<(u64, Path)>,
+    keep_recent: bool,
 }
+
+/// How many of this server's latest changes [`Tree::lookup_ticks`] finds
+/// without walking the tree (about 100 bytes each).
+const RECENT_OWN: usize = 16_384;
 
 impl Tree {
     /// An empty tree for the server named `own`, writing chains of at most
@@ -305,6 +316,20 @@ impl Tree {
             own,
             max_chain: max_chain.max(1),
             entries: 0,
+            recent: VecDeque::new(),
+            keep_recent: false,
+        }
+    }
+
+    /// Whether to remember where this server's latest changes were made
+    /// (a path and a tick each, for the last 16,384), so that
+    /// [`Tree::lookup_ticks`] answers a pull of recent own changes without
+    /// walking the tree. A server with peers wants this; it costs a copy
+    /// of each change's path, which a server without peers can save.
+    pub fn keep_recent_changes(&mut self, keep: bool) {
+        self.keep_recent = keep;
+        if !keep {
+            self.recent = VecDeque::new();
         }
     }
 
@@ -586,6 +611,13 @@ impl Tree {
     ) -> LocalChange {
         self.record_chain(&event.chain);
         clock.next();
+        let head = event.chain.head();
+        if self.keep_recent && head.node == self.own {
+            if self.recent.len() >= RECENT_OWN {
+                self.recent.pop_front();
+            }
+            self.recent.push_back((head.tick, event.path.clone()));
+        }
         LocalChange { event, old }
     }
 
@@ -895,12 +927,95 @@ impl Tree {
     /// other ticks that are known here but in no chain any more
     /// (superseded) or that were deletions. Ticks never seen here are left
     /// out. One walk of the tree, whatever the number of ticks.
+    ///
+    /// When only this server's own recent ticks are wanted (the usual pull
+    /// of a peer that missed some of its changes), the entries are looked
+    /// up by the paths of those changes instead.
     pub fn lookup_ticks(&self, wanted: &[(NodeName, RangeSet)]) -> Resend {
         let mut out = Resend::default();
         if wanted.is_empty() {
             return out;
         }
         let mut found: HashMap<NodeName, RangeSet> = HashMap::new();
+        if let Some(own_ticks) = self.recent_only(wanted) {
+            self.lookup_recent(own_ticks, &mut found, &mut out);
+        } else {
+            self.lookup_by_walk(wanted, &mut found, &mut out);
+        }
+        for (name, r) in wanted {
+            let Some(n) = self.nodes.get(name) else {
+                continue;
+            };
+            let mut r = r.clone();
+            if let Some(f) = found.get(name) {
+                r.subtract(f);
+            }
+            let deleted = r.intersection(&n.deleted);
+            r.subtract(&deleted);
+            let known = r.intersection(&n.known);
+            if !deleted.is_empty() {
+                out.deleted.push((name.clone(), deleted));
+            }
+            if !known.is_empty() {
+                out.known.push((name.clone(), known));
+            }
+        }
+        out
+    }
+
+    /// The ticks wanted, if they are all this server's own and none is
+    /// older than the oldest recent change (so that every change among
+    /// them is in `recent`).
+    fn recent_only<'a>(&self, wanted: &'a [(NodeName, RangeSet)]) -> Option<&'a RangeSet> {
+        let [(name, ticks)] = wanted else {
+            return None;
+        };
+        let (oldest, _) = self.recent.front()?;
+        let (lo, _) = ticks.first()?;
+        (*name == self.own && lo >= *oldest).then_some(ticks)
+    }
+
+    /// [`Tree::lookup_ticks`] for recent own ticks: the entry of each
+    /// change, if its chain still holds the change.
+    fn lookup_recent(
+        &self,
+        ticks: &RangeSet,
+        found: &mut HashMap<NodeName, RangeSet>,
+        out: &mut Resend,
+    ) {
+        for (a, b) in ticks.ranges() {
+            let from = self.recent.partition_point(|(t, _)| *t < a);
+            for (tick, path) in self.recent.range(from..) {
+                if *tick >= b {
+                    break;
+                }
+                let Some(e) = self.get(path) else { continue };
+                let Some(c) = e.chain() else { continue };
+                // a chain holds each node at most once: this change, or a
+                // later one of this server's on the same entry
+                if c.links()
+                    .iter()
+                    .any(|l| l.node == self.own && l.tick == *tick)
+                {
+                    found.entry(self.own.clone()).or_default().insert(*tick);
+                    out.updates.push(UpdateEvent {
+                        path: path.clone(),
+                        chain: c.clone(),
+                        value: e.data.clone(),
+                        tock: e.tock,
+                    });
+                }
+            }
+        }
+    }
+
+    /// [`Tree::lookup_ticks`] by one walk of the whole tree.
+    fn lookup_by_walk(
+        &self,
+        wanted: &[(NodeName, RangeSet)],
+        found: &mut HashMap<NodeName, RangeSet>,
+        out: &mut Resend,
+    ) {
         self.walk(&Path::root(), WalkOpts::default(), &mut |p, _, e| {
             let Some(c) = e.chain() else { return };
             let mut hit = false;
@@ -921,25 +1036,6 @@ impl Tree {
                 });
             }
         });
-        for (name, r) in wanted {
-            let Some(n) = self.nodes.get(name) else {
-                continue;
-            };
-            let mut r = r.clone();
-            if let Some(f) = found.get(name) {
-                r.subtract(f);
-            }
-            let deleted = r.intersection(&n.deleted);
-            r.subtract(&deleted);
-            let known = r.intersection(&n.known);
-            if !deleted.is_empty() {
-                out.deleted.push((name.clone(), deleted));
-            }
-            if !known.is_empty() {
-                out.known.push((name.clone(), known));
-            }
-        }
-        out
     }
 
     /// Per node, the highest tick up to which every tick has been seen here
@@ -1495,6 +1591,108 @@ mod tests {
             b.node("a").expect("a known").missing().first(),
             Some((3, 4))
         );
+    }
+
+    /// A resend with its updates in a fixed order (the walk gives tree
+    /// order, the recent changes tick order).
+    fn sorted(mut r: Resend) -> Resend {
+        r.updates.sort_by(|x, y| x.path.cmp(&y.path));
+        r
+    }
+
+    proptest! {
+        /// Own recent ticks are answered from the recent changes exactly as
+        /// a walk of the tree answers them: overwritten, deleted, purged
+        /// and remotely superseded entries included.
+        #[test]
+        fn recent_own_ticks_are_looked_up_as_a_walk_finds_them(
+            ops in proptest::collection::vec((0u8..4, 0u8..12), 1..80),
+            from in 0u64..90,
+            len in 1u64..90,
+        ) {
+            let (mut a, ca) = ready("a");
+            a.keep_recent_changes(true);
+            let (mut b, cb) = ready("b");
+            for (op, k) in ops {
+                let path = p(&["d", &k.to_string()]);
+                match op {
+                    0 | 1 => {
+                        set(&mut a, &ca, &path, i64::from(k));
+                    }
+                    2 => {
+                        let _ = a.local_change(&path, None, &Precondition::default(), &ca);
+                    }
+                    _ => {
+                        // b changes the entry on top of a's change
+                        let current = a.get(&path).map(|e| (e.chain().cloned(), e.data.clone()));
+                        if let Some((Some(chain), Some(v))) = current {
+                            let mut b_on_top = b.local_change(&path, Some(v), &Precondition::default(), &cb)
+                                .expect("b's change")
+                                .expect("a change")
+                                .event;
+                            b_on_top.chain = next_chain(Some(&chain), NodeEvent::new("b", b_on_top.chain.head().tick), 5);
+                            b_on_top.tock = ca.next() + 1000;
+                            a.apply_remote(&b_on_top, &ca);
+                        }
+                    }
+                }
+            }
+            prop_assume!(!a.recent.is_empty());
+            let first_recent = a.recent.front().map_or(1, |(t, _)| *t);
+            let mut ticks = RangeSet::new();
+            ticks.insert_range(first_recent + from, first_recent + from + len);
+            let wanted = vec![(a.own_name().clone(), ticks)];
+            prop_assert!(a.recent_only(&wanted).is_some());
+            let mut by_walk = Resend::default();
+            let mut found = HashMap::new();
+            a.lookup_by_walk(&wanted, &mut found, &mut by_walk);
+            let mut walk_found = HashMap::new();
+            a.lookup_by_walk(&wanted, &mut walk_found, &mut Resend::default());
+            let mut recent_found = HashMap::new();
+            a.lookup_recent(&wanted[0].1, &mut recent_found, &mut Resend::default());
+            prop_assert_eq!(walk_found, recent_found);
+            // and the whole answer, known and deleted ticks included
+            let answer = sorted(a.lookup_ticks(&wanted));
+            by_walk.updates.sort_by(|x, y| x.path.cmp(&y.path));
+            prop_assert_eq!(&answer.updates, &by_walk.updates);
+        }
+    }
+
+    #[test]
+    fn old_or_foreign_ticks_are_looked_up_by_walking() {
+        let (mut a, ca) = ready("a");
+        a.keep_recent_changes(true);
+        for i in 0..(RECENT_OWN as i64 + 10) {
+            set(&mut a, &ca, &p(&["k", &(i % 100).to_string()]), i);
+        }
+        assert_eq!(a.recent.len(), RECENT_OWN);
+        let own = a.own_name().clone();
+        let range = |lo: u64, hi: u64| {
+            let mut r = RangeSet::new();
+            r.insert_range(lo, hi);
+            r
+        };
+        let newest = a.own_tick().expect("a tick");
+        assert!(
+            a.recent_only(&[(own.clone(), range(newest - 50, newest + 1))])
+                .is_some()
+        );
+        // older than the recent changes: walked
+        assert!(
+            a.recent_only(&[(own.clone(), range(5, newest + 1))])
+                .is_none()
+        );
+        // another node's ticks: walked
+        assert!(
+            a.recent_only(&[(NodeName::from("b"), range(newest - 5, newest))])
+                .is_none()
+        );
+        // the same answer either way: the last 100 changes are the current
+        // ones of the 100 entries
+        let r = a.lookup_ticks(&[(own.clone(), range(newest - 99, newest + 1))]);
+        assert_eq!(r.updates.len(), 100);
+        let all = a.lookup_ticks(&[(own, range(1, newest + 1))]);
+        assert_eq!(sorted(all).updates, sorted(r).updates);
     }
 
     #[test]

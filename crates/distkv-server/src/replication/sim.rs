@@ -52,6 +52,7 @@ impl SimReplica {
     /// A ready server with an empty tree.
     pub(super) fn new(name: &str) -> SimReplica {
         let mut tree = Tree::new(name, CHAIN);
+        tree.keep_recent_changes(true);
         tree.mark_ready();
         SimReplica {
             tree,
@@ -63,6 +64,7 @@ impl SimReplica {
     /// A server restarted from its log.
     fn restart(name: &str, log: Vec<LogRecord>) -> SimReplica {
         let mut tree = Tree::new(name, CHAIN);
+        tree.keep_recent_changes(true);
         let clock = TockClock::new(0);
         for r in &log {
             match r {
