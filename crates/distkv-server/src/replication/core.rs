@@ -24,9 +24,12 @@
 //!   pull `repair_delay` later (gaps arriving meanwhile share it). The pull
 //!   goes to the origin of the missing ticks if it is live, else to
 //!   another live peer; a peer whose client port failed is asked last for
-//!   ten cycles. A round that leaves ticks missing retries with backoff up
-//!   to the ping cycle; when no peer can be asked, the core asks through
-//!   gossip (`info {missing}`) and holders re-send.
+//!   ten cycles. The answer tells how far the source has got, so a round
+//!   that learns of newer changes is followed by another at once (peers
+//!   follow a busy writer without waiting for gossip); a round that leaves
+//!   only the ticks it asked for missing retries with backoff up to the
+//!   ping cycle; when no peer can be asked, the core asks through gossip
+//!   (`info {missing}`) and holders re-send.
 //! * **Pings, housekeeping, purging** as described in ARCHITECTURE.md.
 
 use std::collections::{HashMap, VecDeque};
@@ -434,13 +437,7 @@ impl ReplicaCore {
             self.repair_backoff = self.cfg.repair_delay;
             return;
         }
-        let new_gap = missing.iter().any(|(n, r)| {
-            let mut r = r.clone();
-            if let Some((_, asked)) = self.asked.iter().find(|(a, _)| a == n) {
-                r.subtract(asked);
-            }
-            !r.is_empty()
-        });
+        let new_gap = self.beyond_asked(&missing);
         let soon = now + self.cfg.repair_delay;
         match self.repair_at {
             _ if new_gap => {
@@ -450,6 +447,17 @@ impl ReplicaCore {
             None => self.repair_at = Some(now + self.repair_backoff),
             Some(_) => {}
         }
+    }
+
+    /// Whether ticks are missing that the last pull round did not ask for.
+    fn beyond_asked(&self, missing: &NodeTicks) -> bool {
+        missing.iter().any(|(n, r)| {
+            let mut r = r.clone();
+            if let Some((_, asked)) = self.asked.iter().find(|(a, _)| a == n) {
+                r.subtract(asked);
+            }
+            !r.is_empty()
+        })
     }
 
     fn note_unreachable(&mut self, peer: &str, now: Instant) {
@@ -587,7 +595,13 @@ impl ReplicaCore {
             self.asked.clear();
             return;
         }
-        if self.round_reached && !self.round_failed {
+        if self.round_reached && !self.round_failed && self.beyond_asked(&missing) {
+            // the round itself brought news of more changes (a busy source
+            // says how far it has got): fetch them as promptly as a gap
+            // that gossip reveals
+            self.repair_backoff = self.cfg.repair_delay;
+            self.repair_at = Some(now + self.cfg.repair_delay);
+        } else if self.round_reached && !self.round_failed {
             // more may be on its way, or nobody has it yet: try again later
             self.repair_backoff = (self.repair_backoff * 2).min(self.cfg.ping_cycle);
             self.repair_at = Some(now + self.repair_backoff);
@@ -897,6 +911,70 @@ mod tests {
             value: Some(Value::Int(1)),
             tock: 10 + tick,
         }))
+    }
+
+    /// Runs the pull round that is due by `at`, answering it with the
+    /// changes `ticks` of c and telling c's highest tick `c_now`; returns
+    /// when the next round is due.
+    fn pull_round(
+        core: &mut ReplicaCore,
+        store: &mut SimReplica,
+        at: Instant,
+        ticks: std::ops::RangeInclusive<u64>,
+        c_now: u64,
+    ) -> Option<Instant> {
+        core.handle_timeout(store, at);
+        let Some(Action::Pull { sets, peers }) = core.poll_action() else {
+            panic!("a pull is due at {at:?}");
+        };
+        assert_eq!(peers[0], "c");
+        assert_eq!(sets[0].0, "c");
+        for t in ticks {
+            if let GossipMessage::Update(UpdateMessage::Change(ev)) = change("c", t) {
+                store.apply(&ev);
+            }
+        }
+        store.tree.raise_tick("c", c_now);
+        let outcome = PullOutcome {
+            answered: Some("c".into()),
+            failed: Vec::new(),
+        };
+        core.pull_done(store, outcome, at);
+        core.repair_at
+    }
+
+    #[test]
+    fn a_pull_that_brings_news_of_more_changes_is_followed_at_once() {
+        let t0 = Instant::now();
+        let mut store = SimReplica::new("a");
+        let cfg = core_config("a", 1, SETUP);
+        let delay = cfg.repair_delay;
+        let mut core = ReplicaCore::new(cfg, t0);
+        core.peer_served("c", t0);
+        core.receive(&mut store, change("c", 3), t0);
+        let due = core.repair_at.expect("a pull is planned");
+        // c is busy: its answer says it has got to tick 6 meanwhile
+        let next = pull_round(&mut core, &mut store, due, 1..=2, 6);
+        assert_eq!(next, Some(due + delay), "followed as promptly as a gap");
+        // the next answer brings everything: nothing is left to pull
+        let next = pull_round(&mut core, &mut store, due + delay, 4..=6, 6);
+        assert_eq!(next, None);
+        assert!(store.missing().is_empty());
+    }
+
+    #[test]
+    fn a_pull_that_leaves_the_same_ticks_missing_backs_off() {
+        let t0 = Instant::now();
+        let mut store = SimReplica::new("a");
+        let cfg = core_config("a", 1, SETUP);
+        let delay = cfg.repair_delay;
+        let mut core = ReplicaCore::new(cfg, t0);
+        core.peer_served("c", t0);
+        core.receive(&mut store, change("c", 3), t0);
+        let due = core.repair_at.expect("a pull is planned");
+        // tick 2 is not to be had, and c tells of nothing newer
+        let next = pull_round(&mut core, &mut store, due, 1..=1, 3);
+        assert_eq!(next, Some(due + 2 * delay), "backs off");
     }
 
     #[test]

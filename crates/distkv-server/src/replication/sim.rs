@@ -143,7 +143,9 @@ enum Event {
     PullReply {
         to: usize,
         run: u64,
-        data: Option<Resend>,
+        /// The answer, and the answering server's highest tick of each
+        /// node asked about (as `fetch_ticks` sends them).
+        data: Option<(Resend, Vec<(String, u64)>)>,
         outcome: PullOutcome,
     },
     Fetched {
@@ -332,7 +334,12 @@ impl Sim {
                         continue;
                     };
                     if self.linked(i, j) {
-                        data = Some(lookup(&self.nodes[j].store.tree, &sets));
+                        let tree = &self.nodes[j].store.tree;
+                        let ticks = sets
+                            .iter()
+                            .filter_map(|(n, _)| Some((n.clone(), tree.node(n)?.tick?)))
+                            .collect();
+                        data = Some((lookup(tree, &sets), ticks));
                         outcome.answered = Some(p);
                         break;
                     }
@@ -400,8 +407,16 @@ impl Sim {
                 if !node.up || node.run != run {
                     return;
                 }
-                if let Some(r) = &data {
+                if let Some((r, ticks)) = &data {
                     node.store.apply_pulled(r);
+                    for (n, t) in ticks {
+                        // as `Store::merge_node_state` does
+                        if n == node.store.tree.own_name().as_ref() {
+                            node.store.tree.restore_own_tick(*t);
+                        } else {
+                            node.store.tree.raise_tick(n, *t);
+                        }
+                    }
                 }
                 node.core.pull_done(&mut node.store, outcome, now);
                 self.drain(to, faulty);

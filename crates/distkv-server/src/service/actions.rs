@@ -387,15 +387,24 @@ async fn kill_node(shared: &Arc<Shared>, node: &str) -> Result<Outcome, ActionEr
     ))
 }
 
-/// `fetch_ticks`: the changes of the given ticks, then what is known and deleted.
+/// `fetch_ticks`: the changes of the given ticks, then what is known and
+/// deleted, and the highest tick of each node asked about (`nodes`): a
+/// server pulling from a busy peer learns there of the changes made since
+/// it asked, and pulls again, without waiting for gossip to tell it.
 fn fetch_ticks(store: &Store, nodes: Vec<(String, RangeSet)>) -> Result<Outcome, ActionError> {
-    let r = {
+    let (r, ticks) = {
         let core = store.lock();
         let wanted: Vec<_> = nodes
             .iter()
             .map(|(n, r)| (core.tree.intern(n), r.clone()))
             .collect();
-        core.tree.lookup_ticks(&wanted)
+        let mut ticks = MapBuilder::new();
+        for (n, _) in &nodes {
+            if let Some(t) = core.tree.node(n).and_then(|s| s.tick) {
+                ticks.push(n, t);
+            }
+        }
+        (core.tree.lookup_ticks(&wanted), ticks)
     };
     let mut items: Vec<MapBuilder> = r
         .updates
@@ -416,7 +425,8 @@ fn fetch_ticks(store: &Store, nodes: Vec<(String, RangeSet)>) -> Result<Outcome,
     items.push(
         MapBuilder::new()
             .set("known", sets(&r.known))
-            .set("deleted", sets(&r.deleted)),
+            .set("deleted", sets(&r.deleted))
+            .set("nodes", ticks.build()),
     );
     Ok(Outcome::Stream(items))
 }
