@@ -28,7 +28,7 @@ pub mod tree;
 
 pub use chain::{Chain, ChainError, NodeEvent};
 pub use clock::TockClock;
-pub use node::NodeState;
+pub use node::{MAX_TICK, NodeState};
 pub use node_name::NodeName;
 pub use range::RangeSet;
 pub use tree::{

@@ -2,6 +2,12 @@
 
 use crate::range::RangeSet;
 
+/// The highest tick a server accepts (2^53: a server making a million
+/// changes a second reaches it in 285 years). Higher ticks in another
+/// server's messages are bogus: counting from them would overflow, or
+/// leave a server missing more ticks than it could ever fetch.
+pub const MAX_TICK: u64 = 1 << 53;
+
 /// Tick bookkeeping for one node (data-model §5).
 ///
 /// `known` holds every tick this server has seen in a chain (present or
@@ -21,15 +27,22 @@ pub struct NodeState {
 }
 
 impl NodeState {
-    /// Records that tick `t` was seen in a chain.
+    /// Records that tick `t` was seen in a chain (ignored beyond
+    /// [`MAX_TICK`]).
     pub fn seen(&mut self, t: u64) {
+        if t > MAX_TICK {
+            return;
+        }
         self.raise_tick(t);
         self.known.insert(t);
         self.reported.remove(t);
     }
 
-    /// Raises `tick` to at least `t`.
+    /// Raises `tick` to at least `t` (ignored beyond [`MAX_TICK`]).
     pub fn raise_tick(&mut self, t: u64) {
+        if t > MAX_TICK {
+            return;
+        }
         self.tick = Some(self.tick.map_or(t, |old| old.max(t)));
     }
 

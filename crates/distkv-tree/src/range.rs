@@ -45,7 +45,9 @@ impl RangeSet {
 
     /// Number of ticks in the set.
     pub fn len(&self) -> u64 {
-        self.ranges.iter().map(|(a, b)| b - a).sum()
+        self.ranges
+            .iter()
+            .fold(0u64, |n, (a, b)| n.saturating_add(b - a))
     }
 
     /// Whether `t` is in the set.

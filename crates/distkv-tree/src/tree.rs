@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 use crate::chain::{Chain, NodeEvent, NodeName};
 use crate::children::Children;
 use crate::clock::TockClock;
-use crate::node::NodeState;
+use crate::node::{MAX_TICK, NodeState};
 use crate::path::{Path, PathElem};
 use crate::range::RangeSet;
 use crate::value::Value;
@@ -178,8 +178,9 @@ pub enum ApplyOutcome {
     Stale,
     /// A concurrent change with a higher tock is kept.
     ConflictLost,
-    /// The path is unusable (too long); a server also refuses updates
-    /// whose value fails its type (`server.paranoia`).
+    /// The path is unusable (too long) or a tick is beyond [`MAX_TICK`]; a
+    /// server also refuses updates whose value fails its type
+    /// (`server.paranoia`).
     Rejected,
 }
 
@@ -649,7 +650,7 @@ impl Tree {
     /// data model (§4): duplicates and stale updates are ignored; for
     /// concurrent changes the higher tock wins (ties: see `incoming_wins`).
     pub fn apply_remote(&mut self, ev: &UpdateEvent, clock: &TockClock) -> ApplyOutcome {
-        if check_len(&ev.path).is_err() {
+        if check_len(&ev.path).is_err() || ev.chain.links().iter().any(|l| l.tick > MAX_TICK) {
             return ApplyOutcome::Rejected;
         }
         clock.seen(ev.tock);
@@ -1693,6 +1694,38 @@ mod tests {
         assert_eq!(r.updates.len(), 100);
         let all = a.lookup_ticks(&[(own, range(1, newest + 1))]);
         assert_eq!(sorted(all).updates, sorted(r).updates);
+    }
+
+    #[test]
+    fn ticks_beyond_the_limit_are_refused_and_ignored() {
+        let (mut a, ca) = ready("a");
+        let bogus = |node: &str, path: &str| UpdateEvent {
+            path: p(&[path]),
+            chain: Chain::single(NodeEvent::new(node, u64::MAX)),
+            value: Some(Value::Int(1)),
+            tock: 5,
+        };
+        // another server's change, and one claiming to be this server's
+        assert_eq!(
+            a.apply_remote(&bogus("b", "x"), &ca),
+            ApplyOutcome::Rejected
+        );
+        assert_eq!(
+            a.apply_remote(&bogus("a", "y"), &ca),
+            ApplyOutcome::Rejected
+        );
+        assert!(a.get(&p(&["x"])).is_none());
+        // claims of a node's tick beyond it are ignored
+        a.raise_tick("b", MAX_TICK + 1);
+        a.restore_own_tick(u64::MAX);
+        assert_eq!(a.node("b").and_then(|n| n.tick), None);
+        assert_eq!(a.own_tick(), Some(0));
+        // up to it, all is well: the missing ticks are counted, not listed
+        a.raise_tick("b", MAX_TICK);
+        let missing = a.node("b").expect("b").missing();
+        assert_eq!(missing.len(), MAX_TICK);
+        set(&mut a, &ca, &p(&["z"]), 2);
+        assert_eq!(a.own_tick(), Some(1));
     }
 
     #[test]
