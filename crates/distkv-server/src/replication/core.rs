@@ -943,8 +943,10 @@ mod tests {
         core.repair_at
     }
 
-    #[test]
-    fn a_pull_that_brings_news_of_more_changes_is_followed_at_once() {
+    /// A server a that has a change of c with tick 3, c being live: a
+    /// pull of ticks 1 and 2 is planned. Returns when it is due and the
+    /// repair delay.
+    fn missing_two_of_c() -> (ReplicaCore, SimReplica, Instant, Duration) {
         let t0 = Instant::now();
         let mut store = SimReplica::new("a");
         let cfg = core_config("a", 1, SETUP);
@@ -953,6 +955,12 @@ mod tests {
         core.peer_served("c", t0);
         core.receive(&mut store, change("c", 3), t0);
         let due = core.repair_at.expect("a pull is planned");
+        (core, store, due, delay)
+    }
+
+    #[test]
+    fn a_pull_that_brings_news_of_more_changes_is_followed_at_once() {
+        let (mut core, mut store, due, delay) = missing_two_of_c();
         // c is busy: its answer says it has got to tick 6 meanwhile
         let next = pull_round(&mut core, &mut store, due, 1..=2, 6);
         assert_eq!(next, Some(due + delay), "followed as promptly as a gap");
@@ -964,14 +972,7 @@ mod tests {
 
     #[test]
     fn a_pull_that_leaves_the_same_ticks_missing_backs_off() {
-        let t0 = Instant::now();
-        let mut store = SimReplica::new("a");
-        let cfg = core_config("a", 1, SETUP);
-        let delay = cfg.repair_delay;
-        let mut core = ReplicaCore::new(cfg, t0);
-        core.peer_served("c", t0);
-        core.receive(&mut store, change("c", 3), t0);
-        let due = core.repair_at.expect("a pull is planned");
+        let (mut core, mut store, due, delay) = missing_two_of_c();
         // tick 2 is not to be had, and c tells of nothing newer
         let next = pull_round(&mut core, &mut store, due, 1..=1, 3);
         assert_eq!(next, Some(due + 2 * delay), "backs off");
