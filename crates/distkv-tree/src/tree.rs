@@ -1645,10 +1645,8 @@ mod tests {
             let wanted = vec![(a.own_name().clone(), ticks)];
             prop_assert!(a.recent_only(&wanted).is_some());
             let mut by_walk = Resend::default();
-            let mut found = HashMap::new();
-            a.lookup_by_walk(&wanted, &mut found, &mut by_walk);
             let mut walk_found = HashMap::new();
-            a.lookup_by_walk(&wanted, &mut walk_found, &mut Resend::default());
+            a.lookup_by_walk(&wanted, &mut walk_found, &mut by_walk);
             let mut recent_found = HashMap::new();
             a.lookup_recent(&wanted[0].1, &mut recent_found, &mut Resend::default());
             prop_assert_eq!(walk_found, recent_found);

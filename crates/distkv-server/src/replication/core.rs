@@ -595,15 +595,17 @@ impl ReplicaCore {
             self.asked.clear();
             return;
         }
-        if self.round_reached && !self.round_failed && self.beyond_asked(&missing) {
-            // the round itself brought news of more changes (a busy source
-            // says how far it has got): fetch them as promptly as a gap
-            // that gossip reveals
-            self.repair_backoff = self.cfg.repair_delay;
-            self.repair_at = Some(now + self.cfg.repair_delay);
-        } else if self.round_reached && !self.round_failed {
-            // more may be on its way, or nobody has it yet: try again later
-            self.repair_backoff = (self.repair_backoff * 2).min(self.cfg.ping_cycle);
+        if self.round_reached && !self.round_failed {
+            if self.beyond_asked(&missing) {
+                // the round itself brought news of more changes (a busy
+                // source says how far it has got): fetch them as promptly
+                // as a gap that gossip reveals
+                self.repair_backoff = self.cfg.repair_delay;
+            } else {
+                // more may be on its way, or nobody has it yet: try again
+                // later
+                self.repair_backoff = (self.repair_backoff * 2).min(self.cfg.ping_cycle);
+            }
             self.repair_at = Some(now + self.repair_backoff);
         } else {
             // whoever could not be asked directly may still be reached

@@ -193,7 +193,14 @@ impl Replication {
         for peer in peers {
             let (store, net) = (&self.shared.store, &self.shared.network);
             let (host, port) = peers::resolve(net, store, peer).await;
-            tracing::debug!(%peer, sets = ?sets.iter().map(|(n, r)| (n, r.ranges().count(), r.first(), r.last())).collect::<Vec<_>>(), "pulling missing changes");
+            if tracing::enabled!(tracing::Level::DEBUG) {
+                // per node: how many ranges, the first and the last
+                let asked: Vec<_> = sets
+                    .iter()
+                    .map(|(n, r)| (n, r.ranges().count(), r.first(), r.last()))
+                    .collect();
+                tracing::debug!(%peer, ?asked, "pulling missing changes");
+            }
             match peer_copy::pull_ticks(store, net, peer, &host, port, sets).await {
                 Ok(n) => {
                     store
