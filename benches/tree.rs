@@ -14,7 +14,14 @@ fn key(i: u64) -> Path {
 }
 
 fn filled(n: u64) -> (Tree, TockClock) {
+    filled_keeping_recent(n, false)
+}
+
+/// A tree of `n` entries written locally; `keep_recent`: remembering where
+/// its latest changes were made, as a server with peers does.
+fn filled_keeping_recent(n: u64, keep_recent: bool) -> (Tree, TockClock) {
     let mut t = Tree::new("a", 5);
+    t.keep_recent_changes(keep_recent);
     t.mark_ready();
     let c = TockClock::default();
     for i in 0..n {
@@ -136,19 +143,7 @@ fn bench(c: &mut Criterion) {
 /// entries, answered from the server's recent changes and, for
 /// comparison, by a walk of the tree (what a pull of older ticks costs).
 fn pull_recent(c: &mut Criterion) {
-    const N: u64 = 1_000_000;
-    let mut t = Tree::new("a", 5);
-    t.keep_recent_changes(true);
-    t.mark_ready();
-    let clock = TockClock::default();
-    for i in 0..N {
-        let _ = t.local_change(
-            &key(i),
-            Some(Value::Int(0)),
-            &Precondition::default(),
-            &clock,
-        );
-    }
+    let (t, _) = filled_keeping_recent(1_000_000, true);
     let own = t.own_name().clone();
     let newest = t.own_tick().unwrap_or(0);
     let ticks = |lo: u64| {
