@@ -82,8 +82,9 @@ pub use stream::{ReplyStream, TreeStream, WatchStream};
 /// The default server port.
 pub const DEFAULT_PORT: u16 = 27586;
 
-/// The default of [`ConnectOptions::busy_poll`]: 50 µs.
-pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(50);
+/// The default of [`ConnectOptions::busy_poll`]: 50 µs, the same as a
+/// server's.
+pub use distkv_connect::DEFAULT_BUSY_POLL;
 
 /// How to connect.
 #[derive(Clone, Debug)]

@@ -26,6 +26,11 @@ use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, Stream, StreamExt};
 
+/// The busy-polling budget servers and clients use unless configured
+/// otherwise (`server.busy_poll`, `connect.busy_poll`): 50 µs, about twice
+/// a round trip on loopback when neither end sleeps.
+pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(50);
+
 /// Reads a connection's messages, polling for a while before sleeping
 /// when the connection plays ping-pong.
 ///

@@ -32,7 +32,7 @@ use futures_util::StreamExt;
 use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, FramedParts};
 
-pub use busy_poll::BusyPoll;
+pub use busy_poll::{BusyPoll, DEFAULT_BUSY_POLL};
 pub use greeting::{Greeting, GreetingError};
 pub use outbox::{Closed, Outbox, WriterEnd};
 pub use stream::{ReadHalf, Stream, WriteHalf};

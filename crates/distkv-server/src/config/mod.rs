@@ -14,7 +14,7 @@ pub use settings::{
 
 /// The default of [`ServerConfig::busy_poll`]: 50 µs, about twice a round
 /// trip on loopback when neither end sleeps.
-pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(50);
+pub use distkv_connect::DEFAULT_BUSY_POLL;
 
 /// Everything a server needs to start. The CLI fills this from its
 /// configuration layers; embedders build it directly.
