@@ -461,30 +461,27 @@ mod tests {
         assert!(c.get(&PathElem::Int(3)).is_none());
     }
 
-    #[test]
-    fn slots_keep_the_highest_positions_and_their_hash_bits() {
+    /// A slot of each position keeps it and the hash bits it stores, which
+    /// `flipped` (a bit among them) changes; one position lower, too.
+    fn check_slots<S: Slot>(positions: &[usize], flipped: u32) {
         let h = 0xABCD_EF01_2345_6789_u64;
-        for pos in [0, 1, 65_535, 65_536, <u32 as Slot>::MAX_POS] {
-            let s = <u32 as Slot>::new(h, pos);
+        for &pos in positions {
+            let s = S::new(h, pos);
             assert!(!s.is_empty());
             assert_eq!(s.pos(), pos);
             assert!(s.may_be(h));
-            assert!(!s.may_be(h ^ (1 << 60)));
+            assert!(!s.may_be(h ^ (1 << flipped)));
             if pos > 0 {
                 assert_eq!(s.down().pos(), pos - 1);
                 assert!(s.down().may_be(h));
             }
         }
-        for pos in [0, 1, 1 << 24, <u64 as Slot>::MAX_POS] {
-            let s = <u64 as Slot>::new(h, pos);
-            assert!(!s.is_empty());
-            assert_eq!(s.pos(), pos);
-            assert!(s.may_be(h));
-            assert!(!s.may_be(h ^ (1 << 40)));
-            if pos > 0 {
-                assert_eq!(s.down().pos(), pos - 1);
-            }
-        }
+    }
+
+    #[test]
+    fn slots_keep_the_highest_positions_and_their_hash_bits() {
+        check_slots::<u32>(&[0, 1, 65_535, 65_536, <u32 as Slot>::MAX_POS], 60);
+        check_slots::<u64>(&[0, 1, 1 << 24, <u64 as Slot>::MAX_POS], 40);
     }
 
     /// A table whose hashes collide a lot (few distinct low bits), checked

@@ -945,6 +945,14 @@ mod tests {
         core.repair_at
     }
 
+    /// Server a, started at `t0`, whose gossip queue holds `queue`
+    /// changes.
+    fn queueing_core(queue: usize, t0: Instant) -> ReplicaCore {
+        let mut cfg = core_config("a", 1, SETUP);
+        cfg.queue = queue;
+        ReplicaCore::new(cfg, t0)
+    }
+
     /// A server a that has a change of c with tick 3, c being live: a
     /// pull of ticks 1 and 2 is planned. Returns when it is due and the
     /// repair delay.
@@ -1034,9 +1042,7 @@ mod tests {
     fn dropped_changes_are_announced_at_most_every_interval() {
         let t0 = Instant::now();
         let mut store = SimReplica::new("a");
-        let mut cfg = core_config("a", 1, SETUP);
-        cfg.queue = 1;
-        let mut core = ReplicaCore::new(cfg, t0);
+        let mut core = queueing_core(1, t0);
         let write = |store: &mut SimReplica, core: &mut ReplicaCore, k: &str| {
             let c = store
                 .tree
@@ -1080,9 +1086,7 @@ mod tests {
     fn queued_changes_leave_in_batches_and_a_large_one_alone_as_a_notice() {
         let t0 = Instant::now();
         let mut store = SimReplica::new("a");
-        let mut cfg = core_config("a", 1, SETUP);
-        cfg.queue = 100;
-        let mut core = ReplicaCore::new(cfg, t0);
+        let mut core = queueing_core(100, t0);
         let mut write = |k: &str, v: Value| {
             let c = store
                 .tree
