@@ -417,11 +417,7 @@ impl Store {
         core.log.node_state(st);
         for (n, t) in st.get("nodes").and_then(Value::as_map).unwrap_or(&[]) {
             if let (Some(n), Some(t)) = (n.as_str(), t.as_u64()) {
-                if n == core.tree.own_name().as_ref() {
-                    core.tree.restore_own_tick(t);
-                } else {
-                    core.tree.raise_tick(n, t);
-                }
+                core.tree.merge_tick(n, t);
             }
         }
         for (n, r) in st.get("known").and_then(Value::as_map).unwrap_or(&[]) {

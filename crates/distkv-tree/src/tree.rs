@@ -841,6 +841,18 @@ impl Tree {
         self.node_mut(&own).raise_tick(tick);
     }
 
+    /// A node's tick as another server's state tells it (a state record,
+    /// a pull's answer): this server's own tick is restored
+    /// ([`Tree::restore_own_tick`]), another node's raised
+    /// ([`Tree::raise_tick`]).
+    pub fn merge_tick(&mut self, node: &str, tick: u64) {
+        if node == &*self.own {
+            self.restore_own_tick(tick);
+        } else {
+            self.raise_tick(node, tick);
+        }
+    }
+
     /// Raises `node`'s tick to the end of `ticks` (not for the own node).
     fn raise_to_end(&mut self, name: &NodeName, ticks: &RangeSet) {
         if *name == self.own {
@@ -1652,8 +1664,7 @@ mod tests {
             prop_assert_eq!(walk_found, recent_found);
             // and the whole answer, known and deleted ticks included
             let answer = sorted(a.lookup_ticks(&wanted));
-            by_walk.updates.sort_by(|x, y| x.path.cmp(&y.path));
-            prop_assert_eq!(&answer.updates, &by_walk.updates);
+            prop_assert_eq!(&answer.updates, &sorted(by_walk).updates);
         }
     }
 

@@ -411,11 +411,7 @@ impl Sim {
                     node.store.apply_pulled(r);
                     for (n, t) in ticks {
                         // as `Store::merge_node_state` does
-                        if n == node.store.tree.own_name().as_ref() {
-                            node.store.tree.restore_own_tick(*t);
-                        } else {
-                            node.store.tree.raise_tick(n, *t);
-                        }
+                        node.store.tree.merge_tick(n, *t);
                     }
                 }
                 node.core.pull_done(&mut node.store, outcome, now);
